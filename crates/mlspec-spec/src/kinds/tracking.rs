@@ -1,0 +1,564 @@
+//! Kinds of experiment tracking and pipelines: Experiment, Run, Module, Pipeline and the
+//! workflow metadata file (WorkflowRecord).
+
+use std::collections::{HashMap, HashSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::document::Kind;
+use crate::newtypes::{Digest, Key, Name, ShortText, Text, Version};
+use crate::reference::Ref;
+use crate::rules::{Findings, Rules};
+use crate::values::{DataPath, Metric, ParamValue, Params, Tags, Timestamp, UniqueMap};
+
+/// A group of runs that pursue one question.
+///
+/// Rules: `objectives` refers to an Objectives document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExperimentSpec {
+    /// The question or hypothesis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<Text>,
+    /// The Objectives the experiment's models are judged by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<Ref>,
+    /// Who owns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ShortText>,
+    /// Where its runs' artifacts go by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_location: Option<DataPath>,
+    /// Free-form tags.
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub tags: Tags,
+}
+
+impl Rules for ExperimentSpec {
+    fn check(&self, f: &mut Findings) {
+        if let Some(r) = &self.objectives {
+            f.ref_kind("/spec/objectives", r, &[Kind::Objectives]);
+        }
+    }
+}
+
+/// The state of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RunStatus {
+    /// Waiting to start.
+    Scheduled,
+    /// Running now.
+    Running,
+    /// Ended with success.
+    Finished,
+    /// Ended with an error (see `exitCode`).
+    Failed,
+    /// Stopped by a signal or a person (see `signal`).
+    Killed,
+}
+
+/// The code a run executed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceCode {
+    /// The repository or location, e.g. `git+https://example.com/repo.git`.
+    pub uri: ShortText,
+    /// The commit or revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<ShortText>,
+    /// The entry point, e.g. `train.py`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<ShortText>,
+    /// Digest of the code tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+/// Resources a run used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourceUsage {
+    /// CPU time in seconds (user + system).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+    /// Peak resident memory in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// One execution.
+///
+/// Rules: a Finished, Failed or Killed run has an `endTime` not before its `startTime`; a
+/// Scheduled or Running run has none; `exitCode` is given only for Failed runs and is not 0;
+/// `signal` only for Killed runs; metric keys may repeat only with distinct steps;
+/// `experiment` refers to an Experiment, `parent` to a Run, `module` to a Module and `pipeline`
+/// to a Pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunSpec {
+    /// The experiment it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Ref>,
+    /// The parent run (a pipeline run, for a step run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Ref>,
+    /// The pipeline it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<Ref>,
+    /// The module it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<Ref>,
+    /// Its state.
+    pub status: RunStatus,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Timestamp>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Timestamp>,
+    /// The exit code of a Failed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The signal that killed a Killed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<ShortText>,
+    /// The command, as run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// The code it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceCode>,
+    /// Parameters; immutable once recorded.
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub params: Params,
+    /// Metric values, possibly several per key at different steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Metric>,
+    /// What it read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Ref>,
+    /// What it wrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<Ref>,
+    /// Its logs (stdout, stderr).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<DataPath>,
+    /// Resources used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceUsage>,
+    /// Free-form tags (mutable, unlike params).
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub tags: Tags,
+}
+
+impl Rules for RunSpec {
+    fn check(&self, f: &mut Findings) {
+        let refs = [
+            ("experiment", &self.experiment, Kind::Experiment),
+            ("parent", &self.parent, Kind::Run),
+            ("pipeline", &self.pipeline, Kind::Pipeline),
+            ("module", &self.module, Kind::Module),
+        ];
+        for (field, r, kind) in refs {
+            if let Some(r) = r {
+                f.ref_kind(format!("/spec/{field}"), r, &[kind]);
+            }
+        }
+        let ended = matches!(self.status, RunStatus::Finished | RunStatus::Failed | RunStatus::Killed);
+        if ended && self.end_time.is_none() {
+            f.error("/spec/status", format!("a {:?} run needs an `endTime`", self.status));
+        }
+        if !ended && self.end_time.is_some() {
+            f.error("/spec/endTime", format!("a {:?} run has not ended", self.status));
+        }
+        f.ordered("/spec/endTime", self.start_time.as_ref(), self.end_time.as_ref(), "the run");
+        match (self.status, self.exit_code) {
+            (RunStatus::Failed, Some(0)) => {
+                f.error("/spec/exitCode", "a Failed run's exit code is not 0");
+            }
+            (RunStatus::Failed, _) | (_, None) => {}
+            (_, Some(_)) => {
+                f.error("/spec/exitCode", "only a Failed run has an exit code");
+            }
+        }
+        if self.signal.is_some() && self.status != RunStatus::Killed {
+            f.error("/spec/signal", "only a Killed run has a signal");
+        }
+        let mut seen = HashSet::new();
+        for (i, m) in self.metrics.iter().enumerate() {
+            if !seen.insert((m.key.as_str(), m.step)) {
+                f.error(format!("/spec/metrics/{i}"), format!("metric `{}` is recorded twice at the same step", m.key))
+                    .hint("give each value of a repeated metric its own `step`");
+            }
+        }
+    }
+}
+
+/// The type of a module port or parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PortType {
+    /// A Dataset (version).
+    Dataset,
+    /// A model artifact.
+    Model,
+    /// Any artifact or file.
+    Artifact,
+    /// A directory.
+    Directory,
+    /// A string.
+    String,
+    /// An integer.
+    Integer,
+    /// A real number.
+    Float,
+    /// True/false.
+    Boolean,
+}
+
+/// A typed input or output of a module.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Port {
+    /// The port's name, unique among the module's inputs (or outputs).
+    pub name: Key,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub port_type: PortType,
+    /// Whether it may be left unbound.
+    #[serde(default)]
+    pub optional: bool,
+    /// The default value, for parameter-like ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<ParamValue>,
+    /// What it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Text>,
+}
+
+/// How a module runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Implementation {
+    /// A container image, pinned by digest for reproducibility.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ShortText>,
+    /// The command; `{inputs.NAME}`, `{outputs.NAME}` and `{params.NAME}` are substituted.
+    pub command: Vec<String>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub env: UniqueMap<Key, String>,
+}
+
+/// A reusable, versioned computation.
+///
+/// Rules: input, output and parameter names are unique; the command is not empty.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModuleSpec {
+    /// The module's version.
+    pub version: Version,
+    /// Inputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Port>,
+    /// Outputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<Port>,
+    /// Parameters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Port>,
+    /// How it runs.
+    pub implementation: Implementation,
+    /// The code it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceCode>,
+}
+
+impl Rules for ModuleSpec {
+    fn check(&self, f: &mut Findings) {
+        f.unique("/spec/inputs", "name", &self.inputs, |p| &p.name);
+        f.unique("/spec/outputs", "name", &self.outputs, |p| &p.name);
+        f.unique("/spec/parameters", "name", &self.parameters, |p| &p.name);
+        if self.implementation.command.is_empty() {
+            f.error("/spec/implementation/command", "the command is empty");
+        }
+    }
+}
+
+/// One step of a pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Step {
+    /// The step's name, unique in the pipeline.
+    pub name: Name,
+    /// The module it runs.
+    pub module: Ref,
+    /// Input bindings: `inputs.NAME` (a pipeline input), `steps.STEP.outputs.PORT` (another
+    /// step's output, which makes this step depend on it) or a reference to a document.
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub inputs: UniqueMap<Key, ShortText>,
+    /// Parameter values.
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub params: Params,
+    /// Steps that must finish first, besides those whose outputs are bound.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Name>,
+    /// Compute to run on (a named target or resources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<ShortText>,
+}
+
+/// A DAG of steps.
+///
+/// Rules: step names are unique; every `dependsOn` names a step; every binding
+/// `steps.S.outputs.P` names a step S, every `inputs.N` a pipeline input N; no step depends on
+/// itself, directly or through others (the steps form a DAG); each step's `module` refers to a
+/// Module.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PipelineSpec {
+    /// Inputs the pipeline takes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Port>,
+    /// Parameters the pipeline takes, with defaults.
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub params: Params,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+impl PipelineSpec {
+    /// The steps each step depends on, by step index: explicit `dependsOn` plus bound outputs.
+    /// Unknown names are reported into `f` and left out.
+    fn dependencies(&self, f: &mut Findings) -> Vec<Vec<usize>> {
+        let index: HashMap<&str, usize> =
+            self.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let inputs: HashSet<&str> = self.inputs.iter().map(|p| p.name.as_str()).collect();
+        let mut deps = vec![Vec::new(); self.steps.len()];
+        for (i, step) in self.steps.iter().enumerate() {
+            for (j, dep) in step.depends_on.iter().enumerate() {
+                match index.get(dep.as_str()) {
+                    Some(&d) => deps[i].push(d),
+                    None => {
+                        f.error(format!("/spec/steps/{i}/dependsOn/{j}"), format!("no step is named `{dep}`"));
+                    }
+                }
+            }
+            for (port, binding) in step.inputs.iter() {
+                let at = format!("/spec/steps/{i}/inputs/{port}");
+                let binding = binding.as_str();
+                if let Some(rest) = binding.strip_prefix("steps.") {
+                    match rest.split_once(".outputs.").and_then(|(s, _)| index.get(s)) {
+                        Some(&d) => deps[i].push(d),
+                        None => {
+                            f.error(at, format!("`{binding}` does not name a step's output"))
+                                .hint("write steps.STEP.outputs.PORT with an existing step");
+                        }
+                    }
+                } else if let Some(name) = binding.strip_prefix("inputs.") {
+                    if !inputs.contains(name) {
+                        f.error(at, format!("the pipeline has no input `{name}`"));
+                    }
+                } else if binding.parse::<Ref>().is_err() {
+                    f.error(at, format!("`{binding}` is neither inputs.NAME, steps.STEP.outputs.PORT nor a reference"));
+                }
+            }
+        }
+        deps
+    }
+}
+
+/// The first step found on a dependency cycle, if any (depth-first search with colours).
+fn step_on_cycle(deps: &[Vec<usize>]) -> Option<usize> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut marks = vec![Mark::New; deps.len()];
+    for start in 0..deps.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        // Iterative DFS: (node, next edge to follow).
+        let mut stack = vec![(start, 0)];
+        marks[start] = Mark::Open;
+        while let Some(&mut (node, ref mut edge)) = stack.last_mut() {
+            match deps[node].get(*edge) {
+                Some(&next) => {
+                    *edge += 1;
+                    match marks[next] {
+                        Mark::Open => return Some(next),
+                        Mark::New => {
+                            marks[next] = Mark::Open;
+                            stack.push((next, 0));
+                        }
+                        Mark::Done => {}
+                    }
+                }
+                None => {
+                    marks[node] = Mark::Done;
+                    stack.pop();
+                }
+            }
+        }
+    }
+    None
+}
+
+impl Rules for PipelineSpec {
+    fn check(&self, f: &mut Findings) {
+        if self.steps.is_empty() {
+            f.error("/spec/steps", "a pipeline has at least one step");
+        }
+        f.unique("/spec/steps", "name", &self.steps, |s| s.name.as_str().to_ascii_lowercase());
+        for (i, step) in self.steps.iter().enumerate() {
+            f.ref_kind(format!("/spec/steps/{i}/module"), &step.module, &[Kind::Module]);
+        }
+        let deps = self.dependencies(f);
+        if let Some(step) = step_on_cycle(&deps) {
+            f.error(
+                format!("/spec/steps/{step}"),
+                format!("step `{}` depends on itself through a cycle; pipeline steps must form a DAG", self.steps[step].name),
+            );
+        }
+    }
+}
+
+/// A module as resolved for one workflow run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResolvedModule {
+    /// The module, as referenced by the pipeline.
+    pub module: Ref,
+    /// The version resolved.
+    pub version: Version,
+    /// Digest of its code or image.
+    pub digest: Digest,
+}
+
+/// A pinned input of a workflow run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PinnedInput {
+    /// The pipeline input's name.
+    pub name: Key,
+    /// What was bound to it.
+    pub source: Ref,
+    /// Its content digest.
+    pub digest: Digest,
+}
+
+/// A package in the environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PackageVersion {
+    /// Package name.
+    pub name: ShortText,
+    /// Its version.
+    pub version: ShortText,
+}
+
+/// The environment a workflow ran in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Environment {
+    /// Operating system, e.g. `linux`.
+    pub os: ShortText,
+    /// CPU architecture, e.g. `x86_64`.
+    pub arch: ShortText,
+    /// The mlspec version that ran it.
+    pub mlspec_version: ShortText,
+    /// Container image, pinned by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ShortText>,
+    /// Language runtimes and libraries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageVersion>,
+    /// Allow-listed environment variables (never secrets).
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub variables: UniqueMap<Key, String>,
+}
+
+/// An output of a step with its digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OutputDigest {
+    /// The module output's name.
+    pub name: Key,
+    /// Its content digest.
+    pub digest: Digest,
+    /// Where it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<DataPath>,
+}
+
+/// What one step of a workflow run did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StepRecord {
+    /// The pipeline step's name.
+    pub name: Name,
+    /// The step's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Ref>,
+    /// The module it ran (as listed in `modules`).
+    pub module: Ref,
+    /// Its outputs with digests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputDigest>,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// The metadata file of a workflow run, from which the workflow can be recreated and checked
+/// digest by digest.
+///
+/// Rules: step names are unique; every step's module is one of `modules`; input names are unique;
+/// output names are unique within a step; `pipeline` refers to a Pipeline and `run` to a Run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkflowRecordSpec {
+    /// The pipeline, pinned by digest.
+    pub pipeline: Ref,
+    /// The pipeline run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Ref>,
+    /// Every module as resolved.
+    pub modules: Vec<ResolvedModule>,
+    /// The parameters used.
+    #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
+    pub params: Params,
+    /// The inputs with their digests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<PinnedInput>,
+    /// The environment.
+    pub environment: Environment,
+    /// Per-step records.
+    pub steps: Vec<StepRecord>,
+}
+
+impl Rules for WorkflowRecordSpec {
+    fn check(&self, f: &mut Findings) {
+        f.ref_kind("/spec/pipeline", &self.pipeline, &[Kind::Pipeline]);
+        if let Some(r) = &self.run {
+            f.ref_kind("/spec/run", r, &[Kind::Run]);
+        }
+        f.unique("/spec/steps", "name", &self.steps, |s| &s.name);
+        f.unique("/spec/inputs", "name", &self.inputs, |s| &s.name);
+        let modules: HashSet<String> = self.modules.iter().map(|m| m.module.to_string()).collect();
+        for (i, step) in self.steps.iter().enumerate() {
+            if !modules.contains(&step.module.to_string()) {
+                f.error(format!("/spec/steps/{i}/module"), format!("module `{}` is not among the resolved modules", step.module));
+            }
+            f.unique(&format!("/spec/steps/{i}/outputs"), "name", &step.outputs, |o| &o.name);
+            f.ordered(format!("/spec/steps/{i}/finishedAt"), step.started_at.as_ref(), step.finished_at.as_ref(), "the step");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! # The MLSpec v1 document model
+//!
+//! MLSpec is a standard for the metadata every stage of a machine-learning lifecycle emits. Each
+//! record is a **document**: an envelope that every kind shares, around a kind-specific `spec`:
+//!
+//! ```yaml
+//! apiVersion: mlspec/v1          # the format version
+//! kind: Dataset                  # one of the kinds below
+//! metadata:                      # the common object rules
+//!   name: penguins-raw           # [A-Za-z0-9][A-Za-z0-9_-]*, unique per kind (case-insensitive)
+//!   status: Active               # Active | Deprecated | Archived; nothing is ever hard-deleted
+//! spec: { … }                    # typed by the kind
+//! ```
+//!
+//! The pieces, in the order a document meets them:
+//!
+//! - [`newtypes`]: validated strings (names, ids, digests, durations): an invalid value cannot be
+//!   constructed, and each type publishes its rule in its JSON Schema.
+//! - [`reference::Ref`]: how documents point at each other — `Kind/name[@version]` or an id,
+//!   optionally pinned by `#sha256:…`.
+//! - [`document::Document`]: the envelope, with [`document::Kind`] and [`document::Spec`], the
+//!   kind-specific bodies defined in [`kinds`].
+//! - [`rules`]: semantic rules beyond the schema (fractions that sum to 1, pipelines that form a
+//!   DAG, no inline credentials).
+//! - [`validate`]: text in, typed documents or located diagnostics out — every problem in a file
+//!   with its line, column, JSON path and a hint.
+//! - [`schema`]: the published JSON Schemas (draft 2020-12), generated from these types.
+//! - [`migrate`]: conversion of the original MLSpec formats into v1.
+//!
+//! This crate does no I/O beyond parsing text it is given.
+
+pub mod document;
+pub mod kinds;
+pub mod migrate;
+pub mod newtypes;
+pub mod reference;
+pub mod rules;
+pub mod schema;
+pub mod suggest;
+pub mod tree;
+pub mod validate;
+pub mod values;
+
+pub use document::{ApiVersion, Document, Kind, Metadata, Spec, Status};
+pub use reference::Ref;
+pub use validate::{Diagnostic, Format, Limits, validate_text};

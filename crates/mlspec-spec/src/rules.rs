@@ -1,0 +1,116 @@
+//! Semantic rules: what a document must satisfy beyond its schema (fractions that sum to 1,
+//! references that resolve inside a pipeline, no inline credentials, …).
+//!
+//! Each kind implements [`Rules`]; a rule reports a [`Finding`] at a JSON Pointer into the
+//! document, which validation maps back to a line and column.
+
+use std::collections::HashSet;
+
+use crate::document::Kind;
+use crate::reference::Ref;
+
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The document is invalid.
+    Error,
+    /// The document is valid, but probably not what was meant.
+    Warning,
+}
+
+/// One broken rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// Error or warning.
+    pub severity: Severity,
+    /// JSON Pointer to the offending value, e.g. `/spec/splits/1/fraction`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// The findings of checking one document.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Findings {
+    /// Every finding, in the order the rules ran.
+    pub items: Vec<Finding>,
+}
+
+impl Findings {
+    /// Records an error at `path`.
+    pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) -> &mut Finding {
+        self.push(Severity::Error, path.into(), message.into())
+    }
+
+    /// Records a warning at `path`.
+    pub fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) -> &mut Finding {
+        self.push(Severity::Warning, path.into(), message.into())
+    }
+
+    fn push(&mut self, severity: Severity, path: String, message: String) -> &mut Finding {
+        self.items.push(Finding { severity, path, message, hint: None });
+        let last = self.items.len() - 1;
+        &mut self.items[last]
+    }
+
+    /// True when any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// Reports every item whose `key` was already seen, as `what` at `path/INDEX/field`.
+    pub fn unique<'a, T, K: std::hash::Hash + Eq>(
+        &mut self,
+        path: &str,
+        field: &str,
+        items: &'a [T],
+        key: impl Fn(&'a T) -> K,
+    ) {
+        let mut seen = HashSet::new();
+        for (i, item) in items.iter().enumerate() {
+            if !seen.insert(key(item)) {
+                self.error(format!("{path}/{i}/{field}"), format!("duplicate {field}; each must be unique in this list"));
+            }
+        }
+    }
+
+    /// Reports a reference that names a kind other than one of `expected`.
+    pub fn ref_kind(&mut self, path: impl Into<String>, reference: &Ref, expected: &[Kind]) {
+        if let Some(kind) = reference.kind().filter(|k| !expected.contains(k)) {
+            let names: Vec<&str> = expected.iter().map(|k| k.as_str()).collect();
+            self.error(path, format!("this reference names a {kind}; expected a {}", names.join(" or ")));
+        }
+    }
+
+    /// Reports `end` before `start`.
+    pub fn ordered<T: PartialOrd>(&mut self, path: impl Into<String>, start: Option<&T>, end: Option<&T>, what: &str) {
+        if let (Some(start), Some(end)) = (start, end)
+            && end < start
+        {
+            self.error(path, format!("{what} ends before it starts"));
+        }
+    }
+}
+
+impl Finding {
+    /// Adds a hint saying what to do.
+    pub fn hint(&mut self, hint: impl Into<String>) -> &mut Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// The semantic rules of a type.
+pub trait Rules {
+    /// Adds a finding for every rule the value breaks. The default has no rules.
+    fn check(&self, _findings: &mut Findings) {}
+}
+
+/// True when `a` and `b` are equal within a relative tolerance suited to fractions written by
+/// people (`0.1 + 0.2` sums to `0.3`).
+pub fn approx_eq(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
