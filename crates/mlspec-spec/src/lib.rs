@@ -29,6 +29,7 @@
 //!
 //! This crate does no I/O beyond parsing text it is given.
 
+pub mod batch;
 pub mod document;
 pub mod kinds;
 pub mod migrate;

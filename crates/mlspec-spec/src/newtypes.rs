@@ -75,6 +75,7 @@ macro_rules! validated_string {
             fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 let mut schema = schemars::json_schema!({
                     "type": "string",
+                    "title": $title,
                     "description": $rule,
                 });
                 let pattern: Option<&str> = $pattern;

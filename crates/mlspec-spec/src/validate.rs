@@ -231,16 +231,26 @@ fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<Parsed
 
 fn yaml_error(error: serde_saphyr::Error) -> Diagnostic {
     let position = error.location().filter(|l| l.line() > 0).map(|l| Position { line: l.line(), column: l.column() });
-    let message = error.to_string();
-    // The parser's message may end with its own "at line X column Y"; the position says that.
-    let message = message.split("\n").next().unwrap_or(&message).trim();
-    let message = message.split(" at line ").next().unwrap_or(message).trim().to_owned();
+    let message = yaml_message(&error);
     let hint = if message.contains("budget") || message.contains("depth") || message.contains("alias") {
         "the input exceeds a parser limit (nesting depth, alias expansion, node or document count); see docs/spec/overview.md#limits"
     } else {
         "fix the YAML syntax at this position"
     };
     Diagnostic::input_error(format!("invalid YAML: {message}"), position).with_hint(hint)
+}
+
+/// The YAML parser's message without its own position prefix or suffix (the diagnostic has
+/// the position).
+pub fn yaml_message(error: &serde_saphyr::Error) -> String {
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default().trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let first = match first.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("line ") => rest,
+        _ => first,
+    };
+    first.split(" at line ").next().unwrap_or(first).trim().to_owned()
 }
 
 fn json_error(error: serde_json::Error) -> Diagnostic {

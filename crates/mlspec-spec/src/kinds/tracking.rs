@@ -56,6 +56,8 @@ pub enum RunStatus {
     Failed,
     /// Stopped by a signal or a person (see `signal`).
     Killed,
+    /// Not recorded by the source (imported records, e.g. from `mlspec migrate`).
+    Unknown,
 }
 
 /// The code a run executed.
@@ -169,7 +171,7 @@ impl Rules for RunSpec {
         if ended && self.end_time.is_none() {
             f.error("/spec/status", format!("a {:?} run needs an `endTime`", self.status));
         }
-        if !ended && self.end_time.is_some() {
+        if matches!(self.status, RunStatus::Scheduled | RunStatus::Running) && self.end_time.is_some() {
             f.error("/spec/endTime", format!("a {:?} run has not ended", self.status));
         }
         f.ordered("/spec/endTime", self.start_time.as_ref(), self.end_time.as_ref(), "the run");

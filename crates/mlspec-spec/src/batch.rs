@@ -1,0 +1,68 @@
+//! Rules across the documents validated together (one `mlspec validate` call): names unique per
+//! kind, artifact names unique per producing run, and a test report's holdback data distinct from
+//! the data of the evaluation it follows.
+
+use std::collections::HashMap;
+
+use crate::document::{Document, Kind, Spec, Status};
+use crate::reference::{Ref, RefTarget};
+use crate::rules::{Finding, Findings};
+
+/// Checks `documents` together; each finding comes with the index of the document it is about.
+pub fn check_batch(documents: &[&Document]) -> Vec<(usize, Finding)> {
+    let mut out = Vec::new();
+    unique_names(documents, &mut out);
+    holdback_not_evaluation_data(documents, &mut out);
+    out
+}
+
+fn unique_names(documents: &[&Document], out: &mut Vec<(usize, Finding)>) {
+    let mut seen: HashMap<(Kind, Option<String>, String), usize> = HashMap::new();
+    for (i, doc) in documents.iter().enumerate() {
+        if doc.metadata.status == Status::Archived {
+            continue;
+        }
+        // Artifact names are unique within their producing run; other names within the kind.
+        let scope = match &doc.spec {
+            Spec::Artifact(a) => Some(a.run.to_string()),
+            _ => None,
+        };
+        let key = (doc.kind(), scope, doc.metadata.name.as_str().to_ascii_lowercase());
+        if let Some(first) = seen.get(&key) {
+            let mut findings = Findings::default();
+            findings
+                .error("/metadata/name", format!("document {} is also a {} named `{}`", first + 1, doc.kind(), documents[*first].metadata.name))
+                .hint("names are unique per kind, ignoring case, among non-archived objects (artifacts: per producing run)");
+            out.extend(findings.items.into_iter().map(|f| (i, f)));
+        } else {
+            seen.insert(key, i);
+        }
+    }
+}
+
+fn refers_to(reference: &Ref, doc: &Document) -> bool {
+    match &reference.target {
+        RefTarget::Id(id) => doc.metadata.id.as_ref() == Some(id),
+        RefTarget::Named { kind, name, .. } => {
+            *kind == doc.kind() && name.as_str().eq_ignore_ascii_case(doc.metadata.name.as_str())
+        }
+    }
+}
+
+fn holdback_not_evaluation_data(documents: &[&Document], out: &mut Vec<(usize, Finding)>) {
+    for (i, doc) in documents.iter().enumerate() {
+        let Spec::TestReport(test) = &doc.spec else { continue };
+        let evaluations = documents.iter().filter(|d| refers_to(&test.evaluation, d));
+        for evaluation in evaluations {
+            if let Spec::Evaluation(e) = &evaluation.spec
+                && e.dataset == test.dataset
+            {
+                let mut findings = Findings::default();
+                findings
+                    .error("/spec/dataset", format!("the holdback dataset `{}` is the dataset of Evaluation `{}`", test.dataset, evaluation.metadata.name))
+                    .hint("the test stage must run on holdback data the model was never evaluated on");
+                out.extend(findings.items.into_iter().map(|f| (i, f)));
+            }
+        }
+    }
+}
