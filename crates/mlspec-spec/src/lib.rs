@@ -30,6 +30,7 @@
 //! This crate does no I/O beyond parsing text it is given.
 
 pub mod batch;
+pub mod docs;
 pub mod document;
 pub mod kinds;
 pub mod migrate;

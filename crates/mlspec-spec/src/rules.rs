@@ -81,16 +81,16 @@ impl Findings {
     pub fn ref_kind(&mut self, path: impl Into<String>, reference: &Ref, expected: &[Kind]) {
         if let Some(kind) = reference.kind().filter(|k| !expected.contains(k)) {
             let names: Vec<&str> = expected.iter().map(|k| k.as_str()).collect();
-            self.error(path, format!("this reference names a {kind}; expected a {}", names.join(" or ")));
+            self.error(path, format!("this reference names a {kind}; expected {}", names.join(" or ")));
         }
     }
 
-    /// Reports `end` before `start`.
-    pub fn ordered<T: PartialOrd>(&mut self, path: impl Into<String>, start: Option<&T>, end: Option<&T>, what: &str) {
+    /// Reports `message` when `end` is before (less than) `start`.
+    pub fn ordered<T: PartialOrd>(&mut self, path: impl Into<String>, start: Option<&T>, end: Option<&T>, message: &str) {
         if let (Some(start), Some(end)) = (start, end)
             && end < start
         {
-            self.error(path, format!("{what} ends before it starts"));
+            self.error(path, message);
         }
     }
 }

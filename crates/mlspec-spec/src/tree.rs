@@ -22,8 +22,6 @@ pub struct Position {
 pub enum Node {
     /// A scalar: null, boolean, number or string.
     Scalar(Value),
-    /// A float JSON cannot carry (`.nan`, `.inf`), kept as written.
-    NonFinite(f64),
     /// A sequence.
     Seq(Vec<Spanned<Node>>),
     /// A mapping, in source order.
@@ -40,11 +38,10 @@ fn position<T>(spanned: &Spanned<T>) -> Option<Position> {
 }
 
 impl Node {
-    /// The value as JSON (non-finite floats become strings, so the schema reports them).
+    /// The value as JSON.
     pub fn to_json(&self) -> Value {
         match self {
             Node::Scalar(v) => v.clone(),
-            Node::NonFinite(f) => Value::String(f.to_string()),
             Node::Seq(items) => Value::Array(items.iter().map(|i| i.value.to_json()).collect()),
             Node::Map(entries) => {
                 Value::Object(entries.iter().map(|(k, v)| (k.value.0.clone(), v.value.to_json())).collect())
@@ -105,7 +102,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Scalar(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Node::NonFinite(v), |n| Node::Scalar(Value::Number(n))))
+        // The parser refuses non-finite floats; should one arrive, the schema reports it as text.
+        Ok(Node::Scalar(serde_json::Number::from_f64(v).map_or_else(|| Value::String(v.to_string()), Value::Number)))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
         Ok(Node::Scalar(Value::String(v.to_owned())))
@@ -145,7 +143,6 @@ impl<'de> Deserialize<'de> for KeyText {
             Node::Scalar(Value::String(s)) => Ok(KeyText(s)),
             Node::Scalar(Value::Null) => Ok(KeyText("null".into())),
             Node::Scalar(other) => Ok(KeyText(other.to_string())),
-            Node::NonFinite(f) => Ok(KeyText(f.to_string())),
             Node::Seq(_) | Node::Map(_) => Err(de::Error::custom("a mapping key must be a scalar, not a sequence or mapping")),
         }
     }

@@ -205,15 +205,16 @@ fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<Parsed
     match format {
         Format::Yaml => {
             let trees: Vec<Spanned<Node>> =
-                serde_saphyr::from_multiple_with_options(text, limits.yaml_options()).map_err(yaml_error)?;
+                serde_saphyr::from_multiple_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "YAML"))?;
             Ok(trees.into_iter().map(|t| (t.value.to_json(), Some(t))).collect())
         }
         Format::Json => {
             let value: Value = serde_json::from_str(text).map_err(json_error)?;
-            // JSON is YAML 1.2, so the YAML parser gives the positions; without them the
-            // diagnostics still carry JSON paths.
+            // JSON is YAML 1.2, so the YAML parser gives the positions; it also refuses what
+            // serde_json lets through: duplicate keys (the last would silently win) and nesting
+            // beyond the depth limit.
             let tree: Option<Spanned<Node>> =
-                serde_saphyr::from_str_with_options(text, limits.yaml_options()).ok();
+                Some(serde_saphyr::from_str_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "JSON"))?);
             match (value, tree) {
                 (Value::Array(values), tree) => {
                     let mut trees: Vec<Option<Spanned<Node>>> = match tree.map(|t| t.value) {
@@ -229,15 +230,19 @@ fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<Parsed
     }
 }
 
-fn yaml_error(error: serde_saphyr::Error) -> Diagnostic {
+fn yaml_error(error: serde_saphyr::Error, syntax: &str) -> Diagnostic {
     let position = error.location().filter(|l| l.line() > 0).map(|l| Position { line: l.line(), column: l.column() });
     let message = yaml_message(&error);
     let hint = if message.contains("budget") || message.contains("depth") || message.contains("alias") {
-        "the input exceeds a parser limit (nesting depth, alias expansion, node or document count); see docs/spec/overview.md#limits"
+        "the input exceeds a parser limit (nesting depth, alias expansion, node or document count); see docs/spec/overview.md#limits".to_owned()
+    } else if message.contains("non-finite") {
+        "JSON cannot carry NaN or infinity: record a finite number or leave the value out".to_owned()
+    } else if message.contains("duplicate") {
+        "a key may appear once per mapping; keep the one you mean".to_owned()
     } else {
-        "fix the YAML syntax at this position"
+        format!("fix the {syntax} at this position")
     };
-    Diagnostic::input_error(format!("invalid YAML: {message}"), position).with_hint(hint)
+    Diagnostic::input_error(format!("invalid {syntax}: {message}"), position).with_hint(hint)
 }
 
 /// The YAML parser's message without its own position prefix or suffix (the diagnostic has
@@ -528,6 +533,21 @@ fn alternatives(
 ) -> Vec<Problem> {
     use jsonschema::error::ValidationErrorKind as K;
     let here = error.instance_path().as_str();
+    // A documented enum is published as `oneOf` of constants: report it as a list of choices.
+    let constants: Option<Vec<String>> = context
+        .iter()
+        .flatten()
+        .map(|e| match e.kind() {
+            K::Constant { expected_value } => Some(expected_value.as_str().map_or_else(|| expected_value.to_string(), str::to_owned)),
+            _ => None,
+        })
+        .collect();
+    if let Some(choices) = constants.filter(|c| !c.is_empty()) {
+        let instance = error.instance();
+        let found = instance.as_str().map_or_else(|| instance.to_string(), str::to_owned);
+        let hint = closest(&found, choices.iter().map(String::as_str)).map(|b| format!("did you mean `{b}`?"));
+        return vec![Problem::error(here, format!("`{found}` is not one of: {}", choices.join(", "))).hint(hint)];
+    }
     let is_type_mismatch_here =
         |e: &jsonschema::ValidationError| matches!(e.kind(), K::Type { .. }) && e.instance_path().as_str() == here;
     let closest_branch = context

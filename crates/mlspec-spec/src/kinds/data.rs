@@ -426,7 +426,7 @@ pub struct IngestionSpec {
 impl Rules for IngestionSpec {
     fn check(&self, f: &mut Findings) {
         check_data_path(f, "/spec/source/data", &self.source.data);
-        f.ordered("/spec/finishedAt", Some(&self.started_at), self.finished_at.as_ref(), "the ingestion");
+        f.ordered("/spec/finishedAt", Some(&self.started_at), self.finished_at.as_ref(), "the ingestion finishes before it starts");
         if let Some(r) = &self.dataset {
             f.ref_kind("/spec/dataset", r, &[Kind::Dataset]);
         }
@@ -875,7 +875,7 @@ impl Rules for DataSchemaSpec {
         for (i, feature) in self.features.iter().enumerate() {
             let at = format!("/spec/features/{i}");
             if let Some(d) = &feature.domain {
-                f.ordered(format!("{at}/domain/max"), d.min.as_ref(), d.max.as_ref(), "the domain");
+                f.ordered(format!("{at}/domain/max"), d.min.as_ref(), d.max.as_ref(), "the domain's max is less than its min");
             }
             let fractions = [
                 ("presence/minFraction", feature.presence.as_ref().and_then(|p| p.min_fraction)),

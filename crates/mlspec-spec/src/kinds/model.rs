@@ -144,7 +144,7 @@ impl Rules for ObjectivesSpec {
             if o.output_type == OutputType::Class && o.classes.len() < 2 {
                 f.error(format!("/spec/outputs/{i}/classes"), "a class output lists at least two classes");
             }
-            f.ordered(format!("/spec/outputs/{i}/max"), o.min.as_ref(), o.max.as_ref(), "the output range");
+            f.ordered(format!("/spec/outputs/{i}/max"), o.min.as_ref(), o.max.as_ref(), "the output's max is less than its min");
         }
     }
 }
@@ -411,7 +411,7 @@ impl Rules for TrainingSpec {
                 if domain.choices.is_empty() == !range {
                     f.error(&*at, "give either `choices` or both `min` and `max`");
                 }
-                f.ordered(at, domain.min.as_ref(), domain.max.as_ref(), "the range");
+                f.ordered(at, domain.min.as_ref(), domain.max.as_ref(), "the range's max is less than its min");
             }
             for (i, trial) in self.trials.iter().enumerate() {
                 for key in trial.params.keys().filter(|k| !search.space.contains_key(*k)) {

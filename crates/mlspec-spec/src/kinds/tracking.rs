@@ -174,7 +174,7 @@ impl Rules for RunSpec {
         if matches!(self.status, RunStatus::Scheduled | RunStatus::Running) && self.end_time.is_some() {
             f.error("/spec/endTime", format!("a {:?} run has not ended", self.status));
         }
-        f.ordered("/spec/endTime", self.start_time.as_ref(), self.end_time.as_ref(), "the run");
+        f.ordered("/spec/endTime", self.start_time.as_ref(), self.end_time.as_ref(), "the run ends before it starts");
         match (self.status, self.exit_code) {
             (RunStatus::Failed, Some(0)) => {
                 f.error("/spec/exitCode", "a Failed run's exit code is not 0");
@@ -560,7 +560,7 @@ impl Rules for WorkflowRecordSpec {
                 f.error(format!("/spec/steps/{i}/module"), format!("module `{}` is not among the resolved modules", step.module));
             }
             f.unique(&format!("/spec/steps/{i}/outputs"), "name", &step.outputs, |o| &o.name);
-            f.ordered(format!("/spec/steps/{i}/finishedAt"), step.started_at.as_ref(), step.finished_at.as_ref(), "the step");
+            f.ordered(format!("/spec/steps/{i}/finishedAt"), step.started_at.as_ref(), step.finished_at.as_ref(), "the step finishes before it starts");
         }
     }
 }
