@@ -59,7 +59,13 @@ fn holdback_not_evaluation_data(documents: &[&Document], out: &mut Vec<(usize, F
             {
                 let mut findings = Findings::default();
                 findings
-                    .error("/spec/dataset", format!("the holdback dataset `{}` is the dataset of Evaluation `{}`", test.dataset, evaluation.metadata.name))
+                    .error(
+                        "/spec/dataset",
+                        format!(
+                            "the holdback dataset `{}` is the dataset of Evaluation `{}`",
+                            test.dataset, evaluation.metadata.name
+                        ),
+                    )
                     .hint("the test stage must run on holdback data the model was never evaluated on");
                 out.extend(findings.items.into_iter().map(|f| (i, f)));
             }

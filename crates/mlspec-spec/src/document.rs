@@ -57,7 +57,10 @@ impl<'de> Deserialize<'de> for ApiVersion {
 
 /// The message for an `apiVersion` this build does not read.
 pub fn unsupported_api_version(found: &str) -> String {
-    format!("unsupported apiVersion `{found}`; supported: {}", SUPPORTED_API_VERSIONS.join(", "))
+    format!(
+        "unsupported apiVersion `{found}`; supported: {}",
+        SUPPORTED_API_VERSIONS.join(", ")
+    )
 }
 
 impl JsonSchema for ApiVersion {
@@ -251,7 +254,10 @@ fn did_you_mean(found: &str) -> String {
     let names = Kind::ALL.iter().map(|k| k.as_str());
     match crate::suggest::closest(found, names) {
         Some(best) => format!("; did you mean `{best}`?"),
-        None => format!("; known kinds: {}", Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")),
+        None => format!(
+            "; known kinds: {}",
+            Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -391,6 +397,10 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             (None, Some(value)) => kind.deserialize_spec(value).map_err(de::Error::custom)?,
             (None, None) => return Err(de::Error::missing_field("spec")),
         };
-        Ok(Document { api_version, metadata, spec })
+        Ok(Document {
+            api_version,
+            metadata,
+            spec,
+        })
     }
 }

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::document::{ApiVersion, Document, Kind, Metadata, Spec};
 use crate::kinds::{
-    ConnectionValue, DatasetSpec, DatasetVersion, DataSchemaSpec, DatastoreSpec, DatastoreType, FeatureSchema,
+    ConnectionValue, DataSchemaSpec, DatasetSpec, DatasetVersion, DatastoreSpec, DatastoreType, FeatureSchema,
     FeatureType, Implementation, ModuleSpec, PipelineSpec, Port, PortType, RunSpec, RunStatus, SecretReference, Step,
     looks_like_credential,
 };
@@ -66,7 +66,9 @@ pub fn migrate(text: &str) -> Result<Migration, MigrateError> {
         return Err(MigrateError::Unrecognized("expected a mapping at the top level".into()));
     };
     if object.contains_key("apiVersion") {
-        return Err(MigrateError::Unrecognized("it already has an apiVersion; validate it with `mlspec validate`".into()));
+        return Err(MigrateError::Unrecognized(
+            "it already has an apiVersion; validate it with `mlspec validate`".into(),
+        ));
     }
     let mut m = Migrator::default();
     if let Some(schema_type) = object.get("schema_type").and_then(Value::as_str) {
@@ -74,7 +76,10 @@ pub fn migrate(text: &str) -> Result<Migration, MigrateError> {
     } else {
         m.mlspec_repo(object)?;
     }
-    Ok(Migration { documents: m.documents, notes: m.notes })
+    Ok(Migration {
+        documents: m.documents,
+        notes: m.notes,
+    })
 }
 
 #[derive(Default)]
@@ -84,14 +89,29 @@ struct Migrator {
 }
 
 fn document(name: Name, spec: Spec) -> Document {
-    Document { api_version: ApiVersion::V1, metadata: Metadata::named(name), spec }
+    Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(name),
+        spec,
+    }
 }
 
 /// A valid name made from arbitrary text: invalid characters become `-`.
 fn name_from(text: &str, fallback: &str) -> Name {
-    let cleaned: String = text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' }).collect();
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let trimmed: String = cleaned.trim_start_matches(['-', '_']).chars().take(255).collect();
-    Name::new(trimmed).or_else(|_| Name::new(fallback)).unwrap_or_else(|_| literal_name("migrated"))
+    Name::new(trimmed)
+        .or_else(|_| Name::new(fallback))
+        .unwrap_or_else(|_| literal_name("migrated"))
 }
 
 /// A name written in this file, valid by inspection.
@@ -100,8 +120,17 @@ fn literal_name(text: &'static str) -> Name {
 }
 
 fn key_from(text: &str) -> Option<Key> {
-    let cleaned: String =
-        text.chars().map(|c| if c.is_ascii_alphanumeric() || "_-./: ".contains(c) { c } else { '_' }).take(250).collect();
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-./: ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(250)
+        .collect();
     Key::new(cleaned).ok()
 }
 
@@ -127,16 +156,21 @@ fn legacy_time(value: Option<&Value>) -> Option<Timestamp> {
     ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d"]
         .iter()
         .find_map(|f| {
-            chrono::NaiveDateTime::parse_from_str(text, f)
-                .ok()
-                .or_else(|| chrono::NaiveDate::parse_from_str(text, f).ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+            chrono::NaiveDateTime::parse_from_str(text, f).ok().or_else(|| {
+                chrono::NaiveDate::parse_from_str(text, f)
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            })
         })
         .map(|t| t.and_utc())
 }
 
 fn run_ref(id: Option<&Value>) -> Option<Ref> {
     let id = ObjectId::new(id?.as_str()?).ok()?;
-    Some(Ref { target: RefTarget::Id(id), digest: None })
+    Some(Ref {
+        target: RefTarget::Id(id),
+        digest: None,
+    })
 }
 
 impl Migrator {
@@ -145,7 +179,11 @@ impl Migrator {
         match value {
             Value::Object(map) => {
                 for (k, v) in map {
-                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     if looks_like_credential(k) && !matches!(v, Value::Object(_) | Value::Array(_)) {
                         self.credential(&path, v);
                         continue;
@@ -163,7 +201,9 @@ impl Migrator {
                 }
             }
             Value::Number(n) => {
-                let value = n.as_f64().map_or_else(|| ParamValue::String(n.to_string()), ParamValue::Number);
+                let value = n
+                    .as_f64()
+                    .map_or_else(|| ParamValue::String(n.to_string()), ParamValue::Number);
                 self.param(prefix, value, params);
             }
             Value::String(s) => self.param(prefix, ParamValue::String(s.clone()), params),
@@ -193,7 +233,13 @@ impl Migrator {
             .next()
             .unwrap_or(path)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let variable = format!("MLSPEC_{variable}");
         self.notes.push(format!(
@@ -206,7 +252,10 @@ impl Migrator {
         let mut doc = document(name, spec);
         let entries = labels.iter().filter_map(|(k, v)| {
             let value = crate::newtypes::LabelValue::new(scalar_text((*v)?)?).ok()?;
-            Some((crate::newtypes::LabelKey::new(format!("mlspec.org/legacy-{k}")).ok()?, value))
+            Some((
+                crate::newtypes::LabelKey::new(format!("mlspec.org/legacy-{k}")).ok()?,
+                value,
+            ))
         });
         doc.metadata.labels = entries.collect();
         doc.metadata.created_at = created;
@@ -219,7 +268,10 @@ impl Migrator {
         let step_id = object.remove("step_id");
         let run_date = legacy_time(object.remove("run_date").as_ref());
         object.remove("schema_type");
-        let labels = [("schema-type", Some(&Value::String(schema_type.into()))), ("schema-version", version.as_ref())];
+        let labels = [
+            ("schema-type", Some(&Value::String(schema_type.into()))),
+            ("schema-version", version.as_ref()),
+        ];
         let step_name = step_id.as_ref().and_then(Value::as_str).unwrap_or(schema_type);
         self.stores_from(&mut object);
         match schema_type {
@@ -250,7 +302,10 @@ impl Migrator {
         let mut labels = labels.to_vec();
         labels.push(("step-id", step_id.as_ref()));
         self.push(name, Spec::Run(run), &labels, run_date);
-        if let Some(id) = step_id.as_ref().and_then(Value::as_str).and_then(|s| ObjectId::new(s).ok())
+        if let Some(id) = step_id
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(|s| ObjectId::new(s).ok())
             && let Some(last) = self.documents.last_mut()
         {
             last.metadata.id = Some(id);
@@ -260,10 +315,19 @@ impl Migrator {
     /// `accuracy`, `loss`… at the top level become metrics, at `global_step` when given.
     fn metrics_from(&mut self, object: &mut Map<String, Value>, run: &mut RunSpec) {
         let step = object.remove("global_step").and_then(|v| v.as_u64());
-        let numeric: Vec<String> = object.iter().filter(|(_, v)| v.is_f64()).map(|(k, _)| k.clone()).collect();
+        let numeric: Vec<String> = object
+            .iter()
+            .filter(|(_, v)| v.is_f64())
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in numeric {
             if let (Some(value), Some(k)) = (object.remove(&key).and_then(|v| v.as_f64()), key_from(&key)) {
-                run.metrics.push(Metric { key: k, value: MetricValue::Scalar(value), step, timestamp: None });
+                run.metrics.push(Metric {
+                    key: k,
+                    value: MetricValue::Scalar(value),
+                    step,
+                    timestamp: None,
+                });
             }
         }
         if let Some(id) = object.remove("training_execution_id") {
@@ -309,7 +373,10 @@ impl Migrator {
     }
 
     fn datastore(&mut self, store: &Map<String, Value>) {
-        let name_text = ["name", "data_store"].iter().find_map(|k| store.get(*k).and_then(Value::as_str)).unwrap_or("datastore");
+        let name_text = ["name", "data_store"]
+            .iter()
+            .find_map(|k| store.get(*k).and_then(Value::as_str))
+            .unwrap_or("datastore");
         let name = name_from(name_text, "datastore");
         let kind_text = ["type", "storage_connection_type", "datastore_type"]
             .iter()
@@ -331,7 +398,9 @@ impl Migrator {
             .unwrap_or("unknown");
         let mut settings = BTreeMap::new();
         for (k, v) in connection {
-            let (Some(key), Some(text)) = (key_from(k), scalar_text(v)) else { continue };
+            let (Some(key), Some(text)) = (key_from(k), scalar_text(v)) else {
+                continue;
+            };
             if looks_like_credential(k) {
                 if let Some(secret_ref) = self.credential(&format!("{name}.connection.{k}"), v) {
                     settings.insert(key, ConnectionValue::Secret(SecretReference { secret_ref }));
@@ -341,10 +410,19 @@ impl Migrator {
             }
         }
         let Some(uri) = short(uri) else { return };
-        if self.documents.iter().any(|d| d.kind() == Kind::Datastore && d.metadata.name == name) {
+        if self
+            .documents
+            .iter()
+            .any(|d| d.kind() == Kind::Datastore && d.metadata.name == name)
+        {
             return;
         }
-        let spec = DatastoreSpec { store_type, uri, connection: UniqueMap(settings), read_only: false };
+        let spec = DatastoreSpec {
+            store_type,
+            uri,
+            connection: UniqueMap(settings),
+            read_only: false,
+        };
         self.documents.push(document(name, Spec::Datastore(spec)));
     }
 
@@ -368,12 +446,21 @@ impl Migrator {
                         Value::Number(n) => n.as_f64().map(ParamValue::Number),
                         other => scalar_text(other).map(ParamValue::String),
                     });
-                    Some(Port { name: key_from(port)?, port_type, optional: false, default, description: None })
+                    Some(Port {
+                        name: key_from(port)?,
+                        port_type,
+                        optional: false,
+                        default,
+                        description: None,
+                    })
                 })
                 .collect()
         };
-        let command: Vec<String> =
-            object.get("command").and_then(Value::as_str).map(|c| c.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+        let command: Vec<String> = object
+            .get("command")
+            .and_then(Value::as_str)
+            .map(|c| c.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
         if command.is_empty() {
             return None;
         }
@@ -384,14 +471,19 @@ impl Migrator {
             }
         }
         for (k, v) in &unmapped {
-            self.notes.push(format!("`{k}` = {v:?}: no v1 Module field; not mapped"));
+            self.notes
+                .push(format!("`{k}` = {v:?}: no v1 Module field; not mapped"));
         }
         let spec = ModuleSpec {
             version: Version::new("0.1.0").ok()?,
             inputs: ports(object.get("inputs")),
             outputs: ports(object.get("outputs")),
             parameters: Vec::new(),
-            implementation: Implementation { image: None, command, env: UniqueMap::default() },
+            implementation: Implementation {
+                image: None,
+                command,
+                env: UniqueMap::default(),
+            },
             source: None,
         };
         Some((name, spec))
@@ -401,8 +493,16 @@ impl Migrator {
         let steps = object.get("steps")?.as_object()?;
         let mut out = Vec::new();
         for (name, step) in steps {
-            let module_name = step.pointer("/execution/schema_type").and_then(Value::as_str).unwrap_or(name);
-            let depends_on = step.get("previous").and_then(Value::as_str).map(|p| name_from(p, "step")).into_iter().collect();
+            let module_name = step
+                .pointer("/execution/schema_type")
+                .and_then(Value::as_str)
+                .unwrap_or(name);
+            let depends_on = step
+                .get("previous")
+                .and_then(Value::as_str)
+                .map(|p| name_from(p, "step"))
+                .into_iter()
+                .collect();
             out.push(Step {
                 name: name_from(name, "step"),
                 module: Ref::named(Kind::Module, name_from(module_name, "module")),
@@ -413,7 +513,11 @@ impl Migrator {
             });
         }
         self.notes.push("workflow steps' input/output schema types have no v1 equivalent; each step refers to a Module named after its execution schema type".into());
-        Some(PipelineSpec { inputs: Vec::new(), params: Params::default(), steps: out })
+        Some(PipelineSpec {
+            inputs: Vec::new(),
+            params: Params::default(),
+            steps: out,
+        })
     }
 
     fn mlspec_repo(&mut self, object: Map<String, Value>) -> Result<(), MigrateError> {
@@ -429,7 +533,10 @@ impl Migrator {
             let mut object = object;
             self.stores_from(&mut object);
             let name = name_from(
-                object.get("model_identifier").and_then(Value::as_str).unwrap_or("model-packaging"),
+                object
+                    .get("model_identifier")
+                    .and_then(Value::as_str)
+                    .unwrap_or("model-packaging"),
                 "model-packaging",
             );
             let mut run = empty_run(legacy_time(object.get("time_created")));
@@ -454,20 +561,33 @@ impl Migrator {
                     .iter()
                     .filter_map(|i| Some((i.get("key")?.as_str()?.to_owned(), i.get("value")?.clone())))
                     .collect(),
-                Some(Value::Object(single)) => single.get("key").and_then(Value::as_str).map(|k| (k.to_owned(), single.get("value").cloned().unwrap_or(Value::Null))).into_iter().collect(),
+                Some(Value::Object(single)) => single
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .map(|k| (k.to_owned(), single.get("value").cloned().unwrap_or(Value::Null)))
+                    .into_iter()
+                    .collect(),
                 _ => Vec::new(),
             }
         };
         let mut params = BTreeMap::new();
         for (k, v) in pairs("hyperparameters") {
-            let value = v.as_str().and_then(|s| s.parse::<f64>().ok()).map_or_else(|| ParamValue::String(scalar_text(&v).unwrap_or_default()), ParamValue::Number);
+            let value = v.as_str().and_then(|s| s.parse::<f64>().ok()).map_or_else(
+                || ParamValue::String(scalar_text(&v).unwrap_or_default()),
+                ParamValue::Number,
+            );
             self.param(&k, value, &mut params);
         }
         run.params = UniqueMap(params);
         for (k, v) in pairs("metrics") {
             let number = v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
             if let (Some(key), Some(number)) = (key_from(&k), number) {
-                run.metrics.push(Metric { key, value: MetricValue::Scalar(number), step: None, timestamp: None });
+                run.metrics.push(Metric {
+                    key,
+                    value: MetricValue::Scalar(number),
+                    step: None,
+                    timestamp: None,
+                });
             }
         }
         let mut tags = BTreeMap::new();
@@ -481,19 +601,29 @@ impl Migrator {
         run.tags = UniqueMap(tags);
         for section in ["artifacts", "datasets"] {
             for (k, v) in pairs(section) {
-                let path = object.get(section).and_then(|s| s.get("path")).and_then(Value::as_str).unwrap_or("");
+                let path = object
+                    .get(section)
+                    .and_then(|s| s.get("path"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 self.notes.push(format!("{section} `{k}` at `{path}` ({v}): no datastore or digest is recorded, so no v1 Artifact is claimed; not mapped"));
             }
         }
         run.start_time = legacy_time(object.get("submittedDate"));
-        let name = name_from(object.get("name").and_then(Value::as_str).unwrap_or("experiment-run"), "experiment-run");
+        let name = name_from(
+            object.get("name").and_then(Value::as_str).unwrap_or("experiment-run"),
+            "experiment-run",
+        );
         let labels = [
             ("experiment-id", object.get("experiment_id")),
             ("project-id", object.get("project_id")),
             ("submitter", object.get("submitterId")),
         ];
         self.push(name, Spec::Run(run), &labels, None);
-        if let Some(id) = object.get("id").and_then(Value::as_str).and_then(|s| ObjectId::new(s).ok())
+        if let Some(id) = object
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| ObjectId::new(s).ok())
             && let Some(last) = self.documents.last_mut()
         {
             last.metadata.id = Some(id);
@@ -502,24 +632,50 @@ impl Migrator {
 
     fn dataset(&mut self, object: &Map<String, Value>) {
         let location = object.get("location").and_then(Value::as_str).unwrap_or("");
-        let (origin, path) = match location.split_once("://").map(|(scheme, rest)| (scheme, rest.split_once('/'))) {
+        let (origin, path) = match location
+            .split_once("://")
+            .map(|(scheme, rest)| (scheme, rest.split_once('/')))
+        {
             Some((scheme, Some((host, path)))) => (format!("{scheme}://{host}"), path.to_owned()),
             _ => (location.to_owned(), "data".to_owned()),
         };
         let store_name = name_from(origin.split("://").nth(1).unwrap_or("legacy-store"), "legacy-store");
         if let Some(uri) = short(&origin) {
-            let store_type = if origin.starts_with("http") { DatastoreType::Http } else { DatastoreType::Other };
-            let spec = DatastoreSpec { store_type, uri, connection: UniqueMap::default(), read_only: true };
+            let store_type = if origin.starts_with("http") {
+                DatastoreType::Http
+            } else {
+                DatastoreType::Other
+            };
+            let spec = DatastoreSpec {
+                store_type,
+                uri,
+                connection: UniqueMap::default(),
+                read_only: true,
+            };
             self.documents.push(document(store_name.clone(), Spec::Datastore(spec)));
         }
-        let version_text = object.get("version").and_then(scalar_text).unwrap_or_else(|| "1".into());
+        let version_text = object
+            .get("version")
+            .and_then(scalar_text)
+            .unwrap_or_else(|| "1".into());
         let deprecated = object.get("isDeprecated").and_then(Value::as_bool).unwrap_or(false);
-        let Ok(version) = Version::new(version_text) else { return };
+        let Ok(version) = Version::new(version_text) else {
+            return;
+        };
         let Ok(path) = RelativePath::new(path) else { return };
         let dataset_version = DatasetVersion {
             version,
-            status: if deprecated { crate::Status::Deprecated } else { crate::Status::Active },
-            definition: DataPath { datastore: store_name, path: Some(path), table: None, query: None },
+            status: if deprecated {
+                crate::Status::Deprecated
+            } else {
+                crate::Status::Active
+            },
+            definition: DataPath {
+                datastore: store_name,
+                path: Some(path),
+                table: None,
+                query: None,
+            },
             digest: None,
             rows: None,
             bytes: None,
@@ -530,34 +686,74 @@ impl Migrator {
             views: Vec::new(),
             created_at: legacy_time(object.get("versionedOn")),
             created_by: object.get("versionedBy").and_then(Value::as_str).and_then(short),
-            notes: object.get("versionNotes").and_then(Value::as_str).and_then(|s| crate::newtypes::Text::new(s).ok()),
+            notes: object
+                .get("versionNotes")
+                .and_then(Value::as_str)
+                .and_then(|s| crate::newtypes::Text::new(s).ok()),
         };
-        for key in ["preview", "profile", "isReadOnly", "isVisible", "state", "tags", "dateGenerated"] {
+        for key in [
+            "preview",
+            "profile",
+            "isReadOnly",
+            "isVisible",
+            "state",
+            "tags",
+            "dateGenerated",
+        ] {
             if let Some(v) = object.get(key) {
-                self.notes.push(format!("`{key}` = {v}: no v1 Dataset field; not mapped"));
+                self.notes
+                    .push(format!("`{key}` = {v}: no v1 Dataset field; not mapped"));
             }
         }
-        let name = name_from(object.get("name").and_then(Value::as_str).unwrap_or("dataset"), "dataset");
-        let mut doc = document(name, Spec::Dataset(DatasetSpec { versions: vec![dataset_version], current: None }));
-        doc.metadata.description = object.get("description").and_then(Value::as_str).and_then(|s| crate::newtypes::Description::new(s).ok());
-        doc.metadata.id = object.get("id").and_then(Value::as_str).and_then(|s| ObjectId::new(s).ok());
+        let name = name_from(
+            object.get("name").and_then(Value::as_str).unwrap_or("dataset"),
+            "dataset",
+        );
+        let mut doc = document(
+            name,
+            Spec::Dataset(DatasetSpec {
+                versions: vec![dataset_version],
+                current: None,
+            }),
+        );
+        doc.metadata.description = object
+            .get("description")
+            .and_then(Value::as_str)
+            .and_then(|s| crate::newtypes::Description::new(s).ok());
+        doc.metadata.id = object
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| ObjectId::new(s).ok());
         self.documents.push(doc);
     }
 
     fn pipeline(&mut self, object: &Map<String, Value>) {
-        let Some(steps) = object.get("steps").and_then(Value::as_object) else { return };
-        let order: Vec<&str> = object.get("pipeline").and_then(Value::as_array).map(|p| p.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let Some(steps) = object.get("steps").and_then(Value::as_object) else {
+            return;
+        };
+        let order: Vec<&str> = object
+            .get("pipeline")
+            .and_then(Value::as_array)
+            .map(|p| p.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         let mut out = Vec::new();
         let mut modules = BTreeMap::new();
         for (name, step) in steps {
             let module_name = name_from(step.get("moduleName").and_then(Value::as_str).unwrap_or(name), "module");
-            let command: Vec<String> =
-                step.get("cmd").and_then(Value::as_str).map(|c| c.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+            let command: Vec<String> = step
+                .get("cmd")
+                .and_then(Value::as_str)
+                .map(|c| c.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default();
             let mut params = BTreeMap::new();
             if let Some(p) = step.get("parameters") {
                 self.flatten("", p, &mut params);
             }
-            let previous = order.iter().position(|s| s == name).and_then(|i| i.checked_sub(1)).and_then(|i| order.get(i));
+            let previous = order
+                .iter()
+                .position(|s| s == name)
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| order.get(i));
             out.push(Step {
                 name: name_from(name, "step"),
                 module: Ref::named(Kind::Module, module_name.clone()),
@@ -568,7 +764,9 @@ impl Migrator {
             });
             for key in ["deps", "outs"] {
                 if let Some(v) = step.get(key) {
-                    self.notes.push(format!("step `{name}` `{key}` = {v}: file dependencies have no v1 Step field; not mapped"));
+                    self.notes.push(format!(
+                        "step `{name}` `{key}` = {v}: file dependencies have no v1 Step field; not mapped"
+                    ));
                 }
             }
             if !command.is_empty() {
@@ -581,16 +779,31 @@ impl Migrator {
                 inputs: Vec::new(),
                 outputs: Vec::new(),
                 parameters: Vec::new(),
-                implementation: Implementation { image: None, command, env: UniqueMap::default() },
+                implementation: Implementation {
+                    image: None,
+                    command,
+                    env: UniqueMap::default(),
+                },
                 source: None,
             };
             self.documents.push(document(name, Spec::Module(spec)));
         }
         if let Some(data) = object.get("data") {
-            self.notes.push(format!("pipeline `data` = {data}: no datastore or digest; not mapped"));
+            self.notes
+                .push(format!("pipeline `data` = {data}: no datastore or digest; not mapped"));
         }
-        let name = name_from(object.get("name").and_then(Value::as_str).unwrap_or("pipeline"), "pipeline");
-        self.documents.push(document(name, Spec::Pipeline(PipelineSpec { inputs: Vec::new(), params: Params::default(), steps: out })));
+        let name = name_from(
+            object.get("name").and_then(Value::as_str).unwrap_or("pipeline"),
+            "pipeline",
+        );
+        self.documents.push(document(
+            name,
+            Spec::Pipeline(PipelineSpec {
+                inputs: Vec::new(),
+                params: Params::default(),
+                steps: out,
+            }),
+        ));
     }
 
     /// The inference request/log sketches list the fields of a record; they become a DataSchema
@@ -612,14 +825,34 @@ impl Migrator {
                 } else {
                     FeatureType::String
                 };
-                let Some(name) = key_from(&format!("{section}.{field}")) else { continue };
-                features.push(FeatureSchema { name, feature_type, presence: None, domain: None, drift_threshold: None, skew_threshold: None, deprecated: false });
+                let Some(name) = key_from(&format!("{section}.{field}")) else {
+                    continue;
+                };
+                features.push(FeatureSchema {
+                    name,
+                    feature_type,
+                    presence: None,
+                    domain: None,
+                    drift_threshold: None,
+                    skew_threshold: None,
+                    deprecated: false,
+                });
             }
         }
         self.notes.push("this is a sketch of the inference-log record's fields, not a record: it becomes a DataSchema of those fields (types guessed from the names); v1 records are InferenceLogRecord documents".into());
-        let name = if object.contains_key("prediction") { "inference-request" } else { "inference-log" };
-        let spec = DataSchemaSpec { version: Version::new("0").unwrap_or_else(|_| unreachable_version()), dataset: None, allow_unknown_features: false, features };
-        self.documents.push(document(name_from(name, "record"), Spec::DataSchema(spec)));
+        let name = if object.contains_key("prediction") {
+            "inference-request"
+        } else {
+            "inference-log"
+        };
+        let spec = DataSchemaSpec {
+            version: Version::new("0").unwrap_or_else(|_| unreachable_version()),
+            dataset: None,
+            allow_unknown_features: false,
+            features,
+        };
+        self.documents
+            .push(document(name_from(name, "record"), Spec::DataSchema(spec)));
     }
 }
 

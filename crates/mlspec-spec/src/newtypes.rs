@@ -172,14 +172,12 @@ fn is_label_key(s: &str) -> bool {
     };
     let prefix_ok = prefix.is_none_or(|p| {
         (1..=253).contains(&p.len())
-            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
             && p.starts_with(|c: char| c.is_ascii_alphanumeric())
             && p.ends_with(|c: char| c.is_ascii_alphanumeric())
     });
-    prefix_ok
-        && (1..=63).contains(&name.len())
-        && is_token(name)
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    prefix_ok && (1..=63).contains(&name.len()) && is_token(name) && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 validated_string! {
@@ -207,7 +205,9 @@ validated_string! {
 }
 
 fn is_digest(s: &str) -> bool {
-    let Some((algorithm, hex)) = s.split_once(':') else { return false };
+    let Some((algorithm, hex)) = s.split_once(':') else {
+        return false;
+    };
     let expected = match algorithm {
         "sha256" | "blake3" => 64,
         "sha512" => 128,
@@ -383,13 +383,28 @@ mod tests {
     #[test]
     fn digests() {
         let sha = format!("sha256:{}", "ab".repeat(32));
-        agree::<Digest>(&[&sha, "sha256:abc", "md5:00", &sha.to_uppercase(), &format!("sha512:{}", "0".repeat(128))]);
+        agree::<Digest>(&[
+            &sha,
+            "sha256:abc",
+            "md5:00",
+            &sha.to_uppercase(),
+            &format!("sha512:{}", "0".repeat(128)),
+        ]);
         assert_eq!(Digest::new(sha).map(|d| d.algorithm().to_owned()), Ok("sha256".into()));
     }
 
     #[test]
     fn label_keys() {
-        agree::<LabelKey>(&["team", "mlspec.org/owner", "a-", "-a", "A.b_c", "x/", "/x", "Upper.Case/x"]);
+        agree::<LabelKey>(&[
+            "team",
+            "mlspec.org/owner",
+            "a-",
+            "-a",
+            "A.b_c",
+            "x/",
+            "/x",
+            "Upper.Case/x",
+        ]);
     }
 
     #[test]
@@ -404,7 +419,13 @@ mod tests {
     #[test]
     fn paths_and_others() {
         agree::<RelativePath>(&["a/b.csv", "/abs", "a/../b", "..", "a//b", "a/./b", ""]);
-        agree::<MediaType>(&["text/csv", "application/vnd.onnx+protobuf", "Text/csv", "text", "text/csv; charset=utf-8"]);
+        agree::<MediaType>(&[
+            "text/csv",
+            "application/vnd.onnx+protobuf",
+            "Text/csv",
+            "text",
+            "text/csv; charset=utf-8",
+        ]);
         agree::<SecretRef>(&["env:AWS_KEY", "vault:kv/x#y", "plain", "env:", "env:a b"]);
         agree::<Key>(&["loss", "val/accuracy", "a b", "", "a\u{1}"]);
     }

@@ -43,7 +43,9 @@ pub struct Ref {
 
 /// Why a reference could not be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("`{text}` is not a valid reference: {reason}; write an id, or Kind/name[@version], optionally followed by #sha256:<hex>")]
+#[error(
+    "`{text}` is not a valid reference: {reason}; write an id, or Kind/name[@version], optionally followed by #sha256:<hex>"
+)]
 pub struct InvalidRef {
     /// The text that was given.
     pub text: String,
@@ -54,7 +56,14 @@ pub struct InvalidRef {
 impl Ref {
     /// A reference to `kind/name`.
     pub fn named(kind: Kind, name: Name) -> Self {
-        Ref { target: RefTarget::Named { kind, name, version: None }, digest: None }
+        Ref {
+            target: RefTarget::Named {
+                kind,
+                name,
+                version: None,
+            },
+            digest: None,
+        }
     }
 
     /// The referenced kind, when the reference names one.
@@ -70,11 +79,12 @@ impl FromStr for Ref {
     type Err = InvalidRef;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let fail = |reason: String| InvalidRef { text: text.to_owned(), reason };
+        let fail = |reason: String| InvalidRef {
+            text: text.to_owned(),
+            reason,
+        };
         let (target, digest) = match text.split_once('#') {
-            Some((target, digest)) => {
-                (target, Some(Digest::new(digest).map_err(|e| fail(e.to_string()))?))
-            }
+            Some((target, digest)) => (target, Some(Digest::new(digest).map_err(|e| fail(e.to_string()))?)),
             None => (text, None),
         };
         let target = match target.split_once('/') {
@@ -82,9 +92,7 @@ impl FromStr for Ref {
             Some((kind, rest)) => {
                 let kind = Kind::from_str(kind).map_err(|e| fail(e.to_string()))?;
                 let (name, version) = match rest.split_once('@') {
-                    Some((name, version)) => {
-                        (name, Some(Version::new(version).map_err(|e| fail(e.to_string()))?))
-                    }
+                    Some((name, version)) => (name, Some(Version::new(version).map_err(|e| fail(e.to_string()))?)),
                     None => (rest, None),
                 };
                 let name = Name::new(name).map_err(|e| fail(e.to_string()))?;
@@ -166,7 +174,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        for text in ["Datasets/x", "Dataset/", "Dataset/a b", "Dataset/x@", "x#md5:00", "", "Dataset/x#sha256:00"] {
+        for text in [
+            "Datasets/x",
+            "Dataset/",
+            "Dataset/a b",
+            "Dataset/x@",
+            "x#md5:00",
+            "",
+            "Dataset/x#sha256:00",
+        ] {
             assert!(text.parse::<Ref>().is_err(), "{text:?} was accepted");
         }
     }
@@ -176,8 +192,19 @@ mod tests {
         let schema = schemars::SchemaGenerator::default().into_root_schema_for::<Ref>();
         let validator = jsonschema::validator_for(schema.as_value()).unwrap();
         let sha = format!("sha256:{}", "0f".repeat(32));
-        for text in ["Dataset/x@1", "abc", "Datasets/x", "Dataset/x@", &format!("Run/r1#{sha}"), "x#sha256:00"] {
-            assert_eq!(text.parse::<Ref>().is_ok(), validator.is_valid(&serde_json::json!(text)), "{text}");
+        for text in [
+            "Dataset/x@1",
+            "abc",
+            "Datasets/x",
+            "Dataset/x@",
+            &format!("Run/r1#{sha}"),
+            "x#sha256:00",
+        ] {
+            assert_eq!(
+                text.parse::<Ref>().is_ok(),
+                validator.is_valid(&serde_json::json!(text)),
+                "{text}"
+            );
         }
     }
 }

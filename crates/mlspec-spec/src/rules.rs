@@ -51,7 +51,12 @@ impl Findings {
     }
 
     fn push(&mut self, severity: Severity, path: String, message: String) -> &mut Finding {
-        self.items.push(Finding { severity, path, message, hint: None });
+        self.items.push(Finding {
+            severity,
+            path,
+            message,
+            hint: None,
+        });
         let last = self.items.len() - 1;
         &mut self.items[last]
     }
@@ -72,7 +77,10 @@ impl Findings {
         let mut seen = HashSet::new();
         for (i, item) in items.iter().enumerate() {
             if !seen.insert(key(item)) {
-                self.error(format!("{path}/{i}/{field}"), format!("duplicate {field}; each must be unique in this list"));
+                self.error(
+                    format!("{path}/{i}/{field}"),
+                    format!("duplicate {field}; each must be unique in this list"),
+                );
             }
         }
     }
@@ -81,12 +89,21 @@ impl Findings {
     pub fn ref_kind(&mut self, path: impl Into<String>, reference: &Ref, expected: &[Kind]) {
         if let Some(kind) = reference.kind().filter(|k| !expected.contains(k)) {
             let names: Vec<&str> = expected.iter().map(|k| k.as_str()).collect();
-            self.error(path, format!("this reference names a {kind}; expected {}", names.join(" or ")));
+            self.error(
+                path,
+                format!("this reference names a {kind}; expected {}", names.join(" or ")),
+            );
         }
     }
 
     /// Reports `message` when `end` is before (less than) `start`.
-    pub fn ordered<T: PartialOrd>(&mut self, path: impl Into<String>, start: Option<&T>, end: Option<&T>, message: &str) {
+    pub fn ordered<T: PartialOrd>(
+        &mut self,
+        path: impl Into<String>,
+        start: Option<&T>,
+        end: Option<&T>,
+        message: &str,
+    ) {
         if let (Some(start), Some(end)) = (start, end)
             && end < start
         {

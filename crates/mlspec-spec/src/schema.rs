@@ -66,7 +66,8 @@ pub fn compiled(kind: Kind) -> Result<&'static CompiledSchema, String> {
     });
     let all = all.as_ref().map_err(Clone::clone)?;
     let index = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-    all.get(index).ok_or_else(|| format!("internal error: no schema for {kind}"))
+    all.get(index)
+        .ok_or_else(|| format!("internal error: no schema for {kind}"))
 }
 
 /// The schema as committed: pretty JSON with a trailing newline.

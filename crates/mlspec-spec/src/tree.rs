@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
@@ -34,7 +34,10 @@ pub struct KeyText(pub String);
 
 fn position<T>(spanned: &Spanned<T>) -> Option<Position> {
     let location = spanned.referenced;
-    (location.line() > 0).then(|| Position { line: location.line(), column: location.column() })
+    (location.line() > 0).then(|| Position {
+        line: location.line(),
+        column: location.column(),
+    })
 }
 
 impl Node {
@@ -43,9 +46,12 @@ impl Node {
         match self {
             Node::Scalar(v) => v.clone(),
             Node::Seq(items) => Value::Array(items.iter().map(|i| i.value.to_json()).collect()),
-            Node::Map(entries) => {
-                Value::Object(entries.iter().map(|(k, v)| (k.value.0.clone(), v.value.to_json())).collect())
-            }
+            Node::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.value.0.clone(), v.value.to_json()))
+                    .collect(),
+            ),
         }
     }
 }
@@ -55,20 +61,27 @@ impl Node {
 pub fn locate(root: &Spanned<Node>, pointer: &str, key: bool) -> Option<Position> {
     let mut node = root;
     let mut found = position(root);
-    let segments: Vec<String> =
-        pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
+    let segments: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
     for (i, segment) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
         match &node.value {
             Node::Map(entries) => {
-                let Some((k, v)) = entries.iter().find(|(k, _)| &k.value.0 == segment) else { break };
+                let Some((k, v)) = entries.iter().find(|(k, _)| &k.value.0 == segment) else {
+                    break;
+                };
                 if last && key {
                     return position(k).or(found);
                 }
                 node = v;
             }
             Node::Seq(items) => {
-                let Some(item) = segment.parse::<usize>().ok().and_then(|i| items.get(i)) else { break };
+                let Some(item) = segment.parse::<usize>().ok().and_then(|i| items.get(i)) else {
+                    break;
+                };
                 node = item;
             }
             _ => break,
@@ -103,7 +116,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
         // The parser refuses non-finite floats; should one arrive, the schema reports it as text.
-        Ok(Node::Scalar(serde_json::Number::from_f64(v).map_or_else(|| Value::String(v.to_string()), Value::Number)))
+        Ok(Node::Scalar(
+            serde_json::Number::from_f64(v).map_or_else(|| Value::String(v.to_string()), Value::Number),
+        ))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
         Ok(Node::Scalar(Value::String(v.to_owned())))
@@ -143,7 +158,9 @@ impl<'de> Deserialize<'de> for KeyText {
             Node::Scalar(Value::String(s)) => Ok(KeyText(s)),
             Node::Scalar(Value::Null) => Ok(KeyText("null".into())),
             Node::Scalar(other) => Ok(KeyText(other.to_string())),
-            Node::Seq(_) | Node::Map(_) => Err(de::Error::custom("a mapping key must be a scalar, not a sequence or mapping")),
+            Node::Seq(_) | Node::Map(_) => Err(de::Error::custom(
+                "a mapping key must be a scalar, not a sequence or mapping",
+            )),
         }
     }
 }

@@ -29,7 +29,9 @@ impl Format {
     /// JSON for `.json` files; YAML for `.yaml`/`.yml`; otherwise JSON when the text starts with
     /// `{` or `[`, else YAML.
     pub fn detect(file_name: Option<&str>, text: &str) -> Format {
-        let extension = file_name.and_then(|n| n.rsplit_once('.')).map(|(_, e)| e.to_ascii_lowercase());
+        let extension = file_name
+            .and_then(|n| n.rsplit_once('.'))
+            .map(|(_, e)| e.to_ascii_lowercase());
         match extension.as_deref() {
             Some("json") => Format::Json,
             Some("yaml" | "yml") => Format::Yaml,
@@ -56,7 +58,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 64 << 20, max_depth: 64, max_documents: 10_000, max_nodes: 2_000_000, max_aliases: 10_000 }
+        Limits {
+            max_bytes: 64 << 20,
+            max_depth: 64,
+            max_documents: 10_000,
+            max_nodes: 2_000_000,
+            max_aliases: 10_000,
+        }
     }
 }
 
@@ -99,7 +107,14 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error about the input as a whole.
     pub fn input_error(message: impl Into<String>, position: Option<Position>) -> Self {
-        Diagnostic { severity: Severity::Error, document: None, position, path: None, message: message.into(), hint: None }
+        Diagnostic {
+            severity: Severity::Error,
+            document: None,
+            position,
+            path: None,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -126,7 +141,10 @@ impl Outcome {
     }
 
     fn failed(diagnostic: Diagnostic) -> Self {
-        Outcome { diagnostics: vec![diagnostic], ..Outcome::default() }
+        Outcome {
+            diagnostics: vec![diagnostic],
+            ..Outcome::default()
+        }
     }
 }
 
@@ -143,8 +161,11 @@ pub fn validate_bytes(bytes: &[u8], format: Option<Format>, file_name: Option<&s
 
 /// The diagnostic for an input over the size limit.
 pub fn too_large(size: u64, limits: &Limits) -> Diagnostic {
-    Diagnostic::input_error(format!("the input is {size} bytes; the limit is {} bytes", limits.max_bytes), None)
-        .with_hint("MLSpec documents are metadata; keep data in datastores and refer to it with a DataPath")
+    Diagnostic::input_error(
+        format!("the input is {size} bytes; the limit is {} bytes", limits.max_bytes),
+        None,
+    )
+    .with_hint("MLSpec documents are metadata; keep data in datastores and refer to it with a DataPath")
 }
 
 fn invalid_utf8(bytes: &[u8], valid_up_to: usize) -> Diagnostic {
@@ -165,7 +186,11 @@ pub fn validate_text(text: &str, format: Format, limits: &Limits) -> Outcome {
         return Outcome::failed(too_large(text.len() as u64, limits));
     }
     if let Some(documents) = fast_path(text, format, limits) {
-        return Outcome { document_count: documents.len(), documents, diagnostics: Vec::new() };
+        return Outcome {
+            document_count: documents.len(),
+            documents,
+            diagnostics: Vec::new(),
+        };
     }
     let trees = match parse_trees(text, format, limits) {
         Ok(trees) => trees,
@@ -177,11 +202,17 @@ pub fn validate_text(text: &str, format: Format, limits: &Limits) -> Outcome {
                 .with_hint("start with `apiVersion: mlspec/v1`; `mlspec new KIND` prints a template"),
         );
     }
-    let mut outcome = Outcome { document_count: trees.len(), ..Outcome::default() };
+    let mut outcome = Outcome {
+        document_count: trees.len(),
+        ..Outcome::default()
+    };
     for (index, (value, tree)) in trees.iter().enumerate() {
         let (document, diagnostics) = check_document(value, tree.as_ref());
         outcome.documents.extend(document);
-        outcome.diagnostics.extend(diagnostics.into_iter().map(|d| Diagnostic { document: Some(index), ..d }));
+        outcome.diagnostics.extend(diagnostics.into_iter().map(|d| Diagnostic {
+            document: Some(index),
+            ..d
+        }));
     }
     outcome
 }
@@ -204,8 +235,8 @@ type ParsedDocument = (Value, Option<Spanned<Node>>);
 fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<ParsedDocument>, Diagnostic> {
     match format {
         Format::Yaml => {
-            let trees: Vec<Spanned<Node>> =
-                serde_saphyr::from_multiple_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "YAML"))?;
+            let trees: Vec<Spanned<Node>> = serde_saphyr::from_multiple_with_options(text, limits.yaml_options())
+                .map_err(|e| yaml_error(e, "YAML"))?;
             Ok(trees.into_iter().map(|t| (t.value.to_json(), Some(t))).collect())
         }
         Format::Json => {
@@ -213,8 +244,9 @@ fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<Parsed
             // JSON is YAML 1.2, so the YAML parser gives the positions; it also refuses what
             // serde_json lets through: duplicate keys (the last would silently win) and nesting
             // beyond the depth limit.
-            let tree: Option<Spanned<Node>> =
-                Some(serde_saphyr::from_str_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "JSON"))?);
+            let tree: Option<Spanned<Node>> = Some(
+                serde_saphyr::from_str_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "JSON"))?,
+            );
             match (value, tree) {
                 (Value::Array(values), tree) => {
                     let mut trees: Vec<Option<Spanned<Node>>> = match tree.map(|t| t.value) {
@@ -231,7 +263,10 @@ fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<Parsed
 }
 
 fn yaml_error(error: serde_saphyr::Error, syntax: &str) -> Diagnostic {
-    let position = error.location().filter(|l| l.line() > 0).map(|l| Position { line: l.line(), column: l.column() });
+    let position = error.location().filter(|l| l.line() > 0).map(|l| Position {
+        line: l.line(),
+        column: l.column(),
+    });
     let message = yaml_message(&error);
     let hint = if message.contains("budget") || message.contains("depth") || message.contains("alias") {
         "the input exceeds a parser limit (nesting depth, alias expansion, node or document count); see docs/spec/overview.md#limits".to_owned()
@@ -263,7 +298,10 @@ fn json_error(error: serde_json::Error) -> Diagnostic {
     let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
     Diagnostic::input_error(
         format!("invalid JSON: {message}"),
-        Some(Position { line: error.line() as u64, column: error.column() as u64 }),
+        Some(Position {
+            line: error.line() as u64,
+            column: error.column() as u64,
+        }),
     )
 }
 
@@ -278,7 +316,13 @@ struct Problem {
 
 impl Problem {
     fn error(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem { pointer: pointer.into(), at_key: false, severity: Severity::Error, message: message.into(), hint: None }
+        Problem {
+            pointer: pointer.into(),
+            at_key: false,
+            severity: Severity::Error,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     fn hint(mut self, hint: Option<String>) -> Self {
@@ -296,7 +340,11 @@ fn check_document(value: &Value, tree: Option<&Spanned<Node>>) -> (Option<Docume
             severity: p.severity,
             document: None,
             position: tree.and_then(|t| locate(t, &p.pointer, p.at_key)),
-            path: Some(if p.pointer.is_empty() { "/".to_owned() } else { p.pointer }),
+            path: Some(if p.pointer.is_empty() {
+                "/".to_owned()
+            } else {
+                p.pointer
+            }),
             message: p.message,
             hint: p.hint,
         })
@@ -306,8 +354,13 @@ fn check_document(value: &Value, tree: Option<&Spanned<Node>>) -> (Option<Docume
 
 fn document_problems(value: &Value) -> (Option<Document>, Vec<Problem>) {
     let Some(object) = value.as_object() else {
-        let problem = Problem::error("", format!("expected a document (a mapping), found {}", describe(value)))
-            .hint(Some("a document is a mapping with apiVersion, kind, metadata and spec".into()));
+        let problem = Problem::error(
+            "",
+            format!("expected a document (a mapping), found {}", describe(value)),
+        )
+        .hint(Some(
+            "a document is a mapping with apiVersion, kind, metadata and spec".into(),
+        ));
         return (None, vec![problem]);
     };
     if let Some(problem) = legacy_format(object) {
@@ -323,7 +376,10 @@ fn document_problems(value: &Value) -> (Option<Document>, Vec<Problem>) {
             false
         }
         Some(other) => {
-            problems.push(Problem::error("/apiVersion", format!("expected a string, found {}", describe(other))));
+            problems.push(Problem::error(
+                "/apiVersion",
+                format!("expected a string, found {}", describe(other)),
+            ));
             false
         }
         None => {
@@ -347,7 +403,10 @@ fn document_problems(value: &Value) -> (Option<Document>, Vec<Problem>) {
             }
         },
         Some(other) => {
-            problems.push(Problem::error("/kind", format!("expected a string, found {}", describe(other))));
+            problems.push(Problem::error(
+                "/kind",
+                format!("expected a string, found {}", describe(other)),
+            ));
             None
         }
         None => {
@@ -407,8 +466,11 @@ fn legacy_format(object: &serde_json::Map<String, Value>) -> Option<Problem> {
     let (field, value) = version;
     let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
     Some(
-        Problem::error(format!("/{field}"), format!("this is a document in an original MLSpec format ({field} {shown}), not mlspec/v1"))
-            .hint(Some("convert it with `mlspec migrate FILE`".into())),
+        Problem::error(
+            format!("/{field}"),
+            format!("this is a document in an original MLSpec format ({field} {shown}), not mlspec/v1"),
+        )
+        .hint(Some("convert it with `mlspec migrate FILE`".into())),
     )
 }
 
@@ -443,7 +505,10 @@ fn describe(value: &Value) -> String {
 }
 
 /// The schema node a validation error's keyword sits in, and that keyword's parent.
-fn keyword_schema<'a>(schema: &'a CompiledSchema, error: &jsonschema::ValidationError) -> Option<(&'a Value, &'a Value)> {
+fn keyword_schema<'a>(
+    schema: &'a CompiledSchema,
+    error: &jsonschema::ValidationError,
+) -> Option<(&'a Value, &'a Value)> {
     let uri = error.absolute_keyword_location()?;
     let fragment = uri.as_str().split_once('#')?.1.replace("%24", "$").replace("%25", "%");
     let keyword = schema.source.pointer(&fragment)?;
@@ -494,17 +559,29 @@ fn schema_problems(schema: &CompiledSchema, error: &jsonschema::ValidationError)
         }
         K::Type { .. } => {
             let expected = keyword.map(|(types, _)| type_names(types)).unwrap_or_default();
-            vec![Problem::error(pointer, format!("expected {}, found {}", expected.join(" or "), describe(instance)))]
+            vec![Problem::error(
+                pointer,
+                format!("expected {}, found {}", expected.join(" or "), describe(instance)),
+            )]
         }
         K::Enum { options } => {
-            let options: Vec<String> =
-                options.as_array().map(|o| o.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect()).unwrap_or_default();
+            let options: Vec<String> = options
+                .as_array()
+                .map(|o| {
+                    o.iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
             let found = instance.as_str().map_or_else(|| instance.to_string(), str::to_owned);
             let hint = closest(&found, options.iter().map(String::as_str)).map(|b| format!("did you mean `{b}`?"));
             vec![Problem::error(pointer, format!("`{found}` is not one of: {}", options.join(", "))).hint(hint)]
         }
         K::Pattern { .. } | K::MaxLength { .. } | K::MinLength { .. } => {
-            vec![Problem::error(pointer, rule_message(instance, keyword.map(|(_, parent)| parent), error))]
+            vec![Problem::error(
+                pointer,
+                rule_message(instance, keyword.map(|(_, parent)| parent), error),
+            )]
         }
         K::AnyOf { context } | K::OneOfNotValid { context } => alternatives(schema, error, context),
         _ => vec![Problem::error(pointer, error.to_string())],
@@ -516,7 +593,11 @@ fn rule_message(instance: &Value, parent: Option<&Value>, error: &jsonschema::Va
     let rule = parent.and_then(|p| p.get("description")).and_then(Value::as_str);
     let title = parent.and_then(|p| p.get("title")).and_then(Value::as_str);
     let shown = instance.as_str().map_or_else(|| instance.to_string(), str::to_owned);
-    let shown = if shown.chars().count() > 60 { format!("{}…", shown.chars().take(60).collect::<String>()) } else { shown };
+    let shown = if shown.chars().count() > 60 {
+        format!("{}…", shown.chars().take(60).collect::<String>())
+    } else {
+        shown
+    };
     match (title, rule) {
         (Some(title), Some(rule)) => format!("`{shown}` is not a valid {title}: {rule}"),
         (None, Some(rule)) => format!("`{shown}` is not valid here: {rule}"),
@@ -538,7 +619,11 @@ fn alternatives(
         .iter()
         .flatten()
         .map(|e| match e.kind() {
-            K::Constant { expected_value } => Some(expected_value.as_str().map_or_else(|| expected_value.to_string(), str::to_owned)),
+            K::Constant { expected_value } => Some(
+                expected_value
+                    .as_str()
+                    .map_or_else(|| expected_value.to_string(), str::to_owned),
+            ),
             _ => None,
         })
         .collect();
@@ -564,5 +649,12 @@ fn alternatives(
         .flat_map(|(types, _)| type_names(types))
         .collect();
     expected.dedup();
-    vec![Problem::error(here, format!("expected {}, found {}", expected.join(" or "), describe(error.instance())))]
+    vec![Problem::error(
+        here,
+        format!(
+            "expected {}, found {}",
+            expected.join(" or "),
+            describe(error.instance())
+        ),
+    )]
 }

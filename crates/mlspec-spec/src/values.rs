@@ -162,7 +162,9 @@ fn finite<E: de::Error>(v: f64) -> Result<f64, E> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(E::custom(format_args!("{v} is not a finite number; JSON cannot carry it")))
+        Err(E::custom(format_args!(
+            "{v} is not a finite number; JSON cannot carry it"
+        )))
     }
 }
 
@@ -206,8 +208,7 @@ impl<'de> Deserialize<'de> for MetricValue {
                 Ok(MetricValue::Array(items))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MetricValue, A::Error> {
-                let UniqueMap(entries) =
-                    UniqueMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let UniqueMap(entries) = UniqueMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(MetricValue::Object(entries))
             }
         }
@@ -248,7 +249,10 @@ mod tests {
     fn metric_values_nest() {
         let v: MetricValue = serde_json::from_str(r#"{"cat": [1, 2.5], "dog": 3}"#).unwrap();
         let expected = MetricValue::Object(BTreeMap::from([
-            ("cat".into(), MetricValue::Array(vec![MetricValue::Scalar(1.0), MetricValue::Scalar(2.5)])),
+            (
+                "cat".into(),
+                MetricValue::Array(vec![MetricValue::Scalar(1.0), MetricValue::Scalar(2.5)]),
+            ),
             ("dog".into(), MetricValue::Scalar(3.0)),
         ]));
         assert_eq!(v, expected);

@@ -60,8 +60,11 @@ pub fn render_human(file: &FileReport, d: &Diagnostic) -> String {
     {
         let number = p.line.to_string();
         let pad = " ".repeat(number.len());
-        let caret_pad: String =
-            line.chars().take(p.column.saturating_sub(1) as usize).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        let caret_pad: String = line
+            .chars()
+            .take(p.column.saturating_sub(1) as usize)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
         let _ = writeln!(out, " {pad} |");
         let _ = writeln!(out, " {number} | {line}");
         let _ = writeln!(out, " {pad} | {caret_pad}^");

@@ -80,34 +80,59 @@ pub struct DatastoreSpec {
 }
 
 /// Words that mark a connection setting as a credential.
-const CREDENTIAL_WORDS: &[&str] =
-    &["password", "passwd", "secret", "token", "accesskey", "apikey", "privatekey", "credential", "sas"];
+const CREDENTIAL_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "accesskey",
+    "apikey",
+    "privatekey",
+    "credential",
+    "sas",
+];
 
 /// True when a setting's name suggests it holds a credential.
 pub fn looks_like_credential(name: &str) -> bool {
-    let folded: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+    let folded: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
     CREDENTIAL_WORDS.iter().any(|w| folded.contains(w)) || folded.ends_with("key") && folded.contains("access")
 }
 
 /// True when a URI carries a password in its user-info part.
 pub fn uri_has_password(uri: &str) -> bool {
-    let Some((_, rest)) = uri.split_once("://") else { return false };
+    let Some((_, rest)) = uri.split_once("://") else {
+        return false;
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 impl Rules for DatastoreSpec {
     fn check(&self, f: &mut Findings) {
         if uri_has_password(self.uri.as_str()) {
-            f.error("/spec/uri", "the uri carries a password; credentials must not be stored in documents")
-                .hint("remove it from the uri and add `connection: {password: {secretRef: env:NAME}}`");
+            f.error(
+                "/spec/uri",
+                "the uri carries a password; credentials must not be stored in documents",
+            )
+            .hint("remove it from the uri and add `connection: {password: {secretRef: env:NAME}}`");
         }
         for (key, value) in self.connection.iter() {
             if let ConnectionValue::Plain(_) = value
                 && looks_like_credential(key.as_str())
             {
-                f.error(format!("/spec/connection/{key}"), format!("`{key}` looks like a credential and is given inline"))
-                    .hint(format!("write `{key}: {{secretRef: env:NAME}}` and keep the value in that environment variable"));
+                f.error(
+                    format!("/spec/connection/{key}"),
+                    format!("`{key}` looks like a credential and is given inline"),
+                )
+                .hint(format!(
+                    "write `{key}: {{secretRef: env:NAME}}` and keep the value in that environment variable"
+                ));
             }
         }
     }
@@ -213,8 +238,12 @@ impl Rules for DatasetSpec {
         f.unique("/spec/versions", "version", &self.versions, |v| &v.version);
         for (i, v) in self.versions.iter().enumerate() {
             let at = format!("/spec/versions/{i}");
-            f.unique(&format!("{at}/checkpoints"), "name", &v.checkpoints, |c| c.name.as_str().to_ascii_lowercase());
-            f.unique(&format!("{at}/views"), "name", &v.views, |c| c.name.as_str().to_ascii_lowercase());
+            f.unique(&format!("{at}/checkpoints"), "name", &v.checkpoints, |c| {
+                c.name.as_str().to_ascii_lowercase()
+            });
+            f.unique(&format!("{at}/views"), "name", &v.views, |c| {
+                c.name.as_str().to_ascii_lowercase()
+            });
             if let Some(r) = &v.profile {
                 f.ref_kind(format!("{at}/profile"), r, &[Kind::DataProfile]);
             }
@@ -226,11 +255,17 @@ impl Rules for DatasetSpec {
         if let Some(current) = &self.current {
             match self.versions.iter().find(|v| &v.version == current) {
                 None => {
-                    f.error("/spec/current", format!("version `{current}` is not among the versions"));
+                    f.error(
+                        "/spec/current",
+                        format!("version `{current}` is not among the versions"),
+                    );
                 }
                 Some(v) if v.status == Status::Archived => {
-                    f.error("/spec/current", format!("version `{current}` is Archived and cannot be current"))
-                        .hint("reactivate it, or name another version");
+                    f.error(
+                        "/spec/current",
+                        format!("version `{current}` is Archived and cannot be current"),
+                    )
+                    .hint("reactivate it, or name another version");
                 }
                 Some(_) => {}
             }
@@ -240,9 +275,15 @@ impl Rules for DatasetSpec {
 
 /// Reports a DataPath that does not give exactly one of path, table and query.
 pub fn check_data_path(f: &mut Findings, at: &str, p: &DataPath) {
-    let given = [p.path.is_some(), p.table.is_some(), p.query.is_some()].iter().filter(|g| **g).count();
+    let given = [p.path.is_some(), p.table.is_some(), p.query.is_some()]
+        .iter()
+        .filter(|g| **g)
+        .count();
     if given != 1 {
-        f.error(at, format!("a data path gives exactly one of `path`, `table` and `query`; this one gives {given}"));
+        f.error(
+            at,
+            format!("a data path gives exactly one of `path`, `table` and `query`; this one gives {given}"),
+        );
     }
 }
 
@@ -426,7 +467,12 @@ pub struct IngestionSpec {
 impl Rules for IngestionSpec {
     fn check(&self, f: &mut Findings) {
         check_data_path(f, "/spec/source/data", &self.source.data);
-        f.ordered("/spec/finishedAt", Some(&self.started_at), self.finished_at.as_ref(), "the ingestion finishes before it starts");
+        f.ordered(
+            "/spec/finishedAt",
+            Some(&self.started_at),
+            self.finished_at.as_ref(),
+            "the ingestion finishes before it starts",
+        );
         if let Some(r) = &self.dataset {
             f.ref_kind("/spec/dataset", r, &[Kind::Dataset]);
         }
@@ -435,12 +481,21 @@ impl Rules for IngestionSpec {
         if !shards.is_empty() {
             let bytes: u64 = shards.iter().map(|s| s.bytes).sum();
             if bytes != self.snapshot.bytes {
-                f.error("/spec/snapshot/bytes", format!("the shards hold {bytes} bytes, the snapshot says {}", self.snapshot.bytes));
+                f.error(
+                    "/spec/snapshot/bytes",
+                    format!(
+                        "the shards hold {bytes} bytes, the snapshot says {}",
+                        self.snapshot.bytes
+                    ),
+                );
             }
             if shards.iter().all(|s| s.rows.is_some()) {
                 let rows: u64 = shards.iter().filter_map(|s| s.rows).sum();
                 if rows != self.snapshot.rows {
-                    f.error("/spec/snapshot/rows", format!("the shards hold {rows} rows, the snapshot says {}", self.snapshot.rows));
+                    f.error(
+                        "/spec/snapshot/rows",
+                        format!("the shards hold {rows} rows, the snapshot says {}", self.snapshot.rows),
+                    );
                 }
             }
         }
@@ -642,7 +697,10 @@ fn check_features(f: &mut Findings, at: &str, rows: u64, features: &[FeatureStat
         if feature.count.checked_add(feature.missing) != Some(rows) {
             f.error(
                 format!("{at}/{i}/count"),
-                format!("count {} + missing {} should equal the {rows} rows profiled", feature.count, feature.missing),
+                format!(
+                    "count {} + missing {} should equal the {rows} rows profiled",
+                    feature.count, feature.missing
+                ),
             );
         }
         if let Some(n) = &feature.numeric {
@@ -651,7 +709,10 @@ fn check_features(f: &mut Findings, at: &str, rows: u64, features: &[FeatureStat
             }
             let ranks: Vec<f64> = n.quantiles.iter().map(|q| q.q).collect();
             if ranks.iter().any(|q| !(0.0..=1.0).contains(q)) || ranks.windows(2).any(|w| w[0] >= w[1]) {
-                f.error(format!("{at}/{i}/numeric/quantiles"), "quantile ranks must lie in [0, 1] and increase");
+                f.error(
+                    format!("{at}/{i}/numeric/quantiles"),
+                    "quantile ranks must lie in [0, 1] and increase",
+                );
             }
         }
     }
@@ -778,16 +839,25 @@ impl Rules for TransformationSpec {
             let mut codes: Vec<i64> = m.vocabulary.values().copied().collect();
             codes.sort_unstable();
             if codes.windows(2).any(|w| w[0] == w[1]) {
-                f.error(format!("/spec/mappings/{i}/vocabulary"), "two values map to the same integer");
+                f.error(
+                    format!("/spec/mappings/{i}/vocabulary"),
+                    "two values map to the same integer",
+                );
             }
             if m.boundaries.windows(2).any(|w| w[0] >= w[1]) {
-                f.error(format!("/spec/mappings/{i}/boundaries"), "bucket boundaries must increase");
+                f.error(
+                    format!("/spec/mappings/{i}/boundaries"),
+                    "bucket boundaries must increase",
+                );
             }
         }
         if let (Some(rows_in), Some(rows_out)) = (self.rows_in, self.rows_out) {
             let removed: u64 = self.outlier_rules.iter().map(|r| r.removed).sum();
             if rows_in.checked_sub(removed) != Some(rows_out) {
-                f.error("/spec/rowsOut", format!("{rows_in} rows in minus {removed} removed is not {rows_out}"));
+                f.error(
+                    "/spec/rowsOut",
+                    format!("{rows_in} rows in minus {removed} removed is not {rows_out}"),
+                );
             }
         }
     }
@@ -875,10 +945,18 @@ impl Rules for DataSchemaSpec {
         for (i, feature) in self.features.iter().enumerate() {
             let at = format!("/spec/features/{i}");
             if let Some(d) = &feature.domain {
-                f.ordered(format!("{at}/domain/max"), d.min.as_ref(), d.max.as_ref(), "the domain's max is less than its min");
+                f.ordered(
+                    format!("{at}/domain/max"),
+                    d.min.as_ref(),
+                    d.max.as_ref(),
+                    "the domain's max is less than its min",
+                );
             }
             let fractions = [
-                ("presence/minFraction", feature.presence.as_ref().and_then(|p| p.min_fraction)),
+                (
+                    "presence/minFraction",
+                    feature.presence.as_ref().and_then(|p| p.min_fraction),
+                ),
                 ("driftThreshold", feature.drift_threshold),
                 ("skewThreshold", feature.skew_threshold),
             ];
@@ -1119,7 +1197,10 @@ impl Rules for SplitSpec {
             _ => None,
         };
         if let Some(field) = missing {
-            f.error("/spec/method", format!("the {:?} method needs `{field}`", self.method).to_lowercase());
+            f.error(
+                "/spec/method",
+                format!("the {:?} method needs `{field}`", self.method).to_lowercase(),
+            );
         }
         if let Some(rows) = self.rows
             && self.splits.iter().all(|s| s.rows.is_some())

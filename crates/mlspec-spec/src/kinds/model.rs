@@ -130,8 +130,12 @@ pub struct ObjectivesSpec {
 impl Rules for ObjectivesSpec {
     fn check(&self, f: &mut Findings) {
         f.unique("/spec/outputs", "name", &self.outputs, |o| &o.name);
-        f.unique("/spec/errors", "name", &self.errors, |o| o.name.as_str().to_ascii_lowercase());
-        f.unique("/spec/criteria", "name", &self.criteria, |o| o.name.as_str().to_ascii_lowercase());
+        f.unique("/spec/errors", "name", &self.errors, |o| {
+            o.name.as_str().to_ascii_lowercase()
+        });
+        f.unique("/spec/criteria", "name", &self.criteria, |o| {
+            o.name.as_str().to_ascii_lowercase()
+        });
         if self.criteria.is_empty() {
             f.error("/spec/criteria", "objectives need at least one criterion");
         }
@@ -142,9 +146,17 @@ impl Rules for ObjectivesSpec {
         }
         for (i, o) in self.outputs.iter().enumerate() {
             if o.output_type == OutputType::Class && o.classes.len() < 2 {
-                f.error(format!("/spec/outputs/{i}/classes"), "a class output lists at least two classes");
+                f.error(
+                    format!("/spec/outputs/{i}/classes"),
+                    "a class output lists at least two classes",
+                );
             }
-            f.ordered(format!("/spec/outputs/{i}/max"), o.min.as_ref(), o.max.as_ref(), "the output's max is less than its min");
+            f.ordered(
+                format!("/spec/outputs/{i}/max"),
+                o.min.as_ref(),
+                o.max.as_ref(),
+                "the output's max is less than its min",
+            );
         }
     }
 }
@@ -408,14 +420,22 @@ impl Rules for TrainingSpec {
             for (key, domain) in search.space.iter() {
                 let at = format!("/spec/search/space/{key}");
                 let range = domain.min.is_some() && domain.max.is_some();
-                if domain.choices.is_empty() == !range {
+                if domain.choices.is_empty() != range {
                     f.error(&*at, "give either `choices` or both `min` and `max`");
                 }
-                f.ordered(at, domain.min.as_ref(), domain.max.as_ref(), "the range's max is less than its min");
+                f.ordered(
+                    at,
+                    domain.min.as_ref(),
+                    domain.max.as_ref(),
+                    "the range's max is less than its min",
+                );
             }
             for (i, trial) in self.trials.iter().enumerate() {
                 for key in trial.params.keys().filter(|k| !search.space.contains_key(*k)) {
-                    f.error(format!("/spec/trials/{i}/params/{key}"), format!("`{key}` is not in the search space"));
+                    f.error(
+                        format!("/spec/trials/{i}/params/{key}"),
+                        format!("`{key}` is not in the search space"),
+                    );
                 }
             }
         }
@@ -423,7 +443,10 @@ impl Rules for TrainingSpec {
             for (j, check) in c.validation.iter().enumerate() {
                 let within = check.before.is_none_or(|b| (check.after - b).abs() <= check.tolerance);
                 if check.passed && !within {
-                    f.error(format!("/spec/conversions/{i}/validation/{j}/passed"), "the difference exceeds the tolerance, yet the check is marked passed");
+                    f.error(
+                        format!("/spec/conversions/{i}/validation/{j}/passed"),
+                        "the difference exceeds the tolerance, yet the check is marked passed",
+                    );
                 }
             }
         }
@@ -496,8 +519,11 @@ impl Verdict {
         let blocked = self.criteria.iter().any(|c| !c.met && c.severity == Gate::Block);
         let expected = if blocked { Outcome::Failed } else { Outcome::Passed };
         if self.result != expected {
-            f.error(format!("{at}/result"), format!("result must be `{expected:?}`").to_lowercase())
-                .hint("a verdict fails exactly when a `block` criterion is not met");
+            f.error(
+                format!("{at}/result"),
+                format!("result must be `{expected:?}`").to_lowercase(),
+            )
+            .hint("a verdict fails exactly when a `block` criterion is not met");
         }
     }
 }
@@ -618,12 +644,18 @@ impl Rules for TestReportSpec {
             f.error("/spec/dataset", "the holdback dataset is one the model was trained on");
         }
         if self.holdback_reads == 0 {
-            f.error("/spec/holdbackReads", "a test report counts its own read, so at least 1");
+            f.error(
+                "/spec/holdbackReads",
+                "a test report counts its own read, so at least 1",
+            );
         }
         if let Some(budget) = self.holdback_read_budget
             && self.holdback_reads > budget
         {
-            f.error("/spec/holdbackReads", format!("{} reads exceed the budget of {budget}", self.holdback_reads));
+            f.error(
+                "/spec/holdbackReads",
+                format!("{} reads exceed the budget of {budget}", self.holdback_reads),
+            );
         }
         f.unique("/spec/slices", "name", &self.slices, |s| &s.name);
         if let Some(v) = &self.verdict {
@@ -825,12 +857,18 @@ impl Rules for ModelPackageSpec {
             && s.network == NetworkPolicy::Restricted
             && s.allowed_hosts.is_empty()
         {
-            f.error("/spec/security/allowedHosts", "restricted network access needs `allowedHosts`");
+            f.error(
+                "/spec/security/allowedHosts",
+                "restricted network access needs `allowedHosts`",
+            );
         }
         let files: HashSet<&RelativePath> = self.files.iter().map(|x| &x.path).collect();
         for (i, sig) in self.signatures.iter().enumerate() {
             if files.contains(&sig.envelope) {
-                f.error(format!("/spec/signatures/{i}/envelope"), "the signature envelope is listed among the signed files");
+                f.error(
+                    format!("/spec/signatures/{i}/envelope"),
+                    "the signature envelope is listed among the signed files",
+                );
             }
         }
         if let Some(v) = &self.verdict {

@@ -101,23 +101,35 @@ impl Rules for RolloutSpec {
         }
         for (i, s) in self.steps.iter().enumerate() {
             if !(0.0..=100.0).contains(&s.traffic_percent) {
-                f.error(format!("/spec/steps/{i}/trafficPercent"), "a traffic share lies between 0 and 100");
+                f.error(
+                    format!("/spec/steps/{i}/trafficPercent"),
+                    "a traffic share lies between 0 and 100",
+                );
             }
         }
         let rolled_back = self.outcome == StepResult::RolledBack;
         if !rolled_back {
             for (i, w) in self.steps.windows(2).enumerate() {
                 if w[1].traffic_percent < w[0].traffic_percent {
-                    f.error(format!("/spec/steps/{}/trafficPercent", i + 1), "traffic decreases, but the rollout was not rolled back");
+                    f.error(
+                        format!("/spec/steps/{}/trafficPercent", i + 1),
+                        "traffic decreases, but the rollout was not rolled back",
+                    );
                 }
             }
         }
         if rolled_back && self.previous.is_none() {
-            f.error("/spec/outcome", "a rolled-back rollout names the `previous` package it returned to");
+            f.error(
+                "/spec/outcome",
+                "a rolled-back rollout names the `previous` package it returned to",
+            );
         }
         let last = self.steps.last().map(|s| s.traffic_percent);
         if self.outcome == StepResult::Succeeded && self.strategy != RolloutStrategy::Shadow && last != Some(100.0) {
-            f.error("/spec/outcome", "a succeeded rollout ends with 100% of traffic on the new model");
+            f.error(
+                "/spec/outcome",
+                "a succeeded rollout ends with 100% of traffic on the new model",
+            );
         }
     }
 }
@@ -275,7 +287,10 @@ impl Rules for MonitoringPolicySpec {
         f.unique("/spec/signals", "name", &self.signals, |s| &s.name);
         for (i, s) in self.signals.iter().enumerate() {
             if matches!(s.signal_type, SignalType::Drift | SignalType::Skew) && s.feature.is_none() {
-                f.error(format!("/spec/signals/{i}"), "a drift or skew signal names its `feature`");
+                f.error(
+                    format!("/spec/signals/{i}"),
+                    "a drift or skew signal names its `feature`",
+                );
             }
             if s.window.as_millis() == 0 {
                 f.error(format!("/spec/signals/{i}/window"), "the window is empty");
@@ -284,16 +299,25 @@ impl Rules for MonitoringPolicySpec {
         if let Some(rollback) = &self.rollback {
             f.ref_kind("/spec/rollback/target", &rollback.target, &[Kind::ModelPackage]);
             if rollback.target == self.target {
-                f.error("/spec/rollback/target", "the rollback target is the watched package itself");
+                f.error(
+                    "/spec/rollback/target",
+                    "the rollback target is the watched package itself",
+                );
             }
             let names: HashSet<&Name> = self.signals.iter().map(|s| &s.name).collect();
             for (i, name) in rollback.trigger.signals.iter().enumerate() {
                 if !names.contains(name) {
-                    f.error(format!("/spec/rollback/trigger/signals/{i}"), format!("no signal is named `{name}`"));
+                    f.error(
+                        format!("/spec/rollback/trigger/signals/{i}"),
+                        format!("no signal is named `{name}`"),
+                    );
                 }
             }
             if rollback.trigger.signals.is_empty() {
-                f.error("/spec/rollback/trigger/signals", "the trigger names at least one signal");
+                f.error(
+                    "/spec/rollback/trigger/signals",
+                    "the trigger names at least one signal",
+                );
             }
             if rollback.trigger.consecutive == 0 {
                 f.error("/spec/rollback/trigger/consecutive", "at least 1");
@@ -374,7 +398,10 @@ impl Rules for MonitoringReportSpec {
         f.unique("/spec/signals", "name", &self.signals, |s| &s.name);
         for (i, s) in self.signals.iter().enumerate() {
             if s.threshold.op.holds(s.value, s.threshold.value) != s.breached {
-                f.error(format!("/spec/signals/{i}/breached"), "`breached` disagrees with the value and threshold");
+                f.error(
+                    format!("/spec/signals/{i}/breached"),
+                    "`breached` disagrees with the value and threshold",
+                );
             }
         }
     }
@@ -468,7 +495,11 @@ pub struct InferenceLogRecordSpec {
 
 impl Rules for InferenceLogRecordSpec {
     fn check(&self, f: &mut Findings) {
-        f.ref_kind("/spec/modelInfo/package", &self.model_info.package, &[Kind::ModelPackage]);
+        f.ref_kind(
+            "/spec/modelInfo/package",
+            &self.model_info.package,
+            &[Kind::ModelPackage],
+        );
         if !(100..=599).contains(&self.result_info.status) {
             f.error("/spec/resultInfo/status", "an HTTP status lies between 100 and 599");
         }

@@ -174,7 +174,12 @@ impl Rules for RunSpec {
         if matches!(self.status, RunStatus::Scheduled | RunStatus::Running) && self.end_time.is_some() {
             f.error("/spec/endTime", format!("a {:?} run has not ended", self.status));
         }
-        f.ordered("/spec/endTime", self.start_time.as_ref(), self.end_time.as_ref(), "the run ends before it starts");
+        f.ordered(
+            "/spec/endTime",
+            self.start_time.as_ref(),
+            self.end_time.as_ref(),
+            "the run ends before it starts",
+        );
         match (self.status, self.exit_code) {
             (RunStatus::Failed, Some(0)) => {
                 f.error("/spec/exitCode", "a Failed run's exit code is not 0");
@@ -190,8 +195,11 @@ impl Rules for RunSpec {
         let mut seen = HashSet::new();
         for (i, m) in self.metrics.iter().enumerate() {
             if !seen.insert((m.key.as_str(), m.step)) {
-                f.error(format!("/spec/metrics/{i}"), format!("metric `{}` is recorded twice at the same step", m.key))
-                    .hint("give each value of a repeated metric its own `step`");
+                f.error(
+                    format!("/spec/metrics/{i}"),
+                    format!("metric `{}` is recorded twice at the same step", m.key),
+                )
+                .hint("give each value of a repeated metric its own `step`");
             }
         }
     }
@@ -334,8 +342,12 @@ impl PipelineSpec {
     /// The steps each step depends on, by step index: explicit `dependsOn` plus bound outputs.
     /// Unknown names are reported into `f` and left out.
     fn dependencies(&self, f: &mut Findings) -> Vec<Vec<usize>> {
-        let index: HashMap<&str, usize> =
-            self.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         let inputs: HashSet<&str> = self.inputs.iter().map(|p| p.name.as_str()).collect();
         let mut deps = vec![Vec::new(); self.steps.len()];
         for (i, step) in self.steps.iter().enumerate() {
@@ -343,7 +355,10 @@ impl PipelineSpec {
                 match index.get(dep.as_str()) {
                     Some(&d) => deps[i].push(d),
                     None => {
-                        f.error(format!("/spec/steps/{i}/dependsOn/{j}"), format!("no step is named `{dep}`"));
+                        f.error(
+                            format!("/spec/steps/{i}/dependsOn/{j}"),
+                            format!("no step is named `{dep}`"),
+                        );
                     }
                 }
             }
@@ -363,7 +378,10 @@ impl PipelineSpec {
                         f.error(at, format!("the pipeline has no input `{name}`"));
                     }
                 } else if binding.parse::<Ref>().is_err() {
-                    f.error(at, format!("`{binding}` is neither inputs.NAME, steps.STEP.outputs.PORT nor a reference"));
+                    f.error(
+                        at,
+                        format!("`{binding}` is neither inputs.NAME, steps.STEP.outputs.PORT nor a reference"),
+                    );
                 }
             }
         }
@@ -415,7 +433,9 @@ impl Rules for PipelineSpec {
         if self.steps.is_empty() {
             f.error("/spec/steps", "a pipeline has at least one step");
         }
-        f.unique("/spec/steps", "name", &self.steps, |s| s.name.as_str().to_ascii_lowercase());
+        f.unique("/spec/steps", "name", &self.steps, |s| {
+            s.name.as_str().to_ascii_lowercase()
+        });
         for (i, step) in self.steps.iter().enumerate() {
             f.ref_kind(format!("/spec/steps/{i}/module"), &step.module, &[Kind::Module]);
         }
@@ -423,7 +443,10 @@ impl Rules for PipelineSpec {
         if let Some(step) = step_on_cycle(&deps) {
             f.error(
                 format!("/spec/steps/{step}"),
-                format!("step `{}` depends on itself through a cycle; pipeline steps must form a DAG", self.steps[step].name),
+                format!(
+                    "step `{}` depends on itself through a cycle; pipeline steps must form a DAG",
+                    self.steps[step].name
+                ),
             );
         }
     }
@@ -557,10 +580,18 @@ impl Rules for WorkflowRecordSpec {
         let modules: HashSet<String> = self.modules.iter().map(|m| m.module.to_string()).collect();
         for (i, step) in self.steps.iter().enumerate() {
             if !modules.contains(&step.module.to_string()) {
-                f.error(format!("/spec/steps/{i}/module"), format!("module `{}` is not among the resolved modules", step.module));
+                f.error(
+                    format!("/spec/steps/{i}/module"),
+                    format!("module `{}` is not among the resolved modules", step.module),
+                );
             }
             f.unique(&format!("/spec/steps/{i}/outputs"), "name", &step.outputs, |o| &o.name);
-            f.ordered(format!("/spec/steps/{i}/finishedAt"), step.started_at.as_ref(), step.finished_at.as_ref(), "the step finishes before it starts");
+            f.ordered(
+                format!("/spec/steps/{i}/finishedAt"),
+                step.started_at.as_ref(),
+                step.finished_at.as_ref(),
+                "the step finishes before it starts",
+            );
         }
     }
 }

@@ -13,7 +13,11 @@ const VALID: &str = "apiVersion: mlspec/v1\nkind: Experiment\nmetadata: {name: e
 #[test]
 fn empty_and_comment_only_inputs_hold_no_document() {
     for text in ["", "   \n", "# only a comment\n", "---\n"] {
-        assert_eq!(messages(text, Format::Yaml), ["the input holds no document"], "{text:?}");
+        assert_eq!(
+            messages(text, Format::Yaml),
+            ["the input holds no document"],
+            "{text:?}"
+        );
     }
 }
 
@@ -33,7 +37,9 @@ fn alias_bombs_are_refused() {
     for i in 1..12 {
         let prev = (b'a' + (i - 1) as u8) as char;
         let name = (b'a' + i as u8) as char;
-        text.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        text.push_str(&format!(
+            "{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+        ));
     }
     let m = messages(&text, Format::Yaml);
     assert!(m[0].starts_with("invalid YAML"), "{m:?}");
@@ -51,19 +57,34 @@ fn duplicate_keys_are_refused_in_yaml_and_json() {
     let yaml = "apiVersion: mlspec/v1\nkind: Experiment\nkind: Run\nmetadata: {name: e}\nspec: {}\n";
     assert!(messages(yaml, Format::Yaml)[0].contains("duplicate"));
     let json = r#"{"apiVersion":"mlspec/v1","kind":"Experiment","metadata":{"name":"e","labels":{"a":"1","a":"2"}},"spec":{}}"#;
-    assert!(messages(json, Format::Json).iter().any(|m| m.contains("duplicate")), "{:?}", messages(json, Format::Json));
+    assert!(
+        messages(json, Format::Json).iter().any(|m| m.contains("duplicate")),
+        "{:?}",
+        messages(json, Format::Json)
+    );
 }
 
 #[test]
 fn oversized_input_is_refused_before_parsing() {
-    let limits = Limits { max_bytes: 10, ..Limits::default() };
+    let limits = Limits {
+        max_bytes: 10,
+        ..Limits::default()
+    };
     let outcome = validate_text(VALID, Format::Yaml, &limits);
-    assert!(outcome.diagnostics[0].message.starts_with("the input is"), "{:?}", outcome.diagnostics);
+    assert!(
+        outcome.diagnostics[0].message.starts_with("the input is"),
+        "{:?}",
+        outcome.diagnostics
+    );
 }
 
 #[test]
 fn json_syntax_errors_carry_line_and_column() {
-    let outcome = validate_text("{\n  \"apiVersion\": \"mlspec/v1\",\n  \"kind\": }", Format::Json, &Limits::default());
+    let outcome = validate_text(
+        "{\n  \"apiVersion\": \"mlspec/v1\",\n  \"kind\": }",
+        Format::Json,
+        &Limits::default(),
+    );
     let d = &outcome.diagnostics[0];
     assert!(d.message.starts_with("invalid JSON: expected value"), "{}", d.message);
     assert_eq!(d.position.map(|p| (p.line, p.column)), Some((3, 11)));
@@ -73,8 +94,11 @@ fn json_syntax_errors_carry_line_and_column() {
 fn every_problem_in_a_document_is_reported_in_one_pass() {
     let text = "apiVersion: mlspec/v1\nkind: Run\nmetadata:\n  nmae: x\n  name: ok\nspec:\n  status: Runing\n  exitCode: many\n";
     let outcome = validate_text(text, Format::Yaml, &Limits::default());
-    let found: Vec<(String, Option<u64>)> =
-        outcome.diagnostics.iter().map(|d| (d.path.clone().unwrap_or_default(), d.position.map(|p| p.line))).collect();
+    let found: Vec<(String, Option<u64>)> = outcome
+        .diagnostics
+        .iter()
+        .map(|d| (d.path.clone().unwrap_or_default(), d.position.map(|p| p.line)))
+        .collect();
     assert_eq!(found.len(), 3, "{:#?}", outcome.diagnostics);
     assert!(found.contains(&("/metadata/nmae".into(), Some(4))));
     assert!(found.contains(&("/spec/status".into(), Some(7))));
@@ -83,7 +107,8 @@ fn every_problem_in_a_document_is_reported_in_one_pass() {
 
 #[test]
 fn documents_after_a_bad_one_are_still_checked() {
-    let text = format!("{VALID}---\napiVersion: mlspec/v1\nkind: Nope\nmetadata: {{name: x}}\nspec: {{}}\n---\n{VALID}");
+    let text =
+        format!("{VALID}---\napiVersion: mlspec/v1\nkind: Nope\nmetadata: {{name: x}}\nspec: {{}}\n---\n{VALID}");
     let outcome = validate_text(&text, Format::Yaml, &Limits::default());
     assert_eq!(outcome.document_count, 3);
     assert_eq!(outcome.documents.len(), 2);
@@ -95,7 +120,10 @@ fn documents_after_a_bad_one_are_still_checked() {
 fn non_documents_and_unknown_versions_are_explained() {
     assert!(messages("42", Format::Yaml)[0].starts_with("expected a document (a mapping)"));
     assert_eq!(
-        messages("apiVersion: mlspec/v9\nkind: Run\nmetadata: {name: r}\nspec: {status: Running}\n", Format::Yaml),
+        messages(
+            "apiVersion: mlspec/v9\nkind: Run\nmetadata: {name: r}\nspec: {status: Running}\n",
+            Format::Yaml
+        ),
         ["unsupported apiVersion `mlspec/v9`; supported: mlspec/v1"]
     );
     assert!(messages("schema_version: 0.0.1\nschema_type: base\n", Format::Yaml)[0].contains("original MLSpec format"));

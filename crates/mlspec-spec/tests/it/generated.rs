@@ -33,11 +33,20 @@ fn committed_schemas_and_pages_are_current() {
     let mut stale = Vec::new();
     for &kind in Kind::ALL {
         let schema = to_pretty_json(&document_schema(kind));
-        stale.extend(check_current(workspace().join(format!("schemas/v1/{}.json", kind.slug())), &schema));
+        stale.extend(check_current(
+            workspace().join(format!("schemas/v1/{}.json", kind.slug())),
+            &schema,
+        ));
         let page = kind_page(kind, &example(kind));
-        stale.extend(check_current(workspace().join(format!("docs/spec/kinds/{}.md", kind.slug())), &page));
+        stale.extend(check_current(
+            workspace().join(format!("docs/spec/kinds/{}.md", kind.slug())),
+            &page,
+        ));
     }
-    assert!(stale.is_empty(), "out of date (run `MLSPEC_UPDATE_SCHEMAS=1 cargo test`): {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "out of date (run `MLSPEC_UPDATE_SCHEMAS=1 cargo test`): {stale:?}"
+    );
 }
 
 #[test]
@@ -52,14 +61,24 @@ fn every_example_is_valid_round_trips_and_matches_the_published_schema() {
 
         let json = serde_json::to_value(document).unwrap();
         let validator = jsonschema::validator_for(&document_schema(kind)).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-        assert!(errors.is_empty(), "{kind}: the published schema rejects the example: {errors:?}");
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{kind}: the published schema rejects the example: {errors:?}"
+        );
 
         let again: mlspec_spec::Document = serde_json::from_value(json).unwrap();
         assert_eq!(&again, document, "{kind} does not round-trip through JSON");
         let yaml = serde_saphyr::to_string(document).unwrap();
         let reparsed = validate_text(&yaml, Format::Yaml, &Limits::default());
-        assert_eq!(reparsed.documents.first(), Some(document), "{kind} does not round-trip through YAML");
+        assert_eq!(
+            reparsed.documents.first(),
+            Some(document),
+            "{kind} does not round-trip through YAML"
+        );
     }
 }
 
@@ -67,8 +86,14 @@ fn every_example_is_valid_round_trips_and_matches_the_published_schema() {
 fn every_schema_has_a_stable_id_and_is_a_valid_2020_12_schema() {
     for &kind in Kind::ALL {
         let schema = document_schema(kind);
-        assert_eq!(schema["$id"], format!("https://mlspec.org/schemas/v1/{}.json", kind.slug()));
+        assert_eq!(
+            schema["$id"],
+            format!("https://mlspec.org/schemas/v1/{}.json", kind.slug())
+        );
         assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
-        assert!(jsonschema::meta::is_valid(&schema), "{kind} schema is not a valid JSON Schema");
+        assert!(
+            jsonschema::meta::is_valid(&schema),
+            "{kind} schema is not a valid JSON Schema"
+        );
     }
 }

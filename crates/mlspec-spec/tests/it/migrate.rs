@@ -11,7 +11,8 @@ fn seed_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut dirs = vec![root.clone()];
     while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the project)", dir.display()));
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the project)", dir.display()));
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -36,7 +37,9 @@ fn every_seed_example_migrates_to_valid_v1_or_a_located_error() {
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         match migrate(&text) {
-            Err(MigrateError::Syntax { line, .. }) if MALFORMED.contains(&name.as_str()) => assert!(line.is_some(), "{name}"),
+            Err(MigrateError::Syntax { line, .. }) if MALFORMED.contains(&name.as_str()) => {
+                assert!(line.is_some(), "{name}")
+            }
             Err(e) => panic!("{name}: {e}"),
             Ok(migration) => {
                 assert!(!MALFORMED.contains(&name.as_str()), "{name} should not parse");
@@ -44,7 +47,11 @@ fn every_seed_example_migrates_to_valid_v1_or_a_located_error() {
                 for document in &migration.documents {
                     let yaml = serde_saphyr::to_string(document).unwrap();
                     let outcome = validate_text(&yaml, Format::Yaml, &Limits::default());
-                    assert!(outcome.diagnostics.is_empty(), "{name}: {yaml}\n{:#?}", outcome.diagnostics);
+                    assert!(
+                        outcome.diagnostics.is_empty(),
+                        "{name}: {yaml}\n{:#?}",
+                        outcome.diagnostics
+                    );
                 }
             }
         }
@@ -55,8 +62,20 @@ fn every_seed_example_migrates_to_valid_v1_or_a_located_error() {
 fn inline_credentials_are_moved_out_never_copied() {
     let text = "schema_version: 0.0.1\nschema_type: datapath\nrun_id: r1\nstep_id: s1\nrun_date: 1970-01-01 00:00:00.00000\ndata_store: lake\nstorage_connection_type: AWS_BLOB\nconnection:\n  endpoint: S3://bucket/x\n  access_key_id: AKIAEXAMPLE\n  secret_access_key: TOPSECRET\n";
     let migration = migrate(text).unwrap();
-    let output: String = migration.documents.iter().map(|d| serde_saphyr::to_string(d).unwrap()).collect();
-    assert!(!output.contains("TOPSECRET") && !output.contains("AKIAEXAMPLE"), "{output}");
+    let output: String = migration
+        .documents
+        .iter()
+        .map(|d| serde_saphyr::to_string(d).unwrap())
+        .collect();
+    assert!(
+        !output.contains("TOPSECRET") && !output.contains("AKIAEXAMPLE"),
+        "{output}"
+    );
     assert!(output.contains("secretRef: env:MLSPEC_SECRET_ACCESS_KEY"), "{output}");
-    assert_eq!(migration.notes.iter().filter(|n| n.contains("NOT copied")).count(), 2, "{:?}", migration.notes);
+    assert_eq!(
+        migration.notes.iter().filter(|n| n.contains("NOT copied")).count(),
+        2,
+        "{:?}",
+        migration.notes
+    );
 }

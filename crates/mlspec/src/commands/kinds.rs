@@ -38,7 +38,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         OutputFormat::Human => {
             let width = kinds.iter().map(|k| k.kind.len()).max().unwrap_or(0);
             for k in &kinds {
-                let stage = if k.stage == 0 { "all".to_owned() } else { k.stage.to_string() };
+                let stage = if k.stage == 0 {
+                    "all".to_owned()
+                } else {
+                    k.stage.to_string()
+                };
                 println!("{:width$}  {stage:>5}  {}", k.kind, k.summary);
             }
         }

@@ -30,7 +30,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for source in &sources {
         let name = source.display_name();
         let text = match inputs::read(source, limit).map_err(anyhow::Error::msg)? {
-            Content::Bytes(bytes) => String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{name}: invalid UTF-8 at byte {}", e.utf8_error().valid_up_to())),
+            Content::Bytes(bytes) => String::from_utf8(bytes)
+                .map_err(|e| anyhow::anyhow!("{name}: invalid UTF-8 at byte {}", e.utf8_error().valid_up_to())),
             Content::TooLarge(size) => Err(anyhow::anyhow!("{name}: {size} bytes is over the {limit}-byte limit")),
         };
         let migration = match text.map(|t| migrate(&t)) {
@@ -64,12 +65,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match &args.out_dir {
             Some(dir) => {
                 let stem = match source {
-                    Source::File(path) => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stdin".into()),
+                    Source::File(path) => path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "stdin".into()),
                     Source::Stdin => "stdin".into(),
                 };
                 std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
                 let path = dir.join(format!("{stem}.yaml"));
-                std::fs::write(&path, format!("{header}{}", yaml.join("---\n"))).with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(&path, format!("{header}{}", yaml.join("---\n")))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!("wrote {} document(s) to {}", yaml.len(), path.display());
             }
             None => {

@@ -51,7 +51,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let bytes = match inputs::read(source, limits.max_bytes) {
             Ok(Content::Bytes(bytes)) => bytes,
             Ok(Content::TooLarge(size)) => {
-                files.push(FileReport { path: name, documents: 0, valid: 0, diagnostics: vec![too_large(size, &limits)], text: None });
+                files.push(FileReport {
+                    path: name,
+                    documents: 0,
+                    valid: 0,
+                    diagnostics: vec![too_large(size, &limits)],
+                    text: None,
+                });
                 continue;
             }
             Err(message) => {
@@ -74,7 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let refs: Vec<_> = documents.iter().map(|(_, d)| d).collect();
     for (i, finding) in check_batch(&refs) {
         let file = &mut files[documents[i].0];
-        file.valid = file.valid.saturating_sub(usize::from(finding.severity == Severity::Error));
+        file.valid = file
+            .valid
+            .saturating_sub(usize::from(finding.severity == Severity::Error));
         file.diagnostics.push(Diagnostic {
             severity: finding.severity,
             document: None,
@@ -103,7 +111,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn summarize(files: &[FileReport]) -> Summary {
-    let count = |severity| files.iter().flat_map(|f| &f.diagnostics).filter(|d| d.severity == severity).count();
+    let count = |severity| {
+        files
+            .iter()
+            .flat_map(|f| &f.diagnostics)
+            .filter(|d| d.severity == severity)
+            .count()
+    };
     let documents = files.iter().map(|f| f.documents).sum();
     let valid: usize = files.iter().map(|f| f.valid).sum();
     let errors = count(Severity::Error);
