@@ -474,19 +474,10 @@ impl Migrator {
             self.notes
                 .push(format!("`{k}` = {v:?}: no v1 Module field; not mapped"));
         }
-        let spec = ModuleSpec {
-            version: Version::new("0.1.0").ok()?,
-            inputs: ports(object.get("inputs")),
-            outputs: ports(object.get("outputs")),
-            parameters: Vec::new(),
-            implementation: Implementation {
-                image: None,
-                command,
-                env: UniqueMap::default(),
-            },
-            source: None,
-        };
-        Some((name, spec))
+        Some((
+            name,
+            migrated_module(command, ports(object.get("inputs")), ports(object.get("outputs"))),
+        ))
     }
 
     fn workflow(&mut self, object: &Map<String, Value>) -> Option<PipelineSpec> {
@@ -774,18 +765,7 @@ impl Migrator {
             }
         }
         for (name, command) in modules {
-            let spec = ModuleSpec {
-                version: Version::new("0.1.0").unwrap_or_else(|_| unreachable_version()),
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-                parameters: Vec::new(),
-                implementation: Implementation {
-                    image: None,
-                    command,
-                    env: UniqueMap::default(),
-                },
-                source: None,
-            };
+            let spec = migrated_module(command, Vec::new(), Vec::new());
             self.documents.push(document(name, Spec::Module(spec)));
         }
         if let Some(data) = object.get("data") {
@@ -846,7 +826,7 @@ impl Migrator {
             "inference-log"
         };
         let spec = DataSchemaSpec {
-            version: Version::new("0").unwrap_or_else(|_| unreachable_version()),
+            version: literal_version("0"),
             dataset: None,
             allow_unknown_features: false,
             features,
@@ -856,8 +836,25 @@ impl Migrator {
     }
 }
 
-fn unreachable_version() -> Version {
-    Version::new("1").unwrap_or_else(|e| unreachable!("{e}"))
+/// A Module for a legacy component or step; legacy modules have no version, so `0.1.0`.
+fn migrated_module(command: Vec<String>, inputs: Vec<Port>, outputs: Vec<Port>) -> ModuleSpec {
+    ModuleSpec {
+        version: literal_version("0.1.0"),
+        inputs,
+        outputs,
+        parameters: Vec::new(),
+        implementation: Implementation {
+            image: None,
+            command,
+            env: UniqueMap::default(),
+        },
+        source: None,
+    }
+}
+
+/// A version written in this file, valid by inspection.
+fn literal_version(text: &'static str) -> Version {
+    Version::new(text).unwrap_or_else(|e| unreachable!("{e}"))
 }
 
 fn empty_run(start: Option<Timestamp>) -> RunSpec {
