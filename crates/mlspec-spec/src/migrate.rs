@@ -389,7 +389,6 @@ impl Migrator {
         let store_type = match kind_text.as_str() {
             _ if registry => DatastoreType::ContainerRegistry,
             "s3" | "aws_blob" => DatastoreType::S3,
-            "" => DatastoreType::Other,
             _ => DatastoreType::Other,
         };
         let uri = ["endpoint", "container_registry"]

@@ -206,8 +206,8 @@ pub fn validate_text(text: &str, format: Format, limits: &Limits) -> Outcome {
         document_count: trees.len(),
         ..Outcome::default()
     };
-    for (index, (value, tree)) in trees.iter().enumerate() {
-        let (document, diagnostics) = check_document(value, tree.as_ref());
+    for (index, tree) in trees.iter().enumerate() {
+        let (document, diagnostics) = check_document(tree);
         outcome.documents.extend(document);
         outcome.diagnostics.extend(diagnostics.into_iter().map(|d| Diagnostic {
             document: Some(index),
@@ -229,35 +229,26 @@ fn fast_path(text: &str, format: Format, limits: &Limits) -> Option<Vec<Document
     clean.then_some(documents)
 }
 
-type ParsedDocument = (Value, Option<Spanned<Node>>);
-
-/// Parses the input into one value per document, each with its position tree when available.
-fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<ParsedDocument>, Diagnostic> {
+/// Parses the input into one position tree per document.
+fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<Spanned<Node>>, Diagnostic> {
     match format {
         Format::Yaml => {
-            let trees: Vec<Spanned<Node>> = serde_saphyr::from_multiple_with_options(text, limits.yaml_options())
-                .map_err(|e| yaml_error(e, "YAML"))?;
-            Ok(trees.into_iter().map(|t| (t.value.to_json(), Some(t))).collect())
+            serde_saphyr::from_multiple_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "YAML"))
         }
         Format::Json => {
-            let value: Value = serde_json::from_str(text).map_err(json_error)?;
-            // JSON is YAML 1.2, so the YAML parser gives the positions; it also refuses what
-            // serde_json lets through: duplicate keys (the last would silently win) and nesting
-            // beyond the depth limit.
-            let tree: Option<Spanned<Node>> = Some(
-                serde_saphyr::from_str_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "JSON"))?,
-            );
-            match (value, tree) {
-                (Value::Array(values), tree) => {
-                    let mut trees: Vec<Option<Spanned<Node>>> = match tree.map(|t| t.value) {
-                        Some(Node::Seq(items)) => items.into_iter().map(Some).collect(),
-                        _ => Vec::new(),
-                    };
-                    trees.resize_with(values.len(), || None);
-                    Ok(values.into_iter().zip(trees).collect())
-                }
-                (value, tree) => Ok(vec![(value, tree)]),
-            }
+            // serde_json gives the precise JSON syntax errors; JSON is YAML 1.2, so the YAML
+            // parser then gives the positions, and refuses what serde_json lets through:
+            // duplicate keys (the last would silently win) and nesting beyond the depth limit.
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(json_error)?;
+            let tree: Spanned<Node> =
+                serde_saphyr::from_str_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "JSON"))?;
+            Ok(match tree {
+                Spanned {
+                    value: Node::Seq(documents),
+                    ..
+                } => documents,
+                single => vec![single],
+            })
         }
     }
 }
@@ -332,14 +323,14 @@ impl Problem {
 }
 
 /// Validates one parsed document, returning it when valid.
-fn check_document(value: &Value, tree: Option<&Spanned<Node>>) -> (Option<Document>, Vec<Diagnostic>) {
-    let (document, problems) = document_problems(value);
+fn check_document(tree: &Spanned<Node>) -> (Option<Document>, Vec<Diagnostic>) {
+    let (document, problems) = document_problems(&tree.value.to_json());
     let diagnostics = problems
         .into_iter()
         .map(|p| Diagnostic {
             severity: p.severity,
             document: None,
-            position: tree.and_then(|t| locate(t, &p.pointer, p.at_key)),
+            position: locate(tree, &p.pointer, p.at_key),
             path: Some(if p.pointer.is_empty() {
                 "/".to_owned()
             } else {
