@@ -2,7 +2,7 @@
 //! kind, artifact names unique per producing run, and a test report's holdback data distinct from
 //! the data of the evaluation it follows.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::document::{Document, Kind, Spec, Status};
 use crate::reference::{Ref, RefTarget};
@@ -17,7 +17,7 @@ pub fn check_batch(documents: &[&Document]) -> Vec<(usize, Finding)> {
 }
 
 fn unique_names(documents: &[&Document], out: &mut Vec<(usize, Finding)>) {
-    let mut seen: HashMap<(Kind, Option<String>, String), usize> = HashMap::new();
+    let mut seen: HashMap<(Kind, Option<String>, String), usize> = HashMap::default();
     for (i, doc) in documents.iter().enumerate() {
         if doc.metadata.status == Status::Archived {
             continue;

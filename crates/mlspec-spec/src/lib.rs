@@ -32,6 +32,7 @@
 pub mod batch;
 pub mod docs;
 pub mod document;
+pub mod fast_yaml;
 pub mod kinds;
 pub mod migrate;
 pub mod newtypes;

@@ -4,7 +4,7 @@
 //! Each kind implements [`Rules`]; a rule reports a [`Finding`] at a JSON Pointer into the
 //! document, which validation maps back to a line and column.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use crate::document::Kind;
 use crate::reference::Ref;
@@ -74,7 +74,7 @@ impl Findings {
         items: &'a [T],
         key: impl Fn(&'a T) -> K,
     ) {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for (i, item) in items.iter().enumerate() {
             if !seen.insert(key(item)) {
                 self.error(

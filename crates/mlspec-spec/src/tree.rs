@@ -141,7 +141,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries: Vec<(Spanned<KeyText>, Spanned<Node>)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = foldhash::HashSet::default();
         while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
             if !seen.insert(key.value.0.clone()) {
                 return Err(de::Error::custom(format_args!("duplicate key `{}`", key.value.0)));

@@ -1,6 +1,6 @@
 //! Kinds of the model stages: Objectives, Training, Evaluation, TestReport and ModelPackage.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

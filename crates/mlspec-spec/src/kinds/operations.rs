@@ -1,7 +1,7 @@
 //! Kinds of serving and operations: Rollout, MonitoringPolicy, MonitoringReport and the
 //! inference-log record.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! Kinds of experiment tracking and pipelines: Experiment, Run, Module, Pipeline and the
 //! workflow metadata file (WorkflowRecord).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -192,7 +192,7 @@ impl Rules for RunSpec {
         if self.signal.is_some() && self.status != RunStatus::Killed {
             f.error("/spec/signal", "only a Killed run has a signal");
         }
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for (i, m) in self.metrics.iter().enumerate() {
             if !seen.insert((m.key.as_str(), m.step)) {
                 f.error(
@@ -577,9 +577,9 @@ impl Rules for WorkflowRecordSpec {
         }
         f.unique("/spec/steps", "name", &self.steps, |s| &s.name);
         f.unique("/spec/inputs", "name", &self.inputs, |s| &s.name);
-        let modules: HashSet<String> = self.modules.iter().map(|m| m.module.to_string()).collect();
+        let modules: HashSet<&Ref> = self.modules.iter().map(|m| &m.module).collect();
         for (i, step) in self.steps.iter().enumerate() {
-            if !modules.contains(&step.module.to_string()) {
+            if !modules.contains(&step.module) {
                 f.error(
                     format!("/spec/steps/{i}/module"),
                     format!("module `{}` is not among the resolved modules", step.module),

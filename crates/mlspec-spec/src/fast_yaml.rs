@@ -1,0 +1,717 @@
+//! A fast reader for the block-YAML subset that MLSpec documents are written in.
+//!
+//! Why hand-written: validating documents must run at tens of thousands of documents per
+//! second, and the general YAML parsers available to us do not come close. Measured on a 3 KB
+//! Run document, serde-saphyr reaches about 4,600 documents/s and its event parser alone
+//! (granit-parser) about 10,000/s (docs/benchmarks.md). YAML's full grammar is what makes them
+//! slow, and documents rarely need it.
+//!
+//! The reader handles: `---` document separators, comments, block mappings and sequences
+//! (including `- key: value` items and sequences at their key's indentation), single-line flow
+//! collections, single-line plain, single-quoted and double-quoted scalars, and simple `|`, `|-`,
+//! `>`, `>-` block scalars (as serde-saphyr writes long strings). For anything else — anchors,
+//! aliases, tags, other block scalars, multi-line flow or quoted scalars, complex keys, directives, tabs in
+//! indentation, duplicate keys, or a plain scalar whose YAML type is ambiguous (`yes`, `0x1F`,
+//! `.5`, `1_000`) — it declines by returning `None`, and the caller parses the input with
+//! serde-saphyr instead. It never reports errors itself.
+//!
+//! The contract: whenever this reader yields a document, serde-saphyr yields the same one. Plain
+//! scalars are typed by what the target asks for, as serde-saphyr does, and a request this reader
+//! cannot answer the same way is an error, which again makes the caller fall back. A
+//! differential test and a fuzz target check the contract.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::value::{CowStrDeserializer, MapDeserializer, SeqDeserializer};
+use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
+
+/// A parsed node; plain scalars keep their text and are typed when deserialized.
+#[derive(Debug, PartialEq)]
+pub enum Node<'a> {
+    /// A plain (unquoted) scalar; an empty value is the empty string.
+    Plain(&'a str),
+    /// A quoted scalar.
+    Quoted(Cow<'a, str>),
+    /// A sequence.
+    Seq(Vec<Node<'a>>),
+    /// A mapping, in source order; keys are scalars (plain or quoted) and unique.
+    Map(Vec<(Node<'a>, Node<'a>)>),
+}
+
+/// Bounds on what one input may build, as for the full parser (see `validate::Limits`).
+#[derive(Clone, Copy)]
+pub struct Budget {
+    /// Deepest nesting of collections.
+    pub depth: usize,
+    /// Most nodes in the input.
+    pub nodes: usize,
+    /// Most documents in the input.
+    pub documents: usize,
+}
+
+impl Budget {
+    fn enter(&mut self, depth: usize) -> Option<()> {
+        self.nodes = self.nodes.checked_sub(1)?;
+        (depth <= self.depth).then_some(())
+    }
+}
+
+/// Parses `text` into documents, or `None` when it uses YAML beyond the subset or exceeds the
+/// budget (the full parser then reports the problem).
+pub fn parse(text: &str, mut budget: Budget) -> Option<Vec<Node<'_>>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut documents = Vec::new();
+    let mut lines = Vec::new();
+    let mut gap = false;
+    for raw in text.lines() {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let content = raw.trim_end_matches(' ');
+        if content.starts_with("---") && content[3..].trim_start().starts_with('#') || content == "---" {
+            documents.push(parse_document(std::mem::take(&mut lines), &mut budget)?);
+            if documents.len() > budget.documents {
+                return None;
+            }
+            continue;
+        }
+        let body = content.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            gap = true;
+            continue;
+        }
+        if body.starts_with(['\t', '%']) || content.starts_with("---") || content.starts_with("...") {
+            return None;
+        }
+        let indent = content.len() - body.len();
+        lines.push(Line {
+            indent,
+            text: body,
+            full: &raw[indent..],
+            after_gap: std::mem::take(&mut gap),
+        });
+    }
+    documents.push(parse_document(lines, &mut budget)?);
+    // A leading `---` opens the first document rather than closing an empty one.
+    if documents.first() == Some(&None) {
+        documents.remove(0);
+    }
+    documents.into_iter().collect()
+}
+
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    indent: usize,
+    /// The content after the indentation, without trailing spaces.
+    text: &'a str,
+    /// The same with its trailing spaces (which are content in a block scalar).
+    full: &'a str,
+    /// Whether blank or comment-only lines were dropped just before this one.
+    after_gap: bool,
+}
+
+/// `Some(None)` for a document with no content (only meaningful before the first `---`).
+fn parse_document<'a>(lines: Vec<Line<'a>>, budget: &mut Budget) -> Option<Option<Node<'a>>> {
+    if lines.is_empty() {
+        return Some(None);
+    }
+    let mut reader = Reader {
+        lines,
+        pos: 0,
+        depth: 0,
+        budget,
+    };
+    let indent = reader.lines[0].indent;
+    let node = reader.block(indent)?;
+    (reader.pos == reader.lines.len()).then_some(Some(node))
+}
+
+struct Reader<'a, 'b> {
+    lines: Vec<Line<'a>>,
+    pos: usize,
+    depth: usize,
+    budget: &'b mut Budget,
+}
+
+fn is_seq_item(text: &str) -> bool {
+    text == "-" || text.starts_with("- ")
+}
+
+impl<'a> Reader<'a, '_> {
+    fn peek(&self) -> Option<Line<'a>> {
+        self.lines.get(self.pos).copied()
+    }
+
+    /// A block node whose first line is at `indent`.
+    fn block(&mut self, indent: usize) -> Option<Node<'a>> {
+        let line = self.peek()?;
+        self.depth += 1;
+        self.budget.enter(self.depth)?;
+        let node = if is_seq_item(line.text) {
+            self.sequence(indent)
+        } else {
+            self.mapping(indent)
+        };
+        self.depth -= 1;
+        node
+    }
+
+    fn mapping(&mut self, indent: usize) -> Option<Node<'a>> {
+        let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
+        let mut keys = KeySet::default();
+        while let Some(line) = self.peek().filter(|l| l.indent == indent && !is_seq_item(l.text)) {
+            let (key, rest) = split_key(line.text)?;
+            keys.insert(&key)?;
+            self.pos += 1;
+            let value = if rest.is_empty() {
+                self.nested(indent, true)?
+            } else {
+                self.inline(rest, indent)?
+            };
+            entries.push((key, value));
+        }
+        // A sequence item at the mapping's indentation cannot follow its entries.
+        self.peek().is_none_or(|next| next.indent < indent).then_some(())?;
+        Some(Node::Map(entries))
+    }
+
+    fn sequence(&mut self, indent: usize) -> Option<Node<'a>> {
+        let mut items = Vec::new();
+        while let Some(line) = self.peek().filter(|l| l.indent == indent && is_seq_item(l.text)) {
+            let rest = line.text[1..].trim_start_matches(' ');
+            if rest.is_empty() || rest.starts_with('#') {
+                self.pos += 1;
+                items.push(self.nested(indent, false)?);
+            } else if is_seq_item(rest) {
+                return None;
+            } else if split_key(rest).is_some() {
+                // `- key: value`: a mapping whose entries sit at the column after the dash.
+                let column = indent + (line.text.len() - rest.len());
+                self.lines[self.pos] = Line {
+                    indent: column,
+                    text: rest,
+                    ..line
+                };
+                items.push(self.mapping(column)?);
+            } else {
+                self.pos += 1;
+                items.push(self.inline(rest, indent)?);
+            }
+        }
+        // A key at the sequence's indentation may follow: the sequence was that mapping's value.
+        self.peek().is_none_or(|next| next.indent <= indent).then_some(())?;
+        Some(Node::Seq(items))
+    }
+
+    /// The value of a key or dash with nothing after it: a more indented block, a sequence at
+    /// the key's own indentation (mapping values only), or null.
+    fn nested(&mut self, indent: usize, in_mapping: bool) -> Option<Node<'a>> {
+        match self.peek() {
+            Some(next) if next.indent > indent => self.block(next.indent),
+            Some(next) if in_mapping && next.indent == indent && is_seq_item(next.text) => self.sequence(indent),
+            _ => Some(Node::Plain("")),
+        }
+    }
+
+    /// The lines of a `|`/`>` scalar: consecutive, all at one indentation deeper than `indent`,
+    /// with no blank, comment-like or trailing-space line (those need YAML's full chomping and
+    /// folding rules).
+    fn block_scalar(&mut self, style: BlockStyle, indent: usize) -> Option<Node<'a>> {
+        let first = self.peek().filter(|l| l.indent > indent && !l.after_gap)?;
+        let mut parts = Vec::new();
+        while let Some(line) = self.peek().filter(|l| l.indent > indent) {
+            if line.indent != first.indent || line.after_gap || line.full != line.text {
+                return None;
+            }
+            parts.push(line.text);
+            self.pos += 1;
+        }
+        if self.peek().is_some_and(|next| next.after_gap) {
+            return None;
+        }
+        let mut value = parts.join(if style.folded { " " } else { "\n" });
+        if !style.strip {
+            value.push('\n');
+        }
+        Some(Node::Quoted(Cow::Owned(value)))
+    }
+
+    /// A value on the same line as its key or dash; nothing more indented may follow it (that
+    /// would be a multi-line scalar).
+    fn inline(&mut self, text: &'a str, indent: usize) -> Option<Node<'a>> {
+        let header = text.split(" #").next().unwrap_or(text).trim_end_matches(' ');
+        if let Some(style) = BlockStyle::from_header(header) {
+            return self.block_scalar(style, indent);
+        }
+        let (node, rest) = flow_value(text, false, self.depth, self.budget)?;
+        if !rest_is_comment(rest) || self.peek().is_some_and(|next| next.indent > indent) {
+            return None;
+        }
+        Some(node)
+    }
+}
+
+/// `|`, `|-`, `>` or `>-`: literal or folded, final newline kept (clip) or stripped.
+#[derive(Clone, Copy)]
+struct BlockStyle {
+    folded: bool,
+    strip: bool,
+}
+
+impl BlockStyle {
+    fn from_header(header: &str) -> Option<Self> {
+        let (folded, strip) = match header {
+            "|" => (false, false),
+            "|-" => (false, true),
+            ">" => (true, false),
+            ">-" => (true, true),
+            _ => return None,
+        };
+        Some(BlockStyle { folded, strip })
+    }
+}
+
+/// The keys of one mapping, compared by text (`"a"` and `a` are the same key).
+#[derive(Default)]
+struct KeySet<'a>(foldhash::HashSet<Cow<'a, str>>);
+
+impl<'a> KeySet<'a> {
+    /// `None` when the key is already there: duplicates are the full parser's to report.
+    fn insert(&mut self, key: &Node<'a>) -> Option<()> {
+        let text = match key {
+            Node::Plain(text) => Cow::Borrowed(*text),
+            Node::Quoted(text) => text.clone(),
+            Node::Seq(_) | Node::Map(_) => return None,
+        };
+        self.0.insert(text).then_some(())
+    }
+}
+
+fn rest_is_comment(rest: &str) -> bool {
+    let rest = rest.trim_start_matches(' ');
+    rest.is_empty() || rest.starts_with('#')
+}
+
+/// `key: rest` at the start of a block line; `None` when the line is not a mapping entry.
+fn split_key(text: &str) -> Option<(Node<'_>, &str)> {
+    let (key, after) = if text.starts_with(['"', '\'']) {
+        let (key, after) = quoted(text)?;
+        (Node::Quoted(key), after)
+    } else {
+        let end = text
+            .match_indices(':')
+            .map(|(i, _)| i)
+            .find(|&i| text[i + 1..].is_empty() || text[i + 1..].starts_with(' '))?;
+        let key = &text[..end];
+        if key.is_empty() || key.contains(" #") || starts_with_indicator(key) || key.ends_with(' ') {
+            return None;
+        }
+        (Node::Plain(key), &text[end..])
+    };
+    let after = after.strip_prefix(':')?;
+    if !(after.is_empty() || after.starts_with(' ')) {
+        return None;
+    }
+    let value = after.trim_start_matches(' ');
+    Some((key, if value.starts_with('#') { "" } else { value }))
+}
+
+/// Characters that give a plain scalar's first character another meaning in YAML.
+fn starts_with_indicator(text: &str) -> bool {
+    text.starts_with([
+        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
+    ])
+}
+
+/// One value in flow or block context; returns it and the text after it.
+fn flow_value<'a>(text: &'a str, in_flow: bool, depth: usize, budget: &mut Budget) -> Option<(Node<'a>, &'a str)> {
+    budget.enter(depth + 1)?;
+    match text.as_bytes().first()? {
+        b'[' => flow_sequence(&text[1..], depth + 1, budget),
+        b'{' => flow_mapping(&text[1..], depth + 1, budget),
+        b'"' | b'\'' => quoted(text).map(|(s, rest)| (Node::Quoted(s), rest)),
+        b'-' if !text[1..].starts_with(|c: char| c.is_ascii_digit() || c == '-' || c.is_ascii_alphabetic()) => None,
+        _ if starts_with_indicator(text) && !text.starts_with('-') => None,
+        _ => {
+            let (plain, rest) = plain(text, in_flow)?;
+            Some((Node::Plain(plain), rest))
+        }
+    }
+}
+
+/// A plain scalar: up to the end of the line or a comment, and in flow context up to `,`, `]`,
+/// `}` or `: `. A `: ` inside a block scalar is a YAML error: decline.
+fn plain(text: &str, in_flow: bool) -> Option<(&str, &str)> {
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        let next_is_space = bytes.get(i + 1).is_none_or(|n| *n == b' ');
+        match b {
+            b'#' if i > 0 && bytes[i - 1] == b' ' => {
+                end = i;
+                break;
+            }
+            b':' if next_is_space || (in_flow && matches!(bytes.get(i + 1), Some(b',' | b']' | b'}'))) => {
+                if in_flow {
+                    end = i;
+                    break;
+                }
+                return None;
+            }
+            b',' | b']' | b'}' | b'[' | b'{' if in_flow => {
+                end = i;
+                break;
+            }
+            b'\t' => return None,
+            _ => {}
+        }
+    }
+    let value = text[..end].trim_end_matches(' ');
+    (!value.is_empty()).then_some((value, &text[value.len()..]))
+}
+
+fn flow_sequence<'a>(mut text: &'a str, depth: usize, budget: &mut Budget) -> Option<(Node<'a>, &'a str)> {
+    let mut items = Vec::new();
+    loop {
+        text = text.trim_start_matches(' ');
+        if let Some(rest) = text.strip_prefix(']') {
+            return Some((Node::Seq(items), rest));
+        }
+        if !items.is_empty() {
+            text = text.strip_prefix(',')?.trim_start_matches(' ');
+        }
+        let (item, rest) = flow_value(text, true, depth, budget)?;
+        items.push(item);
+        text = rest;
+    }
+}
+
+fn flow_mapping<'a>(mut text: &'a str, depth: usize, budget: &mut Budget) -> Option<(Node<'a>, &'a str)> {
+    let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
+    let mut keys = KeySet::default();
+    loop {
+        text = text.trim_start_matches(' ');
+        if let Some(rest) = text.strip_prefix('}') {
+            return Some((Node::Map(entries), rest));
+        }
+        if !entries.is_empty() {
+            text = text.strip_prefix(',')?.trim_start_matches(' ');
+        }
+        let (key, rest) = match flow_value(text, true, depth, budget)? {
+            (key @ (Node::Plain(_) | Node::Quoted(_)), rest) => (key, rest),
+            _ => return None,
+        };
+        let rest = rest.trim_start_matches(' ').strip_prefix(':')?;
+        if !rest.starts_with([' ', ',', '}']) {
+            return None;
+        }
+        keys.insert(&key)?;
+        let rest = rest.trim_start_matches(' ');
+        let (value, rest) = if rest.starts_with([',', '}']) {
+            (Node::Plain(""), rest)
+        } else {
+            flow_value(rest, true, depth, budget)?
+        };
+        entries.push((key, value));
+        text = rest;
+    }
+}
+
+/// A single-line quoted scalar at the start of `text`, and the text after it.
+fn quoted(text: &str) -> Option<(Cow<'_, str>, &str)> {
+    let quote = text.as_bytes()[0];
+    let body = &text[1..];
+    if quote == b'\'' {
+        let mut out = String::new();
+        let mut rest = body;
+        loop {
+            let end = rest.find('\'')?;
+            out.push_str(&rest[..end]);
+            if rest[end + 1..].starts_with('\'') {
+                out.push('\'');
+                rest = &rest[end + 2..];
+            } else {
+                let after = &rest[end + 1..];
+                let value = if out.len() == body.len() - after.len() - 1 {
+                    Cow::Borrowed(&body[..out.len()])
+                } else {
+                    Cow::Owned(out)
+                };
+                return Some((value, after));
+            }
+        }
+    }
+    let end = body.find(['"', '\\'])?;
+    if body.as_bytes()[end] == b'"' {
+        return Some((Cow::Borrowed(&body[..end]), &body[end + 1..]));
+    }
+    let mut out = String::from(&body[..end]);
+    let mut chars = body[end..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((Cow::Owned(out), &body[end + i + 1..])),
+            '\\' => {
+                let escaped = match chars.next()?.1 {
+                    '\\' => '\\',
+                    '"' => '"',
+                    '/' => '/',
+                    'n' => '\n',
+                    't' => '\t',
+                    'r' => '\r',
+                    'u' => {
+                        let hex: String = (0..4).map(|_| chars.next().map(|(_, h)| h)).collect::<Option<_>>()?;
+                        char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+                    }
+                    _ => return None,
+                };
+                out.push(escaped);
+            }
+            _ => out.push(c),
+        }
+    }
+    None
+}
+
+/// What a plain scalar means when its type is not dictated by the target.
+enum Resolved {
+    Null,
+    Bool(bool),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Text,
+    /// A form whose type YAML versions and parsers disagree on: decline.
+    Ambiguous,
+}
+
+fn resolve(text: &str) -> Resolved {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
+        "true" | "True" | "TRUE" => return Resolved::Bool(true),
+        "false" | "False" | "FALSE" => return Resolved::Bool(false),
+        _ => {}
+    }
+    if ["y", "n", "yes", "no", "on", "off"]
+        .iter()
+        .any(|word| text.eq_ignore_ascii_case(word))
+    {
+        return Resolved::Ambiguous;
+    }
+    let Some(first) = text.chars().next() else {
+        return Resolved::Null;
+    };
+    if !(first.is_ascii_digit() || first == '-' || first == '+' || first == '.') {
+        return Resolved::Text;
+    }
+    if is_decimal_number(text) {
+        let integer = !text.contains(['.', 'e', 'E']);
+        return match (integer, text.parse::<u64>(), text.parse::<i64>(), text.parse::<f64>()) {
+            (true, Ok(u), _, _) => Resolved::Unsigned(u),
+            (true, _, Ok(i), _) => Resolved::Signed(i),
+            (false, _, _, Ok(f)) if f.is_finite() => Resolved::Float(f),
+            _ => Resolved::Ambiguous,
+        };
+    }
+    // Other number forms (`+1`, `.5`, `1.`, `0x1F`, `1_000`, `1:30`, `.inf`) are read as numbers
+    // by some YAML versions and parsers: decline. Dates and versions (`2026-11-30`, `1.2.0`)
+    // and ids (`7f3a9c`) are text everywhere.
+    if number_like(text) {
+        Resolved::Ambiguous
+    } else {
+        Resolved::Text
+    }
+}
+
+/// True for the number forms of YAML 1.1 and 1.2 beyond plain decimals.
+fn number_like(text: &str) -> bool {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if unsigned.eq_ignore_ascii_case(".inf") || unsigned.eq_ignore_ascii_case(".nan") {
+        return true;
+    }
+    let radix_prefix = unsigned
+        .get(..2)
+        .is_some_and(|p| ["0x", "0o", "0b"].iter().any(|r| p.eq_ignore_ascii_case(r)));
+    if radix_prefix {
+        let digits = &unsigned[2..];
+        return !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit() || b == b'_');
+    }
+    let bytes = unsigned.as_bytes();
+    let mut dots = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let ok = match b {
+            b'0'..=b'9' | b'_' | b':' => true,
+            b'.' => {
+                dots += 1;
+                dots == 1
+            }
+            b'e' | b'E' => i > 0,
+            b'+' | b'-' => i > 0 && matches!(bytes[i - 1], b'e' | b'E'),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    bytes.iter().any(u8::is_ascii_digit)
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?`
+fn is_decimal_number(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let start = i;
+    let whole = digits(&mut i);
+    if whole == 0 || (whole > 1 && b[start] == b'0') {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// The reader declined a request; the caller falls back to serde-saphyr.
+#[derive(Debug)]
+pub struct Decline(String);
+
+impl fmt::Display for Decline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Decline {}
+
+impl de::Error for Decline {
+    fn custom<T: fmt::Display>(message: T) -> Self {
+        Decline(message.to_string())
+    }
+}
+
+fn decline<T>(why: &str) -> Result<T, Decline> {
+    Err(Decline(why.to_owned()))
+}
+
+impl<'de> IntoDeserializer<'de, Decline> for &'de Node<'de> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for &'de Node<'de> {
+    type Error = Decline;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
+        match self {
+            Node::Plain(text) => match resolve(text) {
+                Resolved::Null => visitor.visit_unit(),
+                Resolved::Bool(b) => visitor.visit_bool(b),
+                Resolved::Unsigned(u) => visitor.visit_u64(u),
+                Resolved::Signed(i) => visitor.visit_i64(i),
+                Resolved::Float(f) => visitor.visit_f64(f),
+                Resolved::Text => visitor.visit_borrowed_str(text),
+                Resolved::Ambiguous => decline("ambiguous plain scalar"),
+            },
+            Node::Quoted(text) => match text {
+                Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
+                Cow::Owned(s) => visitor.visit_str(s),
+            },
+            Node::Seq(items) => visitor.visit_seq(SeqDeserializer::new(items.iter())),
+            Node::Map(entries) => visitor.visit_map(MapDeserializer::new(
+                entries.iter().map(|(k, v)| (KeyDeserializer(k), v)),
+            )),
+        }
+    }
+
+    /// Text is text only when YAML would read it as text: `version: 1.0` is a float to YAML,
+    /// so a string target declines rather than guess.
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
+        match self {
+            Node::Plain(text) if !matches!(resolve(text), Resolved::Text) => decline("plain scalar is not text"),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
+        match self {
+            Node::Plain(text) if matches!(resolve(text), Resolved::Null) => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, Decline> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Decline> {
+        match self {
+            Node::Plain(text) if matches!(resolve(text), Resolved::Text) => {
+                visitor.visit_enum(CowStrDeserializer::new(Cow::Borrowed(*text)))
+            }
+            Node::Quoted(text) => visitor.visit_enum(CowStrDeserializer::new(text.clone())),
+            _ => decline("enum is not a unit variant name"),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf unit unit_struct seq tuple
+        tuple_struct map struct identifier ignored_any
+    }
+}
+
+/// A mapping key: text only. A plain key YAML would read as another type (`1:`, `true:`,
+/// `null:`) declines.
+struct KeyDeserializer<'a>(&'a Node<'a>);
+
+impl<'de> IntoDeserializer<'de, Decline> for KeyDeserializer<'de> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for KeyDeserializer<'de> {
+    type Error = Decline;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
+        match self.0 {
+            Node::Plain(text) if matches!(resolve(text), Resolved::Text) => visitor.visit_borrowed_str(text),
+            Node::Quoted(Cow::Borrowed(text)) => visitor.visit_borrowed_str(text),
+            Node::Quoted(Cow::Owned(text)) => visitor.visit_str(text),
+            _ => decline("key is not text"),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
