@@ -30,13 +30,37 @@ use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
 #[derive(Debug, PartialEq)]
 pub enum Node<'a> {
     /// A plain (unquoted) scalar; an empty value is the empty string.
-    Plain(&'a str),
+    Plain(Plain<'a>),
     /// A quoted scalar.
     Quoted(Cow<'a, str>),
     /// A sequence.
     Seq(Vec<Node<'a>>),
-    /// A mapping, in source order; keys are scalars (plain or quoted) and unique.
-    Map(Vec<(Node<'a>, Node<'a>)>),
+    /// A mapping, in source order; keys are unique.
+    Map(Vec<(MapKey<'a>, Node<'a>)>),
+}
+
+/// A mapping key: its text, and whether it was quoted (a plain key is checked to be text, not a
+/// number or boolean, only when it is deserialized).
+#[derive(Debug, PartialEq)]
+pub struct MapKey<'a> {
+    text: Cow<'a, str>,
+    quoted: bool,
+}
+
+/// A plain scalar's text and what YAML makes of it when the target does not dictate a type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plain<'a> {
+    text: &'a str,
+    class: Class,
+}
+
+impl<'a> Node<'a> {
+    fn plain(text: &'a str) -> Self {
+        Node::Plain(Plain {
+            text,
+            class: classify(text),
+        })
+    }
 }
 
 /// Bounds on what one input may build, as for the full parser (see `validate::Limits`).
@@ -61,6 +85,9 @@ impl Budget {
 /// budget (the full parser then reports the problem).
 pub fn parse(text: &str, mut budget: Budget) -> Option<Vec<Node<'_>>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !is_printable(text) {
+        return None;
+    }
     let mut documents = Vec::new();
     let mut lines = Vec::new();
     let mut gap = false;
@@ -96,6 +123,22 @@ pub fn parse(text: &str, mut budget: Budget) -> Option<Vec<Node<'_>>> {
         documents.remove(0);
     }
     documents.into_iter().collect()
+}
+
+/// YAML allows only printable characters in a stream: tab, line breaks, and everything from
+/// space up except DEL, the C1 controls (but NEL), U+FFFE, U+FFFF and a byte-order mark after
+/// the start.
+fn is_printable(text: &str) -> bool {
+    let ascii_ok = |b: u8| (b >= b' ' && b != 0x7f) || matches!(b, b'\t' | b'\n' | b'\r');
+    if text.is_ascii() {
+        return text.bytes().all(ascii_ok);
+    }
+    text.chars().all(|c| match c {
+        '\0'..='\x7f' => ascii_ok(c as u8),
+        '\u{80}'..='\u{9f}' => c == '\u{85}',
+        '\u{feff}' | '\u{fffe}' | '\u{ffff}' => false,
+        _ => true,
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -156,11 +199,11 @@ impl<'a> Reader<'a, '_> {
     }
 
     fn mapping(&mut self, indent: usize) -> Option<Node<'a>> {
-        let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
+        let mut entries: Vec<(MapKey<'a>, Node<'a>)> = Vec::new();
         let mut keys = KeySet::default();
         while let Some(line) = self.peek().filter(|l| l.indent == indent && !is_seq_item(l.text)) {
             let (key, rest) = split_key(line.text)?;
-            keys.insert(&key)?;
+            keys.check(&key, &entries)?;
             self.pos += 1;
             let value = if rest.is_empty() {
                 self.nested(indent, true)?
@@ -208,7 +251,7 @@ impl<'a> Reader<'a, '_> {
         match self.peek() {
             Some(next) if next.indent > indent => self.block(next.indent),
             Some(next) if in_mapping && next.indent == indent && is_seq_item(next.text) => self.sequence(indent),
-            _ => Some(Node::Plain("")),
+            _ => Some(Node::plain("")),
         }
     }
 
@@ -238,9 +281,9 @@ impl<'a> Reader<'a, '_> {
     /// A value on the same line as its key or dash; nothing more indented may follow it (that
     /// would be a multi-line scalar).
     fn inline(&mut self, text: &'a str, indent: usize) -> Option<Node<'a>> {
-        let header = text.split(" #").next().unwrap_or(text).trim_end_matches(' ');
-        if let Some(style) = BlockStyle::from_header(header) {
-            return self.block_scalar(style, indent);
+        if text.starts_with(['|', '>']) {
+            let header = text.split(" #").next().unwrap_or(text).trim_end_matches(' ');
+            return self.block_scalar(BlockStyle::from_header(header)?, indent);
         }
         let (node, rest) = flow_value(text, false, self.depth, self.budget)?;
         if !rest_is_comment(rest) || self.peek().is_some_and(|next| next.indent > indent) {
@@ -270,19 +313,24 @@ impl BlockStyle {
     }
 }
 
-/// The keys of one mapping, compared by text (`"a"` and `a` are the same key).
+/// The keys of one mapping, compared by text (`"a"` and `a` are the same key): a scan of the
+/// entries while the mapping is small, a hash set once it is large (so that a huge mapping
+/// costs linear time, not quadratic).
 #[derive(Default)]
-struct KeySet<'a>(foldhash::HashSet<Cow<'a, str>>);
+struct KeySet<'a>(Option<foldhash::HashSet<Cow<'a, str>>>);
+
+const LINEAR_SCAN_LIMIT: usize = 16;
 
 impl<'a> KeySet<'a> {
-    /// `None` when the key is already there: duplicates are the full parser's to report.
-    fn insert(&mut self, key: &Node<'a>) -> Option<()> {
-        let text = match key {
-            Node::Plain(text) => Cow::Borrowed(*text),
-            Node::Quoted(text) => text.clone(),
-            Node::Seq(_) | Node::Map(_) => return None,
-        };
-        self.0.insert(text).then_some(())
+    /// `None` when `key` repeats one of `entries` (duplicates are the full parser's to report).
+    fn check(&mut self, key: &MapKey<'a>, entries: &[(MapKey<'a>, Node<'a>)]) -> Option<()> {
+        if self.0.is_none() && entries.len() < LINEAR_SCAN_LIMIT {
+            return (!entries.iter().any(|(k, _)| k.text == key.text)).then_some(());
+        }
+        let set = self
+            .0
+            .get_or_insert_with(|| entries.iter().map(|(k, _)| k.text.clone()).collect());
+        set.insert(key.text.clone()).then_some(())
     }
 }
 
@@ -292,20 +340,29 @@ fn rest_is_comment(rest: &str) -> bool {
 }
 
 /// `key: rest` at the start of a block line; `None` when the line is not a mapping entry.
-fn split_key(text: &str) -> Option<(Node<'_>, &str)> {
+fn split_key(text: &str) -> Option<(MapKey<'_>, &str)> {
     let (key, after) = if text.starts_with(['"', '\'']) {
         let (key, after) = quoted(text)?;
-        (Node::Quoted(key), after)
+        (
+            MapKey {
+                text: key,
+                quoted: true,
+            },
+            after,
+        )
     } else {
-        let end = text
-            .match_indices(':')
-            .map(|(i, _)| i)
-            .find(|&i| text[i + 1..].is_empty() || text[i + 1..].starts_with(' '))?;
+        let end = key_end(text)?;
         let key = &text[..end];
-        if key.is_empty() || key.contains(" #") || starts_with_indicator(key) || key.ends_with(' ') {
+        if key.is_empty() || key.ends_with(' ') || starts_with_indicator(key) || has_comment(key) {
             return None;
         }
-        (Node::Plain(key), &text[end..])
+        (
+            MapKey {
+                text: Cow::Borrowed(key),
+                quoted: false,
+            },
+            &text[end..],
+        )
     };
     let after = after.strip_prefix(':')?;
     if !(after.is_empty() || after.starts_with(' ')) {
@@ -313,6 +370,25 @@ fn split_key(text: &str) -> Option<(Node<'_>, &str)> {
     }
     let value = after.trim_start_matches(' ');
     Some((key, if value.starts_with('#') { "" } else { value }))
+}
+
+/// The first `:` followed by a space or the end of the line.
+fn key_end(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    loop {
+        let colon = from + text[from..].find(':')?;
+        if bytes.get(colon + 1).is_none_or(|b| *b == b' ') {
+            return Some(colon);
+        }
+        from = colon + 1;
+    }
+}
+
+/// Whether a ` #` (a comment start) occurs in `text`.
+fn has_comment(text: &str) -> bool {
+    text.match_indices('#')
+        .any(|(i, _)| i > 0 && text.as_bytes()[i - 1] == b' ')
 }
 
 /// Characters that give a plain scalar's first character another meaning in YAML.
@@ -333,7 +409,7 @@ fn flow_value<'a>(text: &'a str, in_flow: bool, depth: usize, budget: &mut Budge
         _ if starts_with_indicator(text) && !text.starts_with('-') => None,
         _ => {
             let (plain, rest) = plain(text, in_flow)?;
-            Some((Node::Plain(plain), rest))
+            Some((Node::plain(plain), rest))
         }
     }
 }
@@ -386,7 +462,7 @@ fn flow_sequence<'a>(mut text: &'a str, depth: usize, budget: &mut Budget) -> Op
 }
 
 fn flow_mapping<'a>(mut text: &'a str, depth: usize, budget: &mut Budget) -> Option<(Node<'a>, &'a str)> {
-    let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
+    let mut entries: Vec<(MapKey<'a>, Node<'a>)> = Vec::new();
     let mut keys = KeySet::default();
     loop {
         text = text.trim_start_matches(' ');
@@ -397,17 +473,24 @@ fn flow_mapping<'a>(mut text: &'a str, depth: usize, budget: &mut Budget) -> Opt
             text = text.strip_prefix(',')?.trim_start_matches(' ');
         }
         let (key, rest) = match flow_value(text, true, depth, budget)? {
-            (key @ (Node::Plain(_) | Node::Quoted(_)), rest) => (key, rest),
+            (Node::Plain(plain), rest) => (
+                MapKey {
+                    text: Cow::Borrowed(plain.text),
+                    quoted: false,
+                },
+                rest,
+            ),
+            (Node::Quoted(text), rest) => (MapKey { text, quoted: true }, rest),
             _ => return None,
         };
         let rest = rest.trim_start_matches(' ').strip_prefix(':')?;
         if !rest.starts_with([' ', ',', '}']) {
             return None;
         }
-        keys.insert(&key)?;
+        keys.check(&key, &entries)?;
         let rest = rest.trim_start_matches(' ');
         let (value, rest) = if rest.starts_with([',', '}']) {
-            (Node::Plain(""), rest)
+            (Node::plain(""), rest)
         } else {
             flow_value(rest, true, depth, budget)?
         };
@@ -472,52 +555,44 @@ fn quoted(text: &str) -> Option<(Cow<'_, str>, &str)> {
 }
 
 /// What a plain scalar means when its type is not dictated by the target.
-enum Resolved {
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Class {
     Null,
     Bool(bool),
-    Unsigned(u64),
-    Signed(i64),
-    Float(f64),
+    /// A decimal integer (parsed when asked for).
+    Integer,
+    /// A decimal with a fraction or exponent (parsed when asked for).
+    Float,
     Text,
     /// A form whose type YAML versions and parsers disagree on: decline.
     Ambiguous,
 }
 
-fn resolve(text: &str) -> Resolved {
+fn classify(text: &str) -> Class {
     match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
-        "true" | "True" | "TRUE" => return Resolved::Bool(true),
-        "false" | "False" | "FALSE" => return Resolved::Bool(false),
+        "" | "~" | "null" | "Null" | "NULL" => return Class::Null,
+        "true" | "True" | "TRUE" => return Class::Bool(true),
+        "false" | "False" | "FALSE" => return Class::Bool(false),
         _ => {}
     }
-    if ["y", "n", "yes", "no", "on", "off"]
-        .iter()
-        .any(|word| text.eq_ignore_ascii_case(word))
-    {
-        return Resolved::Ambiguous;
+    let first = text.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        let yaml11_bool = text.len() <= 3
+            && ["y", "n", "yes", "no", "on", "off"]
+                .iter()
+                .any(|w| text.eq_ignore_ascii_case(w));
+        return if yaml11_bool { Class::Ambiguous } else { Class::Text };
     }
-    let Some(first) = text.chars().next() else {
-        return Resolved::Null;
-    };
-    if !(first.is_ascii_digit() || first == '-' || first == '+' || first == '.') {
-        return Resolved::Text;
-    }
-    if is_decimal_number(text) {
-        let integer = !text.contains(['.', 'e', 'E']);
-        return match (integer, text.parse::<u64>(), text.parse::<i64>(), text.parse::<f64>()) {
-            (true, Ok(u), _, _) => Resolved::Unsigned(u),
-            (true, _, Ok(i), _) => Resolved::Signed(i),
-            (false, _, _, Ok(f)) if f.is_finite() => Resolved::Float(f),
-            _ => Resolved::Ambiguous,
-        };
+    if let Some(class) = decimal_class(text) {
+        return class;
     }
     // Other number forms (`+1`, `.5`, `1.`, `0x1F`, `1_000`, `1:30`, `.inf`) are read as numbers
     // by some YAML versions and parsers: decline. Dates and versions (`2026-11-30`, `1.2.0`)
     // and ids (`7f3a9c`) are text everywhere.
     if number_like(text) {
-        Resolved::Ambiguous
+        Class::Ambiguous
     } else {
-        Resolved::Text
+        Class::Text
     }
 }
 
@@ -554,8 +629,9 @@ fn number_like(text: &str) -> bool {
     bytes.iter().any(u8::is_ascii_digit)
 }
 
-/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?`
-fn is_decimal_number(text: &str) -> bool {
+/// `Integer` for `-?(0|[1-9][0-9]*)`; `Float` when a fraction `\.[0-9]+` and/or an exponent
+/// `[eE][-+]?[0-9]+` follows; `None` for anything else.
+fn decimal_class(text: &str) -> Option<Class> {
     let b = text.as_bytes();
     let mut i = usize::from(b.first() == Some(&b'-'));
     let digits = |i: &mut usize| {
@@ -568,13 +644,15 @@ fn is_decimal_number(text: &str) -> bool {
     let start = i;
     let whole = digits(&mut i);
     if whole == 0 || (whole > 1 && b[start] == b'0') {
-        return false;
+        return None;
     }
+    let mut class = Class::Integer;
     if b.get(i) == Some(&b'.') {
         i += 1;
         if digits(&mut i) == 0 {
-            return false;
+            return None;
         }
+        class = Class::Float;
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
         i += 1;
@@ -582,10 +660,11 @@ fn is_decimal_number(text: &str) -> bool {
             i += 1;
         }
         if digits(&mut i) == 0 {
-            return false;
+            return None;
         }
+        class = Class::Float;
     }
-    i == b.len()
+    (i == b.len()).then_some(class)
 }
 
 /// The reader declined a request; the caller falls back to serde-saphyr.
@@ -622,14 +701,20 @@ impl<'de> Deserializer<'de> for &'de Node<'de> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
         match self {
-            Node::Plain(text) => match resolve(text) {
-                Resolved::Null => visitor.visit_unit(),
-                Resolved::Bool(b) => visitor.visit_bool(b),
-                Resolved::Unsigned(u) => visitor.visit_u64(u),
-                Resolved::Signed(i) => visitor.visit_i64(i),
-                Resolved::Float(f) => visitor.visit_f64(f),
-                Resolved::Text => visitor.visit_borrowed_str(text),
-                Resolved::Ambiguous => decline("ambiguous plain scalar"),
+            Node::Plain(Plain { text, class }) => match class {
+                Class::Null => visitor.visit_unit(),
+                Class::Bool(b) => visitor.visit_bool(*b),
+                Class::Integer => match (text.parse::<u64>(), text.parse::<i64>()) {
+                    (Ok(u), _) => visitor.visit_u64(u),
+                    (_, Ok(i)) => visitor.visit_i64(i),
+                    _ => decline("integer out of range"),
+                },
+                Class::Float => match text.parse::<f64>() {
+                    Ok(f) if f.is_finite() => visitor.visit_f64(f),
+                    _ => decline("float out of range"),
+                },
+                Class::Text => visitor.visit_borrowed_str(text),
+                Class::Ambiguous => decline("ambiguous plain scalar"),
             },
             Node::Quoted(text) => match text {
                 Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
@@ -646,7 +731,7 @@ impl<'de> Deserializer<'de> for &'de Node<'de> {
     /// so a string target declines rather than guess.
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
         match self {
-            Node::Plain(text) if !matches!(resolve(text), Resolved::Text) => decline("plain scalar is not text"),
+            Node::Plain(plain) if plain.class != Class::Text => decline("plain scalar is not text"),
             _ => self.deserialize_any(visitor),
         }
     }
@@ -657,7 +742,7 @@ impl<'de> Deserializer<'de> for &'de Node<'de> {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
         match self {
-            Node::Plain(text) if matches!(resolve(text), Resolved::Null) => visitor.visit_none(),
+            Node::Plain(plain) if plain.class == Class::Null => visitor.visit_none(),
             _ => visitor.visit_some(self),
         }
     }
@@ -673,9 +758,10 @@ impl<'de> Deserializer<'de> for &'de Node<'de> {
         visitor: V,
     ) -> Result<V::Value, Decline> {
         match self {
-            Node::Plain(text) if matches!(resolve(text), Resolved::Text) => {
-                visitor.visit_enum(CowStrDeserializer::new(Cow::Borrowed(*text)))
-            }
+            Node::Plain(Plain {
+                text,
+                class: Class::Text,
+            }) => visitor.visit_enum(CowStrDeserializer::new(Cow::Borrowed(*text))),
             Node::Quoted(text) => visitor.visit_enum(CowStrDeserializer::new(text.clone())),
             _ => decline("enum is not a unit variant name"),
         }
@@ -689,7 +775,7 @@ impl<'de> Deserializer<'de> for &'de Node<'de> {
 
 /// A mapping key: text only. A plain key YAML would read as another type (`1:`, `true:`,
 /// `null:`) declines.
-struct KeyDeserializer<'a>(&'a Node<'a>);
+struct KeyDeserializer<'a>(&'a MapKey<'a>);
 
 impl<'de> IntoDeserializer<'de, Decline> for KeyDeserializer<'de> {
     type Deserializer = Self;
@@ -702,11 +788,13 @@ impl<'de> Deserializer<'de> for KeyDeserializer<'de> {
     type Error = Decline;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
-        match self.0 {
-            Node::Plain(text) if matches!(resolve(text), Resolved::Text) => visitor.visit_borrowed_str(text),
-            Node::Quoted(Cow::Borrowed(text)) => visitor.visit_borrowed_str(text),
-            Node::Quoted(Cow::Owned(text)) => visitor.visit_str(text),
-            _ => decline("key is not text"),
+        let key = self.0;
+        if !key.quoted && classify(&key.text) != Class::Text {
+            return decline("key is not text");
+        }
+        match &key.text {
+            Cow::Borrowed(text) => visitor.visit_borrowed_str(text),
+            Cow::Owned(text) => visitor.visit_str(text),
         }
     }
 

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 /// Defines a string newtype whose every value satisfies `$check`.
 ///
 /// `$pattern` and `$max` restate the rule in the published JSON Schema; the unit tests of each
@@ -16,22 +18,23 @@ macro_rules! validated_string {
         rule = $rule:literal, check = $check:expr
     ) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        ///
+        /// Stored inline when short (most values are), so parsing a document allocates little.
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(CompactString);
 
         impl $name {
             /// The rule every value obeys, as shown in error messages and docs.
             pub const RULE: &'static str = $rule;
 
             /// Checks `value` and wraps it.
-            pub fn new(value: impl Into<String>) -> Result<Self, InvalidValue> {
+            pub fn new(value: impl Into<CompactString>) -> Result<Self, InvalidValue> {
                 let value = value.into();
                 let check: fn(&str) -> bool = $check;
                 let max: Option<usize> = $max;
                 let too_long = max.is_some_and(|max| value.chars().count() > max);
                 if too_long || !check(&value) {
-                    return Err(InvalidValue { type_name: $title, value, rule: Self::RULE });
+                    return Err(InvalidValue { type_name: $title, value: value.into_string(), rule: Self::RULE });
                 }
                 Ok(Self(value))
             }
@@ -51,7 +54,19 @@ macro_rules! validated_string {
 
         impl From<$name> for String {
             fn from(value: $name) -> String {
-                value.0
+                value.0.into_string()
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Self::new(CompactString::deserialize(deserializer)?).map_err(serde::de::Error::custom)
             }
         }
 
@@ -138,7 +153,7 @@ validated_string! {
 impl ObjectId {
     /// A fresh, time-ordered id (UUIDv7).
     pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
+        Self(uuid::Uuid::now_v7().to_string().into())
     }
 }
 

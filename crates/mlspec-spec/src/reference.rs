@@ -33,7 +33,7 @@ pub enum RefTarget {
 
 /// A reference to another document, optionally pinned to its content digest.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "compact_str::CompactString", into = "String")]
 pub struct Ref {
     /// What is referenced.
     pub target: RefTarget,
@@ -103,9 +103,9 @@ impl FromStr for Ref {
     }
 }
 
-impl TryFrom<String> for Ref {
+impl TryFrom<compact_str::CompactString> for Ref {
     type Error = InvalidRef;
-    fn try_from(text: String) -> Result<Self, Self::Error> {
+    fn try_from(text: compact_str::CompactString) -> Result<Self, Self::Error> {
         text.parse()
     }
 }

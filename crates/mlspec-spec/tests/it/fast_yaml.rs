@@ -89,6 +89,9 @@ fn edge_cases_agree_or_decline() {
         "spec:\n  status: Running\n  tags:\n    a: >\n      x\n\n      y\n    b: |-\n      p\n      # not a comment\n",
         "spec:\n  status: Running\n  tags:\n    a: |\n      trailing  \n    b: >\n      x\n        deeper\n",
         "spec:\n  status: Running\n  tags:\n    a: |+\n      kept\n\n    b: |2\n      x\n",
+        // Found by the yaml_fast_path fuzz target: YAML forbids non-printable characters.
+        "spec:\n  status: Running\n  tags: {a: x\u{4}y, b: \"\u{7f}\", c: z\u{85}, d: \"\u{feff}\"}\n",
+        "spec:\n  status: Running\n  tags: {a: x\u{0}y}\n",
     ];
     for (i, case) in cases.iter().enumerate() {
         agrees(&format!("case {i}"), &format!("{head}{case}"));
@@ -109,4 +112,18 @@ fn the_budget_bounds_depth_and_nodes() {
     let wide = format!("a: [{}]\n", vec!["1"; 100].join(", "));
     assert!(fast_yaml::parse(&wide, Budget { nodes: 50, ..BUDGET }).is_none());
     assert!(fast_yaml::parse(&wide, BUDGET).is_some());
+    // Duplicate keys are caught in small and in large mappings.
+    for size in [3, 40] {
+        let keys: Vec<String> = (0..size).map(|i| format!("k{i}: {i}")).collect();
+        let map = format!("{{{}}}", keys.join(", "));
+        assert!(fast_yaml::parse(&format!("a: {map}\n"), BUDGET).is_some());
+        let repeated = format!("a: {{{}, k1: again}}\n", keys.join(", "));
+        assert!(fast_yaml::parse(&repeated, BUDGET).is_none(), "{size}");
+        let block: String = keys
+            .iter()
+            .chain(std::iter::once(&"'k2': again".to_owned()))
+            .map(|k| format!("{k}\n"))
+            .collect();
+        assert!(fast_yaml::parse(&block, BUDGET).is_none(), "{size} block");
+    }
 }
