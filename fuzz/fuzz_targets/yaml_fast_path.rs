@@ -11,7 +11,8 @@ const BUDGET: Budget = Budget { depth: 64, nodes: 100_000, documents: 100 };
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Some(nodes) = fast_yaml::parse(text, BUDGET) else { return };
+    let arena = bumpalo::Bump::new();
+    let Some(nodes) = fast_yaml::parse(text, BUDGET, &arena) else { return };
     let values: Option<Vec<serde_json::Value>> = nodes.iter().map(|n| serde_json::Value::deserialize(n).ok()).collect();
     if let Some(values) = values {
         let reference: Vec<serde_json::Value> =

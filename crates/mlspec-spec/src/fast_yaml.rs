@@ -23,27 +23,31 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::value::{CowStrDeserializer, MapDeserializer, SeqDeserializer};
+use bumpalo::Bump;
+use bumpalo::collections::Vec as ArenaVec;
+use serde::de::value::{BorrowedStrDeserializer, MapDeserializer, SeqDeserializer};
 use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
 
-/// A parsed node; plain scalars keep their text and are typed when deserialized.
-#[derive(Debug, PartialEq)]
+/// A parsed node; plain scalars keep their text and are typed when deserialized. Nodes borrow
+/// from the input and from an arena (collections, unescaped strings), so building a tree costs
+/// few allocations and dropping it none.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Node<'a> {
     /// A plain (unquoted) scalar; an empty value is the empty string.
     Plain(Plain<'a>),
-    /// A quoted scalar.
-    Quoted(Cow<'a, str>),
+    /// A quoted or block scalar, unescaped.
+    Quoted(&'a str),
     /// A sequence.
-    Seq(Vec<Node<'a>>),
+    Seq(&'a [Node<'a>]),
     /// A mapping, in source order; keys are unique.
-    Map(Vec<(MapKey<'a>, Node<'a>)>),
+    Map(&'a [(MapKey<'a>, Node<'a>)]),
 }
 
 /// A mapping key: its text, and whether it was quoted (a plain key is checked to be text, not a
 /// number or boolean, only when it is deserialized).
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MapKey<'a> {
-    text: Cow<'a, str>,
+    text: &'a str,
     quoted: bool,
 }
 
@@ -81,35 +85,43 @@ impl Budget {
     }
 }
 
-/// Parses `text` into documents, or `None` when it uses YAML beyond the subset or exceeds the
-/// budget (the full parser then reports the problem).
-pub fn parse(text: &str, mut budget: Budget) -> Option<Vec<Node<'_>>> {
+/// Parses `text` into documents whose nodes live in `arena`, or `None` when it uses YAML beyond
+/// the subset or exceeds the budget (the full parser then reports the problem).
+pub fn parse<'a>(text: &'a str, mut budget: Budget, arena: &'a Bump) -> Option<Vec<Node<'a>>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if !is_printable(text) {
+    if !is_plain_stream(text) {
         return None;
     }
     let mut documents = Vec::new();
-    let mut lines = Vec::new();
+    // Lines average well over 16 bytes; reserving for that avoids regrowing the vector.
+    let mut lines = Vec::with_capacity(text.len() / 16 + 1);
     let mut gap = false;
-    for raw in text.lines() {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+    for (raw, indent) in split_lines(text) {
         let content = raw.trim_end_matches(' ');
-        if content.starts_with("---") && content[3..].trim_start().starts_with('#') || content == "---" {
-            documents.push(parse_document(std::mem::take(&mut lines), &mut budget)?);
-            if documents.len() > budget.documents {
-                return None;
+        let body = &content[indent.min(content.len())..];
+        match body.as_bytes().first() {
+            None | Some(b'#') => {
+                gap = true;
+                continue;
             }
-            continue;
+            Some(b'\t' | b'%') => return None,
+            Some(b'-' | b'.') if indent == 0 && (body.starts_with("---") || body.starts_with("...")) => {
+                // `---` alone or before a comment separates documents; anything else here
+                // (`--- value`, `...`, `---#`) is YAML this reader leaves to the full parser.
+                let after = &body[3..];
+                let separator = body.starts_with("---")
+                    && (after.is_empty() || after.starts_with(' ') && after.trim_start_matches(' ').starts_with('#'));
+                if !separator {
+                    return None;
+                }
+                documents.push(parse_document(std::mem::take(&mut lines), &mut budget, arena)?);
+                if documents.len() > budget.documents {
+                    return None;
+                }
+                continue;
+            }
+            Some(_) => {}
         }
-        let body = content.trim_start_matches(' ');
-        if body.is_empty() || body.starts_with('#') {
-            gap = true;
-            continue;
-        }
-        if body.starts_with(['\t', '%']) || content.starts_with("---") || content.starts_with("...") {
-            return None;
-        }
-        let indent = content.len() - body.len();
         lines.push(Line {
             indent,
             text: body,
@@ -117,7 +129,7 @@ pub fn parse(text: &str, mut budget: Budget) -> Option<Vec<Node<'_>>> {
             after_gap: std::mem::take(&mut gap),
         });
     }
-    documents.push(parse_document(lines, &mut budget)?);
+    documents.push(parse_document(lines, &mut budget, arena)?);
     // A leading `---` opens the first document rather than closing an empty one.
     if documents.first() == Some(&None) {
         documents.remove(0);
@@ -125,20 +137,51 @@ pub fn parse(text: &str, mut budget: Budget) -> Option<Vec<Node<'_>>> {
     documents.into_iter().collect()
 }
 
-/// YAML allows only printable characters in a stream: tab, line breaks, and everything from
-/// space up except DEL, the C1 controls (but NEL), U+FFFE, U+FFFF and a byte-order mark after
-/// the start.
-fn is_printable(text: &str) -> bool {
-    let ascii_ok = |b: u8| (b >= b' ' && b != 0x7f) || matches!(b, b'\t' | b'\n' | b'\r');
-    if text.is_ascii() {
-        return text.bytes().all(ascii_ok);
-    }
-    text.chars().all(|c| match c {
-        '\0'..='\x7f' => ascii_ok(c as u8),
-        '\u{80}'..='\u{9f}' => c == '\u{85}',
-        '\u{feff}' | '\u{fffe}' | '\u{ffff}' => false,
-        _ => true,
+/// Each line (without its `\n` or `\r\n`) with the number of spaces it starts with, in one
+/// pass over the bytes (short lines make a search per line cost more than the scan).
+fn split_lines(text: &str) -> impl Iterator<Item = (&str, usize)> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let mut indent = 0;
+        while bytes.get(start + indent) == Some(&b' ') {
+            indent += 1;
+        }
+        let mut end = start + indent;
+        while end < bytes.len() && bytes[end] != b'\n' {
+            end += 1;
+        }
+        let line = &text[start..end];
+        start = end + 1;
+        Some((line.strip_suffix('\r').unwrap_or(line), indent))
     })
+}
+
+/// Whether every character is one the reader and YAML agree on: YAML allows only printable
+/// characters (tab, line breaks, and everything from space up except DEL, the C1 controls, U+FFFE,
+/// U+FFFF and a byte-order mark after the start); and a lone `\r`, NEL, LS or PS is a line break
+/// to some YAML parsers but not to a reader that splits lines at `\n`.
+fn is_plain_stream(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    // Counting (rather than stopping at the first bad byte) lets the compiler vectorize the scan.
+    let control = bytes
+        .iter()
+        .filter(|&&b| (b < b' ' && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+        .count();
+    let lone_cr = || text.match_indices('\r').any(|(i, _)| bytes.get(i + 1) != Some(&b'\n'));
+    if control > 0 || lone_cr() {
+        return false;
+    }
+    text.is_ascii()
+        || !text.chars().any(|c| {
+            matches!(
+                c,
+                '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+            )
+        })
 }
 
 #[derive(Clone, Copy)]
@@ -153,7 +196,7 @@ struct Line<'a> {
 }
 
 /// `Some(None)` for a document with no content (only meaningful before the first `---`).
-fn parse_document<'a>(lines: Vec<Line<'a>>, budget: &mut Budget) -> Option<Option<Node<'a>>> {
+fn parse_document<'a>(lines: Vec<Line<'a>>, budget: &mut Budget, arena: &'a Bump) -> Option<Option<Node<'a>>> {
     if lines.is_empty() {
         return Some(None);
     }
@@ -162,6 +205,7 @@ fn parse_document<'a>(lines: Vec<Line<'a>>, budget: &mut Budget) -> Option<Optio
         pos: 0,
         depth: 0,
         budget,
+        arena,
     };
     let indent = reader.lines[0].indent;
     let node = reader.block(indent)?;
@@ -173,6 +217,7 @@ struct Reader<'a, 'b> {
     pos: usize,
     depth: usize,
     budget: &'b mut Budget,
+    arena: &'a Bump,
 }
 
 fn is_seq_item(text: &str) -> bool {
@@ -192,17 +237,21 @@ impl<'a> Reader<'a, '_> {
         let node = if is_seq_item(line.text) {
             self.sequence(indent)
         } else {
-            self.mapping(indent)
+            self.mapping(indent, None)
         };
         self.depth -= 1;
         node
     }
 
-    fn mapping(&mut self, indent: usize) -> Option<Node<'a>> {
-        let mut entries: Vec<(MapKey<'a>, Node<'a>)> = Vec::new();
+    /// A block mapping at `indent`; `first` is its first entry when the caller split it already.
+    fn mapping(&mut self, indent: usize, mut first: Option<(MapKey<'a>, &'a str)>) -> Option<Node<'a>> {
+        let mut entries = ArenaVec::new_in(self.arena);
         let mut keys = KeySet::default();
         while let Some(line) = self.peek().filter(|l| l.indent == indent && !is_seq_item(l.text)) {
-            let (key, rest) = split_key(line.text)?;
+            let (key, rest) = match first.take() {
+                Some(entry) => entry,
+                None => split_key(line.text, self.arena)?,
+            };
             keys.check(&key, &entries)?;
             self.pos += 1;
             let value = if rest.is_empty() {
@@ -214,11 +263,11 @@ impl<'a> Reader<'a, '_> {
         }
         // A sequence item at the mapping's indentation cannot follow its entries.
         self.peek().is_none_or(|next| next.indent < indent).then_some(())?;
-        Some(Node::Map(entries))
+        Some(Node::Map(entries.into_bump_slice()))
     }
 
     fn sequence(&mut self, indent: usize) -> Option<Node<'a>> {
-        let mut items = Vec::new();
+        let mut items = ArenaVec::new_in(self.arena);
         while let Some(line) = self.peek().filter(|l| l.indent == indent && is_seq_item(l.text)) {
             let rest = line.text[1..].trim_start_matches(' ');
             if rest.is_empty() || rest.starts_with('#') {
@@ -226,7 +275,7 @@ impl<'a> Reader<'a, '_> {
                 items.push(self.nested(indent, false)?);
             } else if is_seq_item(rest) {
                 return None;
-            } else if split_key(rest).is_some() {
+            } else if let Some(first) = split_key(rest, self.arena) {
                 // `- key: value`: a mapping whose entries sit at the column after the dash.
                 let column = indent + (line.text.len() - rest.len());
                 self.lines[self.pos] = Line {
@@ -234,7 +283,7 @@ impl<'a> Reader<'a, '_> {
                     text: rest,
                     ..line
                 };
-                items.push(self.mapping(column)?);
+                items.push(self.mapping(column, Some(first))?);
             } else {
                 self.pos += 1;
                 items.push(self.inline(rest, indent)?);
@@ -242,7 +291,7 @@ impl<'a> Reader<'a, '_> {
         }
         // A key at the sequence's indentation may follow: the sequence was that mapping's value.
         self.peek().is_none_or(|next| next.indent <= indent).then_some(())?;
-        Some(Node::Seq(items))
+        Some(Node::Seq(items.into_bump_slice()))
     }
 
     /// The value of a key or dash with nothing after it: a more indented block, a sequence at
@@ -275,7 +324,7 @@ impl<'a> Reader<'a, '_> {
         if !style.strip {
             value.push('\n');
         }
-        Some(Node::Quoted(Cow::Owned(value)))
+        Some(Node::Quoted(self.arena.alloc_str(&value)))
     }
 
     /// A value on the same line as its key or dash; nothing more indented may follow it (that
@@ -285,7 +334,7 @@ impl<'a> Reader<'a, '_> {
             let header = text.split(" #").next().unwrap_or(text).trim_end_matches(' ');
             return self.block_scalar(BlockStyle::from_header(header)?, indent);
         }
-        let (node, rest) = flow_value(text, false, self.depth, self.budget)?;
+        let (node, rest) = flow_value(text, false, self.depth, self.budget, self.arena)?;
         if !rest_is_comment(rest) || self.peek().is_some_and(|next| next.indent > indent) {
             return None;
         }
@@ -317,7 +366,7 @@ impl BlockStyle {
 /// entries while the mapping is small, a hash set once it is large (so that a huge mapping
 /// costs linear time, not quadratic).
 #[derive(Default)]
-struct KeySet<'a>(Option<foldhash::HashSet<Cow<'a, str>>>);
+struct KeySet<'a>(Option<foldhash::HashSet<&'a str>>);
 
 const LINEAR_SCAN_LIMIT: usize = 16;
 
@@ -329,8 +378,8 @@ impl<'a> KeySet<'a> {
         }
         let set = self
             .0
-            .get_or_insert_with(|| entries.iter().map(|(k, _)| k.text.clone()).collect());
-        set.insert(key.text.clone()).then_some(())
+            .get_or_insert_with(|| entries.iter().map(|(k, _)| k.text).collect());
+        set.insert(key.text).then_some(())
     }
 }
 
@@ -340,9 +389,9 @@ fn rest_is_comment(rest: &str) -> bool {
 }
 
 /// `key: rest` at the start of a block line; `None` when the line is not a mapping entry.
-fn split_key(text: &str) -> Option<(MapKey<'_>, &str)> {
+fn split_key<'a>(text: &'a str, arena: &'a Bump) -> Option<(MapKey<'a>, &'a str)> {
     let (key, after) = if text.starts_with(['"', '\'']) {
-        let (key, after) = quoted(text)?;
+        let (key, after) = quoted(text, arena)?;
         (
             MapKey {
                 text: key,
@@ -353,12 +402,12 @@ fn split_key(text: &str) -> Option<(MapKey<'_>, &str)> {
     } else {
         let end = key_end(text)?;
         let key = &text[..end];
-        if key.is_empty() || key.ends_with(' ') || starts_with_indicator(key) || has_comment(key) {
+        if key.is_empty() || key.ends_with(' ') || starts_with_indicator(key) {
             return None;
         }
         (
             MapKey {
-                text: Cow::Borrowed(key),
+                text: key,
                 quoted: false,
             },
             &text[end..],
@@ -372,39 +421,60 @@ fn split_key(text: &str) -> Option<(MapKey<'_>, &str)> {
     Some((key, if value.starts_with('#') { "" } else { value }))
 }
 
-/// The first `:` followed by a space or the end of the line.
+/// The first `:` followed by a space or the end of the line; `None` when there is none, or when
+/// a comment (` #`) starts before it.
 fn key_end(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    let mut from = 0;
-    loop {
-        let colon = from + text[from..].find(':')?;
-        if bytes.get(colon + 1).is_none_or(|b| *b == b' ') {
-            return Some(colon);
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b':' if bytes.get(i + 1).is_none_or(|n| *n == b' ') => return Some(i),
+            b'#' if i > 0 && bytes[i - 1] == b' ' => return None,
+            _ => {}
         }
-        from = colon + 1;
     }
-}
-
-/// Whether a ` #` (a comment start) occurs in `text`.
-fn has_comment(text: &str) -> bool {
-    text.match_indices('#')
-        .any(|(i, _)| i > 0 && text.as_bytes()[i - 1] == b' ')
+    None
 }
 
 /// Characters that give a plain scalar's first character another meaning in YAML.
 fn starts_with_indicator(text: &str) -> bool {
-    text.starts_with([
-        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
-    ])
+    matches!(
+        text.as_bytes().first(),
+        Some(
+            b'-' | b'?'
+                | b':'
+                | b','
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'#'
+                | b'&'
+                | b'*'
+                | b'!'
+                | b'|'
+                | b'>'
+                | b'\''
+                | b'"'
+                | b'%'
+                | b'@'
+                | b'`'
+        )
+    )
 }
 
 /// One value in flow or block context; returns it and the text after it.
-fn flow_value<'a>(text: &'a str, in_flow: bool, depth: usize, budget: &mut Budget) -> Option<(Node<'a>, &'a str)> {
+fn flow_value<'a>(
+    text: &'a str,
+    in_flow: bool,
+    depth: usize,
+    budget: &mut Budget,
+    arena: &'a Bump,
+) -> Option<(Node<'a>, &'a str)> {
     budget.enter(depth + 1)?;
     match text.as_bytes().first()? {
-        b'[' => flow_sequence(&text[1..], depth + 1, budget),
-        b'{' => flow_mapping(&text[1..], depth + 1, budget),
-        b'"' | b'\'' => quoted(text).map(|(s, rest)| (Node::Quoted(s), rest)),
+        b'[' => flow_sequence(&text[1..], depth + 1, budget, arena),
+        b'{' => flow_mapping(&text[1..], depth + 1, budget, arena),
+        b'"' | b'\'' => quoted(text, arena).map(|(s, rest)| (Node::Quoted(s), rest)),
         b'-' if !text[1..].starts_with(|c: char| c.is_ascii_digit() || c == '-' || c.is_ascii_alphabetic()) => None,
         _ if starts_with_indicator(text) && !text.starts_with('-') => None,
         _ => {
@@ -445,44 +515,69 @@ fn plain(text: &str, in_flow: bool) -> Option<(&str, &str)> {
     (!value.is_empty()).then_some((value, &text[value.len()..]))
 }
 
-fn flow_sequence<'a>(mut text: &'a str, depth: usize, budget: &mut Budget) -> Option<(Node<'a>, &'a str)> {
-    let mut items = Vec::new();
+/// A key in a flow mapping: a quoted scalar or a plain one (typed only when deserialized).
+fn flow_key<'a>(text: &'a str, arena: &'a Bump) -> Option<(MapKey<'a>, &'a str)> {
+    if text.starts_with(['"', '\'']) {
+        let (key, rest) = quoted(text, arena)?;
+        return Some((
+            MapKey {
+                text: key,
+                quoted: true,
+            },
+            rest,
+        ));
+    }
+    if starts_with_indicator(text) {
+        return None;
+    }
+    let (key, rest) = plain(text, true)?;
+    Some((
+        MapKey {
+            text: key,
+            quoted: false,
+        },
+        rest,
+    ))
+}
+
+fn flow_sequence<'a>(
+    mut text: &'a str,
+    depth: usize,
+    budget: &mut Budget,
+    arena: &'a Bump,
+) -> Option<(Node<'a>, &'a str)> {
+    let mut items = ArenaVec::new_in(arena);
     loop {
         text = text.trim_start_matches(' ');
         if let Some(rest) = text.strip_prefix(']') {
-            return Some((Node::Seq(items), rest));
+            return Some((Node::Seq(items.into_bump_slice()), rest));
         }
         if !items.is_empty() {
             text = text.strip_prefix(',')?.trim_start_matches(' ');
         }
-        let (item, rest) = flow_value(text, true, depth, budget)?;
+        let (item, rest) = flow_value(text, true, depth, budget, arena)?;
         items.push(item);
         text = rest;
     }
 }
 
-fn flow_mapping<'a>(mut text: &'a str, depth: usize, budget: &mut Budget) -> Option<(Node<'a>, &'a str)> {
-    let mut entries: Vec<(MapKey<'a>, Node<'a>)> = Vec::new();
+fn flow_mapping<'a>(
+    mut text: &'a str,
+    depth: usize,
+    budget: &mut Budget,
+    arena: &'a Bump,
+) -> Option<(Node<'a>, &'a str)> {
+    let mut entries = ArenaVec::new_in(arena);
     let mut keys = KeySet::default();
     loop {
         text = text.trim_start_matches(' ');
         if let Some(rest) = text.strip_prefix('}') {
-            return Some((Node::Map(entries), rest));
+            return Some((Node::Map(entries.into_bump_slice()), rest));
         }
         if !entries.is_empty() {
             text = text.strip_prefix(',')?.trim_start_matches(' ');
         }
-        let (key, rest) = match flow_value(text, true, depth, budget)? {
-            (Node::Plain(plain), rest) => (
-                MapKey {
-                    text: Cow::Borrowed(plain.text),
-                    quoted: false,
-                },
-                rest,
-            ),
-            (Node::Quoted(text), rest) => (MapKey { text, quoted: true }, rest),
-            _ => return None,
-        };
+        let (key, rest) = flow_key(text, arena)?;
         let rest = rest.trim_start_matches(' ').strip_prefix(':')?;
         if !rest.starts_with([' ', ',', '}']) {
             return None;
@@ -492,15 +587,25 @@ fn flow_mapping<'a>(mut text: &'a str, depth: usize, budget: &mut Budget) -> Opt
         let (value, rest) = if rest.starts_with([',', '}']) {
             (Node::plain(""), rest)
         } else {
-            flow_value(rest, true, depth, budget)?
+            flow_value(rest, true, depth, budget, arena)?
         };
         entries.push((key, value));
         text = rest;
     }
 }
 
-/// A single-line quoted scalar at the start of `text`, and the text after it.
-fn quoted(text: &str) -> Option<(Cow<'_, str>, &str)> {
+/// A single-line quoted scalar at the start of `text`, unescaped (into `arena` when escapes
+/// change it), and the text after it.
+fn quoted<'a>(text: &'a str, arena: &'a Bump) -> Option<(&'a str, &'a str)> {
+    let (value, rest) = unquote(text)?;
+    let value = match value {
+        Cow::Borrowed(value) => value,
+        Cow::Owned(value) => arena.alloc_str(&value),
+    };
+    Some((value, rest))
+}
+
+fn unquote(text: &str) -> Option<(Cow<'_, str>, &str)> {
     let quote = text.as_bytes()[0];
     let body = &text[1..];
     if quote == b'\'' {
@@ -716,10 +821,7 @@ impl<'de> Deserializer<'de> for &'de Node<'de> {
                 Class::Text => visitor.visit_borrowed_str(text),
                 Class::Ambiguous => decline("ambiguous plain scalar"),
             },
-            Node::Quoted(text) => match text {
-                Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
-                Cow::Owned(s) => visitor.visit_str(s),
-            },
+            Node::Quoted(text) => visitor.visit_borrowed_str(text),
             Node::Seq(items) => visitor.visit_seq(SeqDeserializer::new(items.iter())),
             Node::Map(entries) => visitor.visit_map(MapDeserializer::new(
                 entries.iter().map(|(k, v)| (KeyDeserializer(k), v)),
@@ -761,8 +863,8 @@ impl<'de> Deserializer<'de> for &'de Node<'de> {
             Node::Plain(Plain {
                 text,
                 class: Class::Text,
-            }) => visitor.visit_enum(CowStrDeserializer::new(Cow::Borrowed(*text))),
-            Node::Quoted(text) => visitor.visit_enum(CowStrDeserializer::new(text.clone())),
+            }) => visitor.visit_enum(BorrowedStrDeserializer::new(text)),
+            Node::Quoted(text) => visitor.visit_enum(BorrowedStrDeserializer::new(text)),
             _ => decline("enum is not a unit variant name"),
         }
     }
@@ -789,13 +891,10 @@ impl<'de> Deserializer<'de> for KeyDeserializer<'de> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Decline> {
         let key = self.0;
-        if !key.quoted && classify(&key.text) != Class::Text {
+        if !key.quoted && classify(key.text) != Class::Text {
             return decline("key is not text");
         }
-        match &key.text {
-            Cow::Borrowed(text) => visitor.visit_borrowed_str(text),
-            Cow::Owned(text) => visitor.visit_str(text),
-        }
+        visitor.visit_borrowed_str(key.text)
     }
 
     serde::forward_to_deserialize_any! {

@@ -240,7 +240,8 @@ fn fast_yaml_documents(text: &str, limits: &Limits) -> Option<Vec<Document>> {
         nodes: limits.max_nodes,
         documents: limits.max_documents,
     };
-    let nodes = fast_yaml::parse(text, budget)?;
+    let arena = bumpalo::Bump::with_capacity(text.len() * 4);
+    let nodes = fast_yaml::parse(text, budget, &arena)?;
     nodes.iter().map(|node| Document::deserialize(node).ok()).collect()
 }
 

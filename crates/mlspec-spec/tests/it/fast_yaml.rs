@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bumpalo::Bump;
 use mlspec_spec::Document;
 use mlspec_spec::fast_yaml::{self, Budget};
 use serde::Deserialize;
@@ -15,7 +16,8 @@ const BUDGET: Budget = Budget {
 
 /// What the fast reader makes of `text`, when it accepts it.
 fn fast(text: &str) -> Option<Vec<Document>> {
-    let nodes = fast_yaml::parse(text, BUDGET)?;
+    let arena = Bump::new();
+    let nodes = fast_yaml::parse(text, BUDGET, &arena)?;
     nodes.iter().map(|n| Document::deserialize(n).ok()).collect()
 }
 
@@ -92,6 +94,11 @@ fn edge_cases_agree_or_decline() {
         // Found by the yaml_fast_path fuzz target: YAML forbids non-printable characters.
         "spec:\n  status: Running\n  tags: {a: x\u{4}y, b: \"\u{7f}\", c: z\u{85}, d: \"\u{feff}\"}\n",
         "spec:\n  status: Running\n  tags: {a: x\u{0}y}\n",
+        "spec:\n  status: Running\n  tags:\n    a: x\ry\n    b: x\u{2028}y\n",
+        "spec:\r\n  status: Running\r\n  tags: {a: b}\r\n",
+        "spec:\n  status: Running\n---#\n",
+        "spec:\n  status: Running\n--- # next\n",
+        "spec:\n  status: Running\n  tags: {a: b, \"c\": d, e: {f: g}}\n",
     ];
     for (i, case) in cases.iter().enumerate() {
         agrees(&format!("case {i}"), &format!("{head}{case}"));
@@ -103,27 +110,27 @@ fn edge_cases_agree_or_decline() {
 #[test]
 fn the_budget_bounds_depth_and_nodes() {
     let deep = format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100));
-    assert!(fast_yaml::parse(&deep, BUDGET).is_none());
+    assert!(fast_yaml::parse(&deep, BUDGET, &Bump::new()).is_none());
     let mut indented = String::new();
     for level in 0..100 {
         indented.push_str(&format!("{}k{level}:\n", " ".repeat(level)));
     }
-    assert!(fast_yaml::parse(&indented, BUDGET).is_none());
+    assert!(fast_yaml::parse(&indented, BUDGET, &Bump::new()).is_none());
     let wide = format!("a: [{}]\n", vec!["1"; 100].join(", "));
-    assert!(fast_yaml::parse(&wide, Budget { nodes: 50, ..BUDGET }).is_none());
-    assert!(fast_yaml::parse(&wide, BUDGET).is_some());
+    assert!(fast_yaml::parse(&wide, Budget { nodes: 50, ..BUDGET }, &Bump::new()).is_none());
+    assert!(fast_yaml::parse(&wide, BUDGET, &Bump::new()).is_some());
     // Duplicate keys are caught in small and in large mappings.
     for size in [3, 40] {
         let keys: Vec<String> = (0..size).map(|i| format!("k{i}: {i}")).collect();
         let map = format!("{{{}}}", keys.join(", "));
-        assert!(fast_yaml::parse(&format!("a: {map}\n"), BUDGET).is_some());
+        assert!(fast_yaml::parse(&format!("a: {map}\n"), BUDGET, &Bump::new()).is_some());
         let repeated = format!("a: {{{}, k1: again}}\n", keys.join(", "));
-        assert!(fast_yaml::parse(&repeated, BUDGET).is_none(), "{size}");
+        assert!(fast_yaml::parse(&repeated, BUDGET, &Bump::new()).is_none(), "{size}");
         let block: String = keys
             .iter()
             .chain(std::iter::once(&"'k2': again".to_owned()))
             .map(|k| format!("{k}\n"))
             .collect();
-        assert!(fast_yaml::parse(&block, BUDGET).is_none(), "{size} block");
+        assert!(fast_yaml::parse(&block, BUDGET, &Bump::new()).is_none(), "{size} block");
     }
 }
