@@ -2,6 +2,10 @@
 //! 5 versions, a DataProfile with 30 features, each as YAML and as JSON, through the full
 //! `validate_text` path (parse, typed model, semantic rules).
 //!
+//! Side by side, the anchors: serde-saphyr parsing the YAML into the typed model (the general
+//! YAML parser, without validation), and serde_json parsing the JSON into the typed model
+//! without validation (the ceiling of the JSON path).
+//!
 //! Run: `cargo bench -p mlspec-spec --bench parse` (numbers in docs/benchmarks.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,6 +14,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use mlspec_spec::Document;
 use mlspec_spec::validate::{Format, Limits, validate_text};
 
 const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -78,7 +83,20 @@ fn to_json(yaml: &str) -> String {
     serde_json::to_string(&value).unwrap_or_default()
 }
 
-/// Validates `text` repeatedly for about `budget`; returns documents per second.
+/// Runs `work` repeatedly for about `budget`; returns runs per second.
+fn rate(budget: Duration, work: impl Fn()) -> f64 {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < budget {
+        for _ in 0..100 {
+            work();
+        }
+        n += 100;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Full validation of `text`, in documents per second.
 fn measure(text: &str, format: Format, budget: Duration) -> f64 {
     let limits = Limits::default();
     let check = validate_text(text, format, &limits);
@@ -87,49 +105,61 @@ fn measure(text: &str, format: Format, budget: Duration) -> f64 {
         "benchmark document is invalid: {:?}",
         check.diagnostics
     );
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < budget {
-        for _ in 0..100 {
-            black_box(validate_text(black_box(text), format, &limits));
-        }
-        n += 100;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
+    rate(budget, || {
+        black_box(validate_text(black_box(text), format, &limits));
+    })
+}
+
+/// Harmonic mean: the rate of a corpus with equal numbers of each document.
+fn mixed(rates: &[f64]) -> f64 {
+    rates.len() as f64 / rates.iter().map(|r| 1.0 / r).sum::<f64>()
 }
 
 fn main() {
-    let budget = Duration::from_secs_f64(
-        std::env::var("BENCH_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(2.0),
-    );
+    let seconds = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let budget = Duration::from_secs_f64(seconds);
     let docs = [
         ("Run (20 params, 50 metrics)", run_doc()),
         ("Dataset (5 versions)", dataset_doc()),
         ("DataProfile (30 features)", profile_doc()),
     ];
     println!(
-        "{:<30} {:>8} {:>14} {:>8} {:>14}",
-        "document", "YAML B", "YAML docs/s", "JSON B", "JSON docs/s"
+        "{:<28} {:>6} {:>12} {:>14} {:>6} {:>12} {:>14}",
+        "document", "YAML B", "mlspec YAML", "serde-saphyr", "JSON B", "mlspec JSON", "serde_json"
     );
-    let (mut yaml_time, mut json_time) = (0.0, 0.0);
+    let mut columns = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for (name, yaml) in &docs {
         let json = to_json(yaml);
-        let y = measure(yaml, Format::Yaml, budget);
-        let j = measure(&json, Format::Json, budget);
-        yaml_time += 1.0 / y;
-        json_time += 1.0 / j;
-        println!("{name:<30} {:>8} {y:>14.0} {:>8} {j:>14.0}", yaml.len(), json.len());
+        let rates = [
+            measure(yaml, Format::Yaml, budget),
+            rate(budget, || {
+                black_box(serde_saphyr::from_str::<Document>(black_box(yaml)).ok());
+            }),
+            measure(&json, Format::Json, budget),
+            rate(budget, || {
+                black_box(serde_json::from_str::<Document>(black_box(&json)).ok());
+            }),
+        ];
+        println!(
+            "{name:<28} {:>6} {:>12.0} {:>14.0} {:>6} {:>12.0} {:>14.0}",
+            yaml.len(),
+            rates[0],
+            rates[1],
+            json.len(),
+            rates[2],
+            rates[3]
+        );
+        for (column, r) in columns.iter_mut().zip(rates) {
+            column.push(r);
+        }
     }
-    let n = docs.len() as f64;
+    let m: Vec<f64> = columns.iter().map(|c| mixed(c)).collect();
     println!(
-        "{:<30} {:>8} {:>14.0} {:>8} {:>14.0}",
-        "mixed (equal parts)",
-        "",
-        n / yaml_time,
-        "",
-        n / json_time
+        "{:<28} {:>6} {:>12.0} {:>14.0} {:>6} {:>12.0} {:>14.0}",
+        "mixed (equal parts)", "", m[0], m[1], "", m[2], m[3]
     );
+    println!("docs/s on one thread; mlspec = full parse + validation; serde-saphyr and serde_json = typed parse only");
 }
