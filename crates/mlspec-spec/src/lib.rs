@@ -23,7 +23,9 @@
 //! - [`rules`]: semantic rules beyond the schema (fractions that sum to 1, pipelines that form a
 //!   DAG, no inline credentials).
 //! - [`validate`]: text in, typed documents or located diagnostics out — every problem in a file
-//!   with its line, column, JSON path and a hint.
+//!   with its line, column, JSON path and a hint. YAML goes first through [`fast_yaml`], a fast
+//!   reader of the block-YAML subset documents are written in, which hands anything else to the
+//!   general parser (serde-saphyr).
 //! - [`schema`]: the published JSON Schemas (draft 2020-12), generated from these types.
 //! - [`migrate`]: conversion of the original MLSpec formats into v1.
 //!

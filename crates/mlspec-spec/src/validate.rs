@@ -1,10 +1,11 @@
 //! Validation: text in, typed documents or located diagnostics out.
 //!
 //! A document is valid when it parses, matches its kind's JSON Schema, deserializes into the
-//! typed model and breaks no semantic rule. Valid documents take a fast path (one typed parse
-//! plus the rules). Anything else is parsed again into a tree that remembers positions, so that
-//! *every* structural problem (from the schema validator) and every broken rule is reported with
-//! its line, column, JSON Pointer and a hint.
+//! typed model and breaks no semantic rule. Valid documents take a fast path: one typed parse
+//! (YAML through [`crate::fast_yaml`] when the input stays in its subset, else serde-saphyr; JSON
+//! through serde_json) plus the rules. Anything else is parsed again into a tree that remembers
+//! positions, so that *every* structural problem (from the schema validator) and every broken
+//! rule is reported with its line, column, JSON Pointer and a hint.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
