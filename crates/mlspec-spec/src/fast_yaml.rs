@@ -94,7 +94,7 @@ pub fn parse<'a>(text: &'a str, mut budget: Budget, arena: &'a Bump) -> Option<V
     }
     let mut documents = Vec::new();
     // Lines average well over 16 bytes; reserving for that avoids regrowing the vector.
-    let mut lines = Vec::with_capacity(text.len() / 16 + 1);
+    let mut lines = Vec::with_capacity((text.len() / 16 + 1).min(budget.nodes));
     let mut gap = false;
     for (raw, indent) in split_lines(text) {
         let content = raw.trim_end_matches(' ');
@@ -122,6 +122,9 @@ pub fn parse<'a>(text: &'a str, mut budget: Budget, arena: &'a Bump) -> Option<V
             }
             Some(_) => {}
         }
+        // Every content line becomes at least one node (or a block scalar line): counting lines
+        // against the node budget bounds the memory a hostile input can take.
+        budget.nodes = budget.nodes.checked_sub(1)?;
         lines.push(Line {
             indent,
             text: body,

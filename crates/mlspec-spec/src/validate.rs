@@ -52,7 +52,7 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most documents in one input (default 10,000).
     pub max_documents: usize,
-    /// Most YAML nodes in one input, aliases expanded (default 2,000,000).
+    /// Most YAML nodes (and parser events) in one input, aliases expanded (default 1,000,000).
     pub max_nodes: usize,
     /// Most alias uses in one input (default 10,000).
     pub max_aliases: usize,
@@ -64,7 +64,7 @@ impl Default for Limits {
             max_bytes: 64 << 20,
             max_depth: 64,
             max_documents: 10_000,
-            max_nodes: 2_000_000,
+            max_nodes: 1_000_000,
             max_aliases: 10_000,
         }
     }
@@ -77,6 +77,7 @@ impl Limits {
                 max_depth: self.max_depth,
                 max_documents: self.max_documents,
                 max_nodes: self.max_nodes,
+                max_events: self.max_nodes,
                 max_aliases: self.max_aliases,
                 max_total_scalar_bytes: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
             },
@@ -241,7 +242,8 @@ fn fast_yaml_documents(text: &str, limits: &Limits) -> Option<Vec<Document>> {
         nodes: limits.max_nodes,
         documents: limits.max_documents,
     };
-    let arena = bumpalo::Bump::with_capacity(text.len() * 4);
+    // Room for a typical document's tree up front; the arena grows for larger ones.
+    let arena = bumpalo::Bump::with_capacity((text.len() * 4).min(1 << 20));
     let nodes = fast_yaml::parse(text, budget, &arena)?;
     nodes.iter().map(|node| Document::deserialize(node).ok()).collect()
 }
@@ -276,6 +278,10 @@ fn yaml_error(error: serde_saphyr::Error, syntax: &str) -> Diagnostic {
         column: l.column(),
     });
     let message = yaml_message(&error);
+    let message = match message.strip_prefix("budget breached: ") {
+        Some(detail) => format!("the input exceeds a parser limit ({detail})"),
+        None => message,
+    };
     let hint = if message.contains("budget") || message.contains("depth") || message.contains("alias") {
         "the input exceeds a parser limit (nesting depth, alias expansion, node or document count); see docs/spec/overview.md#limits".to_owned()
     } else if message.contains("non-finite") {
