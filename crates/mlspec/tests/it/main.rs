@@ -103,6 +103,30 @@ fn errors_that_stop_the_command_exit_2() {
 }
 
 #[test]
+fn bad_inputs_are_refused_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 1 GiB file (sparse: nothing is written, and mlspec must not read it either).
+    let huge = dir.path().join("huge.yaml");
+    std::fs::File::create(&huge).unwrap().set_len(1 << 30).unwrap();
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    let binary = dir.path().join("binary.yaml");
+    std::fs::write(&binary, b"apiVersion: mlspec/v1\nkind: \xff\xfe\n").unwrap();
+    for (path, expected) in [
+        (
+            &huge,
+            "error: the input is 1073741824 bytes; the limit is 67108864 bytes",
+        ),
+        (&empty, "error: the input holds no document"),
+        (&binary, "error: invalid UTF-8 at byte offset 28"),
+    ] {
+        let out = run(&["validate", path.to_str().unwrap()], None);
+        assert_eq!(out.code, 1, "{}: {}", path.display(), out.stderr);
+        assert!(out.stderr.starts_with(expected), "{}: {}", path.display(), out.stderr);
+    }
+}
+
+#[test]
 fn kinds_lists_every_kind() {
     let out = run(&["kinds"], None);
     assert_eq!(out.code, 0);
