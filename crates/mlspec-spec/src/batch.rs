@@ -8,15 +8,27 @@ use crate::document::{Document, Kind, Spec, Status};
 use crate::reference::{Ref, RefTarget};
 use crate::rules::{Finding, Findings};
 
-/// Checks `documents` together; each finding comes with the index of the document it is about.
-pub fn check_batch(documents: &[&Document]) -> Vec<(usize, Finding)> {
+/// A finding about one document of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchFinding {
+    /// The index of the document it is about.
+    pub document: usize,
+    /// The index of the other document involved (the earlier one with the same name, the
+    /// evaluation whose data is reused).
+    pub related: usize,
+    /// What is wrong.
+    pub finding: Finding,
+}
+
+/// Checks `documents` together.
+pub fn check_batch(documents: &[&Document]) -> Vec<BatchFinding> {
     let mut out = Vec::new();
     unique_names(documents, &mut out);
     holdback_not_evaluation_data(documents, &mut out);
     out
 }
 
-fn unique_names(documents: &[&Document], out: &mut Vec<(usize, Finding)>) {
+fn unique_names(documents: &[&Document], out: &mut Vec<BatchFinding>) {
     let mut seen: HashMap<(Kind, Option<String>, String), usize> = HashMap::default();
     for (i, doc) in documents.iter().enumerate() {
         if doc.metadata.status == Status::Archived {
@@ -28,12 +40,16 @@ fn unique_names(documents: &[&Document], out: &mut Vec<(usize, Finding)>) {
             _ => None,
         };
         let key = (doc.kind(), scope, doc.metadata.name.as_str().to_ascii_lowercase());
-        if let Some(first) = seen.get(&key) {
+        if let Some(&first) = seen.get(&key) {
             let mut findings = Findings::default();
             findings
-                .error("/metadata/name", format!("document {} is also a {} named `{}`", first + 1, doc.kind(), documents[*first].metadata.name))
+                .error("/metadata/name", format!("another {} named `{}` comes earlier", doc.kind(), documents[first].metadata.name))
                 .hint("names are unique per kind, ignoring case, among non-archived objects (artifacts: per producing run)");
-            out.extend(findings.items.into_iter().map(|f| (i, f)));
+            out.extend(findings.items.into_iter().map(|finding| BatchFinding {
+                document: i,
+                related: first,
+                finding,
+            }));
         } else {
             seen.insert(key, i);
         }
@@ -49,11 +65,14 @@ fn refers_to(reference: &Ref, doc: &Document) -> bool {
     }
 }
 
-fn holdback_not_evaluation_data(documents: &[&Document], out: &mut Vec<(usize, Finding)>) {
+fn holdback_not_evaluation_data(documents: &[&Document], out: &mut Vec<BatchFinding>) {
     for (i, doc) in documents.iter().enumerate() {
         let Spec::TestReport(test) = &doc.spec else { continue };
-        let evaluations = documents.iter().filter(|d| refers_to(&test.evaluation, d));
-        for evaluation in evaluations {
+        let evaluations = documents
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| refers_to(&test.evaluation, d));
+        for (j, evaluation) in evaluations {
             if let Spec::Evaluation(e) = &evaluation.spec
                 && e.dataset == test.dataset
             {
@@ -67,7 +86,11 @@ fn holdback_not_evaluation_data(documents: &[&Document], out: &mut Vec<(usize, F
                         ),
                     )
                     .hint("the test stage must run on holdback data the model was never evaluated on");
-                out.extend(findings.items.into_iter().map(|f| (i, f)));
+                out.extend(findings.items.into_iter().map(|finding| BatchFinding {
+                    document: i,
+                    related: j,
+                    finding,
+                }));
             }
         }
     }

@@ -2,13 +2,14 @@
 
 use std::process::ExitCode;
 
-use mlspec_spec::batch::check_batch;
+use mlspec_spec::Document;
+use mlspec_spec::batch::{BatchFinding, check_batch};
 use mlspec_spec::rules::Severity;
 use mlspec_spec::validate::{Diagnostic, Limits, too_large, validate_bytes};
 use serde::Serialize;
 
 use super::OutputFormat;
-use crate::inputs::{self, Content};
+use crate::inputs::{self, Content, Source};
 use crate::report::{FileReport, render_human};
 
 /// Check MLSpec documents: files, directories (recursively: *.yaml, *.yml, *.json) or `-` for
@@ -45,53 +46,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let limits = Limits::default();
     let mut files = Vec::new();
     let mut read_failures = Vec::new();
+    // Every valid document, with the index of the file it came from.
     let mut documents = Vec::new();
     for source in &sources {
-        let name = source.display_name();
-        let bytes = match inputs::read(source, limits.max_bytes) {
-            Ok(Content::Bytes(bytes)) => bytes,
-            Ok(Content::TooLarge(size)) => {
-                files.push(FileReport {
-                    path: name,
-                    documents: 0,
-                    valid: 0,
-                    diagnostics: vec![too_large(size, &limits)],
-                    text: None,
-                });
-                continue;
+        match check_input(source, &limits) {
+            Ok((report, valid)) => {
+                documents.extend(valid.into_iter().map(|d| (files.len(), d)));
+                files.push(report);
             }
-            Err(message) => {
-                read_failures.push(message);
-                continue;
-            }
-        };
-        let outcome = validate_bytes(&bytes, None, Some(&name), &limits);
-        let index = files.len();
-        let valid = outcome.documents.len();
-        documents.extend(outcome.documents.into_iter().map(|d| (index, d)));
-        files.push(FileReport {
-            path: name,
-            documents: outcome.document_count,
-            valid,
-            diagnostics: outcome.diagnostics,
-            text: String::from_utf8(bytes).ok(),
-        });
+            Err(message) => read_failures.push(message),
+        }
     }
-    let refs: Vec<_> = documents.iter().map(|(_, d)| d).collect();
-    for (i, finding) in check_batch(&refs) {
-        let file = &mut files[documents[i].0];
-        file.valid = file
-            .valid
-            .saturating_sub(usize::from(finding.severity == Severity::Error));
-        file.diagnostics.push(Diagnostic {
-            severity: finding.severity,
-            document: None,
-            position: None,
-            path: Some(finding.path),
-            message: finding.message,
-            hint: finding.hint,
-        });
-    }
+    add_batch_findings(&mut files, &documents);
     let summary = summarize(&files);
     let code = if !read_failures.is_empty() {
         ExitCode::from(2)
@@ -108,6 +74,61 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("error: {message}");
     }
     Ok(code)
+}
+
+/// Reads and validates one input; `Err` when it cannot be read.
+fn check_input(source: &Source, limits: &Limits) -> Result<(FileReport, Vec<Document>), String> {
+    let path = source.display_name();
+    let bytes = match inputs::read(source, limits.max_bytes)? {
+        Content::Bytes(bytes) => bytes,
+        Content::TooLarge(size) => {
+            let diagnostics = vec![too_large(size, limits)];
+            return Ok((
+                FileReport {
+                    path,
+                    documents: 0,
+                    valid: 0,
+                    diagnostics,
+                    text: None,
+                },
+                Vec::new(),
+            ));
+        }
+    };
+    let outcome = validate_bytes(&bytes, None, Some(&path), limits);
+    let report = FileReport {
+        path,
+        documents: outcome.document_count,
+        valid: outcome.documents.len(),
+        diagnostics: outcome.diagnostics,
+        text: String::from_utf8(bytes).ok(),
+    };
+    Ok((report, outcome.documents))
+}
+
+/// Adds the rules across all inputs (unique names, holdback data) to the files they concern.
+fn add_batch_findings(files: &mut [FileReport], documents: &[(usize, Document)]) {
+    let refs: Vec<&Document> = documents.iter().map(|(_, d)| d).collect();
+    for BatchFinding {
+        document,
+        related,
+        finding,
+    } in check_batch(&refs)
+    {
+        let related_file = files[documents[related].0].path.clone();
+        let file = &mut files[documents[document].0];
+        file.valid = file
+            .valid
+            .saturating_sub(usize::from(finding.severity == Severity::Error));
+        file.diagnostics.push(Diagnostic {
+            severity: finding.severity,
+            document: None,
+            position: None,
+            path: Some(finding.path),
+            message: format!("{} (in {related_file})", finding.message),
+            hint: finding.hint,
+        });
+    }
 }
 
 fn summarize(files: &[FileReport]) -> Summary {

@@ -103,6 +103,23 @@ fn errors_that_stop_the_command_exit_2() {
 }
 
 #[test]
+fn rules_across_files_name_the_other_file() {
+    let out = run(&["validate", "crates/mlspec/tests/fixtures/batch"], None);
+    assert_eq!(out.code, 1);
+    insta::assert_snapshot!(out.stderr);
+    // Each file alone is valid: the problems exist only between them.
+    for file in [
+        "1-dataset",
+        "2-dataset-same-name-other-case",
+        "3-evaluation",
+        "4-test-report-on-evaluation-data",
+    ] {
+        let path = format!("crates/mlspec/tests/fixtures/batch/{file}.yaml");
+        assert_eq!(run(&["validate", &path], None).code, 0, "{file}");
+    }
+}
+
+#[test]
 fn bad_inputs_are_refused_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     // A 1 GiB file (sparse: nothing is written, and mlspec must not read it either).
