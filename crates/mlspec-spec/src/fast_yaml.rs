@@ -386,9 +386,11 @@ impl<'a> KeySet<'a> {
     }
 }
 
+/// Whether what follows a value is nothing, spaces, or a comment — which YAML requires to be
+/// separated from the value by whitespace (`"1"# x` is an error, `"1" # x` a comment).
 fn rest_is_comment(rest: &str) -> bool {
-    let rest = rest.trim_start_matches(' ');
-    rest.is_empty() || rest.starts_with('#')
+    let trimmed = rest.trim_start_matches(' ');
+    trimmed.is_empty() || (trimmed.starts_with('#') && rest.starts_with(' '))
 }
 
 /// `key: rest` at the start of a block line; `None` when the line is not a mapping entry.

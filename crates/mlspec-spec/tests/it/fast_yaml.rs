@@ -98,6 +98,10 @@ fn edge_cases_agree_or_decline() {
         "spec:\r\n  status: Running\r\n  tags: {a: b}\r\n",
         "spec:\n  status: Running\n---#\n",
         "spec:\n  status: Running\n--- # next\n",
+        // Found by the yaml_fast_path fuzz target: a comment needs whitespace before it.
+        "spec:\n  status: \"Running\"# note\n",
+        "spec:\n  status: 'Running'# note\n",
+        "spec:\n  status: \"Running\" # note\n  tags: {a: b}# note\n",
         "spec:\n  status: Running\n  tags: {a: b, \"c\": d, e: {f: g}}\n",
     ];
     for (i, case) in cases.iter().enumerate() {
