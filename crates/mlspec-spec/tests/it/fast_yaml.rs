@@ -104,6 +104,18 @@ fn edge_cases_agree_or_decline() {
         "spec:\n  status: \"Running\" # note\n  tags: {a: b}# note\n",
         "spec:\n  status: Running\n  tags: {a: b, \"c\": d, e: {f: g}}\n",
     ];
+    // Keys longer than YAML's 1024-character implicit-key limit (serde-saphyr accepts them).
+    let long_key = "k".repeat(1100);
+    let long_keys = [
+        format!("spec:\n  status: Running\n  tags:\n    {long_key}: v\n"),
+        format!("spec:\n  status: Running\n  tags: {{{long_key}: v}}\n"),
+        format!("spec:\n  status: Running\n  tags: {{\"{long_key}\": v}}\n"),
+    ];
+    let cases: Vec<&str> = cases
+        .iter()
+        .copied()
+        .chain(long_keys.iter().map(String::as_str))
+        .collect();
     for (i, case) in cases.iter().enumerate() {
         agrees(&format!("case {i}"), &format!("{head}{case}"));
         agrees(&format!("case {i} after ---"), &format!("---\n{head}{case}"));
