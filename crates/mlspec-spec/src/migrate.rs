@@ -23,6 +23,7 @@ use crate::kinds::{
 };
 use crate::newtypes::{Key, Name, ObjectId, RelativePath, SecretRef, ShortText, Version};
 use crate::reference::{Ref, RefTarget};
+use crate::rules::{Findings, Rules};
 use crate::values::{DataPath, Metric, MetricValue, ParamValue, Params, Timestamp, UniqueMap};
 
 /// The result of migrating one input.
@@ -503,11 +504,56 @@ impl Migrator {
             });
         }
         self.notes.push("workflow steps' input/output schema types have no v1 equivalent; each step refers to a Module named after its execution schema type".into());
-        Some(PipelineSpec {
+        Some(self.pipeline_spec(out))
+    }
+
+    /// Makes migrated steps a valid v1 pipeline: unique step names, dependencies only on other
+    /// steps that exist, and no cycle (the original formats check none of these). Every change
+    /// is noted.
+    fn pipeline_spec(&mut self, mut steps: Vec<Step>) -> PipelineSpec {
+        let mut seen = foldhash::HashSet::default();
+        for step in &mut steps {
+            let original = step.name.clone();
+            let stem: String = original.as_str().chars().take(200).collect();
+            let mut suffix = 2;
+            while !seen.insert(step.name.as_str().to_ascii_lowercase()) {
+                step.name = name_from(&format!("{stem}-{suffix}"), "step");
+                suffix += 1;
+            }
+            if step.name != original {
+                self.notes.push(format!(
+                    "step `{original}` renamed `{}`: step names must be unique",
+                    step.name
+                ));
+            }
+        }
+        let names: foldhash::HashSet<Name> = steps.iter().map(|s| s.name.clone()).collect();
+        for step in &mut steps {
+            let (kept, dropped): (Vec<Name>, Vec<Name>) = step
+                .depends_on
+                .drain(..)
+                .partition(|d| *d != step.name && names.contains(d));
+            step.depends_on = kept;
+            for missing in dropped {
+                self.notes.push(format!(
+                    "step `{}`: dependency on `{missing}` dropped: no such other step",
+                    step.name
+                ));
+            }
+        }
+        let mut spec = PipelineSpec {
             inputs: Vec::new(),
             params: Params::default(),
-            steps: out,
-        })
+            steps,
+        };
+        let mut findings = Findings::default();
+        spec.check(&mut findings);
+        if findings.has_errors() {
+            spec.steps.iter_mut().for_each(|s| s.depends_on.clear());
+            self.notes
+                .push("the original step order contains a cycle; step dependencies dropped".into());
+        }
+        spec
     }
 
     fn mlspec_repo(&mut self, object: Map<String, Value>) -> Result<(), MigrateError> {
@@ -775,14 +821,8 @@ impl Migrator {
             object.get("name").and_then(Value::as_str).unwrap_or("pipeline"),
             "pipeline",
         );
-        self.documents.push(document(
-            name,
-            Spec::Pipeline(PipelineSpec {
-                inputs: Vec::new(),
-                params: Params::default(),
-                steps: out,
-            }),
-        ));
+        let spec = self.pipeline_spec(out);
+        self.documents.push(document(name, Spec::Pipeline(spec)));
     }
 
     /// The inference request/log sketches list the fields of a record; they become a DataSchema

@@ -102,6 +102,9 @@ fn edge_cases_agree_or_decline() {
         "spec:\n  status: \"Running\"# note\n",
         "spec:\n  status: 'Running'# note\n",
         "spec:\n  status: \"Running\" # note\n  tags: {a: b}# note\n",
+        // Found by the yaml_fast_path fuzz target: tabs in a plain key.
+        "spec:\n  status: Running\n  metrics:\n  - key: m\n    value:\n      x\t\t: 1\n",
+        "spec:\n  status: Running\n  metrics: [{key: m, value: {x\t: 1}}]\n",
         "spec:\n  status: Running\n  tags: {a: b, \"c\": d, e: {f: g}}\n",
     ];
     // Keys longer than YAML's 1024-character implicit-key limit (serde-saphyr accepts them).
