@@ -686,6 +686,10 @@ fn classify(text: &str) -> Class {
         "false" | "False" | "FALSE" => return Class::Bool(false),
         _ => {}
     }
+    // serde-saphyr also reads other spellings (`truE`, `nULL`) as booleans and null: decline.
+    if ["true", "false", "null"].iter().any(|w| text.eq_ignore_ascii_case(w)) {
+        return Class::Ambiguous;
+    }
     let first = text.as_bytes()[0];
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
         let yaml11_bool = text.len() <= 3

@@ -847,6 +847,10 @@ impl Migrator {
                 let Some(name) = key_from(&format!("{section}.{field}")) else {
                     continue;
                 };
+                if features.iter().any(|f: &FeatureSchema| f.name == name) {
+                    self.notes.push(format!("field `{name}` is listed twice; kept once"));
+                    continue;
+                }
                 features.push(FeatureSchema {
                     name,
                     feature_type,

@@ -102,6 +102,9 @@ fn edge_cases_agree_or_decline() {
         "spec:\n  status: \"Running\"# note\n",
         "spec:\n  status: 'Running'# note\n",
         "spec:\n  status: \"Running\" # note\n  tags: {a: b}# note\n",
+        // Found by the yaml_fast_path fuzz target: other spellings of true, false and null.
+        "spec:\n  status: Running\n  tags: {a: truE, b: fAlse, c: nULL, d: True, e: NULL}\n",
+        "spec:\n  status: Running\n  params: {a: truE}\n",
         // Found by the yaml_fast_path fuzz target: tabs in a plain key.
         "spec:\n  status: Running\n  metrics:\n  - key: m\n    value:\n      x\t\t: 1\n",
         "spec:\n  status: Running\n  metrics: [{key: m, value: {x\t: 1}}]\n",

@@ -82,7 +82,7 @@ fn inline_credentials_are_moved_out_never_copied() {
 
 /// Found by the migrate fuzz target: the original formats check no step references.
 #[test]
-fn migrated_pipelines_are_valid_whatever_the_original_order_says() {
+fn migrated_documents_are_valid_whatever_the_original_says() {
     let pipelines = [
         // The order names a step that does not exist.
         "name: p\nsteps:\n  a: {cmd: run a}\n  b: {cmd: run b}\npipeline: [a, ghost, b]\n",
@@ -90,6 +90,8 @@ fn migrated_pipelines_are_valid_whatever_the_original_order_says() {
         "name: p\nsteps:\n  'x y': {cmd: run}\n  'x-y': {cmd: run}\npipeline: ['x y', 'x-y']\n",
         // mlspec-lib steps whose `previous` fields form a cycle, and one naming a missing step.
         "schema_version: 0.0.1\nschema_type: workflow\nsteps:\n  a: {previous: b}\n  b: {previous: a}\n  c: {previous: nowhere}\n",
+        // An inference-record sketch that lists a field twice.
+        "applicationInfo:\n - applicationId\n - applicationId\nrequestInfo:\n - requestId\n",
     ];
     for text in pipelines {
         let migration = migrate(text).unwrap_or_else(|e| panic!("{text}: {e}"));
