@@ -102,6 +102,9 @@ fn edge_cases_agree_or_decline() {
         "spec:\n  status: \"Running\"# note\n",
         "spec:\n  status: 'Running'# note\n",
         "spec:\n  status: \"Running\" # note\n  tags: {a: b}# note\n",
+        // Words Rust's float parser knows.
+        "spec:\n  status: Running\n  tags: {a: nan, b: NaN, c: inf, d: -Infinity, e: infinity}\n",
+        "spec:\n  status: Running\n  params: {a: nan, b: inf}\n",
         // Found by the yaml_fast_path fuzz target: other spellings of true, false and null.
         "spec:\n  status: Running\n  tags: {a: truE, b: fAlse, c: nULL, d: True, e: NULL}\n",
         "spec:\n  status: Running\n  params: {a: truE}\n",
