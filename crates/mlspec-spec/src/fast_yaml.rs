@@ -394,6 +394,13 @@ fn rest_is_comment(rest: &str) -> bool {
 }
 
 /// `key: rest` at the start of a block line; `None` when the line is not a mapping entry.
+/// YAML's merge key (`<<: *defaults`), which this reader does not implement.
+const MERGE_KEY: &str = "<<";
+
+/// YAML limits an implicit key, quotes included, to 1024 characters (serde-saphyr enforces it);
+/// this reader declines anything near that (bytes count at least as many as characters).
+const MAX_KEY_BYTES: usize = 1000;
+
 fn split_key<'a>(text: &'a str, arena: &'a Bump) -> Option<(MapKey<'a>, &'a str)> {
     let (key, after) = if text.starts_with(['"', '\'']) {
         let (key, after) = quoted(text, arena)?;
@@ -407,8 +414,10 @@ fn split_key<'a>(text: &'a str, arena: &'a Bump) -> Option<(MapKey<'a>, &'a str)
     } else {
         let end = key_end(text)?;
         let key = &text[..end];
-        // serde-saphyr trims tabs around a plain key; this reader leaves such keys to it.
-        if key.is_empty() || key.ends_with(' ') || key.contains('\t') || starts_with_indicator(key) {
+        // serde-saphyr trims tabs around a plain key and merges `<<` keys; this reader leaves
+        // such keys to it.
+        if key.is_empty() || key.ends_with(' ') || key.contains('\t') || key == MERGE_KEY || starts_with_indicator(key)
+        {
             return None;
         }
         (
@@ -419,6 +428,9 @@ fn split_key<'a>(text: &'a str, arena: &'a Bump) -> Option<(MapKey<'a>, &'a str)
             &text[end..],
         )
     };
+    if text.len() - after.len() > MAX_KEY_BYTES {
+        return None;
+    }
     let after = after.strip_prefix(':')?;
     if !(after.is_empty() || after.starts_with(' ')) {
         return None;
@@ -523,27 +535,28 @@ fn plain(text: &str, in_flow: bool) -> Option<(&str, &str)> {
 
 /// A key in a flow mapping: a quoted scalar or a plain one (typed only when deserialized).
 fn flow_key<'a>(text: &'a str, arena: &'a Bump) -> Option<(MapKey<'a>, &'a str)> {
-    if text.starts_with(['"', '\'']) {
+    let (key, rest) = if text.starts_with(['"', '\'']) {
         let (key, rest) = quoted(text, arena)?;
-        return Some((
+        (
             MapKey {
                 text: key,
                 quoted: true,
             },
             rest,
-        ));
-    }
-    if starts_with_indicator(text) {
+        )
+    } else if starts_with_indicator(text) {
         return None;
-    }
-    let (key, rest) = plain(text, true)?;
-    Some((
-        MapKey {
-            text: key,
-            quoted: false,
-        },
-        rest,
-    ))
+    } else {
+        let (key, rest) = plain(text, true).filter(|(key, _)| *key != MERGE_KEY)?;
+        (
+            MapKey {
+                text: key,
+                quoted: false,
+            },
+            rest,
+        )
+    };
+    (text.len() - rest.len() <= MAX_KEY_BYTES).then_some((key, rest))
 }
 
 fn flow_sequence<'a>(

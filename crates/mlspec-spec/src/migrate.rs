@@ -474,10 +474,24 @@ impl Migrator {
             self.notes
                 .push(format!("`{k}` = {v:?}: no v1 Module field; not mapped"));
         }
-        Some((
-            name,
-            migrated_module(command, ports(object.get("inputs")), ports(object.get("outputs"))),
-        ))
+        let inputs = self.unique_ports("input", ports(object.get("inputs")));
+        let outputs = self.unique_ports("output", ports(object.get("outputs")));
+        Some((name, migrated_module(command, inputs, outputs)))
+    }
+
+    /// Keeps the first port of each name (a v1 Module's port names are unique), noting the rest.
+    fn unique_ports(&mut self, what: &str, ports: Vec<Port>) -> Vec<Port> {
+        let mut seen = foldhash::HashSet::default();
+        let mut kept = Vec::new();
+        for port in ports {
+            if seen.insert(port.name.clone()) {
+                kept.push(port);
+            } else {
+                self.notes
+                    .push(format!("{what} `{}` is declared twice; kept the first", port.name));
+            }
+        }
+        kept
     }
 
     fn workflow(&mut self, object: &Map<String, Value>) -> Option<PipelineSpec> {

@@ -90,6 +90,8 @@ fn migrated_documents_are_valid_whatever_the_original_says() {
         "name: p\nsteps:\n  'x y': {cmd: run}\n  'x-y': {cmd: run}\npipeline: ['x y', 'x-y']\n",
         // mlspec-lib steps whose `previous` fields form a cycle, and one naming a missing step.
         "schema_version: 0.0.1\nschema_type: workflow\nsteps:\n  a: {previous: b}\n  b: {previous: a}\n  c: {previous: nowhere}\n",
+        // A component declaring an input twice.
+        "schema_version: 0.1.0\nschema_type: component\nname: c\ninputs:\n  - a: {type: Integer}\n  - a: {type: Dataset}\noutputs:\n  - m: {type: LocalPath}\n  - m: {type: LocalPath}\ncommand: run it\n",
         // An inference-record sketch that lists a field twice.
         "applicationInfo:\n - applicationId\n - applicationId\nrequestInfo:\n - requestId\n",
     ];
