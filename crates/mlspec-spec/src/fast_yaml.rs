@@ -114,7 +114,13 @@ pub fn parse<'a>(text: &'a str, mut budget: Budget, arena: &'a Bump) -> Option<V
                 if !separator {
                     return None;
                 }
-                documents.push(parse_document(std::mem::take(&mut lines), &mut budget, arena)?);
+                let trailing_gap = std::mem::take(&mut gap);
+                documents.push(parse_document(
+                    std::mem::take(&mut lines),
+                    trailing_gap,
+                    &mut budget,
+                    arena,
+                )?);
                 if documents.len() > budget.documents {
                     return None;
                 }
@@ -132,7 +138,7 @@ pub fn parse<'a>(text: &'a str, mut budget: Budget, arena: &'a Bump) -> Option<V
             after_gap: std::mem::take(&mut gap),
         });
     }
-    documents.push(parse_document(lines, &mut budget, arena)?);
+    documents.push(parse_document(lines, gap, &mut budget, arena)?);
     // A leading `---` opens the first document rather than closing an empty one.
     if documents.first() == Some(&None) {
         documents.remove(0);
@@ -199,7 +205,13 @@ struct Line<'a> {
 }
 
 /// `Some(None)` for a document with no content (only meaningful before the first `---`).
-fn parse_document<'a>(lines: Vec<Line<'a>>, budget: &mut Budget, arena: &'a Bump) -> Option<Option<Node<'a>>> {
+/// `trailing_gap`: whether blank or comment-only lines were dropped after the last line.
+fn parse_document<'a>(
+    lines: Vec<Line<'a>>,
+    trailing_gap: bool,
+    budget: &mut Budget,
+    arena: &'a Bump,
+) -> Option<Option<Node<'a>>> {
     if lines.is_empty() {
         return Some(None);
     }
@@ -209,6 +221,7 @@ fn parse_document<'a>(lines: Vec<Line<'a>>, budget: &mut Budget, arena: &'a Bump
         depth: 0,
         budget,
         arena,
+        trailing_gap,
     };
     let indent = reader.lines[0].indent;
     let node = reader.block(indent)?;
@@ -221,6 +234,7 @@ struct Reader<'a, 'b> {
     depth: usize,
     budget: &'b mut Budget,
     arena: &'a Bump,
+    trailing_gap: bool,
 }
 
 fn is_seq_item(text: &str) -> bool {
@@ -320,7 +334,9 @@ impl<'a> Reader<'a, '_> {
             parts.push(line.text);
             self.pos += 1;
         }
-        if self.peek().is_some_and(|next| next.after_gap) {
+        // Lines dropped right after the block (before the next line, or at the end of the
+        // document) may have been its content: `# text` lines and blank lines.
+        if self.peek().map_or(self.trailing_gap, |next| next.after_gap) {
             return None;
         }
         let mut value = parts.join(if style.folded { " " } else { "\n" });

@@ -111,6 +111,9 @@ fn edge_cases_agree_or_decline() {
         "spec:\n  status: \"Running\"# note\n",
         "spec:\n  status: 'Running'# note\n",
         "spec:\n  status: \"Running\" # note\n  tags: {a: b}# note\n",
+        // Found by the yaml_fast_path fuzz target: a block scalar's last line looks like a comment.
+        "spec:\n  status: Running\n  command:\n  - |\n    run\n     # c: 0\n",
+        "spec:\n  status: Running\n  command:\n  - |\n    run\n\n",
         // Found by the yaml_fast_path fuzz target: YAML's merge key.
         "spec:\n  status: Running\n  tags: {a: b, <<: {c: d}}\n",
         "spec:\n  status: Running\n  tags:\n    a: b\n    <<: {c: d}\n",
