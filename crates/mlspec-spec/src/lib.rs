@@ -47,5 +47,6 @@ pub mod validate;
 pub mod values;
 
 pub use document::{ApiVersion, Document, Kind, Metadata, Spec, Status};
-pub use reference::Ref;
+pub use newtypes::{Name, ObjectId, Version};
+pub use reference::{Ref, RefTarget};
 pub use validate::{Diagnostic, Format, Limits, validate_text};

@@ -1,0 +1,151 @@
+//! The store's errors: a kind that callers branch on (the same on every backend) and a message
+//! that says what went wrong and what to do.
+
+use std::fmt;
+
+/// What class of failure an error is; identical on SQLite and PostgreSQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ErrorKind {
+    /// The object, version or store does not exist.
+    NotFound,
+    /// An object with that identity already exists (names are unique case-insensitively among
+    /// the non-archived objects of a kind).
+    AlreadyExists,
+    /// The request contradicts the store's state, e.g. an ambiguous name or a concurrent change.
+    Conflict,
+    /// The request itself is wrong: a malformed URL, reference or document.
+    InvalidArgument,
+    /// The request is valid but the object's state forbids it, e.g. using an archived version or
+    /// a store whose schema needs upgrading.
+    FailedPrecondition,
+    /// The database cannot be reached or the connection was lost.
+    Unavailable,
+    /// The stored data is damaged or was altered outside mlspec.
+    DataLoss,
+    /// A bug or an unexpected database error.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind's name, as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::AlreadyExists => "AlreadyExists",
+            ErrorKind::Conflict => "Conflict",
+            ErrorKind::InvalidArgument => "InvalidArgument",
+            ErrorKind::FailedPrecondition => "FailedPrecondition",
+            ErrorKind::Unavailable => "Unavailable",
+            ErrorKind::DataLoss => "DataLoss",
+            ErrorKind::Internal => "Internal",
+        }
+    }
+}
+
+/// A store error: its kind, what happened, and (when there is one) what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    /// The class of failure.
+    pub kind: ErrorKind,
+    /// What happened.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// The result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        StoreError {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds what to do about it.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// A NotFound error.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// An InvalidArgument error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+
+    /// A FailedPrecondition error.
+    pub fn precondition(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::FailedPrecondition, message)
+    }
+
+    /// True for a lock timeout that a retry may get past.
+    pub fn is_busy(&self) -> bool {
+        self.kind == ErrorKind::Unavailable && self.message.starts_with(BUSY)
+    }
+
+    /// A DataLoss error: stored data that cannot be read back.
+    pub fn data_loss(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::DataLoss, message)
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &error {
+            E::Database(db) => {
+                let message = db.message().to_owned();
+                if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
+                    StoreError::new(ErrorKind::AlreadyExists, message)
+                } else if is_not_a_database(&message) {
+                    StoreError::invalid(format!("the file is not an mlspec store: {message}"))
+                        .with_hint("point --store at a database made by `mlspec init`")
+                } else if is_busy(&message) {
+                    StoreError::new(ErrorKind::Unavailable, format!("{BUSY}: {message}"))
+                        .with_hint("another process holds the write lock for too long; retry")
+                } else {
+                    StoreError::new(ErrorKind::Internal, format!("database error: {message}"))
+                }
+            }
+            E::Io(_) | E::Tls(_) | E::Protocol(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
+                StoreError::new(ErrorKind::Unavailable, format!("lost the connection to the store: {error}"))
+                    .with_hint("check that the database server is running and reachable, then retry")
+            }
+            E::Configuration(_) => StoreError::invalid(format!("bad store configuration: {error}")),
+            E::RowNotFound => StoreError::not_found("no such row"),
+            _ => StoreError::new(ErrorKind::Internal, format!("database error: {error}")),
+        }
+    }
+}
+
+const BUSY: &str = "the store is busy";
+
+fn is_not_a_database(message: &str) -> bool {
+    message.contains("file is not a database") || message.contains("database disk image is malformed")
+}
+
+/// SQLite's lock errors, once its busy timeout has run out.
+pub(crate) fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database table is locked")
+}

@@ -1,0 +1,214 @@
+//! The MLSpec metadata store: where every stage's documents are kept, found, related and
+//! trusted.
+//!
+//! # The model
+//!
+//! - **Objects** are MLSpec documents with a system id. A name is unique, ignoring case, among the
+//!   non-archived objects of a kind (a Module's version and an Artifact's producing run are part
+//!   of its identity). Objects are *deprecated* (still usable, with a warning), *archived*
+//!   (retired: using one is an error, its name is free again, it stays readable by id) and
+//!   *reactivated* — never deleted: no operation, and no SQL statement the store issues, removes
+//!   a row.
+//! - **Events**: every change (create, update, deprecate, archive, reactivate, rename) is an
+//!   immutable event holding who, when, what, the whole new document and a link to the object's
+//!   previous event (its previous value). Applying the same content again writes nothing.
+//! - **The hash chain**: each event's hash covers its fields and the previous event's hash
+//!   ([`chain`]), and the head is recorded separately, so [`Store::verify`] detects any row
+//!   edited, deleted, inserted or reordered directly in the database. The derived tables
+//!   (objects, labels, lineage edges) are checked against a replay of the log.
+//! - **Lineage**: references between documents become edges (inputs and outputs of runs, parent
+//!   runs, code used, derivations: see [`links`]); [`Store::lineage`] walks them upstream or
+//!   downstream.
+//!
+//! # Backends
+//!
+//! One SQL implementation ([`SqlStore`]) over sqlx's `Any` driver serves SQLite (embedded, the
+//! default: `.mlspec/store.db`, found by walking up from the working directory) and PostgreSQL
+//! (for teams and many server processes); only the DDL and connection settings differ. Both run
+//! the same conformance suite.
+//!
+//! ```no_run
+//! # async fn demo(docs: Vec<mlspec_spec::Document>) -> Result<(), mlspec_store::StoreError> {
+//! use mlspec_store::{Location, Store};
+//! let store = mlspec_store::open(&Location::parse("sqlite:.mlspec/store.db")?).await?;
+//! let report = store.apply(&docs, "ann").await?;
+//! println!("{} documents applied", report.results.len());
+//! # Ok(()) }
+//! ```
+
+mod admin;
+mod apply;
+pub mod chain;
+mod current;
+mod error;
+pub mod links;
+mod lineage;
+mod location;
+mod model;
+mod read;
+mod resolve;
+mod sql;
+mod verify;
+mod write;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mlspec_spec::{Document, Name, Status, Version};
+use sqlx::AnyConnection;
+
+pub use error::{ErrorKind, Result, StoreError};
+pub use location::{Location, STORE_DIR, STORE_FILE};
+pub use model::*;
+pub use read::diff;
+pub use sql::{Backend, SCHEMA_VERSION, SqlStore};
+
+/// A metadata store.
+///
+/// Contract, for every implementation:
+/// - Each method is one transaction: it happens entirely or not at all, also when the process
+///   dies half-way. Batches are explicit methods ([`Store::apply`] takes many documents).
+/// - Writers are serialized by the head of the hash chain; readers never block them.
+/// - Nothing is ever deleted. Errors carry an [`ErrorKind`] that is the same on every backend.
+/// - `actor` is recorded as who made the change.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Where the store is.
+    fn location(&self) -> &Location;
+
+    /// Its backend, id, schema version and size.
+    async fn info(&self) -> Result<StoreInfo>;
+
+    /// Creates or updates every document, in one transaction; unchanged documents write no
+    /// event. Every reference must resolve, to a stored object or one in the batch.
+    async fn apply(&self, documents: &[Document], actor: &str) -> Result<ApplyReport>;
+
+    /// The object a selector names, as stored now.
+    async fn get(&self, selector: &Selector) -> Result<StoredObject>;
+
+    /// The objects of a kind (Active only unless statuses are given), in name order.
+    async fn list(&self, query: &ListQuery) -> Result<Vec<ObjectSummary>>;
+
+    /// Deprecates, archives or reactivates an object, or one version of a Dataset.
+    async fn set_status(&self, selector: &Selector, status: Status, actor: &str) -> Result<Change>;
+
+    /// Renames an object; the name must be free among the kind's non-archived objects.
+    async fn rename(&self, selector: &Selector, new_name: &Name, actor: &str) -> Result<Change>;
+
+    /// Makes an Artifact a new version of a Dataset (created if needed), with lineage back to it.
+    async fn promote(&self, artifact: &Selector, dataset: &Name, version: Option<&Version>, actor: &str)
+    -> Result<Change>;
+
+    /// Every event of an object, oldest first.
+    async fn history(&self, selector: &Selector) -> Result<Vec<Event>>;
+
+    /// The lineage subgraph around an object, at most `depth` edges away.
+    async fn lineage(&self, selector: &Selector, direction: Direction, depth: u32) -> Result<LineageGraph>;
+
+    /// Recomputes the hash chain and checks every derived table against it.
+    async fn verify(&self) -> Result<VerifyReport>;
+}
+
+/// Opens an existing store.
+pub async fn open(location: &Location) -> Result<Box<dyn Store>> {
+    Ok(Box::new(SqlStore::open(location).await?))
+}
+
+/// Attempts at a write that found the database locked (SQLite, past its busy timeout).
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// Runs `$body` (an expression using `$conn: &mut AnyConnection`) in a transaction, retrying
+/// when SQLite reports the database locked.
+macro_rules! in_transaction {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut attempt = 1;
+        loop {
+            let mut tx = $store.pool.begin().await?;
+            let result = {
+                let $conn: &mut AnyConnection = &mut *tx;
+                $body.await
+            };
+            let result = match result {
+                Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
+                Err(error) => Err(error),
+            };
+            match result {
+                Err(error) if error.is_busy() && attempt < WRITE_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// Runs `$body` on a pooled connection.
+macro_rules! with_connection {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut pooled = $store.pool.acquire().await?;
+        let $conn: &mut AnyConnection = &mut *pooled;
+        $body.await
+    }};
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn location(&self) -> &Location {
+        &self.location
+    }
+
+    async fn info(&self) -> Result<StoreInfo> {
+        let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?;
+        let objects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects").fetch_one(&self.pool).await?;
+        Ok(StoreInfo {
+            backend: self.backend.as_str().to_owned(),
+            store_id: self.meta("store_id").await?,
+            schema_version: self.schema_version().await?,
+            events,
+            objects,
+        })
+    }
+
+    async fn apply(&self, documents: &[Document], actor: &str) -> Result<ApplyReport> {
+        in_transaction!(self, |conn| apply::apply(conn, documents, actor))
+    }
+
+    async fn get(&self, selector: &Selector) -> Result<StoredObject> {
+        with_connection!(self, |conn| read::get(conn, selector))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
+        with_connection!(self, |conn| read::list(conn, query))
+    }
+
+    async fn set_status(&self, selector: &Selector, status: Status, actor: &str) -> Result<Change> {
+        in_transaction!(self, |conn| admin::set_status(conn, selector, status, actor))
+    }
+
+    async fn rename(&self, selector: &Selector, new_name: &Name, actor: &str) -> Result<Change> {
+        in_transaction!(self, |conn| admin::rename(conn, selector, new_name, actor))
+    }
+
+    async fn promote(
+        &self,
+        artifact: &Selector,
+        dataset: &Name,
+        version: Option<&Version>,
+        actor: &str,
+    ) -> Result<Change> {
+        in_transaction!(self, |conn| admin::promote(conn, artifact, dataset, version, actor))
+    }
+
+    async fn history(&self, selector: &Selector) -> Result<Vec<Event>> {
+        with_connection!(self, |conn| read::history(conn, selector))
+    }
+
+    async fn lineage(&self, selector: &Selector, direction: Direction, depth: u32) -> Result<LineageGraph> {
+        with_connection!(self, |conn| lineage::lineage(conn, selector, direction, depth))
+    }
+
+    async fn verify(&self) -> Result<VerifyReport> {
+        with_connection!(self, |conn| verify::verify(conn))
+    }
+}

@@ -1,0 +1,274 @@
+//! The values the store hands out and takes in.
+
+use mlspec_spec::{Document, Kind, Name, ObjectId, Ref, RefTarget, Status, Version};
+use serde::Serialize;
+
+/// Which object a command means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// By system id, whatever its status.
+    Id(ObjectId),
+    /// By kind and name (Active and Deprecated objects only), optionally one version: of a
+    /// Dataset (a version inside it) or of a Module (each module version is its own object).
+    Name {
+        /// The kind.
+        kind: Kind,
+        /// The name, compared case-insensitively.
+        name: Name,
+        /// The version, for Datasets and Modules.
+        version: Option<Version>,
+    },
+    /// A command line's `KIND NAME|ID`: the object of that kind with that id if there is one,
+    /// else by name (`name@version` selects a version).
+    KindText {
+        /// The kind.
+        kind: Kind,
+        /// An id, a name, or `name@version`.
+        text: String,
+    },
+}
+
+impl From<&Ref> for Selector {
+    fn from(reference: &Ref) -> Self {
+        match &reference.target {
+            RefTarget::Id(id) => Selector::Id(id.clone()),
+            RefTarget::Named { kind, name, version } => Selector::Name {
+                kind: *kind,
+                name: name.clone(),
+                version: version.clone(),
+            },
+        }
+    }
+}
+
+/// One object as stored now.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredObject {
+    /// The summary (id, kind, name, status, times).
+    #[serde(flatten)]
+    pub summary: ObjectSummary,
+    /// The version selected, when the selector named one (Datasets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionInfo>,
+    /// The current document, with `metadata.id` and `metadata.status` set by the store.
+    #[serde(skip)]
+    pub document: Document,
+}
+
+/// A selected version of a Dataset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionInfo {
+    /// The version.
+    pub version: Version,
+    /// Its own status.
+    pub status: Status,
+}
+
+/// What lists show of an object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectSummary {
+    /// The system id.
+    pub id: String,
+    /// The kind.
+    pub kind: Kind,
+    /// The name.
+    pub name: String,
+    /// What the name is unique within besides the kind: a Module's version, an Artifact's run id.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    /// The lifecycle status.
+    pub status: Status,
+    /// The event that created it.
+    pub created_seq: i64,
+    /// When it was created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Its latest event.
+    pub updated_seq: i64,
+    /// When it last changed (RFC 3339, UTC).
+    pub updated_at: String,
+}
+
+/// What `list` selects.
+#[derive(Clone, Debug)]
+pub struct ListQuery {
+    /// The kind.
+    pub kind: Kind,
+    /// The statuses to show; empty means Active only.
+    pub statuses: Vec<Status>,
+    /// Labels every listed object must carry (`key`, `value`).
+    pub labels: Vec<(String, String)>,
+    /// At most this many, in name order.
+    pub limit: Option<u32>,
+}
+
+/// What applying one document did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ApplyAction {
+    /// A new object.
+    Created,
+    /// A new version of the object's document.
+    Updated,
+    /// The same content was already stored; no event was written.
+    Unchanged,
+}
+
+/// The outcome for one applied document, in input order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    /// The object's id.
+    pub id: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// What happened.
+    pub action: ApplyAction,
+    /// The event written, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+}
+
+/// The outcome of a batch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// One entry per document, in input order.
+    pub results: Vec<Applied>,
+    /// Things the caller should know, e.g. a deprecated version was used.
+    pub warnings: Vec<String>,
+}
+
+/// The outcome of a status change, rename or promotion.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// The object after the change.
+    pub object: ObjectSummary,
+    /// False when the object already was in the requested state (no event written).
+    pub changed: bool,
+    /// What changed, for people.
+    pub description: String,
+    /// Things the caller should know.
+    pub warnings: Vec<String>,
+}
+
+/// One entry of an object's history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Its position in the store's event log.
+    pub seq: i64,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What: create, update, deprecate, archive, reactivate, rename, promote.
+    pub action: String,
+    /// The object.
+    pub object_id: String,
+    /// The object's name after the event.
+    pub name: String,
+    /// The object's status after the event.
+    pub status: Status,
+    /// The fields that changed (JSON Pointer, previous value, new value); empty for a create.
+    pub changes: Vec<FieldChange>,
+    /// The document after the event.
+    pub document: serde_json::Value,
+    /// The event's hash in the chain.
+    pub hash: String,
+}
+
+/// One changed field.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldChange {
+    /// A JSON Pointer into the document.
+    pub path: String,
+    /// The value before (absent when added).
+    pub previous: Option<serde_json::Value>,
+    /// The value after (absent when removed).
+    pub new: Option<serde_json::Value>,
+}
+
+/// Which way lineage is followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// What the object came from.
+    Upstream,
+    /// What came from the object.
+    Downstream,
+    /// Both.
+    Both,
+}
+
+/// A lineage subgraph around one object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LineageGraph {
+    /// The object asked about.
+    pub root: String,
+    /// Every object reached, root first, then by distance.
+    pub nodes: Vec<LineageNode>,
+    /// Every edge between them.
+    pub edges: Vec<LineageEdge>,
+    /// True when the depth limit stopped the walk while edges remained.
+    pub truncated: bool,
+}
+
+/// An object in a lineage graph.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LineageNode {
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// Its status.
+    pub status: Status,
+    /// Its distance from the root, in edges.
+    pub depth: u32,
+}
+
+/// An edge: `source` flowed into `target`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LineageEdge {
+    /// Where it comes from.
+    pub source: String,
+    /// Where it goes.
+    pub target: String,
+    /// How: input, output, parent, uses, derived.
+    pub relation: String,
+}
+
+/// What `store verify` found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    /// Events checked.
+    pub events: u64,
+    /// Objects checked.
+    pub objects: u64,
+    /// The last event's sequence number.
+    pub head_seq: i64,
+    /// The last event's hash: record it elsewhere to detect a rewrite of the whole log.
+    pub head_hash: String,
+    /// Everything wrong; empty when the store is intact.
+    pub problems: Vec<String>,
+}
+
+/// A store's identity and size.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreInfo {
+    /// sqlite or postgres.
+    pub backend: String,
+    /// The store's id, made by `init`.
+    pub store_id: String,
+    /// The schema version of the database.
+    pub schema_version: i64,
+    /// Events in the log.
+    pub events: i64,
+    /// Objects.
+    pub objects: i64,
+}

@@ -1,0 +1,147 @@
+//! Reading: one object, lists, and an object's history with what each event changed.
+
+use mlspec_spec::Status;
+use serde_json::Value;
+use sqlx::{AnyConnection, Row};
+
+use crate::current::{Current, SELECT_CURRENT, fetch_current, parse_status, rfc3339, status_str};
+use crate::error::{Result, StoreError};
+use crate::model::{Event, FieldChange, ListQuery, ObjectSummary, Selector, StoredObject};
+use crate::resolve::Resolver;
+
+/// The object `selector` names, as stored now.
+pub(crate) async fn get(conn: &mut AnyConnection, selector: &Selector) -> Result<StoredObject> {
+    let resolved = Resolver::default().resolve(conn, selector).await?;
+    let current = current_by_id(conn, &resolved.object.id).await?;
+    Ok(StoredObject {
+        summary: current.summary(),
+        version: resolved.version,
+        document: current.parse_document()?,
+    })
+}
+
+/// The object with this id, as stored now.
+pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<Current> {
+    fetch_current(conn, "o.id = $1", &[id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::not_found(format!("no object has the id `{id}`")))
+}
+
+/// The objects of a kind, filtered by status and labels, in name order.
+pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
+    let statuses = if query.statuses.is_empty() { vec![Status::Active] } else { query.statuses.clone() };
+    let mut params: Vec<String> = vec![query.kind.as_str().to_owned()];
+    let placeholder = |value: String, params: &mut Vec<String>| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    let status_list: Vec<String> =
+        statuses.iter().map(|s| placeholder(status_str(*s).to_owned(), &mut params)).collect();
+    let mut sql = format!("{SELECT_CURRENT} WHERE o.kind = $1 AND o.status IN ({})", status_list.join(", "));
+    for (key, value) in &query.labels {
+        let key = placeholder(key.clone(), &mut params);
+        let value = placeholder(value.clone(), &mut params);
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM labels l WHERE l.object_id = o.id AND l.key = {key} AND l.value = {value})"
+        ));
+    }
+    sql.push_str(" ORDER BY o.name_key, o.scope, o.id");
+    if let Some(limit) = query.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for param in params {
+        statement = statement.bind(param);
+    }
+    let rows = statement.fetch_all(conn).await?;
+    rows.iter().map(|row| Current::from_row(row).map(|c| c.summary())).collect()
+}
+
+/// Every event of the object `selector` names, oldest first.
+pub(crate) async fn history(conn: &mut AnyConnection, selector: &Selector) -> Result<Vec<Event>> {
+    let id = Resolver::default().resolve(conn, selector).await?.object.id;
+    let rows = sqlx::query(
+        "SELECT seq, at_us, actor, action, name, status, document, hash FROM events WHERE object_id = $1 ORDER BY seq",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut events = Vec::with_capacity(rows.len());
+    let mut previous: Option<Value> = None;
+    for row in rows {
+        let seq: i64 = row.try_get(0)?;
+        let text: String = row.try_get(6)?;
+        let document: Value = serde_json::from_str(&text)
+            .map_err(|e| StoreError::data_loss(format!("event {seq} holds an unreadable document: {e}")))?;
+        let changes = match &previous {
+            Some(before) => diff(before, &document),
+            None => Vec::new(),
+        };
+        let status: String = row.try_get(5)?;
+        events.push(Event {
+            seq,
+            at: rfc3339(row.try_get(1)?),
+            actor: row.try_get(2)?,
+            action: row.try_get(3)?,
+            object_id: id.clone(),
+            name: row.try_get(4)?,
+            status: parse_status(&status)?,
+            changes,
+            document: document.clone(),
+            hash: row.try_get(7)?,
+        });
+        previous = Some(document);
+    }
+    Ok(events)
+}
+
+/// The fields that differ between two documents, as JSON Pointers.
+pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    diff_at(String::new(), Some(before), Some(after), &mut changes);
+    changes
+}
+
+fn diff_at(path: String, before: Option<&Value>, after: Option<&Value>, out: &mut Vec<FieldChange>) {
+    match (before, after) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            for (key, value) in a {
+                diff_at(format!("{path}/{}", escape(key)), Some(value), b.get(key), out);
+            }
+            for (key, value) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+                diff_at(format!("{path}/{}", escape(key)), None, Some(value), out);
+            }
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff_at(format!("{path}/{i}"), Some(x), Some(y), out);
+            }
+        }
+        (a, b) if a != b => out.push(FieldChange {
+            path,
+            previous: a.cloned(),
+            new: b.cloned(),
+        }),
+        _ => {}
+    }
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_names_each_changed_field() {
+        let before = json!({"metadata": {"name": "a", "labels": {"x/y": "1"}}, "spec": {"v": [1, 2]}});
+        let after = json!({"metadata": {"name": "b", "labels": {}}, "spec": {"v": [1, 3], "w": true}});
+        let paths: Vec<String> = diff(&before, &after).into_iter().map(|c| c.path).collect();
+        assert_eq!(paths, ["/metadata/name", "/metadata/labels/x~1y", "/spec/v/1", "/spec/w"]);
+    }
+}

@@ -1,0 +1,307 @@
+//! The SQL implementation of [`Store`](crate::Store), over sqlx's `Any` driver so that one body of
+//! SQL (`$1` placeholders, portable types: TEXT, BIGINT) serves both SQLite and PostgreSQL. The
+//! backends differ only in their DDL (`migrations/<dialect>/`), connection settings and catalog
+//! queries, all in this file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::chain::GENESIS;
+use crate::error::{ErrorKind, Result, StoreError};
+use crate::location::Location;
+
+/// The schema version this build of mlspec reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The DDL of each schema version, per dialect; entry `i` upgrades version `i` to `i + 1`.
+const SQLITE_MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+
+/// The tables a store consists of.
+pub(crate) const TABLES: &[&str] = &["store_meta", "chain_head", "events", "objects", "labels", "edges"];
+
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, embedded.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    fn migrations(self) -> &'static [&'static str] {
+        match self {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// How many of `names` exist as tables.
+    fn count_tables_sql(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+            }
+        }
+    }
+}
+
+/// A connection pool to one store.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) location: Location,
+}
+
+/// Whether opening may create the database.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Create {
+    Yes,
+    No,
+}
+
+impl SqlStore {
+    /// Opens an existing store, refusing a database that is not an mlspec store or whose schema
+    /// version differs from [`SCHEMA_VERSION`] (an older one names the upgrade command; a newer
+    /// one is left untouched).
+    pub async fn open(location: &Location) -> Result<SqlStore> {
+        let store = Self::connect(location, Create::No).await?;
+        let version = store.schema_version().await?;
+        store.check_version(version)?;
+        Ok(store)
+    }
+
+    /// Creates the store (the SQLite file and its directory, or the tables in an existing
+    /// PostgreSQL database). Returns the store and whether it was created (false: it existed).
+    pub async fn init(location: &Location) -> Result<(SqlStore, bool)> {
+        if let Location::Sqlite(path) = location
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::new(ErrorKind::Unavailable, format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let store = Self::connect(location, Create::Yes).await?;
+        if store.is_store().await? {
+            let version = store.schema_version().await?;
+            store.check_version(version)?;
+            return Ok((store, false));
+        }
+        store.refuse_foreign_tables().await?;
+        if store.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&store.pool).await?;
+        }
+        store.migrate(0).await?;
+        Ok((store, true))
+    }
+
+    /// Upgrades an older store to [`SCHEMA_VERSION`]; returns the version it had.
+    pub async fn upgrade(location: &Location) -> Result<(SqlStore, i64)> {
+        let store = Self::connect(location, Create::No).await?;
+        let version = store.schema_version().await?;
+        if version > SCHEMA_VERSION {
+            store.check_version(version)?;
+        }
+        if version < SCHEMA_VERSION {
+            store.migrate(version).await?;
+        }
+        Ok((store, version))
+    }
+
+    async fn connect(location: &Location, create: Create) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match location {
+            Location::Sqlite(path) => {
+                if create == Create::No && !path.is_file() {
+                    return Err(StoreError::not_found(format!("no store at {}", path.display()))
+                        .with_hint("run `mlspec init` to create one, or check --store / MLSPEC_STORE"));
+                }
+                (sqlite_url(path, create), Backend::Sqlite)
+            }
+            Location::Postgres(url) => (url.clone(), Backend::Postgres),
+        };
+        let options: AnyConnectOptions = url
+            .parse()
+            .map_err(|e| StoreError::invalid(format!("bad store URL {location}: {e}")))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Writers wait for each other instead of failing; FULL makes every
+                        // committed batch durable across power loss, not only process crashes.
+                        conn.execute("PRAGMA busy_timeout = 60000").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| unreachable_store(location, e))?;
+        Ok(SqlStore {
+            pool,
+            backend,
+            location: location.clone(),
+        })
+    }
+
+    async fn table_exists(&self, name: &str) -> Result<bool> {
+        let count: i64 = sqlx::query_scalar(self.backend.count_tables_sql())
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.not_a_store(e))?;
+        Ok(count > 0)
+    }
+
+    async fn is_store(&self) -> Result<bool> {
+        self.table_exists("store_meta").await
+    }
+
+    fn not_a_store(&self, error: sqlx::Error) -> StoreError {
+        let error = StoreError::from(error);
+        if error.kind == ErrorKind::Internal || error.kind == ErrorKind::InvalidArgument {
+            StoreError::invalid(format!("{} is not an mlspec store: {}", self.location, error.message))
+                .with_hint("point --store at a database made by `mlspec init`")
+        } else {
+            error
+        }
+    }
+
+    async fn refuse_foreign_tables(&self) -> Result<()> {
+        let count: i64 = match self.backend {
+            Backend::Sqlite => sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.not_a_store(e))?,
+            Backend::Postgres => {
+                let mut found = 0;
+                for table in TABLES {
+                    found += i64::from(self.table_exists(table).await?);
+                }
+                found
+            }
+        };
+        if count > 0 {
+            return Err(StoreError::new(
+                ErrorKind::AlreadyExists,
+                format!("{} already holds tables but is not an mlspec store; nothing was changed", self.location),
+            )
+            .with_hint("use an empty database or a new file"));
+        }
+        Ok(())
+    }
+
+    /// The store's schema version, or an error when the database is not an mlspec store.
+    pub async fn schema_version(&self) -> Result<i64> {
+        if !self.is_store().await? {
+            return Err(StoreError::invalid(format!("{} is not an mlspec store (it has no store_meta table)", self.location))
+                .with_hint("point --store at a database made by `mlspec init`, or run `mlspec init` in an empty place"));
+        }
+        let text: Option<String> = sqlx::query_scalar("SELECT value FROM store_meta WHERE key = 'schema_version'")
+            .fetch_optional(&self.pool)
+            .await?;
+        text.and_then(|t| t.parse().ok())
+            .ok_or_else(|| StoreError::data_loss(format!("{} has no readable schema_version", self.location)))
+    }
+
+    fn check_version(&self, version: i64) -> Result<()> {
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::precondition(format!(
+                "the store at {} has schema version {version}; this mlspec needs {SCHEMA_VERSION}",
+                self.location
+            ))
+            .with_hint(format!("run `mlspec db upgrade --store {}`", self.location)));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::precondition(format!(
+                "the store at {} has schema version {version}, newer than this mlspec's {SCHEMA_VERSION}; it was not touched",
+                self.location
+            ))
+            .with_hint("use a newer mlspec"));
+        }
+        Ok(())
+    }
+
+    /// Applies the DDL from `from` to [`SCHEMA_VERSION`] in one transaction.
+    async fn migrate(&self, from: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let steps = self.backend.migrations();
+        for ddl in steps.iter().skip(usize::try_from(from).unwrap_or(usize::MAX)) {
+            sqlx::raw_sql(*ddl).execute(&mut *tx).await?;
+        }
+        if from == 0 {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            for (key, value) in [
+                ("store", "mlspec".to_owned()),
+                ("store_id", uuid::Uuid::now_v7().to_string()),
+                ("created_at", now),
+                ("schema_version", "0".to_owned()),
+            ] {
+                sqlx::query("INSERT INTO store_meta (key, value) VALUES ($1, $2)")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, $1)")
+                .bind(GENESIS)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE store_meta SET value = $1 WHERE key = 'schema_version'")
+            .bind(SCHEMA_VERSION.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A store-meta value.
+    pub(crate) async fn meta(&self, key: &str) -> Result<String> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM store_meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        value.ok_or_else(|| StoreError::data_loss(format!("store_meta has no `{key}`")))
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_url(path: &Path, create: Create) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let encoded = absolute.to_string_lossy().replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+    let mode = if create == Create::Yes { "rwc" } else { "rw" };
+    format!("sqlite://{encoded}?mode={mode}")
+}
+
+fn unreachable_store(location: &Location, error: sqlx::Error) -> StoreError {
+    let base = StoreError::from(error);
+    match base.kind {
+        ErrorKind::Unavailable | ErrorKind::Internal => {
+            StoreError::new(ErrorKind::Unavailable, format!("cannot reach the store at {location}: {}", base.message))
+                .with_hint("check the URL, that the server runs and accepts connections, and the credentials")
+        }
+        _ => base,
+    }
+}

@@ -1,0 +1,218 @@
+//! `store verify`: recompute the hash chain and check that every derived table agrees with the
+//! event log, so that any row edited, deleted, inserted or reordered directly in the database is
+//! reported.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures_util::TryStreamExt;
+use sqlx::{AnyConnection, Row};
+
+use crate::apply::parse_links;
+use crate::chain::{EventRecord, GENESIS};
+use crate::error::Result;
+use crate::model::VerifyReport;
+use crate::write::Link;
+
+/// The latest state of an object according to its events.
+struct Replayed {
+    seq: i64,
+    created_seq: i64,
+    kind: String,
+    name: String,
+    scope: String,
+    status: String,
+    links: String,
+}
+
+/// Reports stop listing individual problems past this many.
+const MAX_PROBLEMS: usize = 100;
+
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, problem: String) {
+        if self.0.len() < MAX_PROBLEMS {
+            self.0.push(problem);
+        } else if self.0.len() == MAX_PROBLEMS {
+            self.0.push("… further problems not listed".to_owned());
+        }
+    }
+}
+
+pub(crate) async fn verify(conn: &mut AnyConnection) -> Result<VerifyReport> {
+    let mut problems = Problems(Vec::new());
+    let (objects, events, head_seq, head_hash) = replay(conn, &mut problems).await?;
+    check_head(conn, head_seq, &head_hash, &mut problems).await?;
+    check_objects(conn, &objects, &mut problems).await?;
+    check_edges(conn, &objects, &mut problems).await?;
+    check_labels(conn, &mut problems).await?;
+    Ok(VerifyReport {
+        events,
+        objects: objects.len() as u64,
+        head_seq,
+        head_hash,
+        problems: problems.0,
+    })
+}
+
+/// Walks the log in order, checking sequence, links between events and hashes.
+async fn replay(conn: &mut AnyConnection, problems: &mut Problems) -> Result<(HashMap<String, Replayed>, u64, i64, String)> {
+    let mut objects: HashMap<String, Replayed> = HashMap::new();
+    let mut expected_seq = 1;
+    let mut last_hash = GENESIS.to_owned();
+    let mut count = 0;
+    let mut rows = sqlx::query(
+        "SELECT seq, at_us, actor, action, object_id, kind, name, scope, status, document, links, prev_event, prev_hash, hash \
+         FROM events ORDER BY seq",
+    )
+    .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        count += 1;
+        let record = EventRecord {
+            seq: row.try_get(0)?,
+            at_us: row.try_get(1)?,
+            actor: row.try_get(2)?,
+            action: row.try_get(3)?,
+            object_id: row.try_get(4)?,
+            kind: row.try_get(5)?,
+            name: row.try_get(6)?,
+            scope: row.try_get(7)?,
+            status: row.try_get(8)?,
+            document: row.try_get(9)?,
+            links: row.try_get(10)?,
+            prev_event: row.try_get(11)?,
+            prev_hash: row.try_get(12)?,
+        };
+        let stored_hash: String = row.try_get(13)?;
+        let seq = record.seq;
+        if seq != expected_seq {
+            problems.add(format!("event sequence jumps from {} to {seq}: events were deleted or renumbered", expected_seq - 1));
+        }
+        if record.prev_hash != last_hash {
+            problems.add(format!("event {seq}: its prev_hash does not match the event before it (rows were deleted, inserted or reordered)"));
+        }
+        if record.hash() != stored_hash {
+            problems.add(format!("event {seq}: its content does not match its hash (the row was edited)"));
+        }
+        let previous = objects.get(&record.object_id);
+        if record.prev_event != previous.map(|p| p.seq) {
+            problems.add(format!("event {seq}: it does not follow the object's previous event"));
+        }
+        if previous.is_some_and(|p| p.kind != record.kind) {
+            problems.add(format!("event {seq}: it changes the kind of object {}", record.object_id));
+        }
+        let created_seq = previous.map_or(seq, |p| p.created_seq);
+        objects.insert(
+            record.object_id.clone(),
+            Replayed {
+                seq,
+                created_seq,
+                kind: record.kind,
+                name: record.name,
+                scope: record.scope,
+                status: record.status,
+                links: record.links,
+            },
+        );
+        expected_seq = seq + 1;
+        last_hash = stored_hash;
+    }
+    Ok((objects, count, expected_seq - 1, last_hash))
+}
+
+async fn check_head(conn: &mut AnyConnection, seq: i64, hash: &str, problems: &mut Problems) -> Result<()> {
+    let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1").fetch_optional(&mut *conn).await?;
+    match row {
+        None => problems.add("the chain_head row is missing".to_owned()),
+        Some(row) => {
+            let head_seq: i64 = row.try_get(0)?;
+            let head_hash: String = row.try_get(1)?;
+            if head_seq != seq || head_hash != hash {
+                problems.add(format!(
+                    "the recorded head is event {head_seq} but the log ends at event {seq}: events were removed from the end or the head was altered"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn check_objects(conn: &mut AnyConnection, objects: &HashMap<String, Replayed>, problems: &mut Problems) -> Result<()> {
+    let mut seen = 0usize;
+    let mut rows =
+        sqlx::query("SELECT id, kind, name, scope, status, head_seq, created_seq FROM objects").fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let id: String = row.try_get(0)?;
+        let Some(expected) = objects.get(&id) else {
+            problems.add(format!("object {id} has no events: the row was inserted directly"));
+            continue;
+        };
+        seen += 1;
+        let actual: (String, String, String, String, i64, i64) =
+            (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?, row.try_get(6)?);
+        let wanted = (
+            expected.kind.clone(),
+            expected.name.clone(),
+            expected.scope.clone(),
+            expected.status.clone(),
+            expected.seq,
+            expected.created_seq,
+        );
+        if actual != wanted {
+            problems.add(format!(
+                "object {id}: the objects row ({} {} {}, event {}) disagrees with its last event ({} {} {}, event {})",
+                actual.0, actual.1, actual.3, actual.4, wanted.0, wanted.1, wanted.3, wanted.4
+            ));
+        }
+    }
+    if seen < objects.len() {
+        problems.add(format!("{} objects recorded in the log have no objects row: rows were deleted", objects.len() - seen));
+    }
+    Ok(())
+}
+
+async fn check_edges(conn: &mut AnyConnection, objects: &HashMap<String, Replayed>, problems: &mut Problems) -> Result<()> {
+    let mut expected: BTreeSet<(Link, String)> = BTreeSet::new();
+    for (id, object) in objects {
+        for link in parse_links(&object.links)? {
+            expected.insert((link, id.clone()));
+        }
+    }
+    let mut actual = BTreeSet::new();
+    let mut rows = sqlx::query("SELECT relation, source, target, owner FROM edges WHERE removed_seq IS NULL").fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        actual.insert(((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?), row.try_get::<String, _>(3)?));
+    }
+    for ((relation, source, target), owner) in actual.difference(&expected) {
+        problems.add(format!("lineage edge {source} -{relation}-> {target} (of {owner}) is not in the log: it was added directly"));
+    }
+    for ((relation, source, target), owner) in expected.difference(&actual) {
+        problems.add(format!("lineage edge {source} -{relation}-> {target} (of {owner}) is missing: it was removed directly"));
+    }
+    Ok(())
+}
+
+async fn check_labels(conn: &mut AnyConnection, problems: &mut Problems) -> Result<()> {
+    let mut actual: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut rows = sqlx::query("SELECT object_id, key, value FROM labels WHERE value IS NOT NULL").fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        actual.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+    }
+    drop(rows);
+    let mut expected = BTreeSet::new();
+    let mut rows = sqlx::query("SELECT o.id, e.document FROM objects o JOIN events e ON e.seq = o.head_seq").fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let id: String = row.try_get(0)?;
+        let document: String = row.try_get(1)?;
+        let value: serde_json::Value = serde_json::from_str(&document).unwrap_or_default();
+        if let Some(labels) = value.pointer("/metadata/labels").and_then(|l| l.as_object()) {
+            for (key, value) in labels {
+                expected.insert((id.clone(), key.clone(), value.as_str().unwrap_or_default().to_owned()));
+            }
+        }
+    }
+    for (id, key, value) in actual.symmetric_difference(&expected) {
+        problems.add(format!("label {key}={value} of object {id} disagrees with the object's document"));
+    }
+    Ok(())
+}

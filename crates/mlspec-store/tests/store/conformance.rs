@@ -1,0 +1,318 @@
+//! One conformance suite, stamped out per backend: every case runs on SQLite and on PostgreSQL
+//! and must behave identically, errors included.
+
+use mlspec_spec::{Kind, Name, Spec, Status, Version};
+use mlspec_store::{ApplyAction, Direction, ErrorKind, ListQuery, Selector};
+
+use crate::support::*;
+
+macro_rules! conformance {
+    ($(async fn $name:ident($store:ident) $body:block)*) => {
+        mod sqlite {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let $store = Fixture::sqlite().await;
+                $body
+            })*
+        }
+        mod postgres {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let $store = Fixture::postgres().await;
+                $body
+            })*
+        }
+    };
+}
+
+async fn events(store: &Fixture) -> i64 {
+    store.scalar("SELECT COUNT(*) FROM events").await
+}
+
+async fn assert_intact(store: &Fixture) {
+    let report = store.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+}
+
+conformance! {
+    async fn creates_and_gets_by_name_and_id(store) {
+        let report = store.apply_yaml(&run("Train-1")).await.unwrap();
+        assert_eq!(report.results[0].action, ApplyAction::Created);
+        let id = report.results[0].id.clone();
+        let by_name = store.get(&named(Kind::Run, "train-1")).await.unwrap();
+        assert_eq!(by_name.summary.id, id);
+        assert_eq!(by_name.summary.name, "Train-1");
+        assert_eq!(by_name.document.metadata.id.as_ref().unwrap().as_str(), id);
+        assert_eq!(by_name.document.metadata.created_by.as_ref().unwrap().as_str(), "tester");
+        let by_id = store.get(&text(Kind::Run, &id)).await.unwrap();
+        assert_eq!(by_id.summary, by_name.summary);
+        assert_kind(store.get(&named(Kind::Run, "nope")).await, ErrorKind::NotFound);
+        assert_kind(store.get(&named(Kind::Dataset, "train-1")).await, ErrorKind::NotFound);
+        assert_intact(&store).await;
+    }
+
+    async fn same_content_writes_no_event(store) {
+        store.apply_yaml(&run("a")).await.unwrap();
+        let before = events(&store).await;
+        let again = store.apply_yaml(&run("a")).await.unwrap();
+        assert_eq!(again.results[0].action, ApplyAction::Unchanged);
+        assert_eq!(again.results[0].seq, None);
+        assert_eq!(events(&store).await, before);
+    }
+
+    async fn updates_keep_previous_and_new_values(store) {
+        store.apply_yaml(&run_with("a", "params: {lr: 0.1}")).await.unwrap();
+        let updated = store.apply_yaml(&run_with("a", "params: {lr: 0.2}")).await.unwrap();
+        assert_eq!(updated.results[0].action, ApplyAction::Updated);
+        let history = store.history(&named(Kind::Run, "a")).await.unwrap();
+        let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["create", "update"]);
+        let change = &history[1].changes;
+        assert_eq!(change.len(), 1, "{change:?}");
+        assert_eq!(change[0].path, "/spec/params/lr");
+        assert_eq!(change[0].previous, Some(serde_json::json!(0.1)));
+        assert_eq!(change[0].new, Some(serde_json::json!(0.2)));
+        assert_eq!(history[1].actor, "tester");
+        assert_intact(&store).await;
+    }
+
+    async fn case_only_name_collision_is_refused(store) {
+        store.apply_yaml(&run("train")).await.unwrap();
+        let error = assert_kind(store.apply_yaml(&run("TRAIN")).await, ErrorKind::AlreadyExists);
+        assert!(error.message.contains("Run/train"), "{error}");
+        assert_kind(store.apply_yaml(&join(&[run("x"), run("X")])).await, ErrorKind::AlreadyExists);
+        let error = assert_kind(store.apply_yaml(&join(&[run("y"), run("y")])).await, ErrorKind::InvalidArgument);
+        assert!(error.message.contains("documents 1 and 2"), "{error}");
+        assert_eq!(events(&store).await, 1);
+    }
+
+    async fn lists_active_by_default_and_filters(store) {
+        let labelled = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: b, labels: {team: risk}}\nspec: {status: Running}\n";
+        store.apply_yaml(&join(&[run("c"), labelled.to_owned(), run("a")])).await.unwrap();
+        store.set_status(&named(Kind::Run, "c"), Status::Deprecated, "t").await.unwrap();
+        let names = |list: Vec<mlspec_store::ObjectSummary>| list.into_iter().map(|o| o.name).collect::<Vec<_>>();
+        let query = |statuses: Vec<Status>, labels: Vec<(String, String)>| ListQuery { kind: Kind::Run, statuses, labels, limit: None };
+        assert_eq!(names(store.list(&query(vec![], vec![])).await.unwrap()), ["a", "b"]);
+        let all = vec![Status::Active, Status::Deprecated, Status::Archived];
+        assert_eq!(names(store.list(&query(all, vec![])).await.unwrap()), ["a", "b", "c"]);
+        assert_eq!(names(store.list(&query(vec![Status::Deprecated], vec![])).await.unwrap()), ["c"]);
+        let team = vec![("team".to_owned(), "risk".to_owned())];
+        assert_eq!(names(store.list(&query(vec![], team)).await.unwrap()), ["b"]);
+        let limited = ListQuery { kind: Kind::Run, statuses: vec![], labels: vec![], limit: Some(1) };
+        assert_eq!(names(store.list(&limited).await.unwrap()), ["a"]);
+    }
+
+    async fn archive_frees_the_name_and_keeps_the_object(store) {
+        let first = store.apply_yaml(&run("a")).await.unwrap().results[0].id.clone();
+        let change = store.set_status(&named(Kind::Run, "a"), Status::Archived, "t").await.unwrap();
+        assert!(change.changed);
+        assert_eq!(change.object.status, Status::Archived);
+        let again = store.set_status(&text(Kind::Run, &first), Status::Archived, "t").await.unwrap();
+        assert!(!again.changed, "archiving twice writes nothing");
+        assert_kind(store.get(&named(Kind::Run, "a")).await, ErrorKind::FailedPrecondition);
+        assert_eq!(store.get(&text(Kind::Run, &first)).await.unwrap().summary.status, Status::Archived);
+        let second = store.apply_yaml(&run("A")).await.unwrap().results[0].id.clone();
+        assert_ne!(first, second);
+        // Reactivating the first would take the name back from the second.
+        assert_kind(store.set_status(&text(Kind::Run, &first), Status::Active, "t").await, ErrorKind::AlreadyExists);
+        store.set_status(&named(Kind::Run, "a"), Status::Archived, "t").await.unwrap();
+        let error = assert_kind(store.set_status(&named(Kind::Run, "a"), Status::Active, "t").await, ErrorKind::Conflict);
+        assert!(error.message.contains("2 archived"), "{error}");
+        store.set_status(&text(Kind::Run, &first), Status::Active, "t").await.unwrap();
+        assert_eq!(store.get(&named(Kind::Run, "a")).await.unwrap().summary.id, first);
+        let actions: Vec<String> = store.history(&text(Kind::Run, &first)).await.unwrap().into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, ["create", "archive", "reactivate"]);
+        assert_intact(&store).await;
+    }
+
+    async fn deprecated_objects_are_found_by_name(store) {
+        store.apply_yaml(&run("a")).await.unwrap();
+        store.set_status(&named(Kind::Run, "a"), Status::Deprecated, "t").await.unwrap();
+        assert_eq!(store.get(&named(Kind::Run, "A")).await.unwrap().summary.status, Status::Deprecated);
+        let archived = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: a, status: Archived}\nspec: {status: Running}\n";
+        let error = assert_kind(store.apply_yaml(archived).await, ErrorKind::InvalidArgument);
+        assert!(error.message.contains("apply does not change an object's status"), "{error}");
+        // Without a status, apply keeps the stored one.
+        store.apply_yaml(&run_with("a", "params: {x: 1}")).await.unwrap();
+        assert_eq!(store.get(&named(Kind::Run, "a")).await.unwrap().summary.status, Status::Deprecated);
+    }
+
+    async fn renames_within_the_rules(store) {
+        store.apply_yaml(&join(&[run("a"), run("b"), run("old")])).await.unwrap();
+        let new = |n: &str| Name::new(n).unwrap();
+        assert_kind(store.rename(&named(Kind::Run, "a"), &new("B"), "t").await, ErrorKind::AlreadyExists);
+        store.set_status(&named(Kind::Run, "old"), Status::Archived, "t").await.unwrap();
+        let change = store.rename(&named(Kind::Run, "a"), &new("old"), "t").await.unwrap();
+        assert_eq!(change.object.name, "old");
+        assert!(store.rename(&named(Kind::Run, "old"), &new("Old"), "t").await.unwrap().changed, "case-only rename of itself");
+        let archived = store.list(&ListQuery { kind: Kind::Run, statuses: vec![Status::Archived], labels: vec![], limit: None }).await.unwrap();
+        assert_kind(store.rename(&text(Kind::Run, &archived[0].id), &new("z"), "t").await, ErrorKind::FailedPrecondition);
+        assert_kind(store.rename(&named(Kind::Run, "missing"), &new("z"), "t").await, ErrorKind::NotFound);
+        assert_intact(&store).await;
+    }
+
+    async fn unknown_references_are_refused_and_nothing_is_applied(store) {
+        let bad = run_with("r", "inputs: [Dataset/nowhere]");
+        let error = assert_kind(store.apply_yaml(&join(&[run("ok"), bad])).await, ErrorKind::NotFound);
+        assert!(error.message.contains("Dataset/nowhere"), "{error}");
+        assert!(error.message.contains("/spec/inputs/0"), "{error}");
+        assert_eq!(events(&store).await, 0, "the whole batch is refused");
+        let by_id = run_with("r", "parent: 0193c7a2-7b7e-7d4e-8f00-0000000000aa");
+        assert_kind(store.apply_yaml(&by_id).await, ErrorKind::NotFound);
+    }
+
+    async fn dataset_version_status_is_checked_on_use(store) {
+        store.apply_yaml(&dataset("d", &[("1", "Archived"), ("2", "Deprecated"), ("3", "Active")])).await.unwrap();
+        let error = assert_kind(store.apply_yaml(&run_with("r1", "inputs: [Dataset/d@1]")).await, ErrorKind::FailedPrecondition);
+        assert!(error.message.contains("Dataset/d@1 is archived"), "{error}");
+        let warned = store.apply_yaml(&run_with("r2", "inputs: [Dataset/d@2]")).await.unwrap();
+        assert_eq!(warned.warnings.len(), 1);
+        assert!(warned.warnings[0].contains("Dataset/d@2 is deprecated"), "{:?}", warned.warnings);
+        assert!(store.apply_yaml(&run_with("r3", "inputs: [Dataset/d@3]")).await.unwrap().warnings.is_empty());
+        assert_kind(store.apply_yaml(&run_with("r4", "inputs: [Dataset/d@9]")).await, ErrorKind::NotFound);
+        let version = Selector::Name { kind: Kind::Dataset, name: Name::new("d").unwrap(), version: Some(Version::new("3").unwrap()) };
+        store.set_status(&version, Status::Deprecated, "t").await.unwrap();
+        let got = store.get(&version).await.unwrap();
+        assert_eq!(got.version.unwrap().status, Status::Deprecated);
+        assert_eq!(got.summary.status, Status::Active, "the dataset itself stays active");
+        assert_eq!(store.apply_yaml(&run_with("r5", "inputs: [Dataset/d@3]")).await.unwrap().warnings.len(), 1);
+    }
+
+    async fn module_versions_are_objects_with_their_own_status(store) {
+        store.apply_yaml(&join(&[module("train", "1.0"), module("train", "2.0")])).await.unwrap();
+        let latest = store.get(&named(Kind::Module, "train")).await.unwrap();
+        assert_eq!(latest.summary.scope, "2.0");
+        let v1 = text(Kind::Module, "train@1.0");
+        store.set_status(&v1, Status::Archived, "t").await.unwrap();
+        let error = assert_kind(store.apply_yaml(&run_with("r", "module: Module/train@1.0")).await, ErrorKind::FailedPrecondition);
+        assert!(error.message.contains("archived"), "{error}");
+        store.set_status(&text(Kind::Module, "train@2.0"), Status::Deprecated, "t").await.unwrap();
+        let report = store.apply_yaml(&run_with("r", "module: Module/train@2.0")).await.unwrap();
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    }
+
+    async fn artifact_names_are_unique_per_run(store) {
+        store.apply_yaml(&join(&[run("r1"), run("r2"), artifact("model", "Run/r1"), artifact("model", "Run/r2")])).await.unwrap();
+        let error = assert_kind(store.get(&named(Kind::Artifact, "model")).await, ErrorKind::Conflict);
+        assert!(error.message.contains("2 artifacts"), "{error}");
+        let again = store.apply_yaml(&artifact("model", "Run/r1")).await.unwrap();
+        assert_eq!(again.results[0].action, ApplyAction::Unchanged);
+    }
+
+    async fn promotes_an_artifact_to_a_dataset_version(store) {
+        store.apply_yaml(&join(&[run("prep"), artifact("clean", "Run/prep")])).await.unwrap();
+        let artifact_id = store.get(&named(Kind::Artifact, "clean")).await.unwrap().summary.id;
+        let name = Name::new("customers").unwrap();
+        let first = store.promote(&named(Kind::Artifact, "clean"), &name, None, "t").await.unwrap();
+        assert_eq!(first.object.kind, Kind::Dataset);
+        let second = store.promote(&named(Kind::Artifact, "clean"), &name, None, "t").await.unwrap();
+        assert_eq!(second.object.id, first.object.id);
+        let dataset = store.get(&named(Kind::Dataset, "customers")).await.unwrap();
+        let Spec::Dataset(spec) = &dataset.document.spec else { panic!("not a dataset") };
+        let versions: Vec<&str> = spec.versions.iter().map(|v| v.version.as_str()).collect();
+        assert_eq!(versions, ["1", "2"]);
+        assert_eq!(spec.versions[0].digest.as_ref().unwrap().as_str(), format!("sha256:{}", "ab".repeat(32)));
+        assert_eq!(spec.versions[0].bytes, Some(42));
+        let taken = Version::new("2").unwrap();
+        assert_kind(store.promote(&named(Kind::Artifact, "clean"), &name, Some(&taken), "t").await, ErrorKind::AlreadyExists);
+        assert_kind(store.promote(&named(Kind::Run, "prep"), &name, None, "t").await, ErrorKind::InvalidArgument);
+        let graph = store.lineage(&named(Kind::Dataset, "customers"), Direction::Upstream, 5).await.unwrap();
+        let kinds: Vec<(Kind, u32)> = graph.nodes.iter().map(|n| (n.kind, n.depth)).collect();
+        assert_eq!(kinds, [(Kind::Dataset, 0), (Kind::Artifact, 1), (Kind::Run, 2)]);
+        assert!(graph.edges.iter().any(|e| e.source == artifact_id && e.relation == "derived"));
+        assert_intact(&store).await;
+    }
+
+    async fn lineage_follows_runs_both_ways(store) {
+        let yaml = join(&[
+            dataset("raw", &[("1", "Active")]),
+            run("pipeline"),
+            run_with("prep", "parent: Run/pipeline, inputs: [Dataset/raw@1], outputs: [Artifact/features]"),
+            artifact("features", "Run/prep"),
+            run_with("train", "parent: Run/pipeline, inputs: [Artifact/features]"),
+            artifact("model", "Run/train"),
+        ]);
+        store.apply_yaml(&yaml).await.unwrap();
+        let model = named(Kind::Artifact, "model");
+        let up = store.lineage(&model, Direction::Upstream, 10).await.unwrap();
+        let names: Vec<&str> = up.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["model", "train", "features", "pipeline", "prep", "raw"]);
+        assert!(!up.truncated);
+        let short = store.lineage(&model, Direction::Upstream, 2).await.unwrap();
+        assert_eq!(short.nodes.len(), 4);
+        assert!(short.truncated);
+        let down = store.lineage(&named(Kind::Dataset, "raw"), Direction::Downstream, 10).await.unwrap();
+        let names: Vec<&str> = down.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["raw", "prep", "features", "train", "model"]);
+        let both = store.lineage(&named(Kind::Run, "train"), Direction::Both, 1).await.unwrap();
+        assert_eq!(both.nodes.len(), 4, "{:?}", both.nodes);
+        // Dropping an input removes its edge; the history keeps it.
+        store.apply_yaml(&run_with("train", "parent: Run/pipeline")).await.unwrap();
+        let up = store.lineage(&model, Direction::Upstream, 10).await.unwrap();
+        let names: Vec<&str> = up.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["model", "train", "pipeline"]);
+        assert_intact(&store).await;
+    }
+
+    async fn direct_changes_to_the_log_are_refused(store) {
+        store.apply_yaml(&run("a")).await.unwrap();
+        let mut conn = store.raw().await;
+        for sql in ["UPDATE events SET actor = 'mallory'", "DELETE FROM events", "DELETE FROM objects"] {
+            let result = sqlx::query(sql).execute(&mut conn).await;
+            assert!(result.is_err(), "{sql} must be refused");
+        }
+        assert_intact(&store).await;
+    }
+
+    async fn verify_detects_an_edited_event(store) {
+        store.apply_yaml(&join(&[run_with("a", "params: {lr: 0.1}"), run("b")])).await.unwrap();
+        store.drop_guards().await;
+        store.exec("UPDATE events SET document = REPLACE(document, '0.1', '0.9') WHERE seq = 1").await;
+        let problems = store.verify().await.unwrap().problems;
+        assert!(problems.iter().any(|p| p.contains("event 1: its content does not match its hash")), "{problems:#?}");
+    }
+
+    async fn verify_detects_a_deleted_event(store) {
+        store.apply_yaml(&join(&[run("a"), run("b"), run("c")])).await.unwrap();
+        store.drop_guards().await;
+        store.exec("DELETE FROM events WHERE seq = 2").await;
+        let problems = store.verify().await.unwrap().problems;
+        assert!(problems.iter().any(|p| p.contains("jumps from 1 to 3")), "{problems:#?}");
+    }
+
+    async fn verify_detects_reordered_events(store) {
+        store.apply_yaml(&run("a")).await.unwrap();
+        store.apply_yaml(&run("b")).await.unwrap();
+        store.drop_guards().await;
+        store.exec("UPDATE events SET seq = -1 WHERE seq = 1; UPDATE events SET seq = 1 WHERE seq = 2; UPDATE events SET seq = 2 WHERE seq = -1").await;
+        let problems = store.verify().await.unwrap().problems;
+        assert!(problems.iter().any(|p| p.contains("prev_hash does not match")), "{problems:#?}");
+    }
+
+    async fn verify_detects_a_truncated_log(store) {
+        store.apply_yaml(&run("a")).await.unwrap();
+        store.apply_yaml(&run("b")).await.unwrap();
+        store.drop_guards().await;
+        store.exec("DELETE FROM events WHERE seq = 2").await;
+        let problems = store.verify().await.unwrap().problems;
+        assert!(problems.iter().any(|p| p.contains("the recorded head is event 2 but the log ends at event 1")), "{problems:#?}");
+    }
+
+    async fn verify_detects_edited_derived_tables(store) {
+        let labelled = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: b, labels: {team: risk}}\nspec: {status: Running}\n";
+        store.apply_yaml(&join(&[run("a"), labelled.to_owned(), artifact("m", "Run/a")])).await.unwrap();
+        assert_intact(&store).await;
+        store.drop_guards().await;
+        store.exec("UPDATE objects SET status = 'Archived' WHERE name = 'a'").await;
+        store.exec("UPDATE labels SET value = 'ops'").await;
+        store.exec("UPDATE edges SET removed_seq = 99").await;
+        store.exec("DELETE FROM objects WHERE name = 'b'").await;
+        let problems = store.verify().await.unwrap().problems;
+        let expect = ["disagrees with its last event", "label team=", "is missing: it was removed directly", "have no objects row"];
+        for expected in expect {
+            assert!(problems.iter().any(|p| p.contains(expected)), "{expected}: {problems:#?}");
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The store's test suite. `conformance` runs every case on SQLite and on PostgreSQL.
+
+mod conformance;
+mod processes;
+mod support;
