@@ -100,7 +100,7 @@ async fn plan(
         scope: scope.clone(),
         status: document.metadata.status,
         order: i64::MAX / 2 + index as i64,
-        document: CandidateDoc::Parsed(Box::new(document.clone())),
+        document: CandidateDoc::Parsed(std::sync::Arc::new(document.clone())),
     });
     Ok(Plan {
         index,
@@ -211,7 +211,7 @@ async fn record(
     let stored_json = match &plan.existing {
         Some(existing) => match &existing.document {
             CandidateDoc::Json(json) => Some(json.clone()),
-            CandidateDoc::Parsed(d) => Some(serde_json::to_string(d).unwrap_or_default()),
+            CandidateDoc::Parsed(d) => Some(serde_json::to_string(&**d).unwrap_or_default()),
         },
         None => None,
     };

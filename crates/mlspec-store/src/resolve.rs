@@ -4,6 +4,7 @@
 //! is creating or changing take precedence over what the database holds.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use mlspec_spec::{Document, Kind, Ref, RefTarget, Spec, Status};
 use sqlx::AnyConnection;
@@ -19,7 +20,7 @@ const CHUNK: usize = 500;
 #[derive(Clone, Debug)]
 pub(crate) enum CandidateDoc {
     Json(String),
-    Parsed(Box<Document>),
+    Parsed(Arc<Document>),
 }
 
 /// An object that a name or id may refer to.
@@ -83,18 +84,29 @@ pub(crate) struct Resolver {
     ids: HashMap<String, Option<Candidate>>,
     pending: Vec<Candidate>,
     pending_ids: HashMap<String, usize>,
+    pending_names: HashMap<(Kind, String), Vec<usize>>,
 }
 
 impl Resolver {
     /// Makes `candidate` visible to later lookups, replacing the stored object with its id.
     pub fn add_pending(&mut self, candidate: Candidate) {
-        match self.pending_ids.get(&candidate.id) {
-            Some(&i) => self.pending[i] = candidate,
+        let key = (candidate.kind, name_key(&candidate.name));
+        let index = match self.pending_ids.get(&candidate.id) {
+            Some(&i) => {
+                let old = (self.pending[i].kind, name_key(&self.pending[i].name));
+                if let Some(indices) = self.pending_names.get_mut(&old) {
+                    indices.retain(|&j| j != i);
+                }
+                self.pending[i] = candidate;
+                i
+            }
             None => {
                 self.pending_ids.insert(candidate.id.clone(), self.pending.len());
                 self.pending.push(candidate);
+                self.pending.len() - 1
             }
-        }
+        };
+        self.pending_names.entry(key).or_default().push(index);
     }
 
     /// Reads the non-archived objects with these `(kind, name_key)`s in a few queries.
@@ -137,11 +149,9 @@ impl Resolver {
         let stored = self.live.get(&(kind, key.clone())).map(Vec::as_slice).unwrap_or_default();
         let mut found: Vec<Candidate> =
             stored.iter().filter(|c| !self.pending_ids.contains_key(&c.id)).cloned().collect();
+        let pending = self.pending_names.get(&(kind, key)).map(Vec::as_slice).unwrap_or_default();
         found.extend(
-            self.pending
-                .iter()
-                .filter(|c| c.kind == kind && c.status != Status::Archived && name_key(&c.name) == key)
-                .cloned(),
+            pending.iter().filter_map(|&i| self.pending.get(i)).filter(|c| c.status != Status::Archived).cloned(),
         );
         Ok(found)
     }

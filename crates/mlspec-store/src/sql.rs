@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 use crate::chain::GENESIS;
 use crate::error::{ErrorKind, Result, StoreError};
@@ -16,7 +16,8 @@ use crate::location::Location;
 /// The schema version this build of mlspec reads and writes.
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// The DDL of each schema version, per dialect; entry `i` upgrades version `i` to `i + 1`.
+/// The DDL of each schema version, per dialect: entry 0 creates version 1 (`init`), entry `i`
+/// upgrades version `i` to `i + 1` (`db upgrade`).
 const SQLITE_MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
 const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
 
@@ -113,6 +114,9 @@ impl SqlStore {
     pub async fn upgrade(location: &Location) -> Result<(SqlStore, i64)> {
         let store = Self::connect(location, Create::No).await?;
         let version = store.schema_version().await?;
+        if version < 1 {
+            return Err(StoreError::data_loss(format!("{location} records the impossible schema version {version}")));
+        }
         if version > SCHEMA_VERSION {
             store.check_version(version)?;
         }
@@ -137,6 +141,7 @@ impl SqlStore {
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e| StoreError::invalid(format!("bad store URL {location}: {e}")))?;
+        probe(&options, location, backend).await?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(10))
@@ -285,6 +290,22 @@ impl SqlStore {
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Connects once without the pool, so that an unreachable server or a file that is not a
+/// database fails at once with its own error instead of the pool's retries and timeout.
+async fn probe(options: &AnyConnectOptions, location: &Location, backend: Backend) -> Result<()> {
+    let mut conn = AnyConnection::connect_with(options).await.map_err(|e| unreachable_store(location, e))?;
+    let checked = sqlx::query_scalar::<_, i64>(backend.count_tables_sql()).bind("store_meta").fetch_one(&mut conn).await;
+    let _ = conn.close().await;
+    match checked {
+        Ok(_) => Ok(()),
+        Err(error) => Err(match StoreError::from(error) {
+            e if e.kind == ErrorKind::Unavailable => e,
+            e => StoreError::invalid(format!("{location} is not an mlspec store: {}", e.message))
+                .with_hint("point --store at a database made by `mlspec init`"),
+        }),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The store's test suite. `conformance` runs every case on SQLite and on PostgreSQL.
 
+mod backends;
 mod conformance;
 mod processes;
 mod support;

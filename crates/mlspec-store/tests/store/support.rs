@@ -137,6 +137,18 @@ pub fn docs(yaml: &str) -> Vec<Document> {
     outcome.documents
 }
 
+/// `count` Run documents named r0, r1, …
+pub fn many_runs(count: usize) -> Vec<Document> {
+    let template = docs(&run("r0")).remove(0);
+    (0..count)
+        .map(|i| {
+            let mut document = template.clone();
+            document.metadata.name = Name::new(format!("r{i}")).unwrap();
+            document
+        })
+        .collect()
+}
+
 pub fn run(name: &str) -> String {
     format!("apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: {name}}}\nspec: {{status: Running}}\n")
 }

@@ -1,0 +1,61 @@
+CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'mlspec: events are append-only'); END;
+CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'mlspec: events are append-only'); END;
+CREATE TRIGGER objects_refuse_delete BEFORE DELETE ON objects
+BEGIN SELECT RAISE(ABORT, 'mlspec: objects are never deleted; archive them'); END;
+CREATE TABLE chain_head (
+    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE edges (
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    relation TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    added_seq BIGINT NOT NULL,
+    removed_seq BIGINT,
+    PRIMARY KEY (target, source, relation, owner)
+);
+CREATE TABLE events (
+    seq BIGINT PRIMARY KEY NOT NULL,
+    at_us BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    status TEXT NOT NULL,
+    document TEXT NOT NULL,
+    links TEXT NOT NULL,
+    prev_event BIGINT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE labels (
+    object_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (object_id, key)
+);
+CREATE TABLE objects (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    status TEXT NOT NULL,
+    head_seq BIGINT NOT NULL,
+    created_seq BIGINT NOT NULL
+);
+CREATE TABLE store_meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX edges_by_source ON edges (source, target);
+CREATE INDEX events_by_object ON events (object_id, seq);
+CREATE INDEX labels_by_value ON labels (key, value);
+CREATE INDEX objects_by_kind ON objects (kind, status, name_key);
+CREATE UNIQUE INDEX objects_live_name ON objects (kind, name_key, scope) WHERE status <> 'Archived';
