@@ -16,7 +16,12 @@ use crate::resolve::Resolver;
 use crate::write::{NewState, Writer};
 
 /// Sets the status of an object, or of one version of a Dataset.
-pub(crate) async fn set_status(conn: &mut AnyConnection, selector: &Selector, status: Status, actor: &str) -> Result<Change> {
+pub(crate) async fn set_status(
+    conn: &mut AnyConnection,
+    selector: &Selector,
+    status: Status,
+    actor: &str,
+) -> Result<Change> {
     let mut writer = Writer::begin(conn, actor).await?;
     let (current, version) = select_for_status(conn, selector, status).await?;
     let mut document = current.parse_document()?;
@@ -25,21 +30,40 @@ pub(crate) async fn set_status(conn: &mut AnyConnection, selector: &Selector, st
     let mut warnings = Vec::new();
     if let Some(version) = version {
         let Spec::Dataset(dataset) = &mut document.spec else {
-            return Err(StoreError::invalid(format!("{} has no versions to change", current.display())));
+            return Err(StoreError::invalid(format!(
+                "{} has no versions to change",
+                current.display()
+            )));
         };
         let Some(entry) = dataset.versions.iter_mut().find(|v| v.version == version) else {
-            return Err(StoreError::not_found(format!("{} has no version `{version}`", current.display())));
+            return Err(StoreError::not_found(format!(
+                "{} has no version `{version}`",
+                current.display()
+            )));
         };
-        description = format!("{}@{version}: {} → {}", current.display(), status_str(entry.status), status_str(status));
+        description = format!(
+            "{}@{version}: {} → {}",
+            current.display(),
+            status_str(entry.status),
+            status_str(status)
+        );
         if entry.status == status {
             return Ok(unchanged(&current, description));
         }
         entry.status = status;
         if status == Status::Archived && dataset.current.as_ref() == Some(&version) {
-            warnings.push(format!("{} version {version} was the current version; set `current` anew", current.display()));
+            warnings.push(format!(
+                "{} version {version} was the current version; set `current` anew",
+                current.display()
+            ));
         }
     } else {
-        description = format!("{}: {} → {}", current.display(), status_str(current.status), status_str(status));
+        description = format!(
+            "{}: {} → {}",
+            current.display(),
+            status_str(current.status),
+            status_str(status)
+        );
         if current.status == status {
             return Ok(unchanged(&current, description));
         }
@@ -54,13 +78,25 @@ pub(crate) async fn set_status(conn: &mut AnyConnection, selector: &Selector, st
 }
 
 /// Renames an object; the new name must be free among the kind's non-archived objects.
-pub(crate) async fn rename(conn: &mut AnyConnection, selector: &Selector, new_name: &Name, actor: &str) -> Result<Change> {
+pub(crate) async fn rename(
+    conn: &mut AnyConnection,
+    selector: &Selector,
+    new_name: &Name,
+    actor: &str,
+) -> Result<Change> {
     let mut writer = Writer::begin(conn, actor).await?;
     let resolved = Resolver::default().resolve(conn, selector).await?;
     let current = current_by_id(conn, &resolved.object.id).await?;
     if current.status == Status::Archived {
-        return Err(StoreError::precondition(format!("{} (id {}) is archived and cannot be renamed", current.display(), current.id))
-            .with_hint(format!("reactivate it first: `mlspec reactivate {} {}`", current.kind, current.id)));
+        return Err(StoreError::precondition(format!(
+            "{} (id {}) is archived and cannot be renamed",
+            current.display(),
+            current.id
+        ))
+        .with_hint(format!(
+            "reactivate it first: `mlspec reactivate {} {}`",
+            current.kind, current.id
+        )));
     }
     let description = format!("{} → {new_name}", current.display());
     if current.name == new_name.as_str() {
@@ -87,12 +123,19 @@ pub(crate) async fn promote(
     let source = current_by_id(conn, &resolved.object.id).await?;
     let document = source.parse_document()?;
     let Spec::Artifact(spec) = &document.spec else {
-        return Err(StoreError::invalid(format!("{} is not an Artifact; only artifacts can be promoted", source.display())));
+        return Err(StoreError::invalid(format!(
+            "{} is not an Artifact; only artifacts can be promoted",
+            source.display()
+        )));
     };
-    let existing = fetch_current(conn, "o.kind = 'Dataset' AND o.status <> 'Archived' AND o.name_key = $1", &[&name_key(dataset.as_str())])
-        .await?
-        .into_iter()
-        .next();
+    let existing = fetch_current(
+        conn,
+        "o.kind = 'Dataset' AND o.status <> 'Archived' AND o.name_key = $1",
+        &[&name_key(dataset.as_str())],
+    )
+    .await?
+    .into_iter()
+    .next();
     let mut target = match &existing {
         Some(current) => current.parse_document()?,
         None => Document {
@@ -105,15 +148,21 @@ pub(crate) async fn promote(
         },
     };
     let Spec::Dataset(versions) = &mut target.spec else {
-        return Err(StoreError::new(ErrorKind::Internal, "a Dataset document holds another kind"));
+        return Err(StoreError::new(
+            ErrorKind::Internal,
+            "a Dataset document holds another kind",
+        ));
     };
     let version = match version {
         Some(v) => v.clone(),
         None => next_version(&versions.versions)?,
     };
     if versions.versions.iter().any(|v| v.version == version) {
-        return Err(StoreError::new(ErrorKind::AlreadyExists, format!("Dataset/{dataset} already has a version `{version}`"))
-            .with_hint("pass --version with a new version"));
+        return Err(StoreError::new(
+            ErrorKind::AlreadyExists,
+            format!("Dataset/{dataset} already has a version `{version}`"),
+        )
+        .with_hint("pass --version with a new version"));
     }
     let notes = format!("promoted from {} (id {})", source.display(), source.id);
     versions.versions.push(DatasetVersion {
@@ -126,7 +175,9 @@ pub(crate) async fn promote(
         profile: None,
         schema: None,
         produced_by: Some(Ref {
-            target: RefTarget::Id(mlspec_spec::ObjectId::new(source.id.as_str()).map_err(|e| StoreError::data_loss(e.to_string()))?),
+            target: RefTarget::Id(
+                mlspec_spec::ObjectId::new(source.id.as_str()).map_err(|e| StoreError::data_loss(e.to_string()))?,
+            ),
             digest: None,
         }),
         checkpoints: Vec::new(),
@@ -148,13 +199,21 @@ pub(crate) async fn promote(
 
 /// The next integer version after the largest integer one.
 fn next_version(versions: &[DatasetVersion]) -> Result<Version> {
-    let next = versions.iter().filter_map(|v| v.version.as_str().parse::<u64>().ok()).max().map_or(1, |n| n + 1);
+    let next = versions
+        .iter()
+        .filter_map(|v| v.version.as_str().parse::<u64>().ok())
+        .max()
+        .map_or(1, |n| n + 1);
     Version::new(next.to_string()).map_err(|e| StoreError::new(ErrorKind::Internal, e.to_string()))
 }
 
 /// Resolves the object (or Dataset version) whose status is to change. Reactivating may name an
 /// archived object by name when exactly one archived object has that name.
-async fn select_for_status(conn: &mut AnyConnection, selector: &Selector, status: Status) -> Result<(Current, Option<Version>)> {
+async fn select_for_status(
+    conn: &mut AnyConnection,
+    selector: &Selector,
+    status: Status,
+) -> Result<(Current, Option<Version>)> {
     let resolved = match Resolver::default().resolve(conn, selector).await {
         Ok(resolved) => resolved,
         Err(error) if error.kind == ErrorKind::FailedPrecondition && status == Status::Active => {
@@ -169,16 +228,31 @@ async fn select_for_status(conn: &mut AnyConnection, selector: &Selector, status
 
 async fn only_archived(conn: &mut AnyConnection, selector: &Selector) -> Result<Option<Current>> {
     let (kind, name) = match selector {
-        Selector::Name { kind, name, version: None } => (*kind, name.as_str().to_owned()),
+        Selector::Name {
+            kind,
+            name,
+            version: None,
+        } => (*kind, name.as_str().to_owned()),
         Selector::KindText { kind, text } => (*kind, text.clone()),
         _ => return Ok(None),
     };
-    let mut found =
-        fetch_current(conn, "o.kind = $1 AND o.name_key = $2 AND o.status = 'Archived'", &[kind.as_str(), &name_key(&name)]).await?;
+    let mut found = fetch_current(
+        conn,
+        "o.kind = $1 AND o.name_key = $2 AND o.status = 'Archived'",
+        &[kind.as_str(), &name_key(&name)],
+    )
+    .await?;
     if found.len() > 1 {
         let ids: Vec<&str> = found.iter().map(|c| c.id.as_str()).collect();
-        return Err(StoreError::new(ErrorKind::Conflict, format!("{} archived {kind} objects are named `{name}`: {}", found.len(), ids.join(", ")))
-            .with_hint("reactivate one by its id"));
+        return Err(StoreError::new(
+            ErrorKind::Conflict,
+            format!(
+                "{} archived {kind} objects are named `{name}`: {}",
+                found.len(),
+                ids.join(", ")
+            ),
+        )
+        .with_hint("reactivate one by its id"));
     }
     Ok(found.pop())
 }
@@ -193,14 +267,25 @@ async fn ensure_name_free(conn: &mut AnyConnection, current: &Current, name: &st
     match taken.first() {
         Some(other) => Err(StoreError::new(
             ErrorKind::AlreadyExists,
-            format!("{}/{name} is taken by {} (id {}); names are unique per kind, ignoring case", current.kind, other.display(), other.id),
+            format!(
+                "{}/{name} is taken by {} (id {}); names are unique per kind, ignoring case",
+                current.kind,
+                other.display(),
+                other.id
+            ),
         )
         .with_hint("rename or archive the other object first")),
         None => Ok(()),
     }
 }
 
-async fn record_change(conn: &mut AnyConnection, writer: &mut Writer, current: &Current, document: &Document, action: &'static str) -> Result<()> {
+async fn record_change(
+    conn: &mut AnyConnection,
+    writer: &mut Writer,
+    current: &Current,
+    document: &Document,
+    action: &'static str,
+) -> Result<()> {
     let json = serde_json::to_string(document).map_err(|e| StoreError::new(ErrorKind::Internal, e.to_string()))?;
     let previous = previous_state(conn, &current.id).await?;
     let links = previous.links.clone();

@@ -15,7 +15,7 @@ use sqlx::AnyConnection;
 use crate::current::{name_key, status_str};
 use crate::error::{ErrorKind, Result, StoreError};
 use crate::links::references;
-use crate::model::{ApplyAction, ApplyReport, Applied};
+use crate::model::{Applied, ApplyAction, ApplyReport};
 use crate::resolve::{Candidate, CandidateDoc, Resolver};
 use crate::write::{Link, NewState, Previous, Writer};
 
@@ -32,7 +32,10 @@ struct Plan {
 pub(crate) async fn apply(conn: &mut AnyConnection, documents: &[Document], actor: &str) -> Result<ApplyReport> {
     let mut writer = Writer::begin(conn, actor).await?;
     let mut resolver = Resolver::default();
-    let keys: Vec<(Kind, String)> = documents.iter().map(|d| (d.kind(), name_key(d.metadata.name.as_str()))).collect();
+    let keys: Vec<(Kind, String)> = documents
+        .iter()
+        .map(|d| (d.kind(), name_key(d.metadata.name.as_str())))
+        .collect();
     resolver.prefetch(conn, &keys).await?;
 
     // Artifacts last: their identity includes the producing run, which may be in this batch.
@@ -44,7 +47,11 @@ pub(crate) async fn apply(conn: &mut AnyConnection, documents: &[Document], acto
     for index in order {
         let Some(document) = slots[index].take() else { continue };
         let plan = plan(conn, &mut resolver, &mut writer, index, document).await?;
-        let identity = (plan.document.kind(), name_key(plan.document.metadata.name.as_str()), plan.scope.clone());
+        let identity = (
+            plan.document.kind(),
+            name_key(plan.document.metadata.name.as_str()),
+            plan.scope.clone(),
+        );
         if let Some(first) = seen.insert(identity, index) {
             return Err(StoreError::invalid(format!(
                 "documents {} and {} of the batch are both {}/{}",
@@ -92,7 +99,12 @@ async fn plan(
     normalize(&mut document, existing.as_ref(), writer)?;
     let json = serde_json::to_string(&document)
         .map_err(|e| StoreError::new(ErrorKind::Internal, format!("cannot serialize {kind}/{name}: {e}")))?;
-    let id = document.metadata.id.as_ref().map(|i| i.as_str().to_owned()).unwrap_or_default();
+    let id = document
+        .metadata
+        .id
+        .as_ref()
+        .map(|i| i.as_str().to_owned())
+        .unwrap_or_default();
     resolver.add_pending(Candidate {
         id,
         kind,
@@ -116,7 +128,10 @@ async fn scope_of(conn: &mut AnyConnection, resolver: &mut Resolver, document: &
     match &document.spec {
         Spec::Module(module) => Ok(module.version.as_str().to_owned()),
         Spec::Artifact(artifact) => {
-            let run = resolver.resolve_ref(conn, &artifact.run).await.map_err(|e| at(document, "/spec/run", e))?;
+            let run = resolver
+                .resolve_ref(conn, &artifact.run)
+                .await
+                .map_err(|e| at(document, "/spec/run", e))?;
             Ok(run.object.id)
         }
         _ => Ok(String::new()),
@@ -138,12 +153,21 @@ async fn check_update(
         ));
     }
     if existing.status == Status::Archived {
-        return Err(StoreError::precondition(format!("{} (id {}) is archived and cannot change", existing.display(), existing.id))
-            .with_hint(format!("reactivate it first: `mlspec reactivate {} {}`", existing.kind, existing.id)));
+        return Err(StoreError::precondition(format!(
+            "{} (id {}) is archived and cannot change",
+            existing.display(),
+            existing.id
+        ))
+        .with_hint(format!(
+            "reactivate it first: `mlspec reactivate {} {}`",
+            existing.kind, existing.id
+        )));
     }
     if existing.name != document.metadata.name.as_str() {
         let by_id = document.metadata.id.is_some();
-        let taken = resolver.live_identity(conn, document.kind(), document.metadata.name.as_str(), scope).await?;
+        let taken = resolver
+            .live_identity(conn, document.kind(), document.metadata.name.as_str(), scope)
+            .await?;
         if !by_id || taken.is_some_and(|other| other.id != existing.id) {
             return Err(StoreError::new(
                 ErrorKind::AlreadyExists,
@@ -200,7 +224,12 @@ async fn record(
     warnings: &mut Vec<String>,
 ) -> Result<Applied> {
     let document = &plan.document;
-    let id = document.metadata.id.as_ref().map(|i| i.as_str().to_owned()).unwrap_or_default();
+    let id = document
+        .metadata
+        .id
+        .as_ref()
+        .map(|i| i.as_str().to_owned())
+        .unwrap_or_default();
     let mut applied = Applied {
         id: id.clone(),
         kind: document.kind(),
@@ -223,7 +252,11 @@ async fn record(
         Some(existing) => Some(previous_state(conn, &existing.id).await?),
         None => None,
     };
-    applied.action = if previous.is_some() { ApplyAction::Updated } else { ApplyAction::Created };
+    applied.action = if previous.is_some() {
+        ApplyAction::Updated
+    } else {
+        ApplyAction::Created
+    };
     let seq = writer.record(NewState {
         object_id: id,
         kind: document.kind(),
@@ -251,7 +284,10 @@ pub(crate) async fn resolve_links(
     let mut links = BTreeSet::new();
     let this = format!("{}/{}", document.kind(), document.metadata.name);
     for reference in references(document) {
-        let resolved = resolver.resolve_ref(conn, reference.target).await.map_err(|e| at(document, &reference.path, e))?;
+        let resolved = resolver
+            .resolve_ref(conn, reference.target)
+            .await
+            .map_err(|e| at(document, &reference.path, e))?;
         let target = &resolved.object;
         let what = match &resolved.version {
             Some(v) => format!("{}@{}", target.display(), v.version),
@@ -299,15 +335,28 @@ pub(crate) async fn previous_state(conn: &mut AnyConnection, id: &str) -> Result
 pub(crate) fn parse_links(json: &str) -> Result<BTreeSet<Link>> {
     serde_json::from_str::<Vec<Link>>(json)
         .map(|v| v.into_iter().collect())
-        .map_err(|e| StoreError::data_loss(format!("stored links cannot be read: {e}")).with_hint("run `mlspec store verify`"))
+        .map_err(|e| {
+            StoreError::data_loss(format!("stored links cannot be read: {e}")).with_hint("run `mlspec store verify`")
+        })
 }
 
 pub(crate) fn labels_of(document: &Document) -> Vec<(String, String)> {
-    document.metadata.labels.0.iter().map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned())).collect()
+    document
+        .metadata
+        .labels
+        .0
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned()))
+        .collect()
 }
 
 /// Prefixes an error with the document and field it came from.
 fn at(document: &Document, path: &str, mut error: StoreError) -> StoreError {
-    error.message = format!("{}/{} {path}: {}", document.kind(), document.metadata.name, error.message);
+    error.message = format!(
+        "{}/{} {path}: {}",
+        document.kind(),
+        document.metadata.name,
+        error.message
+    );
     error
 }

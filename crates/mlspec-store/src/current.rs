@@ -52,8 +52,11 @@ impl Current {
     /// The stored document, parsed.
     pub fn parse_document(&self) -> Result<Document> {
         serde_json::from_str(&self.document).map_err(|e| {
-            StoreError::data_loss(format!("the stored document of {} {} cannot be read: {e}", self.kind, self.id))
-                .with_hint("run `mlspec store verify`")
+            StoreError::data_loss(format!(
+                "the stored document of {} {} cannot be read: {e}",
+                self.kind, self.id
+            ))
+            .with_hint("run `mlspec store verify`")
         })
     }
 
@@ -102,7 +105,9 @@ pub(crate) fn parse_status(text: &str) -> Result<Status> {
         "Active" => Ok(Status::Active),
         "Deprecated" => Ok(Status::Deprecated),
         "Archived" => Ok(Status::Archived),
-        other => Err(StoreError::data_loss(format!("the store holds an unknown status `{other}`"))),
+        other => Err(StoreError::data_loss(format!(
+            "the store holds an unknown status `{other}`"
+        ))),
     }
 }
 

@@ -118,9 +118,15 @@ impl From<sqlx::Error> for StoreError {
                 let message = db.message().to_owned();
                 if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
                     StoreError::new(ErrorKind::AlreadyExists, message)
-                } else if db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P")) {
-                    StoreError::new(ErrorKind::Unavailable, format!("lost the connection to the store: {message}"))
-                        .with_hint("the database server closed the connection; nothing of this command was kept — retry")
+                } else if db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
+                {
+                    StoreError::new(
+                        ErrorKind::Unavailable,
+                        format!("lost the connection to the store: {message}"),
+                    )
+                    .with_hint("the database server closed the connection; nothing of this command was kept — retry")
                 } else if is_not_a_database(&message) {
                     StoreError::invalid(format!("the file is not an mlspec store: {message}"))
                         .with_hint("point --store at a database made by `mlspec init`")
@@ -132,8 +138,11 @@ impl From<sqlx::Error> for StoreError {
                 }
             }
             E::Io(_) | E::Tls(_) | E::Protocol(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
-                StoreError::new(ErrorKind::Unavailable, format!("lost the connection to the store: {error}"))
-                    .with_hint("check that the database server is running and reachable, then retry")
+                StoreError::new(
+                    ErrorKind::Unavailable,
+                    format!("lost the connection to the store: {error}"),
+                )
+                .with_hint("check that the database server is running and reachable, then retry")
             }
             E::Configuration(_) => StoreError::invalid(format!("bad store configuration: {error}")),
             E::RowNotFound => StoreError::not_found("no such row"),

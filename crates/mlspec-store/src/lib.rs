@@ -41,8 +41,8 @@ mod apply;
 pub mod chain;
 mod current;
 mod error;
-pub mod links;
 mod lineage;
+pub mod links;
 mod location;
 mod model;
 mod read;
@@ -96,8 +96,13 @@ pub trait Store: Send + Sync {
     async fn rename(&self, selector: &Selector, new_name: &Name, actor: &str) -> Result<Change>;
 
     /// Makes an Artifact a new version of a Dataset (created if needed), with lineage back to it.
-    async fn promote(&self, artifact: &Selector, dataset: &Name, version: Option<&Version>, actor: &str)
-    -> Result<Change>;
+    async fn promote(
+        &self,
+        artifact: &Selector,
+        dataset: &Name,
+        version: Option<&Version>,
+        actor: &str,
+    ) -> Result<Change>;
 
     /// Every event of an object, oldest first.
     async fn history(&self, selector: &Selector) -> Result<Vec<Event>>;
@@ -159,8 +164,12 @@ impl Store for SqlStore {
     }
 
     async fn info(&self) -> Result<StoreInfo> {
-        let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?;
-        let objects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects").fetch_one(&self.pool).await?;
+        let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        let objects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(StoreInfo {
             backend: self.backend.as_str().to_owned(),
             store_id: self.meta("store_id").await?,

@@ -19,7 +19,12 @@ use crate::resolve::Resolver;
 const CHUNK: usize = 500;
 
 /// The lineage subgraph around the object `selector` names.
-pub(crate) async fn lineage(conn: &mut AnyConnection, selector: &Selector, direction: Direction, depth: u32) -> Result<LineageGraph> {
+pub(crate) async fn lineage(
+    conn: &mut AnyConnection,
+    selector: &Selector,
+    direction: Direction,
+    depth: u32,
+) -> Result<LineageGraph> {
     let root = Resolver::default().resolve(conn, selector).await?.object.id;
     let mut depths: HashMap<String, u32> = HashMap::from([(root.clone(), 0)]);
     let mut edges = BTreeSet::new();
@@ -53,7 +58,11 @@ async fn walk(
     for level in 1..=depth {
         let mut next = Vec::new();
         for edge in step(conn, &frontier, upstream).await? {
-            let reached = if upstream { edge.source.clone() } else { edge.target.clone() };
+            let reached = if upstream {
+                edge.source.clone()
+            } else {
+                edge.target.clone()
+            };
             if seen.insert(reached.clone()) {
                 let entry = depths.entry(reached.clone()).or_insert(level);
                 *entry = (*entry).min(level);
@@ -103,7 +112,10 @@ async fn describe(conn: &mut AnyConnection, root: &str, depths: &HashMap<String,
     let mut nodes = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT id, kind, name, status FROM objects WHERE id IN ({})", placeholders.join(", "));
+        let sql = format!(
+            "SELECT id, kind, name, status, scope FROM objects WHERE id IN ({})",
+            placeholders.join(", ")
+        );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             query = query.bind(id.as_str());
@@ -117,6 +129,7 @@ async fn describe(conn: &mut AnyConnection, root: &str, depths: &HashMap<String,
                 id,
                 kind: parse_kind(&kind)?,
                 name: row.try_get(2)?,
+                scope: row.try_get(4)?,
                 status: parse_status(&status)?,
             });
         }

@@ -111,7 +111,11 @@ pub fn references(document: &Document) -> Vec<Reference<'_>> {
         Spec::Dataset(dataset) => {
             for (i, version) in dataset.versions.iter().enumerate() {
                 if let Some(source) = &version.produced_by {
-                    let relation = if source.kind() == Some(Kind::Run) { Output } else { Derived };
+                    let relation = if source.kind() == Some(Kind::Run) {
+                        Output
+                    } else {
+                        Derived
+                    };
                     c.add(&format!("versions/{i}/producedBy"), source, relation);
                 }
             }
@@ -181,10 +185,7 @@ pub fn references(document: &Document) -> Vec<Reference<'_>> {
             c.opt("run", &record.run, Uses);
         }
         Spec::InferenceLogRecord(record) => c.add("modelInfo/package", &record.model_info.package, Input),
-        Spec::Datastore(_)
-        | Spec::Module(_)
-        | Spec::Pipeline(_)
-        | Spec::Objectives(_) => {}
+        Spec::Datastore(_) | Spec::Module(_) | Spec::Pipeline(_) | Spec::Objectives(_) => {}
     }
     c.found
 }

@@ -43,7 +43,9 @@ impl Location {
             return Ok(Location::Sqlite(PathBuf::from(path)));
         }
         if let Some((scheme, _)) = text.split_once("://") {
-            return Err(StoreError::invalid(format!("unsupported store URL scheme `{scheme}` in `{text}`")).with_hint(usage));
+            return Err(
+                StoreError::invalid(format!("unsupported store URL scheme `{scheme}` in `{text}`")).with_hint(usage),
+            );
         }
         Ok(Location::Sqlite(PathBuf::from(text)))
     }
@@ -130,15 +132,30 @@ mod tests {
 
     #[test]
     fn parses_locations() {
-        assert_eq!(Location::parse("sqlite:a/b.db").unwrap(), Location::Sqlite("a/b.db".into()));
-        assert_eq!(Location::parse("sqlite:///tmp/x.db").unwrap(), Location::Sqlite("/tmp/x.db".into()));
+        assert_eq!(
+            Location::parse("sqlite:a/b.db").unwrap(),
+            Location::Sqlite("a/b.db".into())
+        );
+        assert_eq!(
+            Location::parse("sqlite:///tmp/x.db").unwrap(),
+            Location::Sqlite("/tmp/x.db".into())
+        );
         assert_eq!(Location::parse("x.db").unwrap(), Location::Sqlite("x.db".into()));
-        assert!(matches!(Location::parse("postgres://u@h:5432/db").unwrap(), Location::Postgres(_)));
+        assert!(matches!(
+            Location::parse("postgres://u@h:5432/db").unwrap(),
+            Location::Postgres(_)
+        ));
     }
 
     #[test]
     fn refuses_malformed_urls() {
-        for bad in ["", "mysql://h/db", "postgres://u@h:port/db", "postgres:///db", "sqlite::memory:"] {
+        for bad in [
+            "",
+            "mysql://h/db",
+            "postgres://u@h:port/db",
+            "postgres:///db",
+            "sqlite::memory:",
+        ] {
             let error = Location::parse(bad).unwrap_err();
             assert_eq!(error.kind, crate::ErrorKind::InvalidArgument, "{bad}");
         }

@@ -224,6 +224,9 @@ pub struct LineageNode {
     pub kind: Kind,
     /// Its name.
     pub name: String,
+    /// A Module's version, an Artifact's run id.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
     /// Its status.
     pub status: Status,
     /// Its distance from the root, in edges.

@@ -31,15 +31,24 @@ pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<
 
 /// The objects of a kind, filtered by status and labels, in name order.
 pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
-    let statuses = if query.statuses.is_empty() { vec![Status::Active] } else { query.statuses.clone() };
+    let statuses = if query.statuses.is_empty() {
+        vec![Status::Active]
+    } else {
+        query.statuses.clone()
+    };
     let mut params: Vec<String> = vec![query.kind.as_str().to_owned()];
     let placeholder = |value: String, params: &mut Vec<String>| {
         params.push(value);
         format!("${}", params.len())
     };
-    let status_list: Vec<String> =
-        statuses.iter().map(|s| placeholder(status_str(*s).to_owned(), &mut params)).collect();
-    let mut sql = format!("{SELECT_CURRENT} WHERE o.kind = $1 AND o.status IN ({})", status_list.join(", "));
+    let status_list: Vec<String> = statuses
+        .iter()
+        .map(|s| placeholder(status_str(*s).to_owned(), &mut params))
+        .collect();
+    let mut sql = format!(
+        "{SELECT_CURRENT} WHERE o.kind = $1 AND o.status IN ({})",
+        status_list.join(", ")
+    );
     for (key, value) in &query.labels {
         let key = placeholder(key.clone(), &mut params);
         let value = placeholder(value.clone(), &mut params);
@@ -56,7 +65,9 @@ pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<
         statement = statement.bind(param);
     }
     let rows = statement.fetch_all(conn).await?;
-    rows.iter().map(|row| Current::from_row(row).map(|c| c.summary())).collect()
+    rows.iter()
+        .map(|row| Current::from_row(row).map(|c| c.summary()))
+        .collect()
 }
 
 /// Every event of the object `selector` names, oldest first.
@@ -114,9 +125,9 @@ fn diff_at(path: String, before: Option<&Value>, after: Option<&Value>, out: &mu
                 diff_at(format!("{path}/{}", escape(key)), None, Some(value), out);
             }
         }
-        (Some(Value::Array(a)), Some(Value::Array(b))) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                diff_at(format!("{path}/{i}"), Some(x), Some(y), out);
+        (Some(Value::Array(a)), Some(Value::Array(b))) => {
+            for i in 0..a.len().max(b.len()) {
+                diff_at(format!("{path}/{i}"), a.get(i), b.get(i), out);
             }
         }
         (a, b) if a != b => out.push(FieldChange {
@@ -142,6 +153,9 @@ mod tests {
         let before = json!({"metadata": {"name": "a", "labels": {"x/y": "1"}}, "spec": {"v": [1, 2]}});
         let after = json!({"metadata": {"name": "b", "labels": {}}, "spec": {"v": [1, 3], "w": true}});
         let paths: Vec<String> = diff(&before, &after).into_iter().map(|c| c.path).collect();
-        assert_eq!(paths, ["/metadata/name", "/metadata/labels/x~1y", "/spec/v/1", "/spec/w"]);
+        assert_eq!(
+            paths,
+            ["/metadata/name", "/metadata/labels/x~1y", "/spec/v/1", "/spec/w"]
+        );
     }
 }

@@ -133,7 +133,10 @@ impl Resolver {
                 }
                 for current in fetch_current(conn, &filter, &params).await? {
                     let key = (kind, name_key(&current.name));
-                    self.live.entry(key).or_default().push(Candidate::from_current(&current));
+                    self.live
+                        .entry(key)
+                        .or_default()
+                        .push(Candidate::from_current(&current));
                 }
             }
         }
@@ -146,12 +149,27 @@ impl Resolver {
         if !self.live.contains_key(&(kind, key.clone())) {
             self.prefetch(conn, &[(kind, key.clone())]).await?;
         }
-        let stored = self.live.get(&(kind, key.clone())).map(Vec::as_slice).unwrap_or_default();
-        let mut found: Vec<Candidate> =
-            stored.iter().filter(|c| !self.pending_ids.contains_key(&c.id)).cloned().collect();
-        let pending = self.pending_names.get(&(kind, key)).map(Vec::as_slice).unwrap_or_default();
+        let stored = self
+            .live
+            .get(&(kind, key.clone()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut found: Vec<Candidate> = stored
+            .iter()
+            .filter(|c| !self.pending_ids.contains_key(&c.id))
+            .cloned()
+            .collect();
+        let pending = self
+            .pending_names
+            .get(&(kind, key))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         found.extend(
-            pending.iter().filter_map(|&i| self.pending.get(i)).filter(|c| c.status != Status::Archived).cloned(),
+            pending
+                .iter()
+                .filter_map(|&i| self.pending.get(i))
+                .filter(|c| c.status != Status::Archived)
+                .cloned(),
         );
         Ok(found)
     }
@@ -178,7 +196,11 @@ impl Resolver {
         name: &str,
         scope: &str,
     ) -> Result<Option<Candidate>> {
-        Ok(self.live(conn, kind, name).await?.into_iter().find(|c| c.scope == scope))
+        Ok(self
+            .live(conn, kind, name)
+            .await?
+            .into_iter()
+            .find(|c| c.scope == scope))
     }
 
     /// Resolves a reference inside a document.
@@ -197,18 +219,26 @@ impl Resolver {
                 if let Some(object) = self.by_id(conn, text).await?.filter(|c| c.kind == *kind) {
                     return Ok(Resolved { object, version: None });
                 }
-                let reference: Ref = format!("{kind}/{text}").parse().map_err(|e: mlspec_spec::reference::InvalidRef| {
-                    StoreError::invalid(format!("`{text}` is neither the id of a {kind} nor a name: {}", e.reason))
-                })?;
+                let reference: Ref =
+                    format!("{kind}/{text}")
+                        .parse()
+                        .map_err(|e: mlspec_spec::reference::InvalidRef| {
+                            StoreError::invalid(format!(
+                                "`{text}` is neither the id of a {kind} nor a name: {}",
+                                e.reason
+                            ))
+                        })?;
                 match &reference.target {
                     RefTarget::Named { kind, name, version } => {
-                        self.by_name(conn, *kind, name.as_str(), version.as_ref().map(|v| v.as_str())).await
+                        self.by_name(conn, *kind, name.as_str(), version.as_ref().map(|v| v.as_str()))
+                            .await
                     }
                     RefTarget::Id(_) => Err(StoreError::invalid(format!("`{text}` is not a name"))),
                 }
             }
             Selector::Name { kind, name, version } => {
-                self.by_name(conn, *kind, name.as_str(), version.as_ref().map(|v| v.as_str())).await
+                self.by_name(conn, *kind, name.as_str(), version.as_ref().map(|v| v.as_str()))
+                    .await
             }
         }
     }
@@ -238,7 +268,11 @@ impl Resolver {
             let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
             return Err(StoreError::new(
                 ErrorKind::Conflict,
-                format!("{} artifacts are named `{name}` (one per producing run): {}", candidates.len(), ids.join(", ")),
+                format!(
+                    "{} artifacts are named `{name}` (one per producing run): {}",
+                    candidates.len(),
+                    ids.join(", ")
+                ),
             )
             .with_hint("refer to the artifact by its id"));
         }
@@ -254,20 +288,37 @@ impl Resolver {
     }
 
     /// The error for a name with no live object: archived, or not there at all.
-    async fn missing(&mut self, conn: &mut AnyConnection, kind: Kind, name: &str, version: Option<&str>, wanted: &str) -> StoreError {
+    async fn missing(
+        &mut self,
+        conn: &mut AnyConnection,
+        kind: Kind,
+        name: &str,
+        version: Option<&str>,
+        wanted: &str,
+    ) -> StoreError {
         let key = name_key(name);
-        let archived = fetch_current(conn, "o.kind = $1 AND o.name_key = $2 AND o.status = 'Archived'", &[kind.as_str(), &key])
-            .await
-            .unwrap_or_default();
-        let archived = archived.iter().find(|c| kind != Kind::Module || version.is_none_or(|v| c.scope == v));
+        let archived = fetch_current(
+            conn,
+            "o.kind = $1 AND o.name_key = $2 AND o.status = 'Archived'",
+            &[kind.as_str(), &key],
+        )
+        .await
+        .unwrap_or_default();
+        let archived = archived
+            .iter()
+            .find(|c| kind != Kind::Module || version.is_none_or(|v| c.scope == v));
         match archived {
             Some(object) => StoreError::precondition(format!(
                 "{wanted} is archived (id {}); using an archived object is an error",
                 object.id
             ))
-            .with_hint(format!("reactivate it with `mlspec reactivate {kind} {}`, or refer to another", object.id)),
-            None => StoreError::not_found(format!("{wanted} is not in the store"))
-                .with_hint(format!("apply it first (or in the same batch); `mlspec list {kind}` shows what there is")),
+            .with_hint(format!(
+                "reactivate it with `mlspec reactivate {kind} {}`, or refer to another",
+                object.id
+            )),
+            None => StoreError::not_found(format!("{wanted} is not in the store")).with_hint(format!(
+                "apply it first (or in the same batch); `mlspec list {kind}` shows what there is"
+            )),
         }
     }
 }
@@ -286,8 +337,10 @@ fn select_version(object: &Candidate, version: &str, wanted: &str) -> Result<Ver
                 }),
                 None => {
                     let known: Vec<&str> = dataset.versions.iter().map(|v| v.version.as_str()).collect();
-                    Err(StoreError::not_found(format!("{wanted}: the dataset has no version `{version}`"))
-                        .with_hint(format!("its versions are: {}", known.join(", "))))
+                    Err(
+                        StoreError::not_found(format!("{wanted}: the dataset has no version `{version}`"))
+                            .with_hint(format!("its versions are: {}", known.join(", "))),
+                    )
                 }
             }
         }

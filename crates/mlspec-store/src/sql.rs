@@ -115,7 +115,9 @@ impl SqlStore {
         let store = Self::connect(location, Create::No).await?;
         let version = store.schema_version().await?;
         if version < 1 {
-            return Err(StoreError::data_loss(format!("{location} records the impossible schema version {version}")));
+            return Err(StoreError::data_loss(format!(
+                "{location} records the impossible schema version {version}"
+            )));
         }
         if version > SCHEMA_VERSION {
             store.check_version(version)?;
@@ -206,7 +208,10 @@ impl SqlStore {
         if count > 0 {
             return Err(StoreError::new(
                 ErrorKind::AlreadyExists,
-                format!("{} already holds tables but is not an mlspec store; nothing was changed", self.location),
+                format!(
+                    "{} already holds tables but is not an mlspec store; nothing was changed",
+                    self.location
+                ),
             )
             .with_hint("use an empty database or a new file"));
         }
@@ -216,8 +221,11 @@ impl SqlStore {
     /// The store's schema version, or an error when the database is not an mlspec store.
     pub async fn schema_version(&self) -> Result<i64> {
         if !self.is_store().await? {
-            return Err(StoreError::invalid(format!("{} is not an mlspec store (it has no store_meta table)", self.location))
-                .with_hint("point --store at a database made by `mlspec init`, or run `mlspec init` in an empty place"));
+            return Err(StoreError::invalid(format!(
+                "{} is not an mlspec store (it has no store_meta table)",
+                self.location
+            ))
+            .with_hint("point --store at a database made by `mlspec init`, or run `mlspec init` in an empty place"));
         }
         let text: Option<String> = sqlx::query_scalar("SELECT value FROM store_meta WHERE key = 'schema_version'")
             .fetch_optional(&self.pool)
@@ -296,33 +304,46 @@ impl SqlStore {
 /// Connects once without the pool, so that an unreachable server or a file that is not a
 /// database fails at once with its own error instead of the pool's retries and timeout.
 async fn probe(options: &AnyConnectOptions, location: &Location, backend: Backend) -> Result<()> {
-    let mut conn = AnyConnection::connect_with(options).await.map_err(|e| unreachable_store(location, e))?;
-    let checked = sqlx::query_scalar::<_, i64>(backend.count_tables_sql()).bind("store_meta").fetch_one(&mut conn).await;
+    let mut conn = AnyConnection::connect_with(options)
+        .await
+        .map_err(|e| unreachable_store(location, e))?;
+    let checked = sqlx::query_scalar::<_, i64>(backend.count_tables_sql())
+        .bind("store_meta")
+        .fetch_one(&mut conn)
+        .await;
     let _ = conn.close().await;
-    match checked {
-        Ok(_) => Ok(()),
-        Err(error) => Err(match StoreError::from(error) {
-            e if e.kind == ErrorKind::Unavailable => e,
-            e => StoreError::invalid(format!("{location} is not an mlspec store: {}", e.message))
-                .with_hint("point --store at a database made by `mlspec init`"),
-        }),
-    }
+    let Err(error) = checked else { return Ok(()) };
+    let detail = match &error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    };
+    Err(match StoreError::from(error) {
+        e if e.kind == ErrorKind::Unavailable => e,
+        _ => StoreError::invalid(format!("{location} is not an mlspec store: {detail}"))
+            .with_hint("point --store at a database made by `mlspec init`"),
+    })
 }
 
 fn sqlite_url(path: &Path, create: Create) -> String {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let encoded = absolute.to_string_lossy().replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+    let encoded = absolute
+        .to_string_lossy()
+        .replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23");
     let mode = if create == Create::Yes { "rwc" } else { "rw" };
     format!("sqlite://{encoded}?mode={mode}")
 }
 
 fn unreachable_store(location: &Location, error: sqlx::Error) -> StoreError {
+    let detail = error.to_string();
     let base = StoreError::from(error);
     match base.kind {
-        ErrorKind::Unavailable | ErrorKind::Internal => {
-            StoreError::new(ErrorKind::Unavailable, format!("cannot reach the store at {location}: {}", base.message))
-                .with_hint("check the URL, that the server runs and accepts connections, and the credentials")
-        }
+        ErrorKind::Unavailable | ErrorKind::Internal => StoreError::new(
+            ErrorKind::Unavailable,
+            format!("cannot reach the store at {location}: {detail}"),
+        )
+        .with_hint("check the URL, that the server runs and accepts connections, and the credentials"),
         _ => base,
     }
 }

@@ -56,7 +56,10 @@ pub(crate) async fn verify(conn: &mut AnyConnection) -> Result<VerifyReport> {
 }
 
 /// Walks the log in order, checking sequence, links between events and hashes.
-async fn replay(conn: &mut AnyConnection, problems: &mut Problems) -> Result<(HashMap<String, Replayed>, u64, i64, String)> {
+async fn replay(
+    conn: &mut AnyConnection,
+    problems: &mut Problems,
+) -> Result<(HashMap<String, Replayed>, u64, i64, String)> {
     let mut objects: HashMap<String, Replayed> = HashMap::new();
     let mut expected_seq = 1;
     let mut last_hash = GENESIS.to_owned();
@@ -86,20 +89,28 @@ async fn replay(conn: &mut AnyConnection, problems: &mut Problems) -> Result<(Ha
         let stored_hash: String = row.try_get(13)?;
         let seq = record.seq;
         if seq != expected_seq {
-            problems.add(format!("event sequence jumps from {} to {seq}: events were deleted or renumbered", expected_seq - 1));
+            problems.add(format!(
+                "event sequence jumps from {} to {seq}: events were deleted or renumbered",
+                expected_seq - 1
+            ));
         }
         if record.prev_hash != last_hash {
             problems.add(format!("event {seq}: its prev_hash does not match the event before it (rows were deleted, inserted or reordered)"));
         }
         if record.hash() != stored_hash {
-            problems.add(format!("event {seq}: its content does not match its hash (the row was edited)"));
+            problems.add(format!(
+                "event {seq}: its content does not match its hash (the row was edited)"
+            ));
         }
         let previous = objects.get(&record.object_id);
         if record.prev_event != previous.map(|p| p.seq) {
             problems.add(format!("event {seq}: it does not follow the object's previous event"));
         }
         if previous.is_some_and(|p| p.kind != record.kind) {
-            problems.add(format!("event {seq}: it changes the kind of object {}", record.object_id));
+            problems.add(format!(
+                "event {seq}: it changes the kind of object {}",
+                record.object_id
+            ));
         }
         let created_seq = previous.map_or(seq, |p| p.created_seq);
         objects.insert(
@@ -121,7 +132,9 @@ async fn replay(conn: &mut AnyConnection, problems: &mut Problems) -> Result<(Ha
 }
 
 async fn check_head(conn: &mut AnyConnection, seq: i64, hash: &str, problems: &mut Problems) -> Result<()> {
-    let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1").fetch_optional(&mut *conn).await?;
+    let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?;
     match row {
         None => problems.add("the chain_head row is missing".to_owned()),
         Some(row) => {
@@ -137,7 +150,11 @@ async fn check_head(conn: &mut AnyConnection, seq: i64, hash: &str, problems: &m
     Ok(())
 }
 
-async fn check_objects(conn: &mut AnyConnection, objects: &HashMap<String, Replayed>, problems: &mut Problems) -> Result<()> {
+async fn check_objects(
+    conn: &mut AnyConnection,
+    objects: &HashMap<String, Replayed>,
+    problems: &mut Problems,
+) -> Result<()> {
     let mut seen = 0usize;
     let mut rows =
         sqlx::query("SELECT id, kind, name, scope, status, head_seq, created_seq FROM objects").fetch(&mut *conn);
@@ -148,8 +165,14 @@ async fn check_objects(conn: &mut AnyConnection, objects: &HashMap<String, Repla
             continue;
         };
         seen += 1;
-        let actual: (String, String, String, String, i64, i64) =
-            (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?, row.try_get(6)?);
+        let actual: (String, String, String, String, i64, i64) = (
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+            row.try_get(5)?,
+            row.try_get(6)?,
+        );
         let wanted = (
             expected.kind.clone(),
             expected.name.clone(),
@@ -166,12 +189,19 @@ async fn check_objects(conn: &mut AnyConnection, objects: &HashMap<String, Repla
         }
     }
     if seen < objects.len() {
-        problems.add(format!("{} objects recorded in the log have no objects row: rows were deleted", objects.len() - seen));
+        problems.add(format!(
+            "{} objects recorded in the log have no objects row: rows were deleted",
+            objects.len() - seen
+        ));
     }
     Ok(())
 }
 
-async fn check_edges(conn: &mut AnyConnection, objects: &HashMap<String, Replayed>, problems: &mut Problems) -> Result<()> {
+async fn check_edges(
+    conn: &mut AnyConnection,
+    objects: &HashMap<String, Replayed>,
+    problems: &mut Problems,
+) -> Result<()> {
     let mut expected: BTreeSet<(Link, String)> = BTreeSet::new();
     for (id, object) in objects {
         for link in parse_links(&object.links)? {
@@ -179,15 +209,23 @@ async fn check_edges(conn: &mut AnyConnection, objects: &HashMap<String, Replaye
         }
     }
     let mut actual = BTreeSet::new();
-    let mut rows = sqlx::query("SELECT relation, source, target, owner FROM edges WHERE removed_seq IS NULL").fetch(&mut *conn);
+    let mut rows =
+        sqlx::query("SELECT relation, source, target, owner FROM edges WHERE removed_seq IS NULL").fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        actual.insert(((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?), row.try_get::<String, _>(3)?));
+        actual.insert((
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
+            row.try_get::<String, _>(3)?,
+        ));
     }
     for ((relation, source, target), owner) in actual.difference(&expected) {
-        problems.add(format!("lineage edge {source} -{relation}-> {target} (of {owner}) is not in the log: it was added directly"));
+        problems.add(format!(
+            "lineage edge {source} -{relation}-> {target} (of {owner}) is not in the log: it was added directly"
+        ));
     }
     for ((relation, source, target), owner) in expected.difference(&actual) {
-        problems.add(format!("lineage edge {source} -{relation}-> {target} (of {owner}) is missing: it was removed directly"));
+        problems.add(format!(
+            "lineage edge {source} -{relation}-> {target} (of {owner}) is missing: it was removed directly"
+        ));
     }
     Ok(())
 }
@@ -200,7 +238,8 @@ async fn check_labels(conn: &mut AnyConnection, problems: &mut Problems) -> Resu
     }
     drop(rows);
     let mut expected = BTreeSet::new();
-    let mut rows = sqlx::query("SELECT o.id, e.document FROM objects o JOIN events e ON e.seq = o.head_seq").fetch(&mut *conn);
+    let mut rows =
+        sqlx::query("SELECT o.id, e.document FROM objects o JOIN events e ON e.seq = o.head_seq").fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let id: String = row.try_get(0)?;
         let document: String = row.try_get(1)?;
@@ -212,7 +251,9 @@ async fn check_labels(conn: &mut AnyConnection, problems: &mut Problems) -> Resu
         }
     }
     for (id, key, value) in actual.symmetric_difference(&expected) {
-        problems.add(format!("label {key}={value} of object {id} disagrees with the object's document"));
+        problems.add(format!(
+            "label {key}={value} of object {id} disagrees with the object's document"
+        ));
     }
     Ok(())
 }

@@ -70,8 +70,12 @@ pub(crate) struct Writer {
 impl Writer {
     /// Locks the head of the chain (writers queue here) and starts appending after it.
     pub async fn begin(conn: &mut AnyConnection, actor: &str) -> Result<Writer> {
-        sqlx::query("UPDATE chain_head SET seq = seq WHERE id = 1").execute(&mut *conn).await?;
-        let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1").fetch_optional(&mut *conn).await?;
+        sqlx::query("UPDATE chain_head SET seq = seq WHERE id = 1")
+            .execute(&mut *conn)
+            .await?;
+        let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(row) = row else {
             return Err(StoreError::data_loss("the chain_head row is missing").with_hint("run `mlspec store verify`"));
         };
@@ -115,7 +119,13 @@ impl Writer {
             prev_hash: std::mem::take(&mut self.hash),
         };
         self.hash = record.hash();
-        self.add_derived_rows(seq, &state.object_id, &state.labels, &state.links, state.previous.as_ref());
+        self.add_derived_rows(
+            seq,
+            &state.object_id,
+            &state.labels,
+            &state.links,
+            state.previous.as_ref(),
+        );
         let created_seq = state.previous.as_ref().map_or(seq, |p| p.created_seq);
         self.rows.objects.push(vec![
             Param::Text(record.object_id.clone()),
@@ -142,12 +152,20 @@ impl Writer {
         let old_labels = previous.map(|p| p.labels.as_slice()).unwrap_or_default();
         for (key, value) in labels {
             if !old_labels.iter().any(|(k, v)| k == key && v == value) {
-                self.rows.labels.push(vec![Param::Text(id.to_owned()), Param::Text(key.clone()), Param::MaybeText(Some(value.clone()))]);
+                self.rows.labels.push(vec![
+                    Param::Text(id.to_owned()),
+                    Param::Text(key.clone()),
+                    Param::MaybeText(Some(value.clone())),
+                ]);
             }
         }
         for (key, _) in old_labels {
             if !labels.iter().any(|(k, _)| k == key) {
-                self.rows.labels.push(vec![Param::Text(id.to_owned()), Param::Text(key.clone()), Param::MaybeText(None)]);
+                self.rows.labels.push(vec![
+                    Param::Text(id.to_owned()),
+                    Param::Text(key.clone()),
+                    Param::MaybeText(None),
+                ]);
             }
         }
         let empty = BTreeSet::new();
@@ -163,7 +181,9 @@ impl Writer {
             ]);
         }
         for (relation, source, target) in old_links.difference(links) {
-            self.rows.removed_edges.push((seq, target.clone(), source.clone(), relation.clone(), id.to_owned()));
+            self.rows
+                .removed_edges
+                .push((seq, target.clone(), source.clone(), relation.clone(), id.to_owned()));
         }
     }
 

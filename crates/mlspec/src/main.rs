@@ -6,11 +6,14 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mlspec_spec::Status;
 
 mod commands;
 mod examples;
 mod inputs;
 mod report;
+mod store;
+mod table;
 
 /// MLSpec: typed, versioned metadata for every stage of the machine-learning lifecycle.
 #[derive(Parser)]
@@ -18,6 +21,10 @@ mod report;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The metadata store: sqlite:PATH, a file path, or postgres://USER@HOST:PORT/DB. Default:
+    /// .mlspec/store.db in this directory or the nearest parent that has one.
+    #[arg(long, global = true, env = "MLSPEC_STORE", value_name = "URL")]
+    store: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -27,16 +34,46 @@ enum Command {
     Schema(commands::schema::Args),
     New(commands::new::Args),
     Kinds(commands::kinds::Args),
+    Init(commands::init::Args),
+    Apply(commands::apply::Args),
+    Get(commands::get::Args),
+    List(commands::list::Args),
+    /// Deprecate an object: still usable, with a warning.
+    Deprecate(commands::lifecycle::StatusArgs),
+    /// Archive an object: using it becomes an error, its name is free, it stays readable by id.
+    Archive(commands::lifecycle::StatusArgs),
+    /// Make a deprecated or archived object (or version) active again.
+    Reactivate(commands::lifecycle::StatusArgs),
+    Rename(commands::lifecycle::RenameArgs),
+    Promote(commands::lifecycle::PromoteArgs),
+    History(commands::history::Args),
+    Lineage(commands::lineage::Args),
+    Store(commands::store::Args),
+    Db(commands::store::DbArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let choice = store::StoreChoice { url: cli.store };
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::New(args) => commands::new::run(args),
         Command::Kinds(args) => commands::kinds::run(args),
+        Command::Init(args) => commands::init::run(args, &choice),
+        Command::Apply(args) => commands::apply::run(args, &choice),
+        Command::Get(args) => commands::get::run(args, &choice),
+        Command::List(args) => commands::list::run(args, &choice),
+        Command::Deprecate(args) => commands::lifecycle::set_status(args, Status::Deprecated, &choice),
+        Command::Archive(args) => commands::lifecycle::set_status(args, Status::Archived, &choice),
+        Command::Reactivate(args) => commands::lifecycle::set_status(args, Status::Active, &choice),
+        Command::Rename(args) => commands::lifecycle::rename(args, &choice),
+        Command::Promote(args) => commands::lifecycle::promote(args, &choice),
+        Command::History(args) => commands::history::run(args, &choice),
+        Command::Lineage(args) => commands::lineage::run(args, &choice),
+        Command::Store(args) => commands::store::run(args, &choice),
+        Command::Db(args) => commands::store::upgrade(args, &choice),
     };
     match result {
         Ok(code) => code,
@@ -44,5 +81,15 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

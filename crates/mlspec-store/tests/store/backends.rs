@@ -11,16 +11,27 @@ use crate::support::*;
 #[tokio::test]
 async fn edited_sqlite_file_bytes_are_detected() {
     let fixture = Fixture::sqlite().await;
-    fixture.apply_yaml(&join(&[run_with("a", "params: {lr: 0.125}"), run("b")])).await.unwrap();
+    fixture
+        .apply_yaml(&join(&[run_with("a", "params: {lr: 0.125}"), run("b")]))
+        .await
+        .unwrap();
     fixture.store.close().await;
     let path = fixture.sqlite_path();
     let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.windows(5).position(|w| w == b"0.125").expect("the value is in the file");
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"0.125")
+        .expect("the value is in the file");
     bytes[at..at + 5].copy_from_slice(b"0.925");
     std::fs::write(&path, bytes).unwrap();
     let store = SqlStore::open(&fixture.location).await.unwrap();
     let problems = store.verify().await.unwrap().problems;
-    assert!(problems.iter().any(|p| p.contains("event 1: its content does not match its hash")), "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("event 1: its content does not match its hash")),
+        "{problems:#?}"
+    );
 }
 
 #[tokio::test]
@@ -28,18 +39,32 @@ async fn a_file_that_is_not_a_store_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.db");
     std::fs::write(&junk, vec![7u8; 8192]).unwrap();
-    let error = assert_kind(SqlStore::open(&Location::Sqlite(junk.clone())).await, ErrorKind::InvalidArgument);
+    let error = assert_kind(
+        SqlStore::open(&Location::Sqlite(junk.clone())).await,
+        ErrorKind::InvalidArgument,
+    );
     assert!(error.message.contains("not an mlspec store"), "{error}");
     assert_eq!(std::fs::read(&junk).unwrap(), vec![7u8; 8192]);
 
     let other = dir.path().join("other.db");
-    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=rwc", other.display())).await.unwrap();
-    sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut conn).await.unwrap();
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=rwc", other.display()))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE t (x INTEGER)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
     let before = std::fs::read(&other).unwrap();
-    let error = assert_kind(SqlStore::open(&Location::Sqlite(other.clone())).await, ErrorKind::InvalidArgument);
+    let error = assert_kind(
+        SqlStore::open(&Location::Sqlite(other.clone())).await,
+        ErrorKind::InvalidArgument,
+    );
     assert!(error.message.contains("not an mlspec store"), "{error}");
-    let error = assert_kind(SqlStore::init(&Location::Sqlite(other.clone())).await, ErrorKind::AlreadyExists);
+    let error = assert_kind(
+        SqlStore::init(&Location::Sqlite(other.clone())).await,
+        ErrorKind::AlreadyExists,
+    );
     assert!(error.message.contains("nothing was changed"), "{error}");
     assert_eq!(std::fs::read(&other).unwrap(), before);
 }
@@ -47,7 +72,10 @@ async fn a_file_that_is_not_a_store_is_refused_untouched() {
 #[tokio::test]
 async fn a_missing_store_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
-    let error = assert_kind(SqlStore::open(&Location::in_project(dir.path())).await, ErrorKind::NotFound);
+    let error = assert_kind(
+        SqlStore::open(&Location::in_project(dir.path())).await,
+        ErrorKind::NotFound,
+    );
     assert!(error.hint.unwrap().contains("mlspec init"));
     let error = assert_kind(Location::discover(dir.path()), ErrorKind::NotFound);
     assert!(error.hint.unwrap().contains("mlspec init"));
@@ -72,18 +100,35 @@ async fn init_twice_keeps_the_store() {
 }
 
 async fn schema_versions_are_checked(fixture: Fixture) {
-    fixture.exec("UPDATE store_meta SET value = '99' WHERE key = 'schema_version'").await;
+    fixture
+        .exec("UPDATE store_meta SET value = '99' WHERE key = 'schema_version'")
+        .await;
     let error = assert_kind(SqlStore::open(&fixture.location).await, ErrorKind::FailedPrecondition);
-    assert!(error.message.contains("newer") && error.message.contains("not touched"), "{error}");
-    assert_kind(SqlStore::upgrade(&fixture.location).await, ErrorKind::FailedPrecondition);
-    assert_eq!(fixture.scalar("SELECT COUNT(*) FROM store_meta WHERE value = '99'").await, 1);
+    assert!(
+        error.message.contains("newer") && error.message.contains("not touched"),
+        "{error}"
+    );
+    assert_kind(
+        SqlStore::upgrade(&fixture.location).await,
+        ErrorKind::FailedPrecondition,
+    );
+    assert_eq!(
+        fixture
+            .scalar("SELECT COUNT(*) FROM store_meta WHERE value = '99'")
+            .await,
+        1
+    );
 
-    fixture.exec("UPDATE store_meta SET value = '0' WHERE key = 'schema_version'").await;
+    fixture
+        .exec("UPDATE store_meta SET value = '0' WHERE key = 'schema_version'")
+        .await;
     let error = assert_kind(SqlStore::open(&fixture.location).await, ErrorKind::FailedPrecondition);
     let expected = format!("run `mlspec db upgrade --store {}`", fixture.location);
     assert_eq!(error.hint.as_deref(), Some(expected.as_str()));
 
-    fixture.exec("UPDATE store_meta SET value = '1' WHERE key = 'schema_version'").await;
+    fixture
+        .exec("UPDATE store_meta SET value = '1' WHERE key = 'schema_version'")
+        .await;
     let (_, version) = SqlStore::upgrade(&fixture.location).await.unwrap();
     assert_eq!(version, mlspec_store::SCHEMA_VERSION);
 }
@@ -104,7 +149,11 @@ async fn an_unreachable_postgres_is_a_clear_error() {
     let location = Location::parse("postgres://postgres@127.0.0.1:1/nothing").unwrap();
     let error = assert_kind(SqlStore::open(&location).await, ErrorKind::Unavailable);
     assert!(error.message.contains("cannot reach the store"), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -124,7 +173,10 @@ async fn a_postgres_connection_lost_mid_batch_is_a_clear_error() {
         .fetch_one(&mut admin)
         .await
         .unwrap();
-    let result = tokio::time::timeout(Duration::from_secs(30), task).await.expect("no hang").unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("no hang")
+        .unwrap();
     let error = assert_kind(result, ErrorKind::Unavailable);
     assert!(error.message.contains("connection"), "{error}");
     let store = SqlStore::open(&fixture.location).await.unwrap();
@@ -136,14 +188,22 @@ async fn a_postgres_connection_lost_mid_batch_is_a_clear_error() {
 /// rewrites it).
 async fn ddl_matches_golden(fixture: Fixture, golden: &str, catalog: &str) {
     let mut conn = fixture.raw().await;
-    let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(catalog.to_owned())).fetch_all(&mut conn).await.unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(catalog.to_owned()))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     let actual: String = rows.into_iter().map(|(line,)| line + "\n").collect();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(golden);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(golden);
     if std::env::var_os("MLSPEC_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &actual).unwrap();
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(actual, expected, "the {golden} DDL changed: add a migration, then MLSPEC_UPDATE_GOLDEN=1");
+    assert_eq!(
+        actual, expected,
+        "the {golden} DDL changed: add a migration, then MLSPEC_UPDATE_GOLDEN=1"
+    );
 }
 
 #[tokio::test]
@@ -168,7 +228,15 @@ async fn postgres_ddl_matches_golden() {
 #[test]
 fn the_store_issues_no_delete() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let forbidden = ["delete from", "drop table", "drop index", "drop trigger", "truncate table", "truncate events", "truncate objects"];
+    let forbidden = [
+        "delete from",
+        "drop table",
+        "drop index",
+        "drop trigger",
+        "truncate table",
+        "truncate events",
+        "truncate objects",
+    ];
     let mut files = Vec::new();
     for dir in ["src", "migrations/sqlite", "migrations/postgres"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {

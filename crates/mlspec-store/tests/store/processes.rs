@@ -20,7 +20,13 @@ fn spawn_child(location: &Location, role: &str, id: usize) -> Child {
         Location::Postgres(url) => url.clone(),
     };
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "processes::child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "processes::child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MLSPEC_CHILD_STORE", url)
         .env("MLSPEC_CHILD_ROLE", role)
         .env("MLSPEC_CHILD_ID", id.to_string())
@@ -34,16 +40,21 @@ fn spawn_child(location: &Location, role: &str, id: usize) -> Child {
 #[tokio::test]
 #[ignore = "run by the process tests as a child"]
 async fn child() {
-    let (Ok(url), Ok(role), Ok(id)) =
-        (std::env::var("MLSPEC_CHILD_STORE"), std::env::var("MLSPEC_CHILD_ROLE"), std::env::var("MLSPEC_CHILD_ID"))
-    else {
+    let (Ok(url), Ok(role), Ok(id)) = (
+        std::env::var("MLSPEC_CHILD_STORE"),
+        std::env::var("MLSPEC_CHILD_ROLE"),
+        std::env::var("MLSPEC_CHILD_ID"),
+    ) else {
         return;
     };
     let store = SqlStore::open(&Location::parse(&url).unwrap()).await.unwrap();
     match role.as_str() {
         "writer" => {
             for i in 0..WRITES_EACH {
-                store.apply(&docs(&run(&format!("w{id}-{i}"))), &format!("writer-{id}")).await.unwrap();
+                store
+                    .apply(&docs(&run(&format!("w{id}-{i}"))), &format!("writer-{id}"))
+                    .await
+                    .unwrap();
             }
         }
         _ => {
@@ -57,11 +68,22 @@ async fn child() {
 
 async fn runs(store: &dyn Store) -> usize {
     let all = vec![mlspec_spec::Status::Active];
-    store.list(&ListQuery { kind: Kind::Run, statuses: all, labels: vec![], limit: None }).await.unwrap().len()
+    store
+        .list(&ListQuery {
+            kind: Kind::Run,
+            statuses: all,
+            labels: vec![],
+            limit: None,
+        })
+        .await
+        .unwrap()
+        .len()
 }
 
 async fn concurrent_writers_lose_nothing(fixture: Fixture) {
-    let children: Vec<Child> = (0..WRITERS).map(|i| spawn_child(&fixture.location, "writer", i)).collect();
+    let children: Vec<Child> = (0..WRITERS)
+        .map(|i| spawn_child(&fixture.location, "writer", i))
+        .collect();
     for mut child in children {
         assert!(child.wait().unwrap().success(), "a writer failed");
     }

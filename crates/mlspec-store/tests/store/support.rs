@@ -69,7 +69,10 @@ impl Fixture {
     /// Runs SQL directly, bypassing the store.
     pub async fn exec(&self, sql: &str) {
         let mut conn = self.raw().await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
     }
 
@@ -92,7 +95,10 @@ impl Fixture {
 
     pub async fn scalar(&self, sql: &str) -> i64 {
         let mut conn = self.raw().await;
-        let value: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.unwrap();
+        let value: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
         value
     }
@@ -124,7 +130,10 @@ pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let name = format!("mlspec_t_{}", uuid::Uuid::now_v7().simple());
     let mut conn = AnyConnection::connect(&admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
     let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap();
     format!("{base}/{name}")

@@ -1,9 +1,17 @@
 //! One module per subcommand.
 
+pub mod apply;
+pub mod get;
+pub mod history;
+pub mod init;
 pub mod kinds;
+pub mod lifecycle;
+pub mod lineage;
+pub mod list;
 pub mod migrate;
 pub mod new;
 pub mod schema;
+pub mod store;
 pub mod validate;
 
 /// How a reporting command prints its result.

@@ -26,13 +26,13 @@ pub struct Args {
 }
 
 #[derive(Serialize)]
-struct Summary {
-    valid: bool,
-    files: usize,
-    documents: usize,
-    invalid_documents: usize,
-    errors: usize,
-    warnings: usize,
+pub struct Summary {
+    pub valid: bool,
+    pub files: usize,
+    pub documents: usize,
+    pub invalid_documents: usize,
+    pub errors: usize,
+    pub warnings: usize,
 }
 
 #[derive(Serialize)]
@@ -41,8 +41,19 @@ struct Report {
     files: Vec<FileReport>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let sources = inputs::expand(&args.paths).map_err(anyhow::Error::msg)?;
+/// Everything validating a set of inputs found.
+pub struct Checked {
+    pub files: Vec<FileReport>,
+    pub summary: Summary,
+    /// The valid documents, in input order.
+    pub documents: Vec<Document>,
+    /// Inputs that could not be read.
+    pub read_failures: Vec<String>,
+}
+
+/// Reads and validates every input, with the rules across them.
+pub fn check_paths(paths: &[String]) -> anyhow::Result<Checked> {
+    let sources = inputs::expand(paths).map_err(anyhow::Error::msg)?;
     let limits = Limits::default();
     let mut files = Vec::new();
     let mut read_failures = Vec::new();
@@ -59,6 +70,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     add_batch_findings(&mut files, &documents);
     let summary = summarize(&files);
+    Ok(Checked {
+        files,
+        summary,
+        documents: documents.into_iter().map(|(_, d)| d).collect(),
+        read_failures,
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Checked {
+        files,
+        summary,
+        read_failures,
+        ..
+    } = check_paths(&args.paths)?;
     let code = if !read_failures.is_empty() {
         ExitCode::from(2)
     } else if summary.errors > 0 {
@@ -152,7 +178,7 @@ fn summarize(files: &[FileReport]) -> Summary {
     }
 }
 
-fn print_human(files: &[FileReport], summary: &Summary) {
+pub fn print_human(files: &[FileReport], summary: &Summary) {
     for file in files {
         for diagnostic in &file.diagnostics {
             eprintln!("{}", render_human(file, diagnostic));

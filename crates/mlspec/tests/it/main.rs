@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod store;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

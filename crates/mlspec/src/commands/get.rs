@@ -1,0 +1,43 @@
+//! `mlspec get KIND NAME|ID`: print one stored document.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::store::{ObjectArg, StoreChoice, block_on};
+
+/// Print an object's current document. Names find Active and Deprecated objects; ids find any,
+/// archived ones included. `name@version` selects a Dataset or Module version.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    object: ObjectArg,
+    /// The output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+    output: DocumentFormat,
+}
+
+/// How a document is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DocumentFormat {
+    Yaml,
+    Json,
+}
+
+pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let selector = args.object.selector()?;
+    let object = block_on(async { Ok(choice.open().await?.get(&selector).await?) })?;
+    if let Some(version) = &object.version {
+        eprintln!("version {} is {:?}", version.version, version.status);
+    }
+    match args.output {
+        DocumentFormat::Yaml => {
+            print!(
+                "{}",
+                serde_saphyr::to_string(&object.document).context("cannot write YAML")?
+            );
+        }
+        DocumentFormat::Json => println!("{}", serde_json::to_string_pretty(&object.document)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,50 @@
+//! `mlspec history`: an object's events.
+
+use std::process::ExitCode;
+
+use mlspec_store::Event;
+
+use crate::store::{ObjectArg, StoreChoice, block_on};
+
+/// Show every change to an object, oldest first: when, who, what, and each field's previous and
+/// new value.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    object: ObjectArg,
+    /// How to print the history.
+    #[arg(long, value_enum, default_value = "text")]
+    format: TextOrJson,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let selector = args.object.selector()?;
+    let events = block_on(async { Ok(choice.open().await?.history(&selector).await?) })?;
+    match args.format {
+        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&events)?),
+        TextOrJson::Text => events.iter().for_each(print_event),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_event(event: &Event) {
+    println!(
+        "#{} {} {} by {}: {} ({:?})",
+        event.seq, event.at, event.action, event.actor, event.name, event.status
+    );
+    for change in &event.changes {
+        let show = |v: &Option<serde_json::Value>| v.as_ref().map_or("(absent)".to_owned(), |v| v.to_string());
+        println!(
+            "    {}: {} → {}",
+            change.path,
+            show(&change.previous),
+            show(&change.new)
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! What every store command shares: finding and opening the store, who is acting, reading an
+//! object argument, and running the async store from a synchronous command.
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use mlspec_spec::{Kind, Ref, RefTarget};
+use mlspec_store::{Location, Selector, Store, StoreError};
+
+/// The store the user named with `--store` / `MLSPEC_STORE`, if any.
+#[derive(Clone, Debug, Default)]
+pub struct StoreChoice {
+    pub url: Option<String>,
+}
+
+impl StoreChoice {
+    /// The store's location: the URL given, else `.mlspec/store.db` found by walking up from the
+    /// working directory.
+    pub fn location(&self) -> Result<Location, StoreError> {
+        match &self.url {
+            Some(url) => Location::parse(url),
+            None => {
+                let cwd = std::env::current_dir()
+                    .map_err(|e| StoreError::invalid(format!("cannot read the working directory: {e}")))?;
+                Location::discover(&cwd)
+            }
+        }
+    }
+
+    /// Opens the existing store.
+    pub async fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        mlspec_store::open(&self.location()?).await
+    }
+}
+
+/// Runs a store command's future to completion on a single-threaded runtime.
+pub fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
+}
+
+/// Who is acting: `MLSPEC_ACTOR`, else the login name, else `unknown`.
+pub fn actor() -> String {
+    ["MLSPEC_ACTOR", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// An object named on the command line: `KIND NAME|ID`, `Kind/name[@version]`, or an id.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ObjectArg {
+    /// `KIND NAME|ID` (e.g. `Run train-42`, `Dataset customers@3`), or one reference
+    /// (`Kind/name[@version]` or an id).
+    #[arg(value_name = "KIND NAME|ID | REF", num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+}
+
+impl ObjectArg {
+    pub fn selector(&self) -> Result<Selector, StoreError> {
+        selector(&self.target)
+    }
+}
+
+pub fn selector(target: &[String]) -> Result<Selector, StoreError> {
+    match target {
+        [kind, text] => {
+            let kind = Kind::lookup(kind).map_err(|e| StoreError::invalid(e.to_string()))?;
+            Ok(Selector::KindText {
+                kind,
+                text: text.clone(),
+            })
+        }
+        [reference] => {
+            let parsed: Ref = reference.parse().map_err(|e: mlspec_spec::reference::InvalidRef| {
+                StoreError::invalid(e.to_string()).with_hint("write KIND NAME, Kind/name[@version], or an id")
+            })?;
+            if let RefTarget::Id(_) = parsed.target
+                && reference.contains('/')
+            {
+                return Err(StoreError::invalid(format!("`{reference}` is not a reference")));
+            }
+            Ok(Selector::from(&parsed))
+        }
+        _ => Err(StoreError::invalid("name one object: KIND NAME|ID, or a reference")),
+    }
+}

@@ -1,0 +1,213 @@
+//! The store commands end to end, as a new user runs them from the README, in a fresh project
+//! directory. Ids, times, hashes and paths are redacted in snapshots.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn mlspec(dir: &Path, args: &[&str]) -> Out {
+    let out = Command::cargo_bin("mlspec")
+        .unwrap()
+        .current_dir(dir)
+        .env_remove("MLSPEC_STORE")
+        .env("MLSPEC_ACTOR", "tester")
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn quickstart() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/quickstart")
+        .display()
+        .to_string()
+}
+
+macro_rules! snapshot {
+    ($dir:expr, $name:expr, $value:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[ID]"),
+            (r"[0-9a-f]{64}", "[HASH]"),
+            (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?Z?", "[TIME]"),
+            (regex_escape(&$dir.display().to_string()).as_str(), "[DIR]"),
+        ]}, {
+            insta::assert_snapshot!($name, $value);
+        });
+    };
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '/' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_project_store_from_init_to_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+
+    let out = mlspec(dir, &["list", "run"]);
+    assert_eq!(out.code, 2);
+    snapshot!(dir, "store_missing", out.stderr);
+
+    let out = mlspec(dir, &["init"]);
+    assert_eq!(out.code, 0);
+    snapshot!(dir, "store_init", out.stdout);
+
+    let out = mlspec(dir, &["apply", &quickstart()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot!(dir, "store_apply", out.stdout);
+    let out = mlspec(dir, &["apply", &quickstart()]);
+    assert!(
+        out.stdout.ends_with("0 created, 0 updated, 9 unchanged\n"),
+        "{}",
+        out.stdout
+    );
+
+    // Commands find the store from a subdirectory, as git does.
+    let sub = dir.join("src/deep");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = mlspec(&sub, &["list", "run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot!(dir, "store_list_runs", out.stdout);
+
+    let out = mlspec(
+        dir,
+        &["list", "dataset", "--all", "--label", "team=risk", "--format", "json"],
+    );
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "penguins-raw");
+    assert_eq!(listed[0]["status"], "Active");
+
+    let out = mlspec(dir, &["get", "Run", "TRAIN-1", "-o", "json"]);
+    let run: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(run["metadata"]["name"], "train-1");
+    assert_eq!(run["metadata"]["createdBy"], "tester");
+    assert_eq!(run["spec"]["params"]["C"], 100.0);
+
+    let out = mlspec(dir, &["lineage", "Artifact/model", "--upstream"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot!(dir, "store_lineage_text", out.stdout);
+    let out = mlspec(
+        dir,
+        &[
+            "lineage",
+            "Artifact",
+            "model",
+            "--upstream",
+            "--depth",
+            "2",
+            "--format",
+            "mermaid",
+        ],
+    );
+    snapshot!(dir, "store_lineage_mermaid", format!("{}{}", out.stdout, out.stderr));
+
+    let out = mlspec(dir, &["promote", "features", "--dataset", "penguins-features"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot!(dir, "store_promote", out.stdout);
+
+    let out = mlspec(dir, &["archive", "Dataset", "penguins-raw@1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let uses_archived = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: late}\nspec: {status: Running, inputs: [Dataset/penguins-raw@1]}\n";
+    let out = mlspec(dir, &["apply", &write(dir, "late.yaml", uses_archived)]);
+    assert_eq!(out.code, 2);
+    snapshot!(dir, "store_apply_archived_version", out.stderr);
+
+    let out = mlspec(dir, &["rename", "Run", "prepare-1", "Train-1"]);
+    assert_eq!(out.code, 2);
+    snapshot!(dir, "store_rename_taken", out.stderr);
+
+    let changed = std::fs::read_to_string(Path::new(&quickstart()).join("03-runs.yaml"))
+        .unwrap()
+        .replace("C: 100", "C: 10");
+    let out = mlspec(dir, &["apply", &write(dir, "runs.yaml", &changed)]);
+    assert!(out.stdout.contains("updated    Run/train-1"), "{}", out.stdout);
+    let out = mlspec(dir, &["history", "Run", "train-1"]);
+    snapshot!(dir, "store_history", out.stdout);
+
+    let out = mlspec(dir, &["store", "verify"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    snapshot!(dir, "store_verify_intact", out.stdout);
+}
+
+#[test]
+fn invalid_documents_apply_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    mlspec(dir, &["init"]);
+    let invalid = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: a}\nspec: {status: Runing}\n";
+    let out = mlspec(dir, &["apply", &write(dir, "bad.yaml", invalid)]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.ends_with("nothing was applied\n"), "{}", out.stderr);
+    let out = mlspec(dir, &["store", "info"]);
+    let info: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(info["events"], 0);
+    assert_eq!(info["backend"], "sqlite");
+}
+
+#[test]
+fn bad_store_urls_are_explained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = mlspec(dir, &["--store", "mysql://h/db", "list", "run"]);
+    assert_eq!(out.code, 2);
+    snapshot!(dir, "store_bad_scheme", out.stderr);
+    let out = mlspec(dir, &["list", "run", "--store", "postgres://u@h:port/db"]);
+    assert_eq!(out.code, 2);
+    snapshot!(dir, "store_bad_port", out.stderr);
+    let junk = write(dir, "junk.db", "this is not a database, it is text");
+    let out = mlspec(dir, &["--store", &junk, "list", "run"]);
+    assert_eq!(out.code, 2);
+    snapshot!(dir, "store_not_a_store", out.stderr);
+}
+
+/// Tampering done by an independent tool: Python's sqlite3 module edits the database directly.
+#[test]
+fn verify_reports_tampering_done_outside_mlspec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    mlspec(dir, &["init"]);
+    mlspec(dir, &["apply", &quickstart()]);
+    let script = "import sqlite3, sys\n\
+        db = sqlite3.connect(sys.argv[1])\n\
+        db.execute('DROP TRIGGER events_refuse_update')\n\
+        db.execute(\"UPDATE events SET actor = 'mallory' WHERE seq = 3\")\n\
+        db.execute(\"UPDATE objects SET status = 'Archived' WHERE name = 'train-1'\")\n\
+        db.commit()\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", script, &dir.join(".mlspec/store.db").display().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = mlspec(dir, &["store", "verify"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    snapshot!(dir, "store_verify_tampered", out.stdout);
+    let out = mlspec(dir, &["store", "verify", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["problems"].as_array().unwrap().len(), 2);
+}
