@@ -16,7 +16,7 @@ use crate::current::{name_key, status_str};
 use crate::error::{ErrorKind, Result, StoreError};
 use crate::links::references;
 use crate::model::{Applied, ApplyAction, ApplyReport};
-use crate::resolve::{Candidate, CandidateDoc, Resolver};
+use crate::resolve::{Candidate, Resolver};
 use crate::write::{Link, NewState, Previous, Writer};
 
 /// What the batch decided for one document before anything is written.
@@ -112,7 +112,7 @@ async fn plan(
         scope: scope.clone(),
         status: document.metadata.status,
         order: i64::MAX / 2 + index as i64,
-        document: CandidateDoc::Parsed(std::sync::Arc::new(document.clone())),
+        document: json.clone(),
     });
     Ok(Plan {
         index,
@@ -237,14 +237,11 @@ async fn record(
         action: ApplyAction::Unchanged,
         seq: None,
     };
-    let stored_json = match &plan.existing {
-        Some(existing) => match &existing.document {
-            CandidateDoc::Json(json) => Some(json.clone()),
-            CandidateDoc::Parsed(d) => Some(serde_json::to_string(&**d).unwrap_or_default()),
-        },
-        None => None,
-    };
-    if stored_json.as_deref() == Some(plan.json.as_str()) {
+    if plan
+        .existing
+        .as_ref()
+        .is_some_and(|existing| existing.document == plan.json)
+    {
         return Ok(applied);
     }
     let links = resolve_links(conn, resolver, document, &id, warnings).await?;

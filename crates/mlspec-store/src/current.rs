@@ -88,7 +88,9 @@ impl Current {
 /// `params` as text in order.
 pub(crate) async fn fetch_current(conn: &mut AnyConnection, filter: &str, params: &[&str]) -> Result<Vec<Current>> {
     let sql = format!("{SELECT_CURRENT} WHERE {filter}");
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    // Planned afresh each time: a cached generic plan made while the tables were small would
+    // go on scanning them as they grow (PostgreSQL).
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
     for param in params {
         query = query.bind(*param);
     }

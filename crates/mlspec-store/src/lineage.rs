@@ -91,7 +91,7 @@ async fn step(conn: &mut AnyConnection, frontier: &[String], upstream: bool) -> 
             "SELECT DISTINCT source, target, relation FROM edges WHERE {column} IN ({}) AND removed_seq IS NULL",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for id in chunk {
             query = query.bind(id.as_str());
         }

@@ -4,7 +4,6 @@
 //! is creating or changing take precedence over what the database holds.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use mlspec_spec::{Document, Kind, Ref, RefTarget, Spec, Status};
 use sqlx::AnyConnection;
@@ -16,13 +15,6 @@ use crate::model::{Selector, VersionInfo};
 /// Keys fetched per query when prefetching.
 const CHUNK: usize = 500;
 
-/// A document, stored (JSON) or about to be stored.
-#[derive(Clone, Debug)]
-pub(crate) enum CandidateDoc {
-    Json(String),
-    Parsed(Arc<Document>),
-}
-
 /// An object that a name or id may refer to.
 #[derive(Clone, Debug)]
 pub(crate) struct Candidate {
@@ -33,7 +25,8 @@ pub(crate) struct Candidate {
     pub status: Status,
     /// Creation order: later objects compare greater.
     pub order: i64,
-    pub document: CandidateDoc,
+    /// The document's JSON, stored or about to be.
+    pub document: String,
 }
 
 impl Candidate {
@@ -45,18 +38,15 @@ impl Candidate {
             scope: current.scope.clone(),
             status: current.status,
             order: current.created_seq,
-            document: CandidateDoc::Json(current.document.clone()),
+            document: current.document.clone(),
         }
     }
 
     pub fn parse_document(&self) -> Result<Document> {
-        match &self.document {
-            CandidateDoc::Parsed(document) => Ok((**document).clone()),
-            CandidateDoc::Json(json) => serde_json::from_str(json).map_err(|e| {
-                StoreError::data_loss(format!("the stored document of {} cannot be read: {e}", self.id))
-                    .with_hint("run `mlspec store verify`")
-            }),
-        }
+        serde_json::from_str(&self.document).map_err(|e| {
+            StoreError::data_loss(format!("the stored document of {} cannot be read: {e}", self.id))
+                .with_hint("run `mlspec store verify`")
+        })
     }
 
     /// `Kind/name` (with `@version` for a Module), for messages.

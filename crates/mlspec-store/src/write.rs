@@ -262,6 +262,9 @@ async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: Vec<Vec<
         return Ok(());
     };
     let per_statement = (MAX_PARAMS / width).max(1);
+    // SQLite looks a `$n` parameter up by name in a list, which makes binding quadratic in the
+    // parameter count; plain `?` parameters bind by position.
+    let positional = conn.backend_name().eq_ignore_ascii_case("sqlite");
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Param>> = rows.by_ref().take(per_statement).collect();
@@ -279,8 +282,12 @@ async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: Vec<Vec<
                 if j > 0 {
                     sql.push_str(", ");
                 }
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                if positional {
+                    sql.push('?');
+                } else {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
             }
             sql.push(')');
         }

@@ -1,6 +1,8 @@
 -- mlspec store schema version 1 (SQLite).
 -- Append-only: events are never updated or deleted (triggers refuse it); objects, labels and
 -- edges are indexes derived from the events, updated in place but never deleted.
+-- `seq INTEGER PRIMARY KEY` makes the sequence the rowid; the derived tables are clustered on
+-- their primary keys (WITHOUT ROWID), which the lineage walk reads by prefix.
 
 CREATE TABLE store_meta (
     key TEXT PRIMARY KEY NOT NULL,
@@ -14,7 +16,7 @@ CREATE TABLE chain_head (
 );
 
 CREATE TABLE events (
-    seq BIGINT PRIMARY KEY NOT NULL,
+    seq INTEGER PRIMARY KEY NOT NULL,
     at_us BIGINT NOT NULL,
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -40,7 +42,7 @@ CREATE TABLE objects (
     status TEXT NOT NULL,
     head_seq BIGINT NOT NULL,
     created_seq BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX objects_live_name ON objects (kind, name_key, scope) WHERE status <> 'Archived';
 CREATE INDEX objects_by_kind ON objects (kind, status, name_key);
 
@@ -49,7 +51,7 @@ CREATE TABLE labels (
     key TEXT NOT NULL,
     value TEXT,
     PRIMARY KEY (object_id, key)
-);
+) WITHOUT ROWID;
 CREATE INDEX labels_by_value ON labels (key, value);
 
 CREATE TABLE edges (
@@ -60,7 +62,7 @@ CREATE TABLE edges (
     added_seq BIGINT NOT NULL,
     removed_seq BIGINT,
     PRIMARY KEY (target, source, relation, owner)
-);
+) WITHOUT ROWID;
 CREATE INDEX edges_by_source ON edges (source, target);
 
 CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events

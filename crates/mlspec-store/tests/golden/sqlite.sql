@@ -17,9 +17,9 @@ CREATE TABLE edges (
     added_seq BIGINT NOT NULL,
     removed_seq BIGINT,
     PRIMARY KEY (target, source, relation, owner)
-);
+) WITHOUT ROWID;
 CREATE TABLE events (
-    seq BIGINT PRIMARY KEY NOT NULL,
+    seq INTEGER PRIMARY KEY NOT NULL,
     at_us BIGINT NOT NULL,
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE labels (
     key TEXT NOT NULL,
     value TEXT,
     PRIMARY KEY (object_id, key)
-);
+) WITHOUT ROWID;
 CREATE TABLE objects (
     id TEXT PRIMARY KEY NOT NULL,
     kind TEXT NOT NULL,
@@ -49,7 +49,7 @@ CREATE TABLE objects (
     status TEXT NOT NULL,
     head_seq BIGINT NOT NULL,
     created_seq BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE store_meta (
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
