@@ -88,14 +88,20 @@ impl Current {
 /// `params` as text in order.
 pub(crate) async fn fetch_current(conn: &mut AnyConnection, filter: &str, params: &[&str]) -> Result<Vec<Current>> {
     let sql = format!("{SELECT_CURRENT} WHERE {filter}");
-    // Planned afresh each time: a cached generic plan made while the tables were small would
-    // go on scanning them as they grow (PostgreSQL).
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    // PostgreSQL plans it afresh each time: a cached generic plan made while the tables were
+    // small would go on scanning them as they grow. SQLite keeps it prepared.
+    let persistent = is_sqlite(conn);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(persistent);
     for param in params {
         query = query.bind(*param);
     }
     let rows = query.fetch_all(conn).await?;
     rows.iter().map(Current::from_row).collect()
+}
+
+/// True on SQLite, false on PostgreSQL.
+pub(crate) fn is_sqlite(conn: &AnyConnection) -> bool {
+    conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
 pub(crate) fn parse_kind(text: &str) -> Result<Kind> {

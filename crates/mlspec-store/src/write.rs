@@ -264,7 +264,7 @@ async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: Vec<Vec<
     let per_statement = (MAX_PARAMS / width).max(1);
     // SQLite looks a `$n` parameter up by name in a list, which makes binding quadratic in the
     // parameter count; plain `?` parameters bind by position.
-    let positional = conn.backend_name().eq_ignore_ascii_case("sqlite");
+    let positional = crate::current::is_sqlite(conn);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Param>> = rows.by_ref().take(per_statement).collect();
