@@ -2,8 +2,12 @@
 # Seeds the fuzz corpora from the documents the project already has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p fuzz/corpus/validate fuzz/corpus/migrate fuzz/corpus/yaml_fast_path
+mkdir -p fuzz/corpus/validate fuzz/corpus/migrate fuzz/corpus/yaml_fast_path fuzz/corpus/store_location
 for target in validate yaml_fast_path; do
   cp docs/spec/examples/*.yaml crates/mlspec/tests/fixtures/invalid/*.yaml "fuzz/corpus/$target/"
 done
 find ../shared/seed-examples -name '*.y*ml' -exec cp {} fuzz/corpus/migrate/ \;
+for url in sqlite:.mlspec/store.db sqlite:///tmp/x.db postgres://me:secret@db:5432/mlspec \
+  'postgresql://u@[::1]:5432/db?sslmode=require' mysql://h/db; do
+  printf '%s' "$url" > "fuzz/corpus/store_location/$(printf '%s' "$url" | sha1sum | cut -c1-12)"
+done

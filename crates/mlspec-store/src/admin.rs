@@ -119,6 +119,7 @@ pub(crate) async fn promote(
     version: Option<&Version>,
     actor: &str,
 ) -> Result<Change> {
+    crate::write::lock_head(conn).await?;
     let resolved = Resolver::default().resolve(conn, artifact).await?;
     let source = current_by_id(conn, &resolved.object.id).await?;
     let document = source.parse_document()?;

@@ -93,18 +93,14 @@ async fn plan(
         Some(id) => resolver.by_id(conn, id.as_str()).await?,
         None => resolver.live_identity(conn, kind, &name, &scope).await?,
     };
-    if let Some(existing) = &existing {
-        check_update(existing, &document, conn, resolver, &scope).await?;
+    match &existing {
+        Some(existing) => check_update(existing, &document, conn, resolver, &scope).await?,
+        None => check_name_free(&document, conn, resolver, &scope).await?,
     }
     normalize(&mut document, existing.as_ref(), writer)?;
     let json = serde_json::to_string(&document)
         .map_err(|e| StoreError::new(ErrorKind::Internal, format!("cannot serialize {kind}/{name}: {e}")))?;
-    let id = document
-        .metadata
-        .id
-        .as_ref()
-        .map(|i| i.as_str().to_owned())
-        .unwrap_or_default();
+    let id = id_of(&document);
     resolver.add_pending(Candidate {
         id,
         kind,
@@ -190,6 +186,29 @@ async fn check_update(
     Ok(())
 }
 
+/// A new object (one that brings an id the store does not know yet) must not take a live name.
+async fn check_name_free(
+    document: &Document,
+    conn: &mut AnyConnection,
+    resolver: &mut Resolver,
+    scope: &str,
+) -> Result<()> {
+    let name = document.metadata.name.as_str();
+    match resolver.live_identity(conn, document.kind(), name, scope).await? {
+        Some(other) => Err(StoreError::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "{}/{name}: {} (id {}) already exists (names are unique per kind, ignoring case)",
+                document.kind(),
+                other.display(),
+                other.id
+            ),
+        )
+        .with_hint("drop metadata.id to update the existing object, or choose another name")),
+        None => Ok(()),
+    }
+}
+
 /// Sets what the store owns: the id, the status, and when and by whom it was created.
 fn normalize(document: &mut Document, existing: Option<&Candidate>, writer: &Writer) -> Result<()> {
     match existing {
@@ -224,12 +243,7 @@ async fn record(
     warnings: &mut Vec<String>,
 ) -> Result<Applied> {
     let document = &plan.document;
-    let id = document
-        .metadata
-        .id
-        .as_ref()
-        .map(|i| i.as_str().to_owned())
-        .unwrap_or_default();
+    let id = id_of(document);
     let mut applied = Applied {
         id: id.clone(),
         kind: document.kind(),
@@ -335,6 +349,16 @@ pub(crate) fn parse_links(json: &str) -> Result<BTreeSet<Link>> {
         .map_err(|e| {
             StoreError::data_loss(format!("stored links cannot be read: {e}")).with_hint("run `mlspec store verify`")
         })
+}
+
+/// The document's id (set by [`normalize`]).
+fn id_of(document: &Document) -> String {
+    document
+        .metadata
+        .id
+        .as_ref()
+        .map(|i| i.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 pub(crate) fn labels_of(document: &Document) -> Vec<(String, String)> {

@@ -85,6 +85,12 @@ impl<'a> Collector<'a> {
         }
     }
 
+    fn produced_all(&mut self, path: &str, targets: &'a [Ref]) {
+        for (i, target) in targets.iter().enumerate() {
+            self.produced(&format!("{path}/{i}"), target);
+        }
+    }
+
     fn all(&mut self, path: &str, targets: &'a [Ref], relation: Relation) {
         for (i, target) in targets.iter().enumerate() {
             self.add(&format!("{path}/{i}"), target, relation);
@@ -103,9 +109,7 @@ pub fn references(document: &Document) -> Vec<Reference<'_>> {
             c.opt("pipeline", &run.pipeline, Uses);
             c.opt("module", &run.module, Uses);
             c.all("inputs", &run.inputs, Input);
-            for (i, output) in run.outputs.iter().enumerate() {
-                c.produced(&format!("outputs/{i}"), output);
-            }
+            c.produced_all("outputs", &run.outputs);
         }
         Spec::Artifact(artifact) => c.add("run", &artifact.run, Output),
         Spec::Dataset(dataset) => {
@@ -132,9 +136,7 @@ pub fn references(document: &Document) -> Vec<Reference<'_>> {
         Spec::Transformation(t) => {
             c.opt("run", &t.run, Uses);
             c.all("inputs", &t.inputs, Input);
-            for (i, output) in t.outputs.iter().enumerate() {
-                c.produced(&format!("outputs/{i}"), output);
-            }
+            c.produced_all("outputs", &t.outputs);
         }
         Spec::ValidationReport(report) => {
             c.add("dataset", &report.dataset, Input);

@@ -70,9 +70,7 @@ pub(crate) struct Writer {
 impl Writer {
     /// Locks the head of the chain (writers queue here) and starts appending after it.
     pub async fn begin(conn: &mut AnyConnection, actor: &str) -> Result<Writer> {
-        sqlx::query("UPDATE chain_head SET seq = seq WHERE id = 1")
-            .execute(&mut *conn)
-            .await?;
+        lock_head(conn).await?;
         let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
             .fetch_optional(&mut *conn)
             .await?;
@@ -235,6 +233,16 @@ impl Writer {
             .await?;
         Ok(())
     }
+}
+
+/// Takes the write lock of the store for the rest of the transaction: a row lock on PostgreSQL,
+/// the database write lock on SQLite. Every writing transaction starts here, before reading, so
+/// that writers queue instead of failing on a stale snapshot.
+pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<()> {
+    sqlx::query("UPDATE chain_head SET seq = seq WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn event_params(record: EventRecord, hash: String) -> Vec<Param> {

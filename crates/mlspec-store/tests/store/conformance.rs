@@ -83,6 +83,9 @@ conformance! {
         let error = assert_kind(store.apply_yaml(&run("TRAIN")).await, ErrorKind::AlreadyExists);
         assert!(error.message.contains("Run/train"), "{error}");
         assert_kind(store.apply_yaml(&join(&[run("x"), run("X")])).await, ErrorKind::AlreadyExists);
+        let with_id = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {id: fresh-1, name: Train}\nspec: {status: Running}\n";
+        let error = assert_kind(store.apply_yaml(with_id).await, ErrorKind::AlreadyExists);
+        assert!(error.message.contains("already exists"), "{error}");
         let error = assert_kind(store.apply_yaml(&join(&[run("y"), run("y")])).await, ErrorKind::InvalidArgument);
         assert!(error.message.contains("documents 1 and 2"), "{error}");
         assert_eq!(events(&store).await, 1);
