@@ -34,9 +34,11 @@ fn unique_names(documents: &[&Document], out: &mut Vec<BatchFinding>) {
         if doc.metadata.status == Status::Archived {
             continue;
         }
-        // Artifact names are unique within their producing run; other names within the kind.
+        // Artifact names are unique within their producing run, Module names per version
+        // (each version is its own object); other names within the kind.
         let scope = match &doc.spec {
             Spec::Artifact(a) => Some(a.run.to_string()),
+            Spec::Module(m) => Some(m.version.to_string()),
             _ => None,
         };
         let key = (doc.kind(), scope, doc.metadata.name.as_str().to_ascii_lowercase());
@@ -44,7 +46,7 @@ fn unique_names(documents: &[&Document], out: &mut Vec<BatchFinding>) {
             let mut findings = Findings::default();
             findings
                 .error("/metadata/name", format!("another {} named `{}` comes earlier", doc.kind(), documents[first].metadata.name))
-                .hint("names are unique per kind, ignoring case, among non-archived objects (artifacts: per producing run)");
+                .hint("names are unique per kind, ignoring case, among non-archived objects (artifacts: per producing run; modules: per version)");
             out.extend(findings.items.into_iter().map(|finding| BatchFinding {
                 document: i,
                 related: first,
@@ -93,5 +95,27 @@ fn holdback_not_evaluation_data(documents: &[&Document], out: &mut Vec<BatchFind
                 }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Format, Limits, validate_text};
+
+    fn module(version: &str) -> Document {
+        let yaml = format!(
+            "apiVersion: mlspec/v1\nkind: Module\nmetadata: {{name: train}}\nspec: {{version: '{version}', implementation: {{command: [t]}}}}\n"
+        );
+        validate_text(&yaml, Format::Yaml, &Limits::default()).documents.remove(0)
+    }
+
+    #[test]
+    fn module_names_are_unique_per_version() {
+        let (one, two, again) = (module("1"), module("2"), module("1"));
+        assert!(check_batch(&[&one, &two]).is_empty());
+        let findings = check_batch(&[&one, &two, &again]);
+        assert_eq!(findings.len(), 1);
+        assert_eq!((findings[0].document, findings[0].related), (2, 0));
     }
 }

@@ -261,7 +261,8 @@ pub struct Implementation {
     pub env: UniqueMap<Key, String>,
 }
 
-/// A reusable, versioned computation.
+/// A reusable, versioned computation. Each version is its own object with its own status: the
+/// name is unique per version, and `Module/name` refers to the newest non-archived version.
 ///
 /// Rules: input, output and parameter names are unique; the command is not empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
