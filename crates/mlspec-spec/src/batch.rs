@@ -107,7 +107,9 @@ mod tests {
         let yaml = format!(
             "apiVersion: mlspec/v1\nkind: Module\nmetadata: {{name: train}}\nspec: {{version: '{version}', implementation: {{command: [t]}}}}\n"
         );
-        validate_text(&yaml, Format::Yaml, &Limits::default()).documents.remove(0)
+        validate_text(&yaml, Format::Yaml, &Limits::default())
+            .documents
+            .remove(0)
     }
 
     #[test]

@@ -110,20 +110,37 @@ fn check_postgres_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// The URL with the password of its user info, and any `password` / `sslpassword` query
+/// parameter, replaced by `***`.
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((user_info, host)) => {
             let user = user_info.split(':').next().unwrap_or_default();
             let password = if user_info.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{password}@{host}{tail}")
+            format!("{user}{password}@{host}")
         }
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{authority}{}", redact_query(tail))
+}
+
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().ends_with("password") => format!("{key}=***"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", params.join("&"))
 }
 
 #[cfg(test)]
@@ -165,5 +182,7 @@ mod tests {
     fn hides_passwords() {
         let location = Location::parse("postgres://me:secret@h:1/db").unwrap();
         assert_eq!(location.to_string(), "postgres://me:***@h:1/db");
+        let location = Location::parse("postgres://me@h/db?sslmode=require&password=secret").unwrap();
+        assert_eq!(location.to_string(), "postgres://me@h/db?sslmode=require&password=***");
     }
 }
