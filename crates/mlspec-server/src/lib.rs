@@ -14,6 +14,7 @@
 //! Kubernetes probes work unchanged. [`router`] gives the endpoints to any Rust program.
 
 pub mod exposition;
+pub mod probe;
 pub mod process;
 pub mod state;
 

@@ -12,6 +12,7 @@ mod commands;
 mod examples;
 mod inputs;
 mod report;
+mod step;
 mod store;
 mod table;
 
@@ -50,6 +51,7 @@ enum Command {
     Lineage(commands::lineage::Args),
     Store(commands::store::Args),
     Db(commands::store::DbArgs),
+    Step(commands::step::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Lineage(args) => commands::lineage::run(args, &choice),
         Command::Store(args) => commands::store::run(args, &choice),
         Command::Db(args) => commands::store::upgrade(args, &choice),
+        Command::Step(args) => commands::step::run(args, &choice),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ pub mod list;
 pub mod migrate;
 pub mod new;
 pub mod schema;
+pub mod step;
 pub mod store;
 pub mod validate;
 

@@ -1,0 +1,114 @@
+//! A minimal HTTP/1.1 GET for probing a step's endpoints (`mlspec step status`, tests).
+//!
+//! Hand-written on std's TcpStream: it only ever talks plain HTTP to a step's own endpoints,
+//! and a full client stack (TLS, pools, redirects) would be dead weight in the binary.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// A response: status code and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The body, as text.
+    pub body: String,
+}
+
+/// The largest response read.
+const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
+
+/// GETs `path` from `addr` (`HOST:PORT`), giving up after `timeout` for connecting and for each
+/// read.
+pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
+    let target = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("`{addr}` names no address")))?;
+    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.take(MAX_RESPONSE).read_to_end(&mut raw)?;
+    parse(&raw)
+}
+
+fn bad(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("not an HTTP response: {why}"))
+}
+
+fn parse(raw: &[u8]) -> io::Result<Response> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("headers are not UTF-8"))?;
+    let body = &raw[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| bad("no status line"))?;
+    let chunked = lines.any(|line| {
+        line.to_ascii_lowercase().starts_with("transfer-encoding:") && line.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    Ok(Response {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn dechunk(mut body: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| bad("truncated chunk"))?;
+        let size_text = std::str::from_utf8(&body[..line_end]).map_err(|_| bad("bad chunk size"))?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or_default().trim(), 16)
+            .map_err(|_| bad("bad chunk size"))?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = body.get(..size).ok_or_else(|| bad("truncated chunk"))?;
+        out.extend_from_slice(chunk);
+        body = body.get(size + 2..).ok_or_else(|| bad("truncated chunk"))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_chunked_responses() {
+        let plain = parse(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 3\r\n\r\nno\n").unwrap();
+        assert_eq!(
+            plain,
+            Response {
+                status: 503,
+                body: "no\n".into()
+            }
+        );
+        let chunked =
+            parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n1\r\n!\r\n0\r\n\r\n").unwrap();
+        assert_eq!(
+            chunked,
+            Response {
+                status: 200,
+                body: "ok!".into()
+            }
+        );
+        assert!(parse(b"garbage").is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
+    }
+}

@@ -1,0 +1,224 @@
+//! Turning a finished step into documents: the Run, and an Artifact per declared output.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use mlspec_spec::kinds::{ArtifactSpec, ArtifactType, ResourceUsage, RunSpec, RunStatus};
+use mlspec_spec::newtypes::{Digest, Key, LabelKey, LabelValue, MediaType, RelativePath, ShortText};
+use mlspec_spec::values::{DataPath, Params, Tags, UniqueMap};
+use mlspec_spec::{ApiVersion, Document, Metadata, Name, ObjectId, Ref, RefTarget, Spec};
+use sha2::{Digest as _, Sha256};
+
+use super::logs::Captured;
+
+/// How the command ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ending {
+    pub status: RunStatus,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+    pub resources: Option<ResourceUsage>,
+}
+
+/// What the Run records besides how it ended.
+pub struct RunFacts<'a> {
+    pub run_id: &'a ObjectId,
+    pub step: &'a str,
+    pub module: Option<&'a Ref>,
+    pub params: &'a Params,
+    pub inputs: &'a [Ref],
+    pub outputs: &'a [PathBuf],
+    pub command: &'a [String],
+    pub metrics: Vec<mlspec_spec::values::Metric>,
+    pub logs: &'a [Captured],
+}
+
+/// The Run document and one Artifact per output that exists; warnings for outputs that do not.
+pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Document>, Vec<String>)> {
+    let mut documents = Vec::new();
+    let mut warnings = Vec::new();
+    let mut output_refs = Vec::new();
+    let mut taken = Vec::new();
+    for path in facts.outputs {
+        match artifact(facts.run_id, path, &mut taken) {
+            Ok(document) => {
+                output_refs.push(id_ref(document.metadata.id.as_ref()));
+                documents.push(document);
+            }
+            Err(error) => warnings.push(format!("output {}: {error:#}; not recorded", path.display())),
+        }
+    }
+    let mut tags = Tags::default();
+    for log in facts.logs {
+        tags.0
+            .insert(Key::new(format!("mlspec.{}.bytes", log.stream))?, log.bytes.to_string());
+        if log.truncated() {
+            tags.0.insert(
+                Key::new(format!("mlspec.{}.truncated_at", log.stream))?,
+                log.kept.to_string(),
+            );
+        }
+    }
+    let run = RunSpec {
+        experiment: None,
+        parent: None,
+        pipeline: None,
+        module: facts.module.cloned(),
+        status: ending.status,
+        start_time: Some(ending.started),
+        end_time: Some(ending.ended),
+        exit_code: ending.exit_code,
+        signal: ending.signal.as_deref().map(ShortText::new).transpose()?,
+        command: facts.command.to_vec(),
+        source: None,
+        params: facts.params.clone(),
+        metrics: facts.metrics,
+        inputs: facts.inputs.to_vec(),
+        outputs: output_refs,
+        logs: facts.logs.iter().map(log_path).collect::<anyhow::Result<_>>()?,
+        resources: ending.resources.clone(),
+        tags,
+    };
+    let mut metadata = Metadata::named(run_name(facts.step, facts.run_id)?);
+    metadata.id = Some(facts.run_id.clone());
+    metadata
+        .labels
+        .0
+        .insert(LabelKey::new("mlspec.org/step")?, LabelValue::new(facts.step)?);
+    documents.push(Document {
+        api_version: ApiVersion::V1,
+        metadata,
+        spec: Spec::Run(run),
+    });
+    Ok((documents, warnings))
+}
+
+/// `<step>-<8 random hex digits of the run id>`: unique per run, readable in lists.
+fn run_name(step: &str, run_id: &ObjectId) -> anyhow::Result<Name> {
+    let tail: String = run_id
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .rev()
+        .take(8)
+        .collect();
+    let tail: String = tail.chars().rev().collect();
+    Ok(Name::new(format!("{}-{tail}", name_part(step)))?)
+}
+
+/// Text reduced to what a Name allows: letters, digits, `_` and `-`, starting with a letter or
+/// digit, at most 200 characters.
+pub fn name_part(text: &str) -> String {
+    let mapped: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = mapped.trim_start_matches(['-', '_']);
+    let part: String = trimmed.chars().take(200).collect();
+    if part.is_empty() { "step".to_owned() } else { part }
+}
+
+fn id_ref(id: Option<&ObjectId>) -> Ref {
+    Ref {
+        target: RefTarget::Id(id.cloned().unwrap_or_else(ObjectId::generate)),
+        digest: None,
+    }
+}
+
+/// Logs live in the datastore `mlspec-logs`, at `<run id>/<stream>.log`.
+fn log_path(log: &Captured) -> anyhow::Result<DataPath> {
+    let run_dir = log
+        .path
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(DataPath {
+        datastore: Name::new("mlspec-logs")?,
+        path: Some(RelativePath::new(format!("{run_dir}/{}.log", log.stream))?),
+        table: None,
+        query: None,
+    })
+}
+
+/// An Artifact for an output file, in the datastore `local` (the directory the step ran in).
+fn artifact(run_id: &ObjectId, path: &Path, taken: &mut Vec<String>) -> anyhow::Result<Document> {
+    let (digest, size) = sha256_file(path)?;
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut name = name_part(&stem);
+    let base = name.clone();
+    let mut n = 1;
+    while taken.contains(&name) {
+        n += 1;
+        name = format!("{base}-{n}");
+    }
+    taken.push(name.clone());
+    let relative = path.strip_prefix(std::env::current_dir()?).unwrap_or(path);
+    let relative = relative.to_string_lossy().trim_start_matches('/').to_owned();
+    let mut metadata = Metadata::named(Name::new(name)?);
+    metadata.id = Some(ObjectId::generate());
+    Ok(Document {
+        api_version: ApiVersion::V1,
+        metadata,
+        spec: Spec::Artifact(ArtifactSpec {
+            run: Ref {
+                target: RefTarget::Id(run_id.clone()),
+                digest: None,
+            },
+            artifact_type: ArtifactType::Data,
+            path: DataPath {
+                datastore: Name::new("local")?,
+                path: Some(RelativePath::new(relative)?),
+                table: None,
+                query: None,
+            },
+            digest: Digest::new(format!("sha256:{digest}"))?,
+            size,
+            media_type: MediaType::new("application/octet-stream")?,
+        }),
+    })
+}
+
+/// SHA-256 (hex) and size of a file, streamed.
+pub fn sha256_file(path: &Path) -> anyhow::Result<(String, u64)> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut file, &mut hasher)?;
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Parses `--param KEY=VALUE`: numbers as numbers, anything else as text.
+pub fn parse_param(text: &str) -> Result<(Key, mlspec_spec::values::ParamValue), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    let key = Key::new(key).map_err(|e| format!("parameter `{key}`: {e}"))?;
+    let value = match value.parse::<f64>() {
+        Ok(number) if number.is_finite() => mlspec_spec::values::ParamValue::Number(number),
+        _ => mlspec_spec::values::ParamValue::String(value.to_owned()),
+    };
+    Ok((key, value))
+}
+
+/// Params from `--param` flags; a repeated key is an error.
+pub fn params(pairs: Vec<(Key, mlspec_spec::values::ParamValue)>) -> anyhow::Result<Params> {
+    let mut params = UniqueMap::default();
+    for (key, value) in pairs {
+        if params.0.insert(key.clone(), value).is_some() {
+            anyhow::bail!("--param {key} is given twice");
+        }
+    }
+    Ok(params)
+}

@@ -1,0 +1,64 @@
+//! The spool: Run records that could not reach the store wait here, one JSON file per run,
+//! until `mlspec step flush` sends them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use mlspec_spec::Document;
+
+/// Where mlspec keeps step logs and the spool: the project's `.mlspec/` when there is one,
+/// else `$MLSPEC_HOME`, else `~/.local/state/mlspec`.
+pub fn state_dir() -> PathBuf {
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(mlspec_store::Location::Sqlite(db)) = mlspec_store::Location::discover(&cwd)
+        && let Some(dir) = db.parent()
+    {
+        return dir.to_path_buf();
+    }
+    if let Some(home) = std::env::var_os("MLSPEC_HOME") {
+        return PathBuf::from(home);
+    }
+    let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
+    home.join(".local/state/mlspec")
+}
+
+/// The spool directory.
+pub fn spool_dir() -> PathBuf {
+    state_dir().join("spool")
+}
+
+/// Writes a run's documents to the spool (atomically: a partial file is never left behind).
+pub fn write(run_id: &str, documents: &[Document]) -> anyhow::Result<PathBuf> {
+    let dir = spool_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{run_id}.json"));
+    let partial = dir.join(format!(".{run_id}.json.partial"));
+    std::fs::write(&partial, serde_json::to_vec_pretty(documents)?)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The spooled runs, oldest first.
+pub fn pending(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json")
+                    && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    files.sort();
+    Ok(files)
+}
+
+/// Reads one spooled run.
+pub fn read(path: &Path) -> anyhow::Result<Vec<Document>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a spooled run", path.display()))
+}
