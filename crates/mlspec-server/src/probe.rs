@@ -22,6 +22,11 @@ const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
 /// GETs `path` from `addr` (`HOST:PORT`), giving up after `timeout` for connecting and for each
 /// read.
 pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
+    get_with(addr, path, "*/*", timeout)
+}
+
+/// [`get`] with an Accept header.
+pub fn get_with(addr: &str, path: &str, accept: &str, timeout: Duration) -> io::Result<Response> {
     let target = addr
         .to_socket_addrs()?
         .next()
@@ -31,7 +36,7 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
     stream.set_write_timeout(Some(timeout))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: {accept}\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.take(MAX_RESPONSE).read_to_end(&mut raw)?;

@@ -65,10 +65,24 @@ impl ObjectArg {
     }
 }
 
+/// A kind as people type it on a command line: `Run`, `run`, `runs`, `data-profile`,
+/// `datasets`.
+pub fn parse_kind(text: &str) -> Result<Kind, StoreError> {
+    Kind::lookup(text)
+        .or_else(|error| {
+            let singular = text
+                .strip_suffix("es")
+                .filter(|s| s.ends_with('s'))
+                .or_else(|| text.strip_suffix('s'));
+            singular.and_then(|s| Kind::lookup(s).ok()).ok_or(error)
+        })
+        .map_err(|e| StoreError::invalid(e.to_string()))
+}
+
 pub fn selector(target: &[String]) -> Result<Selector, StoreError> {
     match target {
         [kind, text] => {
-            let kind = Kind::lookup(kind).map_err(|e| StoreError::invalid(e.to_string()))?;
+            let kind = parse_kind(kind)?;
             Ok(Selector::KindText {
                 kind,
                 text: text.clone(),
@@ -86,5 +100,24 @@ pub fn selector(target: &[String]) -> Result<Selector, StoreError> {
             Ok(Selector::from(&parsed))
         }
         _ => Err(StoreError::invalid("name one object: KIND NAME|ID, or a reference")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_read_as_typed() {
+        for (text, kind) in [
+            ("Run", Kind::Run),
+            ("runs", Kind::Run),
+            ("datasets", Kind::Dataset),
+            ("data-profiles", Kind::DataProfile),
+            ("Objectives", Kind::Objectives),
+        ] {
+            assert_eq!(parse_kind(text).unwrap(), kind, "{text}");
+        }
+        assert!(parse_kind("wombats").is_err());
     }
 }

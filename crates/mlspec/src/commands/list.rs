@@ -12,7 +12,7 @@ use crate::table;
 /// otherwise.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The kind, e.g. `Run` or `dataset`.
+    /// The kind, e.g. `Run`, `runs` or `dataset`.
     kind: String,
     /// Show objects with this status (repeatable): active, deprecated, archived.
     #[arg(long, value_enum)]
@@ -62,7 +62,7 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
-    let kind = Kind::lookup(&args.kind)?;
+    let kind = crate::store::parse_kind(&args.kind)?;
     let statuses = if args.all {
         vec![Status::Active, Status::Deprecated, Status::Archived]
     } else {

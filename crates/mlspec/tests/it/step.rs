@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 
-struct Project {
+pub struct Project {
     dir: tempfile::TempDir,
 }
 
 impl Project {
-    fn new() -> Project {
+    pub fn new() -> Project {
         let project = Project {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -19,7 +19,7 @@ impl Project {
         project
     }
 
-    fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
@@ -33,12 +33,12 @@ impl Project {
         command
     }
 
-    fn mlspec(&self, args: &[&str]) -> std::process::Output {
+    pub fn mlspec(&self, args: &[&str]) -> std::process::Output {
         self.command(args).output().unwrap()
     }
 
     /// The one recorded run of step `name`, as JSON.
-    fn run_of(&self, name: &str) -> serde_json::Value {
+    pub fn run_of(&self, name: &str) -> serde_json::Value {
         let list = self.mlspec(&[
             "list",
             "run",
@@ -55,7 +55,7 @@ impl Project {
     }
 }
 
-fn wait_for_file(path: &Path) -> String {
+pub fn wait_for_file(path: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(text) = std::fs::read_to_string(path)
@@ -68,11 +68,11 @@ fn wait_for_file(path: &Path) -> String {
     }
 }
 
-fn get(addr: &str, path: &str) -> mlspec_server::probe::Response {
+pub fn get(addr: &str, path: &str) -> mlspec_server::probe::Response {
     mlspec_server::probe::get(addr, path, Duration::from_secs(5)).unwrap()
 }
 
-fn spawn_waiting_step(project: &Project, name: &str, script: &str) -> (Child, String, PathBuf) {
+pub fn spawn_waiting_step(project: &Project, name: &str, script: &str) -> (Child, String, PathBuf) {
     let addr_file = project.path().join(format!("{name}.addr"));
     let release = project.path().join(format!("{name}.release"));
     let body = format!("{script}; while [ ! -f '{}' ]; do sleep 0.05; done", release.display());
