@@ -170,13 +170,7 @@ fn reported(page: &mut Page, state: &StepState) {
                     .map(|(label, v)| (labels(key_label.as_deref(), label.as_deref()), v)),
             );
         }
-        let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
-        page.family(
-            &name,
-            Type::Gauge,
-            &format!("Reported by the step as {}.", keys.join(", ")),
-            &samples,
-        );
+        page.family(&name, Type::Gauge, "Reported by the step.", &samples);
     }
 }
 

@@ -31,6 +31,11 @@ use serde_json::{Value, json};
 
 pub use state::{Phase, StepInfo, StepState};
 
+/// How long a rendered `/metrics` page is served again while nothing reported changes: its
+/// process CPU and memory figures are at most this old. Reported metrics and state changes
+/// show at once.
+pub const PAGE_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The largest metric post accepted, in bytes.
 pub const MAX_POST_BYTES: usize = 4 * 1024 * 1024;
 
@@ -93,9 +98,11 @@ async fn varz(State(state): State<Arc<StepState>>) -> Response {
 async fn metrics(State(state): State<Arc<StepState>>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = exposition::Format::negotiate(accept);
-    let own = process::stats("self").unwrap_or_default();
-    let child = state.child_pid().and_then(|pid| process::stats(&pid.to_string()));
-    let page = exposition::render(&state, &own, child.as_ref(), format);
+    let page = state.page(format as u8, PAGE_MAX_AGE, || {
+        let own = process::stats("self").unwrap_or_default();
+        let child = state.child_pid().and_then(|pid| process::stats(&pid.to_string()));
+        exposition::render(&state, &own, child.as_ref(), format)
+    });
     ([(header::CONTENT_TYPE, format.content_type())], page).into_response()
 }
 

@@ -47,7 +47,8 @@ fn bad(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("not an HTTP response: {why}"))
 }
 
-fn parse(raw: &[u8]) -> io::Result<Response> {
+/// Parses a raw HTTP/1.1 response.
+pub fn parse(raw: &[u8]) -> io::Result<Response> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

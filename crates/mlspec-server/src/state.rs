@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+
+use axum::body::Bytes;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mlspec_spec::values::{Metric, MetricValue};
@@ -112,6 +114,10 @@ struct Inner {
     latest: BTreeMap<String, Latest>,
     /// One entry per key and step: a later report for the same key and step replaces it.
     history: BTreeMap<(String, Option<u64>), Metric>,
+    /// Bumped by every change a `/metrics` page shows.
+    version: u64,
+    /// Rendered pages by format: (version, when, page).
+    pages: BTreeMap<u8, (u64, Instant, Bytes)>,
 }
 
 impl StepState {
@@ -128,6 +134,8 @@ impl StepState {
                 ended: None,
                 latest: BTreeMap::new(),
                 history: BTreeMap::new(),
+                version: 0,
+                pages: BTreeMap::new(),
             }),
         }
     }
@@ -150,6 +158,7 @@ impl StepState {
                 inner.ended.get_or_insert_with(Instant::now);
             }
             inner.phase = phase;
+            inner.version += 1;
         }
     }
 
@@ -157,6 +166,7 @@ impl StepState {
     pub fn started(&self, pid: u32) {
         let mut inner = self.lock();
         inner.child_pid = Some(pid);
+        inner.version += 1;
         if inner.phase == Phase::Starting {
             inner.phase = Phase::Running;
         }
@@ -164,7 +174,11 @@ impl StepState {
 
     /// Records the command's exit code.
     pub fn exited(&self, code: Option<i32>, phase: Phase) {
-        self.lock().exit_code = code;
+        {
+            let mut inner = self.lock();
+            inner.exit_code = code;
+            inner.version += 1;
+        }
         self.set_phase(phase);
     }
 
@@ -192,6 +206,7 @@ impl StepState {
     /// Records reported metrics.
     pub fn report(&self, metrics: Vec<Metric>) {
         let mut inner = self.lock();
+        inner.version += 1;
         for metric in metrics {
             let key = metric.key.as_str().to_owned();
             let entry = inner.latest.entry(key.clone()).or_insert_with(|| Latest {
@@ -204,6 +219,24 @@ impl StepState {
             entry.count += 1;
             inner.history.insert((key, metric.step), metric);
         }
+    }
+
+    /// The page for `slot` (a format), rendered anew when the state changed or the cached one is
+    /// older than `max_age` (its process figures age); concurrent scrapes share one rendering.
+    pub fn page(&self, slot: u8, max_age: Duration, render: impl FnOnce() -> String) -> Bytes {
+        let version = {
+            let inner = self.lock();
+            if let Some((v, at, page)) = inner.pages.get(&slot)
+                && *v == inner.version
+                && at.elapsed() < max_age
+            {
+                return page.clone();
+            }
+            inner.version
+        };
+        let page = Bytes::from(render());
+        self.lock().pages.insert(slot, (version, Instant::now(), page.clone()));
+        page
     }
 
     /// The latest value of every reported metric, by key.

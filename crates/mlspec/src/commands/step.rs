@@ -104,7 +104,12 @@ fn run_step(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         log_limit: args.log_limit,
         command: args.command,
     };
-    block_on(step::run(plan, choice))
+    // Two workers: the endpoints stay responsive while output is being captured.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(step::run(plan, choice))
 }
 
 fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {

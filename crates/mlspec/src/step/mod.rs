@@ -96,7 +96,11 @@ pub fn visible_env(vars: impl Iterator<Item = (String, String)>) -> std::collect
 /// Runs the step; the exit code is the command's (128 + N when signal N ended it), 2 when it
 /// could not be started.
 pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
-    check_references(&plan, choice).await?;
+    // The store, when one is in use and reachable now; the Run is spooled otherwise.
+    let store = choice.open().await;
+    if let Ok(store) = &store {
+        check_references(&plan, store.as_ref()).await?;
+    }
     let run_id = ObjectId::generate();
     let state = Arc::new(StepState::new(step_info(&plan, &run_id)));
     let listener = tokio::net::TcpListener::bind(&plan.listen).await.with_context(|| {
@@ -113,6 +117,10 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     if let Some(file) = &plan.addr_file {
         write_atomically(file, &addr.to_string())?;
     }
+    // No Nagle delay: a response's last segment goes out at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = tokio::spawn(axum::serve(listener, mlspec_server::router(state.clone())).into_future());
     let log_dir = spool::state_dir().join("logs").join(run_id.as_str());
     std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
@@ -152,15 +160,12 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    save(&documents, &run_id, choice).await?;
+    save(&documents, &run_id, store).await?;
     Ok(if ran { exit_code(&ending) } else { ExitCode::from(2) })
 }
 
-/// Refuses unknown --module and --input references before anything runs, when a store is in use.
-async fn check_references(plan: &Plan, choice: &StoreChoice) -> anyhow::Result<()> {
-    let Ok(store) = choice.open().await else {
-        return Ok(()); // No store: nothing to check against; the Run is spooled.
-    };
+/// Refuses unknown --module and --input references before anything runs.
+async fn check_references(plan: &Plan, store: &dyn mlspec_store::Store) -> anyhow::Result<()> {
     for reference in plan.module.iter().chain(&plan.inputs) {
         store
             .get(&reference.into())
@@ -395,13 +400,18 @@ async fn read_metrics_file(path: &Path, state: &StepState, offset: &mut u64) {
 }
 
 /// Records the documents in the store, or spools them when there is none or it fails.
-async fn save(documents: &[mlspec_spec::Document], run_id: &ObjectId, choice: &StoreChoice) -> anyhow::Result<()> {
-    let result = async {
-        let store = choice.open().await?;
-        store.apply(documents, &actor()).await?;
-        Ok::<_, mlspec_store::StoreError>(store.location().to_string())
-    }
-    .await;
+async fn save(
+    documents: &[mlspec_spec::Document],
+    run_id: &ObjectId,
+    store: Result<Box<dyn mlspec_store::Store>, mlspec_store::StoreError>,
+) -> anyhow::Result<()> {
+    let result = match &store {
+        Ok(store) => store
+            .apply(documents, &actor())
+            .await
+            .map(|_| store.location().to_string()),
+        Err(error) => Err(error.clone()),
+    };
     match result {
         Ok(location) => eprintln!("mlspec step: recorded Run {run_id} in {location}"),
         Err(error) => {
