@@ -128,21 +128,15 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     std::fs::write(&metrics_file, b"").with_context(|| format!("cannot create {}", metrics_file.display()))?;
 
     let started = chrono::Utc::now();
-    let (ending, logs, ran) = supervise(
-        &plan,
-        &state,
-        &format!("http://{addr}"),
-        &run_id,
-        &log_dir,
-        &metrics_file,
-    )
-    .await;
+    let mut cursor = Cursor::default();
+    let url = format!("http://{addr}");
+    let (ending, logs, ran) = supervise(&plan, &state, &url, &run_id, &log_dir, (&metrics_file, &mut cursor)).await;
     let ending = Ending {
         started,
         ended: chrono::Utc::now(),
         ..ending
     };
-    read_metrics_file(&metrics_file, &state, &mut 0).await;
+    read_metrics_file(&metrics_file, &state, &mut cursor).await;
     server.abort();
 
     let facts = RunFacts {
@@ -209,7 +203,7 @@ async fn supervise(
     url: &str,
     run_id: &ObjectId,
     log_dir: &Path,
-    metrics_file: &Path,
+    (metrics_file, cursor): (&Path, &mut Cursor),
 ) -> (Ending, Vec<Captured>, bool) {
     let now = chrono::Utc::now();
     let failed = |code: i32| Ending {
@@ -255,7 +249,7 @@ async fn supervise(
         let cap = plan.log_limit;
         tokio::spawn(async move { logs::capture("stderr", err, tokio::io::stderr(), &path, cap).await })
     });
-    let (status, forwarded) = wait_forwarding_signals(&mut child, state, metrics_file).await;
+    let (status, forwarded) = wait_forwarding_signals(&mut child, state, metrics_file, cursor).await;
     let mut captured = Vec::new();
     for task in [stdout, stderr].into_iter().flatten() {
         // A grandchild may hold the pipe open after the command exits: do not wait for ever.
@@ -278,13 +272,13 @@ async fn wait_forwarding_signals(
     child: &mut tokio::process::Child,
     state: &Arc<StepState>,
     metrics_file: &Path,
+    cursor: &mut Cursor,
 ) -> (std::io::Result<std::process::ExitStatus>, Option<Signal>) {
     let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
     else {
         return (child.wait().await, None);
     };
     let mut forwarded = None;
-    let mut offset = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         let signal = tokio::select! {
@@ -292,7 +286,7 @@ async fn wait_forwarding_signals(
             _ = interrupt.recv() => Signal::SIGINT,
             _ = terminate.recv() => Signal::SIGTERM,
             _ = tick.tick() => {
-                read_metrics_file(metrics_file, state, &mut offset).await;
+                read_metrics_file(metrics_file, state, cursor).await;
                 continue;
             }
         };
@@ -371,13 +365,20 @@ fn child_resources() -> Option<ResourceUsage> {
     })
 }
 
-/// Reads the complete lines appended to the metrics file since `offset`.
-async fn read_metrics_file(path: &Path, state: &StepState, offset: &mut u64) {
+/// How far the metrics file has been read: bytes and lines.
+#[derive(Default)]
+struct Cursor {
+    offset: u64,
+    line: usize,
+}
+
+/// Reads the complete lines appended to the metrics file since `cursor`.
+async fn read_metrics_file(path: &Path, state: &StepState, cursor: &mut Cursor) {
     let Ok(mut file) = tokio::fs::File::open(path).await else {
         return;
     };
     let mut text = Vec::new();
-    if tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(*offset))
+    if tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(cursor.offset))
         .await
         .is_err()
         || file.read_to_end(&mut text).await.is_err()
@@ -387,14 +388,15 @@ async fn read_metrics_file(path: &Path, state: &StepState, offset: &mut u64) {
     let Some(end) = text.iter().rposition(|b| *b == b'\n') else {
         return;
     };
-    *offset += end as u64 + 1;
-    for (i, line) in text[..end].split(|b| *b == b'\n').enumerate() {
+    cursor.offset += end as u64 + 1;
+    for line in text[..end].split(|b| *b == b'\n') {
+        cursor.line += 1;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match mlspec_server::parse_metrics(line) {
             Ok(metrics) => state.report(metrics),
-            Err(reason) => eprintln!("warning: {}: line {}: {reason}", path.display(), i + 1),
+            Err(reason) => eprintln!("warning: {}: line {}: {reason}", path.display(), cursor.line),
         }
     }
 }

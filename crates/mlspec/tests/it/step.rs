@@ -306,3 +306,50 @@ fn an_unreachable_store_spools_the_run_for_flush() {
     assert_eq!(std::fs::read_dir(home.join("spool")).unwrap().count(), 0);
     assert_eq!(project.run_of("offline")["spec"]["status"], "Finished");
 }
+
+#[test]
+fn a_file_that_is_not_executable_is_an_error_and_a_failed_run() {
+    let project = Project::new();
+    std::fs::write(project.path().join("script.sh"), "echo hi\n").unwrap();
+    let out = project.mlspec(&["step", "run", "--name", "noexec", "--", "./script.sh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run `./script.sh`"));
+    assert_eq!(project.run_of("noexec")["spec"]["exitCode"], 126);
+}
+
+#[test]
+fn a_child_that_closes_stdout_early_still_finishes() {
+    let project = Project::new();
+    let out = project.mlspec(&[
+        "step",
+        "run",
+        "--name",
+        "closer",
+        "--",
+        "sh",
+        "-c",
+        "echo first; exec 1>&-; sleep 0.2; echo after >&2",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\n");
+    let run = project.run_of("closer");
+    assert_eq!(run["spec"]["status"], "Finished");
+    assert_eq!(run["spec"]["tags"]["mlspec.stdout.bytes"], "6");
+    assert_eq!(run["spec"]["tags"]["mlspec.stderr.bytes"], "6");
+}
+
+#[test]
+fn bad_metric_file_lines_are_reported_and_skipped() {
+    let project = Project::new();
+    let script = "printf 'not json\\n{\"key\":\"ok\",\"value\":1}\\n' >> \"$MLSPEC_METRICS_FILE\"";
+    let out = project.mlspec(&["step", "run", "--name", "lines", "--", "sh", "-c", script]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 1: the body is not JSON"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metrics = &project.run_of("lines")["spec"]["metrics"];
+    assert_eq!(metrics.as_array().unwrap().len(), 1);
+    assert_eq!(metrics[0]["key"], "ok");
+}
