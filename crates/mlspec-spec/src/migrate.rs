@@ -99,17 +99,7 @@ fn document(name: Name, spec: Spec) -> Document {
 
 /// A valid name made from arbitrary text: invalid characters become `-`.
 fn name_from(text: &str, fallback: &str) -> Name {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let trimmed: String = cleaned.trim_start_matches(['-', '_']).chars().take(255).collect();
+    let trimmed = Name::sanitized_text(text, 255);
     Name::new(trimmed)
         .or_else(|_| Name::new(fallback))
         .unwrap_or_else(|_| literal_name("migrated"))

@@ -165,6 +165,25 @@ validated_string! {
     check = is_name
 }
 
+impl Name {
+    /// The longest prefix of at most `max` characters of `text` mapped to what a name allows:
+    /// characters outside `[A-Za-z0-9_-]` become `-`, and leading `-`/`_` are dropped. Empty
+    /// when nothing is left.
+    pub fn sanitized_text(text: &str, max: usize) -> String {
+        let mapped: String = text
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        mapped.trim_start_matches(['-', '_']).chars().take(max).collect()
+    }
+}
+
 validated_string! {
     /// Free text describing an object.
     Description, title = "Description", pattern = None, max = Some(32_768),

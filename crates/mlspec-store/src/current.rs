@@ -76,11 +76,16 @@ impl Current {
 
     /// `Kind/name`, for messages (with `@version` for a Module).
     pub fn display(&self) -> String {
-        if self.kind == Kind::Module {
-            format!("{}/{}@{}", self.kind, self.name, self.scope)
-        } else {
-            format!("{}/{}", self.kind, self.name)
-        }
+        crate::current::display(self.kind, &self.name, &self.scope)
+    }
+}
+
+/// `Kind/name` for messages, with `@version` for a Module (whose scope is its version).
+pub fn display(kind: Kind, name: &str, scope: &str) -> String {
+    if kind == Kind::Module {
+        format!("{kind}/{name}@{scope}")
+    } else {
+        format!("{kind}/{name}")
     }
 }
 

@@ -57,6 +57,7 @@ use async_trait::async_trait;
 use mlspec_spec::{Document, Name, Status, Version};
 use sqlx::AnyConnection;
 
+pub use current::display as object_label;
 pub use error::{ErrorKind, Result, StoreError};
 pub use location::{Location, STORE_DIR, STORE_FILE};
 pub use model::*;

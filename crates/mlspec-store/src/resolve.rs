@@ -51,11 +51,7 @@ impl Candidate {
 
     /// `Kind/name` (with `@version` for a Module), for messages.
     pub fn display(&self) -> String {
-        if self.kind == Kind::Module {
-            format!("{}/{}@{}", self.kind, self.name, self.scope)
-        } else {
-            format!("{}/{}", self.kind, self.name)
-        }
+        crate::current::display(self.kind, &self.name, &self.scope)
     }
 }
 

@@ -66,11 +66,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
 }
 
 fn label(node: &LineageNode) -> String {
-    if node.kind == Kind::Module {
-        format!("{}/{}@{}", node.kind, node.name, node.scope)
-    } else {
-        format!("{}/{}", node.kind, node.name)
-    }
+    mlspec_store::object_label(node.kind, &node.name, &node.scope)
 }
 
 fn text(graph: &LineageGraph) -> String {

@@ -112,18 +112,7 @@ fn run_name(step: &str, run_id: &ObjectId) -> anyhow::Result<Name> {
 /// Text reduced to what a Name allows: letters, digits, `_` and `-`, starting with a letter or
 /// digit, at most 200 characters.
 pub fn name_part(text: &str) -> String {
-    let mapped: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let trimmed = mapped.trim_start_matches(['-', '_']);
-    let part: String = trimmed.chars().take(200).collect();
+    let part = Name::sanitized_text(text, 200);
     if part.is_empty() { "step".to_owned() } else { part }
 }
 
