@@ -34,6 +34,7 @@
 pub mod batch;
 pub mod docs;
 pub mod document;
+pub mod expr;
 pub mod fast_yaml;
 pub mod kinds;
 pub mod migrate;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bad_input;
+mod expr;
 mod fast_yaml;
 mod generated;
 mod migrate;
