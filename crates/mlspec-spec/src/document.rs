@@ -219,6 +219,7 @@ kinds! {
     Module(ModuleSpec) "module" stage 0: "A reusable, versioned computation with typed inputs, outputs and parameters.";
     Pipeline(PipelineSpec) "pipeline" stage 0: "A DAG of steps, each running a module with bound inputs and parameters.";
     Objectives(ObjectivesSpec) "objectives" stage 1: "The model's outputs, its possible errors and the criteria it must meet to launch, written before training.";
+    ObjectivesCheck(ObjectivesCheckSpec) "objectives-check" stage 1: "The recorded verdict of checking a document's results against Objectives: both pinned by digest, each criterion's values and result.";
     Ingestion(IngestionSpec) "ingestion" stage 2: "How data was brought in: the source, the connector, the content-addressed snapshot and its shards, labelling and synthetic generation.";
     DataProfile(DataProfileSpec) "data-profile" stage 3: "Per-feature statistics of a dataset, overall and per slice, with outliers.";
     Transformation(TransformationSpec) "transformation" stage 4: "Feature mappings and outlier-removal rules applied to data, with their counts, as lineage from inputs to outputs.";

@@ -30,6 +30,8 @@ pub struct Finding {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// For a problem inside a string value (an expression), the character it starts at.
+    pub offset: Option<usize>,
 }
 
 /// The findings of checking one document.
@@ -56,6 +58,7 @@ impl Findings {
             path,
             message,
             hint: None,
+            offset: None,
         });
         let last = self.items.len() - 1;
         &mut self.items[last]
@@ -113,6 +116,12 @@ impl Findings {
 }
 
 impl Finding {
+    /// Points inside the string value, at character `offset`.
+    pub fn at_character(&mut self, offset: usize) -> &mut Self {
+        self.offset = Some(offset);
+        self
+    }
+
     /// Adds a hint saying what to do.
     pub fn hint(&mut self, hint: impl Into<String>) -> &mut Self {
         self.hint = Some(hint.into());

@@ -210,7 +210,7 @@ pub fn validate_text(text: &str, format: Format, limits: &Limits) -> Outcome {
         ..Outcome::default()
     };
     for (index, tree) in trees.iter().enumerate() {
-        let (document, diagnostics) = check_document(tree);
+        let (document, diagnostics) = check_document(tree, text);
         outcome.documents.extend(document);
         outcome.diagnostics.extend(diagnostics.into_iter().map(|d| Diagnostic {
             document: Some(index),
@@ -323,6 +323,8 @@ fn json_error(error: serde_json::Error) -> Diagnostic {
 struct Problem {
     pointer: String,
     at_key: bool,
+    /// The character inside the string value the problem is at (expressions).
+    offset: Option<usize>,
     severity: Severity,
     message: String,
     hint: Option<String>,
@@ -333,6 +335,7 @@ impl Problem {
         Problem {
             pointer: pointer.into(),
             at_key: false,
+            offset: None,
             severity: Severity::Error,
             message: message.into(),
             hint: None,
@@ -346,14 +349,18 @@ impl Problem {
 }
 
 /// Validates one parsed document, returning it when valid.
-fn check_document(tree: &Spanned<Node>) -> (Option<Document>, Vec<Diagnostic>) {
-    let (document, problems) = document_problems(&tree.value.to_json());
+fn check_document(tree: &Spanned<Node>, text: &str) -> (Option<Document>, Vec<Diagnostic>) {
+    let json = tree.value.to_json();
+    let (document, problems) = document_problems(&json);
     let diagnostics = problems
         .into_iter()
         .map(|p| Diagnostic {
             severity: p.severity,
             document: None,
-            position: locate(tree, &p.pointer, p.at_key),
+            position: locate(tree, &p.pointer, p.at_key).map(|position| match p.offset {
+                Some(offset) => inside_value(text, position, &json, &p.pointer, offset),
+                None => position,
+            }),
             path: Some(if p.pointer.is_empty() {
                 "/".to_owned()
             } else {
@@ -364,6 +371,28 @@ fn check_document(tree: &Spanned<Node>) -> (Option<Document>, Vec<Diagnostic>) {
         })
         .collect();
     (document, diagnostics)
+}
+
+/// The position of character `offset` of the string at `pointer`, when the string is written on
+/// its line as is (plain or quoted without escapes); else the string's own position.
+fn inside_value(text: &str, position: Position, json: &Value, pointer: &str, offset: usize) -> Position {
+    let Some(value) = json.pointer(pointer).and_then(Value::as_str) else {
+        return position;
+    };
+    let line = usize::try_from(position.line).ok().and_then(|l| text.lines().nth(l.saturating_sub(1)));
+    let start = usize::try_from(position.column).unwrap_or(1).saturating_sub(1);
+    let Some(rest) = line.map(|l| l.chars().skip(start).collect::<String>()) else {
+        return position;
+    };
+    let quote = usize::from(rest.starts_with(['"', '\'']));
+    if rest.chars().skip(quote).collect::<String>().starts_with(value) {
+        Position {
+            line: position.line,
+            column: position.column + (quote + offset) as u64,
+        }
+    } else {
+        position
+    }
 }
 
 fn document_problems(value: &Value) -> (Option<Document>, Vec<Problem>) {
@@ -460,6 +489,7 @@ fn document_problems(value: &Value) -> (Option<Document>, Vec<Problem>) {
             problems.extend(findings.items.into_iter().map(|f| Problem {
                 pointer: f.path,
                 at_key: false,
+                offset: f.offset,
                 severity: f.severity,
                 message: f.message,
                 hint: f.hint,
@@ -562,6 +592,7 @@ fn schema_problems(schema: &CompiledSchema, error: &jsonschema::ValidationError)
                     Problem {
                         pointer: format!("{pointer}/{}", escape_pointer(name)),
                         at_key: true,
+                        offset: None,
                         ..Problem::error("", format!("unknown field `{name}`")).hint(Some(hint))
                     }
                 })

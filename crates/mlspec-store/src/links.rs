@@ -124,6 +124,11 @@ pub fn references(document: &Document) -> Vec<Reference<'_>> {
                 }
             }
         }
+        Spec::ObjectivesCheck(check) => {
+            c.add("objectives", &check.objectives, Uses);
+            c.add("subject", &check.subject, Input);
+            c.opt("baseline", &check.baseline, Input);
+        }
         Spec::Experiment(experiment) => c.opt("objectives", &experiment.objectives, Uses),
         Spec::Ingestion(ingestion) => {
             c.opt("run", &ingestion.run, Uses);

@@ -13,6 +13,7 @@ pub fn example(kind: Kind) -> &'static str {
         Kind::Module => include_str!("../../../docs/spec/examples/module.yaml"),
         Kind::Pipeline => include_str!("../../../docs/spec/examples/pipeline.yaml"),
         Kind::Objectives => include_str!("../../../docs/spec/examples/objectives.yaml"),
+        Kind::ObjectivesCheck => include_str!("../../../docs/spec/examples/objectives-check.yaml"),
         Kind::Ingestion => include_str!("../../../docs/spec/examples/ingestion.yaml"),
         Kind::DataProfile => include_str!("../../../docs/spec/examples/data-profile.yaml"),
         Kind::Transformation => include_str!("../../../docs/spec/examples/transformation.yaml"),

@@ -36,6 +36,7 @@ const UNITS: &[(&str, Dim, f64)] = &[
     ("µs", Dim::Duration, 1e-6),
     ("ms", Dim::Duration, 1e-3),
     ("s", Dim::Duration, 1.0),
+    ("m", Dim::Duration, 60.0),
     ("min", Dim::Duration, 60.0),
     ("h", Dim::Duration, 3600.0),
     ("d", Dim::Duration, 86400.0),
@@ -52,7 +53,7 @@ const UNITS: &[(&str, Dim, f64)] = &[
 
 /// The units, for a hint.
 pub const UNITS_HELP: &str =
-    "known units: % (percent), ns us ms s min h d (durations), B KB MB GB TB KiB MiB GiB TiB (sizes)";
+    "known units: % (percent), ns us ms s m|min h d (durations), B KB MB GB TB KiB MiB GiB TiB (sizes)";
 
 /// The dimension and scale of a unit suffix.
 pub fn unit(suffix: &str) -> Option<(Dim, f64)> {

@@ -140,8 +140,19 @@ impl Rules for ObjectivesSpec {
             f.error("/spec/criteria", "objectives need at least one criterion");
         }
         for (i, c) in self.criteria.iter().enumerate() {
+            let at = format!("/spec/criteria/{i}/expression");
             if c.expression.as_str().trim().is_empty() {
-                f.error(format!("/spec/criteria/{i}/expression"), "the expression is blank");
+                f.error(at, "the expression is blank");
+                continue;
+            }
+            let scope = crate::expr::Scope::detached(crate::expr::Context::Criterion);
+            let text = c.expression.as_str();
+            for d in crate::expr::compile(text, &scope).1 {
+                let offset = text.get(..d.span.start).map_or(0, |t| t.chars().count());
+                let finding = f.error(&*at, d.message).at_character(offset);
+                if let Some(help) = d.help {
+                    finding.hint(help);
+                }
             }
         }
         for (i, o) in self.outputs.iter().enumerate() {
@@ -485,6 +496,30 @@ pub struct Fairness {
     pub equalized_odds_difference: Option<f64>,
 }
 
+/// How one criterion came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CriterionStatus {
+    /// The expression is true.
+    Met,
+    /// The expression is false.
+    NotMet,
+    /// A value it needs was not recorded (not met).
+    Unknown,
+    /// It could not be computed, e.g. a division by zero (not met).
+    Error,
+}
+
+/// A value a criterion read, as the report shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObservedValue {
+    /// What was read, as written: `recall[gender=F]`, `gap(recall, by=gender)`.
+    pub what: ShortText,
+    /// Its value, or `not recorded`.
+    pub value: ShortText,
+}
+
 /// The verdict of one criterion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -498,6 +533,15 @@ pub struct CriterionResult {
     /// Why (the values compared, or why it could not be evaluated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Text>,
+    /// The expression evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<Text>,
+    /// Met, not met, unknown (a value was not recorded) or error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CriterionStatus>,
+    /// The values the expression read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<ObservedValue>,
 }
 
 /// The verdict against the objectives.
@@ -514,16 +558,62 @@ pub struct Verdict {
 
 impl Verdict {
     fn check(&self, f: &mut Findings, at: &str) {
-        f.ref_kind(format!("{at}/objectives"), &self.objectives, &[Kind::Objectives]);
-        f.unique(&format!("{at}/criteria"), "name", &self.criteria, |c| &c.name);
-        let blocked = self.criteria.iter().any(|c| !c.met && c.severity == Gate::Block);
-        let expected = if blocked { Outcome::Failed } else { Outcome::Passed };
-        if self.result != expected {
-            f.error(
-                format!("{at}/result"),
-                format!("result must be `{expected:?}`").to_lowercase(),
-            )
+        check_verdict(f, at, &self.objectives, self.result, &self.criteria);
+    }
+}
+
+/// The rules every verdict follows: it names Objectives, its criteria are unique and agree with
+/// their status, and it fails exactly when a `block` criterion is not met.
+fn check_verdict(f: &mut Findings, at: &str, objectives: &Ref, result: Outcome, criteria: &[CriterionResult]) {
+    f.ref_kind(format!("{at}/objectives"), objectives, &[Kind::Objectives]);
+    f.unique(&format!("{at}/criteria"), "name", criteria, |c| &c.name);
+    for (i, c) in criteria.iter().enumerate() {
+        if let Some(status) = c.status
+            && (status == CriterionStatus::Met) != c.met
+        {
+            f.error(format!("{at}/criteria/{i}/met"), "`met` disagrees with `status`");
+        }
+    }
+    let blocked = criteria.iter().any(|c| !c.met && c.severity == Gate::Block);
+    let expected = if blocked { Outcome::Failed } else { Outcome::Passed };
+    if result != expected {
+        f.error(format!("{at}/result"), format!("result must be `{expected:?}`").to_lowercase())
             .hint("a verdict fails exactly when a `block` criterion is not met");
+    }
+}
+
+/// The recorded outcome of `mlspec objectives check`: which objectives (pinned to the checked
+/// version by digest), which document's results and which baseline, and each criterion's values
+/// and verdict.
+///
+/// Rules: `objectives` refers to Objectives; `subject` and `baseline` to an Evaluation,
+/// TestReport, Run or Training; criteria are unique and agree with their status; the result
+/// fails exactly when a `block` criterion is not met.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectivesCheckSpec {
+    /// The objectives checked against.
+    pub objectives: Ref,
+    /// The document whose results were checked.
+    pub subject: Ref,
+    /// The baseline compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Ref>,
+    /// Passed when every `block` criterion is met.
+    pub result: Outcome,
+    /// Per-criterion results.
+    pub criteria: Vec<CriterionResult>,
+}
+
+/// The kinds whose results criteria can be checked against.
+pub const RESULT_KINDS: &[Kind] = &[Kind::Evaluation, Kind::TestReport, Kind::Run, Kind::Training];
+
+impl Rules for ObjectivesCheckSpec {
+    fn check(&self, f: &mut Findings) {
+        check_verdict(f, "/spec", &self.objectives, self.result, &self.criteria);
+        f.ref_kind("/spec/subject", &self.subject, RESULT_KINDS);
+        if let Some(r) = &self.baseline {
+            f.ref_kind("/spec/baseline", r, RESULT_KINDS);
         }
     }
 }
