@@ -379,7 +379,9 @@ fn inside_value(text: &str, position: Position, json: &Value, pointer: &str, off
     let Some(value) = json.pointer(pointer).and_then(Value::as_str) else {
         return position;
     };
-    let line = usize::try_from(position.line).ok().and_then(|l| text.lines().nth(l.saturating_sub(1)));
+    let line = usize::try_from(position.line)
+        .ok()
+        .and_then(|l| text.lines().nth(l.saturating_sub(1)));
     let start = usize::try_from(position.column).unwrap_or(1).saturating_sub(1);
     let Some(rest) = line.map(|l| l.chars().skip(start).collect::<String>()) else {
         return position;

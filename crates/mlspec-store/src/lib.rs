@@ -120,6 +120,16 @@ pub async fn open(location: &Location) -> Result<Box<dyn Store>> {
     Ok(Box::new(SqlStore::open(location).await?))
 }
 
+/// The digest that pins one version of a stored document: `sha256:` and the hex SHA-256 of the
+/// document's JSON exactly as the store keeps it (and hashes into the event chain) — compact
+/// serde_json, fields in document order, with `metadata.id` and `metadata.status` set.
+pub fn content_digest(document: &mlspec_spec::Document) -> Result<String> {
+    use sha2::Digest as _;
+    let json = serde_json::to_string(document)
+        .map_err(|e| StoreError::new(ErrorKind::Internal, format!("cannot encode the document: {e}")))?;
+    Ok(format!("sha256:{}", hex::encode(sha2::Sha256::digest(json.as_bytes()))))
+}
+
 /// Attempts at a write that found the database locked (SQLite, past its busy timeout).
 const WRITE_ATTEMPTS: u32 = 5;
 

@@ -52,6 +52,7 @@ enum Command {
     Store(commands::store::Args),
     Db(commands::store::DbArgs),
     Step(commands::step::Args),
+    Objectives(commands::objectives::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
         Command::Store(args) => commands::store::run(args, &choice),
         Command::Db(args) => commands::store::upgrade(args, &choice),
         Command::Step(args) => commands::step::run(args, &choice),
+        Command::Objectives(args) => commands::objectives::run(args, &choice),
     };
     match result {
         Ok(code) => code,

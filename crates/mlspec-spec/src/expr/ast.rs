@@ -67,7 +67,10 @@ impl BinOp {
 
     /// Whether it compares.
     pub fn is_comparison(self) -> bool {
-        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+        )
     }
 
     /// The comparison that holds exactly when this one does not (for values that compare).
@@ -200,13 +203,7 @@ impl Expr {
 pub fn field_text(path: &[String], slice: &[SliceKey]) -> String {
     let mut out = path
         .iter()
-        .map(|p| {
-            if is_plain_name(p) {
-                p.clone()
-            } else {
-                format!("`{p}`")
-            }
-        })
+        .map(|p| if is_plain_name(p) { p.clone() } else { format!("`{p}`") })
         .collect::<Vec<_>>()
         .join(".");
     if !slice.is_empty() {

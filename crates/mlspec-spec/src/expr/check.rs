@@ -38,8 +38,14 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("min", "min(x, …): the smallest argument"),
     ("max", "max(x, …): the largest argument"),
     ("mean", "mean(x, …): the arithmetic mean of the arguments"),
-    ("gap", "gap(metric, by=column): the largest minus the smallest value across the column's groups"),
-    ("ratio", "ratio(metric, by=column): the smallest over the largest value across the column's groups"),
+    (
+        "gap",
+        "gap(metric, by=column): the largest minus the smallest value across the column's groups",
+    ),
+    (
+        "ratio",
+        "ratio(metric, by=column): the smallest over the largest value across the column's groups",
+    ),
     ("delta", "delta(metric): the metric minus the baseline's"),
     ("rel_delta", "rel_delta(metric): (metric − baseline) / |baseline|"),
 ];
@@ -72,7 +78,10 @@ impl Scope<'_> {
 
 /// Checks `expr`, which must be true or false; returns the diagnostics.
 pub fn check(expr: &Expr, scope: &Scope<'_>) -> Vec<ExprDiagnostic> {
-    let mut checker = Checker { scope, diagnostics: Vec::new() };
+    let mut checker = Checker {
+        scope,
+        diagnostics: Vec::new(),
+    };
     let ty = checker.ty(expr);
     if !matches!(ty, Ty::Bool | Ty::Any) {
         let what = match scope.context {
@@ -80,8 +89,12 @@ pub fn check(expr: &Expr, scope: &Scope<'_>) -> Vec<ExprDiagnostic> {
             Context::Query => "a filter",
         };
         checker.diagnostics.push(
-            ExprDiagnostic::error(expr.span, format!("{what} must be true or false, but this is {}", ty.noun()), "not a condition")
-                .with_help(format!("compare it, e.g. `{} >= 0.9`", short(expr))),
+            ExprDiagnostic::error(
+                expr.span,
+                format!("{what} must be true or false, but this is {}", ty.noun()),
+                "not a condition",
+            )
+            .with_help(format!("compare it, e.g. `{} >= 0.9`", short(expr))),
         );
     }
     checker.diagnostics
@@ -118,7 +131,12 @@ impl Checker<'_, '_> {
             }
             Node::Neg { operand } => match self.ty(operand) {
                 ty @ (Ty::Num(_) | Ty::Any) => ty,
-                other => self.error(operand.span, format!("cannot negate {}", other.noun()), "not a number", None),
+                other => self.error(
+                    operand.span,
+                    format!("cannot negate {}", other.noun()),
+                    "not a number",
+                    None,
+                ),
             },
             Node::Binary { op, left, right } => {
                 let (l, r) = (self.ty(left), self.ty(right));
@@ -185,7 +203,12 @@ impl Checker<'_, '_> {
             (Ty::Any, _) | (_, Ty::Any) | (Ty::Str, Ty::Str) => {}
             (Ty::Bool, Ty::Bool) if matches!(op, BinOp::Eq | BinOp::Ne) => {}
             (Ty::Bool, Ty::Bool) => {
-                self.error(expr.span, "true and false have no order", "ordered comparison of conditions", Some("use `=` or `!=`".into()));
+                self.error(
+                    expr.span,
+                    "true and false have no order",
+                    "ordered comparison of conditions",
+                    Some("use `=` or `!=`".into()),
+                );
             }
             (Ty::Num(a), Ty::Num(b)) if a == b => {}
             (Ty::Num(a), Ty::Num(b)) => {
@@ -250,13 +273,19 @@ impl Checker<'_, '_> {
     fn check_recorded(&mut self, span: Span, reference: &Reference) {
         let Some(current) = self.scope.current else { return };
         let source = match reference {
-            Reference::Metric { source, .. } | Reference::Param { source, .. } | Reference::Label { source, .. } => *source,
+            Reference::Metric { source, .. } | Reference::Param { source, .. } | Reference::Label { source, .. } => {
+                *source
+            }
             _ => return,
         };
         if source == Source::Baseline && !self.scope.has_baseline {
             self.diagnostics.push(
-                ExprDiagnostic::warning(span, "no baseline was given, so this criterion cannot be met", "needs a baseline")
-                    .with_help("pass --baseline FILE|REF"),
+                ExprDiagnostic::warning(
+                    span,
+                    "no baseline was given, so this criterion cannot be met",
+                    "needs a baseline",
+                )
+                .with_help("pass --baseline FILE|REF"),
             );
             return;
         }
@@ -273,7 +302,12 @@ impl Checker<'_, '_> {
 
     fn call(&mut self, span: Span, function: &str, args: &[Arg]) -> Ty {
         if self.scope.context == Context::Query {
-            return self.error(span, "store queries have no functions", "function call", Some("compare fields with values, e.g. `metrics.accuracy > 0.9`".into()));
+            return self.error(
+                span,
+                "store queries have no functions",
+                "function call",
+                Some("compare fields with values, e.g. `metrics.accuracy > 0.9`".into()),
+            );
         }
         let Some((_, usage)) = FUNCTIONS.iter().find(|(name, _)| *name == function) else {
             for arg in args {
@@ -282,9 +316,17 @@ impl Checker<'_, '_> {
             let names = FUNCTIONS.iter().map(|(n, _)| *n);
             let help = match crate::suggest::closest(function, names) {
                 Some(name) => format!("did you mean `{name}`?"),
-                None => format!("functions: {}", FUNCTIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "functions: {}",
+                    FUNCTIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                ),
             };
-            return self.error(span, format!("unknown function `{function}`"), "not a function", Some(help));
+            return self.error(
+                span,
+                format!("unknown function `{function}`"),
+                "not a function",
+                Some(help),
+            );
         };
         match function {
             "abs" => self.numeric_args(span, function, usage, args, Some(1)),
@@ -295,7 +337,11 @@ impl Checker<'_, '_> {
             }
             _ => {
                 let dim = self.baseline_args(span, function, usage, args);
-                if function == "rel_delta" { Ty::Num(Dim::None) } else { dim }
+                if function == "rel_delta" {
+                    Ty::Num(Dim::None)
+                } else {
+                    dim
+                }
             }
         }
     }
@@ -303,7 +349,10 @@ impl Checker<'_, '_> {
     fn arity(&mut self, span: Span, function: &str, usage: &str, found: usize, wanted: &str) -> Ty {
         self.error(
             span,
-            format!("`{function}` takes {wanted}, but {found} {} given", if found == 1 { "was" } else { "were" }),
+            format!(
+                "`{function}` takes {wanted}, but {found} {} given",
+                if found == 1 { "was" } else { "were" }
+            ),
             "wrong number of arguments",
             Some(format!("usage: {usage}")),
         )
@@ -313,13 +362,23 @@ impl Checker<'_, '_> {
         let mut dims = Vec::new();
         for arg in args {
             if let Some(name) = &arg.name {
-                self.error(arg.value.span, format!("`{function}` has no argument `{name}`"), "unexpected named argument", Some(format!("usage: {usage}")));
+                self.error(
+                    arg.value.span,
+                    format!("`{function}` has no argument `{name}`"),
+                    "unexpected named argument",
+                    Some(format!("usage: {usage}")),
+                );
             }
             match self.ty(&arg.value) {
                 Ty::Num(d) => dims.push((d, arg.value.span)),
                 Ty::Any => {}
                 other => {
-                    self.error(arg.value.span, format!("`{function}` needs numbers, not {}", other.noun()), "not a number", None);
+                    self.error(
+                        arg.value.span,
+                        format!("`{function}` needs numbers, not {}", other.noun()),
+                        "not a number",
+                        None,
+                    );
                 }
             }
         }
@@ -328,9 +387,20 @@ impl Checker<'_, '_> {
             None if args.is_empty() => return self.arity(span, function, usage, 0, "at least one argument"),
             _ => {}
         }
-        let Some(&(first, _)) = dims.first() else { return Ty::Any };
+        let Some(&(first, _)) = dims.first() else {
+            return Ty::Any;
+        };
         if let Some(&(other, at)) = dims.iter().find(|(d, _)| *d != first) {
-            return self.error(at, format!("units do not mix: `{function}` of {} and {}", first.noun(), other.noun()), "incompatible units", None);
+            return self.error(
+                at,
+                format!(
+                    "units do not mix: `{function}` of {} and {}",
+                    first.noun(),
+                    other.noun()
+                ),
+                "incompatible units",
+                None,
+            );
         }
         Ty::Num(first)
     }
@@ -340,13 +410,26 @@ impl Checker<'_, '_> {
         let positional: Vec<&Arg> = args.iter().filter(|a| a.name.is_none()).collect();
         let by: Vec<&Arg> = args.iter().filter(|a| a.name.as_deref() == Some("by")).collect();
         for arg in args.iter().filter(|a| a.name.as_deref().is_some_and(|n| n != "by")) {
-            self.error(arg.value.span, format!("`{function}` has no argument `{}`", arg.name.as_deref().unwrap_or_default()), "unexpected named argument", Some(format!("usage: {usage}")));
+            self.error(
+                arg.value.span,
+                format!(
+                    "`{function}` has no argument `{}`",
+                    arg.name.as_deref().unwrap_or_default()
+                ),
+                "unexpected named argument",
+                Some(format!("usage: {usage}")),
+            );
         }
         if positional.len() != 1 || by.len() != 1 {
             return self.arity(span, function, usage, args.len(), "a metric and `by=column`");
         }
         if column_name(&by[0].value).is_none() {
-            self.error(by[0].value.span, "`by` names a slice column", "not a column name", Some(format!("usage: {usage}")));
+            self.error(
+                by[0].value.span,
+                "`by` names a slice column",
+                "not a column name",
+                Some(format!("usage: {usage}")),
+            );
         } else if let (Some(column), Some(record)) = (column_name(&by[0].value), self.scope.current)
             && record.groups(&column).next().is_none()
         {
@@ -354,8 +437,12 @@ impl Checker<'_, '_> {
                 .map(|c| format!("did you mean `{c}`?"))
                 .unwrap_or_else(|| "record per-group slices (e.g. `mlspec eval --slice COLUMN`)".into());
             self.diagnostics.push(
-                ExprDiagnostic::warning(by[0].value.span, format!("{} has no slices by `{column}` alone", record.label), "no groups")
-                    .with_help(hint),
+                ExprDiagnostic::warning(
+                    by[0].value.span,
+                    format!("{} has no slices by `{column}` alone", record.label),
+                    "no groups",
+                )
+                .with_help(hint),
             );
         }
         self.metric_arg(positional[0], function, usage, false)
@@ -368,8 +455,12 @@ impl Checker<'_, '_> {
         }
         if self.scope.current.is_some() && !self.scope.has_baseline {
             self.diagnostics.push(
-                ExprDiagnostic::warning(span, "no baseline was given, so this criterion cannot be met", "needs a baseline")
-                    .with_help("pass --baseline FILE|REF"),
+                ExprDiagnostic::warning(
+                    span,
+                    "no baseline was given, so this criterion cannot be met",
+                    "needs a baseline",
+                )
+                .with_help("pass --baseline FILE|REF"),
             );
         }
         self.metric_arg(&args[0], function, usage, true)
@@ -378,12 +469,26 @@ impl Checker<'_, '_> {
     /// An argument that must name a metric of the evaluated document.
     fn metric_arg(&mut self, arg: &Arg, function: &str, usage: &str, slice_allowed: bool) -> Ty {
         let Node::Field { path, slice } = &arg.value.node else {
-            return self.error(arg.value.span, format!("`{function}` takes a metric's name"), "not a metric", Some(format!("usage: {usage}")));
+            return self.error(
+                arg.value.span,
+                format!("`{function}` takes a metric's name"),
+                "not a metric",
+                Some(format!("usage: {usage}")),
+            );
         };
         match resolve(path, slice, self.scope.context) {
-            Ok(Reference::Metric { source: Source::Current, key, slice }) => {
+            Ok(Reference::Metric {
+                source: Source::Current,
+                key,
+                slice,
+            }) => {
                 if !slice.is_empty() && !slice_allowed {
-                    return self.error(arg.value.span, format!("`{function}` reads the metric across groups; drop the slice selector"), "slice selector", Some(format!("usage: {usage}")));
+                    return self.error(
+                        arg.value.span,
+                        format!("`{function}` reads the metric across groups; drop the slice selector"),
+                        "slice selector",
+                        Some(format!("usage: {usage}")),
+                    );
                 }
                 if let Some(record) = self.scope.current
                     && !record.metric_keys().any(|k| k == key)
@@ -392,7 +497,12 @@ impl Checker<'_, '_> {
                 }
                 Ty::Num(metric_unit(&key).0)
             }
-            Ok(_) => self.error(arg.value.span, format!("`{function}` takes a metric of the evaluated model"), "not a metric", Some(format!("usage: {usage}"))),
+            Ok(_) => self.error(
+                arg.value.span,
+                format!("`{function}` takes a metric of the evaluated model"),
+                "not a metric",
+                Some(format!("usage: {usage}")),
+            ),
             Err(message) => self.error(arg.value.span, message, "cannot be resolved", None),
         }
     }
@@ -413,9 +523,21 @@ fn unknown_metric(span: Span, key: &str, record: &Record) -> ExprDiagnostic {
         .unwrap_or_else(|| {
             let mut keys: Vec<&str> = record.metrics.keys().map(String::as_str).collect();
             keys.truncate(12);
-            format!("recorded: {}", if keys.is_empty() { "none".into() } else { keys.join(", ") })
+            format!(
+                "recorded: {}",
+                if keys.is_empty() {
+                    "none".into()
+                } else {
+                    keys.join(", ")
+                }
+            )
         });
-    ExprDiagnostic::warning(span, format!("metric `{key}` was not recorded in {}", record.label), "not recorded").with_help(hint)
+    ExprDiagnostic::warning(
+        span,
+        format!("metric `{key}` was not recorded in {}", record.label),
+        "not recorded",
+    )
+    .with_help(hint)
 }
 
 fn unrecorded(span: Span, reference: &Reference, record: &Record) -> Option<ExprDiagnostic> {
@@ -430,20 +552,35 @@ fn unrecorded(span: Span, reference: &Reference, record: &Record) -> Option<Expr
                 let hint = crate::suggest::closest(wanted.trim_matches(['[', ']']), names.iter().copied())
                     .map(|n| format!("did you mean the slice `{n}`?"))
                     .unwrap_or_else(|| format!("{} slices are recorded", names.len()));
-                Some(ExprDiagnostic::warning(span, format!("{} has no slice {wanted}", record.label), "no such slice").with_help(hint))
+                Some(
+                    ExprDiagnostic::warning(span, format!("{} has no slice {wanted}", record.label), "no such slice")
+                        .with_help(hint),
+                )
             }
             Some(s) if !s.metrics.contains_key(key) => Some(unknown_metric(span, key, record)),
             Some(_) => None,
         },
         Reference::Param { key, .. } if !record.params.contains_key(key) => {
-            let hint = crate::suggest::closest(key, record.params.keys().map(String::as_str)).map(|k| format!("did you mean `params.{k}`?"));
-            let d = ExprDiagnostic::warning(span, format!("parameter `{key}` was not recorded in {}", record.label), "not recorded");
-            Some(match hint { Some(h) => d.with_help(h), None => d })
+            let hint = crate::suggest::closest(key, record.params.keys().map(String::as_str))
+                .map(|k| format!("did you mean `params.{k}`?"));
+            let d = ExprDiagnostic::warning(
+                span,
+                format!("parameter `{key}` was not recorded in {}", record.label),
+                "not recorded",
+            );
+            Some(match hint {
+                Some(h) => d.with_help(h),
+                None => d,
+            })
         }
         Reference::Label { key, .. } if !record.labels.contains_key(key) => {
-            let hint = crate::suggest::closest(key, record.labels.keys().map(String::as_str)).map(|k| format!("did you mean `labels.{k}`?"));
+            let hint = crate::suggest::closest(key, record.labels.keys().map(String::as_str))
+                .map(|k| format!("did you mean `labels.{k}`?"));
             let d = ExprDiagnostic::warning(span, format!("label `{key}` is not set on {}", record.label), "not set");
-            Some(match hint { Some(h) => d.with_help(h), None => d })
+            Some(match hint {
+                Some(h) => d.with_help(h),
+                None => d,
+            })
         }
         _ => None,
     }

@@ -30,13 +30,25 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Num(v, Dim::None) => write!(f, "{}", round(*v)),
+            Value::Num(v, Dim::Duration) if v.abs() < 1.0 => write!(f, "{}ms", round(v * 1e3)),
             Value::Num(v, Dim::Duration) => write!(f, "{}s", round(*v)),
-            Value::Num(v, Dim::Size) => write!(f, "{}B", round(*v)),
+            Value::Num(v, Dim::Size) => match SIZE_UNITS.iter().rev().find(|(_, scale)| v.abs() >= *scale) {
+                Some((unit, scale)) => write!(f, "{}{unit}", round(v / scale)),
+                None => write!(f, "{}B", round(*v)),
+            },
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Bool(b) => write!(f, "{b}"),
         }
     }
 }
+
+/// Binary size units, for showing sizes.
+const SIZE_UNITS: &[(&str, f64)] = &[
+    ("KiB", 1024.0),
+    ("MiB", 1_048_576.0),
+    ("GiB", 1_073_741_824.0),
+    ("TiB", 1_099_511_627_776.0),
+];
 
 /// Twelve significant digits: enough to compare, short enough to read.
 fn round(v: f64) -> f64 {
@@ -117,7 +129,10 @@ pub fn evaluate(expr: &Expr, current: &Record, baseline: Option<&Record>) -> Ver
     let (status, reason) = match outcome {
         Outcome::Known(Value::Bool(true)) => (Status::Met, None),
         Outcome::Known(Value::Bool(false)) => (Status::NotMet, Some(format!("`{}` is false", infix(expr)))),
-        Outcome::Known(other) => (Status::Error, Some(format!("the criterion is {other}, not true or false"))),
+        Outcome::Known(other) => (
+            Status::Error,
+            Some(format!("the criterion is {other}, not true or false")),
+        ),
         Outcome::Unknown(reasons) => (Status::Unknown, Some(reasons.join("; "))),
         Outcome::Failed(reason) => (Status::Error, Some(reason)),
     };
@@ -136,7 +151,8 @@ pub fn infix(expr: &Expr) -> String {
         Node::Neg { operand: o } => format!("-{}", operand(o)),
         Node::Call { function, args } => format!("{function}({})", args_text(args)),
         Node::Field { path, slice } => field_text(path, slice),
-        Node::Number { .. } | Node::String { .. } | Node::Bool { .. } | Node::Invalid => expr.to_string(),
+        Node::Number { value, dim } => Value::Num(*value, *dim).to_string(),
+        Node::String { .. } | Node::Bool { .. } | Node::Invalid => expr.to_string(),
     }
 }
 
@@ -219,8 +235,16 @@ impl Evaluator<'_> {
                 Outcome::Known(other) => Outcome::Failed(format!("cannot negate {other}")),
                 other => other,
             },
-            Node::Binary { op: BinOp::And, left, right } => self.logic(left, right, false),
-            Node::Binary { op: BinOp::Or, left, right } => self.logic(left, right, true),
+            Node::Binary {
+                op: BinOp::And,
+                left,
+                right,
+            } => self.logic(left, right, false),
+            Node::Binary {
+                op: BinOp::Or,
+                left,
+                right,
+            } => self.logic(left, right, true),
             Node::Binary { op, left, right } => {
                 let (l, r) = (self.eval(left), self.eval(right));
                 match (&l, &r) {
@@ -260,7 +284,10 @@ impl Evaluator<'_> {
             if let Outcome::Known(v) = side
                 && !matches!(v, Value::Bool(_))
             {
-                return Outcome::Failed(format!("`{}` needs true or false, not {v}", if short { "or" } else { "and" }));
+                return Outcome::Failed(format!(
+                    "`{}` needs true or false, not {v}",
+                    if short { "or" } else { "and" }
+                ));
             }
         }
         undetermined(&[&l, &r]).unwrap_or(Outcome::Known(Value::Bool(!short)))
@@ -291,7 +318,9 @@ impl Evaluator<'_> {
                     None => Outcome::Unknown(vec![format!("label `{key}` is not set")]),
                 },
             },
-            Reference::Spec { .. } | Reference::Name => Outcome::Failed("only store queries read spec fields and names".into()),
+            Reference::Spec { .. } | Reference::Name => {
+                Outcome::Failed("only store queries read spec fields and names".into())
+            }
         }
     }
 
@@ -309,7 +338,11 @@ impl Evaluator<'_> {
         match value {
             Some(v) => known_num(v * scale, dim),
             None => {
-                let whose = if source == Source::Baseline { "the baseline's " } else { "" };
+                let whose = if source == Source::Baseline {
+                    "the baseline's "
+                } else {
+                    ""
+                };
                 let name = field_text(&[key.to_owned()], slice);
                 Outcome::Unknown(vec![format!("{whose}metric `{name}` was not recorded")])
             }
@@ -329,7 +362,9 @@ impl Evaluator<'_> {
                 for outcome in &outcomes {
                     match outcome {
                         Outcome::Known(Value::Num(v, d)) => numbers.push((*v, *d)),
-                        Outcome::Known(other) => return Outcome::Failed(format!("`{function}` needs numbers, not {other}")),
+                        Outcome::Known(other) => {
+                            return Outcome::Failed(format!("`{function}` needs numbers, not {other}"));
+                        }
                         _ => {}
                     }
                 }
@@ -343,7 +378,11 @@ impl Evaluator<'_> {
         let Some((key, _)) = self.metric_key(args) else {
             return Outcome::Failed(format!("`{function}` takes a metric's name"));
         };
-        let Some(column) = args.iter().find(|a| a.name.as_deref() == Some("by")).and_then(|a| column_name(&a.value)) else {
+        let Some(column) = args
+            .iter()
+            .find(|a| a.name.as_deref() == Some("by"))
+            .and_then(|a| column_name(&a.value))
+        else {
             return Outcome::Failed(format!("`{function}` needs by=column"));
         };
         let (dim, scale) = metric_unit(&key);
@@ -364,7 +403,9 @@ impl Evaluator<'_> {
                 values.len()
             )]);
         }
-        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
         if function == "gap" {
             known_num(hi - lo, dim)
         } else if hi == 0.0 {
@@ -377,9 +418,15 @@ impl Evaluator<'_> {
     /// The metric an argument names, as (key, slice).
     fn metric_key(&self, args: &[Arg]) -> Option<(String, Vec<SliceKey>)> {
         let arg = args.iter().find(|a| a.name.is_none())?;
-        let Node::Field { path, slice } = &arg.value.node else { return None };
+        let Node::Field { path, slice } = &arg.value.node else {
+            return None;
+        };
         match resolve(path, slice, Context::Criterion).ok()? {
-            Reference::Metric { source: Source::Current, key, slice } => Some((key, slice)),
+            Reference::Metric {
+                source: Source::Current,
+                key,
+                slice,
+            } => Some((key, slice)),
             _ => None,
         }
     }
@@ -391,7 +438,7 @@ impl Evaluator<'_> {
         };
         let now = self.metric(Source::Current, &key, &slice);
         let before = self.metric(Source::Baseline, &key, &slice);
-        let name = field_text(&[key.clone()], &slice);
+        let name = field_text(std::slice::from_ref(&key), &slice);
         self.record_observation(format!("baseline.{name}"), &before);
         let (Outcome::Known(Value::Num(a, dim)), Outcome::Known(Value::Num(b, _))) = (&now, &before) else {
             return undetermined(&[&now, &before]).unwrap_or(Outcome::Failed("internal: undetermined".into()));

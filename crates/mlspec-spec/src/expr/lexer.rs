@@ -9,7 +9,10 @@ use super::units::{Dim, unit};
 pub enum Tok {
     /// A number with its unit applied: `value` is in the dimension's base unit (seconds,
     /// bytes); percentages are divided by 100.
-    Number { value: f64, dim: Dim },
+    Number {
+        value: f64,
+        dim: Dim,
+    },
     /// A quoted string, unescaped.
     Str(String),
     /// A name: `accuracy`, or a backquoted `` `val/loss` ``.
@@ -189,7 +192,10 @@ impl Lexer<'_> {
             return Some(Tok::Number { value, dim: Dim::None });
         }
         match unit(&suffix) {
-            Some((dim, scale)) => Some(Tok::Number { value: value * scale, dim }),
+            Some((dim, scale)) => Some(Tok::Number {
+                value: value * scale,
+                dim,
+            }),
             None => {
                 self.diagnostics.push(
                     ExprDiagnostic::error(
@@ -249,8 +255,11 @@ impl Lexer<'_> {
             return None;
         }
         if name.is_empty() {
-            self.diagnostics
-                .push(ExprDiagnostic::error(Span::new(start, self.pos), "empty quoted name", "here"));
+            self.diagnostics.push(ExprDiagnostic::error(
+                Span::new(start, self.pos),
+                "empty quoted name",
+                "here",
+            ));
             return None;
         }
         Some(Tok::Ident(name))
@@ -265,7 +274,8 @@ impl Lexer<'_> {
         let span = Span::new(start, self.pos);
         let found = &self.text[start..self.pos];
         self.diagnostics.push(
-            ExprDiagnostic::error(span, format!("`{found}` is not an operator here"), "unknown operator").with_help(help),
+            ExprDiagnostic::error(span, format!("`{found}` is not an operator here"), "unknown operator")
+                .with_help(help),
         );
         Some(tok)
     }

@@ -57,9 +57,11 @@ pub fn compile(text: &str, scope: &Scope<'_>) -> (Option<Expr>, Vec<ExprDiagnost
     if diagnostics.is_empty() {
         diagnostics = check::check(&expr, scope);
     } else {
-        diagnostics.extend(check::check(&expr, &Scope::detached(scope.context)).into_iter().filter(|d| {
-            !matches!(d.level, Level::Warning)
-        }));
+        diagnostics.extend(
+            check::check(&expr, &Scope::detached(scope.context))
+                .into_iter()
+                .filter(|d| !matches!(d.level, Level::Warning)),
+        );
     }
     let ok = !diagnostic::has_errors(&diagnostics);
     (ok.then_some(expr), diagnostics)

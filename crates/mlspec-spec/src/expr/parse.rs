@@ -15,7 +15,10 @@ pub const MAX_LEN: usize = 64 * 1024;
 /// parsing failed), so that later passes can report more.
 pub fn parse(text: &str) -> (Expr, Vec<ExprDiagnostic>) {
     let whole = Span::new(0, text.len());
-    let invalid = Expr { span: whole, node: Node::Invalid };
+    let invalid = Expr {
+        span: whole,
+        node: Node::Invalid,
+    };
     if text.len() > MAX_LEN {
         let d = ExprDiagnostic::error(
             Span::new(0, 0),
@@ -133,7 +136,10 @@ impl Parser {
                 Tok::RBracket => ExprDiagnostic::error(span, "unmatched `]`", "no `[` opens this"),
                 other => ExprDiagnostic::error(
                     span,
-                    format!("expected an operator or the end of the expression, found {}", other.describe()),
+                    format!(
+                        "expected an operator or the end of the expression, found {}",
+                        other.describe()
+                    ),
                     "unexpected",
                 )
                 .with_help("join conditions with `and` / `or`"),
@@ -167,7 +173,12 @@ impl Parser {
             }
             let (_, op_span) = self.bump().unwrap_or((Tok::Comma, self.here()));
             let right = self.expr(right_power);
-            if op.is_comparison() && self.peek().and_then(infix).is_some_and(|(next, ..)| next.is_comparison()) {
+            if op.is_comparison()
+                && self
+                    .peek()
+                    .and_then(infix)
+                    .is_some_and(|(next, ..)| next.is_comparison())
+            {
                 let span = self.here();
                 self.error(
                     ExprDiagnostic::error(span, "comparisons cannot be chained", "a second comparison")
@@ -191,7 +202,10 @@ impl Parser {
     fn skip_rest(&mut self) -> Expr {
         let span = self.here();
         self.pos = self.tokens.len();
-        Expr { span, node: Node::Invalid }
+        Expr {
+            span,
+            node: Node::Invalid,
+        }
     }
 
     fn prefix(&mut self) -> Expr {
@@ -206,7 +220,11 @@ impl Parser {
             self.bump();
             let operand = Box::new(self.expr(power));
             let span = start.to(operand.span);
-            let node = if is_not { Node::Not { operand } } else { Node::Neg { operand } };
+            let node = if is_not {
+                Node::Not { operand }
+            } else {
+                Node::Neg { operand }
+            };
             return Expr { span, node };
         }
         self.primary()
@@ -219,7 +237,10 @@ impl Parser {
                 ExprDiagnostic::error(span, "the expression ends too early", "expected a value here")
                     .with_help("complete the expression, e.g. `accuracy >= 0.9`"),
             );
-            return Expr { span, node: Node::Invalid };
+            return Expr {
+                span,
+                node: Node::Invalid,
+            };
         };
         let node = match tok {
             Tok::Number { value, dim } => Node::Number { value, dim },
@@ -229,17 +250,18 @@ impl Parser {
             Tok::LParen => return self.parenthesized(span),
             Tok::Ident(name) => return self.name(name, span),
             other => {
-                self.error(
-                    ExprDiagnostic::error(
-                        span,
-                        format!("expected a value, found {}", other.describe()),
-                        "expected a name, number, string or `(`",
-                    ),
-                );
+                self.error(ExprDiagnostic::error(
+                    span,
+                    format!("expected a value, found {}", other.describe()),
+                    "expected a name, number, string or `(`",
+                ));
                 if !is_closer(&other) && infix(&other).is_none() {
                     self.bump();
                 }
-                return Expr { span, node: Node::Invalid };
+                return Expr {
+                    span,
+                    node: Node::Invalid,
+                };
             }
         };
         self.bump();
@@ -252,8 +274,12 @@ impl Parser {
         let close = self.here();
         if !self.eat(&Tok::RParen) && !self.too_deep {
             self.error(
-                ExprDiagnostic::error(open, format!("unclosed `(`: expected `)`, found {}", self.found()), "never closed")
-                    .with_help("add the missing `)`"),
+                ExprDiagnostic::error(
+                    open,
+                    format!("unclosed `(`: expected `)`, found {}", self.found()),
+                    "never closed",
+                )
+                .with_help("add the missing `)`"),
             );
             self.skip_to_closer();
             self.eat(&Tok::RParen);
@@ -292,7 +318,10 @@ impl Parser {
                 other => {
                     let at = other.map_or(self.here(), |(_, s)| s);
                     self.error(ExprDiagnostic::error(at, "expected a name after `.`", "not a name"));
-                    return Expr { span: span.to(at), node: Node::Invalid };
+                    return Expr {
+                        span: span.to(at),
+                        node: Node::Invalid,
+                    };
                 }
             }
         }
@@ -341,8 +370,10 @@ impl Parser {
                 return (keys, end);
             }
             if !self.eat(&Tok::Comma) {
-                self.error(ExprDiagnostic::error(end, "expected `,` or `]`", "the slice selector is not closed")
-                    .with_help(format!("close the `[` at offset {}", open.start)));
+                self.error(
+                    ExprDiagnostic::error(end, "expected `,` or `]`", "the slice selector is not closed")
+                        .with_help(format!("close the `[` at offset {}", open.start)),
+                );
                 self.skip_to_bracket();
                 let end = self.here();
                 self.eat(&Tok::RBracket);

@@ -79,9 +79,17 @@ pub fn parse_filter(text: &str) -> Result<Filter, Vec<ExprDiagnostic>> {
 fn lower(expr: &Expr, negate: bool, errors: &mut Vec<ExprDiagnostic>) -> Filter {
     match &expr.node {
         Node::Not { operand } => lower(operand, !negate, errors),
-        Node::Binary { op: op @ (BinOp::And | BinOp::Or), left, right } => {
+        Node::Binary {
+            op: op @ (BinOp::And | BinOp::Or),
+            left,
+            right,
+        } => {
             let parts = vec![lower(left, negate, errors), lower(right, negate, errors)];
-            if (*op == BinOp::And) != negate { Filter::All(flatten(parts, true)) } else { Filter::Any(flatten(parts, false)) }
+            if (*op == BinOp::And) != negate {
+                Filter::All(flatten(parts, true))
+            } else {
+                Filter::Any(flatten(parts, false))
+            }
         }
         Node::Binary { op, left, right } if op.is_comparison() => {
             let (field, literal, op) = match (field_of(left), literal_of(right)) {
@@ -90,8 +98,12 @@ fn lower(expr: &Expr, negate: bool, errors: &mut Vec<ExprDiagnostic>) -> Filter 
                     (Some(f), Some(l)) => (f, l, op.flipped()),
                     _ => {
                         errors.push(
-                            ExprDiagnostic::error(expr.span, "a store query compares one field with one value", "not field-versus-value")
-                                .with_help("write e.g. `metrics.accuracy > 0.9` or `labels.team = \"risk\"`"),
+                            ExprDiagnostic::error(
+                                expr.span,
+                                "a store query compares one field with one value",
+                                "not field-versus-value",
+                            )
+                            .with_help("write e.g. `metrics.accuracy > 0.9` or `labels.team = \"risk\"`"),
                         );
                         return Filter::All(Vec::new());
                     }
@@ -106,8 +118,12 @@ fn lower(expr: &Expr, negate: bool, errors: &mut Vec<ExprDiagnostic>) -> Filter 
         }
         _ => {
             errors.push(
-                ExprDiagnostic::error(expr.span, "a store query is made of comparisons joined by and/or/not", "not a comparison")
-                    .with_help("write e.g. `metrics.accuracy > 0.9`"),
+                ExprDiagnostic::error(
+                    expr.span,
+                    "a store query is made of comparisons joined by and/or/not",
+                    "not a comparison",
+                )
+                .with_help("write e.g. `metrics.accuracy > 0.9`"),
             );
             Filter::All(Vec::new())
         }
@@ -127,7 +143,9 @@ fn flatten(parts: Vec<Filter>, all: bool) -> Vec<Filter> {
 }
 
 fn field_of(expr: &Expr) -> Option<Field> {
-    let Node::Field { path, slice } = &expr.node else { return None };
+    let Node::Field { path, slice } = &expr.node else {
+        return None;
+    };
     Some(match resolve(path, slice, Context::Query).ok()? {
         Reference::Metric { key, .. } => Field::Metric(key),
         Reference::Param { key, .. } => Field::Param(key),
@@ -173,7 +191,9 @@ pub struct OrderBy {
 /// Parses `--order-by`: `metrics.accuracy desc`, `name`, `created`, `updated asc`.
 pub fn parse_order(text: &str) -> Result<OrderBy, String> {
     let mut words = text.split_whitespace();
-    let field = words.next().ok_or("--order-by needs a field, e.g. `metrics.accuracy desc`")?;
+    let field = words
+        .next()
+        .ok_or("--order-by needs a field, e.g. `metrics.accuracy desc`")?;
     let descending = match words.next() {
         None | Some("asc") => false,
         Some("desc") => true,

@@ -100,7 +100,11 @@ impl Record {
             .iter()
             .map(|s| SliceRecord {
                 name: s.name.as_str().to_owned(),
-                filter: s.filter.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect(),
+                filter: s
+                    .filter
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect(),
                 metrics: latest_metrics(&s.metrics),
             })
             .collect();
@@ -163,7 +167,9 @@ fn selector_key<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> St
 pub fn latest_metrics(metrics: &[Metric]) -> BTreeMap<String, f64> {
     let mut latest: BTreeMap<String, (Option<u64>, f64)> = BTreeMap::new();
     for metric in metrics {
-        let MetricValue::Scalar(value) = metric.value else { continue };
+        let MetricValue::Scalar(value) = metric.value else {
+            continue;
+        };
         let key = metric.key.as_str();
         match latest.get(key) {
             Some((step, _)) if *step > metric.step => {}

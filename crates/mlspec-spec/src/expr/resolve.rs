@@ -92,7 +92,11 @@ pub fn resolve(path: &[String], slice: &[SliceKey], context: Context) -> Result<
                 "params" => Reference::Param { source, key },
                 "labels" => Reference::Label { source, key },
                 "spec" if context == Context::Query && source == Source::Current => Reference::Spec { key },
-                "spec" => return Err("`spec.…` fields are for store queries; criteria read metrics, params and labels".into()),
+                "spec" => {
+                    return Err(
+                        "`spec.…` fields are for store queries; criteria read metrics, params and labels".into(),
+                    );
+                }
                 "baseline" => return Err("`baseline` comes first: `baseline.metrics.auc`".into()),
                 other => {
                     let hint = crate::suggest::closest(other, NAMESPACES.iter().copied())

@@ -57,7 +57,10 @@ pub const UNITS_HELP: &str =
 
 /// The dimension and scale of a unit suffix.
 pub fn unit(suffix: &str) -> Option<(Dim, f64)> {
-    UNITS.iter().find(|(name, ..)| *name == suffix).map(|(_, dim, scale)| (*dim, *scale))
+    UNITS
+        .iter()
+        .find(|(name, ..)| *name == suffix)
+        .map(|(_, dim, scale)| (*dim, *scale))
 }
 
 /// Metric-key suffixes that give a metric a unit.

@@ -577,8 +577,11 @@ fn check_verdict(f: &mut Findings, at: &str, objectives: &Ref, result: Outcome, 
     let blocked = criteria.iter().any(|c| !c.met && c.severity == Gate::Block);
     let expected = if blocked { Outcome::Failed } else { Outcome::Passed };
     if result != expected {
-        f.error(format!("{at}/result"), format!("result must be `{expected:?}`").to_lowercase())
-            .hint("a verdict fails exactly when a `block` criterion is not met");
+        f.error(
+            format!("{at}/result"),
+            format!("result must be `{expected:?}`").to_lowercase(),
+        )
+        .hint("a verdict fails exactly when a `block` criterion is not met");
     }
 }
 

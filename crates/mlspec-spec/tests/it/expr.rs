@@ -13,7 +13,9 @@ fn corpus(name: &str) -> Vec<&'static str> {
         "valid" => include_str!("../fixtures/expr/valid.txt"),
         _ => include_str!("../fixtures/expr/invalid.txt"),
     };
-    text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).collect()
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect()
 }
 
 #[test]
@@ -56,7 +58,12 @@ fn slice(column: &str, value: &str, pairs: &[(&str, f64)]) -> SliceRecord {
 fn evaluation() -> Record {
     Record::new(
         "Evaluation/churn".into(),
-        metrics(&[("accuracy", 0.91), ("auc", 0.85), ("p99_latency_ms", 42.0), ("zero", 0.0)]),
+        metrics(&[
+            ("accuracy", 0.91),
+            ("auc", 0.85),
+            ("p99_latency_ms", 42.0),
+            ("zero", 0.0),
+        ]),
         vec![
             slice("gender", "F", &[("recall", 0.80)]),
             slice("gender", "M", &[("recall", 0.86)]),
@@ -68,13 +75,24 @@ fn evaluation() -> Record {
 }
 
 fn baseline() -> Record {
-    Record::new("Evaluation/old".into(), metrics(&[("auc", 0.84), ("zero", 0.0)]), vec![], BTreeMap::new(), BTreeMap::new())
+    Record::new(
+        "Evaluation/old".into(),
+        metrics(&[("auc", 0.84), ("zero", 0.0)]),
+        vec![],
+        BTreeMap::new(),
+        BTreeMap::new(),
+    )
 }
 
 fn verdict(text: &str, with_baseline: bool) -> (Status, Option<String>) {
     let (current, base) = (evaluation(), baseline());
     let base = with_baseline.then_some(&base);
-    let scope = Scope { context: Context::Criterion, current: Some(&current), baseline: base, has_baseline: with_baseline };
+    let scope = Scope {
+        context: Context::Criterion,
+        current: Some(&current),
+        baseline: base,
+        has_baseline: with_baseline,
+    };
     let (expr, diagnostics) = compile(text, &scope);
     let expr = expr.unwrap_or_else(|| panic!("{text}: {diagnostics:#?}"));
     let v = evaluate(&expr, &current, base);
@@ -119,20 +137,33 @@ fn criteria_evaluate_to_exact_verdicts() {
 #[test]
 fn reasons_name_what_was_not_recorded() {
     assert_eq!(
-        verdict("recall[gender=\"F\"] > 0.5 and recall[gender=\"X\"] > 0.5", true).1.unwrap(),
+        verdict("recall[gender=\"F\"] > 0.5 and recall[gender=\"X\"] > 0.5", true)
+            .1
+            .unwrap(),
         "metric `recall[gender=X]` was not recorded"
     );
     assert_eq!(verdict("delta(auc) > 0", false).1.unwrap(), "no baseline was given");
-    assert_eq!(verdict("accuracy / zero > 1", true).1.unwrap(), "division by zero: 0.91 / 0");
+    assert_eq!(
+        verdict("accuracy / zero > 1", true).1.unwrap(),
+        "division by zero: 0.91 / 0"
+    );
 }
 
 #[test]
 fn unknown_names_are_warned_with_a_suggestion() {
     let current = evaluation();
-    let scope = Scope { context: Context::Criterion, current: Some(&current), baseline: None, has_baseline: false };
+    let scope = Scope {
+        context: Context::Criterion,
+        current: Some(&current),
+        baseline: None,
+        has_baseline: false,
+    };
     let (expr, diagnostics) = compile("acuracy > 0.9 and gap(recall, by=gendr) < 0.1", &scope);
     assert!(expr.is_some());
-    let messages: Vec<String> = diagnostics.iter().map(|d| format!("{} | {}", d.message, d.help.clone().unwrap_or_default())).collect();
+    let messages: Vec<String> = diagnostics
+        .iter()
+        .map(|d| format!("{} | {}", d.message, d.help.clone().unwrap_or_default()))
+        .collect();
     assert_eq!(
         messages,
         [
@@ -146,7 +177,10 @@ fn unknown_names_are_warned_with_a_suggestion() {
 fn nesting_and_size_are_bounded_without_overflowing_the_stack() {
     let deep = format!("{}accuracy{}", "(".repeat(20_000), ")".repeat(20_000));
     let (_, diagnostics) = parse::parse(&deep);
-    assert!(diagnostics.iter().any(|d| d.message.contains("nests deeper")), "{diagnostics:?}");
+    assert!(
+        diagnostics.iter().any(|d| d.message.contains("nests deeper")),
+        "{diagnostics:?}"
+    );
     let nots = format!("{}true", "not ".repeat(10_000));
     let (_, diagnostics) = parse::parse(&nots);
     assert!(diagnostics.iter().any(|d| d.message.contains("nests deeper")));
@@ -160,9 +194,20 @@ fn nesting_and_size_are_bounded_without_overflowing_the_stack() {
 
 #[test]
 fn evaluation_is_linear_in_slices() {
-    let slices: Vec<SliceRecord> = (0..1000).map(|i| slice("group", &i.to_string(), &[("recall", 0.5 + f64::from(i) / 4000.0)])).collect();
-    let record = Record::new("Evaluation/big".into(), metrics(&[("accuracy", 0.9)]), slices, BTreeMap::new(), BTreeMap::new());
-    let (expr, _) = compile("gap(recall, by=group) < 0.3 and recall[group=\"999\"] > 0.7", &Scope::detached(Context::Criterion));
+    let slices: Vec<SliceRecord> = (0..1000)
+        .map(|i| slice("group", &i.to_string(), &[("recall", 0.5 + f64::from(i) / 4000.0)]))
+        .collect();
+    let record = Record::new(
+        "Evaluation/big".into(),
+        metrics(&[("accuracy", 0.9)]),
+        slices,
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
+    let (expr, _) = compile(
+        "gap(recall, by=group) < 0.3 and recall[group=\"999\"] > 0.7",
+        &Scope::detached(Context::Criterion),
+    );
     let v = evaluate(&expr.unwrap(), &record, None);
     assert_eq!(v.status, Status::Met, "{v:?}");
 }

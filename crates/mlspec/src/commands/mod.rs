@@ -10,6 +10,7 @@ pub mod lineage;
 pub mod list;
 pub mod migrate;
 pub mod new;
+pub mod objectives;
 pub mod schema;
 pub mod step;
 pub mod store;

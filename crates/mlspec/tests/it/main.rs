@@ -2,9 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod interop;
-mod step;
+#[macro_use]
 mod store;
+mod interop;
+mod objectives;
+mod step;
 
 use std::path::{Path, PathBuf};
 
@@ -175,7 +177,10 @@ fn schema_prints_and_exports_the_committed_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["schema", "--export", dir.path().to_str().unwrap()], None);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), mlspec_spec::Kind::ALL.len());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        mlspec_spec::Kind::ALL.len()
+    );
 }
 
 #[test]
