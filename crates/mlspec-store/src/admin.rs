@@ -10,6 +10,7 @@ use sqlx::AnyConnection;
 use crate::apply::{labels_of, previous_state};
 use crate::current::{Current, fetch_current, name_key, status_str};
 use crate::error::{ErrorKind, Result, StoreError};
+use crate::fields::fields_of;
 use crate::model::{Change, Selector};
 use crate::read::current_by_id;
 use crate::resolve::Resolver;
@@ -298,6 +299,7 @@ async fn record_change(
         status: document.metadata.status,
         document: json,
         labels: labels_of(document),
+        fields: fields_of(document),
         links,
         action,
         previous: Some(previous),

@@ -14,6 +14,7 @@ use sqlx::AnyConnection;
 
 use crate::current::{name_key, status_str};
 use crate::error::{ErrorKind, Result, StoreError};
+use crate::fields::fields_of;
 use crate::links::references;
 use crate::model::{Applied, ApplyAction, ApplyReport};
 use crate::resolve::{Candidate, Resolver};
@@ -276,6 +277,7 @@ async fn record(
         status: document.metadata.status,
         document: plan.json.clone(),
         labels: labels_of(document),
+        fields: fields_of(document),
         links,
         action: if previous.is_some() { "update" } else { "create" },
         previous,
@@ -339,6 +341,7 @@ pub(crate) async fn previous_state(conn: &mut AnyConnection, id: &str) -> Result
         head_seq: current.head_seq,
         created_seq: current.created_seq,
         labels: labels_of(&document),
+        fields: fields_of(&document),
         links: parse_links(&current.links)?,
     })
 }

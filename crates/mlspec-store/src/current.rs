@@ -12,6 +12,28 @@ pub(crate) const SELECT_CURRENT: &str = "SELECT o.id, o.kind, o.name, o.scope, o
      e.document, e.links, e.at_us, c.at_us FROM objects o \
      JOIN events e ON e.seq = o.head_seq JOIN events c ON c.seq = o.created_seq";
 
+/// The columns a listing selects, in [`summary_from_row`]'s order: no documents.
+pub(crate) const SELECT_SUMMARY: &str = "SELECT o.id, o.kind, o.name, o.scope, o.status, o.head_seq, o.created_seq, \
+     e.at_us, c.at_us FROM objects o \
+     JOIN events e ON e.seq = o.head_seq JOIN events c ON c.seq = o.created_seq";
+
+/// A listing row as an [`ObjectSummary`].
+pub(crate) fn summary_from_row(row: &AnyRow) -> Result<ObjectSummary> {
+    let kind: String = row.try_get(1)?;
+    let status: String = row.try_get(4)?;
+    Ok(ObjectSummary {
+        id: row.try_get(0)?,
+        kind: parse_kind(&kind)?,
+        name: row.try_get(2)?,
+        scope: row.try_get(3)?,
+        status: parse_status(&status)?,
+        updated_seq: row.try_get(5)?,
+        created_seq: row.try_get(6)?,
+        updated_at: rfc3339(row.try_get(7)?),
+        created_at: rfc3339(row.try_get(8)?),
+    })
+}
+
 /// An object as stored now.
 #[derive(Clone, Debug)]
 pub(crate) struct Current {

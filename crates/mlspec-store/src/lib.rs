@@ -41,6 +41,8 @@ mod apply;
 pub mod chain;
 mod current;
 mod error;
+mod fields;
+mod filter;
 mod lineage;
 pub mod links;
 mod location;

@@ -1,5 +1,6 @@
 //! The values the store hands out and takes in.
 
+use mlspec_spec::expr::query::{Filter, OrderBy};
 use mlspec_spec::{Document, Kind, Name, ObjectId, Ref, RefTarget, Status, Version};
 use serde::Serialize;
 
@@ -99,8 +100,30 @@ pub struct ListQuery {
     pub statuses: Vec<Status>,
     /// Labels every listed object must carry (`key`, `value`).
     pub labels: Vec<(String, String)>,
-    /// At most this many, in name order.
+    /// A filter in the expression language (`metrics.accuracy > 0.9 and labels.team = "risk"`),
+    /// parsed by [`mlspec_spec::expr::query::parse_filter`].
+    pub filter: Option<Filter>,
+    /// The sort order; by name when absent (and after the key, as the tie-breaker).
+    pub order: Option<OrderBy>,
+    /// At most this many.
     pub limit: Option<u32>,
+    /// Skip this many first (paging).
+    pub offset: u32,
+}
+
+impl ListQuery {
+    /// The Active objects of `kind`, in name order.
+    pub fn new(kind: Kind) -> ListQuery {
+        ListQuery {
+            kind,
+            statuses: Vec::new(),
+            labels: Vec::new(),
+            filter: None,
+            order: None,
+            limit: None,
+            offset: 0,
+        }
+    }
 }
 
 /// What applying one document did.

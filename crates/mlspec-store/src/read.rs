@@ -4,8 +4,11 @@ use mlspec_spec::Status;
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
-use crate::current::{Current, SELECT_CURRENT, fetch_current, parse_status, rfc3339, status_str};
+use crate::current::{
+    Current, SELECT_SUMMARY, fetch_current, is_sqlite, parse_status, rfc3339, status_str, summary_from_row,
+};
 use crate::error::{Result, StoreError};
+use crate::filter::{Bind, Sql};
 use crate::model::{Event, FieldChange, ListQuery, ObjectSummary, Selector, StoredObject};
 use crate::resolve::Resolver;
 
@@ -29,45 +32,51 @@ pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<
         .ok_or_else(|| StoreError::not_found(format!("no object has the id `{id}`")))
 }
 
-/// The objects of a kind, filtered by status and labels, in name order.
+/// The objects of a kind, filtered by status, labels and the query's filter, in its order.
 pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
     let statuses = if query.statuses.is_empty() {
         vec![Status::Active]
     } else {
         query.statuses.clone()
     };
-    let mut params: Vec<String> = vec![query.kind.as_str().to_owned()];
-    let placeholder = |value: String, params: &mut Vec<String>| {
-        params.push(value);
-        format!("${}", params.len())
-    };
+    let mut sql = Sql::default();
+    let kind = sql.bind(Bind::Text(query.kind.as_str().to_owned()));
     let status_list: Vec<String> = statuses
         .iter()
-        .map(|s| placeholder(status_str(*s).to_owned(), &mut params))
+        .map(|s| sql.bind(Bind::Text(status_str(*s).to_owned())))
         .collect();
-    let mut sql = format!(
-        "{SELECT_CURRENT} WHERE o.kind = $1 AND o.status IN ({})",
-        status_list.join(", ")
-    );
+    let mut conditions = vec![
+        format!("o.kind = {kind}"),
+        format!("o.status IN ({})", status_list.join(", ")),
+    ];
     for (key, value) in &query.labels {
-        let key = placeholder(key.clone(), &mut params);
-        let value = placeholder(value.clone(), &mut params);
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM labels l WHERE l.object_id = o.id AND l.key = {key} AND l.value = {value})"
+        let key = sql.bind(Bind::Text(key.clone()));
+        let value = sql.bind(Bind::Text(value.clone()));
+        conditions.push(format!(
+            "o.id IN (SELECT object_id FROM labels WHERE key = {key} AND value = {value})"
         ));
     }
-    sql.push_str(" ORDER BY o.name_key, o.scope, o.id");
-    if let Some(limit) = query.limit {
-        sql.push_str(&format!(" LIMIT {limit}"));
+    if let Some(filter) = &query.filter {
+        conditions.push(sql.condition(filter, query.kind));
     }
-    let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for param in params {
-        statement = statement.bind(param);
+    let (join, order) = sql.order(query.order.as_ref());
+    let mut text = format!(
+        "{SELECT_SUMMARY}{join} WHERE {} ORDER BY {order}",
+        conditions.join(" AND ")
+    );
+    if query.limit.is_some() || query.offset > 0 {
+        let limit = query.limit.map_or(i64::MAX, i64::from);
+        text.push_str(&format!(" LIMIT {limit} OFFSET {}", query.offset));
+    }
+    let mut statement = sqlx::query(sqlx::AssertSqlSafe(text)).persistent(is_sqlite(conn));
+    for param in sql.params {
+        statement = match param {
+            Bind::Text(v) => statement.bind(v),
+            Bind::Num(v) => statement.bind(v),
+        };
     }
     let rows = statement.fetch_all(conn).await?;
-    rows.iter()
-        .map(|row| Current::from_row(row).map(|c| c.summary()))
-        .collect()
+    rows.iter().map(summary_from_row).collect()
 }
 
 /// Every event of the object `selector` names, oldest first.

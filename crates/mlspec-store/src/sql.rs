@@ -14,15 +14,29 @@ use crate::error::{ErrorKind, Result, StoreError};
 use crate::location::Location;
 
 /// The schema version this build of mlspec reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The DDL of each schema version, per dialect: entry 0 creates version 1 (`init`), entry `i`
 /// upgrades version `i` to `i + 1` (`db upgrade`).
-const SQLITE_MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
-const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+const SQLITE_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_fields.sql"),
+];
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_fields.sql"),
+];
 
 /// The tables a store consists of.
-pub(crate) const TABLES: &[&str] = &["store_meta", "chain_head", "events", "objects", "labels", "edges"];
+pub(crate) const TABLES: &[&str] = &[
+    "store_meta",
+    "chain_head",
+    "events",
+    "objects",
+    "labels",
+    "fields",
+    "edges",
+];
 
 /// Which database a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,6 +272,9 @@ impl SqlStore {
         let steps = self.backend.migrations();
         for ddl in steps.iter().skip(usize::try_from(from).unwrap_or(usize::MAX)) {
             sqlx::raw_sql(*ddl).execute(&mut *tx).await?;
+        }
+        if from == 1 {
+            crate::fields::backfill(&mut tx).await?;
         }
         if from == 0 {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

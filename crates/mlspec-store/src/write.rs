@@ -1,5 +1,5 @@
 //! Appending events: every change to an object becomes one event in the hash chain, and the
-//! derived tables (objects, labels, edges) follow it — all within the caller's transaction, so
+//! derived tables (objects, labels, fields, edges) follow it — all within the caller's transaction, so
 //! a batch is all there or not at all.
 
 use std::collections::BTreeSet;
@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 use crate::chain::EventRecord;
 use crate::current::{name_key, status_str};
 use crate::error::{Result, StoreError};
+use crate::fields::Fields;
 
 /// One lineage edge: `source` flowed into `target`.
 pub(crate) type Link = (String, String, String);
@@ -27,6 +28,7 @@ pub(crate) struct NewState {
     /// The document's JSON.
     pub document: String,
     pub labels: Vec<(String, String)>,
+    pub fields: Fields,
     /// The edges the document makes, as (relation, source, target).
     pub links: BTreeSet<Link>,
     pub action: &'static str,
@@ -38,14 +40,16 @@ pub(crate) struct Previous {
     pub head_seq: i64,
     pub created_seq: i64,
     pub labels: Vec<(String, String)>,
+    pub fields: Fields,
     pub links: BTreeSet<Link>,
 }
 
-enum Param {
+pub(crate) enum Param {
     Text(String),
     MaybeText(Option<String>),
     Int(i64),
     MaybeInt(Option<i64>),
+    MaybeReal(Option<f64>),
 }
 
 /// Rows to write, in order.
@@ -54,6 +58,7 @@ struct Rows {
     events: Vec<Vec<Param>>,
     objects: Vec<Vec<Param>>,
     labels: Vec<Vec<Param>>,
+    fields: Vec<Vec<Param>>,
     edges: Vec<Vec<Param>>,
     removed_edges: Vec<(i64, String, String, String, String)>,
 }
@@ -124,6 +129,7 @@ impl Writer {
             &state.links,
             state.previous.as_ref(),
         );
+        self.add_field_rows(&state.object_id, &record.kind, &state.fields, state.previous.as_ref());
         let created_seq = state.previous.as_ref().map_or(seq, |p| p.created_seq);
         self.rows.objects.push(vec![
             Param::Text(record.object_id.clone()),
@@ -185,6 +191,21 @@ impl Writer {
         }
     }
 
+    /// Upserts the fields that are new or changed; a field the document dropped gets NULLs.
+    fn add_field_rows(&mut self, id: &str, kind: &str, fields: &Fields, previous: Option<&Previous>) {
+        let old_fields = previous.map(|p| p.fields.as_slice()).unwrap_or_default();
+        for (key, value) in fields {
+            if !old_fields.iter().any(|(k, v)| k == key && v == value) {
+                self.rows.fields.push(field_row(id, kind, key, value.columns()));
+            }
+        }
+        for (key, _) in old_fields {
+            if !fields.iter().any(|(k, _)| k == key) {
+                self.rows.fields.push(field_row(id, kind, key, (None, None)));
+            }
+        }
+    }
+
     /// Writes everything recorded and moves the head; the caller commits.
     pub async fn finish(self, conn: &mut AnyConnection) -> Result<()> {
         if self.rows.events.is_empty() {
@@ -207,6 +228,7 @@ impl Writer {
             rows.labels,
         )
         .await?;
+        insert_fields(conn, rows.fields).await?;
         insert(
             conn,
             "INSERT INTO edges (source, target, relation, owner, added_seq, removed_seq)",
@@ -233,6 +255,28 @@ impl Writer {
             .await?;
         Ok(())
     }
+}
+
+/// Upserts rows of (object_id, kind, key, num, text) into `fields`.
+pub(crate) async fn insert_fields(conn: &mut AnyConnection, rows: Vec<Vec<Param>>) -> Result<()> {
+    insert(
+        conn,
+        "INSERT INTO fields (object_id, kind, key, num, text)",
+        " ON CONFLICT (object_id, key) DO UPDATE SET num = excluded.num, text = excluded.text",
+        rows,
+    )
+    .await
+}
+
+/// One row of `fields`.
+pub(crate) fn field_row(id: &str, kind: &str, key: &str, (num, text): (Option<f64>, Option<String>)) -> Vec<Param> {
+    vec![
+        Param::Text(id.to_owned()),
+        Param::Text(kind.to_owned()),
+        Param::Text(key.to_owned()),
+        Param::MaybeReal(num),
+        Param::MaybeText(text),
+    ]
 }
 
 /// Takes the write lock of the store for the rest of the transaction: a row lock on PostgreSQL,
@@ -265,7 +309,7 @@ fn event_params(record: EventRecord, hash: String) -> Vec<Param> {
 }
 
 /// Inserts `rows` with as few multi-row statements as the parameter limit allows.
-async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: Vec<Vec<Param>>) -> Result<()> {
+pub(crate) async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: Vec<Vec<Param>>) -> Result<()> {
     let Some(width) = rows.first().map(Vec::len) else {
         return Ok(());
     };
@@ -280,19 +324,23 @@ async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: Vec<Vec<
         sql.push_str(head);
         sql.push_str(" VALUES ");
         let mut n = 0;
-        for (i, _) in chunk.iter().enumerate() {
+        for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push('(');
-            for j in 0..width {
-                n += 1;
+            for (j, param) in row.iter().enumerate() {
                 if j > 0 {
                     sql.push_str(", ");
                 }
-                if positional {
+                if matches!(param, Param::MaybeReal(None)) {
+                    // A NULL float is written, not bound: sqlx's Any driver binds it as a
+                    // float4 NULL, which PostgreSQL rejects for a float8 column.
+                    sql.push_str("NULL");
+                } else if positional {
                     sql.push('?');
                 } else {
+                    n += 1;
                     sql.push('$');
                     sql.push_str(&n.to_string());
                 }
@@ -307,6 +355,8 @@ async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: Vec<Vec<
                 Param::MaybeText(v) => query.bind(v),
                 Param::Int(v) => query.bind(v),
                 Param::MaybeInt(v) => query.bind(v),
+                Param::MaybeReal(Some(v)) => query.bind(v),
+                Param::MaybeReal(None) => query,
             };
         }
         query.execute(&mut *conn).await?;

@@ -173,7 +173,7 @@ impl Checker<'_, '_> {
                 Ty::Bool
             }
             op if op.is_comparison() => {
-                self.comparison(op, expr, l, r);
+                self.comparison(op, expr, l, r, is_zero(left) || is_zero(right));
                 Ty::Bool
             }
             BinOp::Add | BinOp::Sub => match (l, r) {
@@ -198,7 +198,9 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn comparison(&mut self, op: BinOp, expr: &Expr, l: Ty, r: Ty) {
+    /// Checks that `l` and `r` compare; zero (`with_zero`) is zero in every unit, so
+    /// `latency_ms > 0` needs none.
+    fn comparison(&mut self, op: BinOp, expr: &Expr, l: Ty, r: Ty, with_zero: bool) {
         match (l, r) {
             (Ty::Any, _) | (_, Ty::Any) | (Ty::Str, Ty::Str) => {}
             (Ty::Bool, Ty::Bool) if matches!(op, BinOp::Eq | BinOp::Ne) => {}
@@ -210,7 +212,7 @@ impl Checker<'_, '_> {
                     Some("use `=` or `!=`".into()),
                 );
             }
-            (Ty::Num(a), Ty::Num(b)) if a == b => {}
+            (Ty::Num(a), Ty::Num(b)) if a == b || with_zero => {}
             (Ty::Num(a), Ty::Num(b)) => {
                 self.units_mix(expr.span, op, a, b);
             }
@@ -506,6 +508,11 @@ impl Checker<'_, '_> {
             Err(message) => self.error(arg.value.span, message, "cannot be resolved", None),
         }
     }
+}
+
+/// Whether `expr` is the plain number 0.
+fn is_zero(expr: &Expr) -> bool {
+    matches!(expr.node, Node::Number { value, dim: Dim::None } if value == 0.0)
 }
 
 /// The column a `by=` argument names.

@@ -34,6 +34,14 @@ CREATE TABLE events (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE fields (
+    object_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    num REAL,
+    text TEXT,
+    PRIMARY KEY (object_id, key)
+) WITHOUT ROWID;
 CREATE TABLE labels (
     object_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -56,6 +64,8 @@ CREATE TABLE store_meta (
 );
 CREATE INDEX edges_by_source ON edges (source, target);
 CREATE INDEX events_by_object ON events (object_id, seq);
+CREATE INDEX fields_by_number ON fields (kind, key, num);
+CREATE INDEX fields_by_text ON fields (kind, key, text);
 CREATE INDEX labels_by_value ON labels (key, value);
 CREATE INDEX objects_by_kind ON objects (kind, status, name_key);
 CREATE UNIQUE INDEX objects_live_name ON objects (kind, name_key, scope) WHERE status <> 'Archived';

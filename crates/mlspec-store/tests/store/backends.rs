@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use mlspec_store::{ErrorKind, Location, SqlStore, Store};
+use mlspec_spec::Kind;
+use mlspec_spec::expr::query::parse_filter;
+use mlspec_store::{ErrorKind, ListQuery, Location, SqlStore, Store};
 use sqlx::Connection;
 
 use crate::support::*;
@@ -126,11 +128,28 @@ async fn schema_versions_are_checked(fixture: Fixture) {
     let expected = format!("run `mlspec db upgrade --store {}`", fixture.location);
     assert_eq!(error.hint.as_deref(), Some(expected.as_str()));
 
+    // A version-1 store (no fields index) with results in it: the upgrade adds the index and
+    // fills it from the current documents.
+    fixture
+        .apply_yaml(&run_with(
+            "scored",
+            "metrics: [{key: auc, value: 0.9}], params: {lr: 0.1}",
+        ))
+        .await
+        .unwrap();
+    fixture.exec("DROP TABLE fields").await;
     fixture
         .exec("UPDATE store_meta SET value = '1' WHERE key = 'schema_version'")
         .await;
-    let (_, version) = SqlStore::upgrade(&fixture.location).await.unwrap();
-    assert_eq!(version, mlspec_store::SCHEMA_VERSION);
+    let (store, version) = SqlStore::upgrade(&fixture.location).await.unwrap();
+    assert_eq!(version, 1);
+    let query = ListQuery {
+        filter: Some(parse_filter("metrics.auc > 0.5 and params.lr = 0.1").unwrap()),
+        ..ListQuery::new(Kind::Run)
+    };
+    let found: Vec<String> = store.list(&query).await.unwrap().into_iter().map(|o| o.name).collect();
+    assert_eq!(found, ["scored"]);
+    assert!(store.verify().await.unwrap().problems.is_empty());
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! One conformance suite, stamped out per backend: every case runs on SQLite and on PostgreSQL
 //! and must behave identically, errors included.
 
+use mlspec_spec::expr::query::{parse_filter, parse_order};
 use mlspec_spec::{Kind, Name, Spec, Status, Version};
 use mlspec_store::{ApplyAction, Direction, ErrorKind, ListQuery, Selector};
 
@@ -29,6 +30,46 @@ macro_rules! conformance {
 
 async fn events(store: &Fixture) -> i64 {
     store.scalar("SELECT COUNT(*) FROM events").await
+}
+
+/// The names `list --where FILTER --order-by ORDER` returns for Runs, in order.
+async fn found(store: &Fixture, filter: &str, order: Option<&str>, limit: Option<u32>, offset: u32) -> Vec<String> {
+    let query = ListQuery {
+        filter: Some(parse_filter(filter).unwrap_or_else(|d| panic!("{filter}: {d:#?}"))),
+        order: order.map(|o| parse_order(o).unwrap()),
+        limit,
+        offset,
+        ..ListQuery::new(Kind::Run)
+    };
+    store.list(&query).await.unwrap().into_iter().map(|o| o.name).collect()
+}
+
+/// Runs with results to query: metrics (one at two steps), parameters, labels.
+fn scored_runs() -> String {
+    let scored = |name: &str, team: &str, spec: &str| {
+        format!(
+            "apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: {name}, labels: {{team: {team}}}}}\nspec: {{status: Finished, startTime: 2026-01-01T00:00:00Z, endTime: 2026-01-01T01:00:00Z, {spec}}}\n"
+        )
+    };
+    join(&[
+        scored(
+            "a",
+            "risk",
+            "metrics: [{key: accuracy, value: 0.95}, {key: latency_ms, value: 40}], params: {lr: 0.01, opt: adam}",
+        ),
+        scored(
+            "b",
+            "risk",
+            "metrics: [{key: accuracy, value: 0.85}], params: {lr: 0.2, opt: sgd}",
+        ),
+        scored(
+            "c",
+            "ops",
+            "metrics: [{key: accuracy, value: 0.99, step: 1}, {key: accuracy, value: 0.91, step: 2}], params: {lr: 0.05}",
+        ),
+        scored("d", "ops", "params: {lr: 0.5}"),
+        run("e"),
+    ])
 }
 
 async fn assert_intact(store: &Fixture) {
@@ -96,14 +137,14 @@ conformance! {
         store.apply_yaml(&join(&[run("c"), labelled.to_owned(), run("a")])).await.unwrap();
         store.set_status(&named(Kind::Run, "c"), Status::Deprecated, "t").await.unwrap();
         let names = |list: Vec<mlspec_store::ObjectSummary>| list.into_iter().map(|o| o.name).collect::<Vec<_>>();
-        let query = |statuses: Vec<Status>, labels: Vec<(String, String)>| ListQuery { kind: Kind::Run, statuses, labels, limit: None };
+        let query = |statuses: Vec<Status>, labels: Vec<(String, String)>| ListQuery { statuses, labels, ..ListQuery::new(Kind::Run) };
         assert_eq!(names(store.list(&query(vec![], vec![])).await.unwrap()), ["a", "b"]);
         let all = vec![Status::Active, Status::Deprecated, Status::Archived];
         assert_eq!(names(store.list(&query(all, vec![])).await.unwrap()), ["a", "b", "c"]);
         assert_eq!(names(store.list(&query(vec![Status::Deprecated], vec![])).await.unwrap()), ["c"]);
         let team = vec![("team".to_owned(), "risk".to_owned())];
         assert_eq!(names(store.list(&query(vec![], team)).await.unwrap()), ["b"]);
-        let limited = ListQuery { kind: Kind::Run, statuses: vec![], labels: vec![], limit: Some(1) };
+        let limited = ListQuery { limit: Some(1), ..ListQuery::new(Kind::Run) };
         assert_eq!(names(store.list(&limited).await.unwrap()), ["a"]);
     }
 
@@ -150,7 +191,7 @@ conformance! {
         let change = store.rename(&named(Kind::Run, "a"), &new("old"), "t").await.unwrap();
         assert_eq!(change.object.name, "old");
         assert!(store.rename(&named(Kind::Run, "old"), &new("Old"), "t").await.unwrap().changed, "case-only rename of itself");
-        let archived = store.list(&ListQuery { kind: Kind::Run, statuses: vec![Status::Archived], labels: vec![], limit: None }).await.unwrap();
+        let archived = store.list(&ListQuery { statuses: vec![Status::Archived], ..ListQuery::new(Kind::Run) }).await.unwrap();
         assert_kind(store.rename(&text(Kind::Run, &archived[0].id), &new("z"), "t").await, ErrorKind::FailedPrecondition);
         assert_kind(store.rename(&named(Kind::Run, "missing"), &new("z"), "t").await, ErrorKind::NotFound);
         assert_intact(&store).await;
@@ -301,6 +342,55 @@ conformance! {
         store.exec("DELETE FROM events WHERE seq = 2").await;
         let problems = store.verify().await.unwrap().problems;
         assert!(problems.iter().any(|p| p.contains("the recorded head is event 2 but the log ends at event 1")), "{problems:#?}");
+    }
+
+    async fn where_filters_with_and_or_not_and_units(store) {
+        store.apply_yaml(&scored_runs()).await.unwrap();
+        let cases: &[(&str, &[&str])] = &[
+            ("metrics.accuracy > 0.9", &["a", "c"]),
+            // The latest step counts: c's accuracy is 0.91, not 0.99.
+            ("metrics.accuracy > 0.95", &[]),
+            ("accuracy >= 0.85 and accuracy < 0.92", &["b", "c"]),
+            (r#"metrics.accuracy > 0.9 and (labels.team = "risk" or params.lr < 0.1)"#, &["a", "c"]),
+            (r#"labels.team = "ops" or params.opt = "sgd""#, &["b", "c", "d"]),
+            // A run without the metric matches neither the comparison nor its negation.
+            ("not (metrics.accuracy > 0.9)", &["b"]),
+            ("metrics.accuracy != 0.85", &["a", "c"]),
+            ("0.1 < params.lr", &["b", "d"]),
+            ("metrics.latency_ms < 50ms and metrics.latency_ms > 0.039s", &["a"]),
+            (r#"spec.status = "Finished" and not (params.opt = "adam")"#, &["b"]),
+            (r#"name = "C" or name = "E""#, &["c", "e"]),
+            (r#"labels.team = "risk' OR 1=1; DROP TABLE events; --""#, &[]),
+            ("params.lr = -0.5 or params.lr = 0.5", &["d"]),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(found(&store, filter, None, None, 0).await, *expected, "{filter}");
+        }
+        assert_eq!(events(&store).await, 5, "queries write nothing");
+    }
+
+    async fn where_orders_and_pages(store) {
+        store.apply_yaml(&scored_runs()).await.unwrap();
+        let all = "params.lr > 0 or spec.status = \"Running\"";
+        assert_eq!(found(&store, all, Some("metrics.accuracy desc"), None, 0).await, ["a", "c", "b", "d", "e"]);
+        assert_eq!(found(&store, all, Some("metrics.accuracy"), None, 0).await, ["b", "c", "a", "d", "e"]);
+        assert_eq!(found(&store, all, Some("params.lr desc"), None, 0).await, ["d", "b", "c", "a", "e"]);
+        assert_eq!(found(&store, all, Some("labels.team"), None, 0).await, ["c", "d", "a", "b", "e"]);
+        assert_eq!(found(&store, all, Some("created desc"), Some(2), 1).await, ["d", "c"]);
+        assert_eq!(found(&store, all, Some("name desc"), Some(2), 4).await, ["a"]);
+        assert_eq!(found(&store, all, None, Some(10), 5).await, Vec::<String>::new());
+    }
+
+    async fn where_sees_updates_and_dropped_fields(store) {
+        store.apply_yaml(&scored_runs()).await.unwrap();
+        store.apply_yaml(&run_with("a", "metrics: [{key: accuracy, value: 0.5}]")).await.unwrap();
+        assert_eq!(found(&store, "metrics.accuracy < 0.6", None, None, 0).await, ["a"]);
+        assert_eq!(found(&store, "metrics.latency_ms > 0", None, None, 0).await, Vec::<String>::new());
+        assert_eq!(found(&store, "params.lr < 0.02", None, None, 0).await, Vec::<String>::new());
+        assert_intact(&store).await;
+        store.exec("UPDATE fields SET num = 0.1 WHERE key = 'metrics.accuracy'").await;
+        let problems = store.verify().await.unwrap().problems;
+        assert!(problems.iter().any(|p| p.contains("field metrics.accuracy = Num(0.1)")), "{problems:#?}");
     }
 
     async fn verify_detects_edited_derived_tables(store) {

@@ -67,17 +67,7 @@ async fn child() {
 }
 
 async fn runs(store: &dyn Store) -> usize {
-    let all = vec![mlspec_spec::Status::Active];
-    store
-        .list(&ListQuery {
-            kind: Kind::Run,
-            statuses: all,
-            labels: vec![],
-            limit: None,
-        })
-        .await
-        .unwrap()
-        .len()
+    store.list(&ListQuery::new(Kind::Run)).await.unwrap().len()
 }
 
 async fn concurrent_writers_lose_nothing(fixture: Fixture) {

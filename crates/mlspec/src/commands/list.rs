@@ -2,14 +2,17 @@
 
 use std::process::ExitCode;
 
+use std::io::IsTerminal as _;
+
+use mlspec_spec::expr::query::{parse_filter, parse_order};
 use mlspec_spec::{Kind, Status};
 use mlspec_store::{ListQuery, ObjectSummary};
 
 use crate::store::{StoreChoice, block_on};
 use crate::table;
 
-/// List the objects of a kind in name order: Active ones unless --status or --all says
-/// otherwise.
+/// List the objects of a kind: Active ones unless --status or --all says otherwise, those
+/// matching --where, in name order or --order-by, a page at a time with --limit and --offset.
 #[derive(clap::Args)]
 pub struct Args {
     /// The kind, e.g. `Run`, `runs` or `dataset`.
@@ -23,9 +26,22 @@ pub struct Args {
     /// Only objects carrying this label (repeatable): KEY=VALUE.
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_label)]
     label: Vec<(String, String)>,
+    /// Only objects for which this expression holds, e.g.
+    /// `metrics.accuracy > 0.9 and (labels.team = "risk" or params.lr < 0.1)`. Fields:
+    /// metrics.KEY, params.KEY, labels.KEY, spec.FIELD, name. An object without a field matches
+    /// no comparison of it (nor its negation).
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
+    /// Sort by a field: `metrics.accuracy desc`, `params.lr`, `name`, `created`, `updated asc`.
+    /// Objects without the field come last.
+    #[arg(long, value_name = "FIELD [asc|desc]")]
+    order_by: Option<String>,
     /// At most this many.
     #[arg(long)]
     limit: Option<u32>,
+    /// Skip this many first (the next page starts at --offset + --limit).
+    #[arg(long, default_value_t = 0)]
+    offset: u32,
     /// How to print the list.
     #[arg(long, value_enum, default_value = "table")]
     format: ListFormat,
@@ -68,11 +84,33 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     } else {
         args.status.iter().map(|s| Status::from(*s)).collect()
     };
+    let filter = match &args.filter {
+        Some(text) => match parse_filter(text) {
+            Ok(filter) => Some(filter),
+            Err(diagnostics) => {
+                let color = std::io::stderr().is_terminal();
+                for d in &diagnostics {
+                    eprint!("{}", d.render("--where", text, color));
+                }
+                anyhow::bail!("the --where expression has {} error(s)", diagnostics.len());
+            }
+        },
+        None => None,
+    };
+    let order = args
+        .order_by
+        .as_deref()
+        .map(parse_order)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let query = ListQuery {
-        kind,
         statuses,
         labels: args.label,
+        filter,
+        order,
         limit: args.limit,
+        offset: args.offset,
+        ..ListQuery::new(kind)
     };
     let objects = block_on(async { Ok(choice.open().await?.list(&query).await?) })?;
     match args.format {

@@ -1,0 +1,101 @@
+//! The queryable fields of an object, kept in the `fields` table so that `list --where` and
+//! `--order-by` read an index instead of parsing documents. Like labels and edges, the table is
+//! derived from the events and rebuilt the same way by `store verify`'s replay.
+//!
+//! | key             | value                                                              |
+//! |-----------------|--------------------------------------------------------------------|
+//! | `metrics.KEY`   | the scalar metric, of the latest step (as criteria read it)         |
+//! | `params.KEY`    | a parameter: a number, or text                                     |
+//! | `spec.FIELD`    | a top-level scalar of the spec: a number, or text (`true`/`false`) |
+//!
+//! Metrics and parameters come from the kinds that record results: Run, Training, Evaluation
+//! and TestReport. A field an update drops keeps its row with both values NULL (rows are never
+//! deleted), which no comparison matches.
+
+use futures_util::TryStreamExt as _;
+use mlspec_spec::Document;
+use sqlx::{AnyConnection, Row};
+
+use crate::error::{Result, StoreError};
+use crate::write::{field_row, insert_fields};
+use mlspec_spec::expr::Record;
+use mlspec_spec::expr::record::Scalar;
+use serde_json::Value;
+
+/// A field's value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum FieldValue {
+    Num(f64),
+    Text(String),
+}
+
+/// The fields of one object: (key, value), keys unique.
+pub(crate) type Fields = Vec<(String, FieldValue)>;
+
+/// Every queryable field of `document`.
+pub(crate) fn fields_of(document: &Document) -> Fields {
+    let mut fields = Fields::new();
+    if let Some(record) = Record::from_document(document) {
+        for (key, value) in &record.metrics {
+            fields.push((format!("metrics.{key}"), FieldValue::Num(*value)));
+        }
+        for (key, value) in &record.params {
+            let value = match value {
+                Scalar::Num(n) => FieldValue::Num(*n),
+                Scalar::Str(s) => FieldValue::Text(s.clone()),
+            };
+            fields.push((format!("params.{key}"), value));
+        }
+    }
+    if let Ok(Value::Object(spec)) = serde_json::to_value(&document.spec) {
+        for (key, value) in spec {
+            let value = match value {
+                Value::Number(n) => n.as_f64().map(FieldValue::Num),
+                Value::String(s) => Some(FieldValue::Text(s)),
+                Value::Bool(b) => Some(FieldValue::Text(b.to_string())),
+                _ => None,
+            };
+            if let Some(value) = value {
+                fields.push((format!("spec.{key}"), value));
+            }
+        }
+    }
+    fields
+}
+
+impl FieldValue {
+    /// The value the (num, text) columns hold.
+    pub(crate) fn from_columns(num: Option<f64>, text: Option<String>) -> FieldValue {
+        match (num, text) {
+            (Some(n), _) => FieldValue::Num(n),
+            (None, t) => FieldValue::Text(t.unwrap_or_default()),
+        }
+    }
+
+    /// The (num, text) columns.
+    pub(crate) fn columns(&self) -> (Option<f64>, Option<String>) {
+        match self {
+            FieldValue::Num(n) => (Some(*n), None),
+            FieldValue::Text(t) => (None, Some(t.clone())),
+        }
+    }
+}
+
+/// Fills `fields` from every object's current document (upgrading a store to schema 2).
+pub(crate) async fn backfill(conn: &mut AnyConnection) -> Result<()> {
+    let mut rows = Vec::new();
+    let mut current = sqlx::query("SELECT o.id, o.kind, e.document FROM objects o JOIN events e ON e.seq = o.head_seq")
+        .fetch(&mut *conn);
+    while let Some(row) = current.try_next().await? {
+        let (id, kind, json): (String, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let document: Document = serde_json::from_str(&json).map_err(|e| {
+            StoreError::data_loss(format!("the stored document of {kind} {id} cannot be read: {e}"))
+                .with_hint("run `mlspec store verify`")
+        })?;
+        for (key, value) in fields_of(&document) {
+            rows.push(field_row(&id, &kind, &key, value.columns()));
+        }
+    }
+    drop(current);
+    insert_fields(conn, rows).await
+}
