@@ -12,10 +12,9 @@ pub(crate) const SELECT_CURRENT: &str = "SELECT o.id, o.kind, o.name, o.scope, o
      e.document, e.links, e.at_us, c.at_us FROM objects o \
      JOIN events e ON e.seq = o.head_seq JOIN events c ON c.seq = o.created_seq";
 
-/// The columns a listing selects, in [`summary_from_row`]'s order: no documents.
-pub(crate) const SELECT_SUMMARY: &str = "SELECT o.id, o.kind, o.name, o.scope, o.status, o.head_seq, o.created_seq, \
-     e.at_us, c.at_us FROM objects o \
-     JOIN events e ON e.seq = o.head_seq JOIN events c ON c.seq = o.created_seq";
+/// The columns a listing selects from `objects o`, in [`summary_from_row`]'s order.
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "o.id, o.kind, o.name, o.scope, o.status, o.head_seq, o.created_seq, o.updated_us, o.created_us";
 
 /// A listing row as an [`ObjectSummary`].
 pub(crate) fn summary_from_row(row: &AnyRow) -> Result<ObjectSummary> {

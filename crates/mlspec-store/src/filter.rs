@@ -1,7 +1,8 @@
 //! Compiling a `--where` filter and an `--order-by` key to SQL. User input never becomes SQL
 //! text: field keys and values are bound parameters, and the SQL around them comes from a fixed
-//! set of fragments chosen by the filter's shape. Each comparison is an `IN` over the `fields`
-//! (or `labels`) index for one key, so that a selective filter reads only the matching rows.
+//! set of fragments chosen by the filter's shape. Each comparison selects ids from the `fields`
+//! (or `labels`, or `objects`) index for one key; the filter's id set then drives the listing,
+//! so that a selective filter reads only the matching rows.
 
 use mlspec_spec::Kind;
 use mlspec_spec::expr::ast::BinOp;
@@ -26,45 +27,58 @@ impl Sql {
         format!("${}", self.params.len())
     }
 
-    /// The condition on `o` (an `objects` row of `kind`) that `filter` compiles to.
-    pub fn condition(&mut self, filter: &Filter, kind: Kind) -> String {
+    /// A SELECT of the ids (column `id`) of the objects of `kind` that `filter` holds for:
+    /// comparisons read one index each, `All` intersects and `Any` unites their id sets — so
+    /// the work is proportional to the matching rows, not to the objects of the kind.
+    pub fn ids(&mut self, filter: &Filter, kind: Kind) -> String {
         match filter {
-            Filter::All(parts) => self.join(parts, kind, " AND ", "1 = 1"),
-            Filter::Any(parts) => self.join(parts, kind, " OR ", "1 = 0"),
+            Filter::All(parts) if parts.is_empty() => {
+                let kind = self.bind(Bind::Text(kind.as_str().to_owned()));
+                format!("SELECT id FROM objects WHERE kind = {kind}")
+            }
+            Filter::Any(parts) if parts.is_empty() => "SELECT id FROM objects WHERE 1 = 0".to_owned(),
+            Filter::All(parts) => self.combine(parts, kind, " INTERSECT "),
+            Filter::Any(parts) => self.combine(parts, kind, " UNION "),
             Filter::Compare { field, op, value } => self.comparison(field, *op, value, kind),
         }
     }
 
-    fn join(&mut self, parts: &[Filter], kind: Kind, separator: &str, empty: &str) -> String {
-        if parts.is_empty() {
-            return empty.to_owned();
+    /// The parts' id sets combined by a set operator. Each part is wrapped as a subquery, as
+    /// SQLite does not allow parentheses around the members of a compound SELECT.
+    fn combine(&mut self, parts: &[Filter], kind: Kind, operator: &str) -> String {
+        if let [only] = parts {
+            return self.ids(only, kind);
         }
-        let parts: Vec<String> = parts.iter().map(|p| self.condition(p, kind)).collect();
-        format!("({})", parts.join(separator))
+        let members: Vec<String> = parts
+            .iter()
+            .map(|part| {
+                let alias = format!("s{}", self.params.len());
+                format!("SELECT id FROM ({}) AS {alias}", self.ids(part, kind))
+            })
+            .collect();
+        members.join(operator)
     }
 
     fn comparison(&mut self, field: &Field, op: BinOp, value: &Literal, kind: Kind) -> String {
         let op = operator(op);
+        let kind = self.bind(Bind::Text(kind.as_str().to_owned()));
         match field {
             Field::Name => {
                 let value = self.bind(Bind::Text(literal_text(value).to_lowercase()));
-                format!("o.name_key {op} {value}")
+                format!("SELECT id FROM objects WHERE kind = {kind} AND name_key {op} {value}")
             }
             Field::Label(key) => {
                 let key = self.bind(Bind::Text(key.clone()));
                 let value = self.bind(Bind::Text(literal_text(value)));
-                format!("o.id IN (SELECT object_id FROM labels WHERE key = {key} AND value {op} {value})")
+                format!("SELECT object_id AS id FROM labels WHERE key = {key} AND value {op} {value}")
             }
             _ => {
-                let kind = self.bind(Bind::Text(kind.as_str().to_owned()));
                 let key = self.bind(Bind::Text(field.index_key().unwrap_or_default()));
                 let (column, value) = match value {
                     Literal::Num(n) => ("num", self.bind(Bind::Num(*n))),
                     other => ("text", self.bind(Bind::Text(literal_text(other)))),
                 };
-                format!(
-                    "o.id IN (SELECT object_id FROM fields WHERE kind = {kind} AND key = {key} AND {column} {op} {value})"
-                )
+                format!("SELECT object_id AS id FROM fields WHERE kind = {kind} AND key = {key} AND {column} {op} {value}")
             }
         }
     }

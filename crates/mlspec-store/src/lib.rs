@@ -92,6 +92,9 @@ pub trait Store: Send + Sync {
     /// The objects of a kind (Active only unless statuses are given), in name order.
     async fn list(&self, query: &ListQuery) -> Result<Vec<ObjectSummary>>;
 
+    /// The database's plan for [`Store::list`], one line per step (to see the indexes it reads).
+    async fn explain_list(&self, query: &ListQuery) -> Result<Vec<String>>;
+
     /// Deprecates, archives or reactivates an object, or one version of a Dataset.
     async fn set_status(&self, selector: &Selector, status: Status, actor: &str) -> Result<Change>;
 
@@ -202,6 +205,10 @@ impl Store for SqlStore {
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
         with_connection!(self, |conn| read::list(conn, query))
+    }
+
+    async fn explain_list(&self, query: &ListQuery) -> Result<Vec<String>> {
+        with_connection!(self, |conn| read::explain_list(conn, query))
     }
 
     async fn set_status(&self, selector: &Selector, status: Status, actor: &str) -> Result<Change> {

@@ -5,10 +5,12 @@ use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
 use crate::current::{
-    Current, SELECT_SUMMARY, fetch_current, is_sqlite, parse_status, rfc3339, status_str, summary_from_row,
+    Current, SUMMARY_COLUMNS, fetch_current, is_sqlite, parse_status, rfc3339, status_str, summary_from_row,
 };
 use crate::error::{Result, StoreError};
 use crate::filter::{Bind, Sql};
+use mlspec_spec::expr::ast::BinOp;
+use mlspec_spec::expr::query::{Field, Filter, Literal};
 use crate::model::{Event, FieldChange, ListQuery, ObjectSummary, Selector, StoredObject};
 use crate::resolve::Resolver;
 
@@ -34,6 +36,34 @@ pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<
 
 /// The objects of a kind, filtered by status, labels and the query's filter, in its order.
 pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
+    let (text, params) = list_statement(query);
+    let rows = bound(&text, params, is_sqlite(conn)).fetch_all(conn).await?;
+    rows.iter().map(summary_from_row).collect()
+}
+
+/// The database's plan for `list` (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN), one line
+/// per step: how a query shows that it reads an index.
+pub(crate) async fn explain_list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<String>> {
+    let (text, params) = list_statement(query);
+    let sqlite = is_sqlite(conn);
+    let (prefix, column) = if sqlite { ("EXPLAIN QUERY PLAN ", 3) } else { ("EXPLAIN ", 0) };
+    let rows = bound(&format!("{prefix}{text}"), params, sqlite).fetch_all(conn).await?;
+    rows.iter().map(|row| Ok(row.try_get::<String, _>(column)?)).collect()
+}
+
+fn bound(text: &str, params: Vec<Bind>, persistent: bool) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut statement = sqlx::query(sqlx::AssertSqlSafe(text.to_owned())).persistent(persistent);
+    for param in params {
+        statement = match param {
+            Bind::Text(v) => statement.bind(v),
+            Bind::Num(v) => statement.bind(v),
+        };
+    }
+    statement
+}
+
+/// The SQL of a listing and its parameters.
+fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
     let statuses = if query.statuses.is_empty() {
         vec![Status::Active]
     } else {
@@ -45,38 +75,36 @@ pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<
         .iter()
         .map(|s| sql.bind(Bind::Text(status_str(*s).to_owned())))
         .collect();
-    let mut conditions = vec![
-        format!("o.kind = {kind}"),
-        format!("o.status IN ({})", status_list.join(", ")),
-    ];
-    for (key, value) in &query.labels {
-        let key = sql.bind(Bind::Text(key.clone()));
-        let value = sql.bind(Bind::Text(value.clone()));
-        conditions.push(format!(
-            "o.id IN (SELECT object_id FROM labels WHERE key = {key} AND value = {value})"
-        ));
-    }
-    if let Some(filter) = &query.filter {
-        conditions.push(sql.condition(filter, query.kind));
+    let mut parts: Vec<Filter> = query
+        .labels
+        .iter()
+        .map(|(key, value)| Filter::Compare {
+            field: Field::Label(key.clone()),
+            op: BinOp::Eq,
+            value: Literal::Text(value.clone()),
+        })
+        .collect();
+    parts.extend(query.filter.clone());
+    // The filter's ids drive the join (CROSS JOIN keeps SQLite from scanning the kind instead).
+    let source = if parts.is_empty() {
+        "objects o".to_owned()
+    } else {
+        format!("({}) AS f CROSS JOIN objects o", sql.ids(&Filter::All(parts), query.kind))
+    };
+    let mut conditions = vec![format!("o.kind = {kind}"), format!("o.status IN ({})", status_list.join(", "))];
+    if source != "objects o" {
+        conditions.push("o.id = f.id".to_owned());
     }
     let (join, order) = sql.order(query.order.as_ref());
     let mut text = format!(
-        "{SELECT_SUMMARY}{join} WHERE {} ORDER BY {order}",
+        "SELECT {SUMMARY_COLUMNS} FROM {source}{join} WHERE {} ORDER BY {order}",
         conditions.join(" AND ")
     );
     if query.limit.is_some() || query.offset > 0 {
         let limit = query.limit.map_or(i64::MAX, i64::from);
         text.push_str(&format!(" LIMIT {limit} OFFSET {}", query.offset));
     }
-    let mut statement = sqlx::query(sqlx::AssertSqlSafe(text)).persistent(is_sqlite(conn));
-    for param in sql.params {
-        statement = match param {
-            Bind::Text(v) => statement.bind(v),
-            Bind::Num(v) => statement.bind(v),
-        };
-    }
-    let rows = statement.fetch_all(conn).await?;
-    rows.iter().map(summary_from_row).collect()
+    (text, sql.params)
 }
 
 /// Every event of the object `selector` names, oldest first.

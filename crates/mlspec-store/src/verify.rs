@@ -18,6 +18,8 @@ use crate::write::Link;
 struct Replayed {
     seq: i64,
     created_seq: i64,
+    updated_us: i64,
+    created_us: i64,
     kind: String,
     name: String,
     scope: String,
@@ -115,11 +117,14 @@ async fn replay(
             ));
         }
         let created_seq = previous.map_or(seq, |p| p.created_seq);
+        let created_us = previous.map_or(record.at_us, |p| p.created_us);
         objects.insert(
             record.object_id.clone(),
             Replayed {
                 seq,
                 created_seq,
+                updated_us: record.at_us,
+                created_us,
                 kind: record.kind,
                 name: record.name,
                 scope: record.scope,
@@ -159,7 +164,8 @@ async fn check_objects(
 ) -> Result<()> {
     let mut seen = 0usize;
     let mut rows =
-        sqlx::query("SELECT id, kind, name, scope, status, head_seq, created_seq FROM objects").fetch(&mut *conn);
+        sqlx::query("SELECT id, kind, name, scope, status, head_seq, created_seq, updated_us, created_us FROM objects")
+            .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let id: String = row.try_get(0)?;
         let Some(expected) = objects.get(&id) else {
@@ -187,6 +193,12 @@ async fn check_objects(
             problems.add(format!(
                 "object {id}: the objects row ({} {} {}, event {}) disagrees with its last event ({} {} {}, event {})",
                 actual.0, actual.1, actual.3, actual.4, wanted.0, wanted.1, wanted.3, wanted.4
+            ));
+        }
+        let times: (Option<i64>, Option<i64>) = (row.try_get(7)?, row.try_get(8)?);
+        if times != (Some(expected.updated_us), Some(expected.created_us)) {
+            problems.add(format!(
+                "object {id}: the objects row's times disagree with its events' times"
             ));
         }
     }

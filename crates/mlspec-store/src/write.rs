@@ -140,6 +140,8 @@ impl Writer {
             Param::Text(record.status.clone()),
             Param::Int(seq),
             Param::Int(created_seq),
+            Param::Int(self.at_us),
+            Param::Int(self.at_us),
         ]);
         self.rows.events.push(event_params(record, self.hash.clone()));
         seq
@@ -215,9 +217,10 @@ impl Writer {
         insert(conn, "INSERT INTO events (seq, at_us, actor, action, object_id, kind, name, scope, status, document, links, prev_event, prev_hash, hash)", "", rows.events).await?;
         insert(
             conn,
-            "INSERT INTO objects (id, kind, name, name_key, scope, status, head_seq, created_seq)",
+            "INSERT INTO objects (id, kind, name, name_key, scope, status, head_seq, created_seq, created_us, updated_us)",
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key, \
-              scope = excluded.scope, status = excluded.status, head_seq = excluded.head_seq",
+              scope = excluded.scope, status = excluded.status, head_seq = excluded.head_seq, \
+              updated_us = excluded.updated_us",
             rows.objects,
         )
         .await?;

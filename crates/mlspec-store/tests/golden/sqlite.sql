@@ -57,7 +57,7 @@ CREATE TABLE objects (
     status TEXT NOT NULL,
     head_seq BIGINT NOT NULL,
     created_seq BIGINT NOT NULL
-) WITHOUT ROWID;
+, created_us BIGINT, updated_us BIGINT) WITHOUT ROWID;
 CREATE TABLE store_meta (
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL

@@ -128,8 +128,8 @@ async fn schema_versions_are_checked(fixture: Fixture) {
     let expected = format!("run `mlspec db upgrade --store {}`", fixture.location);
     assert_eq!(error.hint.as_deref(), Some(expected.as_str()));
 
-    // A version-1 store (no fields index) with results in it: the upgrade adds the index and
-    // fills it from the current documents.
+    // A version-1 store (no fields index, no times on objects) with results in it: the upgrade
+    // adds the index and the times and fills them from the log.
     fixture
         .apply_yaml(&run_with(
             "scored",
@@ -138,6 +138,8 @@ async fn schema_versions_are_checked(fixture: Fixture) {
         .await
         .unwrap();
     fixture.exec("DROP TABLE fields").await;
+    fixture.exec("ALTER TABLE objects DROP COLUMN created_us").await;
+    fixture.exec("ALTER TABLE objects DROP COLUMN updated_us").await;
     fixture
         .exec("UPDATE store_meta SET value = '1' WHERE key = 'schema_version'")
         .await;

@@ -400,10 +400,11 @@ conformance! {
         store.drop_guards().await;
         store.exec("UPDATE objects SET status = 'Archived' WHERE name = 'a'").await;
         store.exec("UPDATE labels SET value = 'ops'").await;
+        store.exec("UPDATE objects SET updated_us = 1 WHERE name = 'm'").await;
         store.exec("UPDATE edges SET removed_seq = 99").await;
         store.exec("DELETE FROM objects WHERE name = 'b'").await;
         let problems = store.verify().await.unwrap().problems;
-        let expect = ["disagrees with its last event", "label team=", "is missing: it was removed directly", "have no objects row"];
+        let expect = ["disagrees with its last event", "label team=", "times disagree with its events' times", "is missing: it was removed directly", "have no objects row"];
         for expected in expect {
             assert!(problems.iter().any(|p| p.contains(expected)), "{expected}: {problems:#?}");
         }

@@ -42,6 +42,9 @@ pub struct Args {
     /// Skip this many first (the next page starts at --offset + --limit).
     #[arg(long, default_value_t = 0)]
     offset: u32,
+    /// Print the database's plan for the query (which indexes it reads) instead of the list.
+    #[arg(long)]
+    explain: bool,
     /// How to print the list.
     #[arg(long, value_enum, default_value = "table")]
     format: ListFormat,
@@ -112,6 +115,11 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         offset: args.offset,
         ..ListQuery::new(kind)
     };
+    if args.explain {
+        let plan = block_on(async { Ok(choice.open().await?.explain_list(&query).await?) })?;
+        println!("{}", plan.join("\n"));
+        return Ok(ExitCode::SUCCESS);
+    }
     let objects = block_on(async { Ok(choice.open().await?.list(&query).await?) })?;
     match args.format {
         ListFormat::Json => println!("{}", serde_json::to_string_pretty(&objects)?),
