@@ -2,7 +2,7 @@
 # Seeds the fuzz corpora from the documents the project already has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p fuzz/corpus/validate fuzz/corpus/migrate fuzz/corpus/yaml_fast_path fuzz/corpus/store_location fuzz/corpus/metric_post
+mkdir -p fuzz/corpus/validate fuzz/corpus/migrate fuzz/corpus/yaml_fast_path fuzz/corpus/store_location fuzz/corpus/metric_post fuzz/corpus/expr
 for target in validate yaml_fast_path; do
   cp docs/spec/examples/*.yaml crates/mlspec/tests/fixtures/invalid/*.yaml "fuzz/corpus/$target/"
 done
@@ -14,3 +14,6 @@ done
 printf '%s' '{"key":"loss","value":0.31,"step":120}' > fuzz/corpus/metric_post/one
 printf '%s' '[{"key":"a","value":[1,2]},{"key":"b","value":{"x":1},"timestamp":"2026-11-30T10:00:00Z"}]' > fuzz/corpus/metric_post/batch
 printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n' > fuzz/corpus/metric_post/chunked
+n=0
+grep -hv '^#' crates/mlspec-spec/tests/fixtures/expr/valid.txt crates/mlspec-spec/tests/fixtures/expr/invalid.txt |
+  while IFS= read -r line; do n=$((n + 1)); printf '%s' "$line" > "fuzz/corpus/expr/line-$n"; done

@@ -26,6 +26,9 @@
 //!   with its line, column, JSON path and a hint. YAML goes first through [`fast_yaml`], a fast
 //!   reader of the block-YAML subset documents are written in, which hands anything else to the
 //!   general parser (serde-saphyr).
+//! - [`expr`]: the expression language of Objectives criteria (`accuracy >= 0.9 and
+//!   gap(recall, by=gender) < 5%`) and of store queries: parser, type checker with units,
+//!   diagnostics with spans, and an evaluator whose missing values are never a pass.
 //! - [`schema`]: the published JSON Schemas (draft 2020-12), generated from these types.
 //! - [`migrate`]: conversion of the original MLSpec formats into v1.
 //!

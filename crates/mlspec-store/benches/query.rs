@@ -61,8 +61,16 @@ const QUERIES: &[(&str, Option<&str>, Option<u32>)] = &[
     ("metrics.accuracy > 0.999", None, None),
     ("metrics.accuracy > 0.99", None, None),
     ("metrics.accuracy > 0.99 and labels.team = \"risk\"", None, None),
-    ("metrics.accuracy > 0.9 and (labels.team = \"risk\" or params.lr < 0.1)", None, None),
-    ("params.solver = \"adam\" and metrics.loss < 0.01 and not (params.depth > 5)", None, None),
+    (
+        "metrics.accuracy > 0.9 and (labels.team = \"risk\" or params.lr < 0.1)",
+        None,
+        None,
+    ),
+    (
+        "params.solver = \"adam\" and metrics.loss < 0.01 and not (params.depth > 5)",
+        None,
+        None,
+    ),
     ("metrics.accuracy > 0.9", Some("metrics.accuracy desc"), Some(20)),
     ("metrics.accuracy > 0.5", None, Some(100)),
     ("metrics.accuracy > 0.5", None, None),
@@ -135,7 +143,10 @@ async fn bench() {
     let (store, _) = SqlStore::init(&Location::in_project(dir.path())).await.unwrap();
     let started = Instant::now();
     fill(&store, &documents).await;
-    println!("sqlite: stored {count} runs in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "sqlite: stored {count} runs in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     time_queries(&store, "sqlite", repeat).await;
     if let Ok(admin) = std::env::var("MLSPEC_BENCH_POSTGRES") {
         let (pg, _) = SqlStore::init(&fresh_postgres(&admin).await).await.unwrap();

@@ -78,7 +78,9 @@ impl Sql {
                     Literal::Num(n) => ("num", self.bind(Bind::Num(*n))),
                     other => ("text", self.bind(Bind::Text(literal_text(other)))),
                 };
-                format!("SELECT object_id AS id FROM fields WHERE kind = {kind} AND key = {key} AND {column} {op} {value}")
+                format!(
+                    "SELECT object_id AS id FROM fields WHERE kind = {kind} AND key = {key} AND {column} {op} {value}"
+                )
             }
         }
     }

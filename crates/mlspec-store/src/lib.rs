@@ -15,7 +15,11 @@
 //! - **The hash chain**: each event's hash covers its fields and the previous event's hash
 //!   ([`chain`]), and the head is recorded separately, so [`Store::verify`] detects any row
 //!   edited, deleted, inserted or reordered directly in the database. The derived tables
-//!   (objects, labels, lineage edges) are checked against a replay of the log.
+//!   (objects, labels, fields, lineage edges) are checked against a replay of the log.
+//! - **Queries**: each object's metrics, parameters and spec scalars are indexed in a `fields`
+//!   table, so that [`Store::list`] with a filter in the expression language
+//!   (`metrics.accuracy > 0.9 and labels.team = "risk"`) reads only the matching index ranges;
+//!   the filter becomes parameterized SQL, never spliced text.
 //! - **Lineage**: references between documents become edges (inputs and outputs of runs, parent
 //!   runs, code used, derivations: see [`links`]); [`Store::lineage`] walks them upstream or
 //!   downstream.
@@ -196,7 +200,9 @@ impl Store for SqlStore {
     }
 
     async fn apply(&self, documents: &[Document], actor: &str) -> Result<ApplyReport> {
-        in_transaction!(self, |conn| apply::apply(conn, documents, actor))
+        let report = in_transaction!(self, |conn| apply::apply(conn, documents, actor))?;
+        self.refresh_statistics().await?;
+        Ok(report)
     }
 
     async fn get(&self, selector: &Selector) -> Result<StoredObject> {

@@ -9,10 +9,10 @@ use crate::current::{
 };
 use crate::error::{Result, StoreError};
 use crate::filter::{Bind, Sql};
-use mlspec_spec::expr::ast::BinOp;
-use mlspec_spec::expr::query::{Field, Filter, Literal};
 use crate::model::{Event, FieldChange, ListQuery, ObjectSummary, Selector, StoredObject};
 use crate::resolve::Resolver;
+use mlspec_spec::expr::ast::BinOp;
+use mlspec_spec::expr::query::{Field, Filter, Literal};
 
 /// The object `selector` names, as stored now.
 pub(crate) async fn get(conn: &mut AnyConnection, selector: &Selector) -> Result<StoredObject> {
@@ -46,12 +46,22 @@ pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<
 pub(crate) async fn explain_list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<String>> {
     let (text, params) = list_statement(query);
     let sqlite = is_sqlite(conn);
-    let (prefix, column) = if sqlite { ("EXPLAIN QUERY PLAN ", 3) } else { ("EXPLAIN ", 0) };
-    let rows = bound(&format!("{prefix}{text}"), params, sqlite).fetch_all(conn).await?;
+    let (prefix, column) = if sqlite {
+        ("EXPLAIN QUERY PLAN ", 3)
+    } else {
+        ("EXPLAIN ", 0)
+    };
+    let rows = bound(&format!("{prefix}{text}"), params, sqlite)
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(|row| Ok(row.try_get::<String, _>(column)?)).collect()
 }
 
-fn bound(text: &str, params: Vec<Bind>, persistent: bool) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+fn bound(
+    text: &str,
+    params: Vec<Bind>,
+    persistent: bool,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
     let mut statement = sqlx::query(sqlx::AssertSqlSafe(text.to_owned())).persistent(persistent);
     for param in params {
         statement = match param {
@@ -89,9 +99,15 @@ fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
     let source = if parts.is_empty() {
         "objects o".to_owned()
     } else {
-        format!("({}) AS f CROSS JOIN objects o", sql.ids(&Filter::All(parts), query.kind))
+        format!(
+            "({}) AS f CROSS JOIN objects o",
+            sql.ids(&Filter::All(parts), query.kind)
+        )
     };
-    let mut conditions = vec![format!("o.kind = {kind}"), format!("o.status IN ({})", status_list.join(", "))];
+    let mut conditions = vec![
+        format!("o.kind = {kind}"),
+        format!("o.status IN ({})", status_list.join(", ")),
+    ];
     if source != "objects o" {
         conditions.push("o.id = f.id".to_owned());
     }

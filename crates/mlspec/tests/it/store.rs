@@ -211,3 +211,92 @@ fn verify_reports_tampering_done_outside_mlspec() {
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["problems"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn list_where_filters_orders_and_explains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    assert_eq!(mlspec(dir, &["apply", &quickstart()]).code, 0);
+
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list"];
+        all.extend(args);
+        all.extend(["--format", "json"]);
+        let out = mlspec(dir, &all);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let listed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&[
+            "runs",
+            "--where",
+            "metrics.accuracy > 0.9 and params.solver = \"lbfgs\""
+        ]),
+        ["train-1"]
+    );
+    assert_eq!(
+        names(&[
+            "runs",
+            "--where",
+            "labels.team = \"risk\"",
+            "--order-by",
+            "created desc",
+            "--limit",
+            "2"
+        ]),
+        ["train-1", "prepare-1"]
+    );
+    assert_eq!(
+        names(&[
+            "runs",
+            "--where",
+            "labels.team = \"risk\"",
+            "--order-by",
+            "created desc",
+            "--limit",
+            "2",
+            "--offset",
+            "2"
+        ]),
+        ["pipeline-1"]
+    );
+    assert_eq!(
+        names(&[
+            "evaluations",
+            "--where",
+            "accuracy >= 0.9",
+            "--order-by",
+            "metrics.accuracy desc"
+        ]),
+        ["penguins-logreg-eval", "penguins-baseline-eval"]
+    );
+    assert_eq!(
+        names(&["runs", "--where", "labels.team = \"x' OR '1'='1\""]),
+        Vec::<String>::new()
+    );
+
+    let out = mlspec(dir, &["list", "runs", "--where", "metrics.accuracy > 0.9", "--explain"]);
+    assert!(out.stdout.contains("fields_by_number"), "{}", out.stdout);
+
+    let out = mlspec(
+        dir,
+        &[
+            "list",
+            "runs",
+            "--where",
+            "metrics.accuracy > \"high\" or (params.lr < 0.1",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    snapshot!(dir, "list_where_bad_expression", out.stderr);
+    let out = mlspec(dir, &["list", "runs", "--order-by", "metrics.accuracy sideways"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("`sideways` is not a direction"), "{}", out.stderr);
+}
