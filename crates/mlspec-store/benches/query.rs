@@ -12,16 +12,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+mod support;
+
+use support::{env_usize, fresh_postgres, percentile};
+
+use std::time::Instant;
 
 use mlspec_spec::expr::query::{parse_filter, parse_order};
 use mlspec_spec::{Document, Format, Kind, Limits, Name, validate_text};
 use mlspec_store::{ListQuery, Location, SqlStore, Store};
-use sqlx::Connection;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// A deterministic pseudo-random number in [0, 1) for run `i` and stream `s` (SplitMix64).
 fn unit(i: usize, s: u64) -> f64 {
@@ -76,10 +75,6 @@ const QUERIES: &[(&str, Option<&str>, Option<u32>)] = &[
     ("metrics.accuracy > 0.5", None, None),
 ];
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 async fn time_queries(store: &dyn Store, backend: &str, repeat: usize) {
     for (filter, order, limit) in QUERIES {
         let query = ListQuery {
@@ -123,18 +118,6 @@ async fn fill(store: &dyn Store, documents: &[Document]) {
     }
 }
 
-async fn fresh_postgres(admin: &str) -> Location {
-    sqlx::any::install_default_drivers();
-    let name = format!("mlspec_query_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::AnyConnection::connect(admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0;
-    Location::parse(&format!("{base}/{name}")).unwrap()
-}
-
 async fn bench() {
     let count = env_usize("BENCH_RUNS", 100_000);
     let repeat = env_usize("BENCH_REPEAT", 30);
@@ -158,9 +141,5 @@ async fn bench() {
 }
 
 fn main() {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(bench());
+    support::block_on(bench());
 }

@@ -12,17 +12,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+mod support;
+
+use support::{env_usize, fresh_postgres, percentile};
+
+use std::time::Instant;
 
 use mlspec_spec::{Document, Format, Kind, Limits, Name, Ref, Spec, validate_text};
 use mlspec_store::{Direction, Location, Selector, SqlStore, Store};
-use sqlx::Connection;
 
 const BATCH: usize = 1000;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn parse(yaml: &str) -> Document {
     let mut outcome = validate_text(yaml, Format::Yaml, &Limits::default());
@@ -164,10 +163,6 @@ async fn build_lineage_store(store: &dyn Store, objects: usize) -> usize {
     pipelines
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 async fn lineage_queries(store: &dyn Store, pipelines: usize, queries: usize) {
     let mut timings = Vec::with_capacity(queries);
     let (mut nodes, mut edges) = (0, 0);
@@ -198,18 +193,6 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum()
-}
-
-async fn fresh_postgres(admin: &str) -> Location {
-    sqlx::any::install_default_drivers();
-    let name = format!("mlspec_bench_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::AnyConnection::connect(admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0;
-    Location::parse(&format!("{base}/{name}")).unwrap()
 }
 
 async fn bench() {
@@ -254,9 +237,5 @@ async fn bench() {
 }
 
 fn main() {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(bench());
+    support::block_on(bench());
 }

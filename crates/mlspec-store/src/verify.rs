@@ -5,9 +5,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use futures_util::TryStreamExt;
+use mlspec_spec::Document;
 use sqlx::{AnyConnection, Row};
 
-use crate::apply::parse_links;
+use crate::apply::{labels_of, parse_links};
 use crate::chain::{EventRecord, GENESIS};
 use crate::error::Result;
 use crate::fields::{FieldValue, fields_of};
@@ -48,8 +49,7 @@ pub(crate) async fn verify(conn: &mut AnyConnection) -> Result<VerifyReport> {
     check_head(conn, head_seq, &head_hash, &mut problems).await?;
     check_objects(conn, &objects, &mut problems).await?;
     check_edges(conn, &objects, &mut problems).await?;
-    check_labels(conn, &mut problems).await?;
-    check_fields(conn, &mut problems).await?;
+    check_indexes(conn, &mut problems).await?;
     Ok(VerifyReport {
         events,
         objects: objects.len() as u64,
@@ -244,9 +244,40 @@ async fn check_edges(
     Ok(())
 }
 
-/// Compares the `fields` index with the fields of every object's current document.
-async fn check_fields(conn: &mut AnyConnection, problems: &mut Problems) -> Result<()> {
-    let mut actual: BTreeSet<(String, String, String)> = BTreeSet::new();
+/// Compares the `labels` and `fields` indexes with the labels and fields of every object's
+/// current document.
+async fn check_indexes(conn: &mut AnyConnection, problems: &mut Problems) -> Result<()> {
+    let mut labels = BTreeSet::new();
+    let mut fields = BTreeSet::new();
+    let mut rows =
+        sqlx::query("SELECT o.id, e.document FROM objects o JOIN events e ON e.seq = o.head_seq").fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let id: String = row.try_get(0)?;
+        let document: String = row.try_get(1)?;
+        // An unreadable document is reported by the replay; here it just has no labels or fields.
+        let Ok(document) = serde_json::from_str::<Document>(&document) else {
+            continue;
+        };
+        for (key, value) in labels_of(&document) {
+            labels.insert((id.clone(), key, value));
+        }
+        for (key, value) in fields_of(&document) {
+            fields.insert((id.clone(), key, format!("{value:?}")));
+        }
+    }
+    drop(rows);
+    let mut actual = BTreeSet::new();
+    let mut rows = sqlx::query("SELECT object_id, key, value FROM labels WHERE value IS NOT NULL").fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        actual.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+    }
+    drop(rows);
+    for (id, key, value) in actual.symmetric_difference(&labels) {
+        problems.add(format!(
+            "label {key}={value} of object {id} disagrees with the object's document"
+        ));
+    }
+    let mut actual = BTreeSet::new();
     let mut rows =
         sqlx::query("SELECT object_id, key, num, text FROM fields WHERE num IS NOT NULL OR text IS NOT NULL")
             .fetch(&mut *conn);
@@ -254,51 +285,9 @@ async fn check_fields(conn: &mut AnyConnection, problems: &mut Problems) -> Resu
         let value = FieldValue::from_columns(row.try_get(2)?, row.try_get(3)?);
         actual.insert((row.try_get(0)?, row.try_get(1)?, format!("{value:?}")));
     }
-    drop(rows);
-    let mut expected = BTreeSet::new();
-    let mut rows =
-        sqlx::query("SELECT o.id, e.document FROM objects o JOIN events e ON e.seq = o.head_seq").fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let id: String = row.try_get(0)?;
-        let document: String = row.try_get(1)?;
-        // An unreadable document is reported by the replay; here it just has no fields.
-        if let Ok(document) = serde_json::from_str(&document) {
-            for (key, value) in fields_of(&document) {
-                expected.insert((id.clone(), key, format!("{value:?}")));
-            }
-        }
-    }
-    for (id, key, value) in actual.symmetric_difference(&expected) {
+    for (id, key, value) in actual.symmetric_difference(&fields) {
         problems.add(format!(
             "field {key} = {value} of object {id} disagrees with the object's document"
-        ));
-    }
-    Ok(())
-}
-
-async fn check_labels(conn: &mut AnyConnection, problems: &mut Problems) -> Result<()> {
-    let mut actual: BTreeSet<(String, String, String)> = BTreeSet::new();
-    let mut rows = sqlx::query("SELECT object_id, key, value FROM labels WHERE value IS NOT NULL").fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        actual.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
-    }
-    drop(rows);
-    let mut expected = BTreeSet::new();
-    let mut rows =
-        sqlx::query("SELECT o.id, e.document FROM objects o JOIN events e ON e.seq = o.head_seq").fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let id: String = row.try_get(0)?;
-        let document: String = row.try_get(1)?;
-        let value: serde_json::Value = serde_json::from_str(&document).unwrap_or_default();
-        if let Some(labels) = value.pointer("/metadata/labels").and_then(|l| l.as_object()) {
-            for (key, value) in labels {
-                expected.insert((id.clone(), key.clone(), value.as_str().unwrap_or_default().to_owned()));
-            }
-        }
-    }
-    for (id, key, value) in actual.symmetric_difference(&expected) {
-        problems.add(format!(
-            "label {key}={value} of object {id} disagrees with the object's document"
         ));
     }
     Ok(())

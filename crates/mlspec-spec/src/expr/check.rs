@@ -281,14 +281,7 @@ impl Checker<'_, '_> {
             _ => return,
         };
         if source == Source::Baseline && !self.scope.has_baseline {
-            self.diagnostics.push(
-                ExprDiagnostic::warning(
-                    span,
-                    "no baseline was given, so this criterion cannot be met",
-                    "needs a baseline",
-                )
-                .with_help("pass --baseline FILE|REF"),
-            );
+            self.diagnostics.push(no_baseline(span));
             return;
         }
         let Some(record) = (match source {
@@ -456,14 +449,7 @@ impl Checker<'_, '_> {
             return self.arity(span, function, usage, args.len(), "one metric");
         }
         if self.scope.current.is_some() && !self.scope.has_baseline {
-            self.diagnostics.push(
-                ExprDiagnostic::warning(
-                    span,
-                    "no baseline was given, so this criterion cannot be met",
-                    "needs a baseline",
-                )
-                .with_help("pass --baseline FILE|REF"),
-            );
+            self.diagnostics.push(no_baseline(span));
         }
         self.metric_arg(&args[0], function, usage, true)
     }
@@ -508,6 +494,15 @@ impl Checker<'_, '_> {
             Err(message) => self.error(arg.value.span, message, "cannot be resolved", None),
         }
     }
+}
+
+fn no_baseline(span: Span) -> ExprDiagnostic {
+    ExprDiagnostic::warning(
+        span,
+        "no baseline was given, so this criterion cannot be met",
+        "needs a baseline",
+    )
+    .with_help("pass --baseline FILE|REF")
 }
 
 /// Whether `expr` is the plain number 0.
