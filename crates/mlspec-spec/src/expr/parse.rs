@@ -171,7 +171,8 @@ impl Parser {
             if left_power < min_power {
                 break;
             }
-            let (_, op_span) = self.bump().unwrap_or((Tok::Comma, self.here()));
+            let op_span = self.here();
+            self.bump();
             let right = self.expr(right_power);
             if op.is_comparison()
                 && self

@@ -155,10 +155,13 @@ async fn check(args: CheckArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         warnings,
         recorded: None,
     };
-    if !args.no_record
-        && let Some(store) = store.for_recording().await?
-    {
-        report.recorded = Some(record_verdict(store, &report, &objectives, &subject, baseline.as_ref()).await?);
+    if !args.no_record {
+        match store.for_recording().await? {
+            Some(store) => {
+                report.recorded = Some(record_verdict(store, &report, &objectives, &subject, baseline.as_ref()).await?);
+            }
+            None => eprintln!("note: no store here, so the verdict was not recorded (`mlspec init` makes one)"),
+        }
     }
     print_report(&report, args.format)?;
     Ok(if blocked { ExitCode::from(1) } else { ExitCode::SUCCESS })

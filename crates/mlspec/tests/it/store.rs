@@ -300,3 +300,22 @@ fn list_where_filters_orders_and_explains() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("`sideways` is not a direction"), "{}", out.stderr);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_where_expression_that_is_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let out = Command::cargo_bin("mlspec")
+        .unwrap()
+        .env_remove("MLSPEC_STORE")
+        .args([
+            "list".as_ref(),
+            "runs".as_ref(),
+            "--where".as_ref(),
+            std::ffi::OsStr::from_bytes(b"accuracy > \xff"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid UTF-8"));
+}
