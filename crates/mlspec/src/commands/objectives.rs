@@ -474,7 +474,7 @@ fn render_table(report: &Report) -> String {
         Outcome::Failed => "FAILED",
     };
     out.push_str(&format!(
-        "\n{result}: {} of {total_block} block criteria met; {warned} warning(s)\n",
+        "\n{result}: {} of {total_block} block criteria met; {warned} warn criteria not met\n",
         total_block - blocking
     ));
     out
