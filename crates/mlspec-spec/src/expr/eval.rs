@@ -181,7 +181,9 @@ struct Evaluator<'a> {
 }
 
 fn known_num(v: f64, dim: Dim) -> Outcome {
-    if v.is_finite() {
+    if v.is_nan() {
+        Outcome::Failed("a value is not a number (NaN)".into())
+    } else if v.is_finite() {
         Outcome::Known(Value::Num(v, dim))
     } else {
         Outcome::Failed("a result is too large to represent".into())

@@ -211,3 +211,20 @@ fn evaluation_is_linear_in_slices() {
     let v = evaluate(&expr.unwrap(), &record, None);
     assert_eq!(v.status, Status::Met, "{v:?}");
 }
+
+#[test]
+fn nan_never_passes() {
+    let record = Record::new(
+        "Evaluation/nan".into(),
+        metrics(&[("x", f64::NAN)]),
+        vec![],
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
+    for text in ["x > 0", "x <= 0", "x != 1", "not (x > 0)", "x = x"] {
+        let (expr, _) = compile(text, &Scope::detached(Context::Criterion));
+        let v = evaluate(&expr.unwrap(), &record, None);
+        assert_eq!(v.status, Status::Error, "{text}");
+        assert_eq!(v.reason.as_deref(), Some("a value is not a number (NaN)"), "{text}");
+    }
+}
