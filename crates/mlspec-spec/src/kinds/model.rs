@@ -99,7 +99,8 @@ pub enum Gate {
 pub struct Criterion {
     /// The criterion's name, unique in the document.
     pub name: Name,
-    /// The expression, e.g. `accuracy >= 0.9 and gap(recall, by=gender) < 0.05`.
+    /// The expression, in the MLSpec expression language (docs/spec/expressions.md), e.g.
+    /// `accuracy >= 0.9 and gap(recall, by=gender) < 5%`; it must parse and type-check.
     pub expression: Text,
     /// Whether failing it blocks deployment.
     pub severity: Gate,
