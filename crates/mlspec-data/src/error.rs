@@ -1,0 +1,122 @@
+//! Errors of the data engine: what went wrong, in which file, where (line, row or byte offset)
+//! and in which column, and what to do.
+
+use std::fmt;
+
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+
+/// A problem reading or analysing data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataError {
+    /// The file.
+    pub file: String,
+    /// Where in it, when known: `line 1005`, `row 12000`, `byte 4096`.
+    pub at: Option<String>,
+    /// The column, when one is concerned.
+    pub column: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub hint: Option<String>,
+}
+
+impl DataError {
+    /// An error about `file` as a whole.
+    pub fn new(file: &str, message: impl Into<String>) -> DataError {
+        DataError {
+            file: file.to_owned(),
+            at: None,
+            column: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds the place.
+    pub fn at(mut self, at: impl Into<String>) -> Self {
+        self.at = Some(at.into());
+        self
+    }
+
+    /// Adds the column.
+    pub fn with_column(mut self, column: &str) -> Self {
+        self.column = Some(column.to_owned());
+        self
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// An Arrow reader's error, placed: the reader names lines and column numbers in its text;
+    /// the column number becomes the column's name, and an error without a line gets the row
+    /// the batch started at.
+    pub fn from_arrow(file: &str, rows_before: u64, schema: &SchemaRef, error: ArrowError) -> DataError {
+        let text = match &error {
+            ArrowError::CsvError(t) | ArrowError::ParseError(t) | ArrowError::JsonError(t) => t.clone(),
+            ArrowError::IoError(t, e) => format!("{t}: {e}"),
+            ArrowError::ExternalError(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        let message = text.split(". Row data:").next().unwrap_or(&text).trim().to_owned();
+        let mut result = DataError::new(file, message.clone());
+        if let Some(line) = number_after(&message, "line ") {
+            result = result.at(format!("line {line}"));
+        } else {
+            result = result.at(format!("after row {rows_before}"));
+        }
+        if let Some(index) = number_after(&message, "for column ")
+            && let Some(field) = usize::try_from(index).ok().and_then(|i| schema.fields().get(i))
+        {
+            result = result.with_column(field.name());
+            result.hint = Some(format!(
+                "the column's type was inferred from the first rows; read it as text with --type {}=string, or fix the value",
+                field.name()
+            ));
+        } else if message.contains("unequal lengths") || message.contains("incorrect number of fields") {
+            result.hint = Some("every row needs as many fields as the header; check quoting and delimiters".into());
+        } else if message.contains("UTF-8") || message.contains("utf-8") || message.contains("utf8") {
+            result.hint = Some("save the file as UTF-8".into());
+        } else if [
+            "unexpected end of file",
+            "UnexpectedEof",
+            "incomplete deflate",
+            "incomplete frame",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
+        {
+            result.hint = Some("the compressed file ends early: it was truncated".into());
+        }
+        result
+    }
+}
+
+/// The number that follows `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let start = text.find(marker)? + marker.len();
+    let digits: String = text[start..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(at) = &self.at {
+            write!(f, " ({at})")?;
+        }
+        if let Some(column) = &self.column {
+            write!(f, ", column `{column}`")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DataError {}

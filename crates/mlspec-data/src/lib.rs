@@ -1,0 +1,18 @@
+//! # The MLSpec data engine
+//!
+//! Statistics over real data, fast and in bounded memory, for the analysis (DataProfile),
+//! validation (DataSchema, ValidationReport) and monitoring stages. Everything is built on
+//! Apache Arrow: a file is read as a stream of columnar record batches, and every computation
+//! consumes batches one at a time, so memory follows the batch size and the sketches, not the
+//! file.
+//!
+//! - [`read`]: CSV (header, delimiter, quoting; types inferred from a sample, with overrides),
+//!   Parquet and JSON Lines, plain or gzip/zstd-compressed, as record batches; what is fatal and
+//!   what is not is decided there and documented.
+//! - [`error`]: every problem names the file, the line or row, and the column.
+
+pub mod error;
+pub mod read;
+
+pub use error::DataError;
+pub use read::{Batches, Compression, CsvOptions, Format, ReadOptions, detect, open};

@@ -1,0 +1,5 @@
+//! The data engine's integration tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod read;
