@@ -9,9 +9,13 @@
 //! - [`read`]: CSV (header, delimiter, quoting; types inferred from a sample, with overrides),
 //!   Parquet and JSON Lines, plain or gzip/zstd-compressed, as record batches; what is fatal and
 //!   what is not is decided there and documented.
+//! - [`profile`]: one pass, per column, mergeable accumulators (moments, a KLL quantile sketch,
+//!   exact-then-HyperLogLog distinct counts, frequent values, extremes for outlier examples),
+//!   spread over threads and merged.
 //! - [`error`]: every problem names the file, the line or row, and the column.
 
 pub mod error;
+pub mod profile;
 pub mod read;
 
 pub use error::DataError;

@@ -1,0 +1,200 @@
+//! One column's accumulator: picks the statistics by the column's Arrow type, reads a batch's
+//! array into them, merges with another accumulator of the same column, and reports a
+//! [`FeatureStats`].
+//!
+//! Integers and floats are numeric (NaN counts as missing, as does an empty CSV field); Utf8,
+//! LargeUtf8 and Utf8View are strings; booleans count their `true`s; timestamps and dates keep
+//! their range. Other types (lists, structs, binary) are counted but not described.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
+use mlspec_spec::kinds::{FeatureStats, FeatureType};
+use mlspec_spec::newtypes::Key;
+
+use super::numeric::{NumericAcc, OutlierRules};
+use super::strings::StringAcc;
+
+/// What a column holds, as profiled.
+#[derive(Clone, Debug)]
+enum Values {
+    Numeric(NumericAcc),
+    Strings(StringAcc),
+    Booleans { count: u64, trues: u64 },
+    Times { count: u64, earliest: i64, latest: i64 },
+    Other { count: u64 },
+}
+
+/// The running profile of one column.
+#[derive(Clone, Debug)]
+pub struct ColumnAcc {
+    name: String,
+    feature_type: FeatureType,
+    rows: u64,
+    values: Values,
+}
+
+/// The feature type of an Arrow type.
+fn feature_type(data_type: &DataType) -> FeatureType {
+    match data_type {
+        t if t.is_integer() => FeatureType::Integer,
+        t if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) => FeatureType::Float,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..) => FeatureType::String,
+        DataType::Boolean => FeatureType::Boolean,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => FeatureType::Timestamp,
+        _ => FeatureType::Bytes,
+    }
+}
+
+impl ColumnAcc {
+    /// An empty accumulator for a column of this name and type.
+    pub fn new(name: &str, data_type: &DataType) -> ColumnAcc {
+        let feature_type = feature_type(data_type);
+        let values = match feature_type {
+            FeatureType::Integer | FeatureType::Float => Values::Numeric(NumericAcc::default()),
+            FeatureType::String => Values::Strings(StringAcc::default()),
+            FeatureType::Boolean => Values::Booleans { count: 0, trues: 0 },
+            FeatureType::Timestamp => Values::Times {
+                count: 0,
+                earliest: i64::MAX,
+                latest: i64::MIN,
+            },
+            FeatureType::Bytes => Values::Other { count: 0 },
+        };
+        ColumnAcc {
+            name: name.to_owned(),
+            feature_type,
+            rows: 0,
+            values,
+        }
+    }
+
+    /// Adds a batch's column, whose first row is row `first_row` of the input.
+    pub fn add(&mut self, array: &ArrayRef, first_row: u64) {
+        self.rows += array.len() as u64;
+        match &mut self.values {
+            Values::Numeric(acc) => add_numbers(acc, array, first_row),
+            Values::Strings(acc) => add_strings(acc, array),
+            Values::Booleans { count, trues } => {
+                let array = array.as_boolean();
+                *count += (array.len() - array.null_count()) as u64;
+                *trues += array.true_count() as u64;
+            }
+            Values::Times {
+                count,
+                earliest,
+                latest,
+            } => {
+                if let Ok(micros) = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))
+                    .and_then(|a| cast(&a, &DataType::Int64))
+                {
+                    for value in micros.as_primitive::<Int64Type>().iter().flatten() {
+                        *count += 1;
+                        *earliest = (*earliest).min(value);
+                        *latest = (*latest).max(value);
+                    }
+                }
+            }
+            Values::Other { count } => *count += (array.len() - array.null_count()) as u64,
+        }
+    }
+
+    /// Folds in another accumulator of the same column.
+    pub fn merge(&mut self, other: &ColumnAcc) {
+        self.rows += other.rows;
+        match (&mut self.values, &other.values) {
+            (Values::Numeric(a), Values::Numeric(b)) => a.merge(b),
+            (Values::Strings(a), Values::Strings(b)) => a.merge(b),
+            (Values::Booleans { count, trues }, Values::Booleans { count: c, trues: t }) => {
+                *count += c;
+                *trues += t;
+            }
+            (
+                Values::Times {
+                    count,
+                    earliest,
+                    latest,
+                },
+                Values::Times {
+                    count: c,
+                    earliest: e,
+                    latest: l,
+                },
+            ) => {
+                *count += c;
+                *earliest = (*earliest).min(*e);
+                *latest = (*latest).max(*l);
+            }
+            (Values::Other { count }, Values::Other { count: c }) => *count += c,
+            _ => {}
+        }
+    }
+
+    fn present(&self) -> u64 {
+        match &self.values {
+            Values::Numeric(acc) => acc.count(),
+            Values::Strings(acc) => acc.count(),
+            Values::Booleans { count, .. } | Values::Times { count, .. } | Values::Other { count } => *count,
+        }
+    }
+
+    /// The feature's statistics; `None` when its name is not a valid feature key.
+    pub fn stats(&self, rules: OutlierRules) -> Option<FeatureStats> {
+        let count = self.present();
+        let mut stats = FeatureStats {
+            name: Key::new(self.name.as_str()).ok()?,
+            feature_type: self.feature_type,
+            count,
+            missing: self.rows - count,
+            numeric: None,
+            string: None,
+            true_count: None,
+            earliest: None,
+            latest: None,
+        };
+        match &self.values {
+            Values::Numeric(acc) => stats.numeric = acc.stats(rules),
+            Values::Strings(acc) => stats.string = acc.stats(),
+            Values::Booleans { trues, .. } => stats.true_count = Some(*trues),
+            Values::Times {
+                count,
+                earliest,
+                latest,
+            } if *count > 0 => {
+                stats.earliest = chrono::DateTime::from_timestamp_micros(*earliest);
+                stats.latest = chrono::DateTime::from_timestamp_micros(*latest);
+            }
+            Values::Times { .. } | Values::Other { .. } => {}
+        }
+        Some(stats)
+    }
+}
+
+fn add_numbers(acc: &mut NumericAcc, array: &ArrayRef, first_row: u64) {
+    let Ok(floats) = cast(array, &DataType::Float64) else {
+        return;
+    };
+    let floats = floats.as_primitive::<Float64Type>();
+    if floats.null_count() == 0 {
+        for (i, value) in floats.values().iter().enumerate() {
+            if !value.is_nan() {
+                acc.add(*value, first_row + i as u64);
+            }
+        }
+    } else {
+        for (i, value) in floats.iter().enumerate() {
+            if let Some(value) = value.filter(|v| !v.is_nan()) {
+                acc.add(value, first_row + i as u64);
+            }
+        }
+    }
+}
+
+fn add_strings(acc: &mut StringAcc, array: &ArrayRef) {
+    let Ok(strings) = cast(array, &DataType::Utf8) else {
+        return;
+    };
+    for value in strings.as_string::<i32>().iter().flatten() {
+        acc.add(value);
+    }
+}

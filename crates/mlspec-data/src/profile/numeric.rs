@@ -1,0 +1,281 @@
+//! One numeric column's statistics in one pass, mergeable: count, mean and variance (Welford's
+//! update, Chan's merge), min, max, zeros, a KLL quantile sketch, and the most extreme values
+//! with their row numbers (outlier examples).
+
+use datasketches::common::SearchCriteria;
+use datasketches::kll::{KllFloat, KllSketch};
+use mlspec_spec::kinds::{Bucket, NumericStats, Outliers, Quantile};
+use mlspec_spec::newtypes::ShortText;
+
+/// The KLL sketch's size parameter: a normalized rank error of about 1.65% (reported in every
+/// profile as `rankError`).
+pub const KLL_K: u16 = 200;
+
+/// Extreme values kept at each end: outlier counts are exact while fewer values than this lie
+/// beyond a fence on that side (else estimated from the sketch), and examples come from them.
+const EXTREMES: usize = 256;
+
+/// Example rows reported per outlier method.
+const EXAMPLES: usize = 10;
+
+/// The ranks reported as quantiles.
+const RANKS: &[f64] = &[0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
+
+/// Buckets of the equal-width histogram.
+const BUCKETS: usize = 10;
+
+/// Outlier thresholds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutlierRules {
+    /// Tukey's fences: outside `[Q1 − k·IQR, Q3 + k·IQR]`.
+    pub iqr: f64,
+    /// `|x − mean| > z·std`.
+    pub zscore: f64,
+}
+
+impl Default for OutlierRules {
+    fn default() -> Self {
+        OutlierRules { iqr: 1.5, zscore: 3.0 }
+    }
+}
+
+/// The running statistics of one numeric column.
+#[derive(Clone, Debug)]
+pub struct NumericAcc {
+    count: u64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+    zeros: u64,
+    sketch: KllSketch<KllFloat<f64>>,
+    /// The smallest values with their rows, ascending.
+    lows: Vec<(f64, u64)>,
+    /// The largest values with their rows, descending.
+    highs: Vec<(f64, u64)>,
+}
+
+impl Default for NumericAcc {
+    fn default() -> Self {
+        NumericAcc {
+            count: 0,
+            mean: 0.0,
+            m2: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            zeros: 0,
+            sketch: new_sketch(),
+            lows: Vec::new(),
+            highs: Vec::new(),
+        }
+    }
+}
+
+// KLL_K is a constant within the library's range (8..=65535), so construction cannot fail.
+#[allow(clippy::expect_used)]
+fn new_sketch() -> KllSketch<KllFloat<f64>> {
+    KllSketch::new(KLL_K).expect("KLL_K is a valid k")
+}
+
+impl NumericAcc {
+    /// Adds a finite value seen at `row`.
+    pub fn add(&mut self, value: f64, row: u64) {
+        let Ok(item) = KllFloat::<f64>::new(value) else { return };
+        self.count += 1;
+        let delta = value - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (value - self.mean);
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        self.zeros += u64::from(value == 0.0);
+        self.sketch.update(item);
+        keep_extreme(&mut self.lows, (value, row), |a, b| a < b);
+        keep_extreme(&mut self.highs, (value, row), |a, b| a > b);
+    }
+
+    /// Values added.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Folds `other` in, as if its values had been added here.
+    pub fn merge(&mut self, other: &NumericAcc) {
+        if other.count == 0 {
+            return;
+        }
+        let total = self.count + other.count;
+        let delta = other.mean - self.mean;
+        self.m2 += other.m2 + delta * delta * (self.count as f64) * (other.count as f64) / total as f64;
+        self.mean += delta * other.count as f64 / total as f64;
+        self.count = total;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.zeros += other.zeros;
+        // Two sketches of the same k always merge.
+        let _ = self.sketch.merge(&other.sketch);
+        for &pair in &other.lows {
+            keep_extreme(&mut self.lows, pair, |a, b| a < b);
+        }
+        for &pair in &other.highs {
+            keep_extreme(&mut self.highs, pair, |a, b| a > b);
+        }
+    }
+
+    /// The population standard deviation.
+    pub fn std_dev(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            (self.m2 / self.count as f64).sqrt()
+        }
+    }
+
+    fn quantile(&self, rank: f64) -> Option<f64> {
+        self.sketch
+            .quantile(rank, SearchCriteria::Inclusive)
+            .ok()
+            .flatten()
+            .map(KllFloat::into_inner)
+    }
+
+    /// The fraction of values at or below `x`, from the sketch.
+    fn cdf(&self, x: f64) -> f64 {
+        KllFloat::<f64>::new(x)
+            .ok()
+            .and_then(|item| self.sketch.rank(&item, SearchCriteria::Inclusive))
+            .unwrap_or(0.0)
+    }
+
+    /// The fraction strictly below `x`.
+    fn below(&self, x: f64) -> f64 {
+        KllFloat::<f64>::new(x)
+            .ok()
+            .and_then(|item| self.sketch.rank(&item, SearchCriteria::Exclusive))
+            .unwrap_or(0.0)
+    }
+
+    /// The statistics, with quantiles, histograms and outliers derived from the sketch.
+    pub fn stats(&self, rules: OutlierRules) -> Option<NumericStats> {
+        if self.count == 0 {
+            return None;
+        }
+        let quantiles = RANKS
+            .iter()
+            .filter_map(|&q| self.quantile(q).map(|value| Quantile { q, value }))
+            .collect();
+        Some(NumericStats {
+            mean: self.mean,
+            std_dev: self.std_dev(),
+            min: self.min,
+            max: self.max,
+            zeros: self.zeros,
+            quantiles,
+            rank_error: Some(self.sketch.normalized_rank_error()),
+            histogram: self.equal_width_histogram(),
+            outliers: self.outliers(rules),
+        })
+    }
+
+    /// Ten equal-width buckets over [min, max]; counts from the sketch's CDF (exact while the
+    /// sketch holds every value, else within its rank error).
+    fn equal_width_histogram(&self) -> Vec<Bucket> {
+        let width = (self.max - self.min) / BUCKETS as f64;
+        if width.is_nan() || width <= 0.0 {
+            return vec![Bucket {
+                low: self.min,
+                high: self.max,
+                count: self.count,
+            }];
+        }
+        let n = self.count as f64;
+        let mut buckets = Vec::with_capacity(BUCKETS);
+        let mut previous = 0u64;
+        for i in 1..=BUCKETS {
+            let high = if i == BUCKETS {
+                self.max
+            } else {
+                self.min + width * i as f64
+            };
+            let upto = if i == BUCKETS {
+                self.count
+            } else {
+                (self.below(high) * n).round() as u64
+            };
+            buckets.push(Bucket {
+                low: self.min + width * (i - 1) as f64,
+                high,
+                count: upto.saturating_sub(previous),
+            });
+            previous = upto.max(previous);
+        }
+        buckets
+    }
+
+    fn outliers(&self, rules: OutlierRules) -> Vec<Outliers> {
+        let (Some(q1), Some(q3)) = (self.quantile(0.25), self.quantile(0.75)) else {
+            return Vec::new();
+        };
+        let iqr = q3 - q1;
+        let std = self.std_dev();
+        let fences = [
+            ("iqr", rules.iqr, q1 - rules.iqr * iqr, q3 + rules.iqr * iqr),
+            (
+                "zscore",
+                rules.zscore,
+                self.mean - rules.zscore * std,
+                self.mean + rules.zscore * std,
+            ),
+        ];
+        fences
+            .iter()
+            .filter_map(|&(method, threshold, low, high)| {
+                let beyond_low: Vec<&(f64, u64)> = self.lows.iter().filter(|(v, _)| *v < low).collect();
+                let beyond_high: Vec<&(f64, u64)> = self.highs.iter().filter(|(v, _)| *v > high).collect();
+                let count = self.tail_count(beyond_low.len(), || self.below(low))
+                    + self.tail_count(beyond_high.len(), || 1.0 - self.cdf(high));
+                // The examples are the values farthest beyond their fence, listed in row order.
+                let mut farthest: Vec<(f64, u64)> = beyond_low
+                    .iter()
+                    .map(|(v, row)| (low - v, *row))
+                    .chain(beyond_high.iter().map(|(v, row)| (v - high, *row)))
+                    .collect();
+                farthest.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let mut examples: Vec<u64> = farthest.iter().take(EXAMPLES).map(|(_, row)| *row).collect();
+                examples.sort_unstable();
+                Some(Outliers {
+                    method: ShortText::new(method).ok()?,
+                    threshold,
+                    count,
+                    example_rows: examples,
+                })
+            })
+            .collect()
+    }
+}
+
+impl NumericAcc {
+    /// Values beyond a fence on one side: exact when the kept extremes hold all of them (fewer
+    /// beyond than kept, or every value kept), else the sketch's estimate of the tail.
+    fn tail_count(&self, beyond_kept: usize, tail_fraction: impl Fn() -> f64) -> u64 {
+        let all_kept = self.count as usize <= EXTREMES;
+        if all_kept || beyond_kept < EXTREMES {
+            beyond_kept as u64
+        } else {
+            ((tail_fraction() * self.count as f64).round() as u64).max(beyond_kept as u64)
+        }
+    }
+}
+
+/// Keeps the `EXTREMES` most extreme (value, row) pairs, ordered by `before`; ties keep the
+/// earlier row.
+fn keep_extreme(kept: &mut Vec<(f64, u64)>, pair: (f64, u64), before: fn(f64, f64) -> bool) {
+    if kept.len() == EXTREMES && kept.last().is_some_and(|last| !before(pair.0, last.0)) {
+        return;
+    }
+    let at = kept
+        .iter()
+        .position(|k| before(pair.0, k.0) || (pair.0 == k.0 && pair.1 < k.1))
+        .unwrap_or(kept.len());
+    kept.insert(at, pair);
+    kept.truncate(EXTREMES);
+}

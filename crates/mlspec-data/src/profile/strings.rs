@@ -1,0 +1,155 @@
+//! One string column's statistics in one pass, mergeable: exact value counts while the column
+//! has at most [`EXACT_LIMIT`] distinct values, then a HyperLogLog distinct count and a
+//! frequent-items sketch for the top values; lengths in characters.
+
+use std::collections::HashMap;
+
+use datasketches::frequencies::{ErrorType, FrequentItemsSketch};
+use datasketches::hll::{HllSketch, HllType, HllUnion};
+use mlspec_spec::kinds::{StringStats, ValueCount};
+
+/// Distinct values counted exactly before switching to sketches.
+pub const EXACT_LIMIT: usize = 1000;
+
+/// HyperLogLog's log2 of its register count: a relative standard error of about 1.6%.
+const HLL_LG_K: u8 = 12;
+
+/// The frequent-items sketch's map size.
+const FREQUENT_MAP: usize = 1024;
+
+/// Top values reported.
+pub const TOP: usize = 10;
+
+/// The running statistics of one string column.
+#[derive(Clone, Debug)]
+pub struct StringAcc {
+    count: u64,
+    /// Exact counts, until there are more than `EXACT_LIMIT` distinct values.
+    exact: Option<HashMap<String, u64>>,
+    hll: HllSketch,
+    frequent: FrequentItemsSketch<String>,
+    min_length: u64,
+    max_length: u64,
+    total_length: u64,
+}
+
+impl Default for StringAcc {
+    fn default() -> Self {
+        StringAcc {
+            count: 0,
+            exact: Some(HashMap::new()),
+            hll: new_hll(),
+            frequent: new_frequent(),
+            min_length: u64::MAX,
+            max_length: 0,
+            total_length: 0,
+        }
+    }
+}
+
+// The sketch parameters are constants within the library's ranges (lg_k 4..=21, a map size
+// that is a power of two ≥ 8), so construction cannot fail.
+#[allow(clippy::expect_used)]
+fn new_hll() -> HllSketch {
+    HllSketch::new(HLL_LG_K, HllType::Hll8).expect("HLL_LG_K is a valid lg_k")
+}
+
+#[allow(clippy::expect_used)]
+fn new_union() -> HllUnion {
+    HllUnion::new(HLL_LG_K).expect("HLL_LG_K is a valid lg_k")
+}
+
+#[allow(clippy::expect_used)]
+fn new_frequent() -> FrequentItemsSketch<String> {
+    FrequentItemsSketch::new(FREQUENT_MAP).expect("FREQUENT_MAP is a power of two")
+}
+
+impl StringAcc {
+    /// Adds a value.
+    pub fn add(&mut self, value: &str) {
+        self.count += 1;
+        let length = value.chars().count() as u64;
+        self.min_length = self.min_length.min(length);
+        self.max_length = self.max_length.max(length);
+        self.total_length += length;
+        self.hll.update(value);
+        self.frequent.update_ref(value);
+        if let Some(exact) = &mut self.exact {
+            if let Some(n) = exact.get_mut(value) {
+                *n += 1;
+            } else if exact.len() < EXACT_LIMIT {
+                exact.insert(value.to_owned(), 1);
+            } else {
+                self.exact = None;
+            }
+        }
+    }
+
+    /// Values added.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Folds `other` in.
+    pub fn merge(&mut self, other: &StringAcc) {
+        self.count += other.count;
+        self.min_length = self.min_length.min(other.min_length);
+        self.max_length = self.max_length.max(other.max_length);
+        self.total_length += other.total_length;
+        let mut union = new_union();
+        union.update(&self.hll);
+        union.update(&other.hll);
+        self.hll = union.to_sketch(HllType::Hll8);
+        self.frequent.merge(&other.frequent);
+        self.exact = match (self.exact.take(), &other.exact) {
+            (Some(mut mine), Some(theirs)) => {
+                for (value, n) in theirs {
+                    *mine.entry(value.clone()).or_insert(0) += n;
+                }
+                (mine.len() <= EXACT_LIMIT).then_some(mine)
+            }
+            _ => None,
+        };
+    }
+
+    /// The statistics: exact when the column stayed under the limit, else estimated.
+    pub fn stats(&self) -> Option<StringStats> {
+        if self.count == 0 {
+            return None;
+        }
+        let (distinct, estimated, mut top) = match &self.exact {
+            Some(exact) => {
+                let top: Vec<ValueCount> = exact
+                    .iter()
+                    .map(|(value, &count)| ValueCount {
+                        value: value.clone(),
+                        count,
+                    })
+                    .collect();
+                (exact.len() as u64, false, top)
+            }
+            None => {
+                let top = self
+                    .frequent
+                    .frequent_items(ErrorType::NoFalsePositives)
+                    .into_iter()
+                    .map(|row| ValueCount {
+                        value: row.item().clone(),
+                        count: row.estimate(),
+                    })
+                    .collect();
+                (self.hll.estimate().round() as u64, true, top)
+            }
+        };
+        top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        top.truncate(TOP);
+        Some(StringStats {
+            distinct,
+            distinct_estimated: estimated,
+            top_values: top,
+            min_length: Some(self.min_length),
+            max_length: Some(self.max_length),
+            mean_length: Some(self.total_length as f64 / self.count as f64),
+        })
+    }
+}
