@@ -15,6 +15,25 @@ use mlspec_spec::newtypes::Key;
 use super::numeric::{NumericAcc, OutlierRules};
 use super::strings::StringAcc;
 
+/// The input's row numbers of a batch's rows.
+#[derive(Clone, Copy, Debug)]
+pub enum Rows<'a> {
+    /// Consecutive, from this row.
+    From(u64),
+    /// These rows (a slice's rows, taken out of a batch).
+    Listed(&'a [u64]),
+}
+
+impl Rows<'_> {
+    /// The input row of the batch's row `i`.
+    pub fn at(&self, i: usize) -> u64 {
+        match self {
+            Rows::From(first) => first + i as u64,
+            Rows::Listed(rows) => rows.get(i).copied().unwrap_or_default(),
+        }
+    }
+}
+
 /// What a column holds, as profiled.
 #[derive(Clone, Debug)]
 enum Values {
@@ -69,11 +88,11 @@ impl ColumnAcc {
         }
     }
 
-    /// Adds a batch's column, whose first row is row `first_row` of the input.
-    pub fn add(&mut self, array: &ArrayRef, first_row: u64) {
+    /// Adds a batch's column; `rows` numbers its rows in the input.
+    pub fn add(&mut self, array: &ArrayRef, rows: &Rows<'_>) {
         self.rows += array.len() as u64;
         match &mut self.values {
-            Values::Numeric(acc) => add_numbers(acc, array, first_row),
+            Values::Numeric(acc) => add_numbers(acc, array, rows),
             Values::Strings(acc) => add_strings(acc, array),
             Values::Booleans { count, trues } => {
                 let array = array.as_boolean();
@@ -170,7 +189,7 @@ impl ColumnAcc {
     }
 }
 
-fn add_numbers(acc: &mut NumericAcc, array: &ArrayRef, first_row: u64) {
+fn add_numbers(acc: &mut NumericAcc, array: &ArrayRef, rows: &Rows<'_>) {
     let Ok(floats) = cast(array, &DataType::Float64) else {
         return;
     };
@@ -178,13 +197,13 @@ fn add_numbers(acc: &mut NumericAcc, array: &ArrayRef, first_row: u64) {
     if floats.null_count() == 0 {
         for (i, value) in floats.values().iter().enumerate() {
             if !value.is_nan() {
-                acc.add(*value, first_row + i as u64);
+                acc.add(*value, rows.at(i));
             }
         }
     } else {
         for (i, value) in floats.iter().enumerate() {
             if let Some(value) = value.filter(|v| !v.is_nan()) {
-                acc.add(value, first_row + i as u64);
+                acc.add(value, rows.at(i));
             }
         }
     }

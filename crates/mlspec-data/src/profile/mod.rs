@@ -14,17 +14,29 @@
 pub mod column;
 pub mod numeric;
 pub mod strings;
+pub mod table;
 
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::Schema;
-use mlspec_spec::kinds::DataProfileSpec;
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::{DataType, Schema};
+use mlspec_spec::kinds::{DataProfileSpec, SliceProfile};
+use mlspec_spec::newtypes::{Key, ShortText};
+use mlspec_spec::values::Tags;
 
 use crate::error::DataError;
 use crate::read::Batches;
-use column::ColumnAcc;
+use column::Rows;
 pub use numeric::OutlierRules;
+use table::TableAcc;
+
+/// Slices kept at most; a slice column with more values is refused, not silently cut.
+pub const MAX_SLICES: usize = 1000;
+
+/// Columns in one `--slice` set at most (its subsets are all sliced: 2^n − 1 crossings).
+pub const MAX_SLICE_COLUMNS: usize = 3;
 
 /// How to profile.
 #[derive(Clone, Debug)]
@@ -33,6 +45,9 @@ pub struct ProfileOptions {
     pub threads: usize,
     /// Outlier thresholds.
     pub outliers: OutlierRules,
+    /// Slice column sets: each set is sliced by every one of its columns and by their
+    /// crossings (`[country, gender]`: `country=…`, `gender=…`, `country=…,gender=…`).
+    pub slices: Vec<Vec<String>>,
 }
 
 impl Default for ProfileOptions {
@@ -40,61 +55,162 @@ impl Default for ProfileOptions {
         ProfileOptions {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             outliers: OutlierRules::default(),
+            slices: Vec::new(),
         }
     }
 }
 
-/// The running profile of a table.
+/// A slice's identity: its (column, value) pairs in column order.
+type SliceKey = Vec<(String, String)>;
+
+/// The running profile of a table and of its slices.
 #[derive(Clone, Debug)]
 pub struct Profiler {
-    rows: u64,
-    columns: Vec<ColumnAcc>,
+    whole: TableAcc,
+    /// Column index sets to slice by.
+    slicings: Vec<Vec<usize>>,
+    slices: BTreeMap<SliceKey, TableAcc>,
 }
 
 impl Profiler {
-    /// An empty profile of tables with this schema.
-    pub fn new(schema: &Schema) -> Profiler {
-        Profiler {
-            rows: 0,
-            columns: schema
-                .fields()
+    /// An empty profile of tables with this schema, sliced as `options` says.
+    pub fn new(schema: &Schema, slices: &[Vec<String>]) -> Result<Profiler, DataError> {
+        let mut slicings = Vec::new();
+        for set in slices {
+            if set.is_empty() || set.len() > MAX_SLICE_COLUMNS {
+                return Err(DataError::new(
+                    "--slice",
+                    format!("a slice set has 1 to {MAX_SLICE_COLUMNS} columns, not {}", set.len()),
+                ));
+            }
+            let indexes = set
                 .iter()
-                .map(|f| ColumnAcc::new(f.name(), f.data_type()))
-                .collect(),
+                .map(|name| {
+                    schema.index_of(name).map_err(|_| {
+                        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                        DataError::new("--slice", format!("there is no column `{name}` to slice by"))
+                            .with_column(name)
+                            .with_hint(format!("columns: {}", names.join(", ")))
+                    })
+                })
+                .collect::<Result<Vec<usize>, DataError>>()?;
+            for mask in 1..(1usize << indexes.len()) {
+                let subset: Vec<usize> = indexes
+                    .iter()
+                    .enumerate()
+                    .filter(|(bit, _)| mask & (1 << bit) != 0)
+                    .map(|(_, i)| *i)
+                    .collect();
+                if !slicings.contains(&subset) {
+                    slicings.push(subset);
+                }
+            }
         }
+        Ok(Profiler {
+            whole: TableAcc::new(schema),
+            slicings,
+            slices: BTreeMap::new(),
+        })
     }
 
     /// Adds a batch whose first row is row `first_row` of the input.
-    pub fn add(&mut self, batch: &RecordBatch, first_row: u64) {
-        self.rows += batch.num_rows() as u64;
-        for (column, array) in self.columns.iter_mut().zip(batch.columns()) {
-            column.add(array, first_row);
+    pub fn add(&mut self, batch: &RecordBatch, first_row: u64) -> Result<(), DataError> {
+        self.whole.add(batch, &Rows::From(first_row));
+        if self.slicings.is_empty() {
+            return Ok(());
         }
+        let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let texts: BTreeMap<usize, Vec<Option<String>>> = self
+            .slicings
+            .iter()
+            .flatten()
+            .map(|&i| (i, column_texts(batch, i)))
+            .collect();
+        for slicing in &self.slicings {
+            let mut groups: BTreeMap<SliceKey, Vec<u32>> = BTreeMap::new();
+            'rows: for row in 0..batch.num_rows() {
+                let mut key = Vec::with_capacity(slicing.len());
+                for &i in slicing {
+                    let Some(Some(value)) = texts.get(&i).and_then(|t| t.get(row)) else {
+                        continue 'rows;
+                    };
+                    key.push((names.get(i).cloned().unwrap_or_default(), value.clone()));
+                }
+                groups.entry(key).or_default().push(row as u32);
+            }
+            for (key, indexes) in groups {
+                if !self.slices.contains_key(&key) && self.slices.len() >= MAX_SLICES {
+                    return Err(
+                        DataError::new("--slice", format!("slicing makes more than {MAX_SLICES} slices"))
+                            .with_hint("slice by columns with fewer distinct values"),
+                    );
+                }
+                let rows: Vec<u64> = indexes.iter().map(|&r| first_row + u64::from(r)).collect();
+                let part = take_record_batch(batch, &UInt32Array::from(indexes))
+                    .map_err(|e| DataError::new("--slice", e.to_string()))?;
+                let schema = batch.schema();
+                self.slices
+                    .entry(key)
+                    .or_insert_with(|| TableAcc::new(&schema))
+                    .add(&part, &Rows::Listed(&rows));
+            }
+        }
+        Ok(())
     }
 
     /// Folds in a profile of other rows of the same table.
     pub fn merge(&mut self, other: &Profiler) {
-        self.rows += other.rows;
-        for (column, theirs) in self.columns.iter_mut().zip(&other.columns) {
-            column.merge(theirs);
+        self.whole.merge(&other.whole);
+        for (key, theirs) in &other.slices {
+            match self.slices.get_mut(key) {
+                Some(mine) => mine.merge(theirs),
+                None => {
+                    self.slices.insert(key.clone(), theirs.clone());
+                }
+            }
         }
     }
 
     /// Rows profiled.
     pub fn rows(&self) -> u64 {
-        self.rows
+        self.whole.rows()
     }
 
-    /// The profile as the spec's DataProfile body. Columns whose names are not valid feature
-    /// keys are left out.
+    /// The profile as the spec's DataProfile body; slices are named `column=value[,…]`.
     pub fn spec(&self, rules: OutlierRules) -> DataProfileSpec {
+        let slices = self
+            .slices
+            .iter()
+            .filter_map(|(key, table)| {
+                let name: Vec<String> = key.iter().map(|(c, v)| format!("{c}={v}")).collect();
+                let filter: Tags = key
+                    .iter()
+                    .filter_map(|(c, v)| Some((Key::new(c.as_str()).ok()?, v.clone())))
+                    .collect();
+                Some(SliceProfile {
+                    name: ShortText::new(name.join(",")).ok()?,
+                    filter,
+                    rows: table.rows(),
+                    features: table.features(rules),
+                })
+            })
+            .collect();
         DataProfileSpec {
             dataset: None,
             digest: None,
-            rows: self.rows,
-            features: self.columns.iter().filter_map(|c| c.stats(rules)).collect(),
-            slices: Vec::new(),
+            rows: self.whole.rows(),
+            features: self.whole.features(rules),
+            slices,
         }
+    }
+}
+
+/// A column's values as text (nulls as `None`), for slice keys.
+fn column_texts(batch: &RecordBatch, index: usize) -> Vec<Option<String>> {
+    let column = batch.column(index);
+    match cast(column, &DataType::Utf8) {
+        Ok(text) => text.as_string::<i32>().iter().map(|v| v.map(str::to_owned)).collect(),
+        Err(_) => vec![None; column.len()],
     }
 }
 
@@ -105,11 +221,12 @@ pub fn profile(
     mut progress: impl FnMut(u64),
 ) -> Result<Profiler, DataError> {
     let schema = batches.schema();
+    let empty = Profiler::new(&schema, &options.slices)?;
     if options.threads <= 1 {
-        let mut profiler = Profiler::new(&schema);
+        let mut profiler = empty;
         while let Some(batch) = batches.next() {
             let first_row = profiler.rows();
-            profiler.add(&batch?, first_row);
+            profiler.add(&batch?, first_row)?;
             progress(batches.bytes_read());
         }
         return Ok(profiler);
@@ -120,13 +237,12 @@ pub fn profile(
         for _ in 0..options.threads {
             let (send, receive) = mpsc::sync_channel::<(RecordBatch, u64)>(2);
             senders.push(send);
-            let schema = schema.clone();
+            let mut profiler = empty.clone();
             workers.push(scope.spawn(move || {
-                let mut profiler = Profiler::new(&schema);
                 for (batch, first_row) in receive {
-                    profiler.add(&batch, first_row);
+                    profiler.add(&batch, first_row)?;
                 }
-                profiler
+                Ok::<Profiler, DataError>(profiler)
             }));
         }
         let mut first_row = 0u64;
@@ -150,10 +266,11 @@ pub fn profile(
             progress(batches.bytes_read());
         }
         drop(senders);
-        let mut total = Profiler::new(&schema);
+        let mut total = empty.clone();
         for worker in workers {
             match worker.join() {
-                Ok(profiler) => total.merge(&profiler),
+                Ok(Ok(profiler)) => total.merge(&profiler),
+                Ok(Err(error)) => outcome = Err(error),
                 Err(_) => outcome = Err(DataError::new("profile", "a profiling thread failed")),
             }
         }

@@ -204,3 +204,92 @@ fn threads_and_merged_halves_agree_with_one_pass() {
         }
     }
 }
+
+fn sliced(path: &Path, slices: &[&str], threads: usize) -> Result<DataProfileSpec, mlspec_data::DataError> {
+    let options = ProfileOptions {
+        threads,
+        slices: slices
+            .iter()
+            .map(|s| s.split(',').map(str::to_owned).collect())
+            .collect(),
+        ..ProfileOptions::default()
+    };
+    let batches = open(
+        path,
+        &ReadOptions {
+            batch_size: 700,
+            ..ReadOptions::default()
+        },
+    )?;
+    Ok(profile(batches, &options, |_| {})?.spec(options.outliers))
+}
+
+#[test]
+fn slices_and_their_crossings_are_profiled() {
+    let g = generate(6_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gen.csv");
+    std::fs::write(&path, &g.csv).unwrap();
+    for threads in [1, 2] {
+        let spec = sliced(&path, &["country,is_member"], threads).unwrap();
+        assert_eq!(
+            spec.slices.len(),
+            5 + 2 + 10,
+            "{:?}",
+            spec.slices.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+        let us_members = g
+            .countries
+            .iter()
+            .zip(&g.members)
+            .filter(|(c, m)| c.as_str() == "US" && **m)
+            .count() as u64;
+        let slice = spec
+            .slices
+            .iter()
+            .find(|s| s.name.as_str() == "country=US,is_member=true")
+            .unwrap();
+        assert_eq!(slice.rows, us_members);
+        assert_eq!(
+            slice
+                .filter
+                .get(&mlspec_spec::newtypes::Key::new("country").unwrap())
+                .map(String::as_str),
+            Some("US")
+        );
+        let ages: Vec<f64> = g
+            .ages
+            .iter()
+            .zip(g.countries.iter().zip(&g.members))
+            .filter(|(_, (c, m))| c.as_str() == "US" && **m)
+            .map(|(a, _)| *a)
+            .collect();
+        assert_numeric_exact(feature_of(&slice.features, "age"), &ages, us_members);
+        let de = spec.slices.iter().find(|s| s.name.as_str() == "country=DE").unwrap();
+        assert_eq!(
+            de.rows,
+            g.countries.iter().filter(|c| c.as_str() == "DE").count() as u64
+        );
+    }
+}
+
+fn feature_of<'a>(features: &'a [FeatureStats], name: &str) -> &'a FeatureStats {
+    features.iter().find(|f| f.name.as_str() == name).unwrap()
+}
+
+#[test]
+fn bad_slices_are_refused() {
+    let g = generate(3_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gen.csv");
+    std::fs::write(&path, &g.csv).unwrap();
+    let missing = sliced(&path, &["contry"], 1).unwrap_err();
+    assert_eq!(missing.column.as_deref(), Some("contry"));
+    assert!(missing.hint.unwrap().contains("country"));
+    for threads in [1, 2] {
+        let many = sliced(&path, &["income"], threads).unwrap_err();
+        assert!(many.message.contains("more than 1000 slices"), "{many}");
+    }
+    let wide = sliced(&path, &["age,income,country,is_member"], 1).unwrap_err();
+    assert!(wide.message.contains("1 to 3 columns"), "{wide}");
+}
