@@ -53,6 +53,7 @@ enum Command {
     Db(commands::store::DbArgs),
     Step(commands::step::Args),
     Objectives(commands::objectives::Args),
+    Data(commands::data::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +80,7 @@ fn main() -> ExitCode {
         Command::Db(args) => commands::store::upgrade(args, &choice),
         Command::Step(args) => commands::step::run(args, &choice),
         Command::Objectives(args) => commands::objectives::run(args, &choice),
+        Command::Data(args) => commands::data::run(args),
     };
     match result {
         Ok(code) => code,

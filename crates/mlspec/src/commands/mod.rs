@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod apply;
+pub mod data;
 pub mod get;
 pub mod history;
 pub mod init;

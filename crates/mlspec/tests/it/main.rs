@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod store;
+mod data;
 mod interop;
 mod objectives;
 mod step;

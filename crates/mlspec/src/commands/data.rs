@@ -1,0 +1,277 @@
+//! `mlspec data …`: the data engine's commands. `data profile FILE` profiles CSV, Parquet or
+//! JSON Lines (plain, gzip or zstd) in one pass and writes a DataProfile document.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use arrow::datatypes::{DataType, TimeUnit};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mlspec_data::profile::{OutlierRules, ProfileOptions, profile};
+use mlspec_data::{CsvOptions, ReadOptions, open};
+use mlspec_spec::kinds::{DataProfileSpec, FeatureStats};
+use mlspec_spec::{ApiVersion, Document, Metadata, Name, Spec};
+
+/// Profile, validate and compare data.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    Profile(ProfileArgs),
+}
+
+/// Profile a CSV, TSV, Parquet or JSON Lines file (optionally .gz or .zst) in one pass: per
+/// feature count, missing, type; numeric mean, std, min, max, zeros, quantiles (KLL sketch),
+/// histogram and outliers (IQR fences and z-scores, with example rows); string distinct values,
+/// top values and lengths; booleans; time ranges — overall and per slice. Writes a DataProfile
+/// document (YAML or JSON) to --out or standard output and a summary to standard error. Exit 0,
+/// or 2 when the input cannot be read.
+#[derive(clap::Args)]
+struct ProfileArgs {
+    /// The data file.
+    file: PathBuf,
+    /// Profile each value of these columns and of their crossings too (repeatable), e.g.
+    /// `--slice country,gender`.
+    #[arg(long, value_name = "COL[,COL]")]
+    slice: Vec<String>,
+    /// Write the profile here instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// The profile's format.
+    #[arg(long, value_enum, default_value = "yaml")]
+    format: DocFormat,
+    /// The profile's name (default: from the file name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Worker threads (default: the machine's cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Tukey fence multiplier for IQR outliers.
+    #[arg(long, default_value_t = 1.5)]
+    iqr: f64,
+    /// |z| beyond which a value is a z-score outlier.
+    #[arg(long, default_value_t = 3.0)]
+    zscore: f64,
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// CSV dialect and typing.
+#[derive(clap::Args)]
+struct CsvArgs {
+    /// The CSV field separator (default `,`, or tab for .tsv).
+    #[arg(long, value_parser = single_byte)]
+    delimiter: Option<u8>,
+    /// The CSV has no header line (columns are named column_1, …).
+    #[arg(long)]
+    no_header: bool,
+    /// Rows read to infer CSV and JSON Lines column types.
+    #[arg(long, default_value_t = 1000)]
+    infer_rows: usize,
+    /// A column's type instead of the inferred one (repeatable): COL=int|float|string|bool|timestamp.
+    #[arg(long = "type", value_name = "COL=TYPE", value_parser = column_type)]
+    types: Vec<(String, DataType)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DocFormat {
+    Yaml,
+    Json,
+}
+
+fn single_byte(text: &str) -> Result<u8, String> {
+    match text.as_bytes() {
+        [byte] => Ok(*byte),
+        b"\\t" => Ok(b'\t'),
+        _ => Err(format!("`{text}` is not one ASCII character")),
+    }
+}
+
+fn column_type(text: &str) -> Result<(String, DataType), String> {
+    let (column, name) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not COL=TYPE"))?;
+    let data_type = match name {
+        "int" | "integer" => DataType::Int64,
+        "float" | "double" => DataType::Float64,
+        "string" | "text" => DataType::Utf8,
+        "bool" | "boolean" => DataType::Boolean,
+        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        other => {
+            return Err(format!(
+                "unknown type `{other}`; use int, float, string, bool or timestamp"
+            ));
+        }
+    };
+    Ok((column.to_owned(), data_type))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Profile(args) => run_profile(args),
+    }
+}
+
+fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
+    let read = ReadOptions {
+        csv: CsvOptions {
+            header: !args.csv.no_header,
+            delimiter: args.csv.delimiter,
+            infer_rows: args.csv.infer_rows,
+            types: args.csv.types.clone(),
+            ..CsvOptions::default()
+        },
+        ..ReadOptions::default()
+    };
+    let mut options = ProfileOptions {
+        outliers: OutlierRules {
+            iqr: args.iqr,
+            zscore: args.zscore,
+        },
+        slices: args
+            .slice
+            .iter()
+            .map(|s| s.split(',').map(|c| c.trim().to_owned()).collect())
+            .collect(),
+        ..ProfileOptions::default()
+    };
+    if let Some(threads) = args.threads {
+        options.threads = threads.max(1);
+    }
+    let batches = open(&args.file, &read)?;
+    let mut progress = Progress::new(batches.size(), args.quiet);
+    let profiler = profile(batches, &options, |bytes| progress.update(bytes))?;
+    progress.finish();
+    let spec = profiler.spec(options.outliers);
+    let document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(profile_name(args.name.as_deref(), &args.file)?),
+        spec: Spec::DataProfile(spec),
+    };
+    let text = match args.format {
+        DocFormat::Yaml => serde_saphyr::to_string(&document).context("cannot write YAML")?,
+        DocFormat::Json => serde_json::to_string_pretty(&document)? + "\n",
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    if let Spec::DataProfile(spec) = &document.spec {
+        eprint!("{}", summary(&args.file, spec));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar on standard error, shown once an input has taken a second; never shown when
+/// standard error is not a terminal, or with --quiet.
+struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+    enabled: bool,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(size: u64, quiet: bool) -> Progress {
+        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::hidden());
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
+            bar.set_style(style);
+        }
+        Progress {
+            bar,
+            started: Instant::now(),
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    fn update(&mut self, bytes: u64) {
+        if self.enabled && !self.shown && self.started.elapsed() >= Duration::from_secs(1) {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown = true;
+        }
+        self.bar.set_position(bytes);
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The profile's name: given, or the file name without its extensions, made a valid name.
+fn profile_name(given: Option<&str>, file: &Path) -> anyhow::Result<Name> {
+    if let Some(name) = given {
+        return Ok(Name::new(name)?);
+    }
+    let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("data");
+    let stem = stem.split('.').next().unwrap_or(stem);
+    let name = Name::sanitized_text(&format!("{stem}-profile"), 200);
+    if name.is_empty() {
+        bail!("cannot make a profile name from {}; pass --name", file.display());
+    }
+    Ok(Name::new(name.as_str())?)
+}
+
+/// A readable summary: rows, then one line per feature.
+fn summary(file: &Path, spec: &DataProfileSpec) -> String {
+    let rows: Vec<Vec<String>> = spec.features.iter().map(feature_row).collect();
+    let mut out = format!(
+        "{}: {} rows, {} features, {} slices\n",
+        file.display(),
+        spec.rows,
+        spec.features.len(),
+        spec.slices.len()
+    );
+    out.push_str(&crate::table::render(&["FEATURE", "TYPE", "MISSING", "SUMMARY"], &rows));
+    out
+}
+
+fn feature_row(f: &FeatureStats) -> Vec<String> {
+    let total = f.count + f.missing;
+    let missing = if total == 0 {
+        0.0
+    } else {
+        100.0 * f.missing as f64 / total as f64
+    };
+    let described = if let Some(n) = &f.numeric {
+        let outliers: Vec<String> = n.outliers.iter().map(|o| format!("{} {}", o.count, o.method)).collect();
+        format!(
+            "mean {:.4} std {:.4} min {} max {}; outliers {}",
+            n.mean,
+            n.std_dev,
+            n.min,
+            n.max,
+            outliers.join(", ")
+        )
+    } else if let Some(s) = &f.string {
+        let top: Vec<String> = s
+            .top_values
+            .iter()
+            .take(3)
+            .map(|v| format!("{} ({})", v.value, v.count))
+            .collect();
+        let about = if s.distinct_estimated { "≈" } else { "" };
+        format!("{about}{} distinct; top {}", s.distinct, top.join(", "))
+    } else if let Some(trues) = f.true_count {
+        format!("{trues} true")
+    } else if let (Some(a), Some(b)) = (f.earliest, f.latest) {
+        format!("{} … {}", a.to_rfc3339(), b.to_rfc3339())
+    } else {
+        String::new()
+    };
+    vec![
+        f.name.to_string(),
+        format!("{:?}", f.feature_type).to_lowercase(),
+        format!("{missing:.1}%"),
+        described,
+    ]
+}
