@@ -9,7 +9,7 @@
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
-use mlspec_spec::kinds::{FeatureStats, FeatureType};
+use mlspec_spec::kinds::{FeatureSketch, FeatureStats, FeatureType};
 use mlspec_spec::newtypes::Key;
 
 use super::numeric::{NumericAcc, OutlierRules};
@@ -149,6 +149,53 @@ impl ColumnAcc {
         }
     }
 
+    /// The accumulator a profile document's feature describes.
+    pub fn restore(feature: &FeatureStats) -> Result<ColumnAcc, String> {
+        let empty = FeatureSketch::default();
+        let sketch = feature.sketch.as_ref().unwrap_or(&empty);
+        let count = feature.count;
+        let values = match feature.feature_type {
+            FeatureType::Integer | FeatureType::Float => Values::Numeric(match &feature.numeric {
+                Some(stats) => NumericAcc::restore(count, stats, sketch)?,
+                None if count == 0 => NumericAcc::default(),
+                None => return Err("numeric statistics are missing".into()),
+            }),
+            FeatureType::String => Values::Strings(match &feature.string {
+                Some(stats) => StringAcc::restore(count, stats, sketch)?,
+                None if count == 0 => StringAcc::default(),
+                None => return Err("string statistics are missing".into()),
+            }),
+            FeatureType::Boolean => Values::Booleans {
+                count,
+                trues: feature.true_count.unwrap_or(0),
+            },
+            FeatureType::Timestamp => Values::Times {
+                count,
+                earliest: feature.earliest.map_or(i64::MAX, |t| t.timestamp_micros()),
+                latest: feature.latest.map_or(i64::MIN, |t| t.timestamp_micros()),
+            },
+            FeatureType::Bytes => Values::Other { count },
+        };
+        Ok(ColumnAcc {
+            name: feature.name.as_str().to_owned(),
+            feature_type: feature.feature_type,
+            rows: count + feature.missing,
+            values,
+        })
+    }
+
+    /// The column's name and type, which two profiles must share to merge.
+    pub fn signature(&self) -> (&str, FeatureType) {
+        (&self.name, self.feature_type)
+    }
+
+    /// Shifts the row numbers it keeps (when these rows follow `offset` others).
+    pub fn shift_rows(&mut self, offset: u64) {
+        if let Values::Numeric(acc) = &mut self.values {
+            acc.shift_rows(offset);
+        }
+    }
+
     fn present(&self) -> u64 {
         match &self.values {
             Values::Numeric(acc) => acc.count(),
@@ -170,10 +217,17 @@ impl ColumnAcc {
             true_count: None,
             earliest: None,
             latest: None,
+            sketch: None,
         };
         match &self.values {
-            Values::Numeric(acc) => stats.numeric = acc.stats(rules),
-            Values::Strings(acc) => stats.string = acc.stats(),
+            Values::Numeric(acc) => {
+                stats.numeric = acc.stats(rules);
+                stats.sketch = stats.numeric.as_ref().map(|_| acc.sketch());
+            }
+            Values::Strings(acc) => {
+                stats.string = acc.stats();
+                stats.sketch = stats.string.as_ref().map(|_| acc.sketch());
+            }
             Values::Booleans { trues, .. } => stats.true_count = Some(*trues),
             Values::Times {
                 count,

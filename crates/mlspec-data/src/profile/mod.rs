@@ -176,6 +176,46 @@ impl Profiler {
         self.whole.rows()
     }
 
+    /// The profile a DataProfile document holds, restored from its statistics and sketches, to
+    /// merge with others.
+    pub fn restore(spec: &DataProfileSpec) -> Result<Profiler, String> {
+        let mut slices = BTreeMap::new();
+        for slice in &spec.slices {
+            let key: SliceKey = slice
+                .name
+                .as_str()
+                .split(',')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(c, v)| (c.to_owned(), v.to_owned()))
+                .collect();
+            let table =
+                TableAcc::restore(slice.rows, &slice.features).map_err(|e| format!("slice `{}`: {e}", slice.name))?;
+            slices.insert(key, table);
+        }
+        Ok(Profiler {
+            whole: TableAcc::restore(spec.rows, &spec.features)?,
+            slicings: Vec::new(),
+            slices,
+        })
+    }
+
+    /// Appends the profile of the rows that follow these (another shard): the result is the
+    /// profile of both, with the other's row numbers counted after these rows.
+    pub fn append(&mut self, mut other: Profiler) -> Result<(), String> {
+        if self.whole.signature() != other.whole.signature() {
+            return Err(
+                "the profiles have different features (names or types); only profiles of the same columns merge".into(),
+            );
+        }
+        let offset = self.rows();
+        other.whole.shift_rows(offset);
+        for table in other.slices.values_mut() {
+            table.shift_rows(offset);
+        }
+        self.merge(&other);
+        Ok(())
+    }
+
     /// The profile as the spec's DataProfile body; slices are named `column=value[,…]`.
     pub fn spec(&self, rules: OutlierRules) -> DataProfileSpec {
         let slices = self
@@ -203,6 +243,20 @@ impl Profiler {
             slices,
         }
     }
+}
+
+/// Sketch bytes as text in a document.
+fn encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Sketch bytes from a document's text.
+fn decode(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("a sketch is not valid base64: {e}"))
 }
 
 /// A column's values as text (nulls as `None`), for slice keys.

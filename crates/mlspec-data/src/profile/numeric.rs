@@ -4,7 +4,7 @@
 
 use datasketches::common::SearchCriteria;
 use datasketches::kll::{KllFloat, KllSketch};
-use mlspec_spec::kinds::{Bucket, NumericStats, Outliers, Quantile};
+use mlspec_spec::kinds::{Bucket, FeatureSketch, NumericStats, Outliers, Quantile, RowValue};
 use mlspec_spec::newtypes::ShortText;
 
 /// The KLL sketch's size parameter: a normalized rank error of about 1.65% (reported in every
@@ -96,6 +96,43 @@ impl NumericAcc {
     /// Values added.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The mergeable state, for a profile document.
+    pub fn sketch(&self) -> FeatureSketch {
+        let pairs = |kept: &[(f64, u64)]| kept.iter().map(|&(value, row)| RowValue { row, value }).collect();
+        FeatureSketch {
+            m2: Some(self.m2),
+            kll: Some(super::encode(&self.sketch.serialize())),
+            lows: pairs(&self.lows),
+            highs: pairs(&self.highs),
+            ..FeatureSketch::default()
+        }
+    }
+
+    /// The accumulator a profile document describes (its statistics and sketch).
+    pub fn restore(count: u64, stats: &NumericStats, sketch: &FeatureSketch) -> Result<NumericAcc, String> {
+        let kll = sketch.kll.as_deref().ok_or("the numeric sketch has no `kll`")?;
+        let pairs = |kept: &[RowValue]| kept.iter().map(|p| (p.value, p.row)).collect();
+        Ok(NumericAcc {
+            count,
+            mean: stats.mean,
+            m2: sketch.m2.ok_or("the numeric sketch has no `m2`")?,
+            min: stats.min,
+            max: stats.max,
+            zeros: stats.zeros,
+            sketch: KllSketch::deserialize(&super::decode(kll)?)
+                .map_err(|e| format!("the KLL sketch cannot be read: {e}"))?,
+            lows: pairs(&sketch.lows),
+            highs: pairs(&sketch.highs),
+        })
+    }
+
+    /// Shifts the rows of the kept extremes (when these rows follow `offset` others).
+    pub fn shift_rows(&mut self, offset: u64) {
+        for pair in self.lows.iter_mut().chain(self.highs.iter_mut()) {
+            pair.1 += offset;
+        }
     }
 
     /// Folds `other` in, as if its values had been added here.

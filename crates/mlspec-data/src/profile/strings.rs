@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use datasketches::frequencies::{ErrorType, FrequentItemsSketch};
 use datasketches::hll::{HllSketch, HllType, HllUnion};
-use mlspec_spec::kinds::{StringStats, ValueCount};
+use mlspec_spec::kinds::{FeatureSketch, StringStats, ValueCount};
 
 /// Distinct values counted exactly before switching to sketches.
 pub const EXACT_LIMIT: usize = 1000;
@@ -88,6 +88,50 @@ impl StringAcc {
     /// Values added.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The mergeable state, for a profile document.
+    pub fn sketch(&self) -> FeatureSketch {
+        FeatureSketch {
+            total_length: Some(self.total_length),
+            values: self.exact.as_ref().map(|exact| {
+                let mut values: Vec<ValueCount> = exact
+                    .iter()
+                    .map(|(value, &count)| ValueCount {
+                        value: value.clone(),
+                        count,
+                    })
+                    .collect();
+                values.sort_by(|a, b| a.value.cmp(&b.value));
+                values
+            }),
+            hll: Some(super::encode(&self.hll.serialize())),
+            frequent: Some(super::encode(&self.frequent.serialize())),
+            ..FeatureSketch::default()
+        }
+    }
+
+    /// The accumulator a profile document describes.
+    pub fn restore(count: u64, stats: &StringStats, sketch: &FeatureSketch) -> Result<StringAcc, String> {
+        let hll = sketch.hll.as_deref().ok_or("the string sketch has no `hll`")?;
+        let frequent = sketch
+            .frequent
+            .as_deref()
+            .ok_or("the string sketch has no `frequent`")?;
+        Ok(StringAcc {
+            count,
+            exact: sketch
+                .values
+                .as_ref()
+                .map(|values| values.iter().map(|v| (v.value.clone(), v.count)).collect()),
+            hll: HllSketch::deserialize(&super::decode(hll)?)
+                .map_err(|e| format!("the HLL sketch cannot be read: {e}"))?,
+            frequent: FrequentItemsSketch::deserialize(&super::decode(frequent)?)
+                .map_err(|e| format!("the frequent-items sketch cannot be read: {e}"))?,
+            min_length: stats.min_length.unwrap_or(u64::MAX),
+            max_length: stats.max_length.unwrap_or(0),
+            total_length: sketch.total_length.ok_or("the string sketch has no `totalLength`")?,
+        })
     }
 
     /// Folds `other` in.

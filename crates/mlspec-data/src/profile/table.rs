@@ -28,6 +28,27 @@ impl TableAcc {
         }
     }
 
+    /// The accumulators a profile document's features describe.
+    pub fn restore(rows: u64, features: &[FeatureStats]) -> Result<TableAcc, String> {
+        let columns = features
+            .iter()
+            .map(|f| ColumnAcc::restore(f).map_err(|e| format!("feature `{}`: {e}", f.name)))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(TableAcc { rows, columns })
+    }
+
+    /// The columns' names and types.
+    pub fn signature(&self) -> Vec<(&str, mlspec_spec::kinds::FeatureType)> {
+        self.columns.iter().map(ColumnAcc::signature).collect()
+    }
+
+    /// Shifts the row numbers kept (when these rows follow `offset` others).
+    pub fn shift_rows(&mut self, offset: u64) {
+        for column in &mut self.columns {
+            column.shift_rows(offset);
+        }
+    }
+
     /// Adds a batch; `rows` numbers its rows in the input.
     pub fn add(&mut self, batch: &RecordBatch, rows: &Rows<'_>) {
         self.rows += batch.num_rows() as u64;

@@ -624,6 +624,49 @@ pub struct StringStats {
     pub mean_length: Option<f64>,
 }
 
+/// A value and the row it was seen at.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RowValue {
+    /// The row (0-based).
+    pub row: u64,
+    /// The value.
+    pub value: f64,
+}
+
+/// The mergeable state behind a feature's statistics: with it, profiles of parts of a dataset
+/// merge into the profile of the whole (`mlspec data profile merge`). Sketches are in Apache
+/// DataSketches' binary formats, base64-encoded, so other DataSketches libraries read them too.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FeatureSketch {
+    /// Numeric: the sum of squared deviations from the mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m2: Option<f64>,
+    /// Numeric: the KLL quantile sketch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kll: Option<String>,
+    /// Numeric: the smallest values with their rows, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lows: Vec<RowValue>,
+    /// Numeric: the largest values with their rows, descending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub highs: Vec<RowValue>,
+    /// String: the total length in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_length: Option<u64>,
+    /// String: every value's count, while the feature has few enough distinct values to count
+    /// exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<ValueCount>>,
+    /// String: the HyperLogLog distinct-count sketch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hll: Option<String>,
+    /// String: the frequent-items sketch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequent: Option<String>,
+}
+
 /// Statistics of one feature.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -652,6 +695,9 @@ pub struct FeatureStats {
     /// Latest value (timestamp features).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest: Option<Timestamp>,
+    /// The state to merge this profile with profiles of other parts of the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<FeatureSketch>,
 }
 
 /// The profile of one slice of the data.

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use arrow::datatypes::{DataType, TimeUnit};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mlspec_data::profile::{OutlierRules, ProfileOptions, profile};
+use mlspec_data::profile::{OutlierRules, ProfileOptions, Profiler, profile};
 use mlspec_data::{CsvOptions, ReadOptions, open};
 use mlspec_spec::kinds::{DataProfileSpec, FeatureStats};
 use mlspec_spec::{ApiVersion, Document, Metadata, Name, Spec};
+
+use super::validate::{Checked, check_paths, print_human};
 
 /// Profile, validate and compare data.
 #[derive(clap::Args)]
@@ -33,9 +35,13 @@ enum Command {
 /// document (YAML or JSON) to --out or standard output and a summary to standard error. Exit 0,
 /// or 2 when the input cannot be read.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct ProfileArgs {
+    #[command(subcommand)]
+    merge: Option<ProfileCommand>,
     /// The data file.
-    file: PathBuf,
+    #[arg(required = true)]
+    file: Option<PathBuf>,
     /// Profile each value of these columns and of their crossings too (repeatable), e.g.
     /// `--slice country,gender`.
     #[arg(long, value_name = "COL[,COL]")]
@@ -63,6 +69,31 @@ struct ProfileArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum ProfileCommand {
+    Merge(MergeArgs),
+}
+
+/// Merge the profiles of parts of a dataset (shards, in order) into the profile of the whole:
+/// counts, moments, extremes, exact value counts and time ranges exactly, quantiles and
+/// estimated distinct counts within their sketches' error. Row numbers of the later parts are
+/// counted after the earlier ones. The profiles must have the same features.
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// DataProfile documents written by `mlspec data profile`, in row order.
+    #[arg(required = true, num_args = 2..)]
+    profiles: Vec<PathBuf>,
+    /// Write the merged profile here instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// The profile's format.
+    #[arg(long, value_enum, default_value = "yaml")]
+    format: DocFormat,
+    /// The merged profile's name (default: the first profile's).
+    #[arg(long)]
+    name: Option<String>,
 }
 
 /// CSV dialect and typing.
@@ -122,6 +153,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ProfileCommand::Merge(merge)) = args.merge {
+        return run_merge(merge);
+    }
+    let file = args.file.clone().context("name the data file to profile")?;
     let read = ReadOptions {
         csv: CsvOptions {
             header: !args.csv.no_header,
@@ -147,27 +182,83 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     if let Some(threads) = args.threads {
         options.threads = threads.max(1);
     }
-    let batches = open(&args.file, &read)?;
+    let batches = open(&file, &read)?;
     let mut progress = Progress::new(batches.size(), args.quiet);
     let profiler = profile(batches, &options, |bytes| progress.update(bytes))?;
     progress.finish();
     let spec = profiler.spec(options.outliers);
     let document = Document {
         api_version: ApiVersion::V1,
-        metadata: Metadata::named(profile_name(args.name.as_deref(), &args.file)?),
+        metadata: Metadata::named(profile_name(args.name.as_deref(), &file)?),
         spec: Spec::DataProfile(spec),
     };
-    let text = match args.format {
-        DocFormat::Yaml => serde_saphyr::to_string(&document).context("cannot write YAML")?,
-        DocFormat::Json => serde_json::to_string_pretty(&document)? + "\n",
-    };
-    match &args.out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
-    }
+    write_document(&document, args.format, args.out.as_deref())?;
     if let Spec::DataProfile(spec) = &document.spec {
-        eprint!("{}", summary(&args.file, spec));
+        eprint!("{}", summary(&file.display().to_string(), spec));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_document(document: &Document, format: DocFormat, out: Option<&Path>) -> anyhow::Result<()> {
+    let text = match format {
+        DocFormat::Yaml => serde_saphyr::to_string(document).context("cannot write YAML")?,
+        DocFormat::Json => serde_json::to_string_pretty(document)? + "\n",
+    };
+    match out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let mut merged: Option<(Name, Profiler)> = None;
+    for path in &args.profiles {
+        let shown = path.display().to_string();
+        let Checked {
+            files,
+            summary,
+            mut documents,
+            read_failures,
+        } = check_paths(std::slice::from_ref(&shown))?;
+        if let Some(failure) = read_failures.into_iter().next() {
+            bail!("{failure}");
+        }
+        if summary.errors > 0 {
+            print_human(&files, &summary);
+            bail!("{shown} is not a valid document");
+        }
+        let (Some(document), true) = (documents.pop(), documents.is_empty()) else {
+            bail!("{shown} must hold exactly one DataProfile document");
+        };
+        let Spec::DataProfile(spec) = &document.spec else {
+            bail!("{shown} is {}, not a DataProfile", document.kind());
+        };
+        let part =
+            Profiler::restore(spec).map_err(|e| anyhow::anyhow!("{shown}: {e}; profile it again with this mlspec"))?;
+        match &mut merged {
+            None => merged = Some((document.metadata.name.clone(), part)),
+            Some((_, total)) => total.append(part).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
+        }
+    }
+    let (first_name, total) = merged.context("give at least two profiles")?;
+    let name = match &args.name {
+        Some(name) => Name::new(name.as_str())?,
+        None => first_name,
+    };
+    let spec = total.spec(OutlierRules::default());
+    eprint!(
+        "{}",
+        summary(&format!("{} profiles merged", args.profiles.len()), &spec)
+    );
+    let document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(name),
+        spec: Spec::DataProfile(spec),
+    };
+    write_document(&document, args.format, args.out.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -222,11 +313,10 @@ fn profile_name(given: Option<&str>, file: &Path) -> anyhow::Result<Name> {
 }
 
 /// A readable summary: rows, then one line per feature.
-fn summary(file: &Path, spec: &DataProfileSpec) -> String {
+fn summary(what: &str, spec: &DataProfileSpec) -> String {
     let rows: Vec<Vec<String>> = spec.features.iter().map(feature_row).collect();
     let mut out = format!(
-        "{}: {} rows, {} features, {} slices\n",
-        file.display(),
+        "{what}: {} rows, {} features, {} slices\n",
         spec.rows,
         spec.features.len(),
         spec.slices.len()

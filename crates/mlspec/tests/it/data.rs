@@ -51,3 +51,71 @@ fn unreadable_inputs_exit_2_with_the_place() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("missing.parquet: cannot read"), "{}", out.stderr);
 }
+
+#[test]
+fn profiles_of_parts_merge_into_the_profile_of_the_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rows: Vec<&str> = CSV.lines().collect();
+    std::fs::write(dir.join("all.csv"), CSV).unwrap();
+    std::fs::write(dir.join("a.csv"), format!("{}\n{}\n{}\n", rows[0], rows[1], rows[2])).unwrap();
+    std::fs::write(dir.join("b.csv"), format!("{}\n{}\n{}\n", rows[0], rows[3], rows[4])).unwrap();
+    for part in ["a", "b", "all"] {
+        let out = mlspec(
+            dir,
+            &[
+                "data",
+                "profile",
+                &format!("{part}.csv"),
+                "--slice",
+                "country",
+                "--out",
+                &format!("{part}.yaml"),
+                "--quiet",
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let out = mlspec(
+        dir,
+        &[
+            "data", "profile", "merge", "a.yaml", "b.yaml", "--format", "json", "--name", "people",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merged: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let whole = mlspec(
+        dir,
+        &[
+            "data", "profile", "all.csv", "--slice", "country", "--format", "json", "--quiet",
+        ],
+    );
+    let whole: serde_json::Value = serde_json::from_str(&whole.stdout).unwrap();
+    assert_eq!(merged["metadata"]["name"], "people");
+    // Four rows: every sketch still holds every value, so the merge is exact throughout (up to
+    // the rounding of moments computed in another order).
+    assert_eq!(rounded(&merged["spec"]), rounded(&whole["spec"]));
+
+    std::fs::write(dir.join("other.csv"), "x\n1\n").unwrap();
+    assert_eq!(
+        mlspec(dir, &["data", "profile", "other.csv", "--out", "other.yaml", "--quiet"]).code,
+        0
+    );
+    let out = mlspec(dir, &["data", "profile", "merge", "a.yaml", "other.yaml"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("different features"), "{}", out.stderr);
+}
+
+/// The value with every float rounded to 9 significant digits.
+fn rounded(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap();
+            serde_json::json!(format!("{x:.8e}"))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(rounded).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), rounded(v))).collect()),
+        other => other.clone(),
+    }
+}
