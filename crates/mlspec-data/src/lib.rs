@@ -12,11 +12,13 @@
 //! - [`profile`]: one pass, per column, mergeable accumulators (moments, a KLL quantile sketch,
 //!   exact-then-HyperLogLog distinct counts, frequent values, extremes for outlier examples),
 //!   spread over threads and merged.
+//! - [`schema`]: the first DataSchema from a profile of a sample.
 //! - [`error`]: every problem names the file, the line or row, and the column.
 
 pub mod error;
 pub mod profile;
 pub mod read;
+pub mod schema;
 
 pub use error::DataError;
 pub use read::{Batches, Compression, CsvOptions, Format, ReadOptions, detect, open};

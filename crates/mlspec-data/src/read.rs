@@ -150,6 +150,23 @@ impl Batches {
     }
 }
 
+impl Batches {
+    /// At most the first `limit` rows.
+    pub fn limit(self, limit: u64) -> impl Iterator<Item = Result<RecordBatch, DataError>> {
+        let mut left = limit;
+        self.map_while(move |batch| {
+            if left == 0 {
+                return None;
+            }
+            Some(batch.map(|b| {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(b.num_rows());
+                left -= take as u64;
+                b.slice(0, take)
+            }))
+        })
+    }
+}
+
 impl Iterator for Batches {
     type Item = Result<RecordBatch, DataError>;
 

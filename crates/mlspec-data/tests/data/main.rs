@@ -5,3 +5,4 @@
 mod merge;
 mod profile;
 mod read;
+mod schema;

@@ -26,6 +26,34 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     Profile(ProfileArgs),
+    InferSchema(InferArgs),
+}
+
+/// Write the first version of a DataSchema from a sample of a data file (its first --limit
+/// rows): each column's type, presence (required; the fraction present, rounded down), a domain
+/// (the values of a string column with at most 20 of them; the range of a numeric one) and drift
+/// and skew thresholds of 0.1 — a document to edit, then to validate data against.
+#[derive(clap::Args)]
+struct InferArgs {
+    /// The data file.
+    file: PathBuf,
+    /// Rows to read.
+    #[arg(long, default_value_t = 10_000)]
+    limit: u64,
+    /// The schema's name (default: from the file name).
+    #[arg(long)]
+    name: Option<String>,
+    /// The schema's version.
+    #[arg(long = "schema-version", default_value = "1")]
+    schema_version: String,
+    /// Write the schema here instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// The schema's format.
+    #[arg(long, value_enum, default_value = "yaml")]
+    format: DocFormat,
+    #[command(flatten)]
+    csv: CsvArgs,
 }
 
 /// Profile a CSV, TSV, Parquet or JSON Lines file (optionally .gz or .zst) in one pass: per
@@ -96,6 +124,21 @@ struct MergeArgs {
     name: Option<String>,
 }
 
+impl CsvArgs {
+    fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            csv: CsvOptions {
+                header: !self.no_header,
+                delimiter: self.delimiter,
+                infer_rows: self.infer_rows,
+                types: self.types.clone(),
+                ..CsvOptions::default()
+            },
+            ..ReadOptions::default()
+        }
+    }
+}
+
 /// CSV dialect and typing.
 #[derive(clap::Args)]
 struct CsvArgs {
@@ -149,7 +192,31 @@ fn column_type(text: &str) -> Result<(String, DataType), String> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Profile(args) => run_profile(args),
+        Command::InferSchema(args) => run_infer(args),
     }
+}
+
+fn run_infer(args: InferArgs) -> anyhow::Result<ExitCode> {
+    let batches = open(&args.file, &args.csv.read_options())?;
+    let version = mlspec_spec::Version::new(args.schema_version.as_str())?;
+    let spec = mlspec_data::schema::infer_from(batches, args.limit.max(1), version)?;
+    let name = match &args.name {
+        Some(name) => Name::new(name.as_str())?,
+        None => derived_name(&args.file, "schema")?,
+    };
+    eprintln!(
+        "{}: a schema of {} features from the first {} rows; edit it before validating against it",
+        args.file.display(),
+        spec.features.len(),
+        args.limit
+    );
+    let document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(name),
+        spec: Spec::DataSchema(spec),
+    };
+    write_document(&document, args.format, args.out.as_deref())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
@@ -157,16 +224,7 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         return run_merge(merge);
     }
     let file = args.file.clone().context("name the data file to profile")?;
-    let read = ReadOptions {
-        csv: CsvOptions {
-            header: !args.csv.no_header,
-            delimiter: args.csv.delimiter,
-            infer_rows: args.csv.infer_rows,
-            types: args.csv.types.clone(),
-            ..CsvOptions::default()
-        },
-        ..ReadOptions::default()
-    };
+    let read = args.csv.read_options();
     let mut options = ProfileOptions {
         outliers: OutlierRules {
             iqr: args.iqr,
@@ -189,7 +247,10 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     let spec = profiler.spec(options.outliers);
     let document = Document {
         api_version: ApiVersion::V1,
-        metadata: Metadata::named(profile_name(args.name.as_deref(), &file)?),
+        metadata: Metadata::named(match &args.name {
+            Some(name) => Name::new(name.as_str())?,
+            None => derived_name(&file, "profile")?,
+        }),
         spec: Spec::DataProfile(spec),
     };
     write_document(&document, args.format, args.out.as_deref())?;
@@ -298,16 +359,13 @@ impl Progress {
     }
 }
 
-/// The profile's name: given, or the file name without its extensions, made a valid name.
-fn profile_name(given: Option<&str>, file: &Path) -> anyhow::Result<Name> {
-    if let Some(name) = given {
-        return Ok(Name::new(name)?);
-    }
+/// A document's name from the data file's: `base.csv.gz` → `base-SUFFIX`.
+fn derived_name(file: &Path, suffix: &str) -> anyhow::Result<Name> {
     let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("data");
     let stem = stem.split('.').next().unwrap_or(stem);
-    let name = Name::sanitized_text(&format!("{stem}-profile"), 200);
+    let name = Name::sanitized_text(&format!("{stem}-{suffix}"), 200);
     if name.is_empty() {
-        bail!("cannot make a profile name from {}; pass --name", file.display());
+        bail!("cannot make a name from {}; pass --name", file.display());
     }
     Ok(Name::new(name.as_str())?)
 }

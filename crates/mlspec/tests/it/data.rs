@@ -119,3 +119,26 @@ fn rounded(value: &serde_json::Value) -> serde_json::Value {
         other => other.clone(),
     }
 }
+
+#[test]
+fn infer_schema_writes_a_valid_data_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("people.csv"), CSV).unwrap();
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "infer-schema",
+            "people.csv",
+            "--limit",
+            "3",
+            "--out",
+            "schema.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mlspec(dir, &["validate", "schema.yaml"]).code, 0);
+    let schema = std::fs::read_to_string(dir.join("schema.yaml")).unwrap();
+    insta::assert_snapshot!("data_infer_schema", schema);
+}
