@@ -13,12 +13,14 @@
 //!   exact-then-HyperLogLog distinct counts, frequent values, extremes for outlier examples),
 //!   spread over threads and merged.
 //! - [`schema`]: the first DataSchema from a profile of a sample.
+//! - [`validate`]: data against a DataSchema, with exact counts and examples per anomaly.
 //! - [`error`]: every problem names the file, the line or row, and the column.
 
 pub mod error;
 pub mod profile;
 pub mod read;
 pub mod schema;
+pub mod validate;
 
 pub use error::DataError;
 pub use read::{Batches, Compression, CsvOptions, Format, ReadOptions, detect, open};

@@ -54,7 +54,7 @@ pub struct ColumnAcc {
 }
 
 /// The feature type of an Arrow type.
-fn feature_type(data_type: &DataType) -> FeatureType {
+pub(crate) fn feature_type(data_type: &DataType) -> FeatureType {
     match data_type {
         t if t.is_integer() => FeatureType::Integer,
         t if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) => FeatureType::Float,

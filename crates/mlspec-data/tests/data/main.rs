@@ -6,3 +6,4 @@ mod merge;
 mod profile;
 mod read;
 mod schema;
+mod validate;

@@ -10,9 +10,10 @@ use anyhow::{Context as _, bail};
 use arrow::datatypes::{DataType, TimeUnit};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mlspec_data::profile::{OutlierRules, ProfileOptions, Profiler, profile};
+use mlspec_data::validate::Validator;
 use mlspec_data::{CsvOptions, ReadOptions, open};
-use mlspec_spec::kinds::{DataProfileSpec, FeatureStats};
-use mlspec_spec::{ApiVersion, Document, Metadata, Name, Spec};
+use mlspec_spec::kinds::{Anomaly, DataProfileSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec};
+use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec};
 
 use super::validate::{Checked, check_paths, print_human};
 
@@ -27,6 +28,29 @@ pub struct Args {
 enum Command {
     Profile(ProfileArgs),
     InferSchema(InferArgs),
+    Validate(ValidateArgs),
+}
+
+/// Validate a data file against a DataSchema: missing and unexpected columns, type mismatches,
+/// too many missing values, numbers outside the domain's range, new categories — each with
+/// its feature, severity, count and examples — in a ValidationReport (to --out or standard
+/// output) and a summary on standard error. Exit 0 when no anomaly is an error, 1 when one is,
+/// 2 when the data or the schema cannot be read.
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// The data file.
+    file: PathBuf,
+    /// The DataSchema document.
+    #[arg(long, value_name = "FILE")]
+    schema: PathBuf,
+    /// Write the report here instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// The report's format.
+    #[arg(long, value_enum, default_value = "yaml")]
+    format: DocFormat,
+    #[command(flatten)]
+    csv: CsvArgs,
 }
 
 /// Write the first version of a DataSchema from a sample of a data file (its first --limit
@@ -193,7 +217,97 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Profile(args) => run_profile(args),
         Command::InferSchema(args) => run_infer(args),
+        Command::Validate(args) => run_validate(args),
     }
+}
+
+/// The one document of the file at `path`, which must be valid.
+fn read_document(path: &Path) -> anyhow::Result<Document> {
+    let shown = path.display().to_string();
+    let Checked {
+        files,
+        summary,
+        mut documents,
+        read_failures,
+    } = check_paths(std::slice::from_ref(&shown))?;
+    if let Some(failure) = read_failures.into_iter().next() {
+        bail!("{failure}");
+    }
+    if summary.errors > 0 {
+        print_human(&files, &summary);
+        bail!("{shown} is not a valid document");
+    }
+    match (documents.pop(), documents.is_empty()) {
+        (Some(document), true) => Ok(document),
+        _ => bail!("{shown} must hold exactly one document"),
+    }
+}
+
+fn run_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let schema_document = read_document(&args.schema)?;
+    let Spec::DataSchema(schema) = &schema_document.spec else {
+        bail!(
+            "{} is {}, not a DataSchema",
+            args.schema.display(),
+            schema_document.kind()
+        );
+    };
+    let batches = open(&args.file, &args.csv.read_options())?;
+    let mut validator = Validator::new(&batches.schema(), schema);
+    for batch in batches {
+        validator.add(&batch?)?;
+    }
+    let anomalies = validator.anomalies();
+    let failed = anomalies.iter().any(|a| a.severity == IssueSeverity::Error);
+    eprint!("{}", anomaly_summary(&args.file, validator.rows(), &anomalies));
+    let report = ValidationReportSpec {
+        dataset: Ref::named(Kind::Dataset, derived_name(&args.file, "data")?),
+        schema: Ref::named(Kind::DataSchema, schema_document.metadata.name.clone()),
+        baseline: None,
+        checked_at: chrono::Utc::now(),
+        rows: validator.rows(),
+        anomalies,
+        result: if failed { Outcome::Failed } else { Outcome::Passed },
+    };
+    let document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(derived_name(&args.file, "validation")?),
+        spec: Spec::ValidationReport(report),
+    };
+    write_document(&document, args.format, args.out.as_deref())?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn anomaly_summary(file: &Path, rows: u64, anomalies: &[Anomaly]) -> String {
+    let rows_table: Vec<Vec<String>> = anomalies
+        .iter()
+        .map(|a| {
+            vec![
+                a.feature.as_ref().map_or_else(String::new, ToString::to_string),
+                format!("{:?}", a.kind),
+                format!("{:?}", a.severity).to_lowercase(),
+                a.count.map_or_else(String::new, |c| c.to_string()),
+                a.description.to_string(),
+            ]
+        })
+        .collect();
+    let verdict = if anomalies.iter().any(|a| a.severity == IssueSeverity::Error) {
+        "FAILED"
+    } else {
+        "passed"
+    };
+    let mut out = format!(
+        "{}: {rows} rows, {} anomalies: {verdict}\n",
+        file.display(),
+        anomalies.len()
+    );
+    if !rows_table.is_empty() {
+        out.push_str(&crate::table::render(
+            &["FEATURE", "ANOMALY", "SEVERITY", "COUNT", "DESCRIPTION"],
+            &rows_table,
+        ));
+    }
+    out
 }
 
 fn run_infer(args: InferArgs) -> anyhow::Result<ExitCode> {
@@ -278,22 +392,7 @@ fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let mut merged: Option<(Name, Profiler)> = None;
     for path in &args.profiles {
         let shown = path.display().to_string();
-        let Checked {
-            files,
-            summary,
-            mut documents,
-            read_failures,
-        } = check_paths(std::slice::from_ref(&shown))?;
-        if let Some(failure) = read_failures.into_iter().next() {
-            bail!("{failure}");
-        }
-        if summary.errors > 0 {
-            print_human(&files, &summary);
-            bail!("{shown} is not a valid document");
-        }
-        let (Some(document), true) = (documents.pop(), documents.is_empty()) else {
-            bail!("{shown} must hold exactly one DataProfile document");
-        };
+        let document = read_document(path)?;
         let Spec::DataProfile(spec) = &document.spec else {
             bail!("{shown} is {}, not a DataProfile", document.kind());
         };

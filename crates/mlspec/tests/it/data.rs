@@ -142,3 +142,49 @@ fn infer_schema_writes_a_valid_data_schema() {
     let schema = std::fs::read_to_string(dir.join("schema.yaml")).unwrap();
     insta::assert_snapshot!("data_infer_schema", schema);
 }
+
+#[test]
+fn validate_reports_anomalies_and_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("people.csv"), CSV).unwrap();
+    assert_eq!(
+        mlspec(dir, &["data", "infer-schema", "people.csv", "--out", "schema.yaml"]).code,
+        0
+    );
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "validate",
+            "people.csv",
+            "--schema",
+            "schema.yaml",
+            "--out",
+            "report.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::fs::write(
+        dir.join("new.csv"),
+        "age,income,country,is_member\n34,52000.5,ZZ,true\n,,US,\n",
+    )
+    .unwrap();
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "validate",
+            "new.csv",
+            "--schema",
+            "schema.yaml",
+            "--out",
+            "report.yaml",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    insta::assert_snapshot!("data_validate_anomalies", out.stderr);
+    assert_eq!(mlspec(dir, &["validate", "report.yaml"]).code, 0);
+    let out = mlspec(dir, &["data", "validate", "new.csv", "--schema", "people.csv"]);
+    assert_eq!(out.code, 2);
+}
