@@ -14,8 +14,11 @@
 //!   spread over threads and merged.
 //! - [`schema`]: the first DataSchema from a profile of a sample.
 //! - [`validate`]: data against a DataSchema, with exact counts and examples per anomaly.
+//! - [`drift`]: a baseline against current data, numeric features binned by the baseline's
+//!   deciles (Jensen–Shannon, PSI, Kolmogorov–Smirnov), categorical ones by L-infinity.
 //! - [`error`]: every problem names the file, the line or row, and the column.
 
+pub mod drift;
 pub mod error;
 pub mod profile;
 pub mod read;

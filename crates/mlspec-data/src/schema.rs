@@ -25,8 +25,9 @@ pub fn infer_from(batches: Batches, limit: u64, version: Version) -> Result<Data
 pub const MAX_DOMAIN_VALUES: u64 = 20;
 
 /// The default drift and skew threshold: an L-infinity distance (categorical) or a
-/// Jensen–Shannon divergence (numeric) of 0.1.
-pub const DEFAULT_THRESHOLD: f64 = 0.1;
+/// Jensen–Shannon divergence over the baseline's deciles (numeric) of 0.01 — on the generated
+/// benchmark data, a +6-year age shift scores 0.037 and a +0.4σ score shift 0.032.
+pub const DEFAULT_THRESHOLD: f64 = 0.01;
 
 /// The schema, of this version, that a profile implies.
 pub fn infer(profile: &DataProfileSpec, version: Version) -> DataSchemaSpec {

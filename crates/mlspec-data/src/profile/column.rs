@@ -184,6 +184,51 @@ impl ColumnAcc {
         })
     }
 
+    /// The numeric accumulator, for a numeric column.
+    pub fn numeric(&self) -> Option<&NumericAcc> {
+        match &self.values {
+            Values::Numeric(acc) => Some(acc),
+            _ => None,
+        }
+    }
+
+    /// The string accumulator, for a string column.
+    pub fn strings(&self) -> Option<&StringAcc> {
+        match &self.values {
+            Values::Strings(acc) => Some(acc),
+            _ => None,
+        }
+    }
+
+    /// The share of `true` among present values, for a boolean column.
+    pub fn true_share(&self) -> Option<f64> {
+        match &self.values {
+            Values::Booleans { count, trues } => Some(*trues as f64 / (*count).max(1) as f64),
+            _ => None,
+        }
+    }
+
+    /// The time range in microseconds, for a timestamp column with values.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        match &self.values {
+            Values::Times {
+                count,
+                earliest,
+                latest,
+            } if *count > 0 => Some((*earliest, *latest)),
+            _ => None,
+        }
+    }
+
+    /// The share of rows with no value.
+    pub fn missing_share(&self) -> f64 {
+        if self.rows == 0 {
+            0.0
+        } else {
+            (self.rows - self.present()) as f64 / self.rows as f64
+        }
+    }
+
     /// The column's name and type, which two profiles must share to merge.
     pub fn signature(&self) -> (&str, FeatureType) {
         (&self.name, self.feature_type)

@@ -176,6 +176,11 @@ impl Profiler {
         self.whole.rows()
     }
 
+    /// The profile of the whole table (not of its slices).
+    pub fn whole(&self) -> &TableAcc {
+        &self.whole
+    }
+
     /// The profile a DataProfile document holds, restored from its statistics and sketches, to
     /// merge with others.
     pub fn restore(spec: &DataProfileSpec) -> Result<Profiler, String> {

@@ -167,7 +167,8 @@ impl NumericAcc {
         }
     }
 
-    fn quantile(&self, rank: f64) -> Option<f64> {
+    /// The value at `rank`, from the sketch.
+    pub fn quantile(&self, rank: f64) -> Option<f64> {
         self.sketch
             .quantile(rank, SearchCriteria::Inclusive)
             .ok()
@@ -176,7 +177,7 @@ impl NumericAcc {
     }
 
     /// The fraction of values at or below `x`, from the sketch.
-    fn cdf(&self, x: f64) -> f64 {
+    pub fn cdf(&self, x: f64) -> f64 {
         KllFloat::<f64>::new(x)
             .ok()
             .and_then(|item| self.sketch.rank(&item, SearchCriteria::Inclusive))

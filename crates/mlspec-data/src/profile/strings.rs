@@ -134,6 +134,27 @@ impl StringAcc {
         })
     }
 
+    /// Each value's share of the values: exact while counted exactly, else the frequent-items
+    /// sketch's estimates (the values it does not list share the rest). The flag says whether
+    /// the shares are exact.
+    pub fn shares(&self) -> (Vec<(String, f64)>, bool) {
+        let total = self.count.max(1) as f64;
+        match &self.exact {
+            Some(exact) => (
+                exact.iter().map(|(v, &n)| (v.clone(), n as f64 / total)).collect(),
+                true,
+            ),
+            None => (
+                self.frequent
+                    .frequent_items(ErrorType::NoFalsePositives)
+                    .into_iter()
+                    .map(|row| (row.item().clone(), row.estimate() as f64 / total))
+                    .collect(),
+                false,
+            ),
+        }
+    }
+
     /// Folds `other` in.
     pub fn merge(&mut self, other: &StringAcc) {
         self.count += other.count;

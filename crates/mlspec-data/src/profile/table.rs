@@ -65,6 +65,11 @@ impl TableAcc {
         }
     }
 
+    /// The columns' accumulators.
+    pub fn columns(&self) -> &[ColumnAcc] {
+        &self.columns
+    }
+
     /// Rows profiled.
     pub fn rows(&self) -> u64 {
         self.rows

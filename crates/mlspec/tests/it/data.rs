@@ -188,3 +188,30 @@ fn validate_reports_anomalies_and_exits_1() {
     let out = mlspec(dir, &["data", "validate", "new.csv", "--schema", "people.csv"]);
     assert_eq!(out.code, 2);
 }
+
+#[test]
+fn drift_compares_profiles_or_files_and_exits_1_on_drift() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut base = String::from("age,country\n");
+    let mut now = String::from("age,country\n");
+    for i in 0..2000 {
+        base.push_str(&format!("{},{}\n", 20 + i % 50, ["US", "DE"][i % 2]));
+        now.push_str(&format!("{},{}\n", 26 + i % 50, ["US", "DE", "ZZ"][i % 3]));
+    }
+    std::fs::write(dir.join("base.csv"), &base).unwrap();
+    std::fs::write(dir.join("now.csv"), &now).unwrap();
+    assert_eq!(
+        mlspec(dir, &["data", "profile", "base.csv", "--out", "base.yaml", "--quiet"]).code,
+        0
+    );
+    let same = mlspec(dir, &["data", "drift", "base.yaml", "base.csv"]);
+    assert_eq!(same.code, 0, "{}{}", same.stdout, same.stderr);
+    assert!(same.stdout.ends_with("0 of 2 features drifted\n"), "{}", same.stdout);
+    let out = mlspec(dir, &["data", "drift", "base.yaml", "now.csv", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let drifts: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(drifts[0]["feature"], "age");
+    assert_eq!(drifts[0]["drifted"], true);
+    assert_eq!(drifts[1]["newCategories"], serde_json::json!(["ZZ"]));
+}
