@@ -215,3 +215,57 @@ fn drift_compares_profiles_or_files_and_exits_1_on_drift() {
     assert_eq!(drifts[0]["drifted"], true);
     assert_eq!(drifts[1]["newCategories"], serde_json::json!(["ZZ"]));
 }
+
+/// Memory stays bounded by the batch and the sketches, not the file: a CSV whose decompressed
+/// size (about 150 MB) exceeds the process's whole address-space limit (128 MiB of virtual
+/// memory, `ulimit -v`, with one malloc arena) profiles to the last row.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_larger_than_the_memory_limit_is_profiled() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let path = dir.join("big.csv.zst");
+    let mut encoder = zstd::Encoder::new(std::fs::File::create(&path).unwrap(), 1).unwrap();
+    encoder.write_all(b"id,score,country,flag\n").unwrap();
+    let rows = 5_000_000u64;
+    let mut chunk = String::new();
+    let mut written = 0u64;
+    for i in 0..rows {
+        chunk.push_str(&format!(
+            "{i},{}.{:03},{},{}\n",
+            i % 997,
+            i % 1000,
+            ["United States", "Germany", "India"][(i % 3) as usize],
+            i % 2 == 0
+        ));
+        if chunk.len() > 1 << 20 {
+            written += chunk.len() as u64;
+            encoder.write_all(chunk.as_bytes()).unwrap();
+            chunk.clear();
+        }
+    }
+    written += chunk.len() as u64;
+    encoder.write_all(chunk.as_bytes()).unwrap();
+    encoder.finish().unwrap();
+    let limit_kib = 128 * 1024;
+    assert!(
+        written > limit_kib * 1024,
+        "the data ({written} bytes) must exceed the limit"
+    );
+    let binary = assert_cmd::cargo::cargo_bin("mlspec");
+    let script = format!(
+        "ulimit -v {limit_kib}; exec {} data profile {} --threads 1 --quiet --format json",
+        binary.display(),
+        path.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("MALLOC_ARENA_MAX", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let profile: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(profile["spec"]["rows"], rows);
+    assert_eq!(profile["spec"]["features"][0]["numeric"]["max"], (rows - 1) as f64);
+}
