@@ -2,7 +2,7 @@
 # Seeds the fuzz corpora from the documents the project already has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p fuzz/corpus/validate fuzz/corpus/migrate fuzz/corpus/yaml_fast_path fuzz/corpus/store_location fuzz/corpus/metric_post fuzz/corpus/expr
+mkdir -p fuzz/corpus/validate fuzz/corpus/migrate fuzz/corpus/yaml_fast_path fuzz/corpus/store_location fuzz/corpus/metric_post fuzz/corpus/expr fuzz/corpus/data_read
 for target in validate yaml_fast_path; do
   cp docs/spec/examples/*.yaml crates/mlspec/tests/fixtures/invalid/*.yaml "fuzz/corpus/$target/"
 done
@@ -17,3 +17,6 @@ printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\
 n=0
 grep -hv '^#' crates/mlspec-spec/tests/fixtures/expr/valid.txt crates/mlspec-spec/tests/fixtures/expr/invalid.txt |
   while IFS= read -r line; do n=$((n + 1)); printf '%s' "$line" > "fuzz/corpus/expr/line-$n"; done
+printf 'a,b,c\n1,x,true\n2,,false\n' > fuzz/corpus/data_read/csv
+printf '{"a": 1, "b": "x"}\n{"a": null}\n' > fuzz/corpus/data_read/jsonl
+printf 'a,b\n1,2\n3\n' > fuzz/corpus/data_read/ragged

@@ -10,7 +10,8 @@
 //! | new category | error | strings outside `domain.values` |
 //! | deprecated data | warning | a deprecated feature is present |
 //!
-//! Drift and skew against a baseline profile are checked by the drift module.
+//! Drift and skew anomalies against a baseline come from the drift module (`mlspec data validate
+//! --baseline`).
 
 use std::collections::{BTreeMap, HashSet};
 

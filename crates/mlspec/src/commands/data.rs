@@ -13,7 +13,9 @@ use mlspec_data::drift::{FeatureDrift, Thresholds, compare};
 use mlspec_data::profile::{OutlierRules, ProfileOptions, Profiler, profile};
 use mlspec_data::validate::Validator;
 use mlspec_data::{CsvOptions, ReadOptions, open};
-use mlspec_spec::kinds::{Anomaly, DataProfileSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec};
+use mlspec_spec::kinds::{
+    Anomaly, AnomalyKind, DataProfileSpec, DataSchemaSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec,
+};
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec};
 
 use super::validate::{Checked, check_paths, print_human};
@@ -80,6 +82,13 @@ struct ValidateArgs {
     /// The DataSchema document.
     #[arg(long, value_name = "FILE")]
     schema: PathBuf,
+    /// A baseline (a DataProfile document or a data file) to check drift against, with each
+    /// feature's `driftThreshold` (or `skewThreshold` with --skew; 0.01 where unset).
+    #[arg(long, value_name = "PROFILE|FILE")]
+    baseline: Option<PathBuf>,
+    /// The baseline is the training data and this file serving data: report skew.
+    #[arg(long, requires = "baseline")]
+    skew: bool,
     /// Write the report here instead of standard output.
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
@@ -368,18 +377,35 @@ fn run_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             schema_document.kind()
         );
     };
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(|p| load_profile(p, &args.csv))
+        .transpose()?;
     let batches = open(&args.file, &args.csv.read_options())?;
     let mut validator = Validator::new(&batches.schema(), schema);
+    let mut current = Profiler::new(&batches.schema(), &[])?;
     for batch in batches {
-        validator.add(&batch?)?;
+        let batch = batch?;
+        validator.add(&batch)?;
+        if baseline.is_some() {
+            let first_row = current.rows();
+            current.add(&batch, first_row)?;
+        }
     }
-    let anomalies = validator.anomalies();
+    let mut anomalies = validator.anomalies();
+    if let Some(baseline) = &baseline {
+        anomalies.extend(drift_anomalies(baseline, &current, schema, args.skew));
+    }
     let failed = anomalies.iter().any(|a| a.severity == IssueSeverity::Error);
     eprint!("{}", anomaly_summary(&args.file, validator.rows(), &anomalies));
     let report = ValidationReportSpec {
         dataset: Ref::named(Kind::Dataset, derived_name(&args.file, "data")?),
         schema: Ref::named(Kind::DataSchema, schema_document.metadata.name.clone()),
-        baseline: None,
+        baseline: match &args.baseline {
+            Some(path) => Some(Ref::named(Kind::DataProfile, derived_name(path, "profile")?)),
+            None => None,
+        },
         checked_at: chrono::Utc::now(),
         rows: validator.rows(),
         anomalies,
@@ -392,6 +418,39 @@ fn run_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     };
     write_document(&document, args.format, args.out.as_deref())?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Drift (or skew) anomalies of the features that moved past their schema thresholds.
+fn drift_anomalies(baseline: &Profiler, current: &Profiler, schema: &DataSchemaSpec, skew: bool) -> Vec<Anomaly> {
+    let threshold_of = |name: &str| {
+        let feature = schema.features.iter().find(|f| f.name.as_str() == name)?;
+        if skew {
+            feature.skew_threshold
+        } else {
+            feature.drift_threshold
+        }
+    };
+    let (kind, word) = if skew {
+        (AnomalyKind::Skew, "skew")
+    } else {
+        (AnomalyKind::Drift, "drift")
+    };
+    compare(baseline, current, Thresholds::default(), threshold_of)
+        .into_iter()
+        .filter(|d| d.drifted)
+        .filter_map(|d| {
+            Some(Anomaly {
+                feature: mlspec_spec::newtypes::Key::new(d.feature.as_str()).ok(),
+                kind,
+                severity: IssueSeverity::Error,
+                description: mlspec_spec::newtypes::Text::new(format!("{word}: {}", d.reasons.join("; "))).ok()?,
+                count: None,
+                value: Some(d.distance),
+                threshold: Some(d.threshold),
+                examples: d.new_categories.iter().take(5).cloned().collect(),
+            })
+        })
+        .collect()
 }
 
 fn anomaly_summary(file: &Path, rows: u64, anomalies: &[Anomaly]) -> String {

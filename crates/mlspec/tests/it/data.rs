@@ -214,6 +214,49 @@ fn drift_compares_profiles_or_files_and_exits_1_on_drift() {
     assert_eq!(drifts[0]["feature"], "age");
     assert_eq!(drifts[0]["drifted"], true);
     assert_eq!(drifts[1]["newCategories"], serde_json::json!(["ZZ"]));
+
+    // The same comparison inside validation: drift (or, with --skew, skew) anomalies.
+    assert_eq!(
+        mlspec(dir, &["data", "infer-schema", "base.csv", "--out", "schema.yaml"]).code,
+        0
+    );
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "validate",
+            "base.csv",
+            "--schema",
+            "schema.yaml",
+            "--baseline",
+            "base.yaml",
+            "--out",
+            "r.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "validate",
+            "now.csv",
+            "--schema",
+            "schema.yaml",
+            "--baseline",
+            "base.yaml",
+            "--skew",
+            "--out",
+            "r.yaml",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    let report = std::fs::read_to_string(dir.join("r.yaml")).unwrap();
+    assert!(
+        report.contains("kind: skew") && report.contains("feature: age"),
+        "{report}"
+    );
+    assert_eq!(mlspec(dir, &["validate", "r.yaml"]).code, 0);
 }
 
 /// Memory stays bounded by the batch and the sketches, not the file: a CSV whose decompressed
