@@ -53,7 +53,7 @@ enum Command {
     Db(commands::store::DbArgs),
     Step(commands::step::Args),
     Objectives(commands::objectives::Args),
-    Data(commands::data::Args),
+    Data(Box<commands::data::Args>),
 }
 
 fn main() -> ExitCode {
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         Command::Db(args) => commands::store::upgrade(args, &choice),
         Command::Step(args) => commands::step::run(args, &choice),
         Command::Objectives(args) => commands::objectives::run(args, &choice),
-        Command::Data(args) => commands::data::run(args),
+        Command::Data(args) => commands::data::run(*args, &choice),
     };
     match result {
         Ok(code) => code,

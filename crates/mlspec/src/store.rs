@@ -33,6 +33,34 @@ impl StoreChoice {
     }
 }
 
+/// The store, opened when first needed.
+pub struct LazyStore<'a> {
+    choice: &'a StoreChoice,
+    store: Option<Box<dyn Store>>,
+}
+
+impl<'a> LazyStore<'a> {
+    /// Nothing opened yet.
+    pub fn new(choice: &'a StoreChoice) -> LazyStore<'a> {
+        LazyStore { choice, store: None }
+    }
+
+    pub async fn get(&mut self) -> anyhow::Result<&dyn Store> {
+        if self.store.is_none() {
+            self.store = Some(self.choice.open().await?);
+        }
+        self.store.as_deref().context("the store is not open")
+    }
+
+    /// The store to record in, if one is in use: the one named by --store, or one found upwards.
+    pub async fn for_recording(&mut self) -> anyhow::Result<Option<&dyn Store>> {
+        if self.store.is_none() && self.choice.url.is_none() && self.choice.location().is_err() {
+            return Ok(None);
+        }
+        self.get().await.map(Some)
+    }
+}
+
 /// Runs a store command's future to completion on a single-threaded runtime.
 pub fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()

@@ -16,7 +16,11 @@ use mlspec_data::{CsvOptions, ReadOptions, open};
 use mlspec_spec::kinds::{
     Anomaly, AnomalyKind, DataProfileSpec, DataSchemaSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec,
 };
-use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec};
+use mlspec_spec::newtypes::Digest;
+use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Status};
+use mlspec_store::Selector;
+
+use crate::store::{LazyStore, StoreChoice, actor, block_on};
 
 use super::validate::{Checked, check_paths, print_human};
 
@@ -79,8 +83,9 @@ enum DriftFormat {
 struct ValidateArgs {
     /// The data file.
     file: PathBuf,
-    /// The DataSchema document.
-    #[arg(long, value_name = "FILE")]
+    /// The DataSchema: a file, or a stored one (`DataSchema/NAME` or an id; a Deprecated schema
+    /// warns, an Archived one is refused).
+    #[arg(long, value_name = "FILE|REF")]
     schema: PathBuf,
     /// A baseline (a DataProfile document or a data file) to check drift against, with each
     /// feature's `driftThreshold` (or `skewThreshold` with --skew; 0.01 where unset).
@@ -89,6 +94,8 @@ struct ValidateArgs {
     /// The baseline is the training data and this file serving data: report skew.
     #[arg(long, requires = "baseline")]
     skew: bool,
+    #[command(flatten)]
+    record: RecordArgs,
     /// Write the report here instead of standard output.
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
@@ -167,6 +174,20 @@ struct ProfileArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    record: RecordArgs,
+}
+
+/// Where results go in the store.
+#[derive(clap::Args)]
+struct RecordArgs {
+    /// The dataset (version) the file is, e.g. `Dataset/customers@3`: referenced by the
+    /// results, and checked first — a Deprecated one warns, an Archived one is refused.
+    #[arg(long, value_name = "REF")]
+    dataset: Option<Ref>,
+    /// Do not record the result in the store (by default it is, when a store is in use).
+    #[arg(long)]
+    no_record: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -259,11 +280,11 @@ fn column_type(text: &str) -> Result<(String, DataType), String> {
     Ok((column.to_owned(), data_type))
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Profile(args) => run_profile(args),
+        Command::Profile(args) => block_on(run_profile(args, choice)),
         Command::InferSchema(args) => run_infer(args),
-        Command::Validate(args) => run_validate(args),
+        Command::Validate(args) => block_on(run_validate(args, choice)),
         Command::Drift(args) => run_drift(args),
     }
 }
@@ -368,8 +389,28 @@ fn drift_table(baseline: &Path, current: &Path, drifts: &[FeatureDrift]) -> Stri
     out
 }
 
-fn run_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let schema_document = read_document(&args.schema)?;
+/// The schema document: from its file, or from the store (checking its status).
+async fn load_schema(path: &Path, store: &mut LazyStore<'_>) -> anyhow::Result<(Document, bool)> {
+    if path.exists() {
+        return Ok((read_document(path)?, true));
+    }
+    let text = path.display().to_string();
+    let reference: Ref = text
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{text} is neither a file nor a stored DataSchema: {e}"))?;
+    let stored = store.get().await?.get(&Selector::from(&reference)).await?;
+    match stored.summary.status {
+        Status::Archived => bail!("{text} is archived; an Archived schema cannot be validated against"),
+        Status::Deprecated => eprintln!("warning: {text} is deprecated"),
+        Status::Active => {}
+    }
+    Ok((stored.document, false))
+}
+
+async fn run_validate(args: ValidateArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let mut store = LazyStore::new(choice);
+    check_dataset(&mut store, &args.record).await?;
+    let (schema_document, from_file) = load_schema(&args.schema, &mut store).await?;
     let Spec::DataSchema(schema) = &schema_document.spec else {
         bail!(
             "{} is {}, not a DataSchema",
@@ -400,7 +441,10 @@ fn run_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let failed = anomalies.iter().any(|a| a.severity == IssueSeverity::Error);
     eprint!("{}", anomaly_summary(&args.file, validator.rows(), &anomalies));
     let report = ValidationReportSpec {
-        dataset: Ref::named(Kind::Dataset, derived_name(&args.file, "data")?),
+        dataset: match &args.record.dataset {
+            Some(dataset) => dataset.clone(),
+            None => Ref::named(Kind::Dataset, derived_name(&args.file, "data")?),
+        },
         schema: Ref::named(Kind::DataSchema, schema_document.metadata.name.clone()),
         baseline: match &args.baseline {
             Some(path) => Some(Ref::named(Kind::DataProfile, derived_name(path, "profile")?)),
@@ -417,6 +461,18 @@ fn run_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         spec: Spec::ValidationReport(report),
     };
     write_document(&document, args.format, args.out.as_deref())?;
+    if !args.record.no_record {
+        if args.record.dataset.is_none() {
+            eprintln!("note: the report was not recorded; pass --dataset REF to record it with the dataset it checked");
+        } else {
+            let mut documents = Vec::new();
+            if from_file {
+                documents.push(schema_document.clone());
+            }
+            documents.push(document);
+            record(&mut store, documents).await?;
+        }
+    }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
@@ -508,11 +564,13 @@ fn run_infer(args: InferArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
+async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     if let Some(ProfileCommand::Merge(merge)) = args.merge {
         return run_merge(merge);
     }
     let file = args.file.clone().context("name the data file to profile")?;
+    let mut store = LazyStore::new(choice);
+    check_dataset(&mut store, &args.record).await?;
     let read = args.csv.read_options();
     let mut options = ProfileOptions {
         outliers: OutlierRules {
@@ -531,9 +589,17 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     }
     let batches = open(&file, &read)?;
     let mut progress = Progress::new(batches.size(), args.quiet);
-    let profiler = profile(batches, &options, |bytes| progress.update(bytes))?;
+    // The content digest is computed beside the profile, in one more thread.
+    let (profiled, digest) = std::thread::scope(|scope| {
+        let digest = scope.spawn(|| content_digest(&file));
+        let profiled = profile(batches, &options, |bytes| progress.update(bytes));
+        (profiled, digest.join())
+    });
+    let profiler = profiled?;
     progress.finish();
-    let spec = profiler.spec(options.outliers);
+    let mut spec = profiler.spec(options.outliers);
+    spec.digest = digest.map_err(|_| anyhow::anyhow!("the digest thread failed"))??.into();
+    spec.dataset = args.record.dataset.clone();
     let document = Document {
         api_version: ApiVersion::V1,
         metadata: Metadata::named(match &args.name {
@@ -546,7 +612,57 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     if let Spec::DataProfile(spec) = &document.spec {
         eprint!("{}", summary(&file.display().to_string(), spec));
     }
+    if !args.record.no_record {
+        record(&mut store, vec![document]).await?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sha256:` and the hex SHA-256 of the file's bytes (as stored, compressed or not).
+fn content_digest(path: &Path) -> anyhow::Result<Digest> {
+    use sha2::Digest as _;
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Digest::new(format!("sha256:{}", hex::encode(hasher.finalize())))?)
+}
+
+/// Checks the `--dataset` reference in the store, when one is given and a store is in use: a
+/// Deprecated dataset (or version) warns, an Archived one is refused before any data is read.
+async fn check_dataset(store: &mut LazyStore<'_>, args: &RecordArgs) -> anyhow::Result<()> {
+    let Some(dataset) = &args.dataset else { return Ok(()) };
+    let Some(store) = store.for_recording().await? else {
+        return Ok(());
+    };
+    let found = store.get(&Selector::from(dataset)).await?;
+    let status = found.version.as_ref().map_or(found.summary.status, |v| v.status);
+    match status {
+        Status::Archived => bail!(
+            "{dataset} is archived; data marked Archived cannot be profiled or validated (reactivate it, or use an active version)"
+        ),
+        Status::Deprecated => eprintln!("warning: {dataset} is deprecated"),
+        Status::Active => {}
+    }
+    Ok(())
+}
+
+/// Applies the documents to the store when one is in use, and says so.
+async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) -> anyhow::Result<()> {
+    let Some(store) = store.for_recording().await? else {
+        eprintln!("note: no store here, so the result was not recorded (`mlspec init` makes one)");
+        return Ok(());
+    };
+    let report = store
+        .apply(&documents, &actor())
+        .await
+        .context("the result could not be recorded")?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for applied in &report.results {
+        eprintln!("recorded {}/{} ({})", applied.kind, applied.name, applied.id);
+    }
+    Ok(())
 }
 
 fn write_document(document: &Document, format: DocFormat, out: Option<&Path>) -> anyhow::Result<()> {

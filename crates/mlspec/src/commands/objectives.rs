@@ -17,7 +17,7 @@ use mlspec_store::{Selector, Store};
 use serde::Serialize;
 
 use super::validate::{Checked, check_paths, print_human};
-use crate::store::{StoreChoice, actor, block_on};
+use crate::store::{LazyStore, StoreChoice, actor, block_on};
 
 mod junit;
 
@@ -87,29 +87,6 @@ impl Input {
     }
 }
 
-/// The store, opened when first needed.
-struct LazyStore<'a> {
-    choice: &'a StoreChoice,
-    store: Option<Box<dyn Store>>,
-}
-
-impl LazyStore<'_> {
-    async fn get(&mut self) -> anyhow::Result<&dyn Store> {
-        if self.store.is_none() {
-            self.store = Some(self.choice.open().await?);
-        }
-        self.store.as_deref().context("the store is not open")
-    }
-
-    /// The store to record in, if one is in use: the one named by --store, or one found upwards.
-    async fn for_recording(&mut self) -> anyhow::Result<Option<&dyn Store>> {
-        if self.store.is_none() && self.choice.url.is_none() && self.choice.location().is_err() {
-            return Ok(None);
-        }
-        self.get().await.map(Some)
-    }
-}
-
 /// The verdict of every criterion.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -132,7 +109,7 @@ struct Recorded {
 }
 
 async fn check(args: CheckArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
-    let mut store = LazyStore { choice, store: None };
+    let mut store = LazyStore::new(choice);
     let objectives = load(&args.objectives, &[Kind::Objectives], &mut store).await?;
     let subject = load(&args.metrics, RESULT_KINDS, &mut store).await?;
     let baseline = match &args.baseline {

@@ -90,7 +90,9 @@ fn profiles_of_parts_merge_into_the_profile_of_the_whole() {
             "data", "profile", "all.csv", "--slice", "country", "--format", "json", "--quiet",
         ],
     );
-    let whole: serde_json::Value = serde_json::from_str(&whole.stdout).unwrap();
+    let mut whole: serde_json::Value = serde_json::from_str(&whole.stdout).unwrap();
+    // A merged profile pins no single file's digest.
+    whole["spec"].as_object_mut().unwrap().remove("digest");
     assert_eq!(merged["metadata"]["name"], "people");
     // Four rows: every sketch still holds every value, so the merge is exact throughout (up to
     // the rounding of moments computed in another order).
@@ -311,4 +313,104 @@ fn a_file_larger_than_the_memory_limit_is_profiled() {
     let profile: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(profile["spec"]["rows"], rows);
     assert_eq!(profile["spec"]["features"][0]["numeric"]["max"], (rows - 1) as f64);
+}
+
+#[test]
+fn results_are_recorded_with_the_digest_and_archived_data_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/01-data.yaml");
+    assert_eq!(mlspec(dir, &["apply", data.to_str().unwrap()]).code, 0);
+    std::fs::write(dir.join("people.csv"), CSV).unwrap();
+    let dataset = "Dataset/penguins-raw@2";
+
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "profile",
+            "people.csv",
+            "--dataset",
+            dataset,
+            "--quiet",
+            "--out",
+            "p.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("recorded DataProfile/people-profile ("),
+        "{}",
+        out.stderr
+    );
+    let stored = mlspec(dir, &["get", "DataProfile/people-profile", "-o", "json"]);
+    let stored: serde_json::Value = serde_json::from_str(&stored.stdout).unwrap();
+    use sha2::Digest as _;
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(CSV.as_bytes())));
+    assert_eq!(stored["spec"]["digest"], digest);
+    assert_eq!(stored["spec"]["dataset"], dataset);
+
+    assert_eq!(
+        mlspec(dir, &["data", "infer-schema", "people.csv", "--out", "s.yaml"]).code,
+        0
+    );
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "validate",
+            "people.csv",
+            "--schema",
+            "s.yaml",
+            "--dataset",
+            dataset,
+            "--out",
+            "r.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("recorded ValidationReport/people-validation ("),
+        "{}",
+        out.stderr
+    );
+
+    assert_eq!(mlspec(dir, &["deprecate", "Dataset", "penguins-raw@2"]).code, 0);
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "validate",
+            "people.csv",
+            "--schema",
+            "DataSchema/people-schema",
+            "--dataset",
+            dataset,
+            "--out",
+            "r.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning: Dataset/penguins-raw@2 is deprecated"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(mlspec(dir, &["archive", "Dataset", "penguins-raw@2"]).code, 0);
+    let out = mlspec(dir, &["data", "profile", "people.csv", "--dataset", dataset, "--quiet"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("is archived"), "{}", out.stderr);
+    assert_eq!(mlspec(dir, &["archive", "DataSchema", "people-schema"]).code, 0);
+    let id = serde_json::from_str::<serde_json::Value>(
+        &mlspec(dir, &["list", "data-schemas", "--all", "--format", "json"]).stdout,
+    )
+    .unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = mlspec(dir, &["data", "validate", "people.csv", "--schema", &id]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("is archived"), "{}", out.stderr);
+    assert_eq!(mlspec(dir, &["store", "verify"]).code, 0);
 }
