@@ -96,12 +96,8 @@ struct ValidateArgs {
     skew: bool,
     #[command(flatten)]
     record: RecordArgs,
-    /// Write the report here instead of standard output.
-    #[arg(long, value_name = "PATH")]
-    out: Option<PathBuf>,
-    /// The report's format.
-    #[arg(long, value_enum, default_value = "yaml")]
-    format: DocFormat,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     csv: CsvArgs,
 }
@@ -123,12 +119,8 @@ struct InferArgs {
     /// The schema's version.
     #[arg(long = "schema-version", default_value = "1")]
     schema_version: String,
-    /// Write the schema here instead of standard output.
-    #[arg(long, value_name = "PATH")]
-    out: Option<PathBuf>,
-    /// The schema's format.
-    #[arg(long, value_enum, default_value = "yaml")]
-    format: DocFormat,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     csv: CsvArgs,
 }
@@ -151,12 +143,8 @@ struct ProfileArgs {
     /// `--slice country,gender`.
     #[arg(long, value_name = "COL[,COL]")]
     slice: Vec<String>,
-    /// Write the profile here instead of standard output.
-    #[arg(long, value_name = "PATH")]
-    out: Option<PathBuf>,
-    /// The profile's format.
-    #[arg(long, value_enum, default_value = "yaml")]
-    format: DocFormat,
+    #[command(flatten)]
+    output: OutputArgs,
     /// The profile's name (default: from the file name).
     #[arg(long)]
     name: Option<String>,
@@ -204,12 +192,8 @@ struct MergeArgs {
     /// DataProfile documents written by `mlspec data profile`, in row order.
     #[arg(required = true, num_args = 2..)]
     profiles: Vec<PathBuf>,
-    /// Write the merged profile here instead of standard output.
-    #[arg(long, value_name = "PATH")]
-    out: Option<PathBuf>,
-    /// The profile's format.
-    #[arg(long, value_enum, default_value = "yaml")]
-    format: DocFormat,
+    #[command(flatten)]
+    output: OutputArgs,
     /// The merged profile's name (default: the first profile's).
     #[arg(long)]
     name: Option<String>,
@@ -245,6 +229,17 @@ struct CsvArgs {
     /// A column's type instead of the inferred one (repeatable): COL=int|float|string|bool|timestamp.
     #[arg(long = "type", value_name = "COL=TYPE", value_parser = column_type)]
     types: Vec<(String, DataType)>,
+}
+
+/// Where and how a command writes its document.
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Write the document here instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// The document's format.
+    #[arg(long, value_enum, default_value = "yaml")]
+    format: DocFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -460,7 +455,7 @@ async fn run_validate(args: ValidateArgs, choice: &StoreChoice) -> anyhow::Resul
         metadata: Metadata::named(derived_name(&args.file, "validation")?),
         spec: Spec::ValidationReport(report),
     };
-    write_document(&document, args.format, args.out.as_deref())?;
+    write_document(&document, &args.output)?;
     if !args.record.no_record {
         if args.record.dataset.is_none() {
             eprintln!("note: the report was not recorded; pass --dataset REF to record it with the dataset it checked");
@@ -560,7 +555,7 @@ fn run_infer(args: InferArgs) -> anyhow::Result<ExitCode> {
         metadata: Metadata::named(name),
         spec: Spec::DataSchema(spec),
     };
-    write_document(&document, args.format, args.out.as_deref())?;
+    write_document(&document, &args.output)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -608,7 +603,7 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
         }),
         spec: Spec::DataProfile(spec),
     };
-    write_document(&document, args.format, args.out.as_deref())?;
+    write_document(&document, &args.output)?;
     if let Spec::DataProfile(spec) = &document.spec {
         eprint!("{}", summary(&file.display().to_string(), spec));
     }
@@ -665,12 +660,12 @@ async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) -> anyhow::
     Ok(())
 }
 
-fn write_document(document: &Document, format: DocFormat, out: Option<&Path>) -> anyhow::Result<()> {
-    let text = match format {
+fn write_document(document: &Document, output: &OutputArgs) -> anyhow::Result<()> {
+    let text = match output.format {
         DocFormat::Yaml => serde_saphyr::to_string(document).context("cannot write YAML")?,
         DocFormat::Json => serde_json::to_string_pretty(document)? + "\n",
     };
-    match out {
+    match &output.out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
         None => {
             print!("{text}");
@@ -709,7 +704,7 @@ fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         metadata: Metadata::named(name),
         spec: Spec::DataProfile(spec),
     };
-    write_document(&document, args.format, args.out.as_deref())?;
+    write_document(&document, &args.output)?;
     Ok(ExitCode::SUCCESS)
 }
 
