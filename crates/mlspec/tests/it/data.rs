@@ -414,3 +414,50 @@ fn results_are_recorded_with_the_digest_and_archived_data_is_refused() {
     assert!(out.stderr.contains("is archived"), "{}", out.stderr);
     assert_eq!(mlspec(dir, &["store", "verify"]).code, 0);
 }
+
+/// The acceptance run on the benchmark generator's data (../shared/data/gen.py, 20,000 rows):
+/// every planted change of the drifted twin is flagged, and the baseline against itself is not.
+#[test]
+fn every_change_planted_by_the_generator_is_flagged() {
+    let python = std::env::var("MLSPEC_INTEROP_PYTHON")
+        .expect("MLSPEC_INTEROP_PYTHON is not set: run the suite with scripts/test, which installs numpy and pandas");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let generator = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/gen.py");
+    let made = std::process::Command::new(python)
+        .arg(&generator)
+        .args(["--out-dir", dir.to_str().unwrap(), "--rows", "20000"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
+    let itself = mlspec(dir, &["data", "drift", "base.csv", "base.csv", "--format", "json"]);
+    assert_eq!(itself.code, 0, "{}", itself.stdout);
+    let out = mlspec(dir, &["data", "drift", "base.csv", "drifted.csv", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let drifts: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let flagged = |name: &str| drifts.iter().any(|d| d["feature"] == name && d["drifted"] == true);
+    let planted = [
+        "age",
+        "income",
+        "score",
+        "session_seconds",
+        "country",
+        "device",
+        "is_member",
+        "event_ts",
+        "gender",
+        "label",
+    ];
+    for feature in planted {
+        assert!(flagged(feature), "{feature} was not flagged: {}", out.stdout);
+    }
+    let income = drifts.iter().find(|d| d["feature"] == "income").unwrap();
+    assert!(income["missingAfter"].as_f64().unwrap() > 0.12, "{income}");
+    let country = drifts.iter().find(|d| d["feature"] == "country").unwrap();
+    assert_eq!(country["newCategories"], serde_json::json!(["ZZ"]));
+    let device = drifts.iter().find(|d| d["feature"] == "device").unwrap();
+    assert_eq!(device["newCategories"], serde_json::json!(["smart_tv"]));
+    // Unplanted columns keep still: row_id is 0..N in both, household_size is unchanged.
+    assert!(!flagged("row_id") && !flagged("household_size"), "{}", out.stdout);
+}
