@@ -10,7 +10,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use mlspec_spec::kinds::{FeatureSketch, FeatureStats, FeatureType};
-use mlspec_spec::newtypes::Key;
+use mlspec_spec::newtypes::{Key, ShortText};
 
 use super::numeric::{NumericAcc, OutlierRules};
 use super::strings::StringAcc;
@@ -39,9 +39,19 @@ impl Rows<'_> {
 enum Values {
     Numeric(NumericAcc),
     Strings(StringAcc),
-    Booleans { count: u64, trues: u64 },
-    Times { count: u64, earliest: i64, latest: i64 },
-    Other { count: u64 },
+    Booleans {
+        count: u64,
+        trues: u64,
+    },
+    Times {
+        count: u64,
+        earliest: i64,
+        latest: i64,
+        gcd: u64,
+    },
+    Other {
+        count: u64,
+    },
 }
 
 /// The running profile of one column.
@@ -77,6 +87,7 @@ impl ColumnAcc {
                 count: 0,
                 earliest: i64::MAX,
                 latest: i64::MIN,
+                gcd: 0,
             },
             FeatureType::Bytes => Values::Other { count: 0 },
         };
@@ -103,6 +114,7 @@ impl ColumnAcc {
                 count,
                 earliest,
                 latest,
+                gcd,
             } => {
                 if let Ok(micros) = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))
                     .and_then(|a| cast(&a, &DataType::Int64))
@@ -111,6 +123,7 @@ impl ColumnAcc {
                         *count += 1;
                         *earliest = (*earliest).min(value);
                         *latest = (*latest).max(value);
+                        *gcd = greatest_common_divisor(*gcd, value.unsigned_abs());
                     }
                 }
             }
@@ -133,16 +146,19 @@ impl ColumnAcc {
                     count,
                     earliest,
                     latest,
+                    gcd,
                 },
                 Values::Times {
                     count: c,
                     earliest: e,
                     latest: l,
+                    gcd: g,
                 },
             ) => {
                 *count += c;
                 *earliest = (*earliest).min(*e);
                 *latest = (*latest).max(*l);
+                *gcd = greatest_common_divisor(*gcd, *g);
             }
             (Values::Other { count }, Values::Other { count: c }) => *count += c,
             _ => {}
@@ -173,6 +189,13 @@ impl ColumnAcc {
                 count,
                 earliest: feature.earliest.map_or(i64::MAX, |t| t.timestamp_micros()),
                 latest: feature.latest.map_or(i64::MIN, |t| t.timestamp_micros()),
+                // The unit stands for the values' common divisor: merging keeps the coarsest
+                // unit both profiles' values are multiples of.
+                gcd: feature
+                    .granularity
+                    .as_ref()
+                    .and_then(|g| GRANULARITIES.iter().find(|(name, _)| *name == g.as_str()))
+                    .map_or(0, |(_, micros)| *micros),
             },
             FeatureType::Bytes => Values::Other { count },
         };
@@ -215,6 +238,7 @@ impl ColumnAcc {
                 count,
                 earliest,
                 latest,
+                ..
             } if *count > 0 => Some((*earliest, *latest)),
             _ => None,
         }
@@ -262,6 +286,7 @@ impl ColumnAcc {
             true_count: None,
             earliest: None,
             latest: None,
+            granularity: None,
             sketch: None,
         };
         match &self.values {
@@ -278,9 +303,11 @@ impl ColumnAcc {
                 count,
                 earliest,
                 latest,
+                gcd,
             } if *count > 0 => {
                 stats.earliest = chrono::DateTime::from_timestamp_micros(*earliest);
                 stats.latest = chrono::DateTime::from_timestamp_micros(*latest);
+                stats.granularity = granularity(*gcd);
             }
             Values::Times { .. } | Values::Other { .. } => {}
         }
@@ -315,4 +342,25 @@ fn add_strings(acc: &mut StringAcc, array: &ArrayRef) {
     for value in strings.as_string::<i32>().iter().flatten() {
         acc.add(value);
     }
+}
+
+/// Time units, coarsest first, in microseconds.
+const GRANULARITIES: &[(&str, u64)] = &[
+    ("day", 86_400_000_000),
+    ("hour", 3_600_000_000),
+    ("minute", 60_000_000),
+    ("second", 1_000_000),
+    ("millisecond", 1_000),
+    ("microsecond", 1),
+];
+
+/// The coarsest unit that divides `gcd` (the values' greatest common divisor, in µs); a gcd of 0
+/// (every value at the epoch) is a day.
+fn granularity(gcd: u64) -> Option<ShortText> {
+    let (name, _) = GRANULARITIES.iter().find(|(_, unit)| gcd.is_multiple_of(*unit))?;
+    ShortText::new(*name).ok()
+}
+
+fn greatest_common_divisor(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { greatest_common_divisor(b, a % b) }
 }

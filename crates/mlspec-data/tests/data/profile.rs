@@ -144,6 +144,8 @@ fn statistics_match_an_exact_computation() {
     let day = feature(&spec, "day");
     assert_eq!(day.earliest.unwrap().to_rfc3339(), "2024-03-01T12:00:00+00:00");
     assert_eq!(day.latest.unwrap().to_rfc3339(), "2024-03-28T12:00:00+00:00");
+    // Every value is at noon: whole hours, not whole days.
+    assert_eq!(day.granularity.as_ref().map(|g| g.as_str()), Some("hour"));
 
     // The planted ×100 incomes (every 997th row) are the z-score outliers' examples.
     let income = feature(&spec, "income").numeric.clone().unwrap();

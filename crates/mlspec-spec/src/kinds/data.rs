@@ -695,6 +695,10 @@ pub struct FeatureStats {
     /// Latest value (timestamp features).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest: Option<Timestamp>,
+    /// The coarsest unit every value is a whole multiple of (timestamp features): `day`,
+    /// `hour`, `minute`, `second`, `millisecond` or `microsecond`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granularity: Option<ShortText>,
     /// The state to merge this profile with profiles of other parts of the data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sketch: Option<FeatureSketch>,
