@@ -282,17 +282,30 @@ fn csv_batches(
     count: &Arc<AtomicU64>,
 ) -> Result<(SchemaRef, BatchIter), DataError> {
     let format = csv_format(path, &options.csv);
-    let sample = decoded(path, file, compression, &Arc::new(AtomicU64::new(0)))?;
-    let (inferred, _) = format
-        .infer_schema(sample, Some(options.csv.infer_rows.max(1)))
-        .map_err(|e| DataError::from_arrow(file, 0, &Arc::new(Schema::empty()), e))?;
-    let schema = Arc::new(override_types(file, inferred, &options.csv.types)?);
+    let schema = sampled_schema(path, file, compression, &options.csv, |sample, rows| {
+        format.infer_schema(sample, Some(rows)).map(|(schema, _)| schema)
+    })?;
     let reader = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_format(format)
         .with_batch_size(options.batch_size)
         .build(decoded(path, file, compression, count)?)
         .map_err(|e| DataError::from_arrow(file, 0, &schema, e))?;
     Ok((schema, Box::new(reader)))
+}
+
+/// The schema `infer` reads from the first `infer_rows` rows (a read of its own), with the
+/// `--type` overrides applied.
+fn sampled_schema(
+    path: &Path,
+    file: &str,
+    compression: Compression,
+    options: &CsvOptions,
+    infer: impl FnOnce(Box<dyn Read + Send>, usize) -> Result<Schema, ArrowError>,
+) -> Result<SchemaRef, DataError> {
+    let sample = decoded(path, file, compression, &Arc::new(AtomicU64::new(0)))?;
+    let inferred = infer(sample, options.infer_rows.max(1))
+        .map_err(|e| DataError::from_arrow(file, 0, &Arc::new(Schema::empty()), e))?;
+    Ok(Arc::new(override_types(file, inferred, &options.types)?))
 }
 
 fn override_types(file: &str, inferred: Schema, types: &[(String, DataType)]) -> Result<Schema, DataError> {
@@ -325,10 +338,9 @@ fn json_batches(
     options: &ReadOptions,
     count: &Arc<AtomicU64>,
 ) -> Result<(SchemaRef, BatchIter), DataError> {
-    let sample = BufReader::new(decoded(path, file, compression, &Arc::new(AtomicU64::new(0)))?);
-    let (inferred, _) = arrow::json::reader::infer_json_schema(sample, Some(options.csv.infer_rows.max(1)))
-        .map_err(|e| DataError::from_arrow(file, 0, &Arc::new(Schema::empty()), e))?;
-    let schema = Arc::new(override_types(file, inferred, &options.csv.types)?);
+    let schema = sampled_schema(path, file, compression, &options.csv, |sample, rows| {
+        arrow::json::reader::infer_json_schema(BufReader::new(sample), Some(rows)).map(|(schema, _)| schema)
+    })?;
     let reader = arrow::json::ReaderBuilder::new(schema.clone())
         .with_batch_size(options.batch_size)
         .build(BufReader::new(decoded(path, file, compression, count)?))

@@ -96,21 +96,19 @@ fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
         .collect();
     parts.extend(query.filter.clone());
     // The filter's ids drive the join (CROSS JOIN keeps SQLite from scanning the kind instead).
+    let mut conditions = vec![
+        format!("o.kind = {kind}"),
+        format!("o.status IN ({})", status_list.join(", ")),
+    ];
     let source = if parts.is_empty() {
         "objects o".to_owned()
     } else {
+        conditions.push("o.id = f.id".to_owned());
         format!(
             "({}) AS f CROSS JOIN objects o",
             sql.ids(&Filter::All(parts), query.kind)
         )
     };
-    let mut conditions = vec![
-        format!("o.kind = {kind}"),
-        format!("o.status IN ({})", status_list.join(", ")),
-    ];
-    if source != "objects o" {
-        conditions.push("o.id = f.id".to_owned());
-    }
     let (join, order) = sql.order(query.order.as_ref());
     let mut text = format!(
         "SELECT {SUMMARY_COLUMNS} FROM {source}{join} WHERE {} ORDER BY {order}",

@@ -127,18 +127,24 @@ impl Profiler {
             .map(|&i| (i, column_texts(batch, i)))
             .collect();
         for slicing in &self.slicings {
-            let mut groups: BTreeMap<SliceKey, Vec<u32>> = BTreeMap::new();
+            // Rows grouped by their values, borrowed; each group's key is built once.
+            let mut groups: BTreeMap<Vec<&str>, Vec<u32>> = BTreeMap::new();
             'rows: for row in 0..batch.num_rows() {
-                let mut key = Vec::with_capacity(slicing.len());
+                let mut values = Vec::with_capacity(slicing.len());
                 for &i in slicing {
                     let Some(Some(value)) = texts.get(&i).and_then(|t| t.get(row)) else {
                         continue 'rows;
                     };
-                    key.push((names.get(i).cloned().unwrap_or_default(), value.clone()));
+                    values.push(value.as_str());
                 }
-                groups.entry(key).or_default().push(row as u32);
+                groups.entry(values).or_default().push(row as u32);
             }
-            for (key, indexes) in groups {
+            for (values, indexes) in groups {
+                let key: SliceKey = slicing
+                    .iter()
+                    .zip(values)
+                    .map(|(&i, value)| (names.get(i).cloned().unwrap_or_default(), value.to_owned()))
+                    .collect();
                 if !self.slices.contains_key(&key) && self.slices.len() >= MAX_SLICES {
                     return Err(
                         DataError::new("--slice", format!("slicing makes more than {MAX_SLICES} slices"))

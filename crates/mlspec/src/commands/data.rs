@@ -22,7 +22,7 @@ use mlspec_store::Selector;
 
 use crate::store::{LazyStore, StoreChoice, actor, block_on};
 
-use super::validate::{Checked, check_paths, print_human};
+use super::validate::read_one;
 
 /// Profile, validate and compare data.
 #[derive(clap::Args)]
@@ -286,24 +286,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
 
 /// The one document of the file at `path`, which must be valid.
 fn read_document(path: &Path) -> anyhow::Result<Document> {
-    let shown = path.display().to_string();
-    let Checked {
-        files,
-        summary,
-        mut documents,
-        read_failures,
-    } = check_paths(std::slice::from_ref(&shown))?;
-    if let Some(failure) = read_failures.into_iter().next() {
-        bail!("{failure}");
-    }
-    if summary.errors > 0 {
-        print_human(&files, &summary);
-        bail!("{shown} is not a valid document");
-    }
-    match (documents.pop(), documents.is_empty()) {
-        (Some(document), true) => Ok(document),
-        _ => bail!("{shown} must hold exactly one document"),
-    }
+    Ok(read_one(&path.display().to_string())?.0)
 }
 
 /// A profile: read from a DataProfile document, or made from a data file.
@@ -540,10 +523,7 @@ fn run_infer(args: InferArgs) -> anyhow::Result<ExitCode> {
     let batches = open(&args.file, &args.csv.read_options())?;
     let version = mlspec_spec::Version::new(args.schema_version.as_str())?;
     let spec = mlspec_data::schema::infer_from(batches, args.limit.max(1), version)?;
-    let name = match &args.name {
-        Some(name) => Name::new(name.as_str())?,
-        None => derived_name(&args.file, "schema")?,
-    };
+    let name = document_name(args.name.as_deref(), &args.file, "schema")?;
     eprintln!(
         "{}: a schema of {} features from the first {} rows; edit it before validating against it",
         args.file.display(),
@@ -597,10 +577,7 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
     spec.dataset = args.record.dataset.clone();
     let document = Document {
         api_version: ApiVersion::V1,
-        metadata: Metadata::named(match &args.name {
-            Some(name) => Name::new(name.as_str())?,
-            None => derived_name(&file, "profile")?,
-        }),
+        metadata: Metadata::named(document_name(args.name.as_deref(), &file, "profile")?),
         spec: Spec::DataProfile(spec),
     };
     write_document(&document, &args.output)?;
@@ -741,6 +718,14 @@ impl Progress {
 
     fn finish(self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// The `--name` given, else one derived from the data file's.
+fn document_name(given: Option<&str>, file: &Path, suffix: &str) -> anyhow::Result<Name> {
+    match given {
+        Some(name) => Ok(Name::new(name)?),
+        None => derived_name(file, suffix),
     }
 }
 

@@ -16,7 +16,7 @@ use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, ObjectId, Ref, Ref
 use mlspec_store::{Selector, Store};
 use serde::Serialize;
 
-use super::validate::{Checked, check_paths, print_human};
+use super::validate::read_one;
 use crate::store::{LazyStore, StoreChoice, actor, block_on};
 
 mod junit;
@@ -171,25 +171,9 @@ async fn load(arg: &str, kinds: &[Kind], store: &mut LazyStore<'_>) -> anyhow::R
 }
 
 fn load_file(path: &str) -> anyhow::Result<Input> {
-    let Checked {
-        mut files,
-        summary,
-        mut documents,
-        read_failures,
-    } = check_paths(&[path.to_owned()])?;
-    if let Some(failure) = read_failures.into_iter().next() {
-        bail!("{failure}");
-    }
-    if summary.errors > 0 {
-        print_human(&files, &summary);
-        bail!("{path} is not a valid document");
-    }
-    if documents.len() != 1 {
-        bail!("{path} holds {} documents; give a file with one", documents.len());
-    }
-    let text = files.pop().and_then(|f| f.text).unwrap_or_default();
+    let (document, text) = read_one(path)?;
     Ok(Input {
-        document: documents.remove(0),
+        document,
         file: Some((path.to_owned(), text)),
     })
 }

@@ -78,6 +78,29 @@ pub fn check_paths(paths: &[String]) -> anyhow::Result<Checked> {
     })
 }
 
+/// The one valid document of the file at `path`, and the file's text. An unreadable or invalid
+/// file, or one with more or fewer documents, is an error (its diagnostics are printed).
+pub fn read_one(path: &str) -> anyhow::Result<(Document, String)> {
+    let Checked {
+        mut files,
+        summary,
+        mut documents,
+        read_failures,
+    } = check_paths(&[path.to_owned()])?;
+    if let Some(failure) = read_failures.into_iter().next() {
+        anyhow::bail!("{failure}");
+    }
+    if summary.errors > 0 {
+        print_human(&files, &summary);
+        anyhow::bail!("{path} is not a valid document");
+    }
+    if documents.len() != 1 {
+        anyhow::bail!("{path} holds {} documents; give a file with one", documents.len());
+    }
+    let text = files.pop().and_then(|f| f.text).unwrap_or_default();
+    Ok((documents.remove(0), text))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Checked {
         files,
