@@ -6,7 +6,7 @@
 //! LargeUtf8 and Utf8View are strings; booleans count their `true`s; timestamps and dates keep
 //! their range. Other types (lists, structs, binary) are counted but not described.
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use mlspec_spec::kinds::{FeatureSketch, FeatureStats, FeatureType};
@@ -215,6 +215,14 @@ impl ColumnAcc {
         }
     }
 
+    /// The numeric accumulator, to record outlier counts in.
+    pub fn numeric_mut(&mut self) -> Option<&mut NumericAcc> {
+        match &mut self.values {
+            Values::Numeric(acc) => Some(acc),
+            _ => None,
+        }
+    }
+
     /// The string accumulator, for a string column.
     pub fn strings(&self) -> Option<&StringAcc> {
         match &self.values {
@@ -315,11 +323,16 @@ impl ColumnAcc {
     }
 }
 
+/// A numeric column's values as floats (NaN and nulls are missing); `None` for other columns.
+pub(crate) fn numbers(array: &ArrayRef) -> Option<Float64Array> {
+    let floats = cast(array, &DataType::Float64).ok()?;
+    Some(floats.as_primitive::<Float64Type>().clone())
+}
+
 fn add_numbers(acc: &mut NumericAcc, array: &ArrayRef, rows: &Rows<'_>) {
-    let Ok(floats) = cast(array, &DataType::Float64) else {
+    let Some(floats) = numbers(array) else {
         return;
     };
-    let floats = floats.as_primitive::<Float64Type>();
     if floats.null_count() == 0 {
         for (i, value) in floats.values().iter().enumerate() {
             if !value.is_nan() {

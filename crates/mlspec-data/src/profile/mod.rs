@@ -13,6 +13,7 @@
 
 pub mod column;
 pub mod numeric;
+mod recount;
 pub mod strings;
 pub mod table;
 
@@ -119,6 +120,28 @@ impl Profiler {
         if self.slicings.is_empty() {
             return Ok(());
         }
+        for (key, indexes) in self.slice_groups(batch) {
+            if !self.slices.contains_key(&key) && self.slices.len() >= MAX_SLICES {
+                return Err(
+                    DataError::new("--slice", format!("slicing makes more than {MAX_SLICES} slices"))
+                        .with_hint("slice by columns with fewer distinct values"),
+                );
+            }
+            let rows: Vec<u64> = indexes.iter().map(|&r| first_row + u64::from(r)).collect();
+            let part = take_record_batch(batch, &UInt32Array::from(indexes))
+                .map_err(|e| DataError::new("--slice", e.to_string()))?;
+            let schema = batch.schema();
+            self.slices
+                .entry(key)
+                .or_insert_with(|| TableAcc::new(&schema))
+                .add(&part, &Rows::Listed(&rows));
+        }
+        Ok(())
+    }
+
+    /// The batch's rows grouped by slice: each slice's key with the indexes of its rows (a row
+    /// with a null in a slicing's column is in none of that slicing's slices).
+    fn slice_groups(&self, batch: &RecordBatch) -> Vec<(SliceKey, Vec<u32>)> {
         let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
         let texts: BTreeMap<usize, Vec<Option<String>>> = self
             .slicings
@@ -126,6 +149,7 @@ impl Profiler {
             .flatten()
             .map(|&i| (i, column_texts(batch, i)))
             .collect();
+        let mut all = Vec::new();
         for slicing in &self.slicings {
             // Rows grouped by their values, borrowed; each group's key is built once.
             let mut groups: BTreeMap<Vec<&str>, Vec<u32>> = BTreeMap::new();
@@ -139,29 +163,16 @@ impl Profiler {
                 }
                 groups.entry(values).or_default().push(row as u32);
             }
-            for (values, indexes) in groups {
+            all.extend(groups.into_iter().map(|(values, indexes)| {
                 let key: SliceKey = slicing
                     .iter()
                     .zip(values)
                     .map(|(&i, value)| (names.get(i).cloned().unwrap_or_default(), value.to_owned()))
                     .collect();
-                if !self.slices.contains_key(&key) && self.slices.len() >= MAX_SLICES {
-                    return Err(
-                        DataError::new("--slice", format!("slicing makes more than {MAX_SLICES} slices"))
-                            .with_hint("slice by columns with fewer distinct values"),
-                    );
-                }
-                let rows: Vec<u64> = indexes.iter().map(|&r| first_row + u64::from(r)).collect();
-                let part = take_record_batch(batch, &UInt32Array::from(indexes))
-                    .map_err(|e| DataError::new("--slice", e.to_string()))?;
-                let schema = batch.schema();
-                self.slices
-                    .entry(key)
-                    .or_insert_with(|| TableAcc::new(&schema))
-                    .add(&part, &Rows::Listed(&rows));
-            }
+                (key, indexes)
+            }));
         }
-        Ok(())
+        all
     }
 
     /// Folds in a profile of other rows of the same table.

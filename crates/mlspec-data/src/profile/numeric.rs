@@ -12,7 +12,8 @@ use mlspec_spec::newtypes::ShortText;
 pub const KLL_K: u16 = 200;
 
 /// Extreme values kept at each end: outlier counts are exact while fewer values than this lie
-/// beyond a fence on that side (else estimated from the sketch), and examples come from them.
+/// beyond a fence on that side (else counted in a second pass over the data, or estimated from
+/// the sketch when there is no data to pass over), and examples come from them.
 const EXTREMES: usize = 256;
 
 /// Example rows reported per outlier method.
@@ -39,6 +40,34 @@ impl Default for OutlierRules {
     }
 }
 
+/// One outlier method's bounds: values below `low` or above `high` are outliers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fence {
+    /// `iqr` or `zscore`.
+    pub method: &'static str,
+    /// The rule's threshold.
+    pub threshold: f64,
+    /// Values below this are outliers.
+    pub low: f64,
+    /// Values above this are outliers.
+    pub high: f64,
+}
+
+impl Fence {
+    /// Whether `value` lies outside.
+    pub fn excludes(&self, value: f64) -> bool {
+        value < self.low || value > self.high
+    }
+}
+
+/// Outlier counts made by passing over the data with the fences of these rules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CountedOutliers {
+    rules: OutlierRules,
+    /// Per fence, in [`NumericAcc::fences`] order.
+    counts: [u64; 2],
+}
+
 /// The running statistics of one numeric column.
 #[derive(Clone, Debug)]
 pub struct NumericAcc {
@@ -53,6 +82,8 @@ pub struct NumericAcc {
     lows: Vec<(f64, u64)>,
     /// The largest values with their rows, descending.
     highs: Vec<(f64, u64)>,
+    /// Exact outlier counts of exactly these values, when a pass over them made some.
+    counted: Option<CountedOutliers>,
 }
 
 impl Default for NumericAcc {
@@ -67,6 +98,7 @@ impl Default for NumericAcc {
             sketch: new_sketch(),
             lows: Vec::new(),
             highs: Vec::new(),
+            counted: None,
         }
     }
 }
@@ -91,6 +123,7 @@ impl NumericAcc {
         self.sketch.update(item);
         keep_extreme(&mut self.lows, (value, row), |a, b| a < b);
         keep_extreme(&mut self.highs, (value, row), |a, b| a > b);
+        self.counted = None;
     }
 
     /// Values added.
@@ -125,6 +158,7 @@ impl NumericAcc {
                 .map_err(|e| format!("the KLL sketch cannot be read: {e}"))?,
             lows: pairs(&sketch.lows),
             highs: pairs(&sketch.highs),
+            counted: restored_counts(&stats.outliers),
         })
     }
 
@@ -156,6 +190,7 @@ impl NumericAcc {
         for &pair in &other.highs {
             keep_extreme(&mut self.highs, pair, |a, b| a > b);
         }
+        self.counted = None;
     }
 
     /// The population standard deviation.
@@ -249,59 +284,117 @@ impl NumericAcc {
         buckets
     }
 
-    fn outliers(&self, rules: OutlierRules) -> Vec<Outliers> {
-        let (Some(q1), Some(q3)) = (self.quantile(0.25), self.quantile(0.75)) else {
-            return Vec::new();
-        };
+    /// The IQR and z-score fences of these rules (none without quartiles).
+    pub fn fences(&self, rules: OutlierRules) -> Option<[Fence; 2]> {
+        let (q1, q3) = (self.quantile(0.25)?, self.quantile(0.75)?);
         let iqr = q3 - q1;
         let std = self.std_dev();
-        let fences = [
-            ("iqr", rules.iqr, q1 - rules.iqr * iqr, q3 + rules.iqr * iqr),
-            (
-                "zscore",
-                rules.zscore,
-                self.mean - rules.zscore * std,
-                self.mean + rules.zscore * std,
-            ),
-        ];
+        Some([
+            Fence {
+                method: "iqr",
+                threshold: rules.iqr,
+                low: q1 - rules.iqr * iqr,
+                high: q3 + rules.iqr * iqr,
+            },
+            Fence {
+                method: "zscore",
+                threshold: rules.zscore,
+                low: self.mean - rules.zscore * std,
+                high: self.mean + rules.zscore * std,
+            },
+        ])
+    }
+
+    /// Whether some outlier count of these rules would be an estimate: more values lie beyond a
+    /// fence than the kept extremes hold, and no pass has counted them.
+    pub fn needs_count(&self, rules: OutlierRules) -> bool {
+        self.counted.is_none_or(|c| c.rules != rules)
+            && self
+                .fences(rules)
+                .is_some_and(|fences| fences.iter().any(|f| self.tail_counts(f).1))
+    }
+
+    /// Records the exact outlier counts (per fence of [`NumericAcc::fences`]) a pass over these
+    /// values made.
+    pub fn set_counts(&mut self, rules: OutlierRules, counts: [u64; 2]) {
+        self.counted = Some(CountedOutliers { rules, counts });
+    }
+
+    fn outliers(&self, rules: OutlierRules) -> Vec<Outliers> {
+        let Some(fences) = self.fences(rules) else {
+            return Vec::new();
+        };
+        let counted = self.counted.filter(|c| c.rules == rules).map(|c| c.counts);
         fences
             .iter()
-            .filter_map(|&(method, threshold, low, high)| {
-                let beyond_low: Vec<&(f64, u64)> = self.lows.iter().filter(|(v, _)| *v < low).collect();
-                let beyond_high: Vec<&(f64, u64)> = self.highs.iter().filter(|(v, _)| *v > high).collect();
-                let count = self.tail_count(beyond_low.len(), || self.below(low))
-                    + self.tail_count(beyond_high.len(), || 1.0 - self.cdf(high));
-                // The examples are the values farthest beyond their fence, listed in row order.
-                let mut farthest: Vec<(f64, u64)> = beyond_low
-                    .iter()
-                    .map(|(v, row)| (low - v, *row))
-                    .chain(beyond_high.iter().map(|(v, row)| (v - high, *row)))
-                    .collect();
-                farthest.sort_by(|a, b| b.0.total_cmp(&a.0));
-                let mut examples: Vec<u64> = farthest.iter().take(EXAMPLES).map(|(_, row)| *row).collect();
-                examples.sort_unstable();
+            .enumerate()
+            .filter_map(|(i, fence)| {
+                let (count, estimated) = match counted.and_then(|counts| counts.get(i).copied()) {
+                    Some(count) => (count, false),
+                    None => self.tail_counts(fence),
+                };
                 Some(Outliers {
-                    method: ShortText::new(method).ok()?,
-                    threshold,
+                    method: ShortText::new(fence.method).ok()?,
+                    threshold: fence.threshold,
                     count,
-                    example_rows: examples,
+                    estimated,
+                    example_rows: self.farthest_rows(fence),
                 })
             })
             .collect()
     }
+
+    /// The rows of the values farthest beyond the fence, in row order.
+    fn farthest_rows(&self, fence: &Fence) -> Vec<u64> {
+        let mut farthest: Vec<(f64, u64)> = self
+            .lows
+            .iter()
+            .filter(|(v, _)| *v < fence.low)
+            .map(|(v, row)| (fence.low - v, *row))
+            .chain(
+                self.highs
+                    .iter()
+                    .filter(|(v, _)| *v > fence.high)
+                    .map(|(v, row)| (v - fence.high, *row)),
+            )
+            .collect();
+        farthest.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut rows: Vec<u64> = farthest.iter().take(EXAMPLES).map(|(_, row)| *row).collect();
+        rows.sort_unstable();
+        rows
+    }
+
+    /// The values beyond the fence, and whether that is an estimate: exact when the kept
+    /// extremes hold all of them on each side (fewer beyond than kept, or every value kept),
+    /// else the sketch's estimate of the tail.
+    fn tail_counts(&self, fence: &Fence) -> (u64, bool) {
+        let all_kept = self.count as usize <= EXTREMES;
+        let low_kept = self.lows.iter().filter(|(v, _)| *v < fence.low).count();
+        let high_kept = self.highs.iter().filter(|(v, _)| *v > fence.high).count();
+        let side = |kept: usize, fraction: f64| {
+            if all_kept || kept < EXTREMES {
+                (kept as u64, false)
+            } else {
+                (((fraction * self.count as f64).round() as u64).max(kept as u64), true)
+            }
+        };
+        let (low, low_estimated) = side(low_kept, self.below(fence.low));
+        let (high, high_estimated) = side(high_kept, 1.0 - self.cdf(fence.high));
+        (low + high, low_estimated || high_estimated)
+    }
 }
 
-impl NumericAcc {
-    /// Values beyond a fence on one side: exact when the kept extremes hold all of them (fewer
-    /// beyond than kept, or every value kept), else the sketch's estimate of the tail.
-    fn tail_count(&self, beyond_kept: usize, tail_fraction: impl Fn() -> f64) -> u64 {
-        let all_kept = self.count as usize <= EXTREMES;
-        if all_kept || beyond_kept < EXTREMES {
-            beyond_kept as u64
-        } else {
-            ((tail_fraction() * self.count as f64).round() as u64).max(beyond_kept as u64)
-        }
-    }
+/// The exact counts a profile document's outliers carry (both methods, neither estimated).
+fn restored_counts(outliers: &[Outliers]) -> Option<CountedOutliers> {
+    let exact = |method: &str| outliers.iter().find(|o| o.method.as_str() == method && !o.estimated);
+    let (iqr, zscore) = (exact("iqr")?, exact("zscore")?);
+    Some(CountedOutliers {
+        rules: OutlierRules {
+            iqr: iqr.threshold,
+            zscore: zscore.threshold,
+        },
+        counts: [iqr.count, zscore.count],
+    })
 }
 
 /// Keeps the `EXTREMES` most extreme (value, row) pairs, ordered by `before`; ties keep the

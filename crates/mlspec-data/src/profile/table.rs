@@ -70,6 +70,11 @@ impl TableAcc {
         &self.columns
     }
 
+    /// The columns' accumulators, to record outlier counts in.
+    pub fn columns_mut(&mut self) -> &mut [ColumnAcc] {
+        &mut self.columns
+    }
+
     /// Rows profiled.
     pub fn rows(&self) -> u64 {
         self.rows

@@ -106,7 +106,7 @@ proptest! {
                 // quartiles, which may differ within its error after a merge).
                 let zscore = |o: &&mlspec_spec::kinds::Outliers| o.method.as_str() == "zscore";
                 let (o, m) = (p.outliers.iter().find(zscore), q.outliers.iter().find(zscore));
-                prop_assert_eq!(o.map(|o| (o.count, &o.example_rows)), m.map(|m| (m.count, &m.example_rows)));
+                prop_assert_eq!(o.map(|o| (o.count, o.estimated, &o.example_rows)), m.map(|m| (m.count, m.estimated, &m.example_rows)));
             }
         }
     }
@@ -130,4 +130,55 @@ fn profile_of_plain(path: &Path) -> Profiler {
         ..ProfileOptions::default()
     };
     profile(open(path, &ReadOptions::default()).unwrap(), &options, |_| {}).unwrap()
+}
+
+/// A heavy-tailed column's profile, counted exactly in a second pass.
+fn counted_tail(path: &Path, rows: std::ops::Range<u64>) -> Profiler {
+    let mut csv = String::from("tail\n");
+    for i in rows {
+        writeln!(csv, "{}", crate::profile::cauchy(i)).unwrap();
+    }
+    std::fs::write(path, csv).unwrap();
+    let mut profiler = profile_of_plain(path);
+    profiler
+        .count_outliers(
+            open(path, &ReadOptions::default()).unwrap(),
+            OutlierRules::default(),
+            |_| {},
+        )
+        .unwrap();
+    profiler
+}
+
+#[test]
+fn counted_outliers_survive_a_document_and_merged_ones_are_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = counted_tail(&dir.path().join("a.csv"), 0..8_000);
+    let restored = through_document(&a);
+    assert!(!restored.needs_outlier_pass(OutlierRules::default()));
+    assert_eq!(
+        restored.spec(OutlierRules::default()).features,
+        a.spec(OutlierRules::default()).features
+    );
+
+    let mut merged = restored;
+    merged
+        .append(through_document(&counted_tail(
+            &dir.path().join("b.csv"),
+            8_000..16_000,
+        )))
+        .unwrap();
+    assert!(merged.needs_outlier_pass(OutlierRules::default()));
+    let spec = merged.spec(OutlierRules::default());
+    let values: Vec<f64> = (0..16_000).map(crate::profile::cauchy).collect();
+    let (iqr, _) = crate::profile::exact_outliers(&spec.features[0], &values);
+    let counts = crate::profile::outlier_counts(&spec.features[0]);
+    let (_, estimate, estimated) = counts.iter().find(|(m, _, _)| m == "iqr").unwrap();
+    assert!(estimated);
+    // Each side's tail share is within the sketch's rank error.
+    let bound = 2.0 * spec.features[0].numeric.as_ref().unwrap().rank_error.unwrap() * 16_000.0 + 2.0;
+    assert!(
+        (*estimate as f64 - iqr as f64).abs() <= bound,
+        "{estimate} vs {iqr} (bound {bound})"
+    );
 }

@@ -11,7 +11,7 @@ use mlspec_data::{ReadOptions, open};
 use mlspec_spec::kinds::{DataProfileSpec, FeatureStats};
 
 /// A deterministic pseudo-random number in [0, 1).
-fn unit(i: u64, stream: u64) -> f64 {
+pub fn unit(i: u64, stream: u64) -> f64 {
     let mut z = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -294,4 +294,126 @@ fn bad_slices_are_refused() {
     }
     let wide = sliced(&path, &["age,income,country,is_member"], 1).unwrap_err();
     assert!(wide.message.contains("1 to 3 columns"), "{wide}");
+}
+
+/// Exact outlier counts against the profile's own fences: Q1/Q3 from its quantiles, mean and
+/// standard deviation from its statistics.
+pub fn exact_outliers(stats: &FeatureStats, values: &[f64]) -> (u64, u64) {
+    let numeric = stats.numeric.as_ref().unwrap();
+    let quantile = |q: f64| numeric.quantiles.iter().find(|x| x.q == q).unwrap().value;
+    let (q1, q3) = (quantile(0.25), quantile(0.75));
+    let iqr = values
+        .iter()
+        .filter(|v| **v < q1 - 1.5 * (q3 - q1) || **v > q3 + 1.5 * (q3 - q1))
+        .count();
+    let (mean, std) = (numeric.mean, numeric.std_dev);
+    let zscore = values
+        .iter()
+        .filter(|v| **v < mean - 3.0 * std || **v > mean + 3.0 * std)
+        .count();
+    (iqr as u64, zscore as u64)
+}
+
+pub fn outlier_counts(stats: &FeatureStats) -> Vec<(String, u64, bool)> {
+    let numeric = stats.numeric.as_ref().unwrap();
+    numeric
+        .outliers
+        .iter()
+        .map(|o| (o.method.to_string(), o.count, o.estimated))
+        .collect()
+}
+
+/// Row `i` of a heavy-tailed (Cauchy) column.
+pub fn cauchy(i: u64) -> f64 {
+    (std::f64::consts::PI * (unit(i, 7) - 0.5)).tan()
+}
+
+#[test]
+fn outliers_beyond_the_kept_extremes_are_counted_in_a_second_pass() {
+    // A heavy-tailed (Cauchy) column: thousands of IQR outliers on each side, far more than
+    // the 256 extremes kept per side.
+    let mut csv = String::from("tail,country\n");
+    let mut values = Vec::new();
+    let mut us = Vec::new();
+    for i in 0..20_000u64 {
+        let value = cauchy(i);
+        let country = if unit(i, 8) < 0.5 { "US" } else { "DE" };
+        writeln!(csv, "{value},{country}").unwrap();
+        values.push(value);
+        if country == "US" {
+            us.push(value);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tail.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let rules = OutlierRules::default();
+    for threads in [1, 2] {
+        let options = ProfileOptions {
+            threads,
+            slices: vec![vec!["country".into()]],
+            ..ProfileOptions::default()
+        };
+        let read = ReadOptions {
+            batch_size: 1500,
+            ..ReadOptions::default()
+        };
+        let mut profiler = profile(open(&path, &read).unwrap(), &options, |_| {}).unwrap();
+        // One pass: the IQR count is an estimate, and says so.
+        let one_pass = profiler.spec(rules);
+        let estimated = outlier_counts(feature(&one_pass, "tail"));
+        assert!(estimated.iter().any(|(m, _, e)| m == "iqr" && *e), "{estimated:?}");
+        assert!(profiler.needs_outlier_pass(rules));
+
+        profiler
+            .count_outliers(open(&path, &read).unwrap(), rules, |_| {})
+            .unwrap();
+        assert!(!profiler.needs_outlier_pass(rules));
+        let spec = profiler.spec(rules);
+        let whole = feature(&spec, "tail");
+        let (iqr, zscore) = exact_outliers(whole, &values);
+        assert!(iqr > 2 * 256, "{iqr}");
+        assert_eq!(
+            outlier_counts(whole),
+            vec![("iqr".into(), iqr, false), ("zscore".into(), zscore, false)]
+        );
+        let slice = spec.slices.iter().find(|s| s.name.as_str() == "country=US").unwrap();
+        let tail = feature_of(&slice.features, "tail");
+        let (iqr, zscore) = exact_outliers(tail, &us);
+        assert_eq!(
+            outlier_counts(tail),
+            vec![("iqr".into(), iqr, false), ("zscore".into(), zscore, false)]
+        );
+        // Other thresholds are not what was counted: estimated again until counted again.
+        let strict = OutlierRules { iqr: 3.0, zscore: 2.0 };
+        assert!(profiler.needs_outlier_pass(strict));
+    }
+}
+
+#[test]
+fn the_outlier_pass_refuses_data_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tail.csv");
+    let write = |rows: u64| {
+        let mut csv = String::from("tail\n");
+        for i in 0..rows {
+            writeln!(csv, "{}", cauchy(i)).unwrap();
+        }
+        std::fs::write(&path, csv).unwrap();
+    };
+    write(10_000);
+    let options = ProfileOptions {
+        threads: 1,
+        ..ProfileOptions::default()
+    };
+    let mut profiler = profile(open(&path, &ReadOptions::default()).unwrap(), &options, |_| {}).unwrap();
+    write(9_000);
+    let error = profiler
+        .count_outliers(
+            open(&path, &ReadOptions::default()).unwrap(),
+            OutlierRules::default(),
+            |_| {},
+        )
+        .unwrap_err();
+    assert!(error.message.contains("10000 rows, then 9000"), "{error}");
 }

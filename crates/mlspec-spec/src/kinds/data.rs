@@ -557,6 +557,10 @@ pub struct Outliers {
     pub threshold: f64,
     /// How many values lie outside.
     pub count: u64,
+    /// Whether `count` is an estimate from the quantile sketch (a merged profile whose tails
+    /// held more values than its sketch keeps); `mlspec data profile` counts exactly.
+    #[serde(default)]
+    pub estimated: bool,
     /// Example row numbers (0-based).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub example_rows: Vec<u64>,

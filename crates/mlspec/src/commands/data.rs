@@ -125,7 +125,8 @@ struct InferArgs {
     csv: CsvArgs,
 }
 
-/// Profile a CSV, TSV, Parquet or JSON Lines file (optionally .gz or .zst) in one pass: per
+/// Profile a CSV, TSV, Parquet or JSON Lines file (optionally .gz or .zst) in one pass (and a
+/// counting-only second read when more outliers lie beyond a fence than one pass keeps): per
 /// feature count, missing, type; numeric mean, std, min, max, zeros, quantiles (KLL sketch),
 /// histogram and outliers (IQR fences and z-scores, with example rows); string distinct values,
 /// top values and lengths; booleans; time ranges — overall and per slice. Writes a DataProfile
@@ -157,6 +158,11 @@ struct ProfileArgs {
     /// |z| beyond which a value is a z-score outlier.
     #[arg(long, default_value_t = 3.0)]
     zscore: f64,
+    /// Read the file once only: outlier counts beyond the 256 kept extremes per side are then
+    /// estimated from the quantile sketch (and marked `estimated`) instead of counted in a
+    /// second pass.
+    #[arg(long)]
+    one_pass: bool,
     #[command(flatten)]
     csv: CsvArgs,
     /// No progress bar.
@@ -570,8 +576,14 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
         let profiled = profile(batches, &options, |bytes| progress.update(bytes));
         (profiled, digest.join())
     });
-    let profiler = profiled?;
+    let mut profiler = profiled?;
     progress.finish();
+    if !args.one_pass && profiler.needs_outlier_pass(options.outliers) {
+        let batches = open(&file, &read)?;
+        let mut progress = Progress::new(batches.size(), args.quiet);
+        profiler.count_outliers(batches, options.outliers, |bytes| progress.update(bytes))?;
+        progress.finish();
+    }
     let mut spec = profiler.spec(options.outliers);
     spec.digest = digest.map_err(|_| anyhow::anyhow!("the digest thread failed"))??.into();
     spec.dataset = args.record.dataset.clone();
@@ -761,7 +773,11 @@ fn feature_row(f: &FeatureStats) -> Vec<String> {
         100.0 * f.missing as f64 / total as f64
     };
     let described = if let Some(n) = &f.numeric {
-        let outliers: Vec<String> = n.outliers.iter().map(|o| format!("{} {}", o.count, o.method)).collect();
+        let outliers: Vec<String> = n
+            .outliers
+            .iter()
+            .map(|o| format!("{}{} {}", if o.estimated { "≈" } else { "" }, o.count, o.method))
+            .collect();
         format!(
             "mean {:.4} std {:.4} min {} max {}; outliers {}",
             n.mean,
