@@ -17,9 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::DataError;
@@ -85,6 +86,10 @@ pub struct ReadOptions {
     pub batch_size: usize,
     /// CSV settings.
     pub csv: CsvOptions,
+    /// Parse only these columns (indexes into the file's schema); the others come back as
+    /// nulls, so batches keep the file's schema. For a pass that needs a few columns: CSV and
+    /// Parquet skip the rest, JSON Lines reads them all.
+    pub only_columns: Option<Vec<usize>>,
 }
 
 impl Default for ReadOptions {
@@ -93,6 +98,7 @@ impl Default for ReadOptions {
             format: None,
             batch_size: 8192,
             csv: CsvOptions::default(),
+            only_columns: None,
         }
     }
 }
@@ -184,6 +190,12 @@ impl Iterator for Batches {
 
 /// Opens `path` for reading as record batches.
 pub fn open(path: &Path, options: &ReadOptions) -> Result<Batches, DataError> {
+    let mut options = options.clone();
+    if let Some(columns) = &mut options.only_columns {
+        columns.sort_unstable();
+        columns.dedup();
+    }
+    let options = &options;
     let file = path.display().to_string();
     let (format, compression) = match (options.format, detect(path)) {
         (Some(format), detected) => (format, detected.map_or(Compression::None, |(_, c)| c)),
@@ -285,12 +297,16 @@ fn csv_batches(
     let schema = sampled_schema(path, file, compression, &options.csv, |sample, rows| {
         format.infer_schema(sample, Some(rows)).map(|(schema, _)| schema)
     })?;
-    let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+    let mut builder = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_format(format)
-        .with_batch_size(options.batch_size)
+        .with_batch_size(options.batch_size);
+    if let Some(columns) = &options.only_columns {
+        builder = builder.with_projection(columns.clone());
+    }
+    let reader = builder
         .build(decoded(path, file, compression, count)?)
         .map_err(|e| DataError::from_arrow(file, 0, &schema, e))?;
-    Ok((schema, Box::new(reader)))
+    Ok((schema.clone(), widened(reader, schema, options.only_columns.clone())))
 }
 
 /// The schema `infer` reads from the first `infer_rows` rows (a read of its own), with the
@@ -361,8 +377,12 @@ fn parquet_batches(
     })?;
     let schema = builder.schema().clone();
     let total = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let mut builder = builder.with_batch_size(options.batch_size);
+    if let Some(columns) = &options.only_columns {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
+        builder = builder.with_projection(mask);
+    }
     let reader = builder
-        .with_batch_size(options.batch_size)
         .build()
         .map_err(|e| DataError::new(file, format!("cannot read the Parquet file: {e}")))?;
     // Parquet reads by column chunk; progress follows the rows instead.
@@ -377,5 +397,31 @@ fn parquet_batches(
             }
         }
     });
-    Ok((schema, Box::new(batches)))
+    Ok((schema.clone(), widened(batches, schema, options.only_columns.clone())))
+}
+
+/// The batches of a reader that parsed only `columns` (all when `None`), given back with the
+/// file's whole schema: the columns not read are all nulls.
+fn widened(
+    batches: impl Iterator<Item = Result<RecordBatch, ArrowError>> + Send + 'static,
+    schema: SchemaRef,
+    columns: Option<Vec<usize>>,
+) -> BatchIter {
+    let Some(columns) = columns else {
+        return Box::new(batches);
+    };
+    // The readers return the columns read in file order.
+    Box::new(batches.map(move |batch| {
+        let batch = batch?;
+        let arrays = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, field)| match columns.binary_search(&i) {
+                Ok(at) if at < batch.num_columns() => batch.column(at).clone(),
+                _ => new_null_array(field.data_type(), batch.num_rows()),
+            })
+            .collect();
+        RecordBatch::try_new(schema.clone(), arrays)
+    }))
 }

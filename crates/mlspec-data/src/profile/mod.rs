@@ -291,34 +291,54 @@ fn column_texts(batch: &RecordBatch, index: usize) -> Vec<Option<String>> {
 }
 
 /// Profiles every batch; `progress` is called after each batch with the bytes read so far.
-pub fn profile(
+pub fn profile(batches: Batches, options: &ProfileOptions, progress: impl FnMut(u64)) -> Result<Profiler, DataError> {
+    let empty = Profiler::new(&batches.schema(), &options.slices)?;
+    fold_batches(
+        batches,
+        options.threads,
+        &empty,
+        |profiler, batch, first_row| profiler.add(batch, first_row),
+        |total, part| total.merge(&part),
+        progress,
+    )
+}
+
+/// Folds every batch (with the input row of its first row) into a state: on the reading
+/// thread when `threads` is 1, else in `threads` workers, each folding the batches dealt to it
+/// into its own copy of `empty`, their states merged at the end. `progress` is called after
+/// each batch with the bytes read so far.
+fn fold_batches<S: Clone + Send>(
     mut batches: Batches,
-    options: &ProfileOptions,
+    threads: usize,
+    empty: &S,
+    add: impl Fn(&mut S, &RecordBatch, u64) -> Result<(), DataError> + Sync,
+    merge: impl Fn(&mut S, S),
     mut progress: impl FnMut(u64),
-) -> Result<Profiler, DataError> {
-    let schema = batches.schema();
-    let empty = Profiler::new(&schema, &options.slices)?;
-    if options.threads <= 1 {
-        let mut profiler = empty;
+) -> Result<S, DataError> {
+    if threads <= 1 {
+        let mut state = empty.clone();
+        let mut first_row = 0u64;
         while let Some(batch) = batches.next() {
-            let first_row = profiler.rows();
-            profiler.add(&batch?, first_row)?;
+            let batch = batch?;
+            add(&mut state, &batch, first_row)?;
+            first_row += batch.num_rows() as u64;
             progress(batches.bytes_read());
         }
-        return Ok(profiler);
+        return Ok(state);
     }
     std::thread::scope(|scope| {
         let mut senders = Vec::new();
         let mut workers = Vec::new();
-        for _ in 0..options.threads {
+        for _ in 0..threads {
             let (send, receive) = mpsc::sync_channel::<(RecordBatch, u64)>(2);
             senders.push(send);
-            let mut profiler = empty.clone();
+            let mut state = empty.clone();
+            let add = &add;
             workers.push(scope.spawn(move || {
                 for (batch, first_row) in receive {
-                    profiler.add(&batch, first_row)?;
+                    add(&mut state, &batch, first_row)?;
                 }
-                Ok::<Profiler, DataError>(profiler)
+                Ok::<S, DataError>(state)
             }));
         }
         let mut first_row = 0u64;
@@ -345,7 +365,7 @@ pub fn profile(
         let mut total = empty.clone();
         for worker in workers {
             match worker.join() {
-                Ok(Ok(profiler)) => total.merge(&profiler),
+                Ok(Ok(state)) => merge(&mut total, state),
                 Ok(Err(error)) => outcome = Err(error),
                 Err(_) => outcome = Err(DataError::new("profile", "a profiling thread failed")),
             }

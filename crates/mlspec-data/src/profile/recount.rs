@@ -19,6 +19,7 @@ use crate::read::Batches;
 
 /// The counts one table (the whole or a slice) needs: per numeric column, its fences and the
 /// values found beyond each so far.
+#[derive(Clone)]
 struct TableCounts {
     columns: Vec<(usize, [Fence; 2], [u64; 2])>,
 }
@@ -66,6 +67,15 @@ impl TableCounts {
         }
     }
 
+    /// Adds the counts of other rows of the same table.
+    fn merge(&mut self, other: TableCounts) {
+        for ((_, _, mine), (_, _, theirs)) in self.columns.iter_mut().zip(other.columns) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+    }
+
     /// Records the counts in the table's accumulators.
     fn save(self, table: &mut TableAcc, rules: OutlierRules) {
         for (column, _, counts) in self.columns {
@@ -76,63 +86,118 @@ impl TableCounts {
     }
 }
 
-impl Profiler {
-    /// Whether some outlier count under `rules` would be an estimate without another pass.
-    pub fn needs_outlier_pass(&self, rules: OutlierRules) -> bool {
-        std::iter::once(&self.whole)
-            .chain(self.slices.values())
-            .any(|table| !TableCounts::needed(table, rules).is_empty())
+/// The counts of the whole table and of the slices that need them.
+#[derive(Clone)]
+struct Counts {
+    whole: TableCounts,
+    slices: BTreeMap<SliceKey, TableCounts>,
+    /// The numeric columns any of them counts.
+    columns: Vec<usize>,
+    rows: u64,
+}
+
+impl Counts {
+    fn add(&mut self, profiler: &Profiler, batch: &RecordBatch) {
+        self.rows += batch.num_rows() as u64;
+        let values = column_numbers(batch, &self.columns);
+        self.whole.add(&values, None);
+        if !self.slices.is_empty() {
+            for (key, indexes) in profiler.slice_groups(batch) {
+                if let Some(counts) = self.slices.get_mut(&key) {
+                    counts.add(&values, Some(&indexes));
+                }
+            }
+        }
     }
 
-    /// Counts the outliers exactly, reading `batches` — the same data, in the same order, as
-    /// was profiled — once more.
-    /// `progress` is called after each batch with the bytes read so far.
-    pub fn count_outliers(
-        &mut self,
-        mut batches: Batches,
-        rules: OutlierRules,
-        mut progress: impl FnMut(u64),
-    ) -> Result<(), DataError> {
-        let mut whole = TableCounts::needed(&self.whole, rules);
-        let mut slices: BTreeMap<SliceKey, TableCounts> = self
+    fn merge(&mut self, other: Counts) {
+        self.rows += other.rows;
+        self.whole.merge(other.whole);
+        for (key, counts) in other.slices {
+            if let Some(mine) = self.slices.get_mut(&key) {
+                mine.merge(counts);
+            }
+        }
+    }
+}
+
+impl Profiler {
+    /// The counts an outlier pass under `rules` would make (none when every count is exact).
+    fn needed_counts(&self, rules: OutlierRules) -> Counts {
+        let whole = TableCounts::needed(&self.whole, rules);
+        let slices: BTreeMap<SliceKey, TableCounts> = self
             .slices
             .iter()
             .map(|(key, table)| (key.clone(), TableCounts::needed(table, rules)))
             .filter(|(_, counts)| !counts.is_empty())
             .collect();
-        let columns: Vec<usize> = std::iter::once(&whole)
+        let mut columns: Vec<usize> = std::iter::once(&whole)
             .chain(slices.values())
             .flat_map(|counts| counts.columns.iter().map(|(i, _, _)| *i))
             .collect();
-        let mut rows = 0u64;
-        while let Some(batch) = batches.next() {
-            let batch = batch?;
-            progress(batches.bytes_read());
-            rows += batch.num_rows() as u64;
-            let values = column_numbers(&batch, &columns);
-            whole.add(&values, None);
-            if !slices.is_empty() {
-                for (key, indexes) in self.slice_groups(&batch) {
-                    if let Some(counts) = slices.get_mut(&key) {
-                        counts.add(&values, Some(&indexes));
-                    }
-                }
-            }
+        columns.sort_unstable();
+        columns.dedup();
+        Counts {
+            whole,
+            slices,
+            columns,
+            rows: 0,
         }
-        if rows != self.rows() {
+    }
+
+    /// Whether some outlier count under `rules` would be an estimate without another pass.
+    pub fn needs_outlier_pass(&self, rules: OutlierRules) -> bool {
+        !self.needed_counts(rules).columns.is_empty()
+    }
+
+    /// The columns an outlier pass reads: the numeric columns it counts and the slice columns
+    /// (the rest can be skipped, [`crate::ReadOptions::only_columns`]).
+    pub fn outlier_pass_columns(&self, rules: OutlierRules) -> Vec<usize> {
+        let mut columns = self.needed_counts(rules).columns;
+        columns.extend(self.slicings.iter().flatten());
+        columns.sort_unstable();
+        columns.dedup();
+        columns
+    }
+
+    /// Counts the outliers exactly, reading `batches` — the same data, in the same order, as
+    /// was profiled, with at least [`Profiler::outlier_pass_columns`] — once more, in `threads`
+    /// workers; `progress` is called after each batch with the bytes read so far.
+    pub fn count_outliers(
+        &mut self,
+        batches: Batches,
+        rules: OutlierRules,
+        threads: usize,
+        progress: impl FnMut(u64),
+    ) -> Result<(), DataError> {
+        let empty = self.needed_counts(rules);
+        let profiler = &*self;
+        let counts = super::fold_batches(
+            batches,
+            threads,
+            &empty,
+            |counts, batch, _| {
+                counts.add(profiler, batch);
+                Ok(())
+            },
+            Counts::merge,
+            progress,
+        )?;
+        if counts.rows != self.rows() {
             return Err(DataError::new(
                 "profile",
                 format!(
-                    "the data changed while it was profiled ({} rows, then {rows})",
-                    self.rows()
+                    "the data changed while it was profiled ({} rows, then {})",
+                    self.rows(),
+                    counts.rows
                 ),
             )
             .with_hint("profile a file that is not being written to"));
         }
-        whole.save(&mut self.whole, rules);
-        for (key, counts) in slices {
+        counts.whole.save(&mut self.whole, rules);
+        for (key, table_counts) in counts.slices {
             if let Some(table) = self.slices.get_mut(&key) {
-                counts.save(table, rules);
+                table_counts.save(table, rules);
             }
         }
         Ok(())

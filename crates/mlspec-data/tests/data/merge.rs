@@ -144,6 +144,7 @@ fn counted_tail(path: &Path, rows: std::ops::Range<u64>) -> Profiler {
         .count_outliers(
             open(path, &ReadOptions::default()).unwrap(),
             OutlierRules::default(),
+            1,
             |_| {},
         )
         .unwrap();

@@ -332,13 +332,13 @@ pub fn cauchy(i: u64) -> f64 {
 fn outliers_beyond_the_kept_extremes_are_counted_in_a_second_pass() {
     // A heavy-tailed (Cauchy) column: thousands of IQR outliers on each side, far more than
     // the 256 extremes kept per side.
-    let mut csv = String::from("tail,country\n");
+    let mut csv = String::from("id,tail,country\n");
     let mut values = Vec::new();
     let mut us = Vec::new();
     for i in 0..20_000u64 {
         let value = cauchy(i);
         let country = if unit(i, 8) < 0.5 { "US" } else { "DE" };
-        writeln!(csv, "{value},{country}").unwrap();
+        writeln!(csv, "{i},{value},{country}").unwrap();
         values.push(value);
         if country == "US" {
             us.push(value);
@@ -365,8 +365,14 @@ fn outliers_beyond_the_kept_extremes_are_counted_in_a_second_pass() {
         assert!(estimated.iter().any(|(m, _, e)| m == "iqr" && *e), "{estimated:?}");
         assert!(profiler.needs_outlier_pass(rules));
 
+        // The pass reads the counted and the slice columns only.
+        let only = ReadOptions {
+            only_columns: Some(profiler.outlier_pass_columns(rules)),
+            ..read.clone()
+        };
+        assert_eq!(only.only_columns, Some(vec![1, 2]));
         profiler
-            .count_outliers(open(&path, &read).unwrap(), rules, |_| {})
+            .count_outliers(open(&path, &only).unwrap(), rules, threads, |_| {})
             .unwrap();
         assert!(!profiler.needs_outlier_pass(rules));
         let spec = profiler.spec(rules);
@@ -412,6 +418,7 @@ fn the_outlier_pass_refuses_data_that_changed() {
         .count_outliers(
             open(&path, &ReadOptions::default()).unwrap(),
             OutlierRules::default(),
+            1,
             |_| {},
         )
         .unwrap_err();

@@ -105,6 +105,34 @@ fn tsv_json_lines_and_parquet_read_the_same_rows() {
 }
 
 #[test]
+fn reading_only_some_columns_keeps_the_schema_and_nulls_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "a.csv", CSV.as_bytes());
+    let all = concat(&read_all(&csv, &ReadOptions::default()).unwrap());
+    let parquet = dir.path().join("a.parquet");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&parquet).unwrap(), all.schema(), None).unwrap();
+    writer.write(&all).unwrap();
+    writer.close().unwrap();
+    let only = ReadOptions {
+        only_columns: Some(vec![3, 1]),
+        batch_size: 3,
+        ..ReadOptions::default()
+    };
+    for path in [&csv, &parquet] {
+        let some = concat(&read_all(path, &only).unwrap());
+        assert_eq!(some.schema(), all.schema(), "{}", path.display());
+        for i in 0..all.num_columns() {
+            if i == 1 || i == 3 {
+                assert_eq!(some.column(i), all.column(i), "{} column {i}", path.display());
+            } else {
+                assert_eq!(some.column(i).null_count(), 4, "{} column {i}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
 fn type_overrides_apply_and_unknown_columns_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "a.csv", CSV.as_bytes());

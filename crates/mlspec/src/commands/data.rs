@@ -579,9 +579,15 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
     let mut profiler = profiled?;
     progress.finish();
     if !args.one_pass && profiler.needs_outlier_pass(options.outliers) {
-        let batches = open(&file, &read)?;
+        let only = ReadOptions {
+            only_columns: Some(profiler.outlier_pass_columns(options.outliers)),
+            ..read
+        };
+        let batches = open(&file, &only)?;
         let mut progress = Progress::new(batches.size(), args.quiet);
-        profiler.count_outliers(batches, options.outliers, |bytes| progress.update(bytes))?;
+        profiler.count_outliers(batches, options.outliers, options.threads, |bytes| {
+            progress.update(bytes)
+        })?;
         progress.finish();
     }
     let mut spec = profiler.spec(options.outliers);

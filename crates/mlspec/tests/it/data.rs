@@ -38,6 +38,39 @@ fn a_profile_is_a_valid_document_with_a_summary() {
 }
 
 #[test]
+fn outlier_counts_are_exact_unless_one_pass_is_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // 3,000 values of which 600 (300 per side) lie far beyond both fences: more than the
+    // 256 extremes one pass keeps per side.
+    let mut csv = String::from("id,x\n");
+    for i in 0..3000 {
+        let x = match i % 10 {
+            0 => -1000.0 - f64::from(i),
+            5 => 1000.0 + f64::from(i),
+            _ => f64::from(i % 7),
+        };
+        csv.push_str(&format!("{i},{x}\n"));
+    }
+    std::fs::write(dir.join("x.csv"), csv).unwrap();
+    let outliers = |extra: &[&str]| {
+        let mut args = vec!["data", "profile", "x.csv", "--format", "json", "--quiet", "--no-record"];
+        args.extend(extra);
+        let out = mlspec(dir, &args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let document: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        document["spec"]["features"][1]["numeric"]["outliers"][0].clone()
+    };
+    let exact = outliers(&[]);
+    assert_eq!(
+        (&exact["method"], &exact["count"], &exact["estimated"]),
+        (&"iqr".into(), &600.into(), &false.into())
+    );
+    let estimated = outliers(&["--one-pass"]);
+    assert_eq!(estimated["estimated"], true);
+}
+
+#[test]
 fn unreadable_inputs_exit_2_with_the_place() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
