@@ -448,21 +448,96 @@ fn results_are_recorded_with_the_digest_and_archived_data_is_refused() {
     assert_eq!(mlspec(dir, &["store", "verify"]).code, 0);
 }
 
+/// The Python with numpy and pandas that scripts/test installs.
+fn reference_python() -> String {
+    std::env::var("MLSPEC_INTEROP_PYTHON")
+        .expect("MLSPEC_INTEROP_PYTHON is not set: run the suite with scripts/test, which installs numpy and pandas")
+}
+
+/// The benchmark generator's data (../shared/data/gen.py), 20,000 rows, in `dir`.
+fn generate(dir: &std::path::Path, variant: &str) {
+    let generator = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/gen.py");
+    let made = std::process::Command::new(reference_python())
+        .arg(&generator)
+        .args([
+            "--out-dir",
+            dir.to_str().unwrap(),
+            "--rows",
+            "20000",
+            "--variant",
+            variant,
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+}
+
+/// Every statistic of a profile of the generator's data, and of its slices, agrees with pandas
+/// (tests/it/profile_reference.py); a tampered profile does not.
+#[test]
+fn profiles_of_the_generated_data_agree_with_pandas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    generate(dir, "base");
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "profile",
+            "base.csv",
+            "--slice",
+            "country,gender",
+            "--format",
+            "json",
+            "--out",
+            "p.json",
+            "--quiet",
+            "--no-record",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/profile_reference.py");
+    let check = |profile: &str| {
+        std::process::Command::new(reference_python())
+            .arg(&reference)
+            .args([dir.join("base.csv"), dir.join(profile)])
+            .output()
+            .unwrap()
+    };
+    let agreed = check("p.json");
+    let said = String::from_utf8_lossy(&agreed.stdout);
+    assert!(
+        agreed.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&agreed.stderr)
+    );
+    assert!(said.contains("15 features and 83 slices agree"), "{said}");
+
+    let mut tampered: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("p.json")).unwrap()).unwrap();
+    let age = &mut tampered["spec"]["features"][2];
+    assert_eq!(age["name"], "age");
+    age["missing"] = 1.into();
+    let mean = age["numeric"]["mean"].as_f64().unwrap();
+    age["numeric"]["mean"] = (mean * (1.0 + 1e-6)).into();
+    std::fs::write(dir.join("t.json"), tampered.to_string()).unwrap();
+    let refused = check("t.json");
+    let said = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("(whole) age: missing is 1, the reference says 0"),
+        "{said}"
+    );
+    assert!(said.contains("(whole) age: mean is"), "{said}");
+}
+
 /// The acceptance run on the benchmark generator's data (../shared/data/gen.py, 20,000 rows):
 /// every planted change of the drifted twin is flagged, and the baseline against itself is not.
 #[test]
 fn every_change_planted_by_the_generator_is_flagged() {
-    let python = std::env::var("MLSPEC_INTEROP_PYTHON")
-        .expect("MLSPEC_INTEROP_PYTHON is not set: run the suite with scripts/test, which installs numpy and pandas");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let generator = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/gen.py");
-    let made = std::process::Command::new(python)
-        .arg(&generator)
-        .args(["--out-dir", dir.to_str().unwrap(), "--rows", "20000"])
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    generate(dir, "both");
 
     let itself = mlspec(dir, &["data", "drift", "base.csv", "base.csv", "--format", "json"]);
     assert_eq!(itself.code, 0, "{}", itself.stdout);
