@@ -16,13 +16,21 @@
 //! - [`validate`]: data against a DataSchema, with exact counts and examples per anomaly.
 //! - [`drift`]: a baseline against current data, numeric features binned by the baseline's
 //!   deciles (Jensen–Shannon, PSI, Kolmogorov–Smirnov), categorical ones by L-infinity.
+//! - [`rowhash`]: canonical row hashes, independent of column order and number formatting.
+//! - [`split`]: deterministic splits (stable key hash, seeded random, time) with per-split
+//!   profiles, digests and a leakage check.
+//! - [`leakage`]: rows, keys and near-duplicates shared between inputs, with a re-checkable
+//!   proof of disjointness.
 //! - [`error`]: every problem names the file, the line or row, and the column.
 
 pub mod drift;
 pub mod error;
+pub mod leakage;
 pub mod profile;
 pub mod read;
+pub mod rowhash;
 pub mod schema;
+pub mod split;
 pub mod validate;
 
 pub use error::DataError;

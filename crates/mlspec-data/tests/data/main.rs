@@ -7,4 +7,5 @@ mod merge;
 mod profile;
 mod read;
 mod schema;
+mod split;
 mod validate;

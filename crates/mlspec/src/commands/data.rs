@@ -24,6 +24,8 @@ use crate::store::{LazyStore, StoreChoice, actor, block_on};
 
 use super::validate::read_one;
 
+mod split;
+
 /// Profile, validate and compare data.
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,6 +39,8 @@ enum Command {
     InferSchema(InferArgs),
     Validate(ValidateArgs),
     Drift(DriftArgs),
+    Split(split::SplitArgs),
+    Leakage(split::LeakageArgs),
 }
 
 /// Compare current data with a baseline, per feature: numeric features binned by the
@@ -287,6 +291,8 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         Command::InferSchema(args) => run_infer(args),
         Command::Validate(args) => block_on(run_validate(args, choice)),
         Command::Drift(args) => run_drift(args),
+        Command::Split(args) => block_on(split::run_split(args, choice)),
+        Command::Leakage(args) => split::run_leakage(args),
     }
 }
 

@@ -7,6 +7,7 @@ mod store;
 mod data;
 mod interop;
 mod objectives;
+mod split;
 mod step;
 
 use std::path::{Path, PathBuf};
