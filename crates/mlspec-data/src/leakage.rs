@@ -105,6 +105,15 @@ impl HashedRows {
         }
     }
 
+    /// Adds the hashes of other rows of the same input (numbered as in the input).
+    pub fn merge(&mut self, other: HashedRows) {
+        self.rows += other.rows;
+        self.whole.extend(other.whole);
+        self.near.extend(other.near);
+        self.keys.extend(other.keys);
+        self.keyless += other.keyless;
+    }
+
     /// Sorts the hashes for comparison.
     fn finish(&mut self) {
         for hashes in [&mut self.whole, &mut self.near, &mut self.keys] {

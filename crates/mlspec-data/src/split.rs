@@ -17,6 +17,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take_record_batch};
@@ -157,12 +158,22 @@ pub struct Split {
     pub leakage: LeakageReport,
 }
 
-/// A part being written.
-struct Output {
-    writer: Writer,
+/// What the workers learn of one part: its profile and its row hashes.
+#[derive(Clone)]
+struct Analysis {
     profile: Profiler,
     hashed: HashedRows,
 }
+
+impl Analysis {
+    fn merge(&mut self, other: Analysis) {
+        self.profile.merge(&other.profile);
+        self.hashed.merge(other.hashed);
+    }
+}
+
+/// A piece of a batch for one part, and the part's row number of its first row.
+type Piece = (usize, RecordBatch, u64);
 
 enum Writer {
     Csv(Box<arrow::csv::Writer<BufWriter<File>>>),
@@ -253,58 +264,67 @@ pub fn split(
     let hashers = Hashers::new(&file, &schema, &leakage)?;
     std::fs::create_dir_all(&options.out_dir)
         .map_err(|e| DataError::new(&options.out_dir.display().to_string(), format!("cannot create: {e}")))?;
-    let mut outputs = Vec::new();
+    let mut writers = Vec::new();
     let mut paths = Vec::new();
+    let mut empty = Vec::new();
     for (role, _) in &options.parts {
         let path = options
             .out_dir
             .join(format!("{}-{}.{}", options.stem, role_name(*role), extension(format)));
-        outputs.push(Output {
-            writer: Writer::create(&path, format, &schema)?,
+        writers.push(Writer::create(&path, format, &schema)?);
+        empty.push(Analysis {
             profile: Profiler::new(&schema, &[])?,
             hashed: HashedRows::new(role_name(*role)),
         });
         paths.push(path);
     }
-    let mut rows = 0u64;
-    while let Some(batch) = batches.next() {
-        let batch = batch?;
-        let assigned = chooser.assign(&batch, rows)?;
-        for (part, output) in outputs.iter_mut().enumerate() {
-            let indexes: Vec<u32> = (0..batch.num_rows() as u32)
-                .filter(|&r| assigned.get(r as usize) == Some(&part))
-                .collect();
-            if indexes.is_empty() {
-                continue;
-            }
-            let piece = take_record_batch(&batch, &UInt32Array::from(indexes))
-                .map_err(|e| DataError::new(&file, e.to_string()))?;
-            let first_row = output.profile.rows();
-            output.profile.add(&piece, first_row)?;
-            output.hashed.add(&hashers, &piece, first_row);
-            output
-                .writer
-                .write(&piece)
-                .map_err(|e| DataError::new(&paths[part].display().to_string(), format!("cannot write: {e}")))?;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // The reading thread assigns rows and writes the parts in order; workers profile and hash.
+    let (rows, analyses) = std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let (send, receive) = mpsc::sync_channel::<Piece>(4);
+            senders.push(send);
+            let mut mine = empty.clone();
+            let hashers = &hashers;
+            workers.push(scope.spawn(move || {
+                for (part, piece, first_row) in receive {
+                    if let Some(analysis) = mine.get_mut(part) {
+                        analysis.profile.add(&piece, first_row)?;
+                        analysis.hashed.add(hashers, &piece, first_row);
+                    }
+                }
+                Ok::<Vec<Analysis>, DataError>(mine)
+            }));
         }
-        rows += batch.num_rows() as u64;
-        progress(batches.bytes_read());
-    }
+        let written = write_parts(&mut batches, &chooser, &mut writers, &paths, &senders, &mut progress);
+        drop(senders);
+        let mut total = empty.clone();
+        for worker in workers {
+            let analyses = worker
+                .join()
+                .map_err(|_| DataError::new(&file, "a profiling thread failed"))??;
+            for (mine, theirs) in total.iter_mut().zip(analyses) {
+                mine.merge(theirs);
+            }
+        }
+        written.map(|rows| (rows, total))
+    })?;
     let row_columns = hashers_columns(&file, &schema, &options.ignore)?;
     let mut parts = Vec::new();
     let mut hashed = Vec::new();
-    for (((role, fraction), output), path) in options.parts.iter().zip(outputs).zip(paths) {
-        output
-            .writer
+    for ((((role, fraction), writer), analysis), path) in options.parts.iter().zip(writers).zip(analyses).zip(paths) {
+        writer
             .finish()
             .map_err(|e| DataError::new(&path.display().to_string(), format!("cannot write: {e}")))?;
-        hashed.push(output.hashed);
+        hashed.push(analysis.hashed);
         parts.push(Part {
             role: *role,
             fraction: *fraction,
-            rows: output.profile.rows(),
+            rows: analysis.profile.rows(),
             path,
-            profile: output.profile,
+            profile: analysis.profile,
         });
     }
     Ok(Split {
@@ -312,6 +332,50 @@ pub fn split(
         parts,
         leakage: compare(hashed, row_columns, keys),
     })
+}
+
+/// Reads every batch, assigns its rows, writes each part's rows to its file and hands them to
+/// the workers (in turn); the rows read.
+fn write_parts(
+    batches: &mut Batches,
+    chooser: &Chooser,
+    writers: &mut [Writer],
+    paths: &[PathBuf],
+    workers: &[mpsc::SyncSender<Piece>],
+    progress: &mut impl FnMut(u64),
+) -> Result<u64, DataError> {
+    let mut rows = 0u64;
+    let mut written = vec![0u64; writers.len()];
+    let mut turn = 0usize;
+    while let Some(batch) = batches.next() {
+        let batch = batch?;
+        let assigned = chooser.assign(&batch, rows)?;
+        for (part, writer) in writers.iter_mut().enumerate() {
+            let indexes: Vec<u32> = (0..batch.num_rows() as u32)
+                .filter(|&r| assigned.get(r as usize) == Some(&part))
+                .collect();
+            if indexes.is_empty() {
+                continue;
+            }
+            let file = paths.get(part).map(|p| p.display().to_string()).unwrap_or_default();
+            let piece = take_record_batch(&batch, &UInt32Array::from(indexes))
+                .map_err(|e| DataError::new(&file, e.to_string()))?;
+            writer
+                .write(&piece)
+                .map_err(|e| DataError::new(&file, format!("cannot write: {e}")))?;
+            let first_row = written.get(part).copied().unwrap_or_default();
+            if let Some(count) = written.get_mut(part) {
+                *count += piece.num_rows() as u64;
+            }
+            turn = (turn + 1) % workers.len().max(1);
+            if let Some(worker) = workers.get(turn) {
+                let _ = worker.send((part, piece, first_row));
+            }
+        }
+        rows += batch.num_rows() as u64;
+        progress(batches.bytes_read());
+    }
+    Ok(rows)
 }
 
 /// The columns the leakage check compares rows by.
