@@ -19,12 +19,15 @@
 //! - [`rowhash`]: canonical row hashes, independent of column order and number formatting.
 //! - [`split`]: deterministic splits (stable key hash, seeded random, time) with per-split
 //!   profiles, digests and a leakage check.
+//! - [`eval`]: classification and regression metrics overall and per slice, bootstrap
+//!   intervals and fairness summaries, as scikit-learn and fairlearn compute them.
 //! - [`leakage`]: rows, keys and near-duplicates shared between inputs, with a re-checkable
 //!   proof of disjointness.
 //! - [`error`]: every problem names the file, the line or row, and the column.
 
 pub mod drift;
 pub mod error;
+pub mod eval;
 pub mod leakage;
 pub mod profile;
 pub mod read;

@@ -54,6 +54,7 @@ enum Command {
     Step(commands::step::Args),
     Objectives(commands::objectives::Args),
     Data(Box<commands::data::Args>),
+    Eval(Box<commands::eval::Args>),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         Command::Step(args) => commands::step::run(args, &choice),
         Command::Objectives(args) => commands::objectives::run(args, &choice),
         Command::Data(args) => commands::data::run(*args, &choice),
+        Command::Eval(args) => commands::eval::run(*args, &choice),
     };
     match result {
         Ok(code) => code,

@@ -478,6 +478,20 @@ pub struct SliceMetrics {
     pub rows: u64,
     /// Its metrics.
     pub metrics: Vec<Metric>,
+    /// Metrics the slice does not define, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undefined: Vec<UndefinedMetric>,
+}
+
+/// A metric the data does not define (recall of a class that never occurs, AUC with one
+/// class), reported with the reason instead of a value — never as a silent 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UndefinedMetric {
+    /// The metric's key.
+    pub key: Key,
+    /// Why it has no value.
+    pub reason: ShortText,
 }
 
 /// A fairness summary for one sensitive attribute.
@@ -639,6 +653,9 @@ pub struct EvaluationSpec {
     pub task: Option<Task>,
     /// Overall metrics.
     pub metrics: Vec<Metric>,
+    /// Overall metrics the data does not define, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undefined: Vec<UndefinedMetric>,
     /// Per-slice metrics.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<SliceMetrics>,
@@ -712,6 +729,9 @@ pub struct TestReportSpec {
     pub training_datasets: Vec<Ref>,
     /// Overall metrics on the holdback data.
     pub metrics: Vec<Metric>,
+    /// Overall metrics the holdback data does not define, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undefined: Vec<UndefinedMetric>,
     /// Per-slice metrics.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<SliceMetrics>,

@@ -210,7 +210,7 @@ struct MergeArgs {
 }
 
 impl CsvArgs {
-    fn read_options(&self) -> ReadOptions {
+    pub(crate) fn read_options(&self) -> ReadOptions {
         ReadOptions {
             csv: CsvOptions {
                 header: !self.no_header,
@@ -226,7 +226,7 @@ impl CsvArgs {
 
 /// CSV dialect and typing.
 #[derive(clap::Args)]
-struct CsvArgs {
+pub(crate) struct CsvArgs {
     /// The CSV field separator (default `,`, or tab for .tsv).
     #[arg(long, value_parser = single_byte)]
     delimiter: Option<u8>,
@@ -243,7 +243,7 @@ struct CsvArgs {
 
 /// Where and how a command writes its document.
 #[derive(clap::Args)]
-struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Write the document here instead of standard output.
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
@@ -615,7 +615,7 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
 }
 
 /// `sha256:` and the hex SHA-256 of the file's bytes (as stored, compressed or not).
-fn content_digest(path: &Path) -> anyhow::Result<Digest> {
+pub(crate) fn content_digest(path: &Path) -> anyhow::Result<Digest> {
     use sha2::Digest as _;
     let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut hasher = sha2::Sha256::new();
@@ -643,7 +643,7 @@ async fn check_dataset(store: &mut LazyStore<'_>, args: &RecordArgs) -> anyhow::
 }
 
 /// Applies the documents to the store when one is in use, and says so.
-async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) -> anyhow::Result<()> {
+pub(crate) async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) -> anyhow::Result<()> {
     let Some(store) = store.for_recording().await? else {
         eprintln!("note: no store here, so the result was not recorded (`mlspec init` makes one)");
         return Ok(());
@@ -661,7 +661,7 @@ async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) -> anyhow::
     Ok(())
 }
 
-fn write_document(document: &Document, output: &OutputArgs) -> anyhow::Result<()> {
+pub(crate) fn write_document(document: &Document, output: &OutputArgs) -> anyhow::Result<()> {
     let text = match output.format {
         DocFormat::Yaml => serde_saphyr::to_string(document).context("cannot write YAML")?,
         DocFormat::Json => serde_json::to_string_pretty(document)? + "\n",
@@ -711,7 +711,7 @@ fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
 
 /// A progress bar on standard error, shown once an input has taken a second; never shown when
 /// standard error is not a terminal, or with --quiet.
-struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     started: Instant,
     enabled: bool,
@@ -719,7 +719,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(size: u64, quiet: bool) -> Progress {
+    pub(crate) fn new(size: u64, quiet: bool) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::hidden());
         if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
             bar.set_style(style);
@@ -732,7 +732,7 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, bytes: u64) {
+    pub(crate) fn update(&mut self, bytes: u64) {
         if self.enabled && !self.shown && self.started.elapsed() >= Duration::from_secs(1) {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.shown = true;
@@ -740,7 +740,7 @@ impl Progress {
         self.bar.set_position(bytes);
     }
 
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         self.bar.finish_and_clear();
     }
 }
@@ -754,7 +754,7 @@ fn document_name(given: Option<&str>, file: &Path, suffix: &str) -> anyhow::Resu
 }
 
 /// A document's name from the data file's: `base.csv.gz` → `base-SUFFIX`.
-fn derived_name(file: &Path, suffix: &str) -> anyhow::Result<Name> {
+pub(crate) fn derived_name(file: &Path, suffix: &str) -> anyhow::Result<Name> {
     let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("data");
     let stem = stem.split('.').next().unwrap_or(stem);
     let name = Name::sanitized_text(&format!("{stem}-{suffix}"), 200);

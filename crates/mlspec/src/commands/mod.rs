@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod data;
+pub mod eval;
 pub mod get;
 pub mod history;
 pub mod init;

@@ -144,6 +144,35 @@ async fn check(args: CheckArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     Ok(if blocked { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// The verdict of the Objectives (`arg`: a file or a stored reference) on a results document
+/// (an Evaluation or TestReport being made), against an optional baseline results document.
+/// Exit-2 errors when the objectives cannot be read or an expression has errors.
+pub(crate) async fn verdict_on(
+    arg: &str,
+    subject: &Document,
+    baseline: Option<&Document>,
+    store: &mut LazyStore<'_>,
+) -> anyhow::Result<mlspec_spec::kinds::Verdict> {
+    let objectives = load(arg, &[Kind::Objectives], store).await?;
+    let Spec::Objectives(spec) = &objectives.document.spec else {
+        bail!("{arg} is not Objectives");
+    };
+    let record = Record::from_document(subject).context("the results document holds no metrics")?;
+    let base = baseline.and_then(Record::from_document);
+    let (criteria, _) = evaluate_all(spec, &objectives, &record, base.as_ref())?;
+    let blocked = criteria.iter().any(|c| !c.met && c.severity == Gate::Block);
+    Ok(mlspec_spec::kinds::Verdict {
+        objectives: Ref::named(Kind::Objectives, objectives.document.metadata.name.clone()),
+        result: if blocked { Outcome::Failed } else { Outcome::Passed },
+        criteria,
+    })
+}
+
+/// Reads a FILE or a stored REF; the document must be of one of `kinds`.
+pub(crate) async fn load_document(arg: &str, kinds: &[Kind], store: &mut LazyStore<'_>) -> anyhow::Result<Document> {
+    Ok(load(arg, kinds, store).await?.document)
+}
+
 /// Reads a FILE or a stored REF; the document must be of one of `kinds`.
 async fn load(arg: &str, kinds: &[Kind], store: &mut LazyStore<'_>) -> anyhow::Result<Input> {
     let input = if Path::new(arg).exists() || arg == "-" {

@@ -5,6 +5,7 @@
 #[macro_use]
 mod store;
 mod data;
+mod eval;
 mod interop;
 mod objectives;
 mod split;
