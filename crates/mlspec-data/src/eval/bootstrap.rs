@@ -37,23 +37,55 @@ fn generator(seed: u64, stream: u64, r: usize) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(z ^ (z >> 31))
 }
 
-/// Row weights of one resample.
-fn row_weights(rng: &mut Xoshiro256PlusPlus, n: usize, weights: &mut Vec<f64>) {
-    let cdf = poisson_one_cdf();
-    weights.clear();
-    weights.extend((0..n).map(|_| {
-        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        cdf.iter().position(|c| u < *c).unwrap_or(cdf.len()) as f64
-    }));
+/// The row weights of one resample, drawn as they are asked for: two per 64 random bits,
+/// each from 32 (the inverse CDF at 2⁻³² resolution).
+pub struct Weights {
+    rng: Xoshiro256PlusPlus,
+    cdf: [u64; 12],
+    spare: Option<u32>,
 }
 
-/// Percentile intervals of the metrics over resamples of the rows: `metrics(weights)` gives
-/// the (key, value) pairs of one resample. `progress` gets the share done.
+impl Weights {
+    fn new(rng: Xoshiro256PlusPlus) -> Weights {
+        Weights {
+            rng,
+            cdf: poisson_one_cdf().map(|c| (c * 4_294_967_296.0) as u64),
+            spare: None,
+        }
+    }
+
+    /// The next row's weight: a Poisson(1) draw.
+    #[inline]
+    pub fn next(&mut self) -> f64 {
+        let u = match self.spare.take() {
+            Some(u) => u,
+            None => {
+                let bits = self.rng.next_u64();
+                self.spare = Some(bits as u32);
+                (bits >> 32) as u32
+            }
+        };
+        let u = u64::from(u);
+        self.cdf.iter().position(|c| u < *c).unwrap_or(self.cdf.len()) as f64
+    }
+
+    /// The summed weight of `count` rows: a Poisson(count) draw.
+    pub fn of(&mut self, count: f64) -> f64 {
+        if count == 1.0 {
+            return self.next();
+        }
+        Poisson::new(count).map_or(0.0, |d| d.sample(&mut self.rng))
+    }
+}
+
+/// Percentile intervals of the metrics over resamples of the `n` rows: `metrics(weights)`
+/// gives the (key, value) pairs of one resample, asking `weights` for each row's weight in
+/// turn. `progress` gets the share done.
 pub fn row_intervals(
     n: usize,
     options: &EvalOptions,
     progress: &(impl Fn(f64) + Sync),
-    metrics: impl Fn(&[f64]) -> Vec<(String, f64)> + Sync,
+    metrics: impl Fn(&mut Weights) -> Vec<(String, f64)> + Sync,
 ) -> Vec<(String, f64, f64)> {
     if options.resamples == 0 || n == 0 {
         return Vec::new();
@@ -65,11 +97,10 @@ pub fn row_intervals(
             .map(|t| {
                 let (metrics, done) = (&metrics, &done);
                 scope.spawn(move || {
-                    let mut weights = Vec::with_capacity(n);
                     let mut out = Vec::new();
                     for r in (t..options.resamples).step_by(threads) {
-                        row_weights(&mut generator(options.seed, 0, r), n, &mut weights);
-                        out.push((r, metrics(&weights)));
+                        let mut weights = Weights::new(generator(options.seed, 0, r));
+                        out.push((r, metrics(&mut weights)));
                         let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                         if t == 0 {
                             progress(finished as f64 / options.resamples as f64);

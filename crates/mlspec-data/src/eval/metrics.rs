@@ -118,11 +118,41 @@ fn ratio(part: f64, whole: f64, undefined: &'static str) -> Value {
     if whole == 0.0 { Err(undefined) } else { Ok(part / whole) }
 }
 
-/// Rows of a binary problem ordered by score (descending), for the score-based metrics.
+/// Rows of a binary problem grouped by score (descending), for the score-based metrics: each
+/// distinct score with its positive and negative rows.
 #[derive(Clone, Debug)]
 pub struct Scored {
-    /// (score, is positive), by descending score.
-    rows: Vec<(f64, bool)>,
+    /// By descending score.
+    groups: Vec<ScoreGroup>,
+    /// Whether every score is in [0, 1] (log loss and calibration need probabilities).
+    probabilities: bool,
+}
+
+/// The rows of one score, with what the metrics need of the score computed once.
+#[derive(Clone, Debug)]
+struct ScoreGroup {
+    score: f64,
+    positives: f64,
+    negatives: f64,
+    /// ln p and ln(1 − p), p clipped to [ε, 1 − ε].
+    ln_p: f64,
+    ln_q: f64,
+    /// The calibration bin: min(⌊10·p⌋, 9).
+    bin: usize,
+}
+
+impl ScoreGroup {
+    fn new(score: f64) -> ScoreGroup {
+        let p = score.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+        ScoreGroup {
+            score,
+            positives: 0.0,
+            negatives: 0.0,
+            ln_p: p.ln(),
+            ln_q: (1.0 - p).ln(),
+            bin: ((score * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1),
+        }
+    }
 }
 
 /// Bins of the expected calibration error.
@@ -142,48 +172,46 @@ pub struct ScoreMetrics {
 }
 
 impl Scored {
-    /// The rows, sorted by descending score.
+    /// The (score, is positive) rows, grouped by score.
     pub fn new(mut rows: Vec<(f64, bool)>) -> Scored {
         rows.sort_by(|a, b| b.0.total_cmp(&a.0));
-        Scored { rows }
+        let probabilities = rows.iter().all(|(s, _)| (0.0..=1.0).contains(s));
+        let mut groups: Vec<ScoreGroup> = Vec::new();
+        for (score, positive) in rows {
+            if groups.last().is_none_or(|last| last.score != score) {
+                groups.push(ScoreGroup::new(score));
+            }
+            if let Some(group) = groups.last_mut() {
+                if positive {
+                    group.positives += 1.0;
+                } else {
+                    group.negatives += 1.0;
+                }
+            }
+        }
+        Scored { groups, probabilities }
     }
 
-    /// Rows.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// The metrics with each row weighted by `weight(i)` (1 for the sample itself, a Poisson
-    /// draw in a bootstrap resample).
-    pub fn metrics(&self, mut weight: impl FnMut(usize) -> f64) -> ScoreMetrics {
-        let probabilities = self.rows.iter().all(|(s, _)| (0.0..=1.0).contains(s));
+    /// The metrics with each group of `count` rows (of one score and one class) weighted by
+    /// `weight(count)`: the count itself for the sample, the sum of `count` Poisson(1) row
+    /// weights — a Poisson(count) draw — in a bootstrap resample.
+    pub fn metrics(&self, mut weight: impl FnMut(f64) -> f64) -> ScoreMetrics {
+        let probabilities = self.probabilities;
         let (mut positives, mut negatives) = (0.0, 0.0);
         let (mut area, mut precision_sum) = (0.0, 0.0);
         let mut loss = 0.0;
         let mut bins = [(0.0f64, 0.0f64, 0.0f64); CALIBRATION_BINS]; // weight, positives, scores
-        let mut i = 0;
-        let mut weights = Vec::with_capacity(64);
-        while i < self.rows.len() {
-            // One group of tied scores at a time.
-            let score = self.rows[i].0;
-            let (mut group_positive, mut group_negative) = (0.0, 0.0);
-            weights.clear();
-            let start = i;
-            while i < self.rows.len() && self.rows[i].0 == score {
-                let w = weight(i);
-                weights.push(w);
-                if self.rows[i].1 {
-                    group_positive += w;
-                } else {
-                    group_negative += w;
-                }
-                i += 1;
-            }
+        for group in &self.groups {
+            let group_positive = if group.positives > 0.0 {
+                weight(group.positives)
+            } else {
+                0.0
+            };
+            let group_negative = if group.negatives > 0.0 {
+                weight(group.negatives)
+            } else {
+                0.0
+            };
             // Negatives in this group rank below the positives seen before it, and tie with
             // this group's positives (one half).
             area += group_negative * (positives + 0.5 * group_positive);
@@ -193,17 +221,14 @@ impl Scored {
                 precision_sum += group_positive * positives / (positives + negatives);
             }
             if probabilities {
-                let p = score.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
-                loss -= group_positive * p.ln() + group_negative * (1.0 - p).ln();
-                let bin = ((score * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1);
-                if let Some(b) = bins.get_mut(bin) {
-                    let w: f64 = weights.iter().sum();
+                loss -= group_positive * group.ln_p + group_negative * group.ln_q;
+                if let Some(b) = bins.get_mut(group.bin) {
+                    let w = group_positive + group_negative;
                     b.0 += w;
                     b.1 += group_positive;
-                    b.2 += w * score;
+                    b.2 += w * group.score;
                 }
             }
-            debug_assert!(i > start);
         }
         let total = positives + negatives;
         let both = if positives == 0.0 || negatives == 0.0 {

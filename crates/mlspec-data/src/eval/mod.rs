@@ -219,12 +219,12 @@ fn metrics_of(
                     s.values
                 }));
             if let Some(scored) = data.scored(rows) {
-                put_score_metrics(&mut set, &scored.metrics(|_| 1.0));
+                put_score_metrics(&mut set, &scored.metrics(|count| count));
                 if row_bootstrap {
                     set.intervals
-                        .extend(bootstrap::row_intervals(scored.len(), options, progress, |w| {
+                        .extend(bootstrap::row_intervals(rows.len(), options, progress, |w| {
                             let mut s = MetricSet::default();
-                            put_score_metrics(&mut s, &scored.metrics(|i| w.get(i).copied().unwrap_or(0.0)));
+                            put_score_metrics(&mut s, &scored.metrics(|count| w.of(count)));
                             s.values
                         }));
                 }
@@ -238,10 +238,7 @@ fn metrics_of(
                 set.intervals
                     .extend(bootstrap::row_intervals(pairs.len(), options, progress, |w| {
                         let mut s = MetricSet::default();
-                        put_regression_metrics(
-                            &mut s,
-                            &metrics::regression(&pairs, |i| w.get(i).copied().unwrap_or(0.0)),
-                        );
+                        put_regression_metrics(&mut s, &metrics::regression(&pairs, |_| w.next()));
                         s.values
                     }));
             }
