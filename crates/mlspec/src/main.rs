@@ -55,6 +55,7 @@ enum Command {
     Objectives(commands::objectives::Args),
     Data(Box<commands::data::Args>),
     Eval(Box<commands::eval::Args>),
+    Test(Box<commands::test::Args>),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
         Command::Objectives(args) => commands::objectives::run(args, &choice),
         Command::Data(args) => commands::data::run(*args, &choice),
         Command::Eval(args) => commands::eval::run(*args, &choice),
+        Command::Test(args) => commands::test::run(*args, &choice),
     };
     match result {
         Ok(code) => code,

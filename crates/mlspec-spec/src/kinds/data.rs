@@ -1191,6 +1191,10 @@ pub struct LeakageCheck {
     /// The key columns compared (empty: whole rows).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<Key>,
+    /// The columns rows were compared by (all but the ignored ones), which the row-hash
+    /// digests cover.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_columns: Vec<Key>,
     /// Rows found in more than one split.
     pub shared_rows: u64,
     /// Keys found in more than one split.

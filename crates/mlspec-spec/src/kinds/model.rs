@@ -735,6 +735,10 @@ pub struct TestReportSpec {
     /// Per-slice metrics.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<SliceMetrics>,
+    /// The holdback rows' identity: `sha256:` of their sorted row hashes (as a Split's
+    /// `rowHashDigests`), by which reads are counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdback_digest: Option<Digest>,
     /// How many times the holdback set has been read, this read included.
     pub holdback_reads: u32,
     /// The read budget from the Objectives.

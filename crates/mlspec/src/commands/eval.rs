@@ -126,6 +126,11 @@ impl EvalArgs {
         })
     }
 
+    /// How to read the files.
+    pub(crate) fn read_options(&self) -> mlspec_data::ReadOptions {
+        self.csv.read_options()
+    }
+
     /// Reads and evaluates the predictions, with a progress bar for the bootstrap.
     pub(crate) fn run(&self, predictions: &std::path::Path) -> anyhow::Result<Evaluation> {
         let options = self.options()?;

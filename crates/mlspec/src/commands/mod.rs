@@ -16,6 +16,7 @@ pub mod objectives;
 pub mod schema;
 pub mod step;
 pub mod store;
+pub mod test;
 pub mod validate;
 
 /// How a reporting command prints its result.

@@ -10,6 +10,7 @@ mod interop;
 mod objectives;
 mod split;
 mod step;
+mod test_stage;
 
 use std::path::{Path, PathBuf};
 

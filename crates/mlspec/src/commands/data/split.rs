@@ -271,6 +271,11 @@ fn leakage_check(report: &LeakageReport) -> anyhow::Result<LeakageCheck> {
             .iter()
             .map(|k| Key::new(k.as_str()))
             .collect::<Result<_, _>>()?,
+        row_columns: report
+            .row_columns
+            .iter()
+            .map(|k| Key::new(k.as_str()))
+            .collect::<Result<_, _>>()?,
         shared_rows,
         shared_keys,
         row_hash_digests: digests,

@@ -1,0 +1,336 @@
+//! `mlspec test`: the final test on holdback data — a separate step from evaluation, that
+//! refuses to run when the holdback data is not held back.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use mlspec_data::leakage::{HashedRows, LeakageOptions, compare, hash_file};
+use mlspec_spec::expr::query::parse_filter;
+use mlspec_spec::kinds::{Outcome, SplitRole, TestReportSpec};
+use mlspec_spec::newtypes::Digest;
+use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec, Status};
+use mlspec_store::{ListQuery, Selector, Store};
+
+use super::data::{OutputArgs, derived_name, record, write_document};
+use super::eval::{EvalArgs, Parts, summary};
+use super::objectives::{load_document, verdict_on};
+use crate::store::{LazyStore, StoreChoice, block_on};
+
+/// Test a model on holdback data: the same metrics as `mlspec eval`, recorded as a TestReport —
+/// the separate final step. It refuses (exit 1, with the reason) when the holdback data is the
+/// evaluation's data, when it is not the holdback part of a Split recorded without leakage
+/// (or, with --against, shares rows or keys with those files), or when the Objectives' holdback
+/// read budget is spent. Every test counts as a read of the holdback rows (identified by their
+/// row-hash digest) in the store, which the test stage therefore needs. Exit 0; 1 when refused
+/// or when a `block` criterion is not met; 2 on bad input.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The predictions on the holdback rows (CSV, Parquet, JSON Lines).
+    predictions: PathBuf,
+    /// The holdback data file (its rows identify the holdback set).
+    #[arg(long, value_name = "FILE")]
+    holdback: PathBuf,
+    /// The Evaluation this test follows (a file or a stored reference).
+    #[arg(long, value_name = "FILE|REF")]
+    evaluation: String,
+    /// The Objectives: criteria and the holdback read budget.
+    #[arg(long, value_name = "FILE|REF")]
+    objectives: Option<String>,
+    /// The Dataset the holdback file is (default: `Dataset/<stem>-data`).
+    #[arg(long, value_name = "REF")]
+    dataset: Option<Ref>,
+    /// Training or evaluation data files to check the holdback rows against directly.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    against: Vec<PathBuf>,
+    /// Key columns: a key in the holdback and in another part is leakage.
+    #[arg(long, value_name = "COL[,COL]", value_delimiter = ',')]
+    key: Vec<String>,
+    /// Columns left out when rows are compared (e.g. a row id).
+    #[arg(long, value_name = "COL[,COL]", value_delimiter = ',')]
+    ignore: Vec<String>,
+    #[command(flatten)]
+    eval: EvalArgs,
+    /// The TestReport's name, followed by `-read-N` (default: from the predictions file's name).
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    block_on(run_test(args, choice))
+}
+
+/// Archiving a report does not give its read back.
+const ALL_STATUSES: [Status; 3] = [Status::Active, Status::Deprecated, Status::Archived];
+
+/// Why a test may not run.
+struct Refusal(String);
+
+async fn run_test(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let mut lazy = LazyStore::new(choice);
+    let evaluation = load_document(&args.evaluation, &[Kind::Evaluation], &mut lazy).await?;
+    let Spec::Evaluation(evaluated) = &evaluation.spec else {
+        bail!("{} is not an Evaluation", args.evaluation);
+    };
+    let budget = match &args.objectives {
+        Some(arg) => match load_document(arg, &[Kind::Objectives], &mut lazy).await?.spec {
+            Spec::Objectives(spec) => spec.holdback_read_budget,
+            _ => None,
+        },
+        None => None,
+    };
+    let Some(store) = lazy.for_recording().await? else {
+        bail!(
+            "the test stage counts every read of the holdback data in a store, and there is none here (`mlspec init` makes one)"
+        );
+    };
+    let read = args.eval.read_options();
+    let options = LeakageOptions {
+        keys: args.key.clone(),
+        ignore: args.ignore.clone(),
+        near: None,
+    };
+    let holdback = hash_file(&args.holdback, &read, &options)?;
+    let columns = row_columns(&args.holdback, &read, &args.ignore)?;
+    let digest = compare(vec![holdback.clone()], columns.clone(), args.key.clone())
+        .inputs
+        .first()
+        .map(|proof| proof.rows_digest.clone())
+        .context("the holdback data has no digest")?;
+    let dataset = match &args.dataset {
+        Some(dataset) => dataset.clone(),
+        None => Ref::named(Kind::Dataset, derived_name(&args.holdback, "data")?),
+    };
+    let guard = Guard {
+        store,
+        digest: &digest,
+        columns: &columns,
+        args: &args,
+    };
+    let reads = match guard.check(&dataset, &evaluated.dataset, holdback, budget).await? {
+        Ok(reads) => reads,
+        Err(Refusal(reason)) => {
+            eprintln!("refused: {reason}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+
+    let outcome = args.eval.run(&args.predictions)?;
+    let parts = Parts::of(&outcome)?;
+    // Each read is its own TestReport, so that the reads can be counted.
+    let stem = match &args.name {
+        Some(name) => mlspec_spec::Name::new(name)?,
+        None => derived_name(&args.predictions, "test")?,
+    };
+    let name = mlspec_spec::Name::new(format!("{stem}-read-{reads}"))?;
+    let mut document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(name),
+        spec: Spec::TestReport(TestReportSpec {
+            model: evaluated.model.clone(),
+            dataset,
+            evaluation: Ref::named(Kind::Evaluation, evaluation.metadata.name.clone()),
+            evaluation_dataset: Some(evaluated.dataset.clone()),
+            training_datasets: Vec::new(),
+            metrics: parts.metrics,
+            undefined: parts.undefined,
+            slices: parts.slices,
+            holdback_digest: Some(Digest::new(digest.as_str())?),
+            holdback_reads: reads,
+            holdback_read_budget: budget,
+            verdict: None,
+        }),
+    };
+    let verdict = match &args.objectives {
+        Some(objectives) => Some(verdict_on(objectives, &document, None, &mut lazy).await?),
+        None => None,
+    };
+    let failed = verdict.as_ref().is_some_and(|v| v.result == Outcome::Failed);
+    if let Spec::TestReport(spec) = &mut document.spec {
+        spec.verdict = verdict.clone();
+    }
+    write_document(&document, &args.output)?;
+    eprint!("{}", summary(&outcome, verdict.as_ref()));
+    eprintln!(
+        "holdback reads: {reads}{}",
+        budget.map(|b| format!(" of {b}")).unwrap_or_default()
+    );
+    record(&mut lazy, vec![document]).await?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The columns rows are compared by: all but the ignored ones, sorted.
+fn row_columns(path: &Path, read: &mlspec_data::ReadOptions, ignore: &[String]) -> anyhow::Result<Vec<String>> {
+    let batches = mlspec_data::open(path, read)?;
+    let hasher = mlspec_data::rowhash::RowHasher::new(
+        &path.display().to_string(),
+        &batches.schema(),
+        &[],
+        ignore,
+        mlspec_data::rowhash::Normalization::default(),
+    )?;
+    Ok(hasher.column_names().into_iter().map(str::to_owned).collect())
+}
+
+/// The checks that come before any label is read.
+struct Guard<'a> {
+    store: &'a dyn Store,
+    digest: &'a str,
+    columns: &'a [String],
+    args: &'a Args,
+}
+
+impl Guard<'_> {
+    /// This read's number (earlier reads + 1), or why the test may not run.
+    async fn check(
+        &self,
+        dataset: &Ref,
+        evaluation_dataset: &Ref,
+        holdback: HashedRows,
+        budget: Option<u32>,
+    ) -> anyhow::Result<Result<u32, Refusal>> {
+        if dataset == evaluation_dataset {
+            return Ok(Err(Refusal(format!(
+                "the holdback data {dataset} is the data the evaluation was made on; test on data the model was never judged on"
+            ))));
+        }
+        let vouched = match self.recorded_split().await? {
+            Ok(vouched) => vouched,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if let Err(refusal) = self.against(holdback)? {
+            return Ok(Err(refusal));
+        }
+        if vouched.is_none() && self.args.against.is_empty() {
+            return Ok(Err(Refusal(
+                "nothing shows that these rows were held back: they are not the holdback part of a Split recorded in the store (`mlspec data split … --dataset`), and no --against files were given to check them against".into(),
+            )));
+        }
+        let earlier = self.earlier_reads().await?;
+        if let Some(budget) = budget
+            && earlier >= budget
+        {
+            return Ok(Err(Refusal(format!(
+                "the holdback read budget is spent: the holdback rows ({}) have been read {earlier} times, and the Objectives allow {budget}",
+                self.digest
+            ))));
+        }
+        Ok(Ok(earlier + 1))
+    }
+
+    /// The Split that vouches for the rows (its holdback part, recorded without leakage), or
+    /// the refusal when a recorded Split shows them to be another part or leaked.
+    async fn recorded_split(&self) -> anyhow::Result<Result<Option<String>, Refusal>> {
+        let splits = self
+            .store
+            .list(&ListQuery {
+                statuses: ALL_STATUSES.to_vec(),
+                ..ListQuery::new(Kind::Split)
+            })
+            .await?;
+        let mut vouched = None;
+        for summary in splits {
+            let stored = self
+                .store
+                .get(&Selector::KindText {
+                    kind: Kind::Split,
+                    text: summary.id.clone(),
+                })
+                .await?;
+            let Spec::Split(split) = &stored.document.spec else {
+                continue;
+            };
+            let Some(leakage) = &split.leakage else { continue };
+            let same_columns = leakage
+                .row_columns
+                .iter()
+                .map(|k| k.as_str())
+                .eq(self.columns.iter().map(String::as_str));
+            if !same_columns {
+                continue;
+            }
+            let Some((role, _)) = leakage.row_hash_digests.iter().find(|(_, d)| d.as_str() == self.digest) else {
+                continue;
+            };
+            let name = format!("Split/{}", stored.document.metadata.name);
+            let holdback = split
+                .splits
+                .iter()
+                .any(|p| p.role == SplitRole::Holdback && mlspec_data::split::role_name(p.role) == role.as_str());
+            if !holdback {
+                return Ok(Err(Refusal(format!(
+                    "these rows are the `{role}` part of {name}, not its holdback part: the model was trained, tuned or evaluated on them"
+                ))));
+            }
+            if leakage.shared_rows > 0 || leakage.shared_keys > 0 {
+                return Ok(Err(Refusal(format!(
+                    "{name} recorded {} rows and {} keys shared between its parts: its holdback part overlaps the data the model saw",
+                    leakage.shared_rows, leakage.shared_keys
+                ))));
+            }
+            vouched = Some(name);
+        }
+        Ok(Ok(vouched))
+    }
+
+    /// The leakage check against the --against files.
+    fn against(&self, holdback: HashedRows) -> anyhow::Result<Result<(), Refusal>> {
+        if self.args.against.is_empty() {
+            return Ok(Ok(()));
+        }
+        let read = self.args.eval.read_options();
+        let options = LeakageOptions {
+            keys: self.args.key.clone(),
+            ignore: self.args.ignore.clone(),
+            near: None,
+        };
+        let mut inputs = vec![holdback];
+        for file in &self.args.against {
+            inputs.push(hash_file(file, &read, &options)?);
+        }
+        let report = compare(inputs, self.columns.to_vec(), self.args.key.clone());
+        for (pair, file) in report
+            .pairs
+            .iter()
+            .take(self.args.against.len())
+            .zip(&self.args.against)
+        {
+            if pair.leaks() {
+                let keys = pair.keys.as_ref().map_or(0, |k| k.distinct);
+                return Ok(Err(Refusal(format!(
+                    "the holdback data shares {} rows and {keys} keys with {} (e.g. holdback row {} is its row {})",
+                    pair.rows.distinct,
+                    file.display(),
+                    pair.rows
+                        .examples
+                        .first()
+                        .or(pair.keys.as_ref().and_then(|k| k.examples.first()))
+                        .map_or(0, |e| e.0),
+                    pair.rows
+                        .examples
+                        .first()
+                        .or(pair.keys.as_ref().and_then(|k| k.examples.first()))
+                        .map_or(0, |e| e.1),
+                ))));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// TestReports recorded on these holdback rows, whatever their status.
+    async fn earlier_reads(&self) -> anyhow::Result<u32> {
+        let filter = parse_filter(&format!("spec.holdbackDigest = \"{}\"", self.digest))
+            .map_err(|_| anyhow::anyhow!("cannot query the holdback reads"))?;
+        let earlier = self
+            .store
+            .list(&ListQuery {
+                statuses: ALL_STATUSES.to_vec(),
+                filter: Some(filter),
+                ..ListQuery::new(Kind::TestReport)
+            })
+            .await?;
+        Ok(u32::try_from(earlier.len()).unwrap_or(u32::MAX))
+    }
+}
