@@ -141,6 +141,14 @@ pub fn hash_file(path: &Path, read: &ReadOptions, options: &LeakageOptions) -> R
     Ok(hashed)
 }
 
+/// The columns rows of the file are compared by: all but `ignore`, sorted by name.
+pub fn row_columns(path: &Path, read: &ReadOptions, ignore: &[String]) -> Result<Vec<String>, DataError> {
+    let file = path.display().to_string();
+    let batches = open(path, read)?;
+    let hasher = RowHasher::new(&file, &batches.schema(), &[], ignore, Normalization::default())?;
+    Ok(hasher.column_names().into_iter().map(str::to_owned).collect())
+}
+
 /// One input's summary and proof.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,11 +1,11 @@
 //! `mlspec test`: the final test on holdback data — a separate step from evaluation, that
 //! refuses to run when the holdback data is not held back.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use mlspec_data::leakage::{HashedRows, LeakageOptions, compare, hash_file};
+use mlspec_data::leakage::{HashedRows, LeakageOptions, compare, hash_file, row_columns};
 use mlspec_spec::expr::query::parse_filter;
 use mlspec_spec::kinds::{Outcome, SplitRole, TestReportSpec};
 use mlspec_spec::newtypes::Digest;
@@ -161,19 +161,6 @@ async fn run_test(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// The columns rows are compared by: all but the ignored ones, sorted.
-fn row_columns(path: &Path, read: &mlspec_data::ReadOptions, ignore: &[String]) -> anyhow::Result<Vec<String>> {
-    let batches = mlspec_data::open(path, read)?;
-    let hasher = mlspec_data::rowhash::RowHasher::new(
-        &path.display().to_string(),
-        &batches.schema(),
-        &[],
-        ignore,
-        mlspec_data::rowhash::Normalization::default(),
-    )?;
-    Ok(hasher.column_names().into_iter().map(str::to_owned).collect())
-}
-
 /// The checks that come before any label is read.
 struct Guard<'a> {
     store: &'a dyn Store,
@@ -298,21 +285,19 @@ impl Guard<'_> {
             .zip(&self.args.against)
         {
             if pair.leaks() {
-                let keys = pair.keys.as_ref().map_or(0, |k| k.distinct);
+                let keys = pair.keys.as_ref();
+                let example = pair
+                    .rows
+                    .examples
+                    .first()
+                    .or(keys.and_then(|k| k.examples.first()))
+                    .map(|(ours, theirs)| format!(" (e.g. holdback row {ours} is its row {theirs})"))
+                    .unwrap_or_default();
                 return Ok(Err(Refusal(format!(
-                    "the holdback data shares {} rows and {keys} keys with {} (e.g. holdback row {} is its row {})",
+                    "the holdback data shares {} rows and {} keys with {}{example}",
                     pair.rows.distinct,
+                    keys.map_or(0, |k| k.distinct),
                     file.display(),
-                    pair.rows
-                        .examples
-                        .first()
-                        .or(pair.keys.as_ref().and_then(|k| k.examples.first()))
-                        .map_or(0, |e| e.0),
-                    pair.rows
-                        .examples
-                        .first()
-                        .or(pair.keys.as_ref().and_then(|k| k.examples.first()))
-                        .map_or(0, |e| e.1),
                 ))));
             }
         }

@@ -399,15 +399,7 @@ fn row_columns(
 ) -> anyhow::Result<Vec<String>> {
     let mut columns: Option<Vec<String>> = None;
     for file in files {
-        let batches = mlspec_data::open(file, read)?;
-        let hasher = mlspec_data::rowhash::RowHasher::new(
-            &file.display().to_string(),
-            &batches.schema(),
-            &[],
-            &options.ignore,
-            Normalization::default(),
-        )?;
-        let names: Vec<String> = hasher.column_names().into_iter().map(str::to_owned).collect();
+        let names = mlspec_data::leakage::row_columns(file, read, &options.ignore)?;
         match &columns {
             None => columns = Some(names),
             Some(first) if *first != names => bail!(
