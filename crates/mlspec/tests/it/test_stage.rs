@@ -39,24 +39,6 @@ spec:
       definition: {datastore: local, path: people.csv}
 ---
 apiVersion: mlspec/v1
-kind: Dataset
-metadata:
-  name: people-test
-spec:
-  versions:
-    - version: \"1\"
-      definition: {datastore: local, path: parts/people-test.csv}
----
-apiVersion: mlspec/v1
-kind: Dataset
-metadata:
-  name: people-holdback
-spec:
-  versions:
-    - version: \"1\"
-      definition: {datastore: local, path: parts/people-holdback.csv}
----
-apiVersion: mlspec/v1
 kind: Objectives
 metadata:
   name: churn
@@ -122,6 +104,9 @@ fn setup(dir: &Path, dupes: usize, split: &[&str]) {
     args.extend(split);
     let out = mlspec(dir, &args);
     assert!(out.code <= 1, "{}", out.stderr);
+    // The parts are recorded as Dataset versions, referenced by the Split.
+    let split = std::fs::read_to_string(dir.join("split.yaml")).unwrap();
+    assert!(split.contains("output: Dataset/people-holdback@1"), "{split}");
     predictions(dir, "parts/people-test.csv", "test-pred.csv");
     predictions(dir, "parts/people-holdback.csv", "holdback-pred.csv");
     let eval = mlspec(

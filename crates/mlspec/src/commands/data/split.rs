@@ -9,8 +9,9 @@ use mlspec_data::leakage::{LeakageOptions, LeakageReport, compare, hash_file};
 use mlspec_data::profile::OutlierRules;
 use mlspec_data::rowhash::Normalization;
 use mlspec_data::split::{Method, NullKeys, SplitOptions, parts, role_name, split};
-use mlspec_spec::kinds::{LeakageCheck, SplitMethod, SplitPart, SplitRole, SplitSpec};
-use mlspec_spec::newtypes::{Digest, Key};
+use mlspec_spec::kinds::{DatasetSpec, DatasetVersion, LeakageCheck, SplitMethod, SplitPart, SplitRole, SplitSpec};
+use mlspec_spec::newtypes::{Digest, Key, RelativePath};
+use mlspec_spec::values::DataPath;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
 use super::{
@@ -208,6 +209,17 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
         Some(dataset) => dataset.clone(),
         None => Ref::named(Kind::Dataset, derived_name(&args.file, "data")?),
     };
+    // Recorded, each part is a version of its own Dataset (`<input dataset>-<role>`).
+    let recording = !args.record.no_record && args.record.dataset.is_some();
+    let mut datasets = Vec::new();
+    if recording && let Some(store) = store.for_recording().await? {
+        for (part, entry) in outcome.parts.iter().zip(split_parts.iter_mut()) {
+            let name = mlspec_spec::Name::new(format!("{}-{}", dataset_stem(&input), role_name(part.role)))?;
+            let (document, reference) = part_dataset(store, name, part, entry.digest.clone()).await?;
+            datasets.extend(document);
+            entry.output = Some(reference);
+        }
+    }
     let spec = SplitSpec {
         input,
         method: match &options.method {
@@ -231,7 +243,8 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
     eprint!("{}", split_summary(&outcome));
     eprint!("{}", leakage_summary(&outcome.leakage));
     if !args.record.no_record {
-        if args.record.dataset.is_some() {
+        if recording {
+            profiles.extend(datasets);
             profiles.push(document);
             record(&mut store, profiles).await?;
         } else if store.for_recording().await?.is_some() {
@@ -243,6 +256,104 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The name parts' Datasets are named after: the input Dataset's.
+fn dataset_stem(input: &Ref) -> String {
+    match &input.target {
+        mlspec_spec::RefTarget::Named { name, .. } => name.to_string(),
+        mlspec_spec::RefTarget::Id(id) => id.to_string(),
+    }
+}
+
+/// The Dataset version a part is: an existing version with the same digest, or a new version
+/// (the first of a new Dataset, or the next of an existing one) with the document to apply.
+async fn part_dataset(
+    store: &dyn mlspec_store::Store,
+    name: mlspec_spec::Name,
+    part: &mlspec_data::split::Part,
+    digest: Option<Digest>,
+) -> anyhow::Result<(Option<Document>, Ref)> {
+    let selector = mlspec_store::Selector::Name {
+        kind: Kind::Dataset,
+        name: name.clone(),
+        version: None,
+    };
+    let mut spec = match store.get(&selector).await {
+        Ok(stored) => match stored.document.spec {
+            Spec::Dataset(spec) => spec,
+            _ => bail!("Dataset/{name} is not a Dataset"),
+        },
+        Err(e) if e.kind == mlspec_store::ErrorKind::NotFound => DatasetSpec {
+            versions: Vec::new(),
+            current: None,
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let versioned = |version: &mlspec_spec::Version| {
+        let mut reference = Ref::named(Kind::Dataset, name.clone());
+        if let mlspec_spec::RefTarget::Named { version: v, .. } = &mut reference.target {
+            *v = Some(version.clone());
+        }
+        reference
+    };
+    if let Some(same) = spec.versions.iter().find(|v| v.digest.is_some() && v.digest == digest) {
+        return Ok((None, versioned(&same.version)));
+    }
+    let next = spec
+        .versions
+        .iter()
+        .filter_map(|v| v.version.as_str().parse::<u64>().ok())
+        .max()
+        .map_or(1, |n| n + 1);
+    let version = mlspec_spec::Version::new(next.to_string())?;
+    spec.versions.push(DatasetVersion {
+        version: version.clone(),
+        status: mlspec_spec::Status::Active,
+        definition: DataPath {
+            datastore: mlspec_spec::Name::new("local")?,
+            path: Some(local_path(&part.path)?),
+            table: None,
+            query: None,
+        },
+        digest,
+        rows: Some(part.rows),
+        bytes: std::fs::metadata(&part.path).ok().map(|m| m.len()),
+        profile: None,
+        schema: None,
+        produced_by: None,
+        checkpoints: Vec::new(),
+        views: Vec::new(),
+        created_at: None,
+        created_by: None,
+        notes: None,
+    });
+    spec.current = Some(version.clone());
+    let document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(name.clone()),
+        spec: Spec::Dataset(spec),
+    };
+    Ok((Some(document), versioned(&version)))
+}
+
+/// A part's path for the `local` datastore (the working directory): as written, without `.`
+/// segments, or the file name when the path is absolute or climbs out.
+fn local_path(path: &Path) -> anyhow::Result<RelativePath> {
+    use std::path::Component;
+    let segments: Vec<String> = path
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match RelativePath::new(segments.join("/")) {
+        Ok(relative) => Ok(relative),
+        Err(_) => Ok(RelativePath::new(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )?),
+    }
 }
 
 /// The file name up to its first dot.
