@@ -215,6 +215,31 @@ fn regression_metrics_agree_with_scikit_learn() {
 }
 
 #[test]
+fn the_summary_shows_intervals_the_worst_slice_and_the_largest_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("p.csv"), binary(400)).unwrap();
+    let out = mlspec(
+        dir,
+        &[
+            "eval",
+            "p.csv",
+            "--score",
+            "score",
+            "--slice",
+            "region",
+            "--resamples",
+            "100",
+            "--out",
+            "e.yaml",
+            "--quiet",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!("eval_summary", out.stderr);
+}
+
+#[test]
 fn the_bootstrap_is_seeded() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
