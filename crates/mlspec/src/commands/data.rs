@@ -246,14 +246,14 @@ pub(crate) struct CsvArgs {
 pub(crate) struct OutputArgs {
     /// Write the document here instead of standard output.
     #[arg(long, value_name = "PATH")]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// The document's format.
     #[arg(long, value_enum, default_value = "yaml")]
-    format: DocFormat,
+    pub(crate) format: DocFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum DocFormat {
+pub(crate) enum DocFormat {
     Yaml,
     Json,
 }

@@ -57,6 +57,9 @@ fn a_hash_split_writes_parts_and_a_valid_document() {
     assert!(document.contains("sharedRows: 0"), "{document}");
     for role in ["train", "validation", "test", "holdback"] {
         assert!(dir.join(format!("parts/people-{role}.csv")).exists(), "{role}");
+        let profile = format!("parts/people-{role}.profile.yaml");
+        let check = mlspec(dir, &["validate", &profile]);
+        assert_eq!(check.code, 0, "{role}: {}", check.stderr);
     }
     // The parts are disjoint by the leakage command too.
     let parts: Vec<String> = ["train", "validation", "test", "holdback"]

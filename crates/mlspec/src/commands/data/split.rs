@@ -15,7 +15,8 @@ use mlspec_spec::values::DataPath;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
 use super::{
-    CsvArgs, OutputArgs, Progress, RecordArgs, check_dataset, content_digest, derived_name, record, write_document,
+    CsvArgs, DocFormat, OutputArgs, Progress, RecordArgs, check_dataset, content_digest, derived_name, record,
+    write_document,
 };
 use crate::store::{LazyStore, StoreChoice};
 
@@ -199,11 +200,18 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
             output: None,
             profile: Some(Ref::named(Kind::DataProfile, profile_name.clone())),
         });
-        profiles.push(Document {
+        let profile = Document {
             api_version: ApiVersion::V1,
             metadata: Metadata::named(profile_name),
             spec: Spec::DataProfile(profile),
-        });
+        };
+        // Beside its part, so that it is kept without a store too.
+        let beside = OutputArgs {
+            out: Some(part.path.with_extension("profile.yaml")),
+            format: DocFormat::Yaml,
+        };
+        write_document(&profile, &beside)?;
+        profiles.push(profile);
     }
     let input = match &args.record.dataset {
         Some(dataset) => dataset.clone(),
