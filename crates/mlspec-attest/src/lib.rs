@@ -1,0 +1,24 @@
+//! # The MLSpec trust chain
+//!
+//! What lets a team prove, later, which data and code made the model that answered a request:
+//!
+//! - [`digest`]: streaming SHA-256 of files, and of directories through a sorted manifest of
+//!   relative paths, sizes and file digests — the content identity every document pins.
+//! - [`keys`]: Ed25519 and ECDSA P-256 key pairs (PKCS#8 / SPKI PEM), with securesystemslib's
+//!   key ids so that its verifiers and ours recognise the same keys.
+//! - [`dsse`]: DSSE envelopes — signatures over the Pre-Authentication Encoding of a payload
+//!   and its type.
+//! - [`statement`]: in-toto Statement v1, the payload that names the signed subjects by digest
+//!   and carries a predicate (SLSA Provenance v1, or mlspec's verdict).
+//!
+//! A signature is only as good as the digests it covers: a package's envelope lists every
+//! file with its SHA-256, so verifying it re-hashes the files and reports each one that was
+//! modified, removed or added.
+
+pub mod digest;
+pub mod dsse;
+pub mod error;
+pub mod keys;
+pub mod statement;
+
+pub use error::AttestError;
