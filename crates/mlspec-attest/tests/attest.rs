@@ -103,7 +103,7 @@ fn ecdsa_keys_sign_in_der_and_round_trip_through_pem() {
     assert_eq!(PublicKey::read(&dir.path().join("public.pem")).unwrap(), public);
     let envelope = Envelope::sign(IN_TOTO, b"{}", &[&key]);
     assert_eq!(
-        envelope.verify(&[public.clone()]).unwrap().verified,
+        envelope.verify(std::slice::from_ref(&public)).unwrap().verified,
         vec![public.key_id()]
     );
     let sig = base64_decode(&envelope.signatures[0].sig);
