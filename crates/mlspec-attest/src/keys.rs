@@ -98,7 +98,13 @@ impl SigningKey {
     /// The PKCS#8 PEM text.
     pub fn to_pem(&self) -> Result<String, AttestError> {
         let pem = match self {
-            SigningKey::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
+            // PKCS#8 v1 (the seed alone): v2's embedded public key is refused by some readers
+            // (Python's `cryptography`: "extra data").
+            SigningKey::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_pem(LineEnding::LF),
             SigningKey::EcdsaP256(k) => k.to_pkcs8_pem(LineEnding::LF),
         }
         .map_err(|e| AttestError::new("key", format!("cannot encode the key: {e}")))?;

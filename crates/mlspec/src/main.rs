@@ -56,6 +56,8 @@ enum Command {
     Data(Box<commands::data::Args>),
     Eval(Box<commands::eval::Args>),
     Test(Box<commands::test::Args>),
+    Keygen(commands::package::KeygenArgs),
+    Package(commands::package::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,8 @@ fn main() -> ExitCode {
         Command::Data(args) => commands::data::run(*args, &choice),
         Command::Eval(args) => commands::eval::run(*args, &choice),
         Command::Test(args) => commands::test::run(*args, &choice),
+        Command::Keygen(args) => commands::package::keygen(args),
+        Command::Package(args) => commands::package::run(args, &choice),
     };
     match result {
         Ok(code) => code,

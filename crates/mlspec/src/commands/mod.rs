@@ -13,6 +13,7 @@ pub mod list;
 pub mod migrate;
 pub mod new;
 pub mod objectives;
+pub mod package;
 pub mod schema;
 pub mod step;
 pub mod store;

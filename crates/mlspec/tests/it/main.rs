@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod store;
+mod attest;
 mod data;
 mod eval;
 mod interop;

@@ -1,0 +1,500 @@
+//! `mlspec keygen` and `mlspec package build|sign|verify`: model packages whose every file is
+//! pinned by digest, signed as in-toto statements in DSSE envelopes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use mlspec_attest::digest::{Manifest, file};
+use mlspec_attest::dsse::{Envelope, IN_TOTO};
+use mlspec_attest::keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
+use mlspec_attest::statement::{SLSA_PROVENANCE_V1, Statement, Subject};
+use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, Outcome, PackageFile, Resources, Security, Verdict};
+use mlspec_spec::newtypes::{ByteSize, Digest, RelativePath, ShortText};
+use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Version};
+
+use super::data::record;
+use super::objectives::load_document;
+use super::validate::read_one;
+use crate::store::{LazyStore, StoreChoice, block_on};
+
+/// The package document inside the model directory (a subject of the signature, not a file of
+/// the package).
+pub const PACKAGE_FILE: &str = "mlspec-package.yaml";
+
+/// The attestations beside it: one DSSE envelope per line (SLSA provenance; the verdict).
+pub const ENVELOPES_FILE: &str = "mlspec-package.intoto.jsonl";
+
+/// The predicate type of mlspec's verdict statement.
+pub const VERDICT_V1: &str = "https://mlspec.dev/verdict/v1";
+
+/// Make a signing key pair: `private.pem` (PKCS#8, mode 0600) and `public.pem` in KEYDIR.
+/// Prints the key id (securesystemslib's). Exit 0, or 2 when the directory already holds a key.
+#[derive(clap::Args)]
+pub struct KeygenArgs {
+    /// Where to write the keys.
+    #[arg(long, value_name = "KEYDIR")]
+    out: PathBuf,
+    /// The algorithm.
+    #[arg(long, value_enum, default_value = "ed25519")]
+    algorithm: AlgorithmArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AlgorithmArg {
+    Ed25519,
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
+}
+
+pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
+    let algorithm = match args.algorithm {
+        AlgorithmArg::Ed25519 => Algorithm::Ed25519,
+        AlgorithmArg::EcdsaP256 => Algorithm::EcdsaP256,
+    };
+    let public = write_key_pair(&args.out, algorithm)?;
+    println!("{}", public.key_id());
+    eprintln!(
+        "wrote {} (keep it secret) and {}",
+        args.out.join("private.pem").display(),
+        args.out.join("public.pem").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Build, sign and verify model packages.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    Build(BuildArgs),
+    Sign(SignArgs),
+    Verify(VerifyArgs),
+}
+
+/// Write the ModelPackage document of a model directory (`MODEL_DIR/mlspec-package.yaml`):
+/// every file with its SHA-256 and size, the infrastructure needs, security constraints and
+/// references to the model, training, datasets and test report (with the test's verdict when a
+/// store holds it). Symbolic links are refused. Exit 0, or 2 on bad input.
+#[derive(clap::Args)]
+#[command(disable_version_flag = true)]
+struct BuildArgs {
+    /// The model directory.
+    dir: PathBuf,
+    /// The package's name.
+    #[arg(long)]
+    name: String,
+    /// The package's version.
+    #[arg(long)]
+    version: String,
+    /// The model's format, e.g. `onnx`, `safetensors`, `smartcore-json`.
+    #[arg(long, default_value = "unknown")]
+    format: String,
+    /// An accelerator the model needs (repeatable): `type=A100,count=1[,memory=40GiB]`.
+    #[arg(long, value_name = "type=T,count=N", value_parser = accelerator)]
+    accelerator: Vec<Accelerator>,
+    /// Memory the model server needs, e.g. `16GiB`.
+    #[arg(long)]
+    memory: Option<String>,
+    /// CPU cores it needs.
+    #[arg(long)]
+    cpu: Option<f64>,
+    /// Security constraints: a YAML or JSON file with the ModelPackage `security` fields.
+    #[arg(long, value_name = "FILE")]
+    security: Option<PathBuf>,
+    /// The model (an Artifact or Training).
+    #[arg(long, value_name = "REF")]
+    model: Option<Ref>,
+    /// The training (a Training or Run).
+    #[arg(long, value_name = "REF")]
+    training: Option<Ref>,
+    /// Data it was trained on (repeatable).
+    #[arg(long, value_name = "REF")]
+    dataset: Vec<Ref>,
+    /// The final TestReport; its verdict is copied into the package.
+    #[arg(long, value_name = "FILE|REF")]
+    test_report: Option<String>,
+    /// Do not record the package in the store.
+    #[arg(long)]
+    no_record: bool,
+}
+
+fn accelerator(text: &str) -> Result<Accelerator, String> {
+    let mut kind = None;
+    let mut count = 1;
+    let mut memory = None;
+    for pair in text.split(',') {
+        match pair.split_once('=') {
+            Some(("type", v)) => kind = Some(ShortText::new(v).map_err(|e| e.to_string())?),
+            Some(("count", v)) => count = v.parse().map_err(|_| format!("count `{v}` is not a number"))?,
+            Some(("memory", v)) => memory = Some(ByteSize::new(v).map_err(|e| e.to_string())?),
+            _ => return Err(format!("`{pair}` is not type=…, count=… or memory=…")),
+        }
+    }
+    Ok(Accelerator {
+        accelerator_type: kind.ok_or("an accelerator needs type=…")?,
+        count,
+        memory,
+    })
+}
+
+/// Sign a model package: an in-toto Statement v1 whose subjects are every file of the package
+/// and the package document with their SHA-256 digests, with an SLSA Provenance v1 predicate
+/// (the build definition, resolved dependencies with digests, run details), and — when the
+/// package carries a verdict — a second statement with mlspec's verdict predicate; each in a
+/// DSSE envelope, one per line of `MODEL_DIR/mlspec-package.intoto.jsonl`. The files are
+/// re-hashed first: a file that differs from the package document is refused. Exit 0, or 2.
+#[derive(clap::Args)]
+struct SignArgs {
+    /// The model directory (with its mlspec-package.yaml).
+    dir: PathBuf,
+    /// The private key (PKCS#8 PEM, Ed25519 or ECDSA P-256).
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+}
+
+/// Verify a signed model package: every envelope's signature with the public key, every file
+/// against its signed digest (modified, missing and extra files each reported), and with
+/// --require-objectives-met the signed verdict. Exit 0 when verified, 1 when not, 2 when it
+/// cannot be checked (no envelopes, unreadable keys).
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The model directory (with its mlspec-package.yaml and mlspec-package.intoto.jsonl).
+    dir: PathBuf,
+    /// The public key (PEM).
+    #[arg(long, value_name = "KEY")]
+    pubkey: PathBuf,
+    /// Also require a signed verdict whose objectives were met.
+    #[arg(long)]
+    require_objectives_met: bool,
+}
+
+pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Build(args) => block_on(build(args, choice)),
+        Command::Sign(args) => block_on(sign(args, choice)),
+        Command::Verify(args) => verify(args),
+    }
+}
+
+/// The package's files: the directory's manifest without the package document and envelopes.
+fn package_manifest(dir: &Path) -> anyhow::Result<Manifest> {
+    let mut manifest = Manifest::of(dir)?;
+    manifest
+        .entries
+        .retain(|e| e.path != PACKAGE_FILE && e.path != ENVELOPES_FILE);
+    if manifest.entries.is_empty() {
+        bail!("{} holds no file to package", dir.display());
+    }
+    Ok(manifest)
+}
+
+async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let mut store = LazyStore::new(choice);
+    let manifest = package_manifest(&args.dir)?;
+    let files = manifest
+        .entries
+        .iter()
+        .map(|e| {
+            Ok(PackageFile {
+                path: RelativePath::new(e.path.as_str())?,
+                digest: Digest::new(e.digest.prefixed())?,
+                size: e.digest.size,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let security = match &args.security {
+        Some(path) => Some(read_security(path)?),
+        None => None,
+    };
+    let resources = (args.memory.is_some() || args.cpu.is_some() || !args.accelerator.is_empty())
+        .then(|| {
+            Ok::<_, anyhow::Error>(Resources {
+                cpu: args.cpu,
+                memory: args.memory.as_deref().map(ByteSize::new).transpose()?,
+                accelerators: args.accelerator.clone(),
+            })
+        })
+        .transpose()?;
+    let (test_report, verdict) = match &args.test_report {
+        Some(arg) => {
+            let report = load_document(arg, &[Kind::TestReport], &mut store).await?;
+            let verdict = match &report.spec {
+                Spec::TestReport(spec) => spec.verdict.clone(),
+                _ => None,
+            };
+            (
+                Some(Ref::named(Kind::TestReport, report.metadata.name.clone())),
+                verdict,
+            )
+        }
+        None => (None, None),
+    };
+    let document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(Name::new(args.name.as_str())?),
+        spec: Spec::ModelPackage(ModelPackageSpec {
+            version: Version::new(args.version.as_str())?,
+            model: args.model.clone(),
+            format: ShortText::new(args.format.as_str())?,
+            files,
+            signature: None,
+            resources,
+            security,
+            monitoring_agents: Vec::new(),
+            training: args.training.clone(),
+            datasets: args.dataset.clone(),
+            verdict,
+            test_report,
+            signatures: Vec::new(),
+        }),
+    };
+    let path = args.dir.join(PACKAGE_FILE);
+    let text = serde_saphyr::to_string(&document).context("cannot write YAML")?;
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "{}: {} files, {} bytes, manifest {}",
+        path.display(),
+        manifest.entries.len(),
+        manifest.bytes(),
+        manifest.digest()
+    );
+    if !args.no_record {
+        record(&mut store, vec![document]).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_security(path: &Path) -> anyhow::Result<Security> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not ModelPackage security fields: {e}", path.display()))
+}
+
+/// The package document of a model directory.
+fn read_package(dir: &Path) -> anyhow::Result<(Document, ModelPackageSpec)> {
+    let path = dir.join(PACKAGE_FILE);
+    let (document, _) = read_one(&path.display().to_string())?;
+    match &document.spec {
+        Spec::ModelPackage(spec) => {
+            let spec = spec.clone();
+            Ok((document, spec))
+        }
+        _ => bail!("{} is not a ModelPackage", path.display()),
+    }
+}
+
+async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let key = SigningKey::read(&args.key)?;
+    let (mut document, spec) = read_package(&args.dir)?;
+    let manifest = package_manifest(&args.dir)?;
+    let listed = Manifest {
+        entries: spec
+            .files
+            .iter()
+            .map(|f| mlspec_attest::digest::Entry {
+                path: f.path.to_string(),
+                digest: mlspec_attest::digest::FileDigest {
+                    sha256: f.digest.as_str().trim_start_matches("sha256:").to_owned(),
+                    size: f.size,
+                },
+            })
+            .collect(),
+    };
+    let differences = listed.differences(&manifest);
+    if !differences.is_empty() {
+        let list: Vec<String> = differences.iter().map(ToString::to_string).collect();
+        bail!(
+            "the files differ from {}: {}; run `mlspec package build` again",
+            PACKAGE_FILE,
+            list.join(", ")
+        );
+    }
+    let mut subjects: Vec<Subject> = manifest
+        .entries
+        .iter()
+        .map(|e| subject(&e.path, &e.digest.sha256))
+        .collect();
+    subjects.push(subject(PACKAGE_FILE, &file(&args.dir.join(PACKAGE_FILE))?.sha256));
+    let mut statements = vec![Statement::new(
+        subjects.clone(),
+        SLSA_PROVENANCE_V1,
+        provenance(&document, &spec, &manifest),
+    )];
+    if let Some(verdict) = &spec.verdict {
+        statements.push(Statement::new(subjects, VERDICT_V1, verdict_predicate(verdict, &spec)));
+    }
+    let mut lines = String::new();
+    for statement in &statements {
+        let payload = serde_json::to_vec(statement)?;
+        let envelope = Envelope::sign(IN_TOTO, &payload, &[&key]);
+        lines.push_str(&serde_json::to_string(&envelope)?);
+        lines.push('\n');
+    }
+    let out = args.dir.join(ENVELOPES_FILE);
+    std::fs::write(&out, lines).with_context(|| format!("cannot write {}", out.display()))?;
+    let key_id = key.public().key_id();
+    eprintln!("{}: {} statements signed by {key_id}", out.display(), statements.len());
+    let mut store = LazyStore::new(choice);
+    if let Some(store) = store.for_recording().await?
+        && let Spec::ModelPackage(stored) = &mut document.spec
+    {
+        stored.signatures = vec![mlspec_spec::kinds::PackageSignature {
+            keyid: ShortText::new(key_id.as_str())?,
+            algorithm: ShortText::new(match key {
+                SigningKey::Ed25519(_) => "ed25519",
+                SigningKey::EcdsaP256(_) => "ecdsa-p256",
+            })?,
+            envelope: RelativePath::new(ENVELOPES_FILE)?,
+        }];
+        store.apply(&[document], &crate::store::actor()).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn subject(name: &str, sha256: &str) -> Subject {
+    Subject {
+        name: name.to_owned(),
+        digest: [("sha256".to_owned(), sha256.to_owned())].into_iter().collect(),
+    }
+}
+
+/// SLSA Provenance v1: what built the package (mlspec, the package's parameters), from what
+/// (the model, training, datasets and test report it references), and the run's details.
+fn provenance(document: &Document, spec: &ModelPackageSpec, manifest: &Manifest) -> serde_json::Value {
+    let references = spec
+        .model
+        .iter()
+        .chain(&spec.training)
+        .chain(&spec.datasets)
+        .chain(&spec.test_report);
+    let dependencies: Vec<serde_json::Value> = references
+        .map(|r| {
+            let mut dependency = serde_json::json!({"uri": format!("mlspec:{r}")});
+            if let Some(digest) = &r.digest
+                && let Some(hex) = digest.as_str().strip_prefix("sha256:")
+            {
+                dependency["digest"] = serde_json::json!({"sha256": hex});
+            }
+            dependency
+        })
+        .collect();
+    serde_json::json!({
+        "buildDefinition": {
+            "buildType": "https://mlspec.dev/ModelPackage/v1",
+            "externalParameters": {
+                "name": document.metadata.name.to_string(),
+                "version": spec.version.to_string(),
+                "format": spec.format.to_string(),
+                "manifest": manifest.digest(),
+            },
+            "resolvedDependencies": dependencies,
+        },
+        "runDetails": {
+            "builder": {"id": format!("https://mlspec.dev/mlspec@{}", env!("CARGO_PKG_VERSION"))},
+            "metadata": {"finishedOn": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)},
+        },
+    })
+}
+
+/// mlspec's verdict predicate: the objectives, the result and each criterion.
+fn verdict_predicate(verdict: &Verdict, spec: &ModelPackageSpec) -> serde_json::Value {
+    serde_json::json!({
+        "objectives": verdict.objectives.to_string(),
+        "result": if verdict.result == Outcome::Passed { "passed" } else { "failed" },
+        "testReport": spec.test_report.as_ref().map(ToString::to_string),
+        "criteria": verdict.criteria.iter().map(|c| serde_json::json!({
+            "name": c.name.to_string(),
+            "met": c.met,
+            "expression": c.expression.as_ref().map(ToString::to_string),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let public = PublicKey::read(&args.pubkey)?;
+    let path = args.dir.join(ENVELOPES_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}; sign the package with `mlspec package sign`",
+            path.display()
+        )
+    })?;
+    let mut problems = Vec::new();
+    let mut statements = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let at = format!("{}:{}", path.display(), i + 1);
+        let envelope = Envelope::parse(line, &at)?;
+        let checked = envelope.verify(std::slice::from_ref(&public))?;
+        if checked.verified.is_empty() {
+            problems.extend(checked.failures.into_iter().map(|f| format!("{at}: {f}")));
+            continue;
+        }
+        if envelope.payload_type != IN_TOTO {
+            problems.push(format!(
+                "{at}: the payload type is {}, not {IN_TOTO}",
+                envelope.payload_type
+            ));
+            continue;
+        }
+        match serde_json::from_slice::<Statement>(&envelope.payload_bytes()?) {
+            Ok(statement) => statements.push(statement),
+            Err(e) => problems.push(format!("{at}: the payload is not an in-toto statement: {e}")),
+        }
+    }
+    if statements.is_empty() && problems.is_empty() {
+        bail!("{} holds no envelope", path.display());
+    }
+    if let Some(statement) = statements.first() {
+        let signed = Manifest {
+            entries: statement
+                .subject
+                .iter()
+                .map(|s| mlspec_attest::digest::Entry {
+                    path: s.name.clone(),
+                    digest: mlspec_attest::digest::FileDigest {
+                        sha256: s.digest.get("sha256").cloned().unwrap_or_default(),
+                        size: 0,
+                    },
+                })
+                .collect(),
+        };
+        let mut actual = Manifest::of(&args.dir)?;
+        actual.entries.retain(|e| e.path != ENVELOPES_FILE);
+        for entry in &mut actual.entries {
+            entry.digest.size = 0;
+        }
+        problems.extend(signed.differences(&actual).iter().map(ToString::to_string));
+    }
+    if args.require_objectives_met {
+        match statements.iter().find(|s| s.predicate_type == VERDICT_V1) {
+            None => problems.push("no signed verdict: the package was signed without a test report's verdict".into()),
+            Some(s) if s.predicate["result"] != "passed" => {
+                problems.push(format!(
+                    "the signed verdict against {} is `failed`",
+                    s.predicate["objectives"]
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "verified: {} statements signed by {}; {} files match their signed digests",
+            statements.len(),
+            public.key_id(),
+            statements.first().map_or(0, |s| s.subject.len())
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("not verified:");
+        for problem in &problems {
+            println!("  {problem}");
+        }
+        Ok(ExitCode::from(1))
+    }
+}

@@ -1,0 +1,191 @@
+//! Keys, model packages and their attestations, against securesystemslib and
+//! in-toto-attestation (../shared/interop/intoto), and every kind of tampering.
+
+use std::path::{Path, PathBuf};
+
+use super::store::mlspec;
+
+fn python() -> String {
+    std::env::var("MLSPEC_INTEROP_PYTHON")
+        .expect("MLSPEC_INTEROP_PYTHON is not set: run the suite with scripts/test, which installs securesystemslib")
+}
+
+fn interop(script: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/interop/intoto")
+        .join(script)
+}
+
+fn run_python(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(python()).args(args).output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// securesystemslib's key id and key dictionary for a PEM public key.
+fn sslib_key(public: &Path) -> (String, String) {
+    let code = "import json, sys\n\
+from cryptography.hazmat.primitives.serialization import load_pem_public_key\n\
+from securesystemslib.signer import SSlibKey\n\
+k = SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[1], 'rb').read()))\n\
+print(k.keyid); print(json.dumps(k.to_dict()))";
+    let (ok, said) = run_python(&["-c", code, public.to_str().unwrap()]);
+    assert!(ok, "{said}");
+    let mut lines = said.lines();
+    (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned())
+}
+
+/// A model directory, packaged and signed with a new key of `algorithm`; the key id.
+fn signed_package(dir: &Path, algorithm: &str) -> String {
+    std::fs::create_dir_all(dir.join("model/sub")).unwrap();
+    std::fs::write(dir.join("model/weights.bin"), b"weights\n").unwrap();
+    std::fs::write(dir.join("model/sub/config.json"), b"{}").unwrap();
+    let keygen = mlspec(dir, &["keygen", "--out", "keys", "--algorithm", algorithm]);
+    assert_eq!(keygen.code, 0, "{}", keygen.stderr);
+    let build = mlspec(
+        dir,
+        &[
+            "package",
+            "build",
+            "model",
+            "--name",
+            "churn",
+            "--version",
+            "1.0.0",
+            "--format",
+            "test",
+            "--no-record",
+        ],
+    );
+    assert_eq!(build.code, 0, "{}", build.stderr);
+    let sign = mlspec(dir, &["package", "sign", "model", "--key", "keys/private.pem"]);
+    assert_eq!(sign.code, 0, "{}", sign.stderr);
+    keygen.stdout.trim().to_owned()
+}
+
+fn first_envelope(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(dir.join("model/mlspec-package.intoto.jsonl")).unwrap();
+    let path = dir.join("envelope.json");
+    std::fs::write(&path, text.lines().next().unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn our_envelopes_verify_with_securesystemslib_and_parse_as_in_toto() {
+    for algorithm in ["ed25519", "ecdsa-p256"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let key_id = signed_package(dir, algorithm);
+        let (sslib_id, dict) = sslib_key(&dir.join("keys/public.pem"));
+        assert_eq!(key_id, sslib_id, "{algorithm}: our key id is securesystemslib's");
+        std::fs::write(dir.join("pubkeys.json"), format!("{{\"{key_id}\": {dict}}}")).unwrap();
+        let envelope = first_envelope(dir);
+        let (ok, said) = run_python(&[
+            interop("verify_sslib.py").to_str().unwrap(),
+            envelope.to_str().unwrap(),
+            dir.join("pubkeys.json").to_str().unwrap(),
+            dir.join("model/weights.bin").to_str().unwrap(),
+        ]);
+        assert!(ok, "{algorithm}: {said}");
+        assert!(said.contains("SLSA provenance v1 OK"), "{said}");
+        assert!(said.contains("subject sha256 matches"), "{said}");
+    }
+}
+
+#[test]
+fn envelopes_signed_by_securesystemslib_verify_with_mlspec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    signed_package(dir, "ed25519");
+    let envelope: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(first_envelope(dir)).unwrap()).unwrap();
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(dir.join("statement.json"), payload).unwrap();
+    let (ok, said) = run_python(&[
+        interop("sign_sslib.py").to_str().unwrap(),
+        dir.join("keys/private.pem").to_str().unwrap(),
+        dir.join("statement.json").to_str().unwrap(),
+        dir.join("sslib.json").to_str().unwrap(),
+    ]);
+    assert!(ok, "{said}");
+    let theirs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sslib.json")).unwrap()).unwrap();
+    std::fs::write(dir.join("model/mlspec-package.intoto.jsonl"), format!("{theirs}\n")).unwrap();
+    let out = mlspec(dir, &["package", "verify", "model", "--pubkey", "keys/public.pem"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn every_kind_of_tampering_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    signed_package(dir, "ed25519");
+    let verify = |pubkey: &str| mlspec(dir, &["package", "verify", "model", "--pubkey", pubkey]);
+    assert_eq!(verify("keys/public.pem").code, 0);
+    // Files: modified, missing, extra; the package document itself is signed too.
+    std::fs::write(dir.join("model/weights.bin"), b"weightz\n").unwrap();
+    std::fs::remove_file(dir.join("model/sub/config.json")).unwrap();
+    std::fs::write(dir.join("model/extra.txt"), b"x").unwrap();
+    let package = std::fs::read_to_string(dir.join("model/mlspec-package.yaml")).unwrap();
+    std::fs::write(dir.join("model/mlspec-package.yaml"), package.replace("1.0.0", "1.0.1")).unwrap();
+    let out = verify("keys/public.pem");
+    assert_eq!(out.code, 1);
+    insta::assert_snapshot!("package_verify_tampered", out.stdout);
+    // Another key; an envelope with a flipped byte; a truncated one (exit 2: unreadable).
+    std::fs::write(dir.join("model/weights.bin"), b"weights\n").unwrap();
+    assert_eq!(mlspec(dir, &["keygen", "--out", "other"]).code, 0);
+    let wrong = verify("other/public.pem");
+    assert_eq!(wrong.code, 1);
+    assert!(wrong.stdout.contains("no key given has the id"), "{}", wrong.stdout);
+    let envelopes = dir.join("model/mlspec-package.intoto.jsonl");
+    let text = std::fs::read_to_string(&envelopes).unwrap();
+    let mut envelope: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let sig = envelope["signatures"][0]["sig"].as_str().unwrap().to_owned();
+    let flipped = if sig.starts_with('A') {
+        sig.replacen('A', "B", 1)
+    } else {
+        format!("A{}", &sig[1..])
+    };
+    envelope["signatures"][0]["sig"] = flipped.into();
+    std::fs::write(&envelopes, format!("{envelope}\n")).unwrap();
+    let out = verify("keys/public.pem");
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("does not match the payload"), "{}", out.stdout);
+    std::fs::write(&envelopes, &text[..text.len() / 2]).unwrap();
+    let out = verify("keys/public.pem");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("is not a DSSE envelope"), "{}", out.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_out_of_the_model_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("model")).unwrap();
+    std::fs::write(dir.join("model/weights.bin"), b"w").unwrap();
+    std::fs::write(dir.join("secret"), b"s").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret"), dir.join("model/link")).unwrap();
+    let out = mlspec(
+        dir,
+        &[
+            "package",
+            "build",
+            "model",
+            "--name",
+            "m",
+            "--version",
+            "1",
+            "--no-record",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("is a symbolic link"), "{}", out.stderr);
+}
