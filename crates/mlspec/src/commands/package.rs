@@ -71,7 +71,7 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Command {
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     Sign(SignArgs),
     Verify(VerifyArgs),
 }
@@ -175,7 +175,7 @@ struct VerifyArgs {
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Build(args) => block_on(build(args, choice)),
+        Command::Build(args) => block_on(build(*args, choice)),
         Command::Sign(args) => block_on(sign(args, choice)),
         Command::Verify(args) => verify(args),
     }
