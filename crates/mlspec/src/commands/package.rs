@@ -155,6 +155,10 @@ struct SignArgs {
     /// The private key (PKCS#8 PEM, Ed25519 or ECDSA P-256).
     #[arg(long, value_name = "KEY")]
     key: PathBuf,
+    /// Also write an OpenSSF model-signing v1.0 signature of the directory here (outside it;
+    /// ECDSA keys), for `model_signing verify key`.
+    #[arg(long, value_name = "OUT.sig")]
+    model_signing: Option<PathBuf>,
 }
 
 /// Verify a signed model package: every envelope's signature with the public key, every file
@@ -171,6 +175,10 @@ struct VerifyArgs {
     /// Also require a signed verdict whose objectives were met.
     #[arg(long)]
     require_objectives_met: bool,
+    /// Verify this OpenSSF model-signing signature of the directory instead of the package's
+    /// envelopes (the tool's own, or one `package sign --model-signing` wrote).
+    #[arg(long, value_name = "SIG", conflicts_with = "require_objectives_met")]
+    model_signing: Option<PathBuf>,
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -290,6 +298,9 @@ fn read_package(dir: &Path) -> anyhow::Result<(Document, ModelPackageSpec)> {
 
 async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let key = SigningKey::read(&args.key)?;
+    if args.model_signing.is_some() && !matches!(key, SigningKey::EcdsaP256(_)) {
+        bail!("--model-signing: the model-signing format's key mode takes ECDSA keys (make one with `mlspec keygen --algorithm ecdsa-p256`); nothing was signed");
+    }
     let (mut document, spec) = read_package(&args.dir)?;
     let manifest = package_manifest(&args.dir)?;
     let listed = Manifest {
@@ -339,6 +350,9 @@ async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
     std::fs::write(&out, lines).with_context(|| format!("cannot write {}", out.display()))?;
     let key_id = key.public().key_id();
     eprintln!("{}: {} statements signed by {key_id}", out.display(), statements.len());
+    if let Some(path) = &args.model_signing {
+        write_model_signing(&args.dir, &key, path)?;
+    }
     let mut store = LazyStore::new(choice);
     if let Some(store) = store.for_recording().await?
         && let Spec::ModelPackage(stored) = &mut document.spec
@@ -354,6 +368,31 @@ async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
         store.apply(&[document], &crate::store::actor()).await?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The model-signing bundle of the whole directory (package document and envelopes included),
+/// written outside it.
+fn write_model_signing(dir: &Path, key: &SigningKey, path: &Path) -> anyhow::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if parent.canonicalize()?.starts_with(dir.canonicalize()?) {
+        bail!(
+            "write the model-signing signature outside the model directory, not to {}",
+            path.display()
+        );
+    }
+    let name = dir
+        .canonicalize()?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bundle = mlspec_attest::model_signing::bundle(key, &name, &Manifest::of(dir)?)?;
+    std::fs::write(path, serde_json::to_string_pretty(&bundle)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("{}: model-signing v1.0 signature", path.display());
+    Ok(())
 }
 
 fn subject(name: &str, sha256: &str) -> Subject {
@@ -417,6 +456,18 @@ fn verdict_predicate(verdict: &Verdict, spec: &ModelPackageSpec) -> serde_json::
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let public = PublicKey::read(&args.pubkey)?;
+    if let Some(path) = &args.model_signing {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let problems = mlspec_attest::model_signing::verify(
+            &text,
+            &path.display().to_string(),
+            &public,
+            &Manifest::of(&args.dir)?,
+        )?;
+        return Ok(report(&problems, || {
+            format!("verified: the model-signing signature {} holds", path.display())
+        }));
+    }
     let path = args.dir.join(ENVELOPES_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -482,19 +533,25 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Some(_) => {}
         }
     }
-    if problems.is_empty() {
-        println!(
+    Ok(report(&problems, || {
+        format!(
             "verified: {} statements signed by {}; {} files match their signed digests",
             statements.len(),
             public.key_id(),
             statements.first().map_or(0, |s| s.subject.len())
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("not verified:");
-        for problem in &problems {
-            println!("  {problem}");
-        }
-        Ok(ExitCode::from(1))
+        )
+    }))
+}
+
+/// Prints the verdict: `verified: …` (exit 0) or each problem (exit 1).
+fn report(problems: &[String], verified: impl FnOnce() -> String) -> ExitCode {
+    if problems.is_empty() {
+        println!("{}", verified());
+        return ExitCode::SUCCESS;
     }
+    println!("not verified:");
+    for problem in problems {
+        println!("  {problem}");
+    }
+    ExitCode::from(1)
 }

@@ -189,3 +189,123 @@ fn a_link_out_of_the_model_directory_is_refused() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("is a symbolic link"), "{}", out.stderr);
 }
+
+/// The OpenSSF model-signing tool that scripts/interop-setup installs beside the interop venv.
+fn model_signing() -> PathBuf {
+    let python = PathBuf::from(python());
+    let venv = python.parent().and_then(Path::parent).unwrap();
+    let mut name = venv.file_name().unwrap().to_os_string();
+    name.push("-model-signing");
+    venv.with_file_name(name).join("bin/model_signing")
+}
+
+#[test]
+fn model_signing_signatures_verify_both_ways() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/model-signing/fixture");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // The tool's signature of its fixture verifies here; a changed file does not.
+    let copy = |to: &str| {
+        let out = std::process::Command::new("cp")
+            .args([
+                "-r",
+                fixture.join("model").to_str().unwrap(),
+                dir.join(to).to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(out.success());
+    };
+    copy("theirs");
+    let args = |pubkey: &Path, sig: &Path| {
+        vec![
+            "package".to_owned(),
+            "verify".into(),
+            "theirs".into(),
+            "--pubkey".into(),
+            pubkey.display().to_string(),
+            "--model-signing".into(),
+            sig.display().to_string(),
+        ]
+    };
+    let theirs = args(&fixture.join("ecdsa.pub.pem"), &fixture.join("model.sig"));
+    let theirs: Vec<&str> = theirs.iter().map(String::as_str).collect();
+    let out = mlspec(dir, &theirs);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    std::fs::write(dir.join("theirs/config.json"), b"{\"changed\": true}").unwrap();
+    let out = mlspec(dir, &theirs);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("modified: config.json"), "{}", out.stdout);
+
+    // Ours verifies with the tool.
+    copy("model");
+    assert_eq!(
+        mlspec(dir, &["keygen", "--out", "keys", "--algorithm", "ecdsa-p256"]).code,
+        0
+    );
+    assert_eq!(
+        mlspec(
+            dir,
+            &[
+                "package",
+                "build",
+                "model",
+                "--name",
+                "m",
+                "--version",
+                "1",
+                "--no-record"
+            ]
+        )
+        .code,
+        0
+    );
+    let sign = mlspec(
+        dir,
+        &[
+            "package",
+            "sign",
+            "model",
+            "--key",
+            "keys/private.pem",
+            "--model-signing",
+            "ours.sig",
+        ],
+    );
+    assert_eq!(sign.code, 0, "{}", sign.stderr);
+    let tool = std::process::Command::new(model_signing())
+        .args([
+            "verify",
+            "key",
+            "--public_key",
+            "keys/public.pem",
+            "--signature",
+            "ours.sig",
+            "model",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        tool.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&tool.stdout),
+        String::from_utf8_lossy(&tool.stderr)
+    );
+    // An Ed25519 key is refused for this format, with what to do.
+    assert_eq!(mlspec(dir, &["keygen", "--out", "ed"]).code, 0);
+    let refused = mlspec(
+        dir,
+        &[
+            "package",
+            "sign",
+            "model",
+            "--key",
+            "ed/private.pem",
+            "--model-signing",
+            "ed.sig",
+        ],
+    );
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("takes ECDSA keys"), "{}", refused.stderr);
+}
