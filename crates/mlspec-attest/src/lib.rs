@@ -8,6 +8,8 @@
 //!   key ids so that its verifiers and ours recognise the same keys.
 //! - [`dsse`]: DSSE envelopes — signatures over the Pre-Authentication Encoding of a payload
 //!   and its type.
+//! - [`log`]: hash-chained NCSA Combined (or JSON Lines) inference logs with signed
+//!   checkpoints, and their verification.
 //! - [`model_signing`]: the OpenSSF model-signing v1.0 format (key mode), both ways.
 //! - [`statement`]: in-toto Statement v1, the payload that names the signed subjects by digest
 //!   and carries a predicate (SLSA Provenance v1, or mlspec's verdict).
@@ -20,6 +22,7 @@ pub mod digest;
 pub mod dsse;
 pub mod error;
 pub mod keys;
+pub mod log;
 pub mod model_signing;
 pub mod statement;
 

@@ -58,6 +58,7 @@ enum Command {
     Test(Box<commands::test::Args>),
     Keygen(commands::package::KeygenArgs),
     Package(commands::package::Args),
+    Log(commands::log::Args),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
         Command::Test(args) => commands::test::run(*args, &choice),
         Command::Keygen(args) => commands::package::keygen(args),
         Command::Package(args) => commands::package::run(args, &choice),
+        Command::Log(args) => commands::log::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@ pub mod kinds;
 pub mod lifecycle;
 pub mod lineage;
 pub mod list;
+pub mod log;
 pub mod migrate;
 pub mod new;
 pub mod objectives;

@@ -299,7 +299,9 @@ fn read_package(dir: &Path) -> anyhow::Result<(Document, ModelPackageSpec)> {
 async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let key = SigningKey::read(&args.key)?;
     if args.model_signing.is_some() && !matches!(key, SigningKey::EcdsaP256(_)) {
-        bail!("--model-signing: the model-signing format's key mode takes ECDSA keys (make one with `mlspec keygen --algorithm ecdsa-p256`); nothing was signed");
+        bail!(
+            "--model-signing: the model-signing format's key mode takes ECDSA keys (make one with `mlspec keygen --algorithm ecdsa-p256`); nothing was signed"
+        );
     }
     let (mut document, spec) = read_package(&args.dir)?;
     let manifest = package_manifest(&args.dir)?;

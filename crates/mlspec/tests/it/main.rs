@@ -8,6 +8,7 @@ mod attest;
 mod data;
 mod eval;
 mod interop;
+mod log;
 mod objectives;
 mod split;
 mod step;
