@@ -95,6 +95,23 @@ pub struct Binding {
     pub data: String,
 }
 
+/// A binding's extension fields, rendered once for every line.
+struct RenderedBinding {
+    binding: Binding,
+    rendered: String,
+}
+
+impl RenderedBinding {
+    fn new(binding: Binding) -> RenderedBinding {
+        let mut rendered = String::new();
+        push_extension(&mut rendered, "model", &binding.model);
+        push_extension(&mut rendered, "package", &binding.package);
+        push_extension(&mut rendered, "pipeline", &binding.pipeline);
+        push_extension(&mut rendered, "data", &binding.data);
+        RenderedBinding { binding, rendered }
+    }
+}
+
 /// The line layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -144,12 +161,13 @@ pub struct LogWriter {
     out: BufWriter<File>,
     chain: [u8; 32],
     lines: u64,
-    binding: Binding,
+    binding: RenderedBinding,
     key: SigningKey,
     options: LogOptions,
     unsynced: u64,
     last_sync: Instant,
     line: String,
+    times: TimeCache,
 }
 
 /// The sidecar holding a log's signed checkpoints.
@@ -205,12 +223,13 @@ impl LogWriter {
                 out: BufWriter::with_capacity(1 << 16, file),
                 chain,
                 lines,
-                binding,
+                binding: RenderedBinding::new(binding),
                 key,
                 options,
                 unsynced: 0,
                 last_sync: Instant::now(),
                 line: String::with_capacity(512),
+                times: TimeCache::default(),
             },
             cut,
         ))
@@ -220,19 +239,23 @@ impl LogWriter {
     pub fn append(&mut self, request: &Request) -> Result<u64, AttestError> {
         self.line.clear();
         match self.options.layout {
-            Layout::Combined => combined(&mut self.line, request, &self.binding),
-            Layout::JsonLines => json_line(&mut self.line, request, &self.binding)?,
+            Layout::Combined => combined(&mut self.line, request, &self.binding, &mut self.times),
+            Layout::JsonLines => json_line(&mut self.line, request, &self.binding.binding)?,
         }
         let chain = next_chain(&self.chain, self.line.as_bytes());
-        let hex = hex::encode(chain);
+        let mut hex_buffer = [0u8; 64];
+        let hex = hex::encode_to_slice(chain, &mut hex_buffer)
+            .ok()
+            .and_then(|()| std::str::from_utf8(&hex_buffer).ok())
+            .unwrap_or_default();
         match self.options.layout {
             Layout::Combined => {
                 self.line.push_str(" chain=");
-                self.line.push_str(&hex);
+                self.line.push_str(hex);
             }
             Layout::JsonLines => {
                 self.line.push_str(",\"chain\":\"");
-                self.line.push_str(&hex);
+                self.line.push_str(hex);
                 self.line.push_str("\"}");
             }
         }
@@ -273,9 +296,16 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Signs the chain head into the sidecar (after writing the lines out).
+    /// Signs the chain head into the sidecar, after the lines it covers are written out — and,
+    /// unless the policy is [`Fsync::Never`], on disk (the sidecar too), so that a crash
+    /// cannot leave a checkpoint ahead of the lines.
     pub fn checkpoint(&mut self) -> Result<(), AttestError> {
-        self.sync()?;
+        let durable = self.options.fsync != Fsync::Never;
+        if durable {
+            self.sync()?;
+        } else {
+            self.out.flush().map_err(|e| self.error(e))?;
+        }
         let payload = serde_json::json!({
             "log": self.path.file_name().map(|n| n.to_string_lossy().into_owned()),
             "line": self.lines,
@@ -291,7 +321,7 @@ impl LogWriter {
             .map_err(|e| AttestError::new(sidecar.display().to_string(), format!("cannot write: {e}")))?;
         let text = serde_json::to_string(&envelope).map_err(|e| AttestError::new("checkpoint", e.to_string()))? + "\n";
         file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_data())
+            .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
             .map_err(|e| AttestError::new(sidecar.display().to_string(), format!("cannot write: {e}")))
     }
 
@@ -300,8 +330,9 @@ impl LogWriter {
         self.lines
     }
 
-    /// Writes everything out and signs a final checkpoint.
+    /// Writes everything out, signs a final checkpoint and syncs the log to disk.
     pub fn close(mut self) -> Result<u64, AttestError> {
+        self.sync()?;
         self.checkpoint()?;
         Ok(self.lines)
     }
@@ -331,23 +362,33 @@ fn split_chain(line: &[u8], layout: Layout) -> Option<(&[u8], [u8; 32])> {
     Some((line.get(..start)?, chain))
 }
 
-/// Apache's escaping of a quoted field: `"`, `\` and bytes outside printable ASCII.
+/// A quoted field (`-` when absent), escaped as Apache does.
 fn push_quoted(out: &mut String, text: Option<&str>) {
     out.push('"');
     match text {
         None => out.push('-'),
-        Some(text) => {
-            for byte in text.bytes() {
-                match byte {
-                    b'"' => out.push_str("\\\""),
-                    b'\\' => out.push_str("\\\\"),
-                    0x20..=0x7e => out.push(byte as char),
-                    _ => out.push_str(&format!("\\x{byte:02x}")),
-                }
-            }
-        }
+        Some(text) => push_escaped(out, text),
     }
     out.push('"');
+}
+
+/// Apache's escaping inside quotes: `"`, `\` and bytes outside printable ASCII.
+fn push_escaped(out: &mut String, text: &str) {
+    if text
+        .bytes()
+        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(text);
+        return;
+    }
+    for byte in text.bytes() {
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(byte as char),
+            _ => push_hex_escape(out, "\\x", byte),
+        }
+    }
 }
 
 /// A bare field (host, user): `-` when absent or empty, spaces and quotes escaped away.
@@ -358,15 +399,31 @@ fn push_bare(out: &mut String, text: Option<&str>) {
     }
 }
 
+fn is_plain(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"._~:@/+-".contains(&byte)
+}
+
 /// Percent-encodes bytes outside `A-Z a-z 0-9 . _ ~ : @ / + -`.
 fn push_encoded(out: &mut String, text: &str) {
+    if text.bytes().all(is_plain) {
+        out.push_str(text);
+        return;
+    }
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"._~:@/+-".contains(&byte) {
+        if is_plain(byte) {
             out.push(byte as char);
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            push_hex_escape(out, "%", byte);
         }
     }
+}
+
+/// `prefix` and the byte as two hex digits.
+fn push_hex_escape(out: &mut String, prefix: &str, byte: u8) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    out.push_str(prefix);
+    out.push(DIGITS[usize::from(byte >> 4)] as char);
+    out.push(DIGITS[usize::from(byte & 15)] as char);
 }
 
 fn push_extension(out: &mut String, key: &str, value: &str) {
@@ -376,25 +433,47 @@ fn push_extension(out: &mut String, key: &str, value: &str) {
     push_encoded(out, value);
 }
 
+/// The last second formatted as Combined's `[dd/Mon/yyyy:HH:MM:SS +0000]` (requests come in
+/// order, so most lines reuse it).
+#[derive(Default)]
+struct TimeCache {
+    second: i64,
+    text: String,
+}
+
+impl TimeCache {
+    fn format(&mut self, time: DateTime<Utc>) -> &str {
+        if self.text.is_empty() || time.timestamp() != self.second {
+            self.second = time.timestamp();
+            self.text = time.format("[%d/%b/%Y:%H:%M:%S +0000]").to_string();
+        }
+        &self.text
+    }
+}
+
 /// The Combined line of a request, without its chain.
-fn combined(out: &mut String, request: &Request, binding: &Binding) {
+fn combined(out: &mut String, request: &Request, binding: &RenderedBinding, times: &mut TimeCache) {
     use std::fmt::Write as _;
     push_bare(out, Some(&request.client));
     out.push_str(" - ");
     push_bare(out, request.user.as_deref());
-    let time = request.time.unwrap_or_else(Utc::now);
-    let _ = write!(out, " [{}] ", time.format("%d/%b/%Y:%H:%M:%S +0000"));
-    let protocol = request.protocol.as_deref().unwrap_or("HTTP/1.1");
-    push_quoted(out, Some(&format!("{} {} {}", request.method, request.path, protocol)));
+    out.push(' ');
+    out.push_str(times.format(request.time.unwrap_or_else(Utc::now)));
+    out.push(' ');
+    // The request line, one quoted field.
+    out.push('"');
+    push_escaped(out, &request.method);
+    out.push(' ');
+    push_escaped(out, &request.path);
+    out.push(' ');
+    push_escaped(out, request.protocol.as_deref().unwrap_or("HTTP/1.1"));
+    out.push('"');
     let _ = write!(out, " {} {} ", request.status, request.bytes);
     push_quoted(out, request.referer.as_deref());
     out.push(' ');
     push_quoted(out, request.user_agent.as_deref());
     push_extension(out, "rid", &request.request_id);
-    push_extension(out, "model", &binding.model);
-    push_extension(out, "package", &binding.package);
-    push_extension(out, "pipeline", &binding.pipeline);
-    push_extension(out, "data", &binding.data);
+    out.push_str(&binding.rendered);
     let _ = write!(out, " latency_ms={:.3}", request.latency_ms);
     if let Some(digest) = &request.input_digest {
         push_extension(out, "in", digest);
@@ -453,23 +532,154 @@ pub struct LogReport {
     pub notes: Vec<String>,
 }
 
-/// Verifies the log at `path` (and its checkpoints, signed by `key`).
+/// Bytes read per block of verification work.
+const BLOCK: usize = 8 << 20;
+
+/// A line whose chain does not hold, kept to say what happened to it.
+struct Suspect {
+    number: u64,
+    content: Vec<u8>,
+    recorded: [u8; 32],
+}
+
+/// What one block of complete lines showed.
+#[derive(Default)]
+struct BlockResult {
+    chains: Vec<[u8; 32]>,
+    verified: u64,
+    unchained: Vec<u64>,
+    suspects: Vec<Suspect>,
+}
+
+/// Checks a block of complete lines, the first numbered `first`, the line before it having
+/// recorded `previous`. Each line's check needs only its predecessor's *recorded* chain, so
+/// blocks are checked in parallel.
+fn check_block(block: &[u8], first: u64, mut previous: [u8; 32], layout: Layout) -> BlockResult {
+    let mut result = BlockResult::default();
+    let lines = block.strip_suffix(b"\n").unwrap_or(block);
+    for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
+        let number = first + i as u64;
+        match split_chain(line, layout) {
+            None => {
+                result.unchained.push(number);
+                result.chains.push(previous);
+            }
+            Some((content, recorded)) => {
+                if next_chain(&previous, content) == recorded {
+                    result.verified += 1;
+                } else {
+                    result.suspects.push(Suspect {
+                        number,
+                        content: content.to_vec(),
+                        recorded,
+                    });
+                }
+                result.chains.push(recorded);
+                previous = recorded;
+            }
+        }
+    }
+    result
+}
+
+/// The recorded chain of the last line of a block of complete lines (`previous` if it has
+/// none).
+fn last_chain(block: &[u8], previous: [u8; 32], layout: Layout) -> [u8; 32] {
+    block
+        .strip_suffix(b"\n")
+        .and_then(|b| b.rsplit(|c| *c == b'\n').next())
+        .and_then(|line| split_chain(line, layout))
+        .map_or(previous, |(_, chain)| chain)
+}
+
+/// Verifies the log at `path` (and its checkpoints, signed by `key`), reading it in blocks that
+/// the machine's cores check in parallel.
 pub fn verify(path: &Path, key: &PublicKey, layout: Layout) -> Result<LogReport, AttestError> {
     let name = path.display().to_string();
-    let mut text = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut text))
-        .map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
+    let mut file = File::open(path).map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut results: Vec<(usize, BlockResult)> = Vec::new();
+    let mut partial = Vec::new();
+    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>, u64, [u8; 32])>(threads);
+    let receive = std::sync::Mutex::new(receive);
+    let (done_send, done_receive) = std::sync::mpsc::channel::<(usize, BlockResult)>();
+    std::thread::scope(|scope| -> Result<(), AttestError> {
+        for _ in 0..threads {
+            let (receive, done) = (&receive, done_send.clone());
+            scope.spawn(move || {
+                loop {
+                    let job = receive.lock().ok().and_then(|r| r.recv().ok());
+                    let Some((index, block, first, previous)) = job else {
+                        break;
+                    };
+                    let _ = done.send((index, check_block(&block, first, previous, layout)));
+                }
+            });
+        }
+        drop(done_send);
+        let mut carry: Vec<u8> = Vec::new();
+        let mut previous = [0u8; 32];
+        let mut first = 1u64;
+        let mut index = 0usize;
+        loop {
+            let mut block = std::mem::take(&mut carry);
+            let start = block.len();
+            block.resize(start + BLOCK, 0);
+            let n = file
+                .read(&mut block[start..])
+                .map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
+            block.truncate(start + n);
+            if n == 0 {
+                partial = block;
+                break;
+            }
+            let Some(end) = block.iter().rposition(|b| *b == b'\n') else {
+                carry = block;
+                continue;
+            };
+            carry = block.split_off(end + 1);
+            let lines = block.iter().filter(|b| **b == b'\n').count() as u64;
+            let next_previous = last_chain(&block, previous, layout);
+            if send.send((index, block, first, previous)).is_err() {
+                break;
+            }
+            previous = next_previous;
+            first += lines;
+            index += 1;
+        }
+        drop(send);
+        results = done_receive.iter().collect();
+        Ok(())
+    })?;
+    results.sort_by_key(|(i, _)| *i);
     let mut report = LogReport::default();
-    // Complete lines (those ending in a newline) with their content and recorded chain.
-    let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let mut read: Vec<Option<(&[u8], [u8; 32])>> = Vec::new();
-    for line in text.get(..complete).unwrap_or_default().split(|b| *b == b'\n') {
-        read.push(split_chain(line, layout));
+    let mut chains: Vec<[u8; 32]> = Vec::new();
+    let mut suspects = Vec::new();
+    for (_, block) in results {
+        chains.extend(block.chains);
+        report.verified += block.verified;
+        report
+            .findings
+            .extend(block.unchained.into_iter().map(|number| Finding {
+                line: Some(number),
+                message: "has no chain value (not written by an mlspec log writer, or damaged)".into(),
+            }));
+        suspects.extend(block.suspects);
     }
-    read.pop(); // the empty piece after the last newline
-    report.lines = read.len() as u64;
-    if complete < text.len() {
+    report.lines = chains.len() as u64;
+    for suspect in suspects.iter().take(1000) {
+        report.findings.push(Finding {
+            line: Some(suspect.number),
+            message: what_happened(suspect, &chains),
+        });
+    }
+    if suspects.len() > 1000 {
+        report.findings.push(Finding {
+            line: None,
+            message: format!("and {} more lines whose chain does not hold", suspects.len() - 1000),
+        });
+    }
+    if !partial.is_empty() {
         report.findings.push(Finding {
             line: Some(report.lines + 1),
             message:
@@ -477,44 +687,24 @@ pub fn verify(path: &Path, key: &PublicKey, layout: Layout) -> Result<LogReport,
                     .into(),
         });
     }
-    let chains: Vec<[u8; 32]> = read.iter().map(|l| l.map_or([0u8; 32], |(_, c)| c)).collect();
-    let mut previous = [0u8; 32];
-    for (i, entry) in read.iter().enumerate() {
-        let number = i as u64 + 1;
-        let Some((content, recorded)) = entry else {
-            report.findings.push(Finding {
-                line: Some(number),
-                message: "has no chain value (not written by an mlspec log writer, or damaged)".into(),
-            });
-            continue;
-        };
-        if next_chain(&previous, content) == *recorded {
-            report.verified += 1;
-        } else {
-            let follows = chains
-                .iter()
-                .enumerate()
-                .find(|(k, c)| *k + 1 != i && next_chain(c, content) == *recorded)
-                .map(|(k, _)| k + 1);
-            let message = match follows {
-                Some(k) => format!("moved: it was written after line {k}"),
-                None if i == 0 && next_chain(&[0u8; 32], content) != *recorded => {
-                    "does not match its chain value: it was modified, or lines before it were removed".into()
-                }
-                None => {
-                    "does not match its chain value: it was modified, or the line before it was deleted or inserted"
-                        .into()
-                }
-            };
-            report.findings.push(Finding {
-                line: Some(number),
-                message,
-            });
-        }
-        previous = *recorded;
-    }
+    report.findings.sort_by_key(|f| f.line.unwrap_or(u64::MAX));
     check_points(path, key, &chains, &mut report)?;
     Ok(report)
+}
+
+/// Why a line's chain does not hold: it chains from another line (moved), or it was modified
+/// or a neighbour deleted or inserted.
+fn what_happened(suspect: &Suspect, chains: &[[u8; 32]]) -> String {
+    let index = suspect.number as usize - 1;
+    let follows = std::iter::once((0, [0u8; 32]))
+        .chain(chains.iter().enumerate().map(|(k, c)| (k + 1, *c)))
+        .find(|(k, c)| *k != index && next_chain(c, &suspect.content) == suspect.recorded)
+        .map(|(k, _)| k);
+    match follows {
+        Some(0) => "moved: it was the first line".into(),
+        Some(k) => format!("moved: it was written after line {k}"),
+        None => "does not match its chain value: it was modified, or the line before it was deleted or inserted".into(),
+    }
 }
 
 /// Checks the signed checkpoints against the chain values read.
