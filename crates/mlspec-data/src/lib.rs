@@ -37,4 +37,4 @@ pub mod split;
 pub mod validate;
 
 pub use error::DataError;
-pub use read::{Batches, Compression, CsvOptions, Format, ReadOptions, detect, open};
+pub use read::{Batches, Compression, CsvOptions, Format, ReadOptions, detect, open, parquet_rows};

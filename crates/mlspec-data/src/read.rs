@@ -103,6 +103,15 @@ impl Default for ReadOptions {
     }
 }
 
+/// The rows a Parquet file holds, from its footer (no data is read); `None` for other files.
+pub fn parquet_rows(path: &Path) -> Option<u64> {
+    if !matches!(detect(path), Some((Format::Parquet, Compression::None))) {
+        return None;
+    }
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
+    u64::try_from(builder.metadata().file_metadata().num_rows()).ok()
+}
+
 /// The format and compression a file name implies.
 pub fn detect(path: &Path) -> Option<(Format, Compression)> {
     let name = path.file_name()?.to_str()?.to_ascii_lowercase();

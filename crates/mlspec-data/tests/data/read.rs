@@ -102,6 +102,9 @@ fn tsv_json_lines_and_parquet_read_the_same_rows() {
     writer.write(&batch).unwrap();
     writer.close().unwrap();
     assert_eq!(concat(&read_all(&path, &ReadOptions::default()).unwrap()), batch);
+    // The footer gives the rows without reading the data; other formats do not say.
+    assert_eq!(mlspec_data::parquet_rows(&path), Some(2));
+    assert_eq!(mlspec_data::parquet_rows(&tsv), None);
 }
 
 #[test]

@@ -24,6 +24,7 @@ use crate::store::{LazyStore, StoreChoice, actor, block_on};
 
 use super::validate::read_one;
 
+mod sign;
 mod split;
 
 /// Profile, validate and compare data.
@@ -40,6 +41,8 @@ enum Command {
     Validate(ValidateArgs),
     Drift(DriftArgs),
     Split(split::SplitArgs),
+    Sign(sign::SignArgs),
+    Verify(sign::VerifyArgs),
     Leakage(split::LeakageArgs),
 }
 
@@ -292,6 +295,8 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => block_on(run_validate(args, choice)),
         Command::Drift(args) => run_drift(args),
         Command::Split(args) => block_on(split::run_split(args, choice)),
+        Command::Sign(args) => sign::sign(args),
+        Command::Verify(args) => sign::verify(args),
         Command::Leakage(args) => split::run_leakage(args),
     }
 }

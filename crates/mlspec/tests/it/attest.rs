@@ -309,3 +309,84 @@ fn model_signing_signatures_verify_both_ways() {
     assert_eq!(refused.code, 2);
     assert!(refused.stderr.contains("takes ECDSA keys"), "{}", refused.stderr);
 }
+
+#[test]
+fn signed_datasets_report_modified_missing_and_extra_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("shards")).unwrap();
+    for i in 0..3 {
+        std::fs::write(dir.join(format!("shards/part-{i}.csv")), format!("a,b\n{i},x\n")).unwrap();
+    }
+    assert_eq!(mlspec(dir, &["keygen", "--out", "keys"]).code, 0);
+    let sign = mlspec(
+        dir,
+        &[
+            "data",
+            "sign",
+            "shards",
+            "--key",
+            "keys/private.pem",
+            "--out",
+            "shards.intoto.json",
+        ],
+    );
+    assert_eq!(sign.code, 0, "{}", sign.stderr);
+    let verify = |inputs: &[&str]| {
+        let mut args = vec!["data", "verify"];
+        args.extend(inputs);
+        args.extend(["--envelope", "shards.intoto.json", "--pubkey", "keys/public.pem"]);
+        mlspec(dir, &args)
+    };
+    assert_eq!(verify(&["shards"]).code, 0);
+    // The envelope is a standard one: securesystemslib verifies it too.
+    let (key_id, dict) = sslib_key(&dir.join("keys/public.pem"));
+    std::fs::write(dir.join("pubkeys.json"), format!("{{\"{key_id}\": {dict}}}")).unwrap();
+    let (ok, said) = run_python(&[
+        interop("verify_sslib.py").to_str().unwrap(),
+        dir.join("shards.intoto.json").to_str().unwrap(),
+        dir.join("pubkeys.json").to_str().unwrap(),
+        dir.join("shards/part-1.csv").to_str().unwrap(),
+    ]);
+    assert!(ok, "{said}");
+    std::fs::write(dir.join("shards/part-0.csv"), "a,b\n0,y\n").unwrap();
+    std::fs::remove_file(dir.join("shards/part-1.csv")).unwrap();
+    std::fs::write(dir.join("shards/part-9.csv"), "a,b\n").unwrap();
+    let out = verify(&["shards"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stdout,
+        "not verified:\n  modified shard: part-0.csv\n  missing shard: part-1.csv\n  extra shard: part-9.csv\n"
+    );
+    // Files given one by one; another key.
+    let files = mlspec(
+        dir,
+        &[
+            "data",
+            "sign",
+            "shards/part-2.csv",
+            "shards/part-9.csv",
+            "--key",
+            "keys/private.pem",
+            "--out",
+            "two.json",
+        ],
+    );
+    assert_eq!(files.code, 0, "{}", files.stderr);
+    assert_eq!(mlspec(dir, &["keygen", "--out", "other"]).code, 0);
+    let wrong = mlspec(
+        dir,
+        &[
+            "data",
+            "verify",
+            "shards/part-2.csv",
+            "shards/part-9.csv",
+            "--envelope",
+            "two.json",
+            "--pubkey",
+            "other/public.pem",
+        ],
+    );
+    assert_eq!(wrong.code, 1);
+    assert!(wrong.stdout.contains("no key given has the id"), "{}", wrong.stdout);
+}
