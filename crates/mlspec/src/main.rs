@@ -59,6 +59,7 @@ enum Command {
     Keygen(commands::package::KeygenArgs),
     Package(commands::package::Args),
     Log(commands::log::Args),
+    Demo(commands::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -90,7 +91,8 @@ fn main() -> ExitCode {
         Command::Test(args) => commands::test::run(*args, &choice),
         Command::Keygen(args) => commands::package::keygen(args),
         Command::Package(args) => commands::package::run(args, &choice),
-        Command::Log(args) => commands::log::run(args),
+        Command::Log(args) => commands::log::run(args, &choice),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(code) => code,

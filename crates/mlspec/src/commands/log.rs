@@ -15,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::package::{ENVELOPES_FILE, PACKAGE_FILE};
 use super::validate::read_one;
+use crate::store::{LazyStore, StoreChoice, block_on};
 
 /// Append to, verify and audit inference logs.
 #[derive(clap::Args)]
@@ -122,11 +123,11 @@ struct AuditArgs {
     pubkey: PathBuf,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Append(args) => append(args),
         Command::Verify(args) => verify_log(args),
-        Command::Audit(args) => audit(args),
+        Command::Audit(args) => block_on(audit(args, choice)),
     }
 }
 
@@ -224,7 +225,7 @@ fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let (path, line) = args
         .at
         .rsplit_once(':')
@@ -292,15 +293,29 @@ fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         key.key_id(),
         if signed { ", verified" } else { ", NOT verified" }
     ));
+    let mut lazy = LazyStore::new(choice);
+    let store = lazy.for_recording().await?;
     if let Some(training) = &spec.training {
-        out.push_str(&format!("  training   {training}\n"));
+        let detail = match store {
+            Some(store) => stored_detail(store, training).await,
+            None => String::new(),
+        };
+        out.push_str(&format!("  training   {training}{detail}\n"));
     }
     for dataset in &spec.datasets {
-        out.push_str(&format!("  data       {dataset}\n"));
+        let detail = match store {
+            Some(store) => stored_detail(store, dataset).await,
+            None => String::new(),
+        };
+        out.push_str(&format!("  data       {dataset}{detail}\n"));
     }
-    out.push_str(&format!("  data digest {}\n", field("data")));
+    out.push_str(&format!("  data ids   {} (the line's binding)\n", field("data")));
     if let Some(report) = &spec.test_report {
-        out.push_str(&format!("  test       {report}\n"));
+        let detail = match store {
+            Some(store) => stored_detail(store, report).await,
+            None => String::new(),
+        };
+        out.push_str(&format!("  test       {report}{detail}\n"));
     }
     match &spec.verdict {
         Some(verdict) => out.push_str(&format!(
@@ -322,6 +337,53 @@ fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             println!("not verified: {problem}");
         }
         Ok(ExitCode::from(1))
+    }
+}
+
+/// What the store says of a referenced object: a Run's status and end, a Dataset version's
+/// digest and rows, a TestReport's holdback reads — or that it is not there.
+async fn stored_detail(store: &dyn mlspec_store::Store, reference: &mlspec_spec::Ref) -> String {
+    let Ok(stored) = store.get(&mlspec_store::Selector::from(reference)).await else {
+        return " (not in the store)".into();
+    };
+    match &stored.document.spec {
+        Spec::Run(run) => format!(
+            " ({:?}{})",
+            run.status,
+            run.end_time.map(|t| format!(", ended {t}")).unwrap_or_default()
+        ),
+        Spec::Dataset(dataset) => {
+            let version = stored
+                .version
+                .as_ref()
+                .map(|v| v.version.to_string())
+                .or_else(|| dataset.current.as_ref().map(ToString::to_string))
+                .or_else(|| dataset.versions.last().map(|v| v.version.to_string()));
+            let found = dataset.versions.iter().find(|v| Some(v.version.to_string()) == version);
+            match found {
+                Some(v) => format!(
+                    " (version {}, {}{})",
+                    v.version,
+                    v.digest.as_ref().map_or("no digest".to_owned(), ToString::to_string),
+                    v.rows.map(|r| format!(", {r} rows")).unwrap_or_default()
+                ),
+                None => String::new(),
+            }
+        }
+        Spec::TestReport(report) => format!(
+            " (holdback read {}{}{})",
+            report.holdback_reads,
+            report
+                .holdback_read_budget
+                .map(|b| format!(" of {b}"))
+                .unwrap_or_default(),
+            report
+                .holdback_digest
+                .as_ref()
+                .map(|d| format!(", rows {d}"))
+                .unwrap_or_default()
+        ),
+        _ => String::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod data;
+pub mod demo;
 pub mod eval;
 pub mod get;
 pub mod history;

@@ -6,6 +6,7 @@
 mod store;
 mod attest;
 mod data;
+mod demo;
 mod eval;
 mod interop;
 mod log;
