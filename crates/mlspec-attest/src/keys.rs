@@ -142,8 +142,10 @@ impl PublicKey {
         .map_err(|e| AttestError::new("key", format!("cannot encode the public key: {e}")))
     }
 
-    /// A key from SPKI PEM text; `source` names it in errors.
+    /// A key from SPKI PEM text (text before the PEM block, such as an `Expires:` line, is
+    /// ignored); `source` names it in errors.
     pub fn from_pem(text: &str, source: &str) -> Result<PublicKey, AttestError> {
+        let text = text.find("-----BEGIN").and_then(|at| text.get(at..)).unwrap_or(text);
         if let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(text) {
             return Ok(PublicKey::Ed25519(key));
         }
@@ -215,9 +217,57 @@ fn canonical_string(text: &str) -> String {
     out
 }
 
-/// Writes a new key pair to `dir`: `private.pem` (PKCS#8, mode 0600) and `public.pem`; the
-/// key id. Existing keys are not overwritten.
-pub fn write_key_pair(dir: &Path, algorithm: Algorithm) -> Result<PublicKey, AttestError> {
+/// A public key file as `mlspec keygen` writes it: the PEM, preceded by an
+/// `Expires: <RFC 3339 time>` line when the key has an end of validity (RFC 7468 lets
+/// explanatory text precede the block; PEM readers skip it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFile {
+    /// The key.
+    pub key: PublicKey,
+    /// When it stops being valid.
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl KeyFile {
+    /// Reads a public key file.
+    pub fn read(path: &Path) -> Result<KeyFile, AttestError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
+        let expires = text
+            .lines()
+            .take_while(|l| !l.starts_with("-----BEGIN"))
+            .find_map(|l| l.strip_prefix("Expires:"))
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t.trim())
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|e| AttestError::new(&name, format!("the Expires line is not an RFC 3339 time: {e}")))
+            })
+            .transpose()?;
+        Ok(KeyFile {
+            key: PublicKey::from_pem(&text, &name)?,
+            expires,
+        })
+    }
+
+    /// Why the key may not be used at `now`, if it may not.
+    pub fn expired(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        self.expires.filter(|e| *e <= now).map(|e| {
+            format!(
+                "the key {} expired on {}; its signatures are no longer accepted",
+                self.key.key_id(),
+                e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        })
+    }
+}
+
+/// Writes a new key pair to `dir`: `private.pem` (PKCS#8, mode 0600) and `public.pem` (with
+/// its `Expires:` line when `expires` is given); the key id. Existing keys are not overwritten.
+pub fn write_key_pair(
+    dir: &Path,
+    algorithm: Algorithm,
+    expires: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<PublicKey, AttestError> {
     let name = dir.display().to_string();
     std::fs::create_dir_all(dir).map_err(|e| AttestError::new(&name, format!("cannot create: {e}")))?;
     let private = dir.join("private.pem");
@@ -231,7 +281,10 @@ pub fn write_key_pair(dir: &Path, algorithm: Algorithm) -> Result<PublicKey, Att
     write_private(&private, &key.to_pem()?)?;
     let public = key.public();
     let public_path = dir.join("public.pem");
-    std::fs::write(&public_path, public.to_pem()?)
+    let header = expires
+        .map(|e| format!("Expires: {}\n", e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .unwrap_or_default();
+    std::fs::write(&public_path, header + &public.to_pem()?)
         .map_err(|e| AttestError::new(public_path.display().to_string(), format!("cannot write: {e}")))?;
     Ok(public)
 }

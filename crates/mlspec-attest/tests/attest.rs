@@ -98,7 +98,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 #[test]
 fn ecdsa_keys_sign_in_der_and_round_trip_through_pem() {
     let dir = tempfile::tempdir().unwrap();
-    let public = write_key_pair(dir.path(), Algorithm::EcdsaP256).unwrap();
+    let public = write_key_pair(dir.path(), Algorithm::EcdsaP256, None).unwrap();
     let key = SigningKey::read(&dir.path().join("private.pem")).unwrap();
     assert_eq!(PublicKey::read(&dir.path().join("public.pem")).unwrap(), public);
     let envelope = Envelope::sign(IN_TOTO, b"{}", &[&key]);
@@ -117,7 +117,7 @@ fn ecdsa_keys_sign_in_der_and_round_trip_through_pem() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let again = write_key_pair(dir.path(), Algorithm::Ed25519).unwrap_err();
+    let again = write_key_pair(dir.path(), Algorithm::Ed25519, None).unwrap_err();
     assert!(again.message.contains("already exists"), "{again}");
     let garbage = SigningKey::from_pem("not a key", "k.pem").unwrap_err();
     assert!(garbage.message.contains("is not a PKCS#8 PEM private key"), "{garbage}");
@@ -162,4 +162,22 @@ fn symbolic_links_are_refused_not_followed() {
     let error = Manifest::of(&model).unwrap_err();
     assert!(error.message.contains("is a symbolic link"), "{error}");
     assert!(error.subject.ends_with("link"), "{error}");
+}
+
+#[test]
+fn a_key_file_carries_its_expiry() {
+    use mlspec_attest::keys::KeyFile;
+    let dir = tempfile::tempdir().unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let public = write_key_pair(dir.path(), Algorithm::Ed25519, Some(expires)).unwrap();
+    let file = KeyFile::read(&dir.path().join("public.pem")).unwrap();
+    assert_eq!((file.key.clone(), file.expires), (public, Some(expires)));
+    let before = chrono::DateTime::parse_from_rfc3339("2026-12-31T23:59:59Z")
+        .unwrap()
+        .to_utc();
+    assert_eq!(file.expired(before), None);
+    let message = file.expired(expires).unwrap();
+    assert!(message.contains("expired on 2027-01-01T00:00:00Z"), "{message}");
 }

@@ -235,12 +235,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "smartcore-logistic-json",
             "--memory",
             "512MiB",
-            "--model",
-            "Artifact/churn-model",
-            "--training",
-            "Run/train-churn",
-            "--dataset",
-            "Dataset/customers-train@1",
             "--test-report",
             "TestReport/churn-test-read-1",
         ],
@@ -435,7 +429,7 @@ fn train(dir: &Path) -> anyhow::Result<Model> {
     std::fs::write(
         dir.join("training.yaml"),
         format!(
-            "apiVersion: mlspec/v1\nkind: Run\nmetadata:\n  name: train-churn\nspec:\n  status: Finished\n  startTime: {now}\n  endTime: {now}\n  params:\n    model: logistic-regression\n    features: age,income,tenure\n  metrics:\n    - {{key: train_accuracy, value: {accuracy}}}\n  inputs: [Dataset/customers-train]\n---\napiVersion: mlspec/v1\nkind: Artifact\nmetadata:\n  name: churn-model\nspec:\n  run: Run/train-churn\n  type: model\n  path: {{datastore: local, path: model/model.json}}\n  digest: {}\n  size: {}\n  mediaType: application/json\n",
+            "apiVersion: mlspec/v1\nkind: Run\nmetadata:\n  name: train-churn\nspec:\n  status: Finished\n  startTime: {now}\n  endTime: {now}\n  params:\n    model: logistic-regression\n    features: age,income,tenure\n  metrics:\n    - {{key: train_accuracy, value: {accuracy}}}\n  inputs: [Dataset/customers-train@1]\n---\napiVersion: mlspec/v1\nkind: Artifact\nmetadata:\n  name: churn-model\nspec:\n  run: Run/train-churn\n  type: model\n  path: {{datastore: local, path: model/model.json}}\n  digest: {}\n  size: {}\n  mediaType: application/json\n",
             digest.prefixed(),
             digest.size
         ),

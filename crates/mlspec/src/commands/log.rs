@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use mlspec_attest::digest::file;
-use mlspec_attest::keys::{PublicKey, SigningKey};
+use mlspec_attest::keys::SigningKey;
 use mlspec_attest::log::{Binding, Fsync, Layout, LogOptions, LogWriter, Request, verify};
 use mlspec_spec::Spec;
 use mlspec_spec::kinds::ModelPackageSpec;
 use sha2::{Digest as _, Sha256};
 
-use super::package::{ENVELOPES_FILE, PACKAGE_FILE};
+use super::package::{ENVELOPES_FILE, PACKAGE_FILE, report, trusted_key};
 use super::validate::read_one;
 use crate::store::{LazyStore, StoreChoice, block_on};
 
@@ -203,7 +203,10 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let key = PublicKey::read(&args.pubkey)?;
+    let key = match trusted_key(&args.pubkey)? {
+        Ok(key) => key,
+        Err(expired) => return Ok(report(&[expired], String::new)),
+    };
     let report = verify(&args.log, &key, args.format.layout())?;
     for note in &report.notes {
         eprintln!("note: {note}");
@@ -231,7 +234,10 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         .rsplit_once(':')
         .and_then(|(p, l)| Some((PathBuf::from(p), l.parse::<u64>().ok()?)))
         .context("name the request as FILE:LINE, e.g. serve.log:3")?;
-    let key = PublicKey::read(&args.pubkey)?;
+    let key = match trusted_key(&args.pubkey)? {
+        Ok(key) => key,
+        Err(expired) => return Ok(report(&[expired], String::new)),
+    };
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let Some(entry) = line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
         bail!("{} has no line {line}", path.display());

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use mlspec_attest::digest::{Manifest, file};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
-use mlspec_attest::keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
+use mlspec_attest::keys::{Algorithm, KeyFile, PublicKey, SigningKey, write_key_pair};
 use mlspec_attest::statement::{SLSA_PROVENANCE_V1, Statement, Subject};
 use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, Outcome, PackageFile, Resources, Security, Verdict};
 use mlspec_spec::newtypes::{ByteSize, Digest, RelativePath, ShortText};
@@ -38,6 +38,10 @@ pub struct KeygenArgs {
     /// The algorithm.
     #[arg(long, value_enum, default_value = "ed25519")]
     algorithm: AlgorithmArg,
+    /// Make the key expire after this many days: `public.pem` says so, and verification with
+    /// it fails afterwards.
+    #[arg(long, value_name = "DAYS")]
+    expires_in: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -52,7 +56,10 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
         AlgorithmArg::Ed25519 => Algorithm::Ed25519,
         AlgorithmArg::EcdsaP256 => Algorithm::EcdsaP256,
     };
-    let public = write_key_pair(&args.out, algorithm)?;
+    let expires = args
+        .expires_in
+        .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
+    let public = write_key_pair(&args.out, algorithm, expires)?;
     println!("{}", public.key_id());
     eprintln!(
         "wrote {} (keep it secret) and {}",
@@ -77,9 +84,11 @@ enum Command {
 }
 
 /// Write the ModelPackage document of a model directory (`MODEL_DIR/mlspec-package.yaml`):
-/// every file with its SHA-256 and size, the infrastructure needs, security constraints and
-/// references to the model, training, datasets and test report (with the test's verdict when a
-/// store holds it). Symbolic links are refused. Exit 0, or 2 on bad input.
+/// every file with its SHA-256 and size, the IO signature, infrastructure needs, security
+/// constraints, monitoring agents and references to the model, training, datasets and test
+/// report with its verdict. With a store, what is not given is followed from the test report:
+/// its model, the model Artifact's run (the training) and that run's input Datasets. Symbolic
+/// links are refused. Exit 0, or 2 on bad input.
 #[derive(clap::Args)]
 #[command(disable_version_flag = true)]
 struct BuildArgs {
@@ -106,6 +115,12 @@ struct BuildArgs {
     /// Security constraints: a YAML or JSON file with the ModelPackage `security` fields.
     #[arg(long, value_name = "FILE")]
     security: Option<PathBuf>,
+    /// The IO signature: a YAML or JSON file with `inputs` and `outputs` (name, dtype, shape).
+    #[arg(long, value_name = "FILE")]
+    io_signature: Option<PathBuf>,
+    /// Monitoring agents: a YAML or JSON list of {name, endpoint, signals}.
+    #[arg(long, value_name = "FILE")]
+    monitoring: Option<PathBuf>,
     /// The model (an Artifact or Training).
     #[arg(long, value_name = "REF")]
     model: Option<Ref>,
@@ -215,10 +230,14 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let security = match &args.security {
-        Some(path) => Some(read_security(path)?),
-        None => None,
-    };
+    let security = args.security.as_deref().map(read_fields::<Security>).transpose()?;
+    let io_signature = args.io_signature.as_deref().map(read_fields).transpose()?;
+    let monitoring_agents = args
+        .monitoring
+        .as_deref()
+        .map(read_fields)
+        .transpose()?
+        .unwrap_or_default();
     let resources = (args.memory.is_some() || args.cpu.is_some() || !args.accelerator.is_empty())
         .then(|| {
             Ok::<_, anyhow::Error>(Resources {
@@ -228,36 +247,40 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
             })
         })
         .transpose()?;
-    let (test_report, verdict) = match &args.test_report {
-        Some(arg) => {
-            let report = load_document(arg, &[Kind::TestReport], &mut store).await?;
-            let verdict = match &report.spec {
-                Spec::TestReport(spec) => spec.verdict.clone(),
-                _ => None,
-            };
-            (
-                Some(Ref::named(Kind::TestReport, report.metadata.name.clone())),
-                verdict,
-            )
-        }
-        None => (None, None),
+    let mut references = References {
+        model: args.model.clone(),
+        training: args.training.clone(),
+        datasets: args.dataset.clone(),
+        test_report: None,
+        verdict: None,
     };
+    if let Some(arg) = &args.test_report {
+        let report = load_document(arg, &[Kind::TestReport], &mut store).await?;
+        references.test_report = Some(Ref::named(Kind::TestReport, report.metadata.name.clone()));
+        if let Spec::TestReport(spec) = &report.spec {
+            references.verdict = spec.verdict.clone();
+            references.model.get_or_insert_with(|| spec.model.clone());
+        }
+        if let Some(store) = store.for_recording().await? {
+            references.follow(store).await;
+        }
+    }
     let document = Document {
         api_version: ApiVersion::V1,
         metadata: Metadata::named(Name::new(args.name.as_str())?),
         spec: Spec::ModelPackage(ModelPackageSpec {
             version: Version::new(args.version.as_str())?,
-            model: args.model.clone(),
+            model: references.model,
             format: ShortText::new(args.format.as_str())?,
             files,
-            signature: None,
+            signature: io_signature,
             resources,
             security,
-            monitoring_agents: Vec::new(),
-            training: args.training.clone(),
-            datasets: args.dataset.clone(),
-            verdict,
-            test_report,
+            monitoring_agents,
+            training: references.training,
+            datasets: references.datasets,
+            verdict: references.verdict,
+            test_report: references.test_report,
             signatures: Vec::new(),
         }),
     };
@@ -277,10 +300,45 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_security(path: &Path) -> anyhow::Result<Security> {
+/// A YAML or JSON file of ModelPackage fields (security, IO signature, monitoring agents).
+fn read_fields<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_saphyr::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: not ModelPackage security fields: {e}", path.display()))
+    serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// What a package references.
+struct References {
+    model: Option<Ref>,
+    training: Option<Ref>,
+    datasets: Vec<Ref>,
+    test_report: Option<Ref>,
+    verdict: Option<Verdict>,
+}
+
+impl References {
+    /// Fills what was not given from the store: the model Artifact's run as the training, and
+    /// that run's input Datasets.
+    async fn follow(&mut self, store: &dyn mlspec_store::Store) {
+        if self.training.is_none()
+            && let Some(model) = &self.model
+            && let Ok(stored) = store.get(&mlspec_store::Selector::from(model)).await
+            && let Spec::Artifact(artifact) = &stored.document.spec
+        {
+            self.training = Some(artifact.run.clone());
+        }
+        if self.datasets.is_empty()
+            && let Some(training) = &self.training
+            && let Ok(stored) = store.get(&mlspec_store::Selector::from(training)).await
+            && let Spec::Run(run) = &stored.document.spec
+        {
+            self.datasets = run
+                .inputs
+                .iter()
+                .filter(|r| r.kind() == Some(Kind::Dataset))
+                .cloned()
+                .collect();
+        }
+    }
 }
 
 /// The package document of a model directory.
@@ -456,8 +514,21 @@ fn verdict_predicate(verdict: &Verdict, spec: &ModelPackageSpec) -> serde_json::
     })
 }
 
+/// The public key of a key file, or — when the file says it has expired — why it may not be
+/// used.
+pub(crate) fn trusted_key(path: &Path) -> anyhow::Result<Result<PublicKey, String>> {
+    let file = KeyFile::read(path)?;
+    Ok(match file.expired(chrono::Utc::now()) {
+        Some(expired) => Err(expired),
+        None => Ok(file.key),
+    })
+}
+
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let public = PublicKey::read(&args.pubkey)?;
+    let public = match trusted_key(&args.pubkey)? {
+        Ok(key) => key,
+        Err(expired) => return Ok(report(&[expired], String::new)),
+    };
     if let Some(path) = &args.model_signing {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let problems = mlspec_attest::model_signing::verify(
@@ -546,7 +617,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints the verdict: `verified: …` (exit 0) or each problem (exit 1).
-fn report(problems: &[String], verified: impl FnOnce() -> String) -> ExitCode {
+pub(crate) fn report(problems: &[String], verified: impl FnOnce() -> String) -> ExitCode {
     if problems.is_empty() {
         println!("{}", verified());
         return ExitCode::SUCCESS;

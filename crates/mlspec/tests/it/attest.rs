@@ -390,3 +390,24 @@ fn signed_datasets_report_modified_missing_and_extra_shards() {
     assert_eq!(wrong.code, 1);
     assert!(wrong.stdout.contains("no key given has the id"), "{}", wrong.stdout);
 }
+
+#[test]
+fn an_expired_key_is_not_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    signed_package(dir, "ed25519");
+    // A key that expires at once: what it signed is no longer verified.
+    assert_eq!(mlspec(dir, &["keygen", "--out", "old", "--expires-in", "0"]).code, 0);
+    let public = std::fs::read_to_string(dir.join("old/public.pem")).unwrap();
+    assert!(public.starts_with("Expires: "), "{public}");
+    assert_eq!(
+        mlspec(dir, &["package", "sign", "model", "--key", "old/private.pem"]).code,
+        0
+    );
+    let out = mlspec(dir, &["package", "verify", "model", "--pubkey", "old/public.pem"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("expired on"), "{}", out.stdout);
+    // securesystemslib's reader skips the Expires line, as RFC 7468 allows.
+    let (key_id, _) = sslib_key(&dir.join("old/public.pem"));
+    assert_eq!(key_id.len(), 64);
+}

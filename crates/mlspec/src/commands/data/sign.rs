@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use mlspec_attest::digest::{Difference, Entry, FileDigest, Manifest};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
-use mlspec_attest::keys::{PublicKey, SigningKey};
+use mlspec_attest::keys::SigningKey;
+
+use crate::commands::package::{report, trusted_key};
 use mlspec_attest::statement::{Statement, Subject};
 
 /// The predicate type of a signed shard manifest.
@@ -125,7 +127,10 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let key = PublicKey::read(&args.pubkey)?;
+    let key = match trusted_key(&args.pubkey)? {
+        Ok(key) => key,
+        Err(expired) => return Ok(report(&[expired], String::new)),
+    };
     let text =
         std::fs::read_to_string(&args.envelope).with_context(|| format!("cannot read {}", args.envelope.display()))?;
     let envelope = Envelope::parse(&text, &args.envelope.display().to_string())?;
