@@ -181,3 +181,12 @@ fn a_key_file_carries_its_expiry() {
     let message = file.expired(expires).unwrap();
     assert!(message.contains("expired on 2027-01-01T00:00:00Z"), "{message}");
 }
+
+/// A file whose bytes do not match what its metadata said while it was read (here a /proc file:
+/// size 0, contents not) is refused, not digested.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_that_changes_while_it_is_hashed_is_refused() {
+    let error = mlspec_attest::digest::file(Path::new("/proc/self/status")).unwrap_err();
+    assert!(error.message.contains("changed while it was hashed"), "{error}");
+}
