@@ -619,13 +619,10 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// `sha256:` and the hex SHA-256 of the file's bytes (as stored, compressed or not).
+/// `sha256:` and the hex SHA-256 of the file's bytes (as stored, compressed or not), streamed by
+/// the trust chain's one digest implementation (a file that changes while read is refused).
 pub(crate) fn content_digest(path: &Path) -> anyhow::Result<Digest> {
-    use sha2::Digest as _;
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Digest::new(format!("sha256:{}", hex::encode(hasher.finalize())))?)
+    Ok(Digest::new(mlspec_attest::digest::file(path)?.prefixed())?)
 }
 
 /// Checks the `--dataset` reference in the store, when one is given and a store is in use: a
