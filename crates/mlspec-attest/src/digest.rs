@@ -140,6 +140,32 @@ impl Manifest {
         self.entries.iter().map(|e| e.digest.size).sum()
     }
 
+    /// A manifest of (path, hex SHA-256) pairs whose sizes are not known (as signed statements
+    /// list them); compare it with [`Manifest::without_sizes`].
+    pub fn of_digests<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Manifest {
+        Manifest {
+            entries: pairs
+                .into_iter()
+                .map(|(path, sha256)| Entry {
+                    path: path.to_owned(),
+                    digest: FileDigest {
+                        sha256: sha256.to_owned(),
+                        size: 0,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// The same manifest with sizes forgotten, to compare with one made by
+    /// [`Manifest::of_digests`].
+    pub fn without_sizes(mut self) -> Manifest {
+        for entry in &mut self.entries {
+            entry.digest.size = 0;
+        }
+        self
+    }
+
     /// How `actual` differs from this manifest: modified, missing and extra files, by path.
     pub fn differences(&self, actual: &Manifest) -> Vec<Difference> {
         let mut found = Vec::new();

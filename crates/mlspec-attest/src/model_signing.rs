@@ -102,24 +102,16 @@ pub fn verify(text: &str, source: &str, public: &PublicKey, manifest: &Manifest)
             statement.predicate_type
         )]);
     }
-    let signed = Manifest {
-        entries: statement.predicate["resources"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .map(|r| crate::digest::Entry {
-                path: r["name"].as_str().unwrap_or_default().to_owned(),
-                digest: crate::digest::FileDigest {
-                    sha256: r["digest"].as_str().unwrap_or_default().to_owned(),
-                    size: 0,
-                },
-            })
-            .collect(),
-    };
-    let mut actual = signed_files(manifest);
-    for entry in &mut actual.entries {
-        entry.digest.size = 0;
-    }
+    let resources = statement.predicate["resources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let signed = Manifest::of_digests(resources.iter().map(|r| {
+        (
+            r["name"].as_str().unwrap_or_default(),
+            r["digest"].as_str().unwrap_or_default(),
+        )
+    }));
+    let actual = signed_files(manifest).without_sizes();
     Ok(signed.differences(&actual).iter().map(ToString::to_string).collect())
 }

@@ -36,6 +36,15 @@ pub struct Statement {
 }
 
 impl Statement {
+    /// The subjects as a manifest (name, SHA-256; sizes unknown).
+    pub fn manifest(&self) -> crate::digest::Manifest {
+        crate::digest::Manifest::of_digests(
+            self.subject
+                .iter()
+                .map(|s| (s.name.as_str(), s.digest.get("sha256").map_or("", String::as_str))),
+        )
+    }
+
     /// A statement about these subjects.
     pub fn new(subject: Vec<Subject>, predicate_type: &str, predicate: serde_json::Value) -> Statement {
         Statement {

@@ -363,20 +363,12 @@ async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
     }
     let (mut document, spec) = read_package(&args.dir)?;
     let manifest = package_manifest(&args.dir)?;
-    let listed = Manifest {
-        entries: spec
-            .files
+    let listed = Manifest::of_digests(
+        spec.files
             .iter()
-            .map(|f| mlspec_attest::digest::Entry {
-                path: f.path.to_string(),
-                digest: mlspec_attest::digest::FileDigest {
-                    sha256: f.digest.as_str().trim_start_matches("sha256:").to_owned(),
-                    size: f.size,
-                },
-            })
-            .collect(),
-    };
-    let differences = listed.differences(&manifest);
+            .map(|f| (f.path.as_str(), f.digest.as_str().trim_start_matches("sha256:"))),
+    );
+    let differences = listed.differences(&manifest.clone().without_sizes());
     if !differences.is_empty() {
         let list: Vec<String> = differences.iter().map(ToString::to_string).collect();
         bail!(
@@ -574,24 +566,10 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         bail!("{} holds no envelope", path.display());
     }
     if let Some(statement) = statements.first() {
-        let signed = Manifest {
-            entries: statement
-                .subject
-                .iter()
-                .map(|s| mlspec_attest::digest::Entry {
-                    path: s.name.clone(),
-                    digest: mlspec_attest::digest::FileDigest {
-                        sha256: s.digest.get("sha256").cloned().unwrap_or_default(),
-                        size: 0,
-                    },
-                })
-                .collect(),
-        };
+        let signed = statement.manifest();
         let mut actual = Manifest::of(&args.dir)?;
         actual.entries.retain(|e| e.path != ENVELOPES_FILE);
-        for entry in &mut actual.entries {
-            entry.digest.size = 0;
-        }
+        let actual = actual.without_sizes();
         problems.extend(signed.differences(&actual).iter().map(ToString::to_string));
     }
     if args.require_objectives_met {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use mlspec_attest::digest::{Difference, Entry, FileDigest, Manifest};
+use mlspec_attest::digest::{Difference, Entry, Manifest};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
 use mlspec_attest::keys::SigningKey;
 
@@ -147,26 +147,12 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 statement.predicate_type
             ));
         }
-        let signed = Manifest {
-            entries: statement
-                .subject
-                .iter()
-                .map(|s| Entry {
-                    path: s.name.clone(),
-                    digest: FileDigest {
-                        sha256: s.digest.get("sha256").cloned().unwrap_or_default(),
-                        size: 0,
-                    },
-                })
-                .collect(),
-        };
+        let signed = statement.manifest();
         let (mut actual, _) = shards(&args.inputs)?;
         actual
             .entries
             .retain(|e| Path::new(&e.path) != args.envelope.file_name().map(Path::new).unwrap_or(Path::new("")));
-        for entry in &mut actual.entries {
-            entry.digest.size = 0;
-        }
+        let actual = actual.without_sizes();
         problems.extend(signed.differences(&actual).iter().map(|d| match d {
             Difference::Modified(p) => format!("modified shard: {p}"),
             Difference::Missing(p) => format!("missing shard: {p}"),
