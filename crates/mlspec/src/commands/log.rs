@@ -8,12 +8,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use mlspec_attest::digest::file;
 use mlspec_attest::keys::SigningKey;
-use mlspec_attest::log::{Binding, Fsync, Layout, LogOptions, LogWriter, Request, verify};
+use mlspec_attest::log::{Binding, Fsync, Layout, LogOptions, LogWriter, Request, verify, verify_chain};
 use mlspec_spec::Spec;
 use mlspec_spec::kinds::ModelPackageSpec;
 use sha2::{Digest as _, Sha256};
 
-use super::package::{ENVELOPES_FILE, PACKAGE_FILE, report, trusted_key};
+use super::package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, report, trusted_key};
 use super::validate::read_one;
 use crate::store::{LazyStore, StoreChoice, block_on};
 
@@ -108,19 +108,22 @@ struct VerifyArgs {
 }
 
 /// Walk from one logged request to what made its answer: the line (its chain verified up to
-/// it), the package it names (its attestation's digest and signature), the training, the data
-/// digests and the objectives' verdict the package was signed with. Exit 0; 1 when a link does
-/// not hold; 2 when something cannot be read.
+/// it), the package it names (with --package, its attestation's digest and, with --pubkey, its
+/// signatures; else the ModelPackage the store holds under the line's model name), the
+/// training, the data digests and the objectives' verdict. Exit 0; 1 when a link does not hold;
+/// 2 when something cannot be read.
 #[derive(clap::Args)]
 struct AuditArgs {
     /// The log file and line, `FILE:LINE`.
     at: String,
-    /// The signed model package directory.
+    /// The signed model package directory (default: the store's ModelPackage of the line's
+    /// model; its attestation is then not re-checked).
     #[arg(long, value_name = "DIR")]
-    package: PathBuf,
-    /// The public key the package and checkpoints were signed with.
+    package: Option<PathBuf>,
+    /// The public key the package and checkpoints were signed with (without it, signatures
+    /// are not checked).
     #[arg(long, value_name = "KEY")]
-    pubkey: PathBuf,
+    pubkey: Option<PathBuf>,
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -173,7 +176,7 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         fsync: args.fsync,
         checkpoint_every: args.checkpoint_every,
     };
-    let (mut writer, cut) = LogWriter::open(&args.log, binding(&args.package)?, key, options)?;
+    let (mut writer, cut) = LogWriter::open(&args.log, binding(&package_dir(&args.package))?, key, options)?;
     if cut > 0 {
         eprintln!("note: cut off a partial last line of {cut} bytes (a writer stopped while writing it)");
     }
@@ -234,9 +237,12 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         .rsplit_once(':')
         .and_then(|(p, l)| Some((PathBuf::from(p), l.parse::<u64>().ok()?)))
         .context("name the request as FILE:LINE, e.g. serve.log:3")?;
-    let key = match trusted_key(&args.pubkey)? {
-        Ok(key) => key,
-        Err(expired) => return Ok(report(&[expired], String::new)),
+    let key = match &args.pubkey {
+        Some(path) => match trusted_key(path)? {
+            Ok(key) => Some(key),
+            Err(expired) => return Ok(report(&[expired], String::new)),
+        },
+        None => None,
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let Some(entry) = line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
@@ -251,8 +257,8 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
             .unwrap_or("?")
     };
     let mut broken = Vec::new();
-    let report = verify(&path, &key, Layout::Combined)?;
-    let bad_before = report
+    let checked = verify_chain(&path, key.as_ref(), Layout::Combined)?;
+    let bad_before = checked
         .findings
         .iter()
         .filter(|f| f.line.is_some_and(|l| l <= line))
@@ -260,60 +266,91 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     if bad_before > 0 {
         broken.push(format!("the log's chain is broken at or before line {line}"));
     }
-    let bound = binding(&args.package)?;
-    if bound.package != field("package") {
-        broken.push(format!(
-            "the line names package {}, but {} is {}",
-            field("package"),
-            args.package.display(),
-            bound.package
-        ));
-    }
-    let (name, spec) = package_spec(&args.package)?;
-    let envelopes = std::fs::read_to_string(args.package.join(ENVELOPES_FILE))?;
-    let signed = envelopes.lines().filter(|l| !l.trim().is_empty()).all(|l| {
-        mlspec_attest::dsse::Envelope::parse(l, "envelope")
-            .and_then(|e| e.verify(std::slice::from_ref(&key)))
-            .is_ok_and(|v| !v.verified.is_empty())
-    });
-    if !signed {
-        broken.push(format!(
-            "the package's attestations do not verify with key {}",
-            key.key_id()
-        ));
-    }
+    let mut lazy = LazyStore::new(choice);
+    let store = lazy.for_recording().await?;
     let mut out = format!("request {} — {}:{line}\n", field("rid"), path.display());
     out.push_str(&format!(
         "  chain      {}\n",
         if bad_before == 0 {
-            "verified from line 1 to this line".to_owned()
+            "verified from line 1 to this line"
         } else {
-            "BROKEN".to_owned()
+            "BROKEN"
         }
     ));
     out.push_str(&format!("  model      {}\n", field("model")));
-    out.push_str(&format!(
-        "  package    {name}@{} {} ({ENVELOPES_FILE}, signed by {}{})\n",
-        spec.version,
-        field("package"),
-        key.key_id(),
-        if signed { ", verified" } else { ", NOT verified" }
-    ));
-    let mut lazy = LazyStore::new(choice);
-    let store = lazy.for_recording().await?;
-    if let Some(training) = &spec.training {
+    let spec = match &args.package {
+        Some(dir) => {
+            let dir = &package_dir(dir);
+            let bound = binding(dir)?;
+            if bound.package != field("package") {
+                broken.push(format!(
+                    "the line names package {}, but {} is {}",
+                    field("package"),
+                    dir.display(),
+                    bound.package
+                ));
+            }
+            let (name, spec) = package_spec(dir)?;
+            let signatures = match &key {
+                Some(key) => {
+                    let envelopes = std::fs::read_to_string(dir.join(ENVELOPES_FILE))?;
+                    let signed = envelopes.lines().filter(|l| !l.trim().is_empty()).all(|l| {
+                        mlspec_attest::dsse::Envelope::parse(l, "envelope")
+                            .and_then(|e| e.verify(std::slice::from_ref(key)))
+                            .is_ok_and(|v| !v.verified.is_empty())
+                    });
+                    if !signed {
+                        broken.push(format!(
+                            "the package's attestations do not verify with key {}",
+                            key.key_id()
+                        ));
+                    }
+                    format!(
+                        "signed by {}, {}",
+                        key.key_id(),
+                        if signed { "verified" } else { "NOT verified" }
+                    )
+                }
+                None => "signatures not checked: pass --pubkey".into(),
+            };
+            out.push_str(&format!(
+                "  package    {name}@{} {} ({ENVELOPES_FILE}, {signatures})\n",
+                spec.version,
+                field("package")
+            ));
+            spec
+        }
+        None => {
+            let Some(store) = store else {
+                bail!("name the package with --package DIR (there is no store to find it in)");
+            };
+            let name = field("model").split('@').next().unwrap_or_default();
+            let reference: mlspec_spec::Ref = format!("ModelPackage/{name}")
+                .parse()
+                .map_err(|e| anyhow::anyhow!("the line's model `{}` names no package: {e}", field("model")))?;
+            let stored = store.get(&mlspec_store::Selector::from(&reference)).await?;
+            let Spec::ModelPackage(spec) = stored.document.spec else {
+                bail!("{reference} is not a ModelPackage");
+            };
+            out.push_str(&format!(
+                "  package    {reference}@{} {} (from the store; its attestation not re-checked: pass --package DIR)\n",
+                spec.version,
+                field("package")
+            ));
+            spec
+        }
+    };
+    for (what, reference) in spec
+        .training
+        .iter()
+        .map(|r| ("training  ", r))
+        .chain(spec.datasets.iter().map(|r| ("data      ", r)))
+    {
         let detail = match store {
-            Some(store) => stored_detail(store, training).await,
+            Some(store) => stored_detail(store, reference).await,
             None => String::new(),
         };
-        out.push_str(&format!("  training   {training}{detail}\n"));
-    }
-    for dataset in &spec.datasets {
-        let detail = match store {
-            Some(store) => stored_detail(store, dataset).await,
-            None => String::new(),
-        };
-        out.push_str(&format!("  data       {dataset}{detail}\n"));
+        out.push_str(&format!("  {what} {reference}{detail}\n"));
     }
     out.push_str(&format!("  data ids   {} (the line's binding)\n", field("data")));
     if let Some(report) = &spec.test_report {

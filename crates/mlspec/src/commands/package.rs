@@ -165,7 +165,7 @@ fn accelerator(text: &str) -> Result<Accelerator, String> {
 /// re-hashed first: a file that differs from the package document is refused. Exit 0, or 2.
 #[derive(clap::Args)]
 struct SignArgs {
-    /// The model directory (with its mlspec-package.yaml).
+    /// The model directory (with its mlspec-package.yaml), or that file.
     dir: PathBuf,
     /// The private key (PKCS#8 PEM, Ed25519 or ECDSA P-256).
     #[arg(long, value_name = "KEY")]
@@ -182,7 +182,8 @@ struct SignArgs {
 /// cannot be checked (no envelopes, unreadable keys).
 #[derive(clap::Args)]
 struct VerifyArgs {
-    /// The model directory (with its mlspec-package.yaml and mlspec-package.intoto.jsonl).
+    /// The model directory (with its mlspec-package.yaml and mlspec-package.intoto.jsonl), or
+    /// its mlspec-package.yaml.
     dir: PathBuf,
     /// The public key (PEM).
     #[arg(long, value_name = "KEY")]
@@ -199,8 +200,26 @@ struct VerifyArgs {
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Build(args) => block_on(build(*args, choice)),
-        Command::Sign(args) => block_on(sign(args, choice)),
-        Command::Verify(args) => verify(args),
+        Command::Sign(mut args) => {
+            args.dir = package_dir(&args.dir);
+            block_on(sign(args, choice))
+        }
+        Command::Verify(mut args) => {
+            args.dir = package_dir(&args.dir);
+            verify(args)
+        }
+    }
+}
+
+/// The package directory a PACKAGE argument names: the directory itself, or the one holding
+/// the package document given.
+pub(crate) fn package_dir(arg: &Path) -> PathBuf {
+    if arg.is_file() {
+        arg.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    } else {
+        arg.to_path_buf()
     }
 }
 

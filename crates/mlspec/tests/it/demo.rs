@@ -38,6 +38,32 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
     );
     let last = out.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
     assert_eq!(last.trim(), "objectives Objectives/churn met");
+    // The audit with only FILE:LINE: the package from the store, the chain without a key.
+    let run = tmp.path().join("run");
+    let audit = mlspec(&run, &["log", "audit", "serve.log:2"]);
+    assert_eq!(audit.code, 0, "{}{}", audit.stdout, audit.stderr);
+    assert!(
+        audit.stdout.contains("(from the store; its attestation not re-checked"),
+        "{}",
+        audit.stdout
+    );
+    assert!(
+        audit.stdout.contains("objectives Objectives/churn met"),
+        "{}",
+        audit.stdout
+    );
+    // A package can be named by its document too.
+    let verify = mlspec(
+        &run,
+        &[
+            "package",
+            "verify",
+            "model/mlspec-package.yaml",
+            "--pubkey",
+            "keys/public.pem",
+        ],
+    );
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     // It refuses to run over a directory that holds something.
     let again = mlspec(tmp.path(), &["demo", "--dir", "run"]);
     assert_eq!(again.code, 2);
