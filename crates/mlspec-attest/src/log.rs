@@ -603,6 +603,8 @@ pub fn verify(path: &Path, key: &PublicKey, layout: Layout) -> Result<LogReport,
 pub fn verify_chain(path: &Path, key: Option<&PublicKey>, layout: Layout) -> Result<LogReport, AttestError> {
     let name = path.display().to_string();
     let mut file = File::open(path).map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut offset = 0u64;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut results: Vec<(usize, BlockResult)> = Vec::new();
     let mut partial = Vec::new();
@@ -630,11 +632,14 @@ pub fn verify_chain(path: &Path, key: Option<&PublicKey>, layout: Layout) -> Res
         loop {
             let mut block = std::mem::take(&mut carry);
             let start = block.len();
-            block.resize(start + BLOCK, 0);
+            // A block at most, and no more than the file has left (small logs stay small).
+            let left = usize::try_from(size.saturating_sub(offset)).unwrap_or(BLOCK);
+            block.resize(start + BLOCK.min(left.max(1 << 16)), 0);
             let n = file
                 .read(&mut block[start..])
                 .map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
             block.truncate(start + n);
+            offset += n as u64;
             if n == 0 {
                 partial = block;
                 break;
