@@ -28,12 +28,14 @@ use crate::store::{LazyStore, StoreChoice, block_on};
 pub struct Args {
     /// The predictions on the holdback rows (CSV, Parquet, JSON Lines).
     predictions: PathBuf,
-    /// The holdback data file (its rows identify the holdback set).
-    #[arg(long, value_name = "FILE")]
-    holdback: PathBuf,
-    /// The Evaluation this test follows (a file or a stored reference).
+    /// The holdback data: a file, or a stored Dataset (version) whose `local` path is the file
+    /// (its rows identify the holdback set).
+    #[arg(long, value_name = "FILE|DATASET")]
+    holdback: String,
+    /// The Evaluation this test follows (a file or a stored reference; default: the Evaluation
+    /// recorded last).
     #[arg(long, value_name = "FILE|REF")]
-    evaluation: String,
+    evaluation: Option<String>,
     /// The Objectives: criteria and the holdback read budget.
     #[arg(long, value_name = "FILE|REF")]
     objectives: Option<String>,
@@ -62,18 +64,66 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     block_on(run_test(args, choice))
 }
 
+/// The Evaluation recorded last, as a reference.
+async fn latest_evaluation(lazy: &mut LazyStore<'_>) -> anyhow::Result<String> {
+    let Some(store) = lazy.for_recording().await? else {
+        bail!("name the Evaluation this test follows with --evaluation (there is no store to find it in)");
+    };
+    let evaluations = store.list(&ListQuery::new(Kind::Evaluation)).await?;
+    let latest = evaluations
+        .iter()
+        .max_by_key(|e| e.updated_seq)
+        .context("the store holds no Evaluation; run `mlspec eval` first, or pass --evaluation")?;
+    Ok(format!("Evaluation/{}", latest.name))
+}
+
+/// The holdback file: `--holdback` itself, or the `local` path of the Dataset version it names
+/// (which then is the TestReport's dataset, unless `--dataset` says otherwise).
+async fn holdback_file(args: &mut Args, lazy: &mut LazyStore<'_>) -> anyhow::Result<PathBuf> {
+    let path = PathBuf::from(&args.holdback);
+    if path.exists() {
+        return Ok(path);
+    }
+    let Ok(reference) = args.holdback.parse::<Ref>() else {
+        bail!("--holdback {}: no such file, nor a Dataset reference", args.holdback);
+    };
+    let stored = lazy.get().await?.get(&mlspec_store::Selector::from(&reference)).await?;
+    let Spec::Dataset(dataset) = &stored.document.spec else {
+        bail!("--holdback {reference} is not a Dataset");
+    };
+    let version = stored
+        .version
+        .as_ref()
+        .map(|v| v.version.clone())
+        .or_else(|| dataset.current.clone())
+        .or_else(|| dataset.versions.last().map(|v| v.version.clone()));
+    let file = dataset
+        .versions
+        .iter()
+        .find(|v| Some(&v.version) == version.as_ref())
+        .and_then(|v| v.definition.path.as_ref())
+        .with_context(|| format!("{reference} names no file (its version has no `path`)"))?;
+    args.dataset.get_or_insert(reference.clone());
+    Ok(PathBuf::from(file.as_str()))
+}
+
 /// Archiving a report does not give its read back.
 const ALL_STATUSES: [Status; 3] = [Status::Active, Status::Deprecated, Status::Archived];
 
 /// Why a test may not run.
 struct Refusal(String);
 
-async fn run_test(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let mut lazy = LazyStore::new(choice);
-    let evaluation = load_document(&args.evaluation, &[Kind::Evaluation], &mut lazy).await?;
-    let Spec::Evaluation(evaluated) = &evaluation.spec else {
-        bail!("{} is not an Evaluation", args.evaluation);
+    let evaluation_arg = match &args.evaluation {
+        Some(arg) => arg.clone(),
+        None => latest_evaluation(&mut lazy).await?,
     };
+    let evaluation = load_document(&evaluation_arg, &[Kind::Evaluation], &mut lazy).await?;
+    let Spec::Evaluation(evaluated) = &evaluation.spec else {
+        bail!("{evaluation_arg} is not an Evaluation");
+    };
+    let holdback = holdback_file(&mut args, &mut lazy).await?;
     let budget = match &args.objectives {
         Some(arg) => match load_document(arg, &[Kind::Objectives], &mut lazy).await?.spec {
             Spec::Objectives(spec) => spec.holdback_read_budget,
@@ -92,16 +142,16 @@ async fn run_test(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
         ignore: args.ignore.clone(),
         near: None,
     };
-    let holdback = hash_file(&args.holdback, &read, &options)?;
-    let columns = row_columns(&args.holdback, &read, &args.ignore)?;
-    let digest = compare(vec![holdback.clone()], columns.clone(), args.key.clone())
+    let rows = hash_file(&holdback, &read, &options)?;
+    let columns = row_columns(&holdback, &read, &args.ignore)?;
+    let digest = compare(vec![rows.clone()], columns.clone(), args.key.clone())
         .inputs
         .first()
         .map(|proof| proof.rows_digest.clone())
         .context("the holdback data has no digest")?;
     let dataset = match &args.dataset {
         Some(dataset) => dataset.clone(),
-        None => Ref::named(Kind::Dataset, derived_name(&args.holdback, "data")?),
+        None => Ref::named(Kind::Dataset, derived_name(&holdback, "data")?),
     };
     let guard = Guard {
         store,
@@ -109,7 +159,7 @@ async fn run_test(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
         columns: &columns,
         args: &args,
     };
-    let reads = match guard.check(&dataset, &evaluated.dataset, holdback, budget).await? {
+    let reads = match guard.check(&dataset, &evaluated.dataset, rows, budget).await? {
         Ok(reads) => reads,
         Err(Refusal(reason)) => {
             eprintln!("refused: {reason}");

@@ -320,3 +320,44 @@ fn the_test_stage_needs_a_store() {
         out.stderr
     );
 }
+
+#[test]
+fn the_holdback_can_be_named_as_a_dataset_and_the_evaluation_found_in_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir, 0, &["--by", "user"]);
+    let out = mlspec(
+        dir,
+        &[
+            "test",
+            "holdback-pred.csv",
+            "--holdback",
+            "Dataset/people-holdback@1",
+            "--ignore",
+            "id",
+            "--resamples",
+            "10",
+            "--quiet",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["spec"]["dataset"], "Dataset/people-holdback@1");
+    assert_eq!(report["spec"]["evaluation"], "Evaluation/churn-eval");
+    assert_eq!(report["spec"]["holdbackReads"], 1);
+    // The test part, named as a Dataset, is refused like its file.
+    let part = mlspec(
+        dir,
+        &[
+            "test",
+            "test-pred.csv",
+            "--holdback",
+            "Dataset/people-test@1",
+            "--ignore",
+            "id",
+        ],
+    );
+    assert_eq!(part.code, 1, "{}", part.stderr);
+}
