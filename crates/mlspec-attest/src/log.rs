@@ -195,19 +195,17 @@ impl LogWriter {
             .create(true)
             .open(path)
             .map_err(io)?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text).map_err(io)?;
-        let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let cut = (text.len() - complete) as u64;
+        let tail = scan(&mut file).map_err(io)?;
+        let cut = tail.length - tail.complete;
         if cut > 0 {
-            file.set_len(complete as u64).map_err(io)?;
+            file.set_len(tail.complete).map_err(io)?;
             file.seek(SeekFrom::End(0)).map_err(io)?;
         }
-        let body = text.get(..complete).unwrap_or_default();
-        let lines = body.iter().filter(|b| **b == b'\n').count() as u64;
-        let chain = match body.split(|b| *b == b'\n').rfind(|l| !l.is_empty()) {
-            Some(last) => {
-                let (_, recorded) = split_chain(last, options.layout).ok_or_else(|| {
+        let lines = tail.lines;
+        let chain = match tail.last_line.is_empty() {
+            true => [0u8; 32],
+            false => {
+                let (_, recorded) = split_chain(&tail.last_line, options.layout).ok_or_else(|| {
                     AttestError::new(
                         &name,
                         format!("line {lines} has no chain value; is this an mlspec log?"),
@@ -215,7 +213,6 @@ impl LogWriter {
                 })?;
                 recorded
             }
-            None => [0u8; 32],
         };
         Ok((
             LogWriter {
@@ -335,6 +332,42 @@ impl LogWriter {
         self.sync()?;
         self.checkpoint()?;
         Ok(self.lines)
+    }
+}
+
+/// What appending needs of an existing log: its complete lines, the last of them, and where
+/// the complete lines end (a partial line may follow).
+struct Tail {
+    lines: u64,
+    last_line: Vec<u8>,
+    complete: u64,
+    length: u64,
+}
+
+/// Streams through the file once, keeping only the last complete line in memory.
+fn scan(file: &mut File) -> std::io::Result<Tail> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, &*file);
+    let mut tail = Tail {
+        lines: 0,
+        last_line: Vec::new(),
+        complete: 0,
+        length: 0,
+    };
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(tail);
+        }
+        tail.length += n as u64;
+        if line.last() == Some(&b'\n') {
+            tail.lines += 1;
+            tail.complete = tail.length;
+            line.pop();
+            std::mem::swap(&mut tail.last_line, &mut line);
+        }
     }
 }
 

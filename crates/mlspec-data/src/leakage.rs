@@ -43,6 +43,11 @@ pub struct Hashers {
 }
 
 impl Hashers {
+    /// The columns rows are compared by (all but the ignored ones), sorted.
+    pub fn row_columns(&self) -> Vec<String> {
+        self.rows.column_names().into_iter().map(str::to_owned).collect()
+    }
+
     /// Hashers for tables with this schema; `file` names it in errors.
     pub fn new(file: &str, schema: &Schema, options: &LeakageOptions) -> Result<Hashers, DataError> {
         let rows = RowHasher::new(file, schema, &[], &options.ignore, Normalization::default())?;

@@ -311,7 +311,7 @@ pub fn split(
         }
         written.map(|rows| (rows, total))
     })?;
-    let row_columns = hashers_columns(&file, &schema, &options.ignore)?;
+    let row_columns = hashers.row_columns();
     let mut parts = Vec::new();
     let mut hashed = Vec::new();
     for ((((role, fraction), writer), analysis), path) in options.parts.iter().zip(writers).zip(analyses).zip(paths) {
@@ -376,12 +376,6 @@ fn write_parts(
         progress(batches.bytes_read());
     }
     Ok(rows)
-}
-
-/// The columns the leakage check compares rows by.
-fn hashers_columns(file: &str, schema: &SchemaRef, ignore: &[String]) -> Result<Vec<String>, DataError> {
-    let hasher = RowHasher::new(file, schema, &[], ignore, Normalization::default())?;
-    Ok(hasher.column_names().into_iter().map(str::to_owned).collect())
 }
 
 /// Picks each row's part.

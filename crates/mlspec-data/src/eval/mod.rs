@@ -122,13 +122,16 @@ pub struct SliceResult {
     pub metrics: MetricSet,
 }
 
+/// One group of a sensitive attribute: value, rows, selection rate, TPR, FPR.
+pub type GroupRates = (String, u64, Value, Value, Value);
+
 /// A fairness summary for one sensitive attribute.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FairnessResult {
     /// The attribute.
     pub attribute: String,
     /// Per group: value, rows, selection rate, TPR, FPR.
-    pub groups: Vec<(String, u64, Value, Value, Value)>,
+    pub groups: Vec<GroupRates>,
     /// Largest minus smallest selection rate.
     pub demographic_parity_difference: Value,
     /// Smallest over largest selection rate.
@@ -309,25 +312,24 @@ fn fairness(data: &Loaded, attribute: &str) -> Option<FairnessResult> {
         };
         rows.push((value, members.len() as u64, Ok(selected / n), tpr, fpr));
     }
-    let spread = |pick: fn(&(String, u64, Value, Value, Value)) -> Value| -> Value {
+    // The smallest and largest of a rate over the groups that define it (two at least).
+    let extent = |pick: fn(&GroupRates) -> Value| {
         let values: Vec<f64> = rows.iter().filter_map(|r| pick(r).ok()).collect();
         if values.len() < 2 {
             return Err("fewer than two groups define it");
         }
-        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        Ok(max - min)
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Ok((min, max))
     };
-    let rates: Vec<f64> = rows.iter().filter_map(|r| r.2.ok()).collect();
-    let max = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
-    let ratio = if rates.len() < 2 {
-        Err("fewer than two groups")
-    } else if max == 0.0 {
-        Err("no group is ever selected")
-    } else {
-        Ok(min / max)
-    };
+    let spread = |pick: fn(&GroupRates) -> Value| extent(pick).map(|(min, max)| max - min);
+    let ratio = extent(|r| r.2).and_then(|(min, max)| {
+        if max == 0.0 {
+            Err("no group is ever selected")
+        } else {
+            Ok(min / max)
+        }
+    });
     let tpr_spread = spread(|r| r.3);
     let fpr_spread = spread(|r| r.4);
     let equalized_odds = match (tpr_spread, fpr_spread) {

@@ -748,17 +748,22 @@ impl Progress {
 }
 
 /// The `--name` given, else one derived from the data file's.
-fn document_name(given: Option<&str>, file: &Path, suffix: &str) -> anyhow::Result<Name> {
+pub(crate) fn document_name(given: Option<&str>, file: &Path, suffix: &str) -> anyhow::Result<Name> {
     match given {
         Some(name) => Ok(Name::new(name)?),
         None => derived_name(file, suffix),
     }
 }
 
+/// The file name up to its first dot: `base.csv.gz` → `base`.
+pub(crate) fn file_stem(file: &Path) -> String {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("data");
+    name.split('.').next().unwrap_or(name).to_owned()
+}
+
 /// A document's name from the data file's: `base.csv.gz` → `base-SUFFIX`.
 pub(crate) fn derived_name(file: &Path, suffix: &str) -> anyhow::Result<Name> {
-    let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("data");
-    let stem = stem.split('.').next().unwrap_or(stem);
+    let stem = file_stem(file);
     let name = Name::sanitized_text(&format!("{stem}-{suffix}"), 200);
     if name.is_empty() {
         bail!("cannot make a name from {}; pass --name", file.display());

@@ -12,7 +12,7 @@ use mlspec_spec::newtypes::{Key, ShortText};
 use mlspec_spec::values::{Metric, MetricValue, Tags};
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
-use super::data::{CsvArgs, OutputArgs, Progress, derived_name, record, write_document};
+use super::data::{CsvArgs, OutputArgs, Progress, derived_name, document_name, record, write_document};
 use super::objectives::{load_document, verdict_on};
 use crate::store::{LazyStore, StoreChoice, block_on};
 
@@ -168,10 +168,7 @@ async fn run_eval(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
         }) => deltas(&parts.metrics, &base.metrics)?,
         _ => Default::default(),
     };
-    let name = match &args.name {
-        Some(name) => mlspec_spec::Name::new(name)?,
-        None => derived_name(&args.predictions, "eval")?,
-    };
+    let name = document_name(args.name.as_deref(), &args.predictions, "eval")?;
     let mut document = Document {
         api_version: ApiVersion::V1,
         metadata: Metadata::named(name),

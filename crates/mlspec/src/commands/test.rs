@@ -12,7 +12,7 @@ use mlspec_spec::newtypes::Digest;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec, Status};
 use mlspec_store::{ListQuery, Selector, Store};
 
-use super::data::{OutputArgs, derived_name, record, write_document};
+use super::data::{OutputArgs, derived_name, document_name, record, write_document};
 use super::eval::{EvalArgs, Parts, summary};
 use super::objectives::{load_document, verdict_on};
 use crate::store::{LazyStore, StoreChoice, block_on};
@@ -170,10 +170,7 @@ async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCo
     let outcome = args.eval.run(&args.predictions)?;
     let parts = Parts::of(&outcome)?;
     // Each read is its own TestReport, so that the reads can be counted.
-    let stem = match &args.name {
-        Some(name) => mlspec_spec::Name::new(name)?,
-        None => derived_name(&args.predictions, "test")?,
-    };
+    let stem = document_name(args.name.as_deref(), &args.predictions, "test")?;
     let name = mlspec_spec::Name::new(format!("{stem}-read-{reads}"))?;
     let mut document = Document {
         api_version: ApiVersion::V1,

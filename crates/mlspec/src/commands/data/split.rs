@@ -15,8 +15,8 @@ use mlspec_spec::values::DataPath;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
 use super::{
-    CsvArgs, DocFormat, OutputArgs, Progress, RecordArgs, check_dataset, content_digest, derived_name, record,
-    write_document,
+    CsvArgs, DocFormat, OutputArgs, Progress, RecordArgs, check_dataset, content_digest, derived_name, document_name,
+    file_stem, record, write_document,
 };
 use crate::store::{LazyStore, StoreChoice};
 
@@ -182,10 +182,7 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
     let outcome = split(&args.file, &read, &options, |bytes| progress.update(bytes))?;
     progress.finish();
 
-    let name = match &args.name {
-        Some(name) => mlspec_spec::Name::new(name)?,
-        None => derived_name(&args.file, "split")?,
-    };
+    let name = document_name(args.name.as_deref(), &args.file, "split")?;
     let mut profiles = Vec::new();
     let mut split_parts = Vec::new();
     for part in &outcome.parts {
@@ -362,12 +359,6 @@ fn local_path(path: &Path) -> anyhow::Result<RelativePath> {
                 .unwrap_or_default(),
         )?),
     }
-}
-
-/// The file name up to its first dot.
-fn file_stem(path: &Path) -> String {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data");
-    name.split('.').next().unwrap_or(name).to_owned()
 }
 
 /// The Split document's leakage check: what the parts share, and each part's proof.
