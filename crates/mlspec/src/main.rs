@@ -3,10 +3,15 @@
 //! Exit codes: 0 success, 1 the command ran and found a violation (an invalid document),
 //! 2 the command could not do its job (bad flags, unreadable input).
 
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mlspec_spec::Status;
+
+#[macro_use]
+mod output;
 
 mod commands;
 mod examples;
@@ -94,13 +99,14 @@ fn main() -> ExitCode {
         Command::Log(args) => commands::log::run(args, &choice),
         Command::Demo(args) => commands::demo::run(args),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::from(2)
         }
-    }
+    };
+    output::finish(code)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     }
     if summary.errors > 0 {
         print_human(&files, &summary);
-        eprintln!("nothing was applied");
+        errln!("nothing was applied");
         return Ok(ExitCode::from(1));
     }
     let report = block_on(async {
@@ -43,10 +43,10 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     })?;
     match args.format {
         OutputFormat::Human => print_report(&report),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
     }
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -60,7 +60,7 @@ fn print_report(report: &ApplyReport) {
             ApplyAction::Unchanged => ("unchanged", 2),
         };
         counts[slot] += 1;
-        println!("{verb:<9}  {}/{}  {}", applied.kind, applied.name, applied.id);
+        outln!("{verb:<9}  {}/{}  {}", applied.kind, applied.name, applied.id);
     }
-    println!("{} created, {} updated, {} unchanged", counts[0], counts[1], counts[2]);
+    outln!("{} created, {} updated, {} unchanged", counts[0], counts[1], counts[2]);
 }

@@ -346,8 +346,8 @@ fn run_drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let drifts = compare(&baseline, &current, defaults, threshold_of);
     let drifted = drifts.iter().filter(|d| d.drifted).count();
     match args.format {
-        DriftFormat::Json => println!("{}", serde_json::to_string_pretty(&drifts)?),
-        DriftFormat::Table => print!("{}", drift_table(&args.baseline, &args.current, &drifts)),
+        DriftFormat::Json => outln!("{}", serde_json::to_string_pretty(&drifts)?),
+        DriftFormat::Table => out!("{}", drift_table(&args.baseline, &args.current, &drifts)),
     }
     Ok(if drifted > 0 {
         ExitCode::from(1)
@@ -396,7 +396,7 @@ async fn load_schema(path: &Path, store: &mut LazyStore<'_>) -> anyhow::Result<(
     let stored = store.get().await?.get(&Selector::from(&reference)).await?;
     match stored.summary.status {
         Status::Archived => bail!("{text} is archived; an Archived schema cannot be validated against"),
-        Status::Deprecated => eprintln!("warning: {text} is deprecated"),
+        Status::Deprecated => errln!("warning: {text} is deprecated"),
         Status::Active => {}
     }
     Ok((stored.document, false))
@@ -434,7 +434,7 @@ async fn run_validate(args: ValidateArgs, choice: &StoreChoice) -> anyhow::Resul
         anomalies.extend(drift_anomalies(baseline, &current, schema, args.skew));
     }
     let failed = anomalies.iter().any(|a| a.severity == IssueSeverity::Error);
-    eprint!("{}", anomaly_summary(&args.file, validator.rows(), &anomalies));
+    err!("{}", anomaly_summary(&args.file, validator.rows(), &anomalies));
     let report = ValidationReportSpec {
         dataset: match &args.record.dataset {
             Some(dataset) => dataset.clone(),
@@ -458,7 +458,7 @@ async fn run_validate(args: ValidateArgs, choice: &StoreChoice) -> anyhow::Resul
     write_document(&document, &args.output)?;
     if !args.record.no_record {
         if args.record.dataset.is_none() {
-            eprintln!("note: the report was not recorded; pass --dataset REF to record it with the dataset it checked");
+            errln!("note: the report was not recorded; pass --dataset REF to record it with the dataset it checked");
         } else {
             let mut documents = Vec::new();
             if from_file {
@@ -541,7 +541,7 @@ fn run_infer(args: InferArgs) -> anyhow::Result<ExitCode> {
     let version = mlspec_spec::Version::new(args.schema_version.as_str())?;
     let spec = mlspec_data::schema::infer_from(batches, args.limit.max(1), version)?;
     let name = document_name(args.name.as_deref(), &args.file, "schema")?;
-    eprintln!(
+    errln!(
         "{}: a schema of {} features from the first {} rows; edit it before validating against it",
         args.file.display(),
         spec.features.len(),
@@ -611,7 +611,7 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
     };
     write_document(&document, &args.output)?;
     if let Spec::DataProfile(spec) = &document.spec {
-        eprint!("{}", summary(&file.display().to_string(), spec));
+        err!("{}", summary(&file.display().to_string(), spec));
     }
     if !args.record.no_record {
         record(&mut store, vec![document]).await?;
@@ -638,7 +638,7 @@ async fn check_dataset(store: &mut LazyStore<'_>, args: &RecordArgs) -> anyhow::
         Status::Archived => bail!(
             "{dataset} is archived; data marked Archived cannot be profiled or validated (reactivate it, or use an active version)"
         ),
-        Status::Deprecated => eprintln!("warning: {dataset} is deprecated"),
+        Status::Deprecated => errln!("warning: {dataset} is deprecated"),
         Status::Active => {}
     }
     Ok(())
@@ -647,7 +647,7 @@ async fn check_dataset(store: &mut LazyStore<'_>, args: &RecordArgs) -> anyhow::
 /// Applies the documents to the store when one is in use, and says so.
 pub(crate) async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) -> anyhow::Result<()> {
     let Some(store) = store.for_recording().await? else {
-        eprintln!("note: no store here, so the result was not recorded (`mlspec init` makes one)");
+        errln!("note: no store here, so the result was not recorded (`mlspec init` makes one)");
         return Ok(());
     };
     let report = store
@@ -655,10 +655,10 @@ pub(crate) async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) 
         .await
         .context("the result could not be recorded")?;
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     for applied in &report.results {
-        eprintln!("recorded {}/{} ({})", applied.kind, applied.name, applied.id);
+        errln!("recorded {}/{} ({})", applied.kind, applied.name, applied.id);
     }
     Ok(())
 }
@@ -671,7 +671,7 @@ pub(crate) fn write_document(document: &Document, output: &OutputArgs) -> anyhow
     match &output.out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
         None => {
-            print!("{text}");
+            out!("{text}");
             Ok(())
         }
     }
@@ -698,7 +698,7 @@ fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         None => first_name,
     };
     let spec = total.spec(OutlierRules::default());
-    eprint!(
+    err!(
         "{}",
         summary(&format!("{} profiles merged", args.profiles.len()), &spec)
     );

@@ -95,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         dir: dir.clone(),
         exe: std::env::current_exe().context("cannot find the mlspec binary")?,
     };
-    println!("mlspec demo in {}\n", dir.display());
+    outln!("mlspec demo in {}\n", dir.display());
     demo.stage("store", &["init"])?;
     write_customers(&dir.join("customers.csv"))?;
     std::fs::write(dir.join("objectives.yaml"), OBJECTIVES)?;
@@ -299,7 +299,7 @@ impl Demo {
     /// Runs `mlspec ARGS` in the demo directory, printing the command and what it said.
     fn stage_with_input(&self, name: &str, args: &[&str], input: &str) -> anyhow::Result<()> {
         use std::io::Write as _;
-        println!("── {name}: mlspec {}", args.join(" "));
+        outln!("── {name}: mlspec {}", args.join(" "));
         let mut child = std::process::Command::new(&self.exe)
             .args(args)
             .current_dir(&self.dir)
@@ -316,10 +316,10 @@ impl Demo {
         for text in [&out.stderr, &out.stdout] {
             let text = String::from_utf8_lossy(text);
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                println!("   {line}");
+                outln!("   {line}");
             }
         }
-        println!();
+        outln!();
         if !out.status.success() {
             bail!("the {name} stage failed (exit {})", out.status.code().unwrap_or(-1));
         }
@@ -385,7 +385,7 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
 /// Stage 7: fits a logistic regression (smartcore) on the train part, writes the model
 /// directory and a Run + Artifact for the store.
 fn train(dir: &Path) -> anyhow::Result<Model> {
-    println!("── 7 training: smartcore logistic regression on parts/customers-train.csv");
+    outln!("── 7 training: smartcore logistic regression on parts/customers-train.csv");
     let rows = read_rows(&dir.join("parts/customers-train.csv"))?;
     let n = rows.len() as f64;
     let mut means = [0.0; 3];
@@ -434,7 +434,7 @@ fn train(dir: &Path) -> anyhow::Result<Model> {
             digest.size
         ),
     )?;
-    println!(
+    outln!(
         "   {} rows, train accuracy {accuracy:.4}, model/model.json {}\n",
         rows.len(),
         digest.prefixed()

@@ -203,14 +203,12 @@ async fn run_eval(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
         spec.verdict = verdict.clone();
     }
     write_document(&document, &args.output)?;
-    eprint!("{}", summary(&outcome, verdict.as_ref()));
+    err!("{}", summary(&outcome, verdict.as_ref()));
     if !args.no_record {
         if args.model.is_some() && args.dataset.is_some() {
             record(&mut store, vec![document]).await?;
         } else if store.for_recording().await?.is_some() {
-            eprintln!(
-                "note: not recorded: name the model and the dataset (--model, --dataset) to record the Evaluation"
-            );
+            errln!("note: not recorded: name the model and the dataset (--model, --dataset) to record the Evaluation");
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })

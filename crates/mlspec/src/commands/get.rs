@@ -28,16 +28,16 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let selector = args.object.selector()?;
     let object = block_on(async { Ok(choice.open().await?.get(&selector).await?) })?;
     if let Some(version) = &object.version {
-        eprintln!("version {} is {:?}", version.version, version.status);
+        errln!("version {} is {:?}", version.version, version.status);
     }
     match args.output {
         DocumentFormat::Yaml => {
-            print!(
+            out!(
                 "{}",
                 serde_saphyr::to_string(&object.document).context("cannot write YAML")?
             );
         }
-        DocumentFormat::Json => println!("{}", serde_json::to_string_pretty(&object.document)?),
+        DocumentFormat::Json => outln!("{}", serde_json::to_string_pretty(&object.document)?),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,20 +27,25 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let selector = args.object.selector()?;
     let events = block_on(async { Ok(choice.open().await?.history(&selector).await?) })?;
     match args.format {
-        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&events)?),
+        TextOrJson::Json => outln!("{}", serde_json::to_string_pretty(&events)?),
         TextOrJson::Text => events.iter().for_each(print_event),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_event(event: &Event) {
-    println!(
+    outln!(
         "#{} {} {} by {}: {} ({:?})",
-        event.seq, event.at, event.action, event.actor, event.name, event.status
+        event.seq,
+        event.at,
+        event.action,
+        event.actor,
+        event.name,
+        event.status
     );
     for change in &event.changes {
         let show = |v: &Option<serde_json::Value>| v.as_ref().map_or("(absent)".to_owned(), |v| v.to_string());
-        println!(
+        outln!(
             "    {}: {} → {}",
             change.path,
             show(&change.previous),

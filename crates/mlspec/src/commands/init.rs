@@ -21,9 +21,9 @@ pub fn run(_args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         let (store, created) = SqlStore::init(&location).await?;
         store.close().await;
         if created {
-            println!("Initialized an empty mlspec store at {location}");
+            outln!("Initialized an empty mlspec store at {location}");
         } else {
-            println!("The mlspec store at {location} already exists; nothing changed");
+            outln!("The mlspec store at {location} already exists; nothing changed");
         }
         Ok(ExitCode::SUCCESS)
     })

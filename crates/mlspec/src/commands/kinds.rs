@@ -34,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&kinds)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&kinds)?),
         OutputFormat::Human => {
             let width = kinds.iter().map(|k| k.kind.len()).max().unwrap_or(0);
             for k in &kinds {
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 } else {
                     k.stage.to_string()
                 };
-                println!("{:width$}  {stage:>5}  {}", k.kind, k.summary);
+                outln!("{:width$}  {stage:>5}  {}", k.kind, k.summary);
             }
         }
     }

@@ -80,11 +80,11 @@ pub fn promote(args: PromoteArgs, choice: &StoreChoice) -> anyhow::Result<ExitCo
 
 fn print_change(change: &Change) {
     if change.changed {
-        println!("{}", change.description);
+        outln!("{}", change.description);
     } else {
-        println!("{} (already so; nothing changed)", change.description);
+        outln!("{} (already so; nothing changed)", change.description);
     }
     for warning in &change.warnings {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
 }

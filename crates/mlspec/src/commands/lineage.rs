@@ -55,9 +55,9 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         GraphFormat::Dot => dot(&graph),
         GraphFormat::Mermaid => mermaid(&graph),
     };
-    print!("{text}");
+    out!("{text}");
     if graph.truncated {
-        eprintln!(
+        errln!(
             "note: the graph goes on past depth {}; raise --depth to see more",
             args.depth
         );

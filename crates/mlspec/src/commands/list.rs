@@ -93,7 +93,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
             Err(diagnostics) => {
                 let color = std::io::stderr().is_terminal();
                 for d in &diagnostics {
-                    eprint!("{}", d.render("--where", text, color));
+                    err!("{}", d.render("--where", text, color));
                 }
                 anyhow::bail!("the --where expression has {} error(s)", diagnostics.len());
             }
@@ -117,14 +117,14 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     };
     if args.explain {
         let plan = block_on(async { Ok(choice.open().await?.explain_list(&query).await?) })?;
-        println!("{}", plan.join("\n"));
+        outln!("{}", plan.join("\n"));
         return Ok(ExitCode::SUCCESS);
     }
     let objects = block_on(async { Ok(choice.open().await?.list(&query).await?) })?;
     match args.format {
-        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&objects)?),
-        ListFormat::Table if objects.is_empty() => eprintln!("no {kind} objects match"),
-        ListFormat::Table => print!("{}", render_table(kind, &objects)),
+        ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&objects)?),
+        ListFormat::Table if objects.is_empty() => errln!("no {kind} objects match"),
+        ListFormat::Table => out!("{}", render_table(kind, &objects)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -178,7 +178,7 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
     };
     let (mut writer, cut) = LogWriter::open(&args.log, binding(&package_dir(&args.package))?, key, options)?;
     if cut > 0 {
-        eprintln!("note: cut off a partial last line of {cut} bytes (a writer stopped while writing it)");
+        errln!("note: cut off a partial last line of {cut} bytes (a writer stopped while writing it)");
     }
     let stdin = std::io::stdin();
     let mut outcome = Ok(());
@@ -201,7 +201,7 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let lines = writer.close()?;
-    eprintln!("{}: {lines} lines", args.log.display());
+    errln!("{}: {lines} lines", args.log.display());
     outcome.map(|()| ExitCode::SUCCESS)
 }
 
@@ -212,20 +212,21 @@ fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     let report = verify(&args.log, &key, args.format.layout())?;
     for note in &report.notes {
-        eprintln!("note: {note}");
+        errln!("note: {note}");
     }
     if report.findings.is_empty() {
-        println!(
+        outln!(
             "verified: {} lines chained, {} signed checkpoints",
-            report.verified, report.checkpoints
+            report.verified,
+            report.checkpoints
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("not verified ({} of {} lines chain):", report.verified, report.lines);
+    outln!("not verified ({} of {} lines chain):", report.verified, report.lines);
     for finding in &report.findings {
         match finding.line {
-            Some(line) => println!("  {}:{line}: {}", args.log.display(), finding.message),
-            None => println!("  {}", finding.message),
+            Some(line) => outln!("  {}:{line}: {}", args.log.display(), finding.message),
+            None => outln!("  {}", finding.message),
         }
     }
     Ok(ExitCode::from(1))
@@ -372,12 +373,12 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         )),
         None => out.push_str("  objectives (no verdict in the package)\n"),
     }
-    print!("{out}");
+    out!("{out}");
     if broken.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         for problem in &broken {
-            println!("not verified: {problem}");
+            outln!("not verified: {problem}");
         }
         Ok(ExitCode::from(1))
     }

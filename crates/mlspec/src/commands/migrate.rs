@@ -37,18 +37,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let migration = match text.map(|t| migrate(&t)) {
             Ok(Ok(migration)) => migration,
             Ok(Err(error)) => {
-                eprintln!("error: {name}: {error}");
+                errln!("error: {name}: {error}");
                 failed = true;
                 continue;
             }
             Err(error) => {
-                eprintln!("error: {error}");
+                errln!("error: {error}");
                 failed = true;
                 continue;
             }
         };
         for note in &migration.notes {
-            eprintln!("note: {name}: {note}");
+            errln!("note: {name}: {note}");
         }
         let yaml = migration
             .documents
@@ -75,14 +75,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let path = dir.join(format!("{stem}.yaml"));
                 std::fs::write(&path, format!("{header}{}", yaml.join("---\n")))
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                eprintln!("wrote {} document(s) to {}", yaml.len(), path.display());
+                errln!("wrote {} document(s) to {}", yaml.len(), path.display());
             }
             None => {
                 for doc in yaml {
                     if printed > 0 {
-                        println!("---");
+                        outln!("---");
                     }
-                    print!("{header}{doc}");
+                    out!("{header}{doc}");
                     printed += 1;
                 }
             }

@@ -19,11 +19,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let kind = Kind::lookup(&args.kind).map_err(|e| anyhow::anyhow!("{e}; `mlspec kinds` lists them"))?;
     let template = crate::examples::example(kind);
     let Some(name) = args.name else {
-        print!("{template}");
+        out!("{template}");
         return Ok(ExitCode::SUCCESS);
     };
     let name = Name::new(name)?;
-    print!("{}", with_name(template, &name));
+    out!("{}", with_name(template, &name));
     Ok(ExitCode::SUCCESS)
 }
 

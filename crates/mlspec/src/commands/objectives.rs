@@ -137,7 +137,7 @@ async fn check(args: CheckArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
             Some(store) => {
                 report.recorded = Some(record_verdict(store, &report, &objectives, &subject, baseline.as_ref()).await?);
             }
-            None => eprintln!("note: no store here, so the verdict was not recorded (`mlspec init` makes one)"),
+            None => errln!("note: no store here, so the verdict was not recorded (`mlspec init` makes one)"),
         }
     }
     print_report(&report, args.format)?;
@@ -221,7 +221,7 @@ fn evaluate_all(
         baseline,
         has_baseline: baseline.is_some(),
     };
-    let color = std::io::stderr().is_terminal();
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut compiled = Vec::new();
     let mut warnings = Vec::new();
     let mut failed = 0;
@@ -232,7 +232,12 @@ fn evaluate_all(
         for d in &diagnostics {
             let mut shifted = d.clone();
             shifted.span = Span::new(d.span.start + offset, d.span.end + offset);
-            eprint!("{}", shifted.render(&name, source, color));
+            let rendered = shifted.render(&name, source, color);
+            if color {
+                err_raw!("{rendered}");
+            } else {
+                err!("{rendered}");
+            }
             if d.level == Level::Warning {
                 warnings.push(format!("{}: {}", criterion.name, plain(d)));
             }
@@ -349,7 +354,7 @@ async fn record_verdict(
             .await
             .context("the verdict was not recorded: the inputs could not be stored")?;
         for warning in &outcome.warnings {
-            eprintln!("warning: {warning}");
+            errln!("warning: {warning}");
         }
         applied = outcome.results.into_iter().map(|a| a.id).collect();
     }
@@ -406,12 +411,12 @@ async fn pin(store: &dyn Store, id: &str) -> anyhow::Result<Ref> {
 
 fn print_report(report: &Report, format: CheckFormat) -> anyhow::Result<()> {
     match format {
-        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
-        CheckFormat::Junit => print!("{}", junit::render(report)?),
-        CheckFormat::Table => print!("{}", render_table(report)),
+        CheckFormat::Json => outln!("{}", serde_json::to_string_pretty(report)?),
+        CheckFormat::Junit => out!("{}", junit::render(report)?),
+        CheckFormat::Table => out!("{}", render_table(report)),
     }
     if let Some(recorded) = &report.recorded {
-        eprintln!("recorded ObjectivesCheck/{} ({})", recorded.name, recorded.id);
+        errln!("recorded ObjectivesCheck/{} ({})", recorded.name, recorded.id);
     }
     Ok(())
 }

@@ -60,8 +60,8 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
         .expires_in
         .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
     let public = write_key_pair(&args.out, algorithm, expires)?;
-    println!("{}", public.key_id());
-    eprintln!(
+    outln!("{}", public.key_id());
+    errln!(
         "wrote {} (keep it secret) and {}",
         args.out.join("private.pem").display(),
         args.out.join("public.pem").display()
@@ -306,7 +306,7 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     let path = args.dir.join(PACKAGE_FILE);
     let text = serde_saphyr::to_string(&document).context("cannot write YAML")?;
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!(
+    errln!(
         "{}: {} files, {} bytes, manifest {}",
         path.display(),
         manifest.entries.len(),
@@ -420,7 +420,7 @@ async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
     let out = args.dir.join(ENVELOPES_FILE);
     std::fs::write(&out, lines).with_context(|| format!("cannot write {}", out.display()))?;
     let key_id = key.public().key_id();
-    eprintln!("{}: {} statements signed by {key_id}", out.display(), statements.len());
+    errln!("{}: {} statements signed by {key_id}", out.display(), statements.len());
     if let Some(path) = &args.model_signing {
         write_model_signing(&args.dir, &key, path)?;
     }
@@ -462,7 +462,7 @@ fn write_model_signing(dir: &Path, key: &SigningKey, path: &Path) -> anyhow::Res
     let bundle = mlspec_attest::model_signing::bundle(key, &name, &Manifest::of(dir)?)?;
     std::fs::write(path, serde_json::to_string_pretty(&bundle)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!("{}: model-signing v1.0 signature", path.display());
+    errln!("{}: model-signing v1.0 signature", path.display());
     Ok(())
 }
 
@@ -616,12 +616,12 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 /// Prints the verdict: `verified: …` (exit 0) or each problem (exit 1).
 pub(crate) fn report(problems: &[String], verified: impl FnOnce() -> String) -> ExitCode {
     if problems.is_empty() {
-        println!("{}", verified());
+        outln!("{}", verified());
         return ExitCode::SUCCESS;
     }
-    println!("not verified:");
+    outln!("not verified:");
     for problem in problems {
-        println!("  {problem}");
+        outln!("  {problem}");
     }
     ExitCode::from(1)
 }

@@ -27,11 +27,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::fs::write(&path, to_pretty_json(&document_schema(kind)))
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        eprintln!("wrote {} schemas to {}", Kind::ALL.len(), dir.display());
+        errln!("wrote {} schemas to {}", Kind::ALL.len(), dir.display());
         return Ok(ExitCode::SUCCESS);
     }
     let name = args.kind.unwrap_or_default();
     let kind = Kind::lookup(&name).map_err(|e| anyhow::anyhow!("{e}; `mlspec kinds` lists them"))?;
-    print!("{}", to_pretty_json(&document_schema(kind)));
+    out!("{}", to_pretty_json(&document_schema(kind)));
     Ok(ExitCode::SUCCESS)
 }

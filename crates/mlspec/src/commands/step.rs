@@ -121,13 +121,13 @@ fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     ) {
         (Ok(ok), Ok(varz)) => (ok, varz),
         (Err(error), _) | (_, Err(error)) => {
-            eprintln!("error: cannot reach a step at {addr}: {error}");
+            errln!("error: cannot reach a step at {addr}: {error}");
             return Ok(ExitCode::from(2));
         }
     };
     let varz: serde_json::Value = serde_json::from_str(&varz.body).unwrap_or_default();
     let state = varz["state"]["state"].as_str().unwrap_or("unknown");
-    println!(
+    outln!(
         "{} ({}): {state}, up {:.1} s, run {}",
         varz["name"].as_str().unwrap_or("?"),
         addr,
@@ -137,7 +137,7 @@ fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     if ok.status == 200 {
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("unhealthy: {}", ok.body.trim());
+        outln!("unhealthy: {}", ok.body.trim());
         Ok(ExitCode::from(1))
     }
 }
@@ -146,7 +146,7 @@ fn flush(choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let dir = spool::spool_dir();
     let pending = spool::pending(&dir)?;
     if pending.is_empty() {
-        println!("no spooled runs in {}", dir.display());
+        outln!("no spooled runs in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     }
     block_on(async {
@@ -155,9 +155,9 @@ fn flush(choice: &StoreChoice) -> anyhow::Result<ExitCode> {
             let documents = spool::read(path)?;
             store.apply(&documents, &actor()).await?;
             std::fs::remove_file(path)?;
-            println!("sent {}", path.display());
+            outln!("sent {}", path.display());
         }
-        println!("{} spooled run(s) sent to {}", pending.len(), store.location());
+        outln!("{} spooled run(s) sent to {}", pending.len(), store.location());
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -49,7 +49,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         StoreCommand::Verify { expect_head, format } => verify(choice, expect_head, format),
         StoreCommand::Info => {
             let info = block_on(async { Ok(choice.open().await?.info().await?) })?;
-            println!("{}", serde_json::to_string_pretty(&info)?);
+            outln!("{}", serde_json::to_string_pretty(&info)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -66,17 +66,17 @@ fn verify(choice: &StoreChoice, expect_head: Option<String>, format: TextOrJson)
         ));
     }
     match format {
-        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        TextOrJson::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
         TextOrJson::Text => {
             for problem in &report.problems {
-                println!("problem: {problem}");
+                outln!("problem: {problem}");
             }
             let verdict = if report.problems.is_empty() {
                 "intact"
             } else {
                 "TAMPERED"
             };
-            println!(
+            outln!(
                 "{verdict}: {} events, {} objects, {} problem(s); head event {} {}",
                 report.events,
                 report.objects,
@@ -99,9 +99,9 @@ pub fn upgrade(_args: DbArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
         let (store, from) = SqlStore::upgrade(&location).await?;
         store.close().await;
         if from == SCHEMA_VERSION {
-            println!("The store at {location} is at schema version {SCHEMA_VERSION}; nothing to do");
+            outln!("The store at {location} is at schema version {SCHEMA_VERSION}; nothing to do");
         } else {
-            println!("Upgraded the store at {location} from schema version {from} to {SCHEMA_VERSION}");
+            outln!("Upgraded the store at {location} from schema version {from} to {SCHEMA_VERSION}");
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -162,7 +162,7 @@ async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCo
     let reads = match guard.check(&dataset, &evaluated.dataset, rows, budget).await? {
         Ok(reads) => reads,
         Err(Refusal(reason)) => {
-            eprintln!("refused: {reason}");
+            errln!("refused: {reason}");
             return Ok(ExitCode::from(1));
         }
     };
@@ -199,8 +199,8 @@ async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCo
         spec.verdict = verdict.clone();
     }
     write_document(&document, &args.output)?;
-    eprint!("{}", summary(&outcome, verdict.as_ref()));
-    eprintln!(
+    err!("{}", summary(&outcome, verdict.as_ref()));
+    errln!(
         "holdback reads: {reads}{}",
         budget.map(|b| format!(" of {b}")).unwrap_or_default()
     );

@@ -117,10 +117,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     match args.format {
         OutputFormat::Human => print_human(&files, &summary),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&Report { summary, files })?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&Report { summary, files })?),
     }
     for message in &read_failures {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
     }
     Ok(code)
 }
@@ -204,12 +204,16 @@ fn summarize(files: &[FileReport]) -> Summary {
 pub fn print_human(files: &[FileReport], summary: &Summary) {
     for file in files {
         for diagnostic in &file.diagnostics {
-            eprintln!("{}", render_human(file, diagnostic));
+            errln!("{}", render_human(file, diagnostic));
         }
     }
     let verdict = if summary.valid { "ok" } else { "invalid" };
-    eprintln!(
+    errln!(
         "{verdict}: {} file(s), {} document(s), {} invalid; {} error(s), {} warning(s)",
-        summary.files, summary.documents, summary.invalid_documents, summary.errors, summary.warnings
+        summary.files,
+        summary.documents,
+        summary.invalid_documents,
+        summary.errors,
+        summary.warnings
     );
 }

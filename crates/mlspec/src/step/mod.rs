@@ -110,7 +110,7 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         )
     })?;
     let addr = listener.local_addr()?;
-    eprintln!(
+    errln!(
         "mlspec step: {} serving http://{addr}/ok /varz /metrics (run {run_id})",
         plan.name
     );
@@ -152,7 +152,7 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     };
     let (documents, warnings) = record::documents(facts, &ending)?;
     for warning in warnings {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     save(&documents, &run_id, store).await?;
     Ok(if ran { exit_code(&ending) } else { ExitCode::from(2) })
@@ -233,7 +233,7 @@ async fn supervise(
                 126
             };
             let reason = format!("cannot run `{}`: {error}", plan.command[0]);
-            eprintln!("error: {reason}");
+            errln!("error: {reason}");
             state.exited(None, Phase::Failed { reason });
             return (failed(code), Vec::new(), false);
         }
@@ -396,7 +396,7 @@ async fn read_metrics_file(path: &Path, state: &StepState, cursor: &mut Cursor) 
         }
         match mlspec_server::parse_metrics(line) {
             Ok(metrics) => state.report(metrics),
-            Err(reason) => eprintln!("warning: {}: line {}: {reason}", path.display(), cursor.line),
+            Err(reason) => errln!("warning: {}: line {}: {reason}", path.display(), cursor.line),
         }
     }
 }
@@ -415,10 +415,10 @@ async fn save(
         Err(error) => Err(error.clone()),
     };
     match result {
-        Ok(location) => eprintln!("mlspec step: recorded Run {run_id} in {location}"),
+        Ok(location) => errln!("mlspec step: recorded Run {run_id} in {location}"),
         Err(error) => {
             let path = spool::write(run_id.as_str(), documents)?;
-            eprintln!(
+            errln!(
                 "mlspec step: the Run was not stored ({error}); it waits in {}: send it with `mlspec step flush`",
                 path.display()
             );

@@ -115,7 +115,7 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let envelope = Envelope::sign(IN_TOTO, &serde_json::to_vec(&statement)?, &[&key]);
     std::fs::write(&args.out, serde_json::to_string_pretty(&envelope)? + "\n")
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    eprintln!(
+    errln!(
         "{}: {} shards, {} bytes, manifest {}, signed by {}",
         args.out.display(),
         manifest.entries.len(),
@@ -160,12 +160,12 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     if problems.is_empty() {
-        println!("verified: every shard matches the manifest signed by {}", key.key_id());
+        outln!("verified: every shard matches the manifest signed by {}", key.key_id());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("not verified:");
+    outln!("not verified:");
     for problem in &problems {
-        println!("  {problem}");
+        outln!("  {problem}");
     }
     Ok(ExitCode::from(1))
 }

@@ -245,15 +245,15 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
         spec: Spec::Split(spec),
     };
     write_document(&document, &args.output)?;
-    eprint!("{}", split_summary(&outcome));
-    eprint!("{}", leakage_summary(&outcome.leakage));
+    err!("{}", split_summary(&outcome));
+    err!("{}", leakage_summary(&outcome.leakage));
     if !args.record.no_record {
         if recording {
             profiles.extend(datasets);
             profiles.push(document);
             record(&mut store, profiles).await?;
         } else if store.for_recording().await?.is_some() {
-            eprintln!("note: not recorded: name the input's Dataset with --dataset to record the split");
+            errln!("note: not recorded: name the input's Dataset with --dataset to record the split");
         }
     }
     Ok(if outcome.leakage.leaked {
@@ -488,11 +488,11 @@ pub(super) fn run_leakage(args: LeakageArgs) -> anyhow::Result<ExitCode> {
     let columns = row_columns(&args.files, &read, &options)?;
     let report = compare(hashed, columns, args.key.clone());
     match args.format {
-        ReportFormat::Json => println!(
+        ReportFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report).context("cannot print the report")?
         ),
-        ReportFormat::Table => print!("{}", leakage_summary(&report)),
+        ReportFormat::Table => out!("{}", leakage_summary(&report)),
     }
     Ok(if report.leaked {
         ExitCode::from(1)
