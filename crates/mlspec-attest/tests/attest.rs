@@ -1,5 +1,5 @@
 //! The trust chain's pieces against independent answers: the DSSE known-answer vector made
-//! with Python's `cryptography` (../shared/interop/intoto/kat), tampering of every kind, and
+//! with Python's `cryptography` (interop/intoto in the repository/kat), tampering of every kind, and
 //! directory manifests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,7 +11,7 @@ use mlspec_attest::dsse::{Envelope, IN_TOTO, pae};
 use mlspec_attest::keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
 
 fn kat() -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/intoto/kat/kat.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/intoto/kat/kat.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -1,4 +1,4 @@
-//! The profile benchmark on the generated data (`python3 ../shared/data/gen.py --out-dir DIR`,
+//! The profile benchmark on the generated data (`python3 scripts/gen-data.py --out-dir DIR`,
 //! 1,000,000 rows × 15 columns): a full profile of the CSV and of the Parquet file, on one and
 //! on two worker threads, three runs each (the best is reported).
 //!
@@ -20,7 +20,7 @@ fn main() {
         let path = dir.join(file);
         if !path.is_file() {
             println!(
-                "{}: missing; run python3 ../shared/data/gen.py --out-dir {}",
+                "{}: missing; run python3 scripts/gen-data.py --out-dir {}",
                 path.display(),
                 dir.display()
             );

@@ -68,6 +68,7 @@ pub use error::{ErrorKind, Result, StoreError};
 pub use location::{Location, STORE_DIR, STORE_FILE};
 pub use model::*;
 pub use read::diff;
+pub use resolve::STEP_LABEL;
 pub use sql::{Backend, SCHEMA_VERSION, SqlStore};
 
 /// A metadata store.

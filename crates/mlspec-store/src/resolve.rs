@@ -247,6 +247,12 @@ impl Resolver {
             None => format!("{kind}/{name}"),
         };
         if candidates.is_empty() {
+            if kind == Kind::Run
+                && version.is_none()
+                && let Some(object) = newest_run_of_step(conn, name).await?
+            {
+                return Ok(Resolved { object, version: None });
+            }
             return Err(self.missing(conn, kind, name, version, &wanted).await);
         }
         candidates.sort_by_key(|c| c.order);
@@ -307,6 +313,24 @@ impl Resolver {
             )),
         }
     }
+}
+
+/// The label `mlspec step run` puts on every Run it records: the step's name.
+pub const STEP_LABEL: &str = "mlspec.org/step";
+
+/// The newest non-archived Run recorded for the step `step` (its `mlspec.org/step` label), so
+/// that `Run/train` names the latest run of `mlspec step run --name train` when no Run is named
+/// `train` itself.
+async fn newest_run_of_step(conn: &mut AnyConnection, step: &str) -> Result<Option<Candidate>> {
+    let newest = fetch_current(
+        conn,
+        "o.kind = 'Run' AND o.status <> 'Archived' AND o.id IN \
+         (SELECT object_id FROM labels WHERE key = $1 AND value = $2) \
+         ORDER BY o.created_seq DESC LIMIT 1",
+        &[STEP_LABEL, step],
+    )
+    .await?;
+    Ok(newest.first().map(Candidate::from_current))
 }
 
 /// The version `version` of a Dataset (a version inside its document) or of a versioned

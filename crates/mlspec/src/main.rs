@@ -31,6 +31,10 @@ struct Cli {
     /// .mlspec/store.db in this directory or the nearest parent that has one.
     #[arg(long, global = true, env = "MLSPEC_STORE", value_name = "URL")]
     store: Option<String>,
+    /// Who is acting, recorded as `createdBy` and in every store event. Default: the operating
+    /// system's user.
+    #[arg(long, global = true, env = "MLSPEC_USER", value_name = "NAME")]
+    user: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +73,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    store::set_user(cli.user);
     let choice = store::StoreChoice { url: cli.store };
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),

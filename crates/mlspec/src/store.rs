@@ -70,12 +70,34 @@ pub fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::R
         .block_on(future)
 }
 
-/// Who is acting: `MLSPEC_ACTOR`, else the login name, else `unknown`.
+/// The user named by `--user` (or `MLSPEC_USER`), set once by `main`.
+static USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Records who acts for this process (`--user` / `MLSPEC_USER`).
+pub fn set_user(user: Option<String>) {
+    if let Some(user) = user.filter(|u| !u.trim().is_empty()) {
+        let _ = USER.set(user);
+    }
+}
+
+/// Who is acting, as recorded in `createdBy` and every event: `--user` / `MLSPEC_USER`, else
+/// `MLSPEC_ACTOR` (its older name), else the operating system's user (the account of the
+/// process's uid, so it holds in containers and CI where `USER` is unset), else `uid N`.
 pub fn actor() -> String {
-    ["MLSPEC_ACTOR", "USER", "LOGNAME"]
-        .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| "unknown".to_owned())
+    if let Some(user) = USER.get() {
+        return user.clone();
+    }
+    if let Some(user) = std::env::var("MLSPEC_ACTOR").ok().filter(|v| !v.trim().is_empty()) {
+        return user;
+    }
+    let uid = nix::unistd::Uid::current();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(account)) => account.name,
+        _ => ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+            .unwrap_or_else(|| format!("uid {uid}")),
+    }
 }
 
 /// An object named on the command line: `KIND NAME|ID`, `Kind/name[@version]`, or an id.

@@ -7,12 +7,12 @@ use mlspec_spec::migrate::{MigrateError, migrate};
 use mlspec_spec::validate::{Format, Limits, validate_text};
 
 fn seed_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed-examples");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/seed-examples");
     let mut files = Vec::new();
     let mut dirs = vec![root.clone()];
     while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the project)", dir.display()));
+        let entries =
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e} (the vendored seed examples)", dir.display()));
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {

@@ -409,4 +409,22 @@ conformance! {
             assert!(problems.iter().any(|p| p.contains(expected)), "{expected}: {problems:#?}");
         }
     }
+
+    async fn a_step_name_finds_its_newest_run(store) {
+        let step_run = |name: &str, step: &str| {
+            format!("apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: {name}, labels: {{mlspec.org/step: {step}}}}}\nspec: {{status: Finished}}\n")
+        };
+        store.apply_yaml(&step_run("train-0000000a", "train")).await.unwrap();
+        store.apply_yaml(&step_run("train-0000000b", "train")).await.unwrap();
+        store.apply_yaml(&step_run("eval-0000000c", "eval")).await.unwrap();
+        let newest = store.get(&named(Kind::Run, "train")).await.unwrap();
+        assert_eq!(newest.summary.name, "train-0000000b");
+        store.set_status(&named(Kind::Run, "train-0000000b"), Status::Archived, "tester").await.unwrap();
+        assert_eq!(store.get(&named(Kind::Run, "train")).await.unwrap().summary.name, "train-0000000a");
+        // A Run named like the step wins over the step's runs; other kinds are not affected.
+        store.apply_yaml(&run("train")).await.unwrap();
+        assert_eq!(store.get(&named(Kind::Run, "train")).await.unwrap().summary.name, "train");
+        assert_kind(store.get(&named(Kind::Run, "predict")).await, ErrorKind::NotFound);
+        assert_kind(store.get(&named(Kind::Dataset, "eval")).await, ErrorKind::NotFound);
+    }
 }

@@ -17,9 +17,14 @@ use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegress
 /// request. Exit 0, or the failing stage's exit code.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Where to run (created; must not exist yet, or be empty).
-    #[arg(long, default_value = "mlspec-demo")]
-    dir: PathBuf,
+    /// Where to run (created; must not exist yet, or be empty). Default: a new directory in the
+    /// system's temporary directory, so that nothing is left in the current one.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the directory when a stage fails (it is removed by default: a half-made demo is
+    /// not a record of anything).
+    #[arg(long)]
+    keep_on_failure: bool,
 }
 
 /// Rows of generated customer data.
@@ -83,14 +88,41 @@ spec:
 ";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let dir = args.dir;
-    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
-        bail!(
-            "{} exists and is not empty; pass --dir with a new directory",
-            dir.display()
-        );
+    let dir = match args.dir {
+        Some(dir) => {
+            if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+                bail!(
+                    "{} exists and is not empty; pass --dir with a new directory",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            dir
+        }
+        None => tempfile::Builder::new()
+            .prefix("mlspec-demo-")
+            .tempdir()
+            .context("cannot create a directory for the demo in the temporary directory")?
+            .keep(),
+    };
+    let result = stages(dir.clone());
+    if result.is_err() && !args.keep_on_failure {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => errln!(
+                "removed the unfinished demo directory {} (--keep-on-failure keeps it)",
+                dir.display()
+            ),
+            Err(error) => errln!(
+                "warning: cannot remove the unfinished demo directory {}: {error}",
+                dir.display()
+            ),
+        }
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    result
+}
+
+/// Every stage, in `dir` (which exists and is empty).
+fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
     let demo = Demo {
         dir: dir.clone(),
         exe: std::env::current_exe().context("cannot find the mlspec binary")?,

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::io::IsTerminal as _;
 
 use mlspec_spec::expr::query::{parse_filter, parse_order};
-use mlspec_spec::{Kind, Status};
-use mlspec_store::{ListQuery, ObjectSummary};
+use mlspec_spec::kinds::RunStatus;
+use mlspec_spec::{Kind, Spec, Status};
+use mlspec_store::{ListQuery, ObjectSummary, Selector, Store};
 
 use crate::store::{StoreChoice, block_on};
 use crate::table;
@@ -120,16 +121,64 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         outln!("{}", plan.join("\n"));
         return Ok(ExitCode::SUCCESS);
     }
-    let objects = block_on(async { Ok(choice.open().await?.list(&query).await?) })?;
+    let table_of_runs = kind == Kind::Run && args.format == ListFormat::Table;
+    let (objects, runs) = block_on(async {
+        let store = choice.open().await?;
+        let objects = store.list(&query).await?;
+        let runs = if table_of_runs {
+            Some(run_columns(store.as_ref(), &objects).await?)
+        } else {
+            None
+        };
+        Ok((objects, runs))
+    })?;
     match args.format {
         ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&objects)?),
         ListFormat::Table if objects.is_empty() => errln!("no {kind} objects match"),
-        ListFormat::Table => out!("{}", render_table(kind, &objects)),
+        ListFormat::Table => out!("{}", render_table(kind, &objects, runs.as_deref())),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn render_table(kind: Kind, objects: &[ObjectSummary]) -> String {
+/// What a user of runs looks for, as MLflow's run list shows it: the run's state, when it
+/// started and how long it took (or has been running).
+async fn run_columns(store: &dyn Store, objects: &[ObjectSummary]) -> anyhow::Result<Vec<[String; 3]>> {
+    let now = chrono::Utc::now();
+    let mut columns = Vec::with_capacity(objects.len());
+    for object in objects {
+        let stored = store
+            .get(&Selector::Id(mlspec_spec::ObjectId::new(object.id.as_str())?))
+            .await?;
+        let Spec::Run(run) = &stored.document.spec else {
+            columns.push([String::new(), String::new(), String::new()]);
+            continue;
+        };
+        let (start, end) = (run.start_time, run.end_time);
+        let duration = match (start, end, run.status) {
+            (Some(start), Some(end), _) => human_duration(end - start),
+            (Some(start), None, RunStatus::Running) => format!("{} so far", human_duration(now - start)),
+            _ => "-".to_owned(),
+        };
+        let start = start.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        columns.push([format!("{:?}", run.status), start, duration]);
+    }
+    Ok(columns)
+}
+
+/// `850ms`, `42.1s`, `12m 05s`, `3h 02m`, `2d 04h`.
+fn human_duration(duration: chrono::TimeDelta) -> String {
+    let ms = duration.num_milliseconds().max(0);
+    let s = ms / 1000;
+    match s {
+        _ if ms < 1000 => format!("{ms}ms"),
+        0..60 => format!("{:.1}s", ms as f64 / 1000.0),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+fn render_table(kind: Kind, objects: &[ObjectSummary], runs: Option<&[[String; 3]]>) -> String {
     let scope = match kind {
         Kind::Module => Some("VERSION"),
         Kind::Artifact => Some("RUN"),
@@ -137,13 +186,20 @@ fn render_table(kind: Kind, objects: &[ObjectSummary]) -> String {
     };
     let mut header = vec!["NAME"];
     header.extend(scope);
+    if runs.is_some() {
+        header.extend(["STATE", "START", "DURATION"]);
+    }
     header.extend(["STATUS", "UPDATED", "ID"]);
     let rows: Vec<Vec<String>> = objects
         .iter()
-        .map(|o| {
+        .enumerate()
+        .map(|(i, o)| {
             let mut row = vec![o.name.clone()];
             if scope.is_some() {
                 row.push(o.scope.clone());
+            }
+            if let Some(run) = runs.and_then(|runs| runs.get(i)) {
+                row.extend(run.iter().cloned());
             }
             let updated = o.updated_at.get(..19).unwrap_or(&o.updated_at).replace('T', " ");
             row.extend([format!("{:?}", o.status), updated, o.id.clone()]);

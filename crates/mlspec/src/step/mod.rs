@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use mlspec_server::{Phase, StepInfo, StepState};
 use mlspec_spec::kinds::{ResourceUsage, RunStatus};
 use mlspec_spec::values::{ParamValue, Params};
-use mlspec_spec::{ObjectId, Ref};
+use mlspec_spec::{Kind, ObjectId, Ref};
 use nix::sys::signal::Signal;
 use tokio::io::AsyncReadExt as _;
 use tokio::signal::unix::{SignalKind, signal};
@@ -96,6 +96,9 @@ pub fn visible_env(vars: impl Iterator<Item = (String, String)>) -> std::collect
 /// Runs the step; the exit code is the command's (128 + N when signal N ended it), 2 when it
 /// could not be started.
 pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    // Listening from the first moment: a SIGTERM that arrives before the command starts is
+    // forwarded to it as soon as it does, instead of ending the step unrecorded.
+    let mut signals = ForwardedSignals::listen();
     // The store, when one is in use and reachable now; the Run is spooled otherwise.
     let store = choice.open().await;
     if let Ok(store) = &store {
@@ -111,8 +114,9 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     })?;
     let addr = listener.local_addr()?;
     errln!(
-        "mlspec step: {} serving http://{addr}/ok /varz /metrics (run {run_id})",
-        plan.name
+        "mlspec step: {} serving http://{addr}/ok /varz /metrics (Run {}, id {run_id})",
+        plan.name,
+        record::run_name(&plan.name, &run_id)?
     );
     if let Some(file) = &plan.addr_file {
         write_atomically(file, &addr.to_string())?;
@@ -130,7 +134,16 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let started = chrono::Utc::now();
     let mut cursor = Cursor::default();
     let url = format!("http://{addr}");
-    let (ending, logs, ran) = supervise(&plan, &state, &url, &run_id, &log_dir, (&metrics_file, &mut cursor)).await;
+    let (ending, logs, ran) = supervise(
+        &plan,
+        &state,
+        &url,
+        &run_id,
+        &log_dir,
+        (&metrics_file, &mut cursor),
+        &mut signals,
+    )
+    .await;
     let ending = Ending {
         started,
         ended: chrono::Utc::now(),
@@ -204,6 +217,7 @@ async fn supervise(
     run_id: &ObjectId,
     log_dir: &Path,
     (metrics_file, cursor): (&Path, &mut Cursor),
+    signals: &mut Option<ForwardedSignals>,
 ) -> (Ending, Vec<Captured>, bool) {
     let now = chrono::Utc::now();
     let failed = |code: i32| Ending {
@@ -249,7 +263,7 @@ async fn supervise(
         let cap = plan.log_limit;
         tokio::spawn(async move { logs::capture("stderr", err, tokio::io::stderr(), &path, cap).await })
     });
-    let (status, forwarded) = wait_forwarding_signals(&mut child, state, metrics_file, cursor).await;
+    let (status, forwarded) = wait_forwarding_signals(&mut child, state, metrics_file, cursor, signals).await;
     let mut captured = Vec::new();
     for task in [stdout, stderr].into_iter().flatten() {
         // A grandchild may hold the pipe open after the command exits: do not wait for ever.
@@ -268,14 +282,31 @@ async fn supervise(
     )
 }
 
+/// SIGINT and SIGTERM, caught for the step's whole life and forwarded to its command.
+struct ForwardedSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ForwardedSignals {
+    /// Catches both signals from now on; `None` when the runtime cannot (they keep their
+    /// default action then).
+    fn listen() -> Option<ForwardedSignals> {
+        Some(ForwardedSignals {
+            interrupt: signal(SignalKind::interrupt()).ok()?,
+            terminate: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+}
+
 async fn wait_forwarding_signals(
     child: &mut tokio::process::Child,
     state: &Arc<StepState>,
     metrics_file: &Path,
     cursor: &mut Cursor,
+    signals: &mut Option<ForwardedSignals>,
 ) -> (std::io::Result<std::process::ExitStatus>, Option<Signal>) {
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let Some(ForwardedSignals { interrupt, terminate }) = signals else {
         return (child.wait().await, None);
     };
     let mut forwarded = None;
@@ -415,7 +446,13 @@ async fn save(
         Err(error) => Err(error.clone()),
     };
     match result {
-        Ok(location) => errln!("mlspec step: recorded Run {run_id} in {location}"),
+        Ok(location) => {
+            let name = documents
+                .iter()
+                .find(|d| d.kind() == Kind::Run)
+                .map_or("", |d| d.metadata.name.as_str());
+            errln!("mlspec step: recorded Run {name} (id {run_id}) in {location}");
+        }
         Err(error) => {
             let path = spool::write(run_id.as_str(), documents)?;
             errln!(

@@ -87,7 +87,7 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
     metadata
         .labels
         .0
-        .insert(LabelKey::new("mlspec.org/step")?, LabelValue::new(facts.step)?);
+        .insert(LabelKey::new(mlspec_store::STEP_LABEL)?, LabelValue::new(facts.step)?);
     documents.push(Document {
         api_version: ApiVersion::V1,
         metadata,
@@ -97,7 +97,7 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
 }
 
 /// `<step>-<8 random hex digits of the run id>`: unique per run, readable in lists.
-fn run_name(step: &str, run_id: &ObjectId) -> anyhow::Result<Name> {
+pub fn run_name(step: &str, run_id: &ObjectId) -> anyhow::Result<Name> {
     let tail: String = run_id
         .as_str()
         .chars()

@@ -1,5 +1,5 @@
 //! Keys, model packages and their attestations, against securesystemslib and
-//! in-toto-attestation (../shared/interop/intoto), and every kind of tampering.
+//! in-toto-attestation (interop/intoto in the repository), and every kind of tampering.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ fn python() -> String {
 
 fn interop(script: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/interop/intoto")
+        .join("../../interop/intoto")
         .join(script)
 }
 
@@ -201,7 +201,7 @@ fn model_signing() -> PathBuf {
 
 #[test]
 fn model_signing_signatures_verify_both_ways() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/model-signing/fixture");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/model-signing/fixture");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // The tool's signature of its fixture verifies here; a changed file does not.

@@ -454,9 +454,9 @@ fn reference_python() -> String {
         .expect("MLSPEC_INTEROP_PYTHON is not set: run the suite with scripts/test, which installs numpy and pandas")
 }
 
-/// The benchmark generator's data (../shared/data/gen.py), 20,000 rows, in `dir`.
+/// The benchmark generator's data (scripts/gen-data.py), 20,000 rows, in `dir`.
 fn generate(dir: &std::path::Path, variant: &str) {
-    let generator = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/gen.py");
+    let generator = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gen-data.py");
     let made = std::process::Command::new(reference_python())
         .arg(&generator)
         .args([
@@ -531,7 +531,7 @@ fn profiles_of_the_generated_data_agree_with_pandas() {
     assert!(said.contains("(whole) age: mean is"), "{said}");
 }
 
-/// The acceptance run on the benchmark generator's data (../shared/data/gen.py, 20,000 rows):
+/// The acceptance run on the benchmark generator's data (scripts/gen-data.py, 20,000 rows):
 /// every planted change of the drifted twin is flagged, and the baseline against itself is not.
 #[test]
 fn every_change_planted_by_the_generator_is_flagged() {

@@ -69,3 +69,49 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
     assert_eq!(again.code, 2);
     assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
 }
+
+/// Without `--dir` the demo works in a new temporary directory, leaving nothing where it was
+/// started; a reader that stops reading its output does not stop it half-way.
+#[test]
+fn the_demo_leaves_nothing_behind_and_finishes_when_its_reader_goes_away() {
+    use std::io::Read as _;
+    let cwd = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mlspec"))
+        .arg("demo")
+        .current_dir(cwd.path())
+        .env_remove("MLSPEC_STORE")
+        .env("TMPDIR", temp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = [0; 16];
+    child.stdout.take().unwrap().read_exact(&mut first_line).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&first_line).starts_with("mlspec demo in "));
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "the demo wrote into its working directory"
+    );
+    let made: Vec<_> = std::fs::read_dir(temp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(
+        made[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("mlspec-demo-")
+    );
+    assert!(
+        made[0].join("serve.log").is_file(),
+        "the demo stopped before its last stage"
+    );
+    let verified = mlspec(&made[0], &["store", "verify"]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+}

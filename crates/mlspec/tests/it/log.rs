@@ -111,7 +111,7 @@ fn combined_lines_parse_with_goaccess_and_apachelogs() {
     let dir = tmp.path();
     logged(dir, 200, "combined");
     assert_eq!(verify(dir, "combined").code, 0);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/accesslog/check_goaccess.sh");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/accesslog/check_goaccess.sh");
     let goaccess = std::process::Command::new("bash")
         .arg(script)
         .arg(dir.join("serve.log"))
@@ -129,7 +129,7 @@ fn combined_lines_parse_with_goaccess_and_apachelogs() {
     );
     // apachelogs, strictly: Combined, then the extension fields.
     let format = "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\" rid=%{rid}n model=%{model}n package=%{package}n pipeline=%{pipeline}n data=%{data}n latency_ms=%{latency}n out=%{out}n chain=%{chain}n";
-    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/accesslog/check_apachelogs.py");
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/accesslog/check_apachelogs.py");
     let python = std::env::var("MLSPEC_INTEROP_PYTHON").expect("run the suite with scripts/test");
     let parsed = std::process::Command::new(python)
         .arg(checker)

@@ -11,6 +11,7 @@ mod eval;
 mod interop;
 mod log;
 mod objectives;
+mod output;
 mod split;
 mod step;
 mod test_stage;
@@ -192,7 +193,7 @@ fn schema_prints_and_exports_the_committed_schemas() {
 
 #[test]
 fn migrate_converts_seed_examples_and_refuses_malformed_yaml() {
-    let seeds = workspace().join("../shared/seed-examples");
+    let seeds = workspace().join("crates/mlspec-spec/tests/seed-examples");
     let experiment = seeds.join("mlspec-repo/experiment_tracking_experiment_example.yml");
     let out = run(&["migrate", experiment.to_str().unwrap()], None);
     assert_eq!(out.code, 0, "{}", out.stderr);
