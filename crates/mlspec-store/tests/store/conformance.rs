@@ -412,7 +412,7 @@ conformance! {
 
     async fn a_step_name_finds_its_newest_run(store) {
         let step_run = |name: &str, step: &str| {
-            format!("apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: {name}, labels: {{mlspec.org/step: {step}}}}}\nspec: {{status: Finished}}\n")
+            format!("apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: {name}, labels: {{mlspec.org/step: {step}}}}}\nspec: {{status: Running}}\n")
         };
         store.apply_yaml(&step_run("train-0000000a", "train")).await.unwrap();
         store.apply_yaml(&step_run("train-0000000b", "train")).await.unwrap();
