@@ -74,7 +74,7 @@ pub(super) fn lock(log: &Path, wait: Duration) -> Result<LogLock, AttestError> {
         "{HOLDER_PREFIX}{} on {}, `{}`, since {}\n",
         std::process::id(),
         whoami::hostname().unwrap_or_else(|_| "an unknown host".into()),
-        std::env::args().take(4).collect::<Vec<_>>().join(" "),
+        command(),
         Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     file.set_len(0)
@@ -82,6 +82,18 @@ pub(super) fn lock(log: &Path, wait: Duration) -> Result<LogLock, AttestError> {
         .and_then(|()| file.write_all(me.as_bytes()))
         .map_err(io)?;
     Ok(LogLock { _file: file })
+}
+
+/// The command that holds the lock: the program's name and its first three arguments.
+fn command() -> String {
+    let mut args = std::env::args();
+    let program = args.next().map(PathBuf::from);
+    let name = program
+        .as_deref()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::iter::once(name).chain(args.take(3)).collect::<Vec<_>>().join(" ")
 }
 
 /// Who holds the lock, as its holder wrote it.

@@ -446,7 +446,13 @@ fn refuse_unless_ours(path: &Path, report: &LogReport, layout: Layout) -> Result
             "{nothing_changed} (if a writer stopped while writing the first line, remove the file)"
         )));
     }
-    let Some(finding) = report.findings.iter().find(|f| f.problem != Problem::Partial) else {
+    // What makes the file not this log's, or not verified, before lines merely unsigned.
+    let worst = report
+        .findings
+        .iter()
+        .filter(|f| f.problem != Problem::Partial)
+        .min_by_key(|f| f.problem == Problem::UnsignedTail);
+    let Some(finding) = worst else {
         return Ok(());
     };
     let at = finding.line.map(|l| format!("line {l} ")).unwrap_or_default();

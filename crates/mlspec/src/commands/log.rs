@@ -1,5 +1,6 @@
 //! `mlspec log append|verify|audit`: hash-chained inference logs bound to a signed package.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -327,30 +328,38 @@ fn nth_line(path: &Path, number: u64) -> anyhow::Result<(Entry, Layout)> {
     Ok((entry, layout))
 }
 
+/// A logged value on one line of output: newlines and tabs it carries are shown as `\n`, `\t`
+/// (the output layer makes every other control character visible).
+fn one_line(text: &str) -> Cow<'_, str> {
+    match text.contains(['\n', '\t']) {
+        true => Cow::Owned(text.replace('\n', "\\n").replace('\t', "\\t")),
+        false => Cow::Borrowed(text),
+    }
+}
+
 /// What the chain and checkpoints say of one line: how to show it, and what does not hold.
 fn line_status(report: &LogReport, line: u64, keyed: bool, allow_unsigned_tail: bool) -> (String, Option<String>) {
-    let bad_before = report
+    if keyed && line <= report.covered {
+        return (
+            format!(
+                "verified from line 1 to this line, signed (checkpoint at line {})",
+                report.covered
+            ),
+            None,
+        );
+    }
+    let broken = report
         .findings
         .iter()
         .filter(|f| f.problem != Problem::UnsignedTail)
-        .filter(|f| f.line.is_none_or(|l| l <= line))
-        .count();
-    if bad_before > 0 {
+        .any(|f| f.line.is_none_or(|l| l <= line));
+    if broken {
         let problem = format!("the log's chain or checkpoints are broken at or before line {line}");
         return ("BROKEN (see `mlspec log verify`)".into(), Some(problem));
     }
     if !keyed {
         return (
             "intact from line 1 to this line, but NOT verified: an unkeyed chain can be recomputed; pass --pubkey".into(),
-            None,
-        );
-    }
-    if line <= report.covered {
-        return (
-            format!(
-                "verified from line 1 to this line, signed (checkpoint at line {})",
-                report.covered
-            ),
             None,
         );
     }
@@ -378,7 +387,7 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         None => None,
     };
     let (entry, layout) = nth_line(&path, line)?;
-    let field = |k: &str| entry.field(k).unwrap_or("?");
+    let field = |k: &str| one_line(entry.field(k).unwrap_or("?"));
     let mut broken = Vec::new();
     let checked = verify_chain(&path, key.as_ref(), layout, unsigned_tail(args.allow_unsigned_tail))?;
     let (chain, problem) = line_status(&checked, line, key.is_some(), args.allow_unsigned_tail);
@@ -389,24 +398,28 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     out.push_str(&format!("  chain      {chain}\n"));
     out.push_str(&format!(
         "  request    {} {} {} → {} ({} bytes, {} ms)\n",
-        entry.method,
-        entry.path,
-        entry.protocol,
+        one_line(&entry.method),
+        one_line(&entry.path),
+        one_line(&entry.protocol),
         entry.status,
         entry.bytes,
         field("latency_ms")
     ));
     out.push_str(&format!(
         "  client     {}{} at {}\n",
-        entry.client,
-        entry.user.as_deref().map(|u| format!(" (user {u})")).unwrap_or_default(),
+        one_line(&entry.client),
+        entry
+            .user
+            .as_deref()
+            .map(|u| format!(" (user {})", one_line(u)))
+            .unwrap_or_default(),
         entry.time
     ));
     if let Some(agent) = &entry.user_agent {
-        out.push_str(&format!("  agent      {agent}\n"));
+        out.push_str(&format!("  agent      {}\n", one_line(agent)));
     }
     if let Some(referer) = &entry.referer {
-        out.push_str(&format!("  referer    {referer}\n"));
+        out.push_str(&format!("  referer    {}\n", one_line(referer)));
     }
     out.push_str(&format!("  model      {}\n", field("model")));
     let spec = match &args.package {
@@ -455,7 +468,8 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
             let Some(store) = store else {
                 bail!("name the package with --package DIR (there is no store to find it in)");
             };
-            let name = field("model").split('@').next().unwrap_or_default();
+            let model = field("model");
+            let name = model.split('@').next().unwrap_or_default();
             let reference: mlspec_spec::Ref = format!("ModelPackage/{name}")
                 .parse()
                 .map_err(|e| anyhow::anyhow!("the line's model `{}` names no package: {e}", field("model")))?;
