@@ -437,6 +437,6 @@ mod tests {
         combined(&mut line, &hostile(), "", &mut TimeCache::default());
         let request = line.split('"').nth(1).unwrap();
         assert_eq!(request.matches(' ').count(), 2, "{request}");
-        assert!(request.starts_with("GET\\x20/admin\\x20HTTP"), "{request}");
+        assert!(request.starts_with("GET\\x20\\x2Fadmin\\x20HTTP"), "{request}");
     }
 }
