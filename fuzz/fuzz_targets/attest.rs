@@ -87,12 +87,12 @@ fn round_trip(dir: &std::path::Path, data: &[u8], signing: &SigningKey) {
     let text = std::fs::read_to_string(&log).expect("the written log is UTF-8");
     let entry = parse(text.trim_end_matches('\n'), Layout::Combined).expect("the written line parses");
     assert_eq!(entry.client, request.client);
-    assert_eq!(entry.user, request.user.filter(|u| !u.is_empty()));
+    assert_eq!(entry.user, request.user.clone().filter(|u| !u.is_empty()));
     assert_eq!(entry.method, request.method);
     assert_eq!(entry.path, request.path);
     assert_eq!(entry.protocol, request.protocol());
-    assert_eq!(entry.referer, request.referer.filter(|r| r != "-"));
-    assert_eq!(entry.user_agent, request.user_agent.filter(|a| a != "-"));
+    assert_eq!(entry.referer, request.referer.clone().filter(|r| r != "-"));
+    assert_eq!(entry.user_agent, request.user_agent.clone().filter(|a| a != "-"));
     assert_eq!(entry.field("rid"), Some(request.request_id.as_str()));
     assert_eq!(entry.field("out"), request.output_digest.as_deref());
 }

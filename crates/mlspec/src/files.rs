@@ -92,7 +92,10 @@ fn refuse_unless_owned(path: &Path, owned: &Owned) -> anyhow::Result<()> {
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     if !file.metadata().is_ok_and(|m| m.is_file()) {
-        bail!("{} exists and is not a regular file; write to another path", path.display());
+        bail!(
+            "{} exists and is not a regular file; write to another path",
+            path.display()
+        );
     }
     let mut start = Vec::new();
     file.take(SNIFF_BYTES)
@@ -118,19 +121,27 @@ mod tests {
         let path = dir.path().join("out.json");
         std::fs::write(&path, "precious,data\n1,2\n").unwrap();
         let refused = write_whole(&path, b"{}", Some(&ENVELOPE)).unwrap_err().to_string();
-        assert!(refused.contains("is not a DSSE envelope; it is not overwritten"), "{refused}");
+        assert!(
+            refused.contains("is not a DSSE envelope; it is not overwritten"),
+            "{refused}"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious,data\n1,2\n");
         std::fs::write(&path, "{\n  \"payload\": \"e30=\",\n  \"payloadType\": \"x\"}").unwrap();
         write_whole(&path, b"{\"payload\":\"new\"}", Some(&ENVELOPE)).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"payload\":\"new\"}");
-        assert!((DOCUMENT.looks_like)("# migrated\napiVersion: mlspec/v1\nkind: Model\n"));
+        assert!((DOCUMENT.looks_like)(
+            "# migrated\napiVersion: mlspec/v1\nkind: Model\n"
+        ));
         assert!((DOCUMENT.looks_like)("{\n  \"apiVersion\": \"mlspec/v1\",\n"));
         assert!(!(DOCUMENT.looks_like)("apiVersion: v1\nkind: Pod\n"));
         assert!((SCHEMA.looks_like)("{\n  \"$schema\": \"https://json-schema.org/\""));
         assert!((ADDRESS.looks_like)("127.0.0.1:8080\n"));
         assert!(!(ADDRESS.looks_like)("my notes\n"));
         // Nothing but the target is left in the directory.
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.json")]);
     }
 }

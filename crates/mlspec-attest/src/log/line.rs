@@ -267,8 +267,14 @@ fn parse_combined(line: &str) -> Result<Entry, String> {
     else {
         return Err("the request line is not `METHOD PATH PROTOCOL`".into());
     };
-    let status = fields.word("status")?.parse().map_err(|_| "the status is not a number")?;
-    let bytes = fields.word("bytes")?.parse().map_err(|_| "the bytes are not a number")?;
+    let status = fields
+        .word("status")?
+        .parse()
+        .map_err(|_| "the status is not a number")?;
+    let bytes = fields
+        .word("bytes")?
+        .parse()
+        .map_err(|_| "the bytes are not a number")?;
     let referer = decode_quoted(fields.enclosed('"', '"', "referer")?);
     let user_agent = decode_quoted(fields.enclosed('"', '"', "user agent")?);
     let fields = fields

@@ -67,8 +67,10 @@ pub(super) fn lock(log: &Path, wait: Duration) -> Result<LogLock, AttestError> {
     let mut held = String::new();
     let _ = (&mut file).take(HOLDER_BYTES).read_to_string(&mut held);
     if !held.is_empty() && !held.starts_with(HOLDER_PREFIX) {
-        return Err(AttestError::new(&name, "is not an mlspec lock file (it names no process)")
-            .with_hint("nothing was changed; move it away: the log's writer needs this name for its lock"));
+        return Err(
+            AttestError::new(&name, "is not an mlspec lock file (it names no process)")
+                .with_hint("nothing was changed; move it away: the log's writer needs this name for its lock"),
+        );
     }
     let me = format!(
         "{HOLDER_PREFIX}{} on {}, `{}`, since {}\n",

@@ -45,8 +45,8 @@ use sha2::{Digest as _, Sha256};
 pub use line::{Entry, parse};
 pub use lock::lock_path;
 pub use verify::{
-    Checkpoint, Finding, Line, LogReport, MAX_CHECKPOINT_BYTES, MAX_LINE_BYTES, Problem, UnsignedTail, read_line, verify,
-    verify_chain,
+    Checkpoint, Finding, Line, LogReport, MAX_CHECKPOINT_BYTES, MAX_LINE_BYTES, Problem, UnsignedTail, read_line,
+    verify, verify_chain,
 };
 
 use crate::dsse::Envelope;
@@ -120,7 +120,7 @@ impl Request {
         if !(100..=599).contains(&self.status) {
             return Err(format!("`status` {} is not an HTTP status (100–599)", self.status));
         }
-        if !(self.latency_ms >= 0.0) {
+        if self.latency_ms.is_nan() || self.latency_ms < 0.0 {
             return Err(format!("`latency_ms` {} is negative", self.latency_ms));
         }
         Ok(())
@@ -409,7 +409,11 @@ impl LogWriter {
         let sidecar = checkpoints_path(&self.path);
         let cannot = |e: std::io::Error| AttestError::new(sidecar.display().to_string(), format!("cannot write: {e}"));
         let text = serde_json::to_string(&envelope).map_err(|e| AttestError::new("checkpoint", e.to_string()))? + "\n";
-        let mut file = OpenOptions::new().append(true).create(true).open(&sidecar).map_err(cannot)?;
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&sidecar)
+            .map_err(cannot)?;
         file.write_all(text.as_bytes())
             .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
             .map_err(cannot)
@@ -470,12 +474,14 @@ fn refuse_unless_ours(path: &Path, report: &LogReport, layout: Layout) -> Result
             };
             Err(AttestError::new(&name, what).with_hint(nothing_changed))
         }
-        Problem::UnsignedTail => Err(AttestError::new(&name, finding.message.clone()).with_hint(
-            "nothing was changed; check those lines, then append with --allow-unsigned-tail to sign them",
-        )),
+        Problem::UnsignedTail => Err(AttestError::new(&name, finding.message.clone())
+            .with_hint("nothing was changed; check those lines, then append with --allow-unsigned-tail to sign them")),
         _ => Err(AttestError::new(
             &name,
-            format!("does not verify ({at}{}); appending would sign over it", finding.message),
+            format!(
+                "does not verify ({at}{}); appending would sign over it",
+                finding.message
+            ),
         )
         .with_hint("nothing was changed; run `mlspec log verify` on it and append to a new log")),
     }

@@ -118,7 +118,12 @@ impl LogReport {
     fn first_broken(&self) -> Option<u64> {
         self.findings
             .iter()
-            .filter(|f| matches!(f.problem, Problem::Unchained | Problem::Broken | Problem::Moved | Problem::TooLong))
+            .filter(|f| {
+                matches!(
+                    f.problem,
+                    Problem::Unchained | Problem::Broken | Problem::Moved | Problem::TooLong
+                )
+            })
             .filter_map(|f| f.line)
             .min()
     }

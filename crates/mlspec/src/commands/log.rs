@@ -244,7 +244,10 @@ fn append_records(writer: &mut LogWriter) -> anyhow::Result<()> {
         let at = format!("standard input line {number}");
         match read_line(&mut stdin, &mut line, MAX_RECORD_BYTES).with_context(|| format!("cannot read {at}"))? {
             Line::End => return Ok(()),
-            Line::TooLong => bail!("{at}: longer than {} KiB, the longest request record", MAX_RECORD_BYTES >> 10),
+            Line::TooLong => bail!(
+                "{at}: longer than {} KiB, the longest request record",
+                MAX_RECORD_BYTES >> 10
+            ),
             Line::Complete | Line::Partial => {}
         }
         if line.trim_ascii().is_empty() {
@@ -359,7 +362,8 @@ fn line_status(report: &LogReport, line: u64, keyed: bool, allow_unsigned_tail: 
     }
     if !keyed {
         return (
-            "intact from line 1 to this line, but NOT verified: an unkeyed chain can be recomputed; pass --pubkey".into(),
+            "intact from line 1 to this line, but NOT verified: an unkeyed chain can be recomputed; pass --pubkey"
+                .into(),
             None,
         );
     }
@@ -368,7 +372,10 @@ fn line_status(report: &LogReport, line: u64, keyed: bool, allow_unsigned_tail: 
         report.covered
     );
     match allow_unsigned_tail {
-        true => (format!("intact but NOT signed: {unsigned} (accepted with --allow-unsigned-tail)"), None),
+        true => (
+            format!("intact but NOT signed: {unsigned} (accepted with --allow-unsigned-tail)"),
+            None,
+        ),
         false => ("NOT signed".into(), Some(unsigned)),
     }
 }

@@ -425,7 +425,12 @@ fn no_command_overwrites_a_file_it_does_not_own() {
     std::fs::write(dir.join("keys/public.pem"), precious).unwrap();
     let out = mlspec(dir, &["keygen", "--out", "keys"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("keys/public.pem: already exists; it is not overwritten"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("keys/public.pem: already exists; it is not overwritten"),
+        "{}",
+        out.stderr
+    );
     unchanged("keys/public.pem");
     assert!(!dir.join("keys/private.pem").exists());
     assert_eq!(mlspec(dir, &["keygen", "--out", "fresh"]).code, 0);
@@ -433,15 +438,38 @@ fn no_command_overwrites_a_file_it_does_not_own() {
     std::fs::create_dir(dir.join("shards")).unwrap();
     std::fs::write(dir.join("shards/part-0.csv"), precious).unwrap();
     std::fs::write(dir.join("scores.csv"), precious).unwrap();
-    let sign = |out: &str| mlspec(dir, &["data", "sign", "shards", "--key", "fresh/private.pem", "--out", out]);
+    let sign = |out: &str| {
+        mlspec(
+            dir,
+            &["data", "sign", "shards", "--key", "fresh/private.pem", "--out", out],
+        )
+    };
     let out = sign("scores.csv");
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("scores.csv exists and is not a DSSE envelope; it is not overwritten"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("scores.csv exists and is not a DSSE envelope; it is not overwritten"),
+        "{}",
+        out.stderr
+    );
     unchanged("scores.csv");
     assert_eq!(sign("shards.intoto.json").code, 0);
     assert_eq!(sign("shards.intoto.json").code, 0, "its own envelope is replaced");
     // data profile --out: only a document is replaced.
-    let profile = |out: &str| mlspec(dir, &["data", "profile", "shards/part-0.csv", "--out", out, "--quiet", "--no-record"]);
+    let profile = |out: &str| {
+        mlspec(
+            dir,
+            &[
+                "data",
+                "profile",
+                "shards/part-0.csv",
+                "--out",
+                out,
+                "--quiet",
+                "--no-record",
+            ],
+        )
+    };
     let out = profile("scores.csv");
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("is not an MLSpec document"), "{}", out.stderr);
@@ -453,10 +481,17 @@ fn no_command_overwrites_a_file_it_does_not_own() {
     std::fs::write(dir.join("schemas/artifact.json"), precious).unwrap();
     let out = mlspec(dir, &["schema", "--export", "schemas"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("artifact.json exists and is not a JSON Schema"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("artifact.json exists and is not a JSON Schema"),
+        "{}",
+        out.stderr
+    );
     unchanged("schemas/artifact.json");
     // Nothing half-written is left behind.
-    let leftovers: Vec<_> = walk(dir).into_iter().filter(|p| p.to_string_lossy().contains(".partial")).collect();
+    let leftovers: Vec<_> = walk(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".partial"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -225,7 +225,11 @@ fn a_partial_last_line_is_reported_and_cut_before_the_next_append() {
     let out = verify(dir, "combined");
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("serve.log:13: partial"), "{}", out.stdout);
-    assert!(out.stdout.contains("(12 of 12 lines chain, 12 signed)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("(12 of 12 lines chain, 12 signed)"),
+        "{}",
+        out.stdout
+    );
     let again = append(dir, 12..15, "combined");
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stderr.contains("cut off a partial last line"), "{}", again.stderr);
@@ -407,22 +411,41 @@ fn an_edited_line_with_a_recomputed_chain_is_not_verified() {
     write_lines(dir, &forged);
     let out = verify(dir, "combined");
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("(30 of 30 lines chain, 10 signed)"), "{}", out.stdout);
-    assert!(out.stdout.contains("line 20 differs from the signed checkpoint"), "{}", out.stdout);
-    assert!(out.stdout.contains("line 30 differs from the signed checkpoint"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("serve.log:11: lines 11–30 (20) come after the last signed checkpoint that holds (line 10)"),
+        out.stdout.contains("(30 of 30 lines chain, 10 signed)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("line 20 differs from the signed checkpoint"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("line 30 differs from the signed checkpoint"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("serve.log:11: lines 11–30 (20) come after the last signed checkpoint that holds (line 10)"),
         "{}",
         out.stdout
     );
     // The forged line itself, and a line before the last checkpoint that holds.
     let forged_line = audit(dir, "serve.log:15", &[]);
     assert_eq!(forged_line.code, 1, "{}", forged_line.stdout);
-    assert!(forged_line.stdout.contains("chain      BROKEN"), "{}", forged_line.stdout);
+    assert!(
+        forged_line.stdout.contains("chain      BROKEN"),
+        "{}",
+        forged_line.stdout
+    );
     let early = audit(dir, "serve.log:5", &[]);
     assert_eq!(early.code, 0, "{}{}", early.stdout, early.stderr);
     assert!(
-        early.stdout.contains("verified from line 1 to this line, signed (checkpoint at line 10)"),
+        early
+            .stdout
+            .contains("verified from line 1 to this line, signed (checkpoint at line 10)"),
         "{}",
         early.stdout
     );
@@ -444,7 +467,9 @@ fn a_deleted_checkpoints_file_leaves_nothing_verified() {
     let out = verify(dir, "combined");
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
-        out.stdout.contains("serve.log:1: there is no checkpoints file serve.log.checkpoints: none of the 30 lines is signed"),
+        out.stdout.contains(
+            "serve.log:1: there is no checkpoints file serve.log.checkpoints: none of the 30 lines is signed"
+        ),
         "{}",
         out.stdout
     );
@@ -456,7 +481,9 @@ fn a_deleted_checkpoints_file_leaves_nothing_verified() {
     let out = verify_with(dir, "serve.log", &["--allow-unsigned-tail"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(
-        out.stdout.contains("verified: 0 of 30 lines chained and signed (0 signed checkpoints); the last 30 lines are NOT signed"),
+        out.stdout.contains(
+            "verified: 0 of 30 lines chained and signed (0 signed checkpoints); the last 30 lines are NOT signed"
+        ),
         "{}",
         out.stdout
     );
@@ -466,7 +493,11 @@ fn a_deleted_checkpoints_file_leaves_nothing_verified() {
     assert!(out.stdout.contains("intact but NOT signed"), "{}", out.stdout);
     // Without a key nothing is called verified.
     let out = mlspec(dir, &["log", "audit", "serve.log:3", "--package", "model"]);
-    assert!(out.stdout.contains("NOT verified: an unkeyed chain can be recomputed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("NOT verified: an unkeyed chain can be recomputed"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -480,7 +511,11 @@ fn checkpoints_of_another_log_vouch_for_nothing() {
     std::fs::copy(dir.join("other.log.checkpoints"), checkpoints(dir)).unwrap();
     let out = verify(dir, "combined");
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("signed for the log `other.log`, not `serve.log`"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("signed for the log `other.log`, not `serve.log`"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("none of the 30 lines is signed"), "{}", out.stdout);
     // Another log of the same name (another directory).
     std::fs::create_dir(dir.join("elsewhere")).unwrap();
@@ -488,7 +523,11 @@ fn checkpoints_of_another_log_vouch_for_nothing() {
     std::fs::write(dir.join("elsewhere/serve.log.checkpoints"), &own).unwrap();
     let out = verify_with(dir, "elsewhere/serve.log", &[]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("signed for another log (its first line differs"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("signed for another log (its first line differs"),
+        "{}",
+        out.stdout
+    );
     // A copy of a prefix of this log, with its checkpoints, under another name.
     std::fs::write(checkpoints(dir), &own).unwrap();
     let prefix = lines(dir)[..20].join("\n") + "\n";
@@ -496,7 +535,11 @@ fn checkpoints_of_another_log_vouch_for_nothing() {
     std::fs::write(dir.join("copy.log.checkpoints"), &own).unwrap();
     let out = verify_with(dir, "copy.log", &[]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("signed for the log `serve.log`, not `copy.log`"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("signed for the log `serve.log`, not `copy.log`"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(verify(dir, "combined").code, 0);
 }
 
@@ -514,30 +557,49 @@ fn lines_appended_after_the_last_checkpoint_are_unsigned() {
     let out = verify(dir, "combined");
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
-        out.stdout.contains("serve.log:31: lines 31–31 (1) come after the last signed checkpoint that holds (line 30)"),
+        out.stdout
+            .contains("serve.log:31: lines 31–31 (1) come after the last signed checkpoint that holds (line 30)"),
         "{}",
         out.stdout
     );
     let out = audit(dir, "serve.log:31", &[]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("not verified: line 31 comes after the last signed checkpoint"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("not verified: line 31 comes after the last signed checkpoint"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(audit(dir, "serve.log:30", &[]).code, 0);
     let out = verify_with(dir, "serve.log", &["--allow-unsigned-tail"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
-    assert!(out.stdout.contains("30 of 31 lines chained and signed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("30 of 31 lines chained and signed"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("the last 1 lines are NOT signed"), "{}", out.stdout);
     // The next append will not sign over them unless told to.
     let before = std::fs::read(dir.join("serve.log")).unwrap();
     let sidecar = std::fs::read(checkpoints(dir)).unwrap();
     let out = append(dir, 40..41, "combined");
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("lines 31–31 (1) come after the last signed checkpoint"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("lines 31–31 (1) come after the last signed checkpoint"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("--allow-unsigned-tail"), "{}", out.stderr);
     assert_eq!(std::fs::read(dir.join("serve.log")).unwrap(), before);
     assert_eq!(std::fs::read(checkpoints(dir)).unwrap(), sidecar);
     let out = append_records(dir, &records(40..41), &["--allow-unsigned-tail"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("signing 1 lines that no checkpoint covered"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("signing 1 lines that no checkpoint covered"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(verify(dir, "combined").code, 0);
 }
 
@@ -551,12 +613,20 @@ fn truncation_before_a_checkpoint_and_edited_checkpoints_are_found() {
     write_lines(dir, &good[..20]);
     let out = verify(dir, "combined");
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("covers line 30; the log has 20 complete lines"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("covers line 30; the log has 20 complete lines"),
+        "{}",
+        out.stdout
+    );
     // To nothing at all.
     std::fs::write(dir.join("serve.log"), "").unwrap();
     let out = verify(dir, "combined");
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("covers line 10; the log has 0 complete lines"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("covers line 10; the log has 0 complete lines"),
+        "{}",
+        out.stdout
+    );
     write_lines(dir, &good);
     let sidecar = std::fs::read_to_string(checkpoints(dir)).unwrap();
     let envelopes: Vec<&str> = sidecar.lines().collect();
@@ -572,19 +642,33 @@ fn truncation_before_a_checkpoint_and_edited_checkpoints_are_found() {
     };
     // A payload edited (its base64 changed), the payload type changed, garbage.
     let mut envelope: serde_json::Value = serde_json::from_str(envelopes[1]).unwrap();
-    envelope["payload"] = serde_json::Value::String(
-        base64_of(&String::from_utf8(base64_decode(envelope["payload"].as_str().unwrap())).unwrap().replace("\"line\":20", "\"line\":29")),
-    );
+    envelope["payload"] = serde_json::Value::String(base64_of(
+        &String::from_utf8(base64_decode(envelope["payload"].as_str().unwrap()))
+            .unwrap()
+            .replace("\"line\":20", "\"line\":29"),
+    ));
     let said = edit(&envelope.to_string());
-    assert!(said.contains("serve.log.checkpoints:2: the checkpoint's signature does not verify with key"), "{said}");
+    assert!(
+        said.contains("serve.log.checkpoints:2: the checkpoint's signature does not verify with key"),
+        "{said}"
+    );
     envelope = serde_json::from_str(envelopes[1]).unwrap();
     envelope["payloadType"] = "application/vnd.in-toto+json".into();
     let said = edit(&envelope.to_string());
-    assert!(said.contains("serve.log.checkpoints:2: is a `application/vnd.in-toto+json` envelope"), "{said}");
+    assert!(
+        said.contains("serve.log.checkpoints:2: is a `application/vnd.in-toto+json` envelope"),
+        "{said}"
+    );
     let said = edit("{\"not\": \"an envelope\"}");
-    assert!(said.contains("serve.log.checkpoints:2: is not a checkpoint envelope"), "{said}");
+    assert!(
+        said.contains("serve.log.checkpoints:2: is not a checkpoint envelope"),
+        "{said}"
+    );
     let said = edit(&"x".repeat(70_000));
-    assert!(said.contains("serve.log.checkpoints:2: is longer than 64 KiB"), "{said}");
+    assert!(
+        said.contains("serve.log.checkpoints:2: is longer than 64 KiB"),
+        "{said}"
+    );
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -602,20 +686,48 @@ fn append_refuses_a_file_that_is_not_its_log_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     logged(dir, 3, "combined");
-    assert_eq!(append_to(dir, "json.log", &records(0..3), &["--format", "jsonl"]).code, 0);
+    assert_eq!(
+        append_to(dir, "json.log", &records(0..3), &["--format", "jsonl"]).code,
+        0
+    );
     let apache = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/accesslog/sample_combined.log"),
     )
     .unwrap_or_else(|_| b"127.0.0.1 - - [30/Nov/2026:12:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"\n".to_vec());
     let binary: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 256) as u8).collect();
     let cases: Vec<(&str, Vec<u8>, &[&str], &str)> = vec![
-        ("text without a trailing newline", b"hello\nworld".to_vec(), &[], "is not an mlspec combined log (line 1"),
+        (
+            "text without a trailing newline",
+            b"hello\nworld".to_vec(),
+            &[],
+            "is not an mlspec combined log (line 1",
+        ),
         ("one word", b"x".to_vec(), &[], "1 bytes and no complete line"),
-        ("an empty line", b"\n".to_vec(), &[], "is not an mlspec combined log (line 1"),
-        ("blank lines", b"   \n\n".to_vec(), &[], "is not an mlspec combined log (line 1"),
+        (
+            "an empty line",
+            b"\n".to_vec(),
+            &[],
+            "is not an mlspec combined log (line 1",
+        ),
+        (
+            "blank lines",
+            b"   \n\n".to_vec(),
+            &[],
+            "is not an mlspec combined log (line 1",
+        ),
         ("binary", binary, &[], "is not an mlspec combined log"),
-        ("an Apache access log", apache, &[], "is not an mlspec combined log (line 1"),
-        ("a JSON Lines log", std::fs::read(dir.join("json.log")).unwrap(), &[], "is a jsonl log, not combined"),
+        (
+            "an Apache access log",
+            apache,
+            &[],
+            "is not an mlspec combined log (line 1",
+        ),
+        (
+            "a JSON Lines log",
+            std::fs::read(dir.join("json.log")).unwrap(),
+            &[],
+            "is a jsonl log, not combined",
+        ),
         (
             "a Combined log",
             std::fs::read(dir.join("serve.log")).unwrap(),
@@ -637,15 +749,27 @@ fn append_refuses_a_file_that_is_not_its_log_and_changes_nothing() {
     std::fs::write(checkpoints(dir), "my notes\n").unwrap();
     let out = append(dir, 5..6, "combined");
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("serve.log.checkpoints:1: is not a checkpoint envelope"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("serve.log.checkpoints:1: is not a checkpoint envelope"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(std::fs::read(dir.join("serve.log")).unwrap(), log);
     assert_eq!(std::fs::read_to_string(checkpoints(dir)).unwrap(), "my notes\n");
     // A lock file that is someone else's.
     std::fs::write(dir.join("new.log.lock"), "important\n").unwrap();
     let out = append_to(dir, "new.log", &records(0..1), &[]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("new.log.lock: is not an mlspec lock file"), "{}", out.stderr);
-    assert_eq!(std::fs::read_to_string(dir.join("new.log.lock")).unwrap(), "important\n");
+    assert!(
+        out.stderr.contains("new.log.lock: is not an mlspec lock file"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("new.log.lock")).unwrap(),
+        "important\n"
+    );
     assert!(!dir.join("new.log").exists());
 }
 
@@ -658,7 +782,15 @@ fn concurrent_appenders_take_turns_and_every_line_is_kept() {
     let spawn = |extra: &[&str]| {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("mlspec"))
             .current_dir(dir)
-            .args(["log", "append", "serve.log", "--key", "keys/private.pem", "--package", "model"])
+            .args([
+                "log",
+                "append",
+                "serve.log",
+                "--key",
+                "keys/private.pem",
+                "--package",
+                "model",
+            ])
             .args(extra)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -673,18 +805,27 @@ fn concurrent_appenders_take_turns_and_every_line_is_kept() {
     let holder = format!("mlspec log writer: pid {} on ", first.id());
     let started = std::time::Instant::now();
     while !std::fs::read_to_string(dir.join("serve.log.lock")).is_ok_and(|t| t.starts_with(&holder)) {
-        assert!(started.elapsed().as_secs() < 60, "the first appender never took the lock");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first appender never took the lock"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // One that will not wait names who holds the lock.
     let impatient = append_records(dir, &records(5000..5001), &["--lock-wait", "0"]);
     assert_eq!(impatient.code, 2, "{}", impatient.stderr);
     assert!(
-        impatient.stderr.contains(&format!("another writer holds the log ({holder}")),
+        impatient
+            .stderr
+            .contains(&format!("another writer holds the log ({holder}")),
         "{}",
         impatient.stderr
     );
-    assert!(impatient.stderr.contains("`mlspec log append serve.log`"), "{}", impatient.stderr);
+    assert!(
+        impatient.stderr.contains("`mlspec log append serve.log`"),
+        "{}",
+        impatient.stderr
+    );
     let mut second = spawn(&["--checkpoint-every", "5"]);
     let mut second_input = second.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
@@ -700,7 +841,11 @@ fn concurrent_appenders_take_turns_and_every_line_is_kept() {
     }
     let out = verify(dir, "combined");
     assert_eq!(out.code, 0, "{}", out.stdout);
-    assert!(out.stdout.contains("verified: 601 lines chained and signed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("verified: 601 lines chained and signed"),
+        "{}",
+        out.stdout
+    );
     let text = std::fs::read_to_string(dir.join("serve.log")).unwrap();
     for i in (1000..1300).chain(2000..2300) {
         assert_eq!(text.matches(&format!(" rid=req%20{i} ")).count(), 1, "request {i}");
@@ -739,11 +884,22 @@ fn hostile_fields_stay_one_request_with_their_values() {
     assert_eq!(lines(dir).len(), hostile.len());
     // goaccess: each line one valid request.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/accesslog/check_goaccess.sh");
-    let goaccess = std::process::Command::new("bash").arg(script).arg(dir.join("serve.log")).output().unwrap();
+    let goaccess = std::process::Command::new("bash")
+        .arg(script)
+        .arg(dir.join("serve.log"))
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&goaccess.stdout);
-    assert!(goaccess.status.success(), "{said}{}", String::from_utf8_lossy(&goaccess.stderr));
     assert!(
-        said.contains(&format!("'total_requests': {0}, 'valid_requests': {0}, 'failed_requests': 0", hostile.len())),
+        goaccess.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&goaccess.stderr)
+    );
+    assert!(
+        said.contains(&format!(
+            "'total_requests': {0}, 'valid_requests': {0}, 'failed_requests': 0",
+            hostile.len()
+        )),
         "{said}"
     );
     // apachelogs, strictly: every field decodes to the value the serving stack reported.
@@ -779,21 +935,38 @@ for e in p.parse_lines(open(sys.argv[1], encoding="utf-8")):
             text("protocol").unwrap_or("HTTP/1.1".into())
         );
         let referer = text("referer").filter(|r| r != "-");
-        let want = serde_json::json!([request_line, text("user"), referer, text("user_agent"), 200,
-            text("request_id"), text("output_digest")]);
+        let want = serde_json::json!([
+            request_line,
+            text("user"),
+            referer,
+            text("user_agent"),
+            200,
+            text("request_id"),
+            text("output_digest")
+        ]);
         assert_eq!(got, &want);
     }
     // audit shows the original values (newlines and tabs shown as \n, \t; other controls escaped).
     let out = audit(dir, "serve.log:1", &[]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("  request    GET /admin HTTP/1.1\" 200 1 \"-\" \"x /x HTTP/1.1 → 200"),
+        out.stdout
+            .contains("  request    GET /admin HTTP/1.1\" 200 1 \"-\" \"x /x HTTP/1.1 → 200"),
         "{}",
         out.stdout
     );
     let out = audit(dir, "serve.log:4", &[]);
-    assert!(out.stdout.starts_with("request r 4 chain=00 model=x — serve.log:4\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("  agent      Mozilla/5.0 (X11) \"evil\" rid=forged chain=0000\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("request r 4 chain=00 model=x — serve.log:4\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("  agent      Mozilla/5.0 (X11) \"evil\" rid=forged chain=0000\n"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("(user - bob)"), "{}", out.stdout);
     let out = audit(dir, "serve.log:5", &[]);
     assert!(
@@ -802,17 +975,34 @@ for e in p.parse_lines(open(sys.argv[1], encoding="utf-8")):
         out.stdout
     );
     let out = audit(dir, "serve.log:6", &[]);
-    assert!(out.stdout.contains("  request    GET /é?\\x1b[31m HTTP/1.1"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("  request    GET /é?\\x1b[31m HTTP/1.1"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("(user -)"), "{}", out.stdout);
     // What cannot be a request is refused with its line, before anything is written.
     for (bad, said) in [
-        (r#"{"client":"1.2.3.4","method":"","path":"/","status":200,"request_id":"a","latency_ms":1}"#, "`method` is empty"),
-        (r#"{"client":"1.2.3.4","method":"GET","path":"/","status":99,"request_id":"a","latency_ms":1}"#, "`status` 99 is not an HTTP status"),
-        (r#"{"client":"1.2.3.4","method":"GET","path":"/","status":200,"request_id":"a","latency_ms":-1}"#, "`latency_ms` -1 is negative"),
+        (
+            r#"{"client":"1.2.3.4","method":"","path":"/","status":200,"request_id":"a","latency_ms":1}"#,
+            "`method` is empty",
+        ),
+        (
+            r#"{"client":"1.2.3.4","method":"GET","path":"/","status":99,"request_id":"a","latency_ms":1}"#,
+            "`status` 99 is not an HTTP status",
+        ),
+        (
+            r#"{"client":"1.2.3.4","method":"GET","path":"/","status":200,"request_id":"a","latency_ms":-1}"#,
+            "`latency_ms` -1 is negative",
+        ),
     ] {
         let out = append_records(dir, &format!("{bad}\n"), &[]);
         assert_eq!(out.code, 2, "{}", out.stderr);
-        assert!(out.stderr.contains(&format!("standard input line 1: {said}")), "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("standard input line 1: {said}")),
+            "{}",
+            out.stderr
+        );
     }
     let long = format!(
         "{{\"client\":\"1.2.3.4\",\"method\":\"GET\",\"path\":\"/{}\",\"status\":200,\"request_id\":\"a\",\"latency_ms\":1}}\n",
@@ -820,7 +1010,11 @@ for e in p.parse_lines(open(sys.argv[1], encoding="utf-8")):
     );
     let out = append_records(dir, &long, &[]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("standard input line 1: longer than 64 KiB"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("standard input line 1: longer than 64 KiB"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(lines(dir).len(), hostile.len());
     assert_eq!(verify(dir, "combined").code, 0);
 }
