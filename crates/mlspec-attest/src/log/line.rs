@@ -445,4 +445,44 @@ mod tests {
         assert_eq!(request.matches(' ').count(), 2, "{request}");
         assert!(request.starts_with("GET\\x20\\x2Fadmin\\x20HTTP"), "{request}");
     }
+
+    proptest::proptest! {
+        /// Any values: the line keeps its shape (one line, six quotes, two spaces in the
+        /// request) and reads back to the same values.
+        #[test]
+        fn any_request_round_trips(
+            client in "(?s).*", user in "(?s).*", method in "(?s).+", path in "(?s).+", protocol in "(?s).+",
+            referer in "(?s).*", agent in "(?s).*", rid in "(?s).+", out in "(?s).*",
+        ) {
+            let request = Request {
+                client: client.clone(),
+                user: Some(user.clone()),
+                method: method.clone(),
+                path: path.clone(),
+                protocol: Some(protocol.clone()),
+                status: 200,
+                referer: Some(referer.clone()),
+                user_agent: Some(agent.clone()),
+                request_id: rid.clone(),
+                latency_ms: 1.0,
+                output_digest: Some(out.clone()),
+                ..Request::default()
+            };
+            let mut line = String::new();
+            combined(&mut line, &request, " model=m", &mut TimeCache::default());
+            proptest::prop_assert!(!line.contains(['\n', '\r']));
+            proptest::prop_assert_eq!(line.matches('"').count(), 6);
+            proptest::prop_assert_eq!(line.split('"').nth(1).unwrap_or_default().matches(' ').count(), 2);
+            let entry = parse(&line, Layout::Combined).map_err(proptest::test_runner::TestCaseError::fail)?;
+            proptest::prop_assert_eq!(entry.field("rid"), Some(rid.as_str()));
+            proptest::prop_assert_eq!(entry.field("out"), Some(out.as_str()));
+            proptest::prop_assert_eq!(entry.client, client);
+            proptest::prop_assert_eq!(entry.user, Some(user).filter(|u| !u.is_empty()));
+            proptest::prop_assert_eq!(entry.method, method);
+            proptest::prop_assert_eq!(entry.path, path);
+            proptest::prop_assert_eq!(entry.protocol, protocol);
+            proptest::prop_assert_eq!(entry.referer, Some(referer).filter(|r| r != "-"));
+            proptest::prop_assert_eq!(entry.user_agent, Some(agent).filter(|a| a != "-"));
+        }
+    }
 }
