@@ -280,7 +280,19 @@ impl LogWriter {
                 return Err(AttestError::new(&name, "is not a regular file").with_hint("append to a log file"));
             }
             Ok(_) => verify_chain(path, Some(&key.public()), options.layout, options.unsigned_tail)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => LogReport::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let sidecar = checkpoints_path(path);
+                if sidecar.exists() {
+                    return Err(AttestError::new(
+                        sidecar.display().to_string(),
+                        format!(
+                            "exists but {name} does not: its checkpoints are another log's, or the log was removed"
+                        ),
+                    )
+                    .with_hint("nothing was changed; move the checkpoints away, or append to another file"));
+                }
+                LogReport::default()
+            }
             Err(e) => return Err(io(e)),
         };
         refuse_unless_ours(path, &report, options.layout)?;

@@ -757,6 +757,21 @@ fn append_refuses_a_file_that_is_not_its_log_and_changes_nothing() {
     );
     assert_eq!(std::fs::read(dir.join("serve.log")).unwrap(), log);
     assert_eq!(std::fs::read_to_string(checkpoints(dir)).unwrap(), "my notes\n");
+    // Checkpoints without their log.
+    std::fs::write(dir.join("gone.log.checkpoints"), "my notes\n").unwrap();
+    let out = append_to(dir, "gone.log", &records(0..1), &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("gone.log.checkpoints: exists but gone.log does not"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("gone.log.checkpoints")).unwrap(),
+        "my notes\n"
+    );
+    assert!(!dir.join("gone.log").exists());
     // A lock file that is someone else's.
     std::fs::write(dir.join("new.log.lock"), "important\n").unwrap();
     let out = append_to(dir, "new.log", &records(0..1), &[]);
