@@ -275,8 +275,8 @@ fn parse_combined(line: &str) -> Result<Entry, String> {
         .word("bytes")?
         .parse()
         .map_err(|_| "the bytes are not a number")?;
-    let referer = decode_quoted(fields.enclosed('"', '"', "referer")?);
-    let user_agent = decode_quoted(fields.enclosed('"', '"', "user agent")?);
+    let referer = unescape(fields.enclosed('"', '"', "referer")?);
+    let user_agent = unescape(fields.enclosed('"', '"', "user agent")?);
     let fields = fields
         .rest
         .split(' ')
@@ -308,10 +308,6 @@ fn decode_bare(text: &str) -> String {
         "-" => String::new(),
         _ => percent_decode_str(text).decode_utf8_lossy().into_owned(),
     }
-}
-
-fn decode_quoted(text: &str) -> String {
-    unescape(text)
 }
 
 /// Undoes Apache's escapes: `\xhh`, `\"`, `\\` (and `\n`, `\t`, `\r` that Apache also writes).
