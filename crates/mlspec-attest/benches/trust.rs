@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mlspec_attest::digest::Manifest;
 use mlspec_attest::keys::{Algorithm, SigningKey};
-use mlspec_attest::log::{Binding, Fsync, Layout, LogOptions, LogWriter, Request, verify};
+use mlspec_attest::log::{Binding, Fsync, Layout, LogOptions, LogWriter, Request, UnsignedTail, verify};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -52,6 +52,7 @@ fn append(path: &std::path::Path, lines: u64, fsync: Fsync, key: &SigningKey) ->
         layout: Layout::Combined,
         fsync,
         checkpoint_every: 100_000,
+        ..LogOptions::default()
     };
     let requests: Vec<Request> = (0..lines.min(100_000)).map(request).collect();
     let started = Instant::now();
@@ -86,7 +87,7 @@ fn main() {
     append(&log, lines, Fsync::Never, &key);
     let size = std::fs::metadata(&log).unwrap().len();
     let started = Instant::now();
-    let report = verify(&log, &key.public(), Layout::Combined).unwrap();
+    let report = verify(&log, &key.public(), Layout::Combined, UnsignedTail::Refuse).unwrap();
     let elapsed = started.elapsed().as_secs_f64();
     assert!(report.findings.is_empty());
     println!(

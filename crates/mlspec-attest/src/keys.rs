@@ -271,38 +271,48 @@ pub fn write_key_pair(
     let name = dir.display().to_string();
     std::fs::create_dir_all(dir).map_err(|e| AttestError::new(&name, format!("cannot create: {e}")))?;
     let private = dir.join("private.pem");
-    if private.exists() {
+    let public_path = dir.join("public.pem");
+    if let Some(existing) = [&private, &public_path].into_iter().find(|p| p.exists()) {
         return Err(
-            AttestError::new(private.display().to_string(), "already exists; it is not overwritten")
+            AttestError::new(existing.display().to_string(), "already exists; it is not overwritten")
                 .with_hint("choose another --out directory, or remove the old key first"),
         );
     }
     let key = SigningKey::generate(algorithm)?;
-    write_private(&private, &key.to_pem()?)?;
     let public = key.public();
-    let public_path = dir.join("public.pem");
     let header = expires
         .map(|e| format!("Expires: {}\n", e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
         .unwrap_or_default();
-    std::fs::write(&public_path, header + &public.to_pem()?)
-        .map_err(|e| AttestError::new(public_path.display().to_string(), format!("cannot write: {e}")))?;
+    write_new(&private, &key.to_pem()?, 0o600)?;
+    write_new(&public_path, &(header + &public.to_pem()?), 0o644)?;
     Ok(public)
 }
 
-/// Creates the file readable and writable by its owner only, then writes the key.
-fn write_private(path: &Path, pem: &str) -> Result<(), AttestError> {
+/// Writes a file whole (a temporary file beside it, synced, then linked into place) with
+/// `mode`, never over an existing file.
+fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), AttestError> {
     use std::io::Write as _;
-    let name = path.display().to_string();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    let cannot = |e: std::io::Error| AttestError::new(path.display().to_string(), format!("cannot write: {e}"));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // Created readable by its owner only; widened (for a public key) once written.
+    let mut file = tempfile::Builder::new()
+        .prefix(".mlspec-key-")
+        .tempfile_in(dir)
+        .map_err(cannot)?;
+    file.write_all(text.as_bytes()).map_err(cannot)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        use std::os::unix::fs::PermissionsExt as _;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(cannot)?;
     }
-    let mut file = options
-        .open(path)
-        .map_err(|e| AttestError::new(&name, format!("cannot create: {e}")))?;
-    file.write_all(pem.as_bytes())
-        .map_err(|e| AttestError::new(&name, format!("cannot write: {e}")))
+    #[cfg(not(unix))]
+    let _ = mode;
+    file.as_file().sync_all().map_err(cannot)?;
+    file.persist_noclobber(path).map_err(|e| cannot(e.error))?;
+    Ok(())
 }

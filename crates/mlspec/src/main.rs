@@ -15,6 +15,7 @@ mod output;
 
 mod commands;
 mod examples;
+mod files;
 mod inputs;
 mod report;
 mod step;

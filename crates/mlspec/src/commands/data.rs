@@ -669,7 +669,7 @@ pub(crate) fn write_document(document: &Document, output: &OutputArgs) -> anyhow
         DocFormat::Json => serde_json::to_string_pretty(document)? + "\n",
     };
     match &output.out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
+        Some(path) => crate::files::write_whole(path, text.as_bytes(), Some(&crate::files::DOCUMENT)),
         None => {
             out!("{text}");
             Ok(())

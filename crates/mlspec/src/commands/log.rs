@@ -1,6 +1,6 @@
 //! `mlspec log append|verify|audit`: hash-chained inference logs bound to a signed package.
 
-use std::io::BufRead as _;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use mlspec_attest::digest::file;
 use mlspec_attest::keys::SigningKey;
-use mlspec_attest::log::{Binding, Fsync, Layout, LogOptions, LogWriter, Request, verify, verify_chain};
+use mlspec_attest::log::{
+    Binding, Entry, Fsync, Layout, Line, LogOptions, LogReport, LogWriter, MAX_LINE_BYTES, Problem, Request,
+    UnsignedTail, read_line, verify, verify_chain,
+};
 use mlspec_spec::Spec;
 use mlspec_spec::kinds::ModelPackageSpec;
 use sha2::{Digest as _, Sha256};
@@ -34,9 +37,13 @@ enum Command {
 /// Append request records (JSON Lines on standard input: client, user, time, method, path,
 /// protocol, status, bytes, referer, user_agent, request_id, latency_ms, input_digest,
 /// output_digest) to LOGFILE as hash-chained lines bound to the signed package: NCSA Combined
-/// with extension fields (or JSON Lines), and signed checkpoints in LOGFILE.checkpoints. A
-/// partial last line left by a stopped writer is cut off first (and said). Exit 0, or 2 on a
-/// bad record (its line number is given; the lines before it are kept).
+/// with extension fields (or JSON Lines), and signed checkpoints in LOGFILE.checkpoints; the
+/// append always ends with one. Holds the lock LOGFILE.lock while it runs (another appender
+/// waits, at most --lock-wait). Refuses, changing nothing, a file that is not an mlspec log of
+/// the format, a log that does not verify with the key, and lines after its last checkpoint
+/// (unless --allow-unsigned-tail). A partial last line left by a stopped writer is cut off
+/// first (and said). Exit 0, or 2 on a bad record (its line number is given; the lines before
+/// it are kept and signed).
 #[derive(clap::Args)]
 struct AppendArgs {
     /// The log file.
@@ -57,6 +64,23 @@ struct AppendArgs {
     /// Sign a checkpoint every N lines (and at the end); 0: only at the end.
     #[arg(long, default_value_t = 100_000)]
     checkpoint_every: u64,
+    /// Sign over lines of the existing log that no checkpoint covers (a writer stopped before
+    /// signing them — or someone else appended them: check them first).
+    #[arg(long)]
+    allow_unsigned_tail: bool,
+    /// Seconds to wait for another appender's lock before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    lock_wait: u64,
+}
+
+/// The longest request record read from standard input.
+const MAX_RECORD_BYTES: u64 = 64 << 10;
+
+fn unsigned_tail(allow: bool) -> UnsignedTail {
+    match allow {
+        true => UnsignedTail::Allow,
+        false => UnsignedTail::Refuse,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -92,9 +116,11 @@ fn fsync(text: &str) -> Result<Fsync, String> {
     }
 }
 
-/// Verify a log's hash chain and signed checkpoints: says which line was modified, deleted,
-/// inserted or moved, whether the log was truncated before its last checkpoint, and whether
-/// the last line is partial. Exit 0 when verified, 1 when not, 2 when it cannot be read.
+/// Verify a log's hash chain and signed checkpoints: only lines covered by a signed checkpoint
+/// of this log are verified. Says which line was modified, deleted, inserted or moved, whether
+/// the log was truncated before its last checkpoint, whether the checkpoints are another log's,
+/// how many lines come after the last checkpoint, and whether the last line is partial. Exit 0
+/// when verified, 1 when not, 2 when it cannot be read.
 #[derive(clap::Args)]
 struct VerifyArgs {
     /// The log file.
@@ -105,6 +131,10 @@ struct VerifyArgs {
     /// The line layout.
     #[arg(long, value_enum, default_value = "combined")]
     format: LayoutArg,
+    /// Accept lines after the last signed checkpoint (a writer that has not signed yet, or
+    /// stopped): say how many, and exit 0 if nothing else is wrong.
+    #[arg(long)]
+    allow_unsigned_tail: bool,
 }
 
 /// Walk from one logged request to what made its answer: the line (its chain verified up to
@@ -121,9 +151,12 @@ struct AuditArgs {
     #[arg(long, value_name = "DIR")]
     package: Option<PathBuf>,
     /// The public key the package and checkpoints were signed with (without it, signatures
-    /// are not checked).
+    /// are not checked and the line is not verified: an unkeyed chain can be recomputed).
     #[arg(long, value_name = "KEY")]
     pubkey: Option<PathBuf>,
+    /// Accept a line after the last signed checkpoint (said, exit 0).
+    #[arg(long)]
+    allow_unsigned_tail: bool,
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -175,34 +208,57 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         layout: args.format.layout(),
         fsync: args.fsync,
         checkpoint_every: args.checkpoint_every,
+        unsigned_tail: unsigned_tail(args.allow_unsigned_tail),
+        lock_wait: Duration::from_secs(args.lock_wait),
     };
-    let (mut writer, cut) = LogWriter::open(&args.log, binding(&package_dir(&args.package))?, key, options)?;
-    if cut > 0 {
-        errln!("note: cut off a partial last line of {cut} bytes (a writer stopped while writing it)");
+    let (mut writer, reopened) = LogWriter::open(&args.log, binding(&package_dir(&args.package))?, key, options)?;
+    if reopened.cut > 0 {
+        errln!(
+            "note: cut off a partial last line of {} bytes (a writer stopped while writing it)",
+            reopened.cut
+        );
     }
-    let stdin = std::io::stdin();
-    let mut outcome = Ok(());
-    for (i, line) in stdin.lock().lines().enumerate() {
-        let line = line.context("cannot read standard input")?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Request>(&line) {
-            Ok(request) => {
-                writer.append(&request)?;
-            }
-            Err(e) => {
-                outcome = Err(anyhow::anyhow!(
-                    "standard input line {}: not a request record: {e}",
-                    i + 1
-                ));
-                break;
-            }
-        }
+    if reopened.cut_checkpoint > 0 {
+        errln!(
+            "note: cut off a partial last checkpoint of {} bytes (a writer stopped while writing it)",
+            reopened.cut_checkpoint
+        );
     }
+    if reopened.unsigned > 0 {
+        errln!(
+            "warning: signing {} lines that no checkpoint covered (--allow-unsigned-tail)",
+            reopened.unsigned
+        );
+    }
+    let outcome = append_records(&mut writer);
     let lines = writer.close()?;
     errln!("{}: {lines} lines", args.log.display());
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// Appends the request records on standard input until the first bad one.
+fn append_records(writer: &mut LogWriter) -> anyhow::Result<()> {
+    let mut stdin = std::io::stdin().lock();
+    let mut line = Vec::new();
+    for number in 1u64.. {
+        let at = format!("standard input line {number}");
+        match read_line(&mut stdin, &mut line, MAX_RECORD_BYTES).with_context(|| format!("cannot read {at}"))? {
+            Line::End => return Ok(()),
+            Line::TooLong => bail!(
+                "{at}: longer than {} KiB, the longest request record",
+                MAX_RECORD_BYTES >> 10
+            ),
+            Line::Complete | Line::Partial => {}
+        }
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let request: Request =
+            serde_json::from_slice(&line).map_err(|e| anyhow::anyhow!("{at}: not a request record: {e}"))?;
+        request.check().map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+        writer.append(&request)?;
+    }
+    Ok(())
 }
 
 fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -210,26 +266,118 @@ fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok(key) => key,
         Err(expired) => return Ok(report(&[expired], String::new)),
     };
-    let report = verify(&args.log, &key, args.format.layout())?;
+    let tail = unsigned_tail(args.allow_unsigned_tail);
+    let report = verify(&args.log, &key, args.format.layout(), tail)?;
     for note in &report.notes {
         errln!("note: {note}");
     }
     if report.findings.is_empty() {
-        outln!(
-            "verified: {} lines chained, {} signed checkpoints",
-            report.verified,
-            report.checkpoints
-        );
+        let unsigned = report.lines - report.covered;
+        match unsigned {
+            0 => outln!(
+                "verified: {} lines chained and signed ({} signed checkpoints)",
+                report.covered,
+                report.checkpoints
+            ),
+            _ => outln!(
+                "verified: {} of {} lines chained and signed ({} signed checkpoints); the last {unsigned} lines are NOT signed (accepted with --allow-unsigned-tail)",
+                report.covered,
+                report.lines,
+                report.checkpoints
+            ),
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("not verified ({} of {} lines chain):", report.verified, report.lines);
+    outln!(
+        "not verified ({} of {} lines chain, {} signed):",
+        report.verified,
+        report.lines,
+        report.covered
+    );
     for finding in &report.findings {
         match finding.line {
             Some(line) => outln!("  {}:{line}: {}", args.log.display(), finding.message),
             None => outln!("  {}", finding.message),
         }
     }
+    if report.findings.iter().any(|f| f.problem == Problem::UnsignedTail) {
+        outln!("  (if those lines are a writer's that stopped before signing, accept them with --allow-unsigned-tail)");
+    }
     Ok(ExitCode::from(1))
+}
+
+/// The `LINE`th line of a log, bounded, and its layout.
+fn nth_line(path: &Path, number: u64) -> anyhow::Result<(Entry, Layout)> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    for current in 1..=number {
+        let ended = read_line(&mut reader, &mut line, MAX_LINE_BYTES as u64)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        match ended {
+            Line::End => bail!("{} has no line {number}", path.display()),
+            Line::TooLong if current == number => bail!(
+                "{}:{number} is longer than {} MiB: not a log line",
+                path.display(),
+                MAX_LINE_BYTES >> 20
+            ),
+            _ => {}
+        }
+    }
+    let layout = Layout::of(&line);
+    let text = String::from_utf8_lossy(&line);
+    let entry = mlspec_attest::log::parse(&text, layout)
+        .map_err(|e| anyhow::anyhow!("{}:{number} is not a log line: {e}", path.display()))?;
+    Ok((entry, layout))
+}
+
+/// A logged value on one line of output: newlines and tabs it carries are shown as `\n`, `\t`
+/// (the output layer makes every other control character visible).
+fn one_line(text: &str) -> Cow<'_, str> {
+    match text.contains(['\n', '\t']) {
+        true => Cow::Owned(text.replace('\n', "\\n").replace('\t', "\\t")),
+        false => Cow::Borrowed(text),
+    }
+}
+
+/// What the chain and checkpoints say of one line: how to show it, and what does not hold.
+fn line_status(report: &LogReport, line: u64, keyed: bool, allow_unsigned_tail: bool) -> (String, Option<String>) {
+    if keyed && line <= report.covered {
+        return (
+            format!(
+                "verified from line 1 to this line, signed (checkpoint at line {})",
+                report.covered
+            ),
+            None,
+        );
+    }
+    let broken = report
+        .findings
+        .iter()
+        .filter(|f| f.problem != Problem::UnsignedTail)
+        .any(|f| f.line.is_none_or(|l| l <= line));
+    if broken {
+        let problem = format!("the log's chain or checkpoints are broken at or before line {line}");
+        return ("BROKEN (see `mlspec log verify`)".into(), Some(problem));
+    }
+    if !keyed {
+        return (
+            "intact from line 1 to this line, but NOT verified: an unkeyed chain can be recomputed; pass --pubkey"
+                .into(),
+            None,
+        );
+    }
+    let unsigned = format!(
+        "line {line} comes after the last signed checkpoint (line {}): anyone who can write the file could have written it",
+        report.covered
+    );
+    match allow_unsigned_tail {
+        true => (
+            format!("intact but NOT signed: {unsigned} (accepted with --allow-unsigned-tail)"),
+            None,
+        ),
+        false => ("NOT signed".into(), Some(unsigned)),
+    }
 }
 
 async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -245,39 +393,41 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         },
         None => None,
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let Some(entry) = line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
-        bail!("{} has no line {line}", path.display());
-    };
-    let fields = extensions(entry);
-    let field = |k: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("?")
-    };
+    let (entry, layout) = nth_line(&path, line)?;
+    let field = |k: &str| one_line(entry.field(k).unwrap_or("?"));
     let mut broken = Vec::new();
-    let checked = verify_chain(&path, key.as_ref(), Layout::Combined)?;
-    let bad_before = checked
-        .findings
-        .iter()
-        .filter(|f| f.line.is_some_and(|l| l <= line))
-        .count();
-    if bad_before > 0 {
-        broken.push(format!("the log's chain is broken at or before line {line}"));
-    }
+    let checked = verify_chain(&path, key.as_ref(), layout, unsigned_tail(args.allow_unsigned_tail))?;
+    let (chain, problem) = line_status(&checked, line, key.is_some(), args.allow_unsigned_tail);
+    broken.extend(problem);
     let mut lazy = LazyStore::new(choice);
     let store = lazy.for_recording().await?;
     let mut out = format!("request {} — {}:{line}\n", field("rid"), path.display());
+    out.push_str(&format!("  chain      {chain}\n"));
     out.push_str(&format!(
-        "  chain      {}\n",
-        if bad_before == 0 {
-            "verified from line 1 to this line"
-        } else {
-            "BROKEN"
-        }
+        "  request    {} {} {} → {} ({} bytes, {} ms)\n",
+        one_line(&entry.method),
+        one_line(&entry.path),
+        one_line(&entry.protocol),
+        entry.status,
+        entry.bytes,
+        field("latency_ms")
     ));
+    out.push_str(&format!(
+        "  client     {}{} at {}\n",
+        one_line(&entry.client),
+        entry
+            .user
+            .as_deref()
+            .map(|u| format!(" (user {})", one_line(u)))
+            .unwrap_or_default(),
+        entry.time
+    ));
+    if let Some(agent) = &entry.user_agent {
+        out.push_str(&format!("  agent      {}\n", one_line(agent)));
+    }
+    if let Some(referer) = &entry.referer {
+        out.push_str(&format!("  referer    {}\n", one_line(referer)));
+    }
     out.push_str(&format!("  model      {}\n", field("model")));
     let spec = match &args.package {
         Some(dir) => {
@@ -325,7 +475,8 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
             let Some(store) = store else {
                 bail!("name the package with --package DIR (there is no store to find it in)");
             };
-            let name = field("model").split('@').next().unwrap_or_default();
+            let model = field("model");
+            let name = model.split('@').next().unwrap_or_default();
             let reference: mlspec_spec::Ref = format!("ModelPackage/{name}")
                 .parse()
                 .map_err(|e| anyhow::anyhow!("the line's model `{}` names no package: {e}", field("model")))?;
@@ -429,13 +580,4 @@ async fn stored_detail(store: &dyn mlspec_store::Store, reference: &mlspec_spec:
         ),
         _ => String::new(),
     }
-}
-
-/// The `key=value` extension fields after a Combined line's user agent.
-fn extensions(line: &str) -> Vec<(String, String)> {
-    let tail = line.rsplit_once('"').map_or("", |(_, t)| t);
-    tail.split_whitespace()
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
 }

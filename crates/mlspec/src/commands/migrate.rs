@@ -73,8 +73,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 };
                 std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
                 let path = dir.join(format!("{stem}.yaml"));
-                std::fs::write(&path, format!("{header}{}", yaml.join("---\n")))
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                let text = format!("{header}{}", yaml.join("---\n"));
+                crate::files::write_whole(&path, text.as_bytes(), Some(&crate::files::DOCUMENT))?;
                 errln!("wrote {} document(s) to {}", yaml.len(), path.display());
             }
             None => {

@@ -305,7 +305,7 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     };
     let path = args.dir.join(PACKAGE_FILE);
     let text = serde_saphyr::to_string(&document).context("cannot write YAML")?;
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::files::write_whole(&path, text.as_bytes(), Some(&crate::files::DOCUMENT))?;
     errln!(
         "{}: {} files, {} bytes, manifest {}",
         path.display(),
@@ -418,7 +418,7 @@ async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
         lines.push('\n');
     }
     let out = args.dir.join(ENVELOPES_FILE);
-    std::fs::write(&out, lines).with_context(|| format!("cannot write {}", out.display()))?;
+    crate::files::write_whole(&out, lines.as_bytes(), Some(&crate::files::ENVELOPE))?;
     let key_id = key.public().key_id();
     errln!("{}: {} statements signed by {key_id}", out.display(), statements.len());
     if let Some(path) = &args.model_signing {
@@ -460,8 +460,8 @@ fn write_model_signing(dir: &Path, key: &SigningKey, path: &Path) -> anyhow::Res
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let bundle = mlspec_attest::model_signing::bundle(key, &name, &Manifest::of(dir)?)?;
-    std::fs::write(path, serde_json::to_string_pretty(&bundle)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let text = serde_json::to_string_pretty(&bundle)?;
+    crate::files::write_whole(path, text.as_bytes(), Some(&crate::files::BUNDLE))?;
     errln!("{}: model-signing v1.0 signature", path.display());
     Ok(())
 }

@@ -24,8 +24,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for &kind in Kind::ALL {
             let path = dir.join(format!("{}.json", kind.slug()));
-            std::fs::write(&path, to_pretty_json(&document_schema(kind)))
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            let text = to_pretty_json(&document_schema(kind));
+            crate::files::write_whole(&path, text.as_bytes(), Some(&crate::files::SCHEMA))?;
         }
         errln!("wrote {} schemas to {}", Kind::ALL.len(), dir.display());
         return Ok(ExitCode::SUCCESS);

@@ -119,7 +119,7 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         record::run_name(&plan.name, &run_id)?
     );
     if let Some(file) = &plan.addr_file {
-        write_atomically(file, &addr.to_string())?;
+        crate::files::write_whole(file, addr.to_string().as_bytes(), Some(&crate::files::ADDRESS))?;
     }
     // No Nagle delay: a response's last segment goes out at once.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -472,10 +472,4 @@ fn exit_code(ending: &Ending) -> ExitCode {
         _ => 1,
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, text).with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
 }

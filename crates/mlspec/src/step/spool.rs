@@ -32,10 +32,7 @@ pub fn write(run_id: &str, documents: &[Document]) -> anyhow::Result<PathBuf> {
     let dir = spool_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{run_id}.json"));
-    let partial = dir.join(format!(".{run_id}.json.partial"));
-    std::fs::write(&partial, serde_json::to_vec_pretty(documents)?)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::files::write_whole(&path, &serde_json::to_vec_pretty(documents)?, None)?;
     Ok(path)
 }
 

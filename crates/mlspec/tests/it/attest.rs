@@ -411,3 +411,99 @@ fn an_expired_key_is_not_accepted() {
     let (key_id, _) = sslib_key(&dir.join("old/public.pem"));
     assert_eq!(key_id.len(), 64);
 }
+
+/// Every command that writes a named file writes it whole, and never over a file that is not
+/// what it writes: keys, envelopes, schemas, documents.
+#[test]
+fn no_command_overwrites_a_file_it_does_not_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let precious = "name,score\nada,1\n";
+    let unchanged = |path: &str| assert_eq!(std::fs::read_to_string(dir.join(path)).unwrap(), precious, "{path}");
+    // keygen: an existing public key (or private key) is never replaced.
+    std::fs::create_dir(dir.join("keys")).unwrap();
+    std::fs::write(dir.join("keys/public.pem"), precious).unwrap();
+    let out = mlspec(dir, &["keygen", "--out", "keys"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("keys/public.pem: already exists; it is not overwritten"),
+        "{}",
+        out.stderr
+    );
+    unchanged("keys/public.pem");
+    assert!(!dir.join("keys/private.pem").exists());
+    assert_eq!(mlspec(dir, &["keygen", "--out", "fresh"]).code, 0);
+    // data sign --out: a data file is not an envelope.
+    std::fs::create_dir(dir.join("shards")).unwrap();
+    std::fs::write(dir.join("shards/part-0.csv"), precious).unwrap();
+    std::fs::write(dir.join("scores.csv"), precious).unwrap();
+    let sign = |out: &str| {
+        mlspec(
+            dir,
+            &["data", "sign", "shards", "--key", "fresh/private.pem", "--out", out],
+        )
+    };
+    let out = sign("scores.csv");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("scores.csv exists and is not a DSSE envelope; it is not overwritten"),
+        "{}",
+        out.stderr
+    );
+    unchanged("scores.csv");
+    assert_eq!(sign("shards.intoto.json").code, 0);
+    assert_eq!(sign("shards.intoto.json").code, 0, "its own envelope is replaced");
+    // data profile --out: only a document is replaced.
+    let profile = |out: &str| {
+        mlspec(
+            dir,
+            &[
+                "data",
+                "profile",
+                "shards/part-0.csv",
+                "--out",
+                out,
+                "--quiet",
+                "--no-record",
+            ],
+        )
+    };
+    let out = profile("scores.csv");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is not an MLSpec document"), "{}", out.stderr);
+    unchanged("scores.csv");
+    assert_eq!(profile("profile.yaml").code, 0);
+    assert_eq!(profile("profile.yaml").code, 0, "its own document is replaced");
+    // schema --export: only schemas are replaced.
+    std::fs::create_dir(dir.join("schemas")).unwrap();
+    std::fs::write(dir.join("schemas/artifact.json"), precious).unwrap();
+    let out = mlspec(dir, &["schema", "--export", "schemas"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("artifact.json exists and is not a JSON Schema"),
+        "{}",
+        out.stderr
+    );
+    unchanged("schemas/artifact.json");
+    // Nothing half-written is left behind.
+    let leftovers: Vec<_> = walk(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}

@@ -113,8 +113,8 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     });
     let statement = Statement::new(subjects, DATASET_MANIFEST_V1, predicate);
     let envelope = Envelope::sign(IN_TOTO, &serde_json::to_vec(&statement)?, &[&key]);
-    std::fs::write(&args.out, serde_json::to_string_pretty(&envelope)? + "\n")
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let text = serde_json::to_string_pretty(&envelope)? + "\n";
+    crate::files::write_whole(&args.out, text.as_bytes(), Some(&crate::files::ENVELOPE))?;
     errln!(
         "{}: {} shards, {} bytes, manifest {}, signed by {}",
         args.out.display(),

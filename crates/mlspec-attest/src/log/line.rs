@@ -1,0 +1,484 @@
+//! One line of a log: a request rendered as NCSA Combined with extension fields (or as a JSON
+//! Lines object), and read back with every field decoded.
+//!
+//! Nothing a request carries can change the shape of a Combined line, so that every parser sees
+//! exactly one request with the intended fields:
+//!
+//! - the **request line** (`"%r"`): the method keeps only HTTP token characters, the path and
+//!   protocol only printable ASCII other than space, `"` and `\`; every other byte is written
+//!   `\xhh` (Apache's escape, which `apachelogs` decodes). The three parts are separated by
+//!   single spaces, so a method like `GET /admin HTTP/1.1" 200` stays one field;
+//! - the **quoted fields** (referer, user agent): printable ASCII other than `"` and `\` as is,
+//!   every other byte `\xhh` — no quote and no backslash other than an escape's ever appears;
+//! - the **bare fields** (client, user) and **extension values**: percent-encoded outside
+//!   `A-Z a-z 0-9 . _ ~ : @ / + -` (so `%` itself is `%25`); an empty value is `-`, a value that
+//!   is `-` is `%2D`.
+//!
+//! [`parse`] undoes all of it: `log audit` shows the values the serving stack reported.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use super::{Binding, Layout, Request};
+
+/// What bare fields and extension values keep unencoded: `A-Z a-z 0-9 . _ ~ : @ / + -`.
+const ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/')
+    .remove(b'+')
+    .remove(b'-');
+
+/// HTTP token characters (RFC 9110 `tchar`), what a method is made of.
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// What a path keeps unescaped: printable ASCII but space, `"` and `\`.
+fn is_path_byte(byte: u8) -> bool {
+    (0x21..=0x7e).contains(&byte) && byte != b'"' && byte != b'\\'
+}
+
+/// What a protocol (`HTTP/1.1`) keeps unescaped.
+fn is_protocol_byte(byte: u8) -> bool {
+    is_tchar(byte) || byte == b'/'
+}
+
+/// What a quoted field keeps unescaped: printable ASCII but `"` and `\`.
+fn is_quoted_byte(byte: u8) -> bool {
+    byte == b' ' || is_path_byte(byte)
+}
+
+/// Appends `text`, every byte that `keep` refuses written `\xhh`.
+fn push_escaped(out: &mut String, text: &str, keep: fn(u8) -> bool) {
+    if text.bytes().all(keep) {
+        out.push_str(text);
+        return;
+    }
+    for byte in text.bytes() {
+        if keep(byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "\\x{byte:02X}");
+        }
+    }
+}
+
+/// A quoted field, `-` when absent.
+fn push_quoted(out: &mut String, text: Option<&str>) {
+    out.push('"');
+    match text {
+        None => out.push('-'),
+        Some(text) => push_escaped(out, text, is_quoted_byte),
+    }
+    out.push('"');
+}
+
+/// A bare field or extension value: percent-encoded, `-` when empty, `%2D` when `-`.
+pub(super) fn push_encoded(out: &mut String, text: &str) {
+    match text {
+        "" => out.push('-'),
+        "-" => out.push_str("%2D"),
+        _ => {
+            let _ = write!(out, "{}", utf8_percent_encode(text, ENCODED));
+        }
+    }
+}
+
+/// ` key=value`, the value percent-encoded.
+pub(super) fn push_extension(out: &mut String, key: &str, value: &str) {
+    out.push(' ');
+    out.push_str(key);
+    out.push('=');
+    push_encoded(out, value);
+}
+
+/// The last second formatted as Combined's `[dd/Mon/yyyy:HH:MM:SS +0000]` (requests come in
+/// order, so most lines reuse it).
+#[derive(Default)]
+pub(super) struct TimeCache {
+    second: i64,
+    text: String,
+}
+
+impl TimeCache {
+    fn format(&mut self, time: DateTime<Utc>) -> &str {
+        if self.text.is_empty() || time.timestamp() != self.second {
+            self.second = time.timestamp();
+            self.text = time.format("[%d/%b/%Y:%H:%M:%S +0000]").to_string();
+        }
+        &self.text
+    }
+}
+
+/// The Combined line of a request, without its chain; `binding` is the rendered extension
+/// fields of the binding.
+pub(super) fn combined(out: &mut String, request: &Request, binding: &str, times: &mut TimeCache) {
+    push_encoded(out, &request.client);
+    out.push_str(" - ");
+    push_encoded(out, request.user.as_deref().unwrap_or_default());
+    out.push(' ');
+    out.push_str(times.format(request.time.unwrap_or_else(Utc::now)));
+    out.push_str(" \"");
+    push_escaped(out, &request.method, is_tchar);
+    out.push(' ');
+    push_escaped(out, &request.path, is_path_byte);
+    out.push(' ');
+    push_escaped(out, request.protocol(), is_protocol_byte);
+    out.push('"');
+    let _ = write!(out, " {} {} ", request.status, request.bytes);
+    push_quoted(out, request.referer.as_deref());
+    out.push(' ');
+    push_quoted(out, request.user_agent.as_deref());
+    push_extension(out, "rid", &request.request_id);
+    out.push_str(binding);
+    let _ = write!(out, " latency_ms={:.3}", request.latency_ms);
+    if let Some(digest) = &request.input_digest {
+        push_extension(out, "in", digest);
+    }
+    if let Some(digest) = &request.output_digest {
+        push_extension(out, "out", digest);
+    }
+}
+
+/// The JSON Lines object of a request (logging proto fields), open at the end for `chain`.
+pub(super) fn json_line(out: &mut String, request: &Request, binding: &Binding) -> Result<(), serde_json::Error> {
+    let time = request.time.unwrap_or_else(Utc::now);
+    let value = serde_json::json!({
+        "applicationInfo": {"model": binding.model, "package": binding.package},
+        "requestInfo": {
+            "requestId": request.request_id,
+            "client": request.client,
+            "user": request.user,
+            "time": time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "method": request.method,
+            "path": request.path,
+            "protocol": request.protocol(),
+            "status": request.status,
+            "bytes": request.bytes,
+            "referer": request.referer,
+            "userAgent": request.user_agent,
+            "latencyMs": request.latency_ms,
+            "inputDigest": request.input_digest,
+            "outputDigest": request.output_digest,
+        },
+        "modelInfo": {"name": binding.model, "pipelineDigest": binding.pipeline, "trainingDataDigest": binding.data},
+    });
+    let text = serde_json::to_string(&value)?;
+    out.push_str(text.strip_suffix('}').unwrap_or(&text));
+    Ok(())
+}
+
+/// A logged request read back, every field decoded to what the serving stack reported.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Entry {
+    /// The client's address.
+    pub client: String,
+    /// The authenticated user (`None` when the line has none).
+    pub user: Option<String>,
+    /// When the request arrived, as the line writes it.
+    pub time: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path (and query).
+    pub path: String,
+    /// Protocol.
+    pub protocol: String,
+    /// Response status.
+    pub status: u16,
+    /// Response bytes.
+    pub bytes: u64,
+    /// Referer header.
+    pub referer: Option<String>,
+    /// User-Agent header.
+    pub user_agent: Option<String>,
+    /// The extension fields (`rid`, `model`, `package`, `pipeline`, `data`, `latency_ms`, `in`,
+    /// `out`, `chain`), in line order.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Entry {
+    /// An extension field's value.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads a line of either layout back (without its newline); why not, when it is not one.
+pub fn parse(line: &str, layout: Layout) -> Result<Entry, String> {
+    match layout {
+        Layout::Combined => parse_combined(line),
+        Layout::JsonLines => parse_json(line),
+    }
+}
+
+/// A cursor over a Combined line.
+struct Fields<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    /// The next space-separated word.
+    fn word(&mut self, what: &str) -> Result<&'a str, String> {
+        let rest = self.rest.trim_start_matches(' ');
+        let end = rest.find(' ').unwrap_or(rest.len());
+        let (word, rest) = rest.split_at(end);
+        self.rest = rest;
+        if word.is_empty() {
+            return Err(format!("no {what}"));
+        }
+        Ok(word)
+    }
+
+    /// The next field between `open` and `close` (a quoted field skips `\` escapes).
+    fn enclosed(&mut self, open: char, close: char, what: &str) -> Result<&'a str, String> {
+        let rest = self.rest.trim_start_matches(' ');
+        let inner = rest.strip_prefix(open).ok_or_else(|| format!("no {what}"))?;
+        let mut escaped = false;
+        for (i, c) in inner.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                _ if c == close => {
+                    self.rest = &inner[i + 1..];
+                    return Ok(&inner[..i]);
+                }
+                _ => {}
+            }
+        }
+        Err(format!("the {what} does not end"))
+    }
+}
+
+fn parse_combined(line: &str) -> Result<Entry, String> {
+    let mut fields = Fields { rest: line };
+    let client = decode_bare(fields.word("client")?);
+    fields.word("identity")?;
+    let user = Some(decode_bare(fields.word("user")?)).filter(|u| !u.is_empty());
+    let time = fields.enclosed('[', ']', "time")?.to_owned();
+    let request = fields.enclosed('"', '"', "request line")?;
+    let mut parts = request.split(' ');
+    let (Some(method), Some(path), Some(protocol), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the request line is not `METHOD PATH PROTOCOL`".into());
+    };
+    let status = fields
+        .word("status")?
+        .parse()
+        .map_err(|_| "the status is not a number")?;
+    let bytes = fields
+        .word("bytes")?
+        .parse()
+        .map_err(|_| "the bytes are not a number")?;
+    let referer = unescape(fields.enclosed('"', '"', "referer")?);
+    let user_agent = unescape(fields.enclosed('"', '"', "user agent")?);
+    let fields = fields
+        .rest
+        .split(' ')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(key, value)| (key.to_owned(), decode_bare(value)))
+                .ok_or_else(|| format!("`{pair}` is not an extension field (key=value)"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Entry {
+        client,
+        user,
+        time,
+        method: unescape(method),
+        path: unescape(path),
+        protocol: unescape(protocol),
+        status,
+        bytes,
+        referer: (referer != "-").then_some(referer),
+        user_agent: (user_agent != "-").then_some(user_agent),
+        fields,
+    })
+}
+
+/// A bare field or extension value decoded: `-` is empty.
+fn decode_bare(text: &str) -> String {
+    match text {
+        "-" => String::new(),
+        _ => percent_decode_str(text).decode_utf8_lossy().into_owned(),
+    }
+}
+
+/// Undoes Apache's escapes: `\xhh`, `\"`, `\\` (and `\n`, `\t`, `\r` that Apache also writes).
+fn unescape(text: &str) -> String {
+    if !text.contains('\\') {
+        return text.to_owned();
+    }
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        if byte != b'\\' {
+            bytes.push(byte);
+            continue;
+        }
+        let hex = tail
+            .strip_prefix(b"x")
+            .and_then(|t| t.get(..2))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (hex, tail.first()) {
+            (Some(decoded), _) => {
+                bytes.push(decoded);
+                rest = &tail[3..];
+            }
+            (None, Some(&next)) => {
+                bytes.push(match next {
+                    b'n' => b'\n',
+                    b't' => b'\t',
+                    b'r' => b'\r',
+                    other => other,
+                });
+                rest = &tail[1..];
+            }
+            (None, None) => bytes.push(byte),
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn parse_json(line: &str) -> Result<Entry, String> {
+    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    let request = &value["requestInfo"];
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let mut fields = Vec::new();
+    let mut field = |key: &str, v: &serde_json::Value| {
+        let rendered = match v {
+            serde_json::Value::Null => return,
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        fields.push((key.to_owned(), rendered));
+    };
+    field("rid", &request["requestId"]);
+    field("model", &value["modelInfo"]["name"]);
+    field("package", &value["applicationInfo"]["package"]);
+    field("pipeline", &value["modelInfo"]["pipelineDigest"]);
+    field("data", &value["modelInfo"]["trainingDataDigest"]);
+    field("latency_ms", &request["latencyMs"]);
+    field("in", &request["inputDigest"]);
+    field("out", &request["outputDigest"]);
+    field("chain", &value["chain"]);
+    Ok(Entry {
+        client: text(&request["client"]).unwrap_or_default(),
+        user: text(&request["user"]).filter(|u| !u.is_empty()),
+        time: text(&request["time"]).unwrap_or_default(),
+        method: text(&request["method"]).unwrap_or_default(),
+        path: text(&request["path"]).unwrap_or_default(),
+        protocol: text(&request["protocol"]).unwrap_or_default(),
+        status: request["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or_default(),
+        bytes: request["bytes"].as_u64().unwrap_or_default(),
+        referer: text(&request["referer"]),
+        user_agent: text(&request["userAgent"]),
+        fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hostile() -> Request {
+        Request {
+            client: "10.0.0.1 - evil [x]".into(),
+            user: Some("-".into()),
+            time: None,
+            method: "GET /admin HTTP/1.1\" 200 1 \"-\" \"x\"\n".into(),
+            path: "/a b\"c\\d%41\u{1b}[31mé".into(),
+            protocol: Some("HTTP/1.1\" 500".into()),
+            status: 200,
+            bytes: 3,
+            referer: Some("\\".into()),
+            user_agent: Some("agent \"quoted\" \\\" end\\".into()),
+            request_id: "r 1\nrid=forged chain=00".into(),
+            latency_ms: 1.5,
+            input_digest: Some("".into()),
+            output_digest: Some("-".into()),
+        }
+    }
+
+    #[test]
+    fn every_field_round_trips_through_a_combined_line() {
+        let request = hostile();
+        let mut line = String::new();
+        combined(&mut line, &request, " model=m%20x", &mut TimeCache::default());
+        assert_eq!(line.matches('"').count(), 6, "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        let entry = parse(&line, Layout::Combined).unwrap();
+        assert_eq!(entry.client, request.client);
+        assert_eq!(entry.user.as_deref(), Some("-"));
+        assert_eq!(entry.method, request.method);
+        assert_eq!(entry.path, request.path);
+        assert_eq!(entry.protocol, "HTTP/1.1\" 500");
+        assert_eq!(entry.referer, request.referer);
+        assert_eq!(entry.user_agent, request.user_agent);
+        assert_eq!(entry.field("rid"), Some("r 1\nrid=forged chain=00"));
+        assert_eq!(entry.field("model"), Some("m x"));
+        assert_eq!(entry.field("in"), Some(""));
+        assert_eq!(entry.field("out"), Some("-"));
+        assert_eq!(entry.field("chain"), None);
+    }
+
+    #[test]
+    fn the_request_line_has_exactly_two_spaces_and_no_quote() {
+        let mut line = String::new();
+        combined(&mut line, &hostile(), "", &mut TimeCache::default());
+        let request = line.split('"').nth(1).unwrap();
+        assert_eq!(request.matches(' ').count(), 2, "{request}");
+        assert!(request.starts_with("GET\\x20\\x2Fadmin\\x20HTTP"), "{request}");
+    }
+
+    proptest::proptest! {
+        /// Any values: the line keeps its shape (one line, six quotes, two spaces in the
+        /// request) and reads back to the same values.
+        #[test]
+        fn any_request_round_trips(
+            client in "(?s).*", user in "(?s).*", method in "(?s).+", path in "(?s).+", protocol in "(?s).+",
+            referer in "(?s).*", agent in "(?s).*", rid in "(?s).+", out in "(?s).*",
+        ) {
+            let request = Request {
+                client: client.clone(),
+                user: Some(user.clone()),
+                method: method.clone(),
+                path: path.clone(),
+                protocol: Some(protocol.clone()),
+                status: 200,
+                referer: Some(referer.clone()),
+                user_agent: Some(agent.clone()),
+                request_id: rid.clone(),
+                latency_ms: 1.0,
+                output_digest: Some(out.clone()),
+                ..Request::default()
+            };
+            let mut line = String::new();
+            combined(&mut line, &request, " model=m", &mut TimeCache::default());
+            proptest::prop_assert!(!line.contains(['\n', '\r']));
+            proptest::prop_assert_eq!(line.matches('"').count(), 6);
+            proptest::prop_assert_eq!(line.split('"').nth(1).unwrap_or_default().matches(' ').count(), 2);
+            let entry = parse(&line, Layout::Combined).map_err(proptest::test_runner::TestCaseError::fail)?;
+            proptest::prop_assert_eq!(entry.field("rid"), Some(rid.as_str()));
+            proptest::prop_assert_eq!(entry.field("out"), Some(out.as_str()));
+            proptest::prop_assert_eq!(entry.client, client);
+            proptest::prop_assert_eq!(entry.user, Some(user).filter(|u| !u.is_empty()));
+            proptest::prop_assert_eq!(entry.method, method);
+            proptest::prop_assert_eq!(entry.path, path);
+            proptest::prop_assert_eq!(entry.protocol, protocol);
+            proptest::prop_assert_eq!(entry.referer, Some(referer).filter(|r| r != "-"));
+            proptest::prop_assert_eq!(entry.user_agent, Some(agent).filter(|a| a != "-"));
+        }
+    }
+}
