@@ -38,6 +38,6 @@ pub mod validate;
 
 pub use error::DataError;
 pub use read::{
-    BATCH_BYTES, BATCH_CELLS, Batches, Compression, CsvOptions, DEFAULT_NULL_VALUES, Format, Limits, ReadOptions, detect, open,
-    parquet_rows,
+    BATCH_BYTES, BATCH_CELLS, Batches, Compression, CsvOptions, DEFAULT_NULL_VALUES, Format, Limits, ReadOptions,
+    detect, open, parquet_rows,
 };

@@ -174,7 +174,8 @@ pub fn parquet_rows(path: &Path) -> Option<u64> {
     if !matches!(detect(path), Some((Format::Parquet, Compression::None))) {
         return None;
     }
-    let builder = ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
+    let builder =
+        ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
     u64::try_from(builder.metadata().file_metadata().num_rows()).ok()
 }
 
@@ -507,7 +508,12 @@ impl Shape {
 }
 
 /// The file's schema with the `--type` overrides (by the columns' new names) applied.
-fn override_types(file: &str, inferred: &Schema, names: &[String], types: &[(String, DataType)]) -> Result<Schema, DataError> {
+fn override_types(
+    file: &str,
+    inferred: &Schema,
+    names: &[String],
+    types: &[(String, DataType)],
+) -> Result<Schema, DataError> {
     for (name, _) in types {
         if !names.contains(name) {
             return Err(DataError::new(

@@ -202,7 +202,13 @@ struct CsvBatches {
 }
 
 impl CsvBatches {
-    fn new(source: Source, dialect: Dialect, shape: Shape, options: &ReadOptions, counted: bool) -> Result<CsvBatches, DataError> {
+    fn new(
+        source: Source,
+        dialect: Dialect,
+        shape: Shape,
+        options: &ReadOptions,
+        counted: bool,
+    ) -> Result<CsvBatches, DataError> {
         let columns = shape.decoded.fields().len();
         let rows = batch_rows(options.batch_size, columns);
         let mut builder = arrow::csv::ReaderBuilder::new(shape.decoded.clone())
@@ -238,7 +244,11 @@ impl CsvBatches {
             };
             if buf.is_empty() {
                 self.end_of_input = true;
-                if let Some(record) = self.scanner.scan(&[]).map_err(|b| self.source.limit_error(b.place, b.what))?.record
+                if let Some(record) = self
+                    .scanner
+                    .scan(&[])
+                    .map_err(|b| self.source.limit_error(b.place, b.what))?
+                    .record
                     && !std::mem::take(&mut self.in_header)
                 {
                     self.places.push(record.place);
@@ -248,7 +258,10 @@ impl CsvBatches {
             }
             let mut consumed = 0;
             let mut feed_from = 0;
-            while consumed < buf.len() && self.places.len() < self.batch_rows && self.pending_bytes + consumed < BATCH_BYTES {
+            while consumed < buf.len()
+                && self.places.len() < self.batch_rows
+                && self.pending_bytes + consumed < BATCH_BYTES
+            {
                 let scanned = match self.scanner.scan(&buf[consumed..]) {
                     Ok(scanned) => scanned,
                     Err(broken) => return Err(self.source.limit_error(broken.place, broken.what)),
@@ -293,10 +306,9 @@ impl CsvBatches {
         let batch = self.shape.finish(&decoded).map_err(|(row, column, why)| {
             let place = places.get(row).copied().unwrap_or_else(|| self.scanner.place());
             let name = self.shape.schema.field(column).name().clone();
-            self.source
-                .error(place, why)
-                .with_column(&name)
-                .with_hint(format!("read the column as text with --type {name}=string, or fix the value"))
+            self.source.error(place, why).with_column(&name).with_hint(format!(
+                "read the column as text with --type {name}=string, or fix the value"
+            ))
         })?;
         self.rows_before += batch.num_rows() as u64;
         self.places = places;
@@ -310,8 +322,8 @@ impl CsvBatches {
         let full = error.to_string();
         // The value Arrow quotes comes before the line number; the row's data after it.
         let text = full.split(". Row data:").next().unwrap_or(&full);
-        let index = number_after(text, " at line ")
-            .or_else(|| number_after(text, "for line ").map(|n| n.saturating_sub(1)));
+        let index =
+            number_after(text, " at line ").or_else(|| number_after(text, "for line ").map(|n| n.saturating_sub(1)));
         let place = index
             .and_then(|n| usize::try_from(n.checked_sub(self.rows_before)?).ok())
             .and_then(|i| self.places.get(i).copied())

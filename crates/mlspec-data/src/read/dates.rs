@@ -86,7 +86,10 @@ impl Layout {
                 Some(text) => Some(self.parse(text).ok_or_else(|| {
                     (
                         row,
-                        format!("`{text}` is not a date in the layout {} of the first rows", self.format()),
+                        format!(
+                            "`{text}` is not a date in the layout {} of the first rows",
+                            self.format()
+                        ),
                     )
                 })?),
             });

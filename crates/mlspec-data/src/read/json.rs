@@ -15,12 +15,19 @@ use arrow::error::ArrowError;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::scan::Limit;
-use super::{BATCH_BYTES, BatchIter, Place, ReadOptions, Shape, Source, batch_rows, check_columns, names, override_types};
+use super::{
+    BATCH_BYTES, BatchIter, Place, ReadOptions, Shape, Source, batch_rows, check_columns, names, override_types,
+};
 use crate::error::DataError;
 
 pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRef, BatchIter), DataError> {
     let inferred = infer(&source, options)?;
-    check_columns(&source, inferred.fields().len(), &options.limits, Place { line: 1, byte: 0 })?;
+    check_columns(
+        &source,
+        inferred.fields().len(),
+        &options.limits,
+        Place { line: 1, byte: 0 },
+    )?;
     let raw: Vec<String> = inferred.fields().iter().map(|f| f.name().clone()).collect();
     let (names, warnings) = names::unique(&raw, &source.file);
     source.warn(options, &warnings);
@@ -78,8 +85,8 @@ fn infer(source: &Source, options: &ReadOptions) -> Result<Schema, DataError> {
             }
         }
     });
-    let inferred =
-        arrow::json::reader::infer_json_schema_from_iterator(values).map_err(|e| DataError::new(&source.file, e.to_string()));
+    let inferred = arrow::json::reader::infer_json_schema_from_iterator(values)
+        .map_err(|e| DataError::new(&source.file, e.to_string()));
     match failure {
         Some(failure) => Err(failure),
         None => inferred,
@@ -163,7 +170,9 @@ impl JsonBatches {
         self.pending.clear();
         self.starts.clear();
         while self.starts.len() < self.batch_rows && self.pending.len() < BATCH_BYTES {
-            let Some(place) = self.lines.next(&self.source)? else { break };
+            let Some(place) = self.lines.next(&self.source)? else {
+                break;
+            };
             let line = self.lines.line.trim_ascii();
             check_object(line).map_err(|why| self.source.error(place, why))?;
             self.decoder
@@ -177,13 +186,21 @@ impl JsonBatches {
             Err(error) => return Err(self.locate(error)),
         };
         let Some(decoded) = decoded else { return Ok(None) };
-        let batch = self.shape.finish(&decoded).map_err(|(_, _, why)| DataError::new(&self.source.file, why))?;
+        let batch = self
+            .shape
+            .finish(&decoded)
+            .map_err(|(_, _, why)| DataError::new(&self.source.file, why))?;
         Ok(Some(batch))
     }
 
     /// The error of a batch, at the first of its lines that fails on its own.
     fn locate(&self, error: ArrowError) -> DataError {
-        let ends = self.starts.iter().skip(1).map(|(_, start)| *start).chain([self.pending.len()]);
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .map(|(_, start)| *start)
+            .chain([self.pending.len()]);
         for ((place, start), end) in self.starts.iter().zip(ends) {
             let alone = decoder(&self.shape.decoded, 1).and_then(|mut d| {
                 d.decode(&self.pending[*start..end])?;

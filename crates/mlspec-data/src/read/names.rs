@@ -39,10 +39,7 @@ pub(super) fn unique(raw: &[String], place: &str) -> (Vec<String>, Vec<String>) 
             } else {
                 format!("is named `{name}`, which is not a valid feature name")
             };
-            warnings.push(format!(
-                "{place}: column {} {why}; it is read as `{chosen}`",
-                i + 1
-            ));
+            warnings.push(format!("{place}: column {} {why}; it is read as `{chosen}`", i + 1));
         }
         used.insert(chosen.clone());
         names.push(chosen);
@@ -66,7 +63,11 @@ fn as_key(name: &str) -> String {
         })
         .take(MAX_KEY - 8)
         .collect();
-    if replaced.trim().is_empty() { "column".to_owned() } else { replaced }
+    if replaced.trim().is_empty() {
+        "column".to_owned()
+    } else {
+        replaced
+    }
 }
 
 #[cfg(test)]

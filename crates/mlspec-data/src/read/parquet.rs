@@ -36,7 +36,12 @@ pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRe
     let (names, warnings) = names::unique(&raw, &format!("{} (the footer's schema)", source.file));
     source.warn(options, &warnings);
     let total_rows = u64::try_from(metadata.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let total_bytes: i64 = metadata.metadata().row_groups().iter().map(|g| g.total_byte_size()).sum();
+    let total_bytes: i64 = metadata
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.total_byte_size())
+        .sum();
     let row_bytes = u64::try_from(total_bytes).unwrap_or(0) / total_rows.max(1);
     let by_bytes = usize::try_from((BATCH_BYTES as u64) / row_bytes.max(1)).unwrap_or(usize::MAX);
     let rows = batch_rows(options.batch_size, columns).min(by_bytes).max(1);
@@ -108,7 +113,10 @@ impl ParquetBatches {
     }
 
     fn open_group(&mut self, group: usize) -> Result<ParquetRecordBatchReader, DataError> {
-        let file = self.file.try_clone().map_err(|e| DataError::new(&self.source.file, format!("cannot read: {e}")))?;
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| DataError::new(&self.source.file, format!("cannot read: {e}")))?;
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
             .with_row_groups(vec![group])
             .with_batch_size(self.rows);
@@ -133,9 +141,11 @@ impl ParquetBatches {
             match reader.next() {
                 None => self.reader = None,
                 Some(Err(e)) => {
-                    return Err(DataError::new(&self.source.file, format!("cannot read the Parquet file: {e}"))
-                        .at(self.place(self.group - 1))
-                        .with_hint("the file may be truncated or corrupt; check its size and digest"));
+                    return Err(
+                        DataError::new(&self.source.file, format!("cannot read the Parquet file: {e}"))
+                            .at(self.place(self.group - 1))
+                            .with_hint("the file may be truncated or corrupt; check its size and digest"),
+                    );
                 }
                 Some(Ok(decoded)) => {
                     self.seen += decoded.num_rows() as u64;

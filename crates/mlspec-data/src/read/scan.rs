@@ -57,7 +57,10 @@ pub(super) struct Scanner {
 impl Scanner {
     pub(super) fn new(dialect: &super::csv::Dialect, limits: Limits) -> Scanner {
         let mut builder = csv_core::ReaderBuilder::new();
-        builder.delimiter(dialect.delimiter).quote(dialect.quote).escape(dialect.escape);
+        builder
+            .delimiter(dialect.delimiter)
+            .quote(dialect.quote)
+            .escape(dialect.escape);
         Scanner {
             parser: builder.build(),
             scratch: vec![0; 1 << 16],

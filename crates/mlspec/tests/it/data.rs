@@ -572,7 +572,9 @@ fn every_change_planted_by_the_generator_is_flagged() {
 
 /// The real files vendored under crates/mlspec-data/tests/data/real (see SOURCE.md there).
 fn real_file(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../mlspec-data/tests/data/real").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mlspec-data/tests/data/real")
+        .join(name)
 }
 
 /// Public CSVs as their packages ship them, profiled, agree with pandas (tests/it/
@@ -639,7 +641,10 @@ fn null_values_are_chosen_on_the_command_line() {
         assert_eq!(out.code, 0, "{}", out.stderr);
         let profile: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         let features = profile["spec"]["features"].as_array().unwrap().clone();
-        features.iter().map(|f| f["missing"].as_u64().unwrap()).collect::<Vec<_>>()
+        features
+            .iter()
+            .map(|f| f["missing"].as_u64().unwrap())
+            .collect::<Vec<_>>()
     };
     assert_eq!(missing(&[]), [1, 1]);
     assert_eq!(missing(&["--null-value", "-"]), [1, 2]);
@@ -657,11 +662,16 @@ fn repeated_and_empty_column_names_make_valid_documents() {
     let out = mlspec(dir, &["data", "profile", "d.csv", "--out", "p.yaml", "--no-record"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stderr.contains("warning: d.csv (line 1): column 2 repeats the name `a`; it is read as `a_2`"),
+        out.stderr
+            .contains("warning: d.csv (line 1): column 2 repeats the name `a`; it is read as `a_2`"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("column 3 has no name; it is read as `column_3`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("column 3 has no name; it is read as `column_3`"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stderr.matches("warning:").count(), 2, "{}", out.stderr);
     let check = mlspec(dir, &["validate", "p.yaml"]);
     assert_eq!(check.code, 0, "{}", check.stderr);
@@ -675,7 +685,16 @@ fn repeated_and_empty_column_names_make_valid_documents() {
     assert_eq!(check.code, 0, "{}", check.stderr);
     let out = mlspec(
         dir,
-        &["data", "validate", "d.csv", "--schema", "s.yaml", "--out", "r.yaml", "--no-record"],
+        &[
+            "data",
+            "validate",
+            "d.csv",
+            "--schema",
+            "s.yaml",
+            "--out",
+            "r.yaml",
+            "--no-record",
+        ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(mlspec(dir, &["validate", "r.yaml"]).code, 0);
@@ -692,7 +711,10 @@ fn under_memory_limit(dir: &std::path::Path, args: &str, env: &[(&str, &str)]) -
     let binary = assert_cmd::cargo::cargo_bin("mlspec");
     let script = format!("ulimit -v {}; exec {} {args}", 256 * 1024, binary.display());
     let mut command = std::process::Command::new("bash");
-    command.args(["-c", &script]).current_dir(dir).env("MALLOC_ARENA_MAX", "1");
+    command
+        .args(["-c", &script])
+        .current_dir(dir)
+        .env("MALLOC_ARENA_MAX", "1");
     for (k, v) in env {
         command.env(k, v);
     }
@@ -712,11 +734,17 @@ fn hostile_files_are_refused_in_bounded_memory() {
     for columns in [20_000, 80_000] {
         let header: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
         let row = vec!["1"; columns].join(",");
-        std::fs::write(dir.join(format!("w{columns}.csv")), format!("{}\n{row}\n", header.join(","))).unwrap();
+        std::fs::write(
+            dir.join(format!("w{columns}.csv")),
+            format!("{}\n{row}\n", header.join(",")),
+        )
+        .unwrap();
         let (code, stderr) = under_memory_limit(dir, &format!("data profile w{columns}.csv --no-record --quiet"), &[]);
         assert_eq!(code, Some(2), "{stderr}");
         assert!(
-            stderr.contains(&format!("w{columns}.csv (line 1): more than 10000 columns (the limit on columns per file)")),
+            stderr.contains(&format!(
+                "w{columns}.csv (line 1): more than 10000 columns (the limit on columns per file)"
+            )),
             "{stderr}"
         );
         assert!(stderr.contains("--max-columns N or MLSPEC_MAX_COLUMNS=N"), "{stderr}");
@@ -744,7 +772,10 @@ fn hostile_files_are_refused_in_bounded_memory() {
         stderr.contains("bomb.csv.gz (line 2): a record longer than 16777216 bytes"),
         "{stderr}"
     );
-    assert!(stderr.contains("--max-record-bytes N or MLSPEC_MAX_RECORD_BYTES=N"), "{stderr}");
+    assert!(
+        stderr.contains("--max-record-bytes N or MLSPEC_MAX_RECORD_BYTES=N"),
+        "{stderr}"
+    );
 
     let mut line = flate2::write::GzEncoder::new(
         std::fs::File::create(dir.join("line.jsonl.gz")).unwrap(),
@@ -756,7 +787,10 @@ fn hostile_files_are_refused_in_bounded_memory() {
     line.finish().unwrap();
     let (code, stderr) = under_memory_limit(dir, "data profile line.jsonl.gz --no-record --quiet", &[]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("line.jsonl.gz (line 3): a record longer than"), "{stderr}");
+    assert!(
+        stderr.contains("line.jsonl.gz (line 3): a record longer than"),
+        "{stderr}"
+    );
     // A smaller limit from the environment is the one reported.
     let (code, stderr) = under_memory_limit(
         dir,
