@@ -757,15 +757,18 @@ fn hostile_files_are_refused_in_bounded_memory() {
         );
         assert!(stderr.contains("--max-columns N or MLSPEC_MAX_COLUMNS=N"), "{stderr}");
     }
-    let mut bomb = flate2::write::GzEncoder::new(
-        std::fs::File::create(dir.join("bomb.csv.gz")).unwrap(),
-        flate2::Compression::best(),
-    );
-    bomb.write_all(b"a,b\n1,").unwrap();
-    let chunk = vec![b'x'; 1 << 20];
-    (0..1024).for_each(|_| bomb.write_all(&chunk).unwrap());
-    bomb.write_all(b"\n").unwrap();
-    bomb.finish().unwrap();
+    // gzip members, concatenated, are one stream: one field of 1 GiB made of 1,024 copies of
+    // a member holding 1 MiB (compressed once, so the test stays fast).
+    let member = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let mebibyte = member(&vec![b'x'; 1 << 20]);
+    let mut bomb = member(b"a,b\n1,");
+    (0..1024).for_each(|_| bomb.extend_from_slice(&mebibyte));
+    bomb.extend(member(b"\n"));
+    std::fs::write(dir.join("bomb.csv.gz"), &bomb).unwrap();
     let (code, stderr) = under_memory_limit(dir, "data profile bomb.csv.gz --no-record --quiet", &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
@@ -777,14 +780,10 @@ fn hostile_files_are_refused_in_bounded_memory() {
         "{stderr}"
     );
 
-    let mut line = flate2::write::GzEncoder::new(
-        std::fs::File::create(dir.join("line.jsonl.gz")).unwrap(),
-        flate2::Compression::fast(),
-    );
-    line.write_all(b"{\"a\": 1}\n\n{\"a\": \"").unwrap();
-    (0..300).for_each(|_| line.write_all(&chunk).unwrap());
-    line.write_all(b"\"}\n").unwrap();
-    line.finish().unwrap();
+    let mut line = member(b"{\"a\": 1}\n\n{\"a\": \"");
+    (0..300).for_each(|_| line.extend_from_slice(&mebibyte));
+    line.extend(member(b"\"}\n"));
+    std::fs::write(dir.join("line.jsonl.gz"), &line).unwrap();
     let (code, stderr) = under_memory_limit(dir, "data profile line.jsonl.gz --no-record --quiet", &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
