@@ -51,10 +51,9 @@ impl DataError {
         self
     }
 
-    /// An Arrow reader's error, placed: the reader names lines and column numbers in its text;
-    /// the column number becomes the column's name, and an error without a line gets the row
-    /// the batch started at.
-    pub fn from_arrow(file: &str, rows_before: u64, schema: &SchemaRef, error: ArrowError) -> DataError {
+    /// An Arrow reader's error at `at` (the reader knows the place; Arrow's own line numbers
+    /// count records, not lines): a column number in its text becomes the column's name.
+    pub fn from_arrow(file: &str, at: String, schema: &SchemaRef, error: ArrowError) -> DataError {
         let text = match &error {
             ArrowError::CsvError(t) | ArrowError::ParseError(t) | ArrowError::JsonError(t) => t.clone(),
             ArrowError::IoError(t, e) => format!("{t}: {e}"),
@@ -62,12 +61,7 @@ impl DataError {
             other => other.to_string(),
         };
         let message = text.split(". Row data:").next().unwrap_or(&text).trim().to_owned();
-        let mut result = DataError::new(file, message.clone());
-        if let Some(line) = number_after(&message, "line ") {
-            result = result.at(format!("line {line}"));
-        } else {
-            result = result.at(format!("after row {rows_before}"));
-        }
+        let mut result = DataError::new(file, message.clone()).at(at);
         if let Some(index) = number_after(&message, "for column ")
             && let Some(field) = usize::try_from(index).ok().and_then(|i| schema.fields().get(i))
         {

@@ -37,4 +37,7 @@ pub mod split;
 pub mod validate;
 
 pub use error::DataError;
-pub use read::{Batches, Compression, CsvOptions, Format, ReadOptions, detect, open, parquet_rows};
+pub use read::{
+    BATCH_BYTES, BATCH_CELLS, Batches, Compression, CsvOptions, DEFAULT_NULL_VALUES, Format, Limits, ReadOptions,
+    detect, open, parquet_rows,
+};

@@ -1,29 +1,44 @@
 //! Readers: CSV, Parquet and JSON Lines files — plain, gzip or zstd — as a stream of Arrow
 //! record batches. Memory is bounded by one batch (and, for CSV and JSON Lines, the sample read
-//! to infer the schema), never by the file.
+//! to infer the schema), never by the file: a batch holds at most [`BATCH_CELLS`] values and
+//! about [`BATCH_BYTES`] of input, and one record (a CSV record, a JSON Lines line) at most
+//! [`Limits::max_record_bytes`].
 //!
 //! The format comes from the file name (`.csv`, `.tsv`, `.parquet`/`.pq`, `.jsonl`/`.ndjson`,
 //! each optionally followed by `.gz` or `.zst`) unless the options name one. CSV column types are
-//! inferred from the first rows (`infer_rows`, default 1,000) and can be overridden per column.
+//! inferred from the first rows (`infer_rows`, default 1,000) and can be overridden per column;
+//! year-first dates such as `2012/01/01` are dates ([`dates`]); the CSV fields listed in
+//! [`CsvOptions::null_values`] (by default [`DEFAULT_NULL_VALUES`]) are missing.
+//!
+//! Column names are made unique, non-empty feature keys, each change a warning ([`names`]).
 //!
 //! What is fatal: a row with the wrong number of fields, a value that does not parse as its
 //! column's type (a column whose type changes after the sample), invalid UTF-8, a compressed
-//! stream that ends early, a corrupt Parquet file. Each stops the read with an error naming the
-//! file and, where the format tells, the line or row and the column; nothing is skipped silently.
+//! stream that ends early, a corrupt Parquet file, a JSON Lines line that is not one object or
+//! repeats a key, a file over a [`Limits`]. Each stops the read with an error naming the file
+//! and where: the physical line a record starts on (blank lines and line breaks inside quoted
+//! fields counted) for text, the row group and its bytes for Parquet; nothing is skipped
+//! silently.
+
+mod csv;
+mod dates;
+mod json;
+mod names;
+mod parquet;
+mod scan;
 
 use std::fs::File;
-use std::io::{BufReader, Read};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::error::ArrowError;
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::DataError;
+
+use self::dates::Layout;
 
 /// A file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +62,12 @@ pub enum Compression {
     Zstd,
 }
 
+/// The CSV fields that are missing values by default: empty, R's `NA`, `N/A`/`n/a`, SQL's
+/// `NULL`/`null`, Excel's `#N/A` and pandas' `<NA>`. pandas' other defaults are left out on
+/// purpose: `NaN`/`nan`/`-NaN` are numbers (non-finite values, counted as such), `None` and
+/// `1.#IND`-style spellings are rarer than the real values they would swallow.
+pub const DEFAULT_NULL_VALUES: [&str; 8] = ["", "NA", "N/A", "n/a", "NULL", "null", "#N/A", "<NA>"];
+
 /// CSV dialect and typing.
 #[derive(Clone, Debug)]
 pub struct CsvOptions {
@@ -62,6 +83,9 @@ pub struct CsvOptions {
     pub infer_rows: usize,
     /// Column types that override the inferred ones.
     pub types: Vec<(String, DataType)>,
+    /// Fields that are missing values (exactly, case-sensitive); an empty field is missing only
+    /// when `""` is listed.
+    pub null_values: Vec<String>,
 }
 
 impl Default for CsvOptions {
@@ -73,16 +97,52 @@ impl Default for CsvOptions {
             escape: None,
             infer_rows: 1000,
             types: Vec::new(),
+            null_values: DEFAULT_NULL_VALUES.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 }
+
+/// What one file may ask of memory: past these, the read stops with an error that names the
+/// limit, its value, the place, and the flag or variable that raises it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Columns per file.
+    pub max_columns: usize,
+    /// Bytes per record: a CSV record (every field in it), a JSON Lines line.
+    pub max_record_bytes: usize,
+}
+
+impl Limits {
+    /// 10,000 columns: wider than any table the profile is meant for (every column keeps
+    /// sketches of its own), far fewer than a hostile 80,000-column header asks for.
+    pub const DEFAULT_MAX_COLUMNS: usize = 10_000;
+    /// 16 MiB per record: room for long text fields, while a batch of records stays small.
+    pub const DEFAULT_MAX_RECORD_BYTES: usize = 16 << 20;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_columns: Limits::DEFAULT_MAX_COLUMNS,
+            max_record_bytes: Limits::DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+/// Values per batch at most: many columns mean fewer rows per batch, so a batch's buffers stay
+/// near 8 MB of offsets however wide the file.
+pub const BATCH_CELLS: usize = 1 << 20;
+
+/// Input bytes after which a batch is cut short (CSV and JSON Lines; Parquet from its footer's
+/// sizes), so long records cannot multiply by the batch size.
+pub const BATCH_BYTES: usize = 32 << 20;
 
 /// How to read a file.
 #[derive(Clone, Debug)]
 pub struct ReadOptions {
     /// The format; from the file name when absent.
     pub format: Option<Format>,
-    /// Rows per batch.
+    /// Rows per batch (fewer for wide files, see [`BATCH_CELLS`]).
     pub batch_size: usize,
     /// CSV settings.
     pub csv: CsvOptions,
@@ -90,6 +150,10 @@ pub struct ReadOptions {
     /// nulls, so batches keep the file's schema. For a pass that needs a few columns: CSV and
     /// Parquet skip the rest, JSON Lines reads them all.
     pub only_columns: Option<Vec<usize>>,
+    /// The reading limits.
+    pub limits: Limits,
+    /// Where warnings go (a renamed column); nowhere when `None`.
+    pub warn: Option<fn(&str)>,
 }
 
 impl Default for ReadOptions {
@@ -99,6 +163,8 @@ impl Default for ReadOptions {
             batch_size: 8192,
             csv: CsvOptions::default(),
             only_columns: None,
+            limits: Limits::default(),
+            warn: None,
         }
     }
 }
@@ -108,7 +174,8 @@ pub fn parquet_rows(path: &Path) -> Option<u64> {
     if !matches!(detect(path), Some((Format::Parquet, Compression::None))) {
         return None;
     }
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
+    let builder =
+        ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
     u64::try_from(builder.metadata().file_metadata().num_rows()).ok()
 }
 
@@ -131,11 +198,10 @@ pub fn detect(path: &Path) -> Option<(Format, Compression)> {
     Some((format, compression))
 }
 
-type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
+type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, DataError>> + Send>;
 
 /// The record batches of one file, in order.
 pub struct Batches {
-    file: String,
     schema: SchemaRef,
     inner: BatchIter,
     rows: u64,
@@ -187,13 +253,10 @@ impl Iterator for Batches {
 
     fn next(&mut self) -> Option<Self::Item> {
         let next = self.inner.next()?;
-        Some(match next {
-            Ok(batch) => {
-                self.rows += batch.num_rows() as u64;
-                Ok(batch)
-            }
-            Err(error) => Err(DataError::from_arrow(&self.file, self.rows, &self.schema, error)),
-        })
+        if let Ok(batch) = &next {
+            self.rows += batch.num_rows() as u64;
+        }
+        Some(next)
     }
 }
 
@@ -217,31 +280,142 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Batches, DataError> {
     let size = std::fs::metadata(path)
         .map_err(|e| DataError::new(&file, format!("cannot read: {e}")))?
         .len();
-    let bytes_read = Arc::new(AtomicU64::new(0));
+    let source = Source {
+        path: path.to_owned(),
+        file,
+        compression,
+        read: Arc::new(AtomicU64::new(0)),
+    };
+    let bytes_read = source.read.clone();
     let (schema, inner) = match format {
         Format::Parquet => {
             if compression != Compression::None {
                 return Err(DataError::new(
-                    &file,
+                    &source.file,
                     "Parquet files are compressed inside; read it without .gz/.zst",
                 ));
             }
-            parquet_batches(path, &file, options, &bytes_read)?
+            parquet::batches(source, options)?
         }
-        Format::Csv => csv_batches(path, &file, compression, options, &bytes_read)?,
-        Format::JsonLines => json_batches(path, &file, compression, options, &bytes_read)?,
+        Format::Csv => csv::batches(source, options)?,
+        Format::JsonLines => json::batches(source, options)?,
     };
     if schema.fields().is_empty() {
-        return Err(DataError::new(&file, "the file has no columns").with_hint("is it empty?"));
+        return Err(DataError::new(&path.display().to_string(), "the file has no columns").with_hint("is it empty?"));
     }
     Ok(Batches {
-        file,
         schema,
         inner,
         rows: 0,
         bytes_read,
         size,
     })
+}
+
+/// Where a record starts: its physical line (1-based) and the byte offset of its first byte in
+/// the (decompressed) data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub line: u64,
+    pub byte: u64,
+}
+
+impl Place {
+    fn at(self) -> String {
+        format!("line {}", self.line)
+    }
+}
+
+/// A file being read: its name, compression, and the raw bytes read so far.
+struct Source {
+    path: PathBuf,
+    file: String,
+    compression: Compression,
+    read: Arc<AtomicU64>,
+}
+
+impl Source {
+    /// The file's bytes, decompressed; the raw bytes read are counted when `counted`.
+    fn decoded(&self, counted: bool) -> Result<Box<dyn BufRead + Send>, DataError> {
+        let raw = File::open(&self.path).map_err(|e| DataError::new(&self.file, format!("cannot open: {e}")))?;
+        let count = if counted {
+            self.read.clone()
+        } else {
+            Arc::new(AtomicU64::new(0))
+        };
+        let counting = BufReader::with_capacity(1 << 16, Counting { inner: raw, count });
+        Ok(match self.compression {
+            Compression::None => Box::new(counting),
+            Compression::Gzip => Box::new(BufReader::with_capacity(
+                1 << 16,
+                flate2::read::MultiGzDecoder::new(counting),
+            )),
+            Compression::Zstd => Box::new(BufReader::with_capacity(
+                1 << 16,
+                zstd::Decoder::with_buffer(counting)
+                    .map_err(|e| DataError::new(&self.file, format!("not a zstd stream: {e}")))?,
+            )),
+        })
+    }
+
+    /// An error at `place`.
+    fn error(&self, place: Place, message: impl Into<String>) -> DataError {
+        DataError::new(&self.file, message).at(place.at())
+    }
+
+    /// A read error (a truncated or corrupt compressed stream, an I/O failure) at `place`,
+    /// with the compressed bytes read so far for a compressed file.
+    fn io_error(&self, place: Place, error: &std::io::Error) -> DataError {
+        let mut at = place.at();
+        if self.compression != Compression::None {
+            at.push_str(&format!(
+                ", {} bytes decompressed from {} compressed bytes read",
+                place.byte,
+                self.read.load(Ordering::Relaxed)
+            ));
+        }
+        let mut result = DataError::new(&self.file, format!("cannot read: {error}")).at(at);
+        let text = error.to_string();
+        if self.compression != Compression::None
+            && (error.kind() == std::io::ErrorKind::UnexpectedEof
+                || ["unexpected end of file", "incomplete", "corrupt", "invalid"]
+                    .iter()
+                    .any(|m| text.contains(m)))
+        {
+            result.hint = Some("the compressed file ends early or is damaged: it was truncated or corrupted".into());
+        }
+        result
+    }
+
+    /// The error for a broken limit.
+    fn limit_error(&self, place: Place, limit: scan::Limit) -> DataError {
+        match limit {
+            scan::Limit::Columns(max) => self
+                .error(place, format!("more than {max} columns (the limit on columns per file)"))
+                .with_hint(
+                    "raise it with --max-columns N or MLSPEC_MAX_COLUMNS=N if the file really has more (memory grows with every column)",
+                ),
+            scan::Limit::RecordBytes(max) => self
+                .error(
+                    place,
+                    format!("a record longer than {max} bytes (the limit on bytes per record, line or field)"),
+                )
+                .with_hint(
+                    "raise it with --max-record-bytes N or MLSPEC_MAX_RECORD_BYTES=N if records are really this long; \
+                     an unclosed quote also makes the rest of the file one record",
+                ),
+            scan::Limit::FieldCount(found, expected) => self
+                .error(place, format!("a record of {found} fields; the header has {expected}"))
+                .with_hint("every row needs as many fields as the header; check quoting and delimiters"),
+        }
+    }
+
+    /// Tells the user about a warning.
+    fn warn(&self, options: &ReadOptions, warnings: &[String]) {
+        if let Some(warn) = options.warn {
+            warnings.iter().for_each(|w| warn(w));
+        }
+    }
 }
 
 /// Counts the bytes read through it.
@@ -258,85 +432,90 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// The file's bytes, decompressed, counting the raw bytes read into `count`.
-fn decoded(
-    path: &Path,
-    file: &str,
-    compression: Compression,
-    count: &Arc<AtomicU64>,
-) -> Result<Box<dyn Read + Send>, DataError> {
-    let raw = File::open(path).map_err(|e| DataError::new(file, format!("cannot open: {e}")))?;
-    let counted = BufReader::with_capacity(
-        1 << 16,
-        Counting {
-            inner: raw,
-            count: count.clone(),
-        },
-    );
-    Ok(match compression {
-        Compression::None => Box::new(counted),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
-        Compression::Zstd => Box::new(
-            zstd::Decoder::with_buffer(counted).map_err(|e| DataError::new(file, format!("not a zstd stream: {e}")))?,
-        ),
-    })
+/// Rows per batch for a file of `columns` columns: the requested size, fewer when wide.
+fn batch_rows(requested: usize, columns: usize) -> usize {
+    requested.min(BATCH_CELLS / columns.max(1)).max(1)
 }
 
-fn csv_format(path: &Path, options: &CsvOptions) -> arrow::csv::reader::Format {
-    let tsv = path.to_string_lossy().to_ascii_lowercase().contains(".tsv");
-    let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
-    let mut format = arrow::csv::reader::Format::default()
-        .with_header(options.header)
-        .with_delimiter(delimiter)
-        .with_quote(options.quote);
-    if let Some(escape) = options.escape {
-        format = format.with_escape(escape);
+/// Refuses a file with more columns than the limit.
+fn check_columns(source: &Source, columns: usize, limits: &Limits, place: Place) -> Result<(), DataError> {
+    if columns > limits.max_columns {
+        return Err(source.limit_error(place, scan::Limit::Columns(limits.max_columns)));
     }
-    format
+    Ok(())
 }
 
-fn csv_batches(
-    path: &Path,
-    file: &str,
-    compression: Compression,
-    options: &ReadOptions,
-    count: &Arc<AtomicU64>,
-) -> Result<(SchemaRef, BatchIter), DataError> {
-    let format = csv_format(path, &options.csv);
-    let schema = sampled_schema(path, file, compression, &options.csv, |sample, rows| {
-        format.infer_schema(sample, Some(rows)).map(|(schema, _)| schema)
-    })?;
-    let mut builder = arrow::csv::ReaderBuilder::new(schema.clone())
-        .with_format(format)
-        .with_batch_size(options.batch_size);
-    if let Some(columns) = &options.only_columns {
-        builder = builder.with_projection(columns.clone());
+/// How the batches a decoder gives become the batches a reader returns: the columns not read
+/// filled with nulls, dates converted, names made unique.
+struct Shape {
+    /// What the decoder reads (the file's names).
+    decoded: SchemaRef,
+    /// The columns read, when not all.
+    columns: Option<Vec<usize>>,
+    /// Text columns that hold dates, and their layout.
+    dates: Vec<(usize, Layout)>,
+    /// What the reader returns.
+    schema: SchemaRef,
+}
+
+impl Shape {
+    /// The shape of a file whose decoder reads `decoded` (types overridden already) and whose
+    /// columns are named `names`.
+    fn new(decoded: SchemaRef, names: &[String], dates: Vec<(usize, Layout)>, columns: Option<Vec<usize>>) -> Shape {
+        let fields: Vec<Field> = decoded
+            .fields()
+            .iter()
+            .zip(names)
+            .enumerate()
+            .map(|(i, (field, name))| {
+                let data_type = dates
+                    .iter()
+                    .find(|(c, _)| *c == i)
+                    .map_or_else(|| field.data_type().clone(), |(_, layout)| layout.data_type());
+                Field::new(name, data_type, true)
+            })
+            .collect();
+        Shape {
+            decoded,
+            columns,
+            dates,
+            schema: Arc::new(Schema::new(fields)),
+        }
     }
-    let reader = builder
-        .build(decoded(path, file, compression, count)?)
-        .map_err(|e| DataError::from_arrow(file, 0, &schema, e))?;
-    Ok((schema.clone(), widened(reader, schema, options.only_columns.clone())))
+
+    /// The returned batch for a decoded one; a date that does not parse is `(row, column, why)`.
+    fn finish(&self, batch: &RecordBatch) -> Result<RecordBatch, (usize, usize, String)> {
+        let mut arrays: Vec<_> = match &self.columns {
+            None => batch.columns().to_vec(),
+            Some(columns) => self
+                .decoded
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, field)| match columns.binary_search(&i) {
+                    Ok(at) if at < batch.num_columns() => batch.column(at).clone(),
+                    _ => new_null_array(field.data_type(), batch.num_rows()),
+                })
+                .collect(),
+        };
+        for (column, layout) in &self.dates {
+            if let Some(array) = arrays.get_mut(*column) {
+                *array = layout.convert(array).map_err(|(row, why)| (row, *column, why))?;
+            }
+        }
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| (0, 0, e.to_string()))
+    }
 }
 
-/// The schema `infer` reads from the first `infer_rows` rows (a read of its own), with the
-/// `--type` overrides applied.
-fn sampled_schema(
-    path: &Path,
+/// The file's schema with the `--type` overrides (by the columns' new names) applied.
+fn override_types(
     file: &str,
-    compression: Compression,
-    options: &CsvOptions,
-    infer: impl FnOnce(Box<dyn Read + Send>, usize) -> Result<Schema, ArrowError>,
-) -> Result<SchemaRef, DataError> {
-    let sample = decoded(path, file, compression, &Arc::new(AtomicU64::new(0)))?;
-    let inferred = infer(sample, options.infer_rows.max(1))
-        .map_err(|e| DataError::from_arrow(file, 0, &Arc::new(Schema::empty()), e))?;
-    Ok(Arc::new(override_types(file, inferred, &options.types)?))
-}
-
-fn override_types(file: &str, inferred: Schema, types: &[(String, DataType)]) -> Result<Schema, DataError> {
+    inferred: &Schema,
+    names: &[String],
+    types: &[(String, DataType)],
+) -> Result<Schema, DataError> {
     for (name, _) in types {
-        if inferred.field_with_name(name).is_err() {
-            let names: Vec<&str> = inferred.fields().iter().map(|f| f.name().as_str()).collect();
+        if !names.contains(name) {
             return Err(DataError::new(
                 file,
                 format!("--type names the column `{name}`, which the file does not have"),
@@ -348,89 +527,11 @@ fn override_types(file: &str, inferred: Schema, types: &[(String, DataType)]) ->
     let fields: Vec<Field> = inferred
         .fields()
         .iter()
-        .map(|f| match types.iter().find(|(name, _)| name == f.name()) {
+        .zip(names)
+        .map(|(f, name)| match types.iter().find(|(wanted, _)| wanted == name) {
             Some((_, data_type)) => Field::new(f.name(), data_type.clone(), true),
             None => f.as_ref().clone(),
         })
         .collect();
     Ok(Schema::new(fields))
-}
-
-fn json_batches(
-    path: &Path,
-    file: &str,
-    compression: Compression,
-    options: &ReadOptions,
-    count: &Arc<AtomicU64>,
-) -> Result<(SchemaRef, BatchIter), DataError> {
-    let schema = sampled_schema(path, file, compression, &options.csv, |sample, rows| {
-        arrow::json::reader::infer_json_schema(BufReader::new(sample), Some(rows)).map(|(schema, _)| schema)
-    })?;
-    let reader = arrow::json::ReaderBuilder::new(schema.clone())
-        .with_batch_size(options.batch_size)
-        .build(BufReader::new(decoded(path, file, compression, count)?))
-        .map_err(|e| DataError::from_arrow(file, 0, &schema, e))?;
-    Ok((schema, Box::new(reader)))
-}
-
-fn parquet_batches(
-    path: &Path,
-    file: &str,
-    options: &ReadOptions,
-    count: &Arc<AtomicU64>,
-) -> Result<(SchemaRef, BatchIter), DataError> {
-    let raw = File::open(path).map_err(|e| DataError::new(file, format!("cannot open: {e}")))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(raw).map_err(|e| {
-        DataError::new(file, format!("not a readable Parquet file: {e}"))
-            .with_hint("the file may be truncated or corrupt; check its size and digest")
-    })?;
-    let schema = builder.schema().clone();
-    let total = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let mut builder = builder.with_batch_size(options.batch_size);
-    if let Some(columns) = &options.only_columns {
-        let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
-        builder = builder.with_projection(mask);
-    }
-    let reader = builder
-        .build()
-        .map_err(|e| DataError::new(file, format!("cannot read the Parquet file: {e}")))?;
-    // Parquet reads by column chunk; progress follows the rows instead.
-    let progress = count.clone();
-    let size = std::fs::metadata(path).map_or(0, |m| m.len());
-    let mut seen = 0u64;
-    let batches = reader.inspect(move |batch| {
-        if let Ok(b) = batch {
-            seen += b.num_rows() as u64;
-            if let Some(done) = size.saturating_mul(seen).checked_div(total) {
-                progress.store(done, Ordering::Relaxed);
-            }
-        }
-    });
-    Ok((schema.clone(), widened(batches, schema, options.only_columns.clone())))
-}
-
-/// The batches of a reader that parsed only `columns` (all when `None`), given back with the
-/// file's whole schema: the columns not read are all nulls.
-fn widened(
-    batches: impl Iterator<Item = Result<RecordBatch, ArrowError>> + Send + 'static,
-    schema: SchemaRef,
-    columns: Option<Vec<usize>>,
-) -> BatchIter {
-    let Some(columns) = columns else {
-        return Box::new(batches);
-    };
-    // The readers return the columns read in file order.
-    Box::new(batches.map(move |batch| {
-        let batch = batch?;
-        let arrays = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, field)| match columns.binary_search(&i) {
-                Ok(at) if at < batch.num_columns() => batch.column(at).clone(),
-                _ => new_null_array(field.data_type(), batch.num_rows()),
-            })
-            .collect();
-        RecordBatch::try_new(schema.clone(), arrays)
-    }))
 }

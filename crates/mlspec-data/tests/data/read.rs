@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use mlspec_data::{CsvOptions, DataError, ReadOptions, open};
+use mlspec_data::{CsvOptions, DataError, Limits, ReadOptions, open};
 
 const CSV: &str = "id,age,income,country,is_member,event_ts\n\
 1,34,52000.5,US,true,2024-01-02T03:04:05\n\
@@ -171,7 +171,10 @@ fn error_of(name: &str, bytes: &[u8], options: &ReadOptions) -> DataError {
 #[test]
 fn bad_input_is_located() {
     let ragged = error_of("r.csv", b"a,b,c\n1,2,3\n4,5\n", &ReadOptions::default());
-    assert!(ragged.message.contains("unequal lengths"), "{ragged}");
+    assert!(
+        ragged.message.contains("a record of 2 fields; the header has 3"),
+        "{ragged}"
+    );
     assert_eq!(ragged.at.as_deref(), Some("line 3"), "{ragged}");
     assert!(ragged.hint.is_some());
 
@@ -221,4 +224,354 @@ fn a_header_only_file_has_columns_and_no_rows() {
     assert_eq!(batches.schema().fields().len(), 3);
     let rows: usize = batches.map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(rows, 0);
+}
+
+thread_local! {
+    static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn remember(warning: &str) {
+    WARNINGS.with(|w| w.borrow_mut().push(warning.to_owned()));
+}
+
+/// The column names and the warnings of reading `bytes` as `name`.
+fn names_of(name: &str, bytes: &[u8]) -> (Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), name, bytes);
+    WARNINGS.with(|w| w.borrow_mut().clear());
+    let options = ReadOptions {
+        warn: Some(remember),
+        ..ReadOptions::default()
+    };
+    let batches = read_all(&path, &options).unwrap();
+    let names = batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+    let warnings = WARNINGS.with(|w| {
+        w.borrow()
+            .iter()
+            .map(|w| w.replace(&path.display().to_string(), "F"))
+            .collect()
+    });
+    (names, warnings)
+}
+
+#[test]
+fn repeated_and_empty_column_names_are_renamed_with_a_warning() {
+    let (names, warnings) = names_of("d.csv", b"\na,a,,b\n1,2,3,4\n");
+    assert_eq!(names, ["a", "a_2", "column_3", "b"]);
+    assert_eq!(
+        warnings,
+        [
+            "F (line 2): column 2 repeats the name `a`; it is read as `a_2`",
+            "F (line 2): column 3 has no name; it is read as `column_3`",
+        ]
+    );
+    let (names, _) = names_of("d.tsv", b"x\tx\tx\n1\t2\t3\n");
+    assert_eq!(names, ["x", "x_2", "x_3"]);
+    let (names, warnings) = names_of("d.jsonl", "{\"\": 1, \"a\u{e9}\": 2, \"ok\": 3}\n".as_bytes());
+    assert_eq!(names, ["column_1", "a_", "ok"]);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+
+    // Parquet allows one name twice in a schema.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.parquet");
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("v", DataType::Int64, true),
+        arrow::datatypes::Field::new("v", DataType::Int64, true),
+        arrow::datatypes::Field::new("", DataType::Int64, true),
+    ]));
+    let column: arrow::array::ArrayRef = std::sync::Arc::new(arrow::array::Int64Array::from(vec![1, 2]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![column.clone(), column.clone(), column]).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let (names, warnings) = names_of("d.parquet", &std::fs::read(&path).unwrap());
+    assert_eq!(names, ["v", "v_2", "column_3"]);
+    assert!(
+        warnings[0].starts_with("F (the footer's schema): column 2 repeats"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_json_lines_key_given_twice_is_refused_at_its_line() {
+    let error = error_of(
+        "k.jsonl",
+        b"{\"a\": 1}\n\n{\"a\": 2, \"a\": 3}\n",
+        &ReadOptions::default(),
+    );
+    assert_eq!(error.at.as_deref(), Some("line 3"), "{error}");
+    assert!(error.message.contains("the key `a` appears twice"), "{error}");
+    let two = error_of(
+        "t.jsonl",
+        b"{\"a\": 1}\n{\"a\": 2} {\"a\": 3}\n",
+        &ReadOptions::default(),
+    );
+    assert_eq!(two.at.as_deref(), Some("line 2"), "{two}");
+    assert!(two.message.contains("not one JSON object"), "{two}");
+}
+
+fn zstd_of(bytes: &[u8]) -> Vec<u8> {
+    zstd::encode_all(bytes, 3).unwrap()
+}
+
+/// The place of the error reading `bytes` as `name` (plain, gzip and zstd), which must be the
+/// same for all three.
+fn error_line(name: &str, bytes: &[u8], options: &ReadOptions) -> String {
+    let plain = error_of(name, bytes, options);
+    for (suffix, packed) in [("gz", gzip(bytes)), ("zst", zstd_of(bytes))] {
+        let compressed = error_of(&format!("{name}.{suffix}"), &packed, options);
+        assert_eq!(compressed.at, plain.at, "{compressed} / {plain}");
+        assert_eq!(compressed.message, plain.message);
+    }
+    plain.at.unwrap()
+}
+
+#[test]
+fn errors_name_the_physical_line_of_the_record() {
+    let one_row = ReadOptions {
+        csv: CsvOptions {
+            infer_rows: 1,
+            ..CsvOptions::default()
+        },
+        batch_size: 1000,
+        ..ReadOptions::default()
+    };
+    // A value that does not fit the sampled type, at lines 3, 4 and 5,001 (the fifth batch).
+    assert_eq!(error_line("a.csv", b"a,b\n1,x\nnope,y\n", &one_row), "line 3");
+    assert_eq!(error_line("a.csv", b"a,b\n1,x\n2,y\nnope,z\n", &one_row), "line 4");
+    let mut long = String::from("a,b\n");
+    (2..5001).for_each(|i| long.push_str(&format!("{i},x\n")));
+    long.push_str("nope,z\n");
+    assert_eq!(error_line("a.csv", long.as_bytes(), &one_row), "line 5001");
+    // Blank lines and line breaks inside quotes are lines; the record starts where it starts.
+    let quoted = "a,b\n1,\"two\nlines\"\n\n\n2,x\nnope,\"also\ntwo\"\n";
+    assert_eq!(error_line("a.csv", quoted.as_bytes(), &one_row), "line 7");
+    let crlf = "a,b\r\n1,x\r\n\r\n2,\"y\r\nz\"\r\nnope,w\r\n";
+    assert_eq!(error_line("a.csv", crlf.as_bytes(), &one_row), "line 6");
+    // A record with the wrong number of fields, first line of data and later.
+    assert_eq!(error_line("r.csv", b"a,b\n1\n", &ReadOptions::default()), "line 2");
+    assert_eq!(
+        error_line("r.csv", b"a,b\n\n1,\"x\ny\"\n2,3,4\n", &ReadOptions::default()),
+        "line 5"
+    );
+    // Invalid UTF-8 after a multi-line field.
+    assert_eq!(error_line("u.csv", b"a,b\n1,\"x\ny\"\n2,\xff\n", &one_row), "line 4");
+
+    // JSON Lines: a line that is not JSON (inside the sample and after it), a value of the
+    // wrong type after the sample, blank lines counted.
+    assert_eq!(error_line("j.jsonl", b"{oops\n", &ReadOptions::default()), "line 1");
+    assert_eq!(
+        error_line(
+            "j.jsonl",
+            b"{\"a\": 1}\n\n{\"a\": 2}\n{\"a\": 3\n",
+            &ReadOptions::default()
+        ),
+        "line 4"
+    );
+    let mut lines = String::new();
+    (1..5001).for_each(|i| lines.push_str(&format!("{{\"a\": {i}}}\n")));
+    lines.push_str("{\"a\": \"five thousand and one\"}\n");
+    assert_eq!(error_line("j.jsonl", lines.as_bytes(), &one_row), "line 5001");
+    let mut blanks = String::from("{\"a\": 1}\n");
+    (0..10).for_each(|_| blanks.push_str("  \n"));
+    blanks.push_str("{\"a\": \"x\"}\n");
+    let located = error_of("j.jsonl", blanks.as_bytes(), &one_row);
+    assert_eq!(located.at.as_deref(), Some("line 12"), "{located}");
+    // A key the sample did not have is refused, not dropped.
+    let new_key = error_of("n.jsonl", b"{\"a\": 1}\n{\"a\": 2, \"b\": 3}\n", &one_row);
+    assert_eq!(new_key.at.as_deref(), Some("line 2"), "{new_key}");
+}
+
+#[test]
+fn a_truncated_stream_names_the_line_and_the_compressed_bytes() {
+    let mut text = String::from("a,b\n");
+    (0..20_000).for_each(|i| text.push_str(&format!("{i},{}\n", i * 7919 % 10007)));
+    let mut packed = gzip(text.as_bytes());
+    packed.truncate(packed.len() * 3 / 4);
+    let error = error_of("t.csv.gz", &packed, &ReadOptions::default());
+    let at = error.at.clone().unwrap();
+    assert!(
+        at.starts_with("line ") && at.contains("compressed bytes read"),
+        "{error}"
+    );
+    let line: u64 = at["line ".len()..].split(',').next().unwrap().parse().unwrap();
+    assert!(line > 1000 && line < 20_002, "{error}");
+    assert!(error.hint.unwrap().contains("truncated"));
+}
+
+#[test]
+fn parquet_errors_name_the_row_group_and_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.parquet");
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+        "v",
+        DataType::Int64,
+        true,
+    )]));
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1000))
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema.clone(), Some(properties))
+            .unwrap();
+    let values: arrow::array::ArrayRef = std::sync::Arc::new(arrow::array::Int64Array::from_iter_values(
+        (0..3000).map(|i| i * 7919 % 10007),
+    ));
+    writer
+        .write(&RecordBatch::try_new(schema, vec![values]).unwrap())
+        .unwrap();
+    let metadata = writer.close().unwrap();
+    // Damage the second row group's data, not the footer.
+    let second = &metadata.row_groups()[1].columns()[0];
+    let (start, length) = second.byte_range();
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[usize::try_from(start).unwrap() + 20..usize::try_from(start + length).unwrap()] {
+        *b = 0xAB;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let error = read_all(&path, &ReadOptions::default()).unwrap_err();
+    let at = error.at.clone().unwrap();
+    assert!(
+        at.starts_with(&format!("row group 2 of 3: rows 1001–2000, bytes {start}–")),
+        "{error}"
+    );
+}
+
+#[test]
+fn na_and_friends_are_missing_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "n.csv",
+        b"country,score,note\nNA,1,NULL\nDE,NA,N/A\nFR,3,\nUS,#N/A,<NA>\nnan,4,-\n",
+    );
+    let batch = concat(&read_all(&path, &ReadOptions::default()).unwrap());
+    assert_eq!(batch.schema().field(1).data_type(), &DataType::Int64);
+    assert_eq!(batch.column(0).null_count(), 1);
+    assert_eq!(batch.column(1).null_count(), 2);
+    assert_eq!(batch.column(2).null_count(), 4);
+    // Namibia: only the empty field is missing.
+    let namibia = ReadOptions {
+        csv: CsvOptions {
+            null_values: vec![String::new(), "-".into()],
+            ..CsvOptions::default()
+        },
+        ..ReadOptions::default()
+    };
+    let batch = concat(&read_all(&path, &namibia).unwrap());
+    assert_eq!(batch.column(0).null_count(), 0);
+    assert_eq!(batch.column(0).as_string::<i32>().value(0), "NA");
+    assert_eq!(batch.schema().field(1).data_type(), &DataType::Utf8);
+    assert_eq!(batch.column(2).null_count(), 2);
+    // No null values at all: an empty field is an empty string.
+    let none = ReadOptions {
+        csv: CsvOptions {
+            null_values: Vec::new(),
+            ..CsvOptions::default()
+        },
+        ..ReadOptions::default()
+    };
+    let batch = concat(&read_all(&path, &none).unwrap());
+    assert_eq!(batch.column(2).null_count(), 0);
+    assert_eq!(batch.column(2).as_string::<i32>().value(2), "");
+}
+
+#[test]
+fn year_first_dates_are_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "d.csv",
+        b"day,at,when\n2012/01/01,2012/01/01 13:45,01/02/2012\n2012/12/31,NA,03/04/2012\n",
+    );
+    let batch = concat(&read_all(&path, &ReadOptions::default()).unwrap());
+    let types: Vec<DataType> = batch.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    assert_eq!(types[0], DataType::Date32);
+    assert_eq!(
+        types[1],
+        DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)
+    );
+    assert_eq!(types[2], DataType::Utf8, "day-first or month-first is ambiguous");
+    assert_eq!(
+        batch.column(0).as_primitive::<arrow::datatypes::Date32Type>().value(1),
+        15705
+    );
+    assert_eq!(
+        batch
+            .column(1)
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+            .value(0),
+        1_325_425_500_000_000
+    );
+    assert_eq!(batch.column(1).null_count(), 1);
+    // A value after the sample that is not a date in the layout stops the read at its line.
+    let one_row = ReadOptions {
+        csv: CsvOptions {
+            infer_rows: 1,
+            ..CsvOptions::default()
+        },
+        ..ReadOptions::default()
+    };
+    let error = error_of("d.csv", b"day\n2012/01/01\n\n2012/13/01\n", &one_row);
+    assert_eq!(error.at.as_deref(), Some("line 4"), "{error}");
+    assert_eq!(error.column.as_deref(), Some("day"));
+    assert!(error.hint.unwrap().contains("--type day=string"));
+    // An override wins.
+    let text = ReadOptions {
+        csv: CsvOptions {
+            types: vec![("day".into(), DataType::Utf8)],
+            ..CsvOptions::default()
+        },
+        ..ReadOptions::default()
+    };
+    let batch = concat(&read_all(&path, &text).unwrap());
+    assert_eq!(batch.schema().field(0).data_type(), &DataType::Utf8);
+}
+
+#[test]
+fn limits_stop_the_read_with_the_limit_the_place_and_the_way_out() {
+    let wide = |columns: usize| {
+        let mut text: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
+        let header = text.join(",");
+        text.iter_mut().for_each(|v| *v = "1".into());
+        format!("\n{header}\n{}\n", text.join(","))
+    };
+    for columns in [20_000, 80_000] {
+        let error = error_of("w.csv", wide(columns).as_bytes(), &ReadOptions::default());
+        assert_eq!(error.at.as_deref(), Some("line 2"), "{error}");
+        assert!(error.message.contains("more than 10000 columns"), "{error}");
+        assert!(error.hint.unwrap().contains("--max-columns"));
+    }
+    // Raised, the wide file is read in batches of fewer rows.
+    let raised = ReadOptions {
+        limits: Limits {
+            max_columns: 20_000,
+            ..Limits::default()
+        },
+        ..ReadOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "w.csv", wide(20_000).as_bytes());
+    let batches = read_all(&path, &raised).unwrap();
+    assert_eq!(batches[0].num_columns(), 20_000);
+
+    let small = ReadOptions {
+        limits: Limits {
+            max_record_bytes: 1000,
+            ..Limits::default()
+        },
+        ..ReadOptions::default()
+    };
+    let long_field = format!("a,b\n1,x\n2,\"{}\"\n", "y\n".repeat(600));
+    let error = error_line("l.csv", long_field.as_bytes(), &small);
+    assert_eq!(error, "line 3");
+    let long_line = format!("{{\"a\": 1}}\n\n{{\"a\": \"{}\"}}\n", "y".repeat(1000));
+    assert_eq!(error_line("l.jsonl", long_line.as_bytes(), &small), "line 3");
+    let message = error_of("l.jsonl", long_line.as_bytes(), &small);
+    assert!(message.message.contains("longer than 1000 bytes"), "{message}");
+    assert!(message.hint.unwrap().contains("--max-record-bytes"));
+    // An unclosed quote makes the rest of the file one record.
+    let unclosed = format!("a,b\n1,\"x\n{}", "2,y\n".repeat(500));
+    assert_eq!(error_line("q.csv", unclosed.as_bytes(), &small), "line 2");
 }

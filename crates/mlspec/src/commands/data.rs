@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mlspec_data::drift::{FeatureDrift, Thresholds, compare};
 use mlspec_data::profile::{OutlierRules, ProfileOptions, Profiler, profile};
 use mlspec_data::validate::Validator;
-use mlspec_data::{CsvOptions, ReadOptions, open};
+use mlspec_data::{CsvOptions, DEFAULT_NULL_VALUES, Limits, ReadOptions, open};
 use mlspec_spec::kinds::{
     Anomaly, AnomalyKind, DataProfileSpec, DataSchemaSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec,
 };
@@ -214,20 +214,37 @@ struct MergeArgs {
 
 impl CsvArgs {
     pub(crate) fn read_options(&self) -> ReadOptions {
+        let mut null_values: Vec<String> = if self.no_default_nulls {
+            Vec::new()
+        } else {
+            DEFAULT_NULL_VALUES.iter().map(|s| (*s).to_owned()).collect()
+        };
+        null_values.extend(self.null_values.iter().cloned());
         ReadOptions {
             csv: CsvOptions {
                 header: !self.no_header,
                 delimiter: self.delimiter,
                 infer_rows: self.infer_rows,
                 types: self.types.clone(),
+                null_values,
                 ..CsvOptions::default()
             },
+            limits: Limits {
+                max_columns: self.max_columns,
+                max_record_bytes: self.max_record_bytes,
+            },
+            warn: Some(warn_user),
             ..ReadOptions::default()
         }
     }
 }
 
-/// CSV dialect and typing.
+/// A reader's warning, on standard error.
+fn warn_user(text: &str) {
+    errln!("warning: {text}");
+}
+
+/// CSV dialect and typing, and the reading limits.
 #[derive(clap::Args)]
 pub(crate) struct CsvArgs {
     /// The CSV field separator (default `,`, or tab for .tsv).
@@ -242,6 +259,20 @@ pub(crate) struct CsvArgs {
     /// A column's type instead of the inferred one (repeatable): COL=int|float|string|bool|timestamp.
     #[arg(long = "type", value_name = "COL=TYPE", value_parser = column_type)]
     types: Vec<(String, DataType)>,
+    /// A CSV field that is a missing value (repeatable; exact and case-sensitive), besides the
+    /// defaults: empty, NA, N/A, n/a, NULL, null, #N/A, <NA>.
+    #[arg(long = "null-value", value_name = "TOKEN")]
+    null_values: Vec<String>,
+    /// Only the --null-value tokens are missing values (an empty field too only with
+    /// `--null-value ''`): for data where `NA` is a value, such as Namibia's country code.
+    #[arg(long)]
+    no_default_nulls: bool,
+    /// The most columns a file may have.
+    #[arg(long, value_name = "N", env = "MLSPEC_MAX_COLUMNS", default_value_t = Limits::DEFAULT_MAX_COLUMNS)]
+    max_columns: usize,
+    /// The most bytes a record may have (a CSV record with all its fields, a JSON Lines line).
+    #[arg(long, value_name = "N", env = "MLSPEC_MAX_RECORD_BYTES", default_value_t = Limits::DEFAULT_MAX_RECORD_BYTES)]
+    max_record_bytes: usize,
 }
 
 /// Where and how a command writes its document.
@@ -590,8 +621,10 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
     let mut profiler = profiled?;
     progress.finish();
     if !args.one_pass && profiler.needs_outlier_pass(options.outliers) {
+        // The second read warns about nothing the first did not.
         let only = ReadOptions {
             only_columns: Some(profiler.outlier_pass_columns(options.outliers)),
+            warn: None,
             ..read
         };
         let batches = open(&file, &only)?;

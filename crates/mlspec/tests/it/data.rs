@@ -569,3 +569,233 @@ fn every_change_planted_by_the_generator_is_flagged() {
     // Unplanted columns keep still: row_id is 0..N in both, household_size is unchanged.
     assert!(!flagged("row_id") && !flagged("household_size"), "{}", out.stdout);
 }
+
+/// The real files vendored under crates/mlspec-data/tests/data/real (see SOURCE.md there).
+fn real_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mlspec-data/tests/data/real")
+        .join(name)
+}
+
+/// Public CSVs as their packages ship them, profiled, agree with pandas (tests/it/
+/// real_reference.py): rows, missing values (R's `NA` is missing), types (`2012/01/01` is a
+/// date), numeric ranges and means; every profile is a valid document.
+#[test]
+fn real_files_profile_as_pandas_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/real_reference.py");
+    for (file, columns) in [("penguins.csv", 8), ("airports.csv", 7), ("seattle-weather.csv", 6)] {
+        let data = real_file(file);
+        let profile = dir.join(format!("{file}.json"));
+        let out = mlspec(
+            dir,
+            &[
+                "data",
+                "profile",
+                data.to_str().unwrap(),
+                "--format",
+                "json",
+                "--out",
+                profile.to_str().unwrap(),
+                "--quiet",
+                "--no-record",
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(mlspec(dir, &["validate", profile.to_str().unwrap()]).code, 0, "{file}");
+        let checked = std::process::Command::new(reference_python())
+            .arg(&reference)
+            .args([&data, &profile])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&checked.stdout);
+        assert!(
+            checked.status.success(),
+            "{file}: {said}{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        assert!(said.contains(&format!("{columns} columns agree with pandas")), "{said}");
+        // Distinct counts agree where they are exact today; airports' all-unique columns are
+        // still estimated above 1,000 values (exact counts up to 100,000 are another item).
+        for line in said.lines().filter_map(|l| l.strip_prefix("distinct ")) {
+            let words: Vec<&str> = line.split(' ').collect();
+            if !["iata", "name", "city"].contains(&words[0]) {
+                assert_eq!(words[1], words[2], "{file}: distinct {}", words[0]);
+            }
+        }
+    }
+    let penguins: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("penguins.csv.json")).unwrap()).unwrap();
+    let sex = &penguins["spec"]["features"][6];
+    assert_eq!((sex["name"].as_str(), sex["missing"].as_u64()), (Some("sex"), Some(11)));
+    let weather: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("seattle-weather.csv.json")).unwrap()).unwrap();
+    assert_eq!(weather["spec"]["features"][0]["type"], "timestamp");
+    assert_eq!(weather["spec"]["features"][0]["earliest"], "2012-01-01T00:00:00Z");
+}
+
+/// `NA` stays a value where it is one (Namibia), with --no-default-nulls; a token of the
+/// user's own is missing.
+#[test]
+fn null_values_are_chosen_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("c.csv"), "country,score\nNA,1\nDE,-\nFR,\n").unwrap();
+    let missing = |extra: &[&str]| {
+        let mut args = vec!["data", "profile", "c.csv", "--format", "json", "--quiet", "--no-record"];
+        args.extend(extra);
+        let out = mlspec(dir, &args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let profile: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let features = profile["spec"]["features"].as_array().unwrap().clone();
+        features
+            .iter()
+            .map(|f| f["missing"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(missing(&[]), [1, 1]);
+    assert_eq!(missing(&["--null-value", "-"]), [1, 2]);
+    assert_eq!(missing(&["--no-default-nulls", "--null-value", ""]), [0, 1]);
+    assert_eq!(missing(&["--no-default-nulls"]), [0, 0]);
+}
+
+/// Repeated and empty column names are renamed with a warning, in every command that reads
+/// data, and what the commands write passes `mlspec validate`.
+#[test]
+fn repeated_and_empty_column_names_make_valid_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("d.csv"), "a,a,,b\n1,2,x,4\n2,3,y,5\n").unwrap();
+    let out = mlspec(dir, &["data", "profile", "d.csv", "--out", "p.yaml", "--no-record"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("warning: d.csv (line 1): column 2 repeats the name `a`; it is read as `a_2`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("column 3 has no name; it is read as `column_3`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.matches("warning:").count(), 2, "{}", out.stderr);
+    let check = mlspec(dir, &["validate", "p.yaml"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let profile = std::fs::read_to_string(dir.join("p.yaml")).unwrap();
+    for name in ["name: a\n", "name: a_2\n", "name: column_3\n", "name: b\n"] {
+        assert!(profile.contains(name), "{name}: {profile}");
+    }
+    let out = mlspec(dir, &["data", "infer-schema", "d.csv", "--out", "s.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let check = mlspec(dir, &["validate", "s.yaml"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "validate",
+            "d.csv",
+            "--schema",
+            "s.yaml",
+            "--out",
+            "r.yaml",
+            "--no-record",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mlspec(dir, &["validate", "r.yaml"]).code, 0);
+    // JSON Lines: an empty key is a column too.
+    std::fs::write(dir.join("j.jsonl"), "{\"\": 1, \"k\": 2}\n").unwrap();
+    let out = mlspec(dir, &["data", "profile", "j.jsonl", "--out", "j.yaml", "--no-record"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mlspec(dir, &["validate", "j.yaml"]).code, 0);
+}
+
+/// Runs `mlspec ARGS` under a 256 MiB address-space limit, returning (exit code, stderr).
+#[cfg(target_os = "linux")]
+fn under_memory_limit(dir: &std::path::Path, args: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let binary = assert_cmd::cargo::cargo_bin("mlspec");
+    let script = format!("ulimit -v {}; exec {} {args}", 256 * 1024, binary.display());
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["-c", &script])
+        .current_dir(dir)
+        .env("MALLOC_ARENA_MAX", "1");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Hostile inputs are refused within bounded memory (256 MiB of address space), naming the
+/// limit, its value, the place and the way to raise it: 20,000 and 80,000 columns; a gzip
+/// bomb whose one field decompresses to 1 GiB; a JSON Lines line of 300 MB.
+#[cfg(target_os = "linux")]
+#[test]
+fn hostile_files_are_refused_in_bounded_memory() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for columns in [20_000, 80_000] {
+        let header: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
+        let row = vec!["1"; columns].join(",");
+        std::fs::write(
+            dir.join(format!("w{columns}.csv")),
+            format!("{}\n{row}\n", header.join(",")),
+        )
+        .unwrap();
+        let (code, stderr) = under_memory_limit(dir, &format!("data profile w{columns}.csv --no-record --quiet"), &[]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "w{columns}.csv (line 1): more than 10000 columns (the limit on columns per file)"
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("--max-columns N or MLSPEC_MAX_COLUMNS=N"), "{stderr}");
+    }
+    // gzip members, concatenated, are one stream: one field of 1 GiB made of 1,024 copies of
+    // a member holding 1 MiB (compressed once, so the test stays fast).
+    let member = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let mebibyte = member(&vec![b'x'; 1 << 20]);
+    let mut bomb = member(b"a,b\n1,");
+    (0..1024).for_each(|_| bomb.extend_from_slice(&mebibyte));
+    bomb.extend(member(b"\n"));
+    std::fs::write(dir.join("bomb.csv.gz"), &bomb).unwrap();
+    let (code, stderr) = under_memory_limit(dir, "data profile bomb.csv.gz --no-record --quiet", &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bomb.csv.gz (line 2): a record longer than 16777216 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--max-record-bytes N or MLSPEC_MAX_RECORD_BYTES=N"),
+        "{stderr}"
+    );
+
+    let mut line = member(b"{\"a\": 1}\n\n{\"a\": \"");
+    (0..300).for_each(|_| line.extend_from_slice(&mebibyte));
+    line.extend(member(b"\"}\n"));
+    std::fs::write(dir.join("line.jsonl.gz"), &line).unwrap();
+    let (code, stderr) = under_memory_limit(dir, "data profile line.jsonl.gz --no-record --quiet", &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line.jsonl.gz (line 3): a record longer than"),
+        "{stderr}"
+    );
+    // A smaller limit from the environment is the one reported.
+    let (code, stderr) = under_memory_limit(
+        dir,
+        "data profile line.jsonl.gz --no-record --quiet",
+        &[("MLSPEC_MAX_RECORD_BYTES", "1000")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("a record longer than 1000 bytes"), "{stderr}");
+}
