@@ -6,7 +6,7 @@ mkdir -p fuzz/corpus/validate fuzz/corpus/migrate fuzz/corpus/yaml_fast_path fuz
 for target in validate yaml_fast_path; do
   cp docs/spec/examples/*.yaml crates/mlspec/tests/fixtures/invalid/*.yaml "fuzz/corpus/$target/"
 done
-find ../shared/seed-examples -name '*.y*ml' -exec cp {} fuzz/corpus/migrate/ \;
+find crates/mlspec-spec/tests/seed-examples -name '*.y*ml' -exec cp {} fuzz/corpus/migrate/ \;
 for url in sqlite:.mlspec/store.db sqlite:///tmp/x.db postgres://me:secret@db:5432/mlspec \
   'postgresql://u@[::1]:5432/db?sslmode=require' mysql://h/db; do
   printf '%s' "$url" > "fuzz/corpus/store_location/$(printf '%s' "$url" | sha1sum | cut -c1-12)"
@@ -20,6 +20,6 @@ grep -hv '^#' crates/mlspec-spec/tests/fixtures/expr/valid.txt crates/mlspec-spe
 printf 'a,b,c\n1,x,true\n2,,false\n' > fuzz/corpus/data_read/csv
 printf '{"a": 1, "b": "x"}\n{"a": null}\n' > fuzz/corpus/data_read/jsonl
 printf 'a,b\n1,2\n3\n' > fuzz/corpus/data_read/ragged
-cp ../shared/interop/intoto/kat/envelope.json fuzz/corpus/attest/envelope
-cp ../shared/interop/accesslog/sample_combined_extra.log fuzz/corpus/attest/combined
+cp interop/intoto/kat/envelope.json fuzz/corpus/attest/envelope
+cp interop/accesslog/sample_combined_extra.log fuzz/corpus/attest/combined
 printf '1.2.3.4 - - [30/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-" rid=a chain=%064d\n' 0 > fuzz/corpus/attest/chained
