@@ -8,8 +8,9 @@
 //!   the latest point are always kept (TensorBoard keeps a reservoir sample for the same reason;
 //!   MLflow keeps every point, but has no document to keep valid);
 //! - at most [`MAX_POINTS`] points, [`MAX_VALUES`] values and [`MAX_BYTES`] bytes of JSON over
-//!   all keys: past any of them the key with the most points is thinned, until the new point
-//!   fits; when every key is down to its first and latest point, the new point is refused.
+//!   all keys: past any of them the key holding the most of it (points, values or bytes) is
+//!   thinned, until the run is within them again; when every key is down to its first and
+//!   latest point, the new point is refused.
 //!
 //! A point for a step that a key already has replaces it.
 
@@ -40,10 +41,9 @@ pub struct Refused(pub String);
 
 /// Checks what one metric's value may hold: values, depth and field names.
 pub fn check_value(value: &MetricValue) -> Result<(), String> {
-    let count = count_values(value, 1)?;
-    if count > MAX_VALUES_PER_POINT {
+    if count_values(value, 1)? > MAX_VALUES_PER_POINT {
         return Err(format!(
-            "its value holds {count} numbers, arrays and objects; the limit is {MAX_VALUES_PER_POINT}"
+            "its value holds more than {MAX_VALUES_PER_POINT} numbers, arrays and objects, the most one value may hold"
         ));
     }
     Ok(())
@@ -236,12 +236,20 @@ impl History {
         self.forget(&gone);
     }
 
-    /// The key with the most points, if any has more than its first and latest.
+    /// The key that holds the most of what is over budget (bytes, values or points), among
+    /// those with more than their first and latest point.
     fn largest_thinnable(&self) -> Option<String> {
+        let measure: fn(&Series) -> usize = if self.bytes > MAX_BYTES {
+            |s| s.points.values().map(|p| p.bytes).sum()
+        } else if self.values > MAX_VALUES {
+            |s| s.points.values().map(|p| p.values).sum()
+        } else {
+            |s| s.points.len()
+        };
         self.series
             .iter()
             .filter(|(_, s)| s.points.len() > 2)
-            .max_by_key(|(_, s)| s.points.len())
+            .max_by_key(|(_, s)| measure(s))
             .map(|(key, _)| key.clone())
     }
 
@@ -349,7 +357,7 @@ mod tests {
         let deep = (0..20).fold(MetricValue::Scalar(1.0), |v, _| MetricValue::Array(vec![v]));
         assert!(check_value(&deep).unwrap_err().contains("deeper than 16"));
         let wide = MetricValue::Array(vec![MetricValue::Scalar(1.0); 5_000]);
-        assert!(check_value(&wide).unwrap_err().contains("the limit is 1000"));
+        assert!(check_value(&wide).unwrap_err().contains("more than 1000 numbers"));
         let long_name = MetricValue::Object(BTreeMap::from([("x".repeat(300), MetricValue::Scalar(1.0))]));
         assert!(check_value(&long_name).unwrap_err().contains("field name of 300 bytes"));
         assert!(check_value(&MetricValue::Scalar(2.0)).is_ok());

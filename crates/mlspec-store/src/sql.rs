@@ -94,7 +94,12 @@ impl SqlStore {
     /// version differs from [`SCHEMA_VERSION`] (an older one names the upgrade command; a newer
     /// one is left untouched).
     pub async fn open(location: &Location) -> Result<SqlStore> {
-        let store = Self::connect(location, Create::No).await?;
+        Self::open_with(location, Timeouts::from_env()?).await
+    }
+
+    /// [`SqlStore::open`] with the given timeouts instead of the environment's.
+    pub async fn open_with(location: &Location, timeouts: Timeouts) -> Result<SqlStore> {
+        let store = Self::connect(location, Create::No, timeouts).await?;
         let version = store.schema_version().await?;
         store.check_version(version)?;
         Ok(store)
@@ -110,7 +115,7 @@ impl SqlStore {
                 StoreError::new(ErrorKind::Unavailable, format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let store = Self::connect(location, Create::Yes).await?;
+        let store = Self::connect(location, Create::Yes, Timeouts::from_env()?).await?;
         if store.is_store().await? {
             let version = store.schema_version().await?;
             store.check_version(version)?;
@@ -126,7 +131,7 @@ impl SqlStore {
 
     /// Upgrades an older store to [`SCHEMA_VERSION`]; returns the version it had.
     pub async fn upgrade(location: &Location) -> Result<(SqlStore, i64)> {
-        let store = Self::connect(location, Create::No).await?;
+        let store = Self::connect(location, Create::No, Timeouts::from_env()?).await?;
         let version = store.schema_version().await?;
         if version < 1 {
             return Err(StoreError::data_loss(format!(
@@ -142,11 +147,14 @@ impl SqlStore {
         Ok((store, version))
     }
 
-    async fn connect(location: &Location, create: Create) -> Result<SqlStore> {
+    async fn connect(location: &Location, create: Create, timeouts: Timeouts) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
-        let timeouts = Timeouts::from_env()?;
         let (url, backend) = match location {
             Location::Sqlite(path) => {
+                if path.exists() && !path.is_file() {
+                    return Err(StoreError::invalid(format!("{} is not a regular file", path.display()))
+                        .with_hint("a SQLite store is a file; give its path, or a new one for `mlspec init`"));
+                }
                 if create == Create::No && !path.is_file() {
                     return Err(StoreError::not_found(format!("no store at {}", path.display()))
                         .with_hint("run `mlspec init` to create one, or check --store / MLSPEC_STORE"));

@@ -145,7 +145,15 @@ pub fn open_regular(path: &Path) -> Result<fs::File, String> {
     }
 }
 
-/// Checks that `path` is a regular file before a library opens it.
-pub fn check_regular(path: &Path) -> anyhow::Result<()> {
-    open_regular(path).map(drop).map_err(anyhow::Error::msg)
+/// The text of the regular file at `path`, refused past `limit` bytes (without reading more).
+pub fn read_text(path: &Path, limit: u64) -> anyhow::Result<String> {
+    let file = open_regular(path).map_err(anyhow::Error::msg)?;
+    let mut text = String::new();
+    file.take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    if text.len() as u64 > limit {
+        anyhow::bail!("{} is over {limit} bytes, the most mlspec reads of it", path.display());
+    }
+    Ok(text)
 }

@@ -11,6 +11,7 @@ mod eval;
 mod interop;
 mod log;
 mod objectives;
+mod runtime;
 mod split;
 mod step;
 mod test_stage;
