@@ -320,7 +320,10 @@ fn read_key_text(path: &Path) -> Result<(String, String), AttestError> {
     if metadata.len() > MAX_KEY_FILE_BYTES {
         return Err(AttestError::new(
             &name,
-            format!("is {} bytes; a key file is at most {MAX_KEY_FILE_BYTES}", metadata.len()),
+            format!(
+                "is {} bytes; a key file is at most {MAX_KEY_FILE_BYTES}",
+                metadata.len()
+            ),
         )
         .with_hint("give the PEM key file that `mlspec keygen` wrote"));
     }

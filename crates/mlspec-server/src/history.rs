@@ -174,7 +174,11 @@ impl History {
         let gone = series.put(metric, values, bytes);
         self.add(values, bytes);
         self.forget(&gone);
-        if self.series.get(&key).is_some_and(|s| s.points.len() > MAX_POINTS_PER_KEY) {
+        if self
+            .series
+            .get(&key)
+            .is_some_and(|s| s.points.len() > MAX_POINTS_PER_KEY)
+        {
             self.thin(&key);
         }
         while self.over_budget() {
@@ -296,7 +300,11 @@ mod tests {
             history.record(point("loss", step, step as f64)).unwrap();
         }
         let kept = steps(&history, "loss");
-        assert!(kept.len() <= MAX_POINTS_PER_KEY && kept.len() >= MAX_POINTS_PER_KEY / 2, "{}", kept.len());
+        assert!(
+            kept.len() <= MAX_POINTS_PER_KEY && kept.len() >= MAX_POINTS_PER_KEY / 2,
+            "{}",
+            kept.len()
+        );
         assert_eq!(kept[0], 0);
         assert_eq!(*kept.last().unwrap(), 9_999);
         // Evenly spaced: every kept step but the latest is a multiple of one stride.

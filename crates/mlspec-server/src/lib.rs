@@ -23,8 +23,8 @@ pub mod state;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::Extension;
+use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -220,7 +220,9 @@ fn not_json(body: &[u8], error: &serde_json::Error) -> String {
         .map(<[u8]>::len)
         .sum::<usize>();
     let at = line_start + error.column().saturating_sub(1);
-    let near = body.get(at.saturating_sub(1)..(at + 9).min(body.len())).unwrap_or_default();
+    let near = body
+        .get(at.saturating_sub(1)..(at + 9).min(body.len()))
+        .unwrap_or_default();
     let near = String::from_utf8_lossy(near);
     if ["NaN", "Infinity", "inf"].iter().any(|token| near.contains(token)) {
         return format!(

@@ -111,7 +111,13 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServeLimits) {
         }
         let _ = stream.set_nodelay(true);
         let connection = connections.add();
-        tokio::spawn(serve_connection(stream, router.clone(), limits, connection, connections.clone()));
+        tokio::spawn(serve_connection(
+            stream,
+            router.clone(),
+            limits,
+            connection,
+            connections.clone(),
+        ));
     }
 }
 

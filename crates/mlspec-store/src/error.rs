@@ -140,8 +140,10 @@ impl From<sqlx::Error> for StoreError {
                     StoreError::invalid(format!("the file is not an mlspec store: {message}"))
                         .with_hint("point --store at a database made by `mlspec init`")
                 } else if is_busy(&message) {
-                    StoreError::new(ErrorKind::Unavailable, format!("{BUSY}: {message}"))
-                        .with_hint(format!("another process held the write lock longer than the busy timeout ({}); retry", crate::STATEMENT_TIMEOUT_VAR))
+                    StoreError::new(ErrorKind::Unavailable, format!("{BUSY}: {message}")).with_hint(format!(
+                        "another process held the write lock longer than the busy timeout ({}); retry",
+                        crate::STATEMENT_TIMEOUT_VAR
+                    ))
                 } else {
                     StoreError::new(ErrorKind::Internal, format!("database error: {message}"))
                 }

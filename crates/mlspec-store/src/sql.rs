@@ -435,12 +435,10 @@ async fn configure(conn: &mut AnyConnection, backend: Backend, timeouts: Timeout
 }
 
 /// Connects once without the pool, so that an unreachable server or a file that is not a
-/// database fails at once with its own error instead of the pool's retries and timeout.
+/// database fails at once with its own error instead of the pool's retries and timeout (the
+/// caller bounds it by the connect timeout).
 async fn probe(options: &AnyConnectOptions, location: &Location, backend: Backend, timeouts: Timeouts) -> Result<()> {
     let mut conn = AnyConnection::connect_with(options)
-        .await
-        .map_err(|e| unreachable_store(location, e, timeouts))?;
-    configure(&mut conn, backend, timeouts)
         .await
         .map_err(|e| unreachable_store(location, e, timeouts))?;
     let checked = sqlx::query_scalar::<_, i64>(backend.count_tables_sql())

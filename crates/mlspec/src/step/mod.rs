@@ -125,6 +125,9 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         "mlspec step: {} serving http://{addr}/ok /varz /metrics (run {run_id})",
         plan.name
     );
+    // Listening for SIGINT/SIGTERM from before anyone can know the step's address, so that
+    // none sent after it is lost.
+    let mut signals = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
     if let Some(file) = &plan.addr_file {
         write_atomically(file, &addr.to_string())?;
     }
@@ -141,7 +144,15 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let started = chrono::Utc::now();
     let mut tail = Tail::new(&metrics_file);
     let url = format!("http://{addr}");
-    let (ending, logs, ran) = supervise(&plan, &state, &url, &run_id, &log_dir, (&metrics_file, &mut tail)).await;
+    let (ending, logs, ran) = supervise(
+        &plan,
+        (&state, &mut signals),
+        &url,
+        &run_id,
+        &log_dir,
+        (&metrics_file, &mut tail),
+    )
+    .await;
     let ending = Ending {
         started,
         ended: chrono::Utc::now(),
@@ -230,9 +241,15 @@ fn step_info(plan: &Plan, run_id: &ObjectId) -> StepInfo {
 
 /// Starts the command, passes its output through, forwards signals and waits for it; false
 /// when it could not be started.
+/// SIGINT and SIGTERM, as listened for.
+type Signals = (
+    std::io::Result<tokio::signal::unix::Signal>,
+    std::io::Result<tokio::signal::unix::Signal>,
+);
+
 async fn supervise(
     plan: &Plan,
-    state: &Arc<StepState>,
+    (state, signals): (&Arc<StepState>, &mut Signals),
     url: &str,
     run_id: &ObjectId,
     log_dir: &Path,
@@ -282,7 +299,7 @@ async fn supervise(
         let cap = plan.log_limit;
         tokio::spawn(async move { logs::capture("stderr", err, tokio::io::stderr(), &path, cap).await })
     });
-    let (status, forwarded) = wait_forwarding_signals(&mut child, state, tail).await;
+    let (status, forwarded) = wait_forwarding_signals(&mut child, state, signals, tail).await;
     let mut captured = Vec::new();
     for task in [stdout, stderr].into_iter().flatten() {
         // A grandchild may hold the pipe open after the command exits: do not wait for ever.
@@ -304,10 +321,10 @@ async fn supervise(
 async fn wait_forwarding_signals(
     child: &mut tokio::process::Child,
     state: &Arc<StepState>,
+    signals: &mut Signals,
     tail: &mut Tail,
 ) -> (std::io::Result<std::process::ExitStatus>, Option<Signal>) {
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let (Ok(interrupt), Ok(terminate)) = signals else {
         return (child.wait().await, None);
     };
     let mut forwarded = None;

@@ -64,7 +64,10 @@ fn a_store_that_never_answers_fails_within_the_connect_timeout() {
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
         assert!(
-            stderr.contains(&format!("cannot reach the store at postgres://me:***@{}/db", server.addr)),
+            stderr.contains(&format!(
+                "cannot reach the store at postgres://me:***@{}/db",
+                server.addr
+            )),
             "{stderr}"
         );
         assert!(!stderr.contains("s3cret"), "{stderr}");
@@ -84,10 +87,17 @@ fn bad_timeout_settings_are_refused() {
         ("MLSPEC_STORE_STATEMENT_TIMEOUT", "0"),
         ("MLSPEC_STORE_STATEMENT_TIMEOUT", "-3"),
     ] {
-        let out = mlspec_in(dir.path(), &[(var, value)], &["list", "runs", "--store", "postgres://u@127.0.0.1:1/d"]);
+        let out = mlspec_in(
+            dir.path(),
+            &[(var, value)],
+            &["list", "runs", "--store", "postgres://u@127.0.0.1:1/d"],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(stderr.contains(&format!("{var}=`{value}` is not a number of seconds")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{var}=`{value}` is not a number of seconds")),
+            "{stderr}"
+        );
     }
 }
 
@@ -103,7 +113,16 @@ fn a_step_whose_store_never_answers_spools_the_run_and_flush_records_it() {
         .env("MLSPEC_HOME", &home)
         .env("MLSPEC_STORE", server.url())
         .env("MLSPEC_STORE_CONNECT_TIMEOUT", "1")
-        .args(["step", "run", "--name", "silent", "--", "sh", "-c", "echo '{\"key\":\"loss\",\"value\":0.5}' >> \"$MLSPEC_METRICS_FILE\""])
+        .args([
+            "step",
+            "run",
+            "--name",
+            "silent",
+            "--",
+            "sh",
+            "-c",
+            "echo '{\"key\":\"loss\",\"value\":0.5}' >> \"$MLSPEC_METRICS_FILE\"",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -128,7 +147,11 @@ fn a_step_whose_store_never_answers_spools_the_run_and_flush_records_it() {
 }
 
 /// Starts `mlspec step run` with `env` on a command that waits for the release file.
-fn spawn_step(project: &Project, name: &str, env: &[(&str, &str)]) -> (std::process::Child, String, std::path::PathBuf) {
+fn spawn_step(
+    project: &Project,
+    name: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String, std::path::PathBuf) {
     let addr_file = project.path().join(format!("{name}.addr"));
     let release = project.path().join(format!("{name}.release"));
     let body = format!("while [ ! -f '{}' ]; do sleep 0.05; done", release.display());
@@ -136,7 +159,18 @@ fn spawn_step(project: &Project, name: &str, env: &[(&str, &str)]) -> (std::proc
         .current_dir(project.path())
         .env_remove("MLSPEC_STORE")
         .envs(env.iter().copied())
-        .args(["step", "run", "--name", name, "--addr-file", addr_file.to_str().unwrap(), "--", "sh", "-c", &body])
+        .args([
+            "step",
+            "run",
+            "--name",
+            name,
+            "--addr-file",
+            addr_file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &body,
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -165,7 +199,9 @@ fn closed_by(stream: &mut TcpStream, deadline: Instant) -> bool {
         match stream.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return false,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
             Err(_) => return true,
         }
     }
@@ -215,21 +251,39 @@ fn slow_and_idle_clients_cannot_make_the_step_unreachable() {
     let trickle_started = Instant::now();
     let trickle = std::thread::spawn({
         let mut writer = trickler.try_clone().unwrap();
-        move || while writer.write_all(b"a").is_ok() && trickle_started.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(200));
+        move || {
+            while writer.write_all(b"a").is_ok() && trickle_started.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
         }
     });
     for _ in 0..5 {
         let asked = Instant::now();
         assert_eq!(get(&addr, "/ok").status, 200);
-        assert!(asked.elapsed() < Duration::from_secs(1), "/ok took {:?}", asked.elapsed());
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "/ok took {:?}",
+            asked.elapsed()
+        );
     }
     // Everything stalled or idle is closed once the idle timeout has passed.
     let deadline = opened + Duration::from_secs(8);
-    let open_after = stalled.iter_mut().chain(&mut idle).map(|s| closed_by(s, deadline)).filter(|closed| !closed).count();
+    let open_after = stalled
+        .iter_mut()
+        .chain(&mut idle)
+        .map(|s| closed_by(s, deadline))
+        .filter(|closed| !closed)
+        .count();
     assert_eq!(open_after, 0, "connections still open after the idle timeout");
-    assert!(closed_by(&mut trickler, trickle_started + Duration::from_secs(7)), "the trickled head was not cut off");
-    assert!(trickle_started.elapsed() >= Duration::from_millis(2_500), "{:?}", trickle_started.elapsed());
+    assert!(
+        closed_by(&mut trickler, trickle_started + Duration::from_secs(7)),
+        "the trickled head was not cut off"
+    );
+    assert!(
+        trickle_started.elapsed() >= Duration::from_millis(2_500),
+        "{:?}",
+        trickle_started.elapsed()
+    );
     trickle.join().unwrap();
     assert_eq!(get(&addr, "/ok").status, 200);
     finish(child, &release);
@@ -243,7 +297,11 @@ fn bad_server_settings_are_refused() {
         ("MLSPEC_STEP_HEADER_TIMEOUT", "0", "is not a number of seconds"),
         ("MLSPEC_STEP_MAX_CONNECTIONS", "0", "is not a whole number"),
     ] {
-        let out = mlspec_in(project.path(), &[(var, value)], &["step", "run", "--name", "bad", "--", "true"]);
+        let out = mlspec_in(
+            project.path(),
+            &[(var, value)],
+            &["step", "run", "--name", "bad", "--", "true"],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(&format!("{var}=`{value}` {expected}")), "{stderr}");
@@ -264,7 +322,10 @@ fn post(addr: &str, body: &[u8]) -> (u16, serde_json::Value) {
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer[9..12].parse().unwrap();
     let json = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}")))
+    (
+        status,
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}")),
+    )
 }
 
 fn metric(key: &str, step: usize, value: serde_json::Value) -> serde_json::Value {
@@ -306,7 +367,9 @@ fn a_run_filled_to_every_metric_limit_validates_and_round_trips() {
     let (child, addr, release) = spawn_step(&project, "full", &[]);
     let long_key = |i: usize| format!("{i:04}{}", "k".repeat(246));
     // Every key the run may have, each with the longest key.
-    let keys: Vec<_> = (0..1_000).map(|i| metric(&long_key(i), 0, serde_json::json!(1.5))).collect();
+    let keys: Vec<_> = (0..1_000)
+        .map(|i| metric(&long_key(i), 0, serde_json::json!(1.5)))
+        .collect();
     assert!(post_all(&addr, keys).is_empty());
     let refused = post_all(&addr, vec![metric("one-key-too-many", 0, serde_json::json!(1))]);
     assert!(refused[0].contains("already has 1000 metric keys"), "{refused:?}");
@@ -320,7 +383,9 @@ fn a_run_filled_to_every_metric_limit_validates_and_round_trips() {
     let name = |f: usize| format!("{f:03}{}{}", "\u{1}".repeat(100), "f".repeat(147));
     let wide: serde_json::Map<String, serde_json::Value> =
         (0..999).map(|f| (name(f), serde_json::json!(-2.5e-300))).collect();
-    let wide: Vec<_> = (0..60).map(|step| metric(&long_key(999), step + 1, serde_json::Value::Object(wide.clone()))).collect();
+    let wide: Vec<_> = (0..60)
+        .map(|step| metric(&long_key(999), step + 1, serde_json::Value::Object(wide.clone())))
+        .collect();
     let refused = post_all(&addr, wide);
     assert!(refused.iter().all(|r| r.contains("metrics are full")), "{refused:?}");
     finish(child, &release);
@@ -339,10 +404,18 @@ fn a_run_filled_to_every_metric_limit_validates_and_round_trips() {
         let file = project.path().join(format!("run.{format}"));
         std::fs::write(&file, &got.stdout).unwrap();
         let checked = project.mlspec(&["validate", file.to_str().unwrap()]);
-        assert!(checked.status.success(), "{format}: {}", String::from_utf8_lossy(&checked.stderr));
+        assert!(
+            checked.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
     }
     let verified = project.mlspec(&["store", "verify"]);
-    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
 }
 
 #[test]
@@ -350,21 +423,42 @@ fn hostile_metric_posts_get_a_4xx_with_a_reason() {
     let project = Project::new();
     let (child, addr, release) = spawn_step(&project, "hostile", &[]);
     let too_big = vec![b' '; 3 << 20];
-    let many = serde_json::to_vec(&(0..10_001).map(|i| metric("a", i, serde_json::json!(1))).collect::<Vec<_>>()).unwrap();
+    let many = serde_json::to_vec(
+        &(0..10_001)
+            .map(|i| metric("a", i, serde_json::json!(1)))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     for (body, status, reason) in [
         (too_big, 413, "the body is over 1048576 bytes"),
         (many, 413, "10001 metrics in one post; the limit is 10000"),
-        (br#"{"key":"x","value":NaN}"#.to_vec(), 400, "NaN and infinite values cannot be recorded"),
-        (br#"{"key":"x","value":[1,-Infinity]}"#.to_vec(), 400, "NaN and infinite values cannot be recorded"),
+        (
+            br#"{"key":"x","value":NaN}"#.to_vec(),
+            400,
+            "NaN and infinite values cannot be recorded",
+        ),
+        (
+            br#"{"key":"x","value":[1,-Infinity]}"#.to_vec(),
+            400,
+            "NaN and infinite values cannot be recorded",
+        ),
         (br#"{"key":"x","value":1e999}"#.to_vec(), 400, "the body is not JSON"),
-        (format!(r#"{{"key":"{}","value":1}}"#, "k".repeat(251)).into_bytes(), 400, "250"),
+        (
+            format!(r#"{{"key":"{}","value":1}}"#, "k".repeat(251)).into_bytes(),
+            400,
+            "250",
+        ),
     ] {
         let (got, answer) = post(&addr, &body);
         assert_eq!(got, status, "{answer}");
         assert!(answer["error"].as_str().unwrap().contains(reason), "{answer}");
     }
     finish(child, &release);
-    assert!(project.run_of("hostile")["spec"]["metrics"].as_array().is_none_or(Vec::is_empty));
+    assert!(
+        project.run_of("hostile")["spec"]["metrics"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
 }
 
 #[test]
@@ -379,10 +473,18 @@ fn long_and_non_finite_metrics_file_lines_are_skipped_with_their_line_number() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("line 2: longer than 1048576 bytes"), "{stderr}");
-    assert!(stderr.contains("line 3: the body is not JSON") && stderr.contains("NaN and infinite"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: the body is not JSON") && stderr.contains("NaN and infinite"),
+        "{stderr}"
+    );
     assert!(stderr.contains("line 4: the body is not JSON"), "{stderr}");
     let metrics = &project.run_of("lines")["spec"]["metrics"];
-    let keys: Vec<_> = metrics.as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap()).collect();
+    let keys: Vec<_> = metrics
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["after", "ok"]);
 }
 
@@ -406,7 +508,10 @@ fn bounded(dir: &Path, args: &[&str]) -> (i32, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn mkfifo(path: &Path) {
@@ -425,15 +530,25 @@ fn files_that_are_not_regular_files_are_skipped_or_refused_never_read() {
     std::os::unix::fs::symlink(docs.join("pipe.yaml"), docs.join("link.yml")).unwrap();
     let (code, stderr) = bounded(dir.path(), &["validate", "docs"]);
     assert_eq!(code, 0, "{stderr}");
-    for skipped in ["pipe.yaml: it is a FIFO (named pipe)", "zero.json: it is a device", "link.yml: it is a FIFO"] {
-        assert!(stderr.contains(&format!("warning: skipped docs/{skipped}")), "{skipped}: {stderr}");
+    for skipped in [
+        "pipe.yaml: it is a FIFO (named pipe)",
+        "zero.json: it is a device",
+        "link.yml: it is a FIFO",
+    ] {
+        assert!(
+            stderr.contains(&format!("warning: skipped docs/{skipped}")),
+            "{skipped}: {stderr}"
+        );
     }
     assert!(stderr.contains("ok: 1 file(s)"), "{stderr}");
     // Named directly: an error, exit 2.
     for (path, what) in [("docs/pipe.yaml", "a FIFO (named pipe)"), ("/dev/zero", "a device")] {
         let (code, stderr) = bounded(dir.path(), &["validate", path]);
         assert_eq!(code, 2, "{stderr}");
-        assert!(stderr.contains(&format!("cannot read {path}: it is {what}, not a regular file")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot read {path}: it is {what}, not a regular file")),
+            "{stderr}"
+        );
     }
     // The siblings: data files, key files, step outputs, a SQLite store path.
     mkfifo(&dir.path().join("rows.csv"));
@@ -441,17 +556,23 @@ fn files_that_are_not_regular_files_are_skipped_or_refused_never_read() {
     for (args, expected) in [
         (vec!["data", "profile", "rows.csv"], "is not a regular file"),
         (vec!["data", "profile", "dir.csv"], "is not a regular file"),
-        (vec!["package", "verify", ".", "--pubkey", "docs/pipe.yaml"], "is not a regular file"),
-        (vec!["list", "runs", "--store", "docs/pipe.yaml"], "is not a regular file"),
+        (
+            vec!["package", "verify", ".", "--pubkey", "docs/pipe.yaml"],
+            "is not a regular file",
+        ),
+        (
+            vec!["list", "runs", "--store", "docs/pipe.yaml"],
+            "is not a regular file",
+        ),
     ] {
         let (code, stderr) = bounded(dir.path(), &args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-    let (code, stderr) = bounded(
-        dir.path(),
-        &["step", "run", "--output", "docs/pipe.yaml", "--", "true"],
-    );
+    let (code, stderr) = bounded(dir.path(), &["step", "run", "--output", "docs/pipe.yaml", "--", "true"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("output docs/pipe.yaml: cannot read docs/pipe.yaml: it is a FIFO"), "{stderr}");
+    assert!(
+        stderr.contains("output docs/pipe.yaml: cannot read docs/pipe.yaml: it is a FIFO"),
+        "{stderr}"
+    );
 }
