@@ -40,6 +40,11 @@ pub fn file(path: &Path) -> Result<FileDigest, AttestError> {
         let meta = file.metadata().map_err(io)?;
         Ok((meta.len(), meta.modified().ok()))
     };
+    let kind = std::fs::metadata(path).map_err(io)?;
+    if !kind.is_file() {
+        // A FIFO would block, a device never end.
+        return Err(AttestError::new(&name, "is not a regular file").with_hint("hash regular files only"));
+    }
     let mut handle = File::open(path).map_err(io)?;
     let before = stamp(&handle)?;
     let mut hasher = Sha256::new();

@@ -126,8 +126,7 @@ impl SigningKey {
 
     /// Reads a PKCS#8 PEM private key file.
     pub fn read(path: &Path) -> Result<SigningKey, AttestError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
+        let (name, text) = read_key_text(path)?;
         SigningKey::from_pem(&text, &name)
     }
 }
@@ -159,8 +158,7 @@ impl PublicKey {
 
     /// Reads a PEM public key file.
     pub fn read(path: &Path) -> Result<PublicKey, AttestError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
+        let (name, text) = read_key_text(path)?;
         PublicKey::from_pem(&text, &name)
     }
 
@@ -231,8 +229,7 @@ pub struct KeyFile {
 impl KeyFile {
     /// Reads a public key file.
     pub fn read(path: &Path) -> Result<KeyFile, AttestError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| AttestError::new(&name, format!("cannot read: {e}")))?;
+        let (name, text) = read_key_text(path)?;
         let expires = text
             .lines()
             .take_while(|l| !l.starts_with("-----BEGIN"))
@@ -315,4 +312,36 @@ fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), AttestError> {
     file.as_file().sync_all().map_err(cannot)?;
     file.persist_noclobber(path).map_err(|e| cannot(e.error))?;
     Ok(())
+}
+
+/// The most bytes a key file may have: a PEM key is a few hundred.
+const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// A key file's name and text; a FIFO, device or directory, or a file over
+/// [`MAX_KEY_FILE_BYTES`], is refused before it is read.
+fn read_key_text(path: &Path) -> Result<(String, String), AttestError> {
+    use std::io::Read as _;
+    let name = path.display().to_string();
+    let cannot = |e: std::io::Error| AttestError::new(&name, format!("cannot read: {e}"));
+    let metadata = std::fs::metadata(path).map_err(cannot)?;
+    if !metadata.is_file() {
+        return Err(AttestError::new(&name, "is not a regular file").with_hint("give the key file itself"));
+    }
+    if metadata.len() > MAX_KEY_FILE_BYTES {
+        return Err(AttestError::new(
+            &name,
+            format!(
+                "is {} bytes; a key file is at most {MAX_KEY_FILE_BYTES}",
+                metadata.len()
+            ),
+        )
+        .with_hint("give the PEM key file that `mlspec keygen` wrote"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    Ok((name, text))
 }

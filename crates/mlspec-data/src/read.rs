@@ -277,9 +277,12 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Batches, DataError> {
                 .with_hint("name it .csv, .tsv, .parquet, .jsonl or .ndjson (optionally .gz or .zst)"));
         }
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| DataError::new(&file, format!("cannot read: {e}")))?
-        .len();
+    let metadata = std::fs::metadata(path).map_err(|e| DataError::new(&file, format!("cannot read: {e}")))?;
+    if !metadata.is_file() {
+        // A FIFO would block, a device never end, a directory is not data.
+        return Err(DataError::new(&file, "is not a regular file").with_hint("give a data file"));
+    }
+    let size = metadata.len();
     let source = Source {
         path: path.to_owned(),
         file,

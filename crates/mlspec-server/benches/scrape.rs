@@ -32,7 +32,9 @@ fn state() -> Arc<StepState> {
     let body: Vec<String> = (0..1000)
         .map(|i| format!("{{\"key\":\"metric_{i}\",\"value\":{}}}", f64::from(i) / 7.0))
         .collect();
-    state.report(parse_metrics(format!("[{}]", body.join(",")).as_bytes()).unwrap());
+    state
+        .report(parse_metrics(format!("[{}]", body.join(",")).as_bytes()).unwrap())
+        .unwrap();
     state.started(std::process::id());
     state
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mlspec_spec::values::{Metric, MetricValue};
+
+use crate::history::{History, Refused};
 use serde::Serialize;
 
 /// Where a step is in its life.
@@ -112,8 +114,8 @@ struct Inner {
     exit_code: Option<i32>,
     ended: Option<Instant>,
     latest: BTreeMap<String, Latest>,
-    /// One entry per key and step: a later report for the same key and step replaces it.
-    history: BTreeMap<(String, Option<u64>), Metric>,
+    /// What the Run will record: bounded, see [`History`].
+    history: History,
     /// Bumped by every change a `/metrics` page shows.
     version: u64,
     /// Rendered pages by format: (version, when, page).
@@ -133,7 +135,7 @@ impl StepState {
                 exit_code: None,
                 ended: None,
                 latest: BTreeMap::new(),
-                history: BTreeMap::new(),
+                history: History::default(),
                 version: 0,
                 pages: BTreeMap::new(),
             }),
@@ -203,22 +205,26 @@ impl StepState {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Records reported metrics.
-    pub fn report(&self, metrics: Vec<Metric>) {
+    /// Records reported metrics, in order, until one is refused: the number recorded, or that
+    /// number and why the next was refused (the rest were not looked at).
+    pub fn report(&self, metrics: Vec<Metric>) -> Result<usize, (usize, Refused)> {
+        let count = metrics.len();
         let mut inner = self.lock();
         inner.version += 1;
-        for metric in metrics {
+        for (recorded, metric) in metrics.into_iter().enumerate() {
             let key = metric.key.as_str().to_owned();
-            let entry = inner.latest.entry(key.clone()).or_insert_with(|| Latest {
-                value: metric.value.clone(),
-                step: metric.step,
+            let (value, step) = (metric.value.clone(), metric.step);
+            inner.history.record(metric).map_err(|refused| (recorded, refused))?;
+            let entry = inner.latest.entry(key).or_insert_with(|| Latest {
+                value: value.clone(),
+                step,
                 count: 0,
             });
-            entry.value = metric.value.clone();
-            entry.step = metric.step;
+            entry.value = value;
+            entry.step = step;
             entry.count += 1;
-            inner.history.insert((key, metric.step), metric);
         }
+        Ok(count)
     }
 
     /// The page for `slot` (a format), rendered anew when the state changed or the cached one is
@@ -244,8 +250,8 @@ impl StepState {
         self.lock().latest.clone()
     }
 
-    /// The metric history for the Run: one value per key and step, in key order.
+    /// The metric history for the Run: at most one value per key and step, in key order.
     pub fn history(&self) -> Vec<Metric> {
-        self.lock().history.values().cloned().collect()
+        self.lock().history.metrics()
     }
 }

@@ -187,3 +187,55 @@ async fn history_keeps_one_value_per_key_and_step() {
     );
     assert_eq!(state.latest()["loss"].count, 3);
 }
+
+#[tokio::test]
+async fn posts_past_a_limit_get_413_and_non_finite_values_400_with_a_json_reason() {
+    let state = step();
+    let oversized = format!("[{}]", " ".repeat(mlspec_server::MAX_POST_BYTES));
+    let (status, answer) = post(&state, &oversized).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("the body is over 1048576 bytes"),
+        "{answer}"
+    );
+    for body in [
+        r#"{"key":"x","value":NaN}"#,
+        r#"{"key":"x","value":{"a":Infinity}}"#,
+        r#"[{"key":"x","value":-Infinity}]"#,
+    ] {
+        let (status, answer) = post(&state, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            answer.contains("NaN and infinite values cannot be recorded"),
+            "{body}: {answer}"
+        );
+    }
+    let keys: Vec<String> = (0..1_000).map(|i| format!(r#"{{"key":"k{i}","value":1}}"#)).collect();
+    assert_eq!(
+        post(&state, &format!("[{}]", keys.join(","))).await.0,
+        StatusCode::ACCEPTED
+    );
+    let (status, answer) = post(&state, r#"[{"key":"k1","value":2},{"key":"new","value":1}]"#).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("already has 1000 metric keys"),
+        "{answer}"
+    );
+    let wide = format!(r#"{{"key":"w","value":[{}]}}"#, vec!["1"; 1_000].join(","));
+    let (status, answer) = post(&state, &wide).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        answer.contains("holds more than 1000 numbers, arrays and objects"),
+        "{answer}"
+    );
+    assert_eq!(state.history().len(), 1_000);
+}

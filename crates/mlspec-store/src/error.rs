@@ -127,12 +127,23 @@ impl From<sqlx::Error> for StoreError {
                         format!("lost the connection to the store: {message}"),
                     )
                     .with_hint("the database server closed the connection; nothing of this command was kept — retry")
+                } else if db.code().is_some_and(|code| code == STATEMENT_TIMEOUT_CODE) {
+                    StoreError::new(
+                        ErrorKind::Unavailable,
+                        format!("a statement took longer than the store's statement timeout: {message}"),
+                    )
+                    .with_hint(format!(
+                        "nothing of this command was kept; retry, or allow longer with {}=SECONDS",
+                        crate::STATEMENT_TIMEOUT_VAR
+                    ))
                 } else if is_not_a_database(&message) {
                     StoreError::invalid(format!("the file is not an mlspec store: {message}"))
                         .with_hint("point --store at a database made by `mlspec init`")
                 } else if is_busy(&message) {
-                    StoreError::new(ErrorKind::Unavailable, format!("{BUSY}: {message}"))
-                        .with_hint("another process holds the write lock for too long; retry")
+                    StoreError::new(ErrorKind::Unavailable, format!("{BUSY}: {message}")).with_hint(format!(
+                        "another process held the write lock longer than the busy timeout ({}); retry",
+                        crate::STATEMENT_TIMEOUT_VAR
+                    ))
                 } else {
                     StoreError::new(ErrorKind::Internal, format!("database error: {message}"))
                 }
@@ -152,6 +163,9 @@ impl From<sqlx::Error> for StoreError {
 }
 
 const BUSY: &str = "the store is busy";
+
+/// PostgreSQL's `query_canceled`, which `statement_timeout` raises.
+const STATEMENT_TIMEOUT_CODE: &str = "57014";
 
 fn is_not_a_database(message: &str) -> bool {
     message.contains("file is not a database") || message.contains("database disk image is malformed")

@@ -69,7 +69,7 @@ pub use location::{Location, STORE_DIR, STORE_FILE};
 pub use model::*;
 pub use read::diff;
 pub use resolve::STEP_LABEL;
-pub use sql::{Backend, SCHEMA_VERSION, SqlStore};
+pub use sql::{Backend, CONNECT_TIMEOUT_VAR, SCHEMA_VERSION, STATEMENT_TIMEOUT_VAR, SqlStore, Timeouts};
 
 /// A metadata store.
 ///

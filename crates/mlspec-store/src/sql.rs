@@ -94,7 +94,12 @@ impl SqlStore {
     /// version differs from [`SCHEMA_VERSION`] (an older one names the upgrade command; a newer
     /// one is left untouched).
     pub async fn open(location: &Location) -> Result<SqlStore> {
-        let store = Self::connect(location, Create::No).await?;
+        Self::open_with(location, Timeouts::from_env()?).await
+    }
+
+    /// [`SqlStore::open`] with the given timeouts instead of the environment's.
+    pub async fn open_with(location: &Location, timeouts: Timeouts) -> Result<SqlStore> {
+        let store = Self::connect(location, Create::No, timeouts).await?;
         let version = store.schema_version().await?;
         store.check_version(version)?;
         Ok(store)
@@ -110,7 +115,7 @@ impl SqlStore {
                 StoreError::new(ErrorKind::Unavailable, format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let store = Self::connect(location, Create::Yes).await?;
+        let store = Self::connect(location, Create::Yes, Timeouts::from_env()?).await?;
         if store.is_store().await? {
             let version = store.schema_version().await?;
             store.check_version(version)?;
@@ -126,7 +131,7 @@ impl SqlStore {
 
     /// Upgrades an older store to [`SCHEMA_VERSION`]; returns the version it had.
     pub async fn upgrade(location: &Location) -> Result<(SqlStore, i64)> {
-        let store = Self::connect(location, Create::No).await?;
+        let store = Self::connect(location, Create::No, Timeouts::from_env()?).await?;
         let version = store.schema_version().await?;
         if version < 1 {
             return Err(StoreError::data_loss(format!(
@@ -142,10 +147,14 @@ impl SqlStore {
         Ok((store, version))
     }
 
-    async fn connect(location: &Location, create: Create) -> Result<SqlStore> {
+    async fn connect(location: &Location, create: Create, timeouts: Timeouts) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let (url, backend) = match location {
             Location::Sqlite(path) => {
+                if path.exists() && !path.is_file() {
+                    return Err(StoreError::invalid(format!("{} is not a regular file", path.display()))
+                        .with_hint("a SQLite store is a file; give its path, or a new one for `mlspec init`"));
+                }
                 if create == Create::No && !path.is_file() {
                     return Err(StoreError::not_found(format!("no store at {}", path.display()))
                         .with_hint("run `mlspec init` to create one, or check --store / MLSPEC_STORE"));
@@ -157,24 +166,16 @@ impl SqlStore {
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e| StoreError::invalid(format!("bad store URL {location}: {e}")))?;
-        probe(&options, location, backend).await?;
+        tokio::time::timeout(timeouts.connect, probe(&options, location, backend, timeouts))
+            .await
+            .map_err(|_| timeouts.no_answer(location))??;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // Writers wait for each other instead of failing; FULL makes every
-                        // committed batch durable across power loss, not only process crashes.
-                        conn.execute("PRAGMA busy_timeout = 60000").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                    }
-                    Ok(())
-                })
-            })
+            .acquire_timeout(timeouts.connect)
+            .after_connect(move |conn, _| Box::pin(async move { configure(conn, backend, timeouts).await }))
             .connect_with(options)
             .await
-            .map_err(|e| unreachable_store(location, e))?;
+            .map_err(|e| unreachable_store(location, e, timeouts))?;
         Ok(SqlStore {
             pool,
             backend,
@@ -340,12 +341,106 @@ impl SqlStore {
     }
 }
 
+/// How long connecting to the store, and one statement, may take: `MLSPEC_STORE_CONNECT_TIMEOUT`
+/// and `MLSPEC_STORE_STATEMENT_TIMEOUT` (seconds; defaults 10 and 300).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timeouts {
+    /// Reaching the server, logging in and the first query; also how long to wait for a pooled
+    /// connection.
+    pub connect: Duration,
+    /// One statement: PostgreSQL's `statement_timeout`, SQLite's `busy_timeout` (how long a
+    /// statement waits for another writer's lock).
+    pub statement: Duration,
+}
+
+/// The variables that set [`Timeouts`].
+pub const CONNECT_TIMEOUT_VAR: &str = "MLSPEC_STORE_CONNECT_TIMEOUT";
+/// See [`CONNECT_TIMEOUT_VAR`].
+pub const STATEMENT_TIMEOUT_VAR: &str = "MLSPEC_STORE_STATEMENT_TIMEOUT";
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            statement: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The defaults, overridden by the environment; a value that is not a number of seconds
+    /// between 0.001 and 86,400 is an error naming the variable.
+    pub fn from_env() -> Result<Timeouts> {
+        let defaults = Timeouts::default();
+        Ok(Timeouts {
+            connect: seconds_from_env(CONNECT_TIMEOUT_VAR, defaults.connect)?,
+            statement: seconds_from_env(STATEMENT_TIMEOUT_VAR, defaults.statement)?,
+        })
+    }
+
+    /// A client-side bound on one store operation: the server should have ended a statement
+    /// by `statement`; `connect` more covers a pooled connection and the answer's way back.
+    pub fn operation(&self) -> Duration {
+        self.connect + self.statement
+    }
+
+    fn no_answer(&self, location: &Location) -> StoreError {
+        StoreError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "cannot reach the store at {location}: no answer within {} s",
+                self.connect.as_secs_f64()
+            ),
+        )
+        .with_hint(format!(
+            "check the URL and that the database server runs and answers; {CONNECT_TIMEOUT_VAR}=SECONDS waits longer"
+        ))
+    }
+}
+
+fn seconds_from_env(var: &str, default: Duration) -> Result<Duration> {
+    let Some(text) = std::env::var_os(var) else {
+        return Ok(default);
+    };
+    let text = text.to_string_lossy();
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (0.001..=86_400.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            StoreError::invalid(format!("{var}=`{text}` is not a number of seconds"))
+                .with_hint(format!("set {var} to seconds between 0.001 and 86400, e.g. {var}=30"))
+        })
+}
+
+/// Settings every connection gets: the statement timeout; on SQLite also durability.
+async fn configure(conn: &mut AnyConnection, backend: Backend, timeouts: Timeouts) -> Result<(), sqlx::Error> {
+    let millis = timeouts.statement.as_millis().max(1);
+    match backend {
+        Backend::Sqlite => {
+            // Writers wait for each other instead of failing; FULL makes every committed batch
+            // durable across power loss, not only process crashes.
+            // A number formatted here, never user text.
+            let busy = sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {millis}"));
+            sqlx::raw_sql(busy).execute(&mut *conn).await?;
+            conn.execute("PRAGMA synchronous = FULL").await?;
+        }
+        Backend::Postgres => {
+            let statement = sqlx::AssertSqlSafe(format!("SET statement_timeout = {millis}"));
+            sqlx::raw_sql(statement).execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Connects once without the pool, so that an unreachable server or a file that is not a
-/// database fails at once with its own error instead of the pool's retries and timeout.
-async fn probe(options: &AnyConnectOptions, location: &Location, backend: Backend) -> Result<()> {
+/// database fails at once with its own error instead of the pool's retries and timeout (the
+/// caller bounds it by the connect timeout).
+async fn probe(options: &AnyConnectOptions, location: &Location, backend: Backend, timeouts: Timeouts) -> Result<()> {
     let mut conn = AnyConnection::connect_with(options)
         .await
-        .map_err(|e| unreachable_store(location, e))?;
+        .map_err(|e| unreachable_store(location, e, timeouts))?;
     let checked = sqlx::query_scalar::<_, i64>(backend.count_tables_sql())
         .bind("store_meta")
         .fetch_one(&mut conn)
@@ -374,7 +469,10 @@ fn sqlite_url(path: &Path, create: Create) -> String {
     format!("sqlite://{encoded}?mode={mode}")
 }
 
-fn unreachable_store(location: &Location, error: sqlx::Error) -> StoreError {
+fn unreachable_store(location: &Location, error: sqlx::Error, timeouts: Timeouts) -> StoreError {
+    if matches!(error, sqlx::Error::PoolTimedOut) {
+        return timeouts.no_answer(location);
+    }
     let detail = error.to_string();
     let base = StoreError::from(error);
     match base.kind {

@@ -427,4 +427,29 @@ conformance! {
         assert_kind(store.get(&named(Kind::Run, "predict")).await, ErrorKind::NotFound);
         assert_kind(store.get(&named(Kind::Dataset, "eval")).await, ErrorKind::NotFound);
     }
+
+    async fn a_statement_past_the_statement_timeout_fails_in_time(store) {
+        store.apply_yaml(&run("before")).await.unwrap();
+        let timeouts = mlspec_store::Timeouts {
+            connect: std::time::Duration::from_secs(10),
+            statement: std::time::Duration::from_millis(300),
+        };
+        let timed = mlspec_store::SqlStore::open_with(&store.location, timeouts).await.unwrap();
+        // Another connection holds the write lock for longer than the timeout.
+        let mut holder = store.raw().await;
+        let lock = if store.is_sqlite() { "BEGIN EXCLUSIVE" } else { "BEGIN; LOCK TABLE chain_head IN ACCESS EXCLUSIVE MODE" };
+        sqlx::raw_sql(lock).execute(&mut holder).await.unwrap();
+        let started = std::time::Instant::now();
+        let error = mlspec_store::Store::apply(&timed, &docs(&run("blocked")), "t").await.unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!(error.kind, ErrorKind::Unavailable, "{error}");
+        assert!(waited >= std::time::Duration::from_millis(250) && waited < std::time::Duration::from_secs(5), "{waited:?}");
+        assert!(error.to_string().contains("MLSPEC_STORE_STATEMENT_TIMEOUT"), "{error}");
+        sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+        drop(holder);
+        // Nothing of the refused apply was kept, and the store works on.
+        assert_eq!(events(&store).await, 1);
+        mlspec_store::Store::apply(&timed, &docs(&run("after")), "t").await.unwrap();
+        assert_intact(&store).await;
+    }
 }

@@ -321,7 +321,7 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
 
 /// A YAML or JSON file of ModelPackage fields (security, IO signature, monitoring agents).
 fn read_fields<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::inputs::read_text(path, mlspec_spec::validate::Limits::default().max_bytes)?;
     serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
@@ -541,7 +541,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Err(expired) => return Ok(report(&[expired], String::new)),
     };
     if let Some(path) = &args.model_signing {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = crate::inputs::read_text(path, mlspec_spec::validate::Limits::default().max_bytes)?;
         let problems = mlspec_attest::model_signing::verify(
             &text,
             &path.display().to_string(),
@@ -553,12 +553,8 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     let path = args.dir.join(ENVELOPES_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {}; sign the package with `mlspec package sign`",
-            path.display()
-        )
-    })?;
+    let text = crate::inputs::read_text(&path, mlspec_spec::validate::Limits::default().max_bytes)
+        .with_context(|| "sign the package with `mlspec package sign`".to_owned())?;
     let mut problems = Vec::new();
     let mut statements = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {

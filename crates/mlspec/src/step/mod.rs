@@ -7,6 +7,7 @@
 //! `mlspec step flush`.
 
 pub mod logs;
+mod metrics_file;
 pub mod record;
 pub mod spool;
 
@@ -22,10 +23,10 @@ use mlspec_spec::kinds::{ResourceUsage, RunStatus};
 use mlspec_spec::values::{ParamValue, Params};
 use mlspec_spec::{Kind, ObjectId, Ref};
 use nix::sys::signal::Signal;
-use tokio::io::AsyncReadExt as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 use self::logs::Captured;
+use self::metrics_file::Tail;
 use self::record::{Ending, RunFacts};
 use crate::store::{StoreChoice, actor};
 
@@ -96,14 +97,21 @@ pub fn visible_env(vars: impl Iterator<Item = (String, String)>) -> std::collect
 /// Runs the step; the exit code is the command's (128 + N when signal N ended it), 2 when it
 /// could not be started.
 pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
-    // Listening from the first moment: a SIGTERM that arrives before the command starts is
-    // forwarded to it as soon as it does, instead of ending the step unrecorded.
-    let mut signals = ForwardedSignals::listen();
-    // The store, when one is in use and reachable now; the Run is spooled otherwise.
-    let store = choice.open().await;
-    if let Ok(store) = &store {
+    // The store, when one is in use and answers in time; the Run is spooled otherwise. It is
+    // opened beside the command unless references must be checked before it runs.
+    let opening = tokio::spawn({
+        let choice = choice.clone();
+        async move { choice.open().await }
+    });
+    let mut opening = Opening {
+        handle: Some(opening),
+        opened: None,
+    };
+    let has_references = plan.module.is_some() || !plan.inputs.is_empty();
+    if has_references && let Ok(store) = opening.wait().await {
         check_references(&plan, store.as_ref()).await?;
     }
+    let limits = mlspec_server::ServeLimits::from_env().map_err(anyhow::Error::msg)?;
     let run_id = ObjectId::generate();
     let state = Arc::new(StepState::new(step_info(&plan, &run_id)));
     let listener = tokio::net::TcpListener::bind(&plan.listen).await.with_context(|| {
@@ -118,30 +126,32 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         plan.name,
         record::run_name(&plan.name, &run_id)?
     );
+    // Listening for SIGINT/SIGTERM from before anyone can know the step's address, so that
+    // none sent after it is lost.
+    let mut signals = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
     if let Some(file) = &plan.addr_file {
         crate::files::write_whole(file, addr.to_string().as_bytes(), Some(&crate::files::ADDRESS))?;
     }
-    // No Nagle delay: a response's last segment goes out at once.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = tokio::spawn(axum::serve(listener, mlspec_server::router(state.clone())).into_future());
+    let server = tokio::spawn(mlspec_server::serve::serve(
+        listener,
+        mlspec_server::router(state.clone()),
+        limits,
+    ));
     let log_dir = spool::state_dir().join("logs").join(run_id.as_str());
     std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
     let metrics_file = log_dir.join("metrics.jsonl");
     std::fs::write(&metrics_file, b"").with_context(|| format!("cannot create {}", metrics_file.display()))?;
 
     let started = chrono::Utc::now();
-    let mut cursor = Cursor::default();
+    let mut tail = Tail::new(&metrics_file);
     let url = format!("http://{addr}");
     let (ending, logs, ran) = supervise(
         &plan,
-        &state,
+        (&state, &mut signals),
         &url,
         &run_id,
         &log_dir,
-        (&metrics_file, &mut cursor),
-        &mut signals,
+        (&metrics_file, &mut tail),
     )
     .await;
     let ending = Ending {
@@ -149,7 +159,7 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         ended: chrono::Utc::now(),
         ..ending
     };
-    read_metrics_file(&metrics_file, &state, &mut cursor).await;
+    tail.read(&state, true).await;
     server.abort();
 
     let facts = RunFacts {
@@ -167,8 +177,30 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     for warning in warnings {
         errln!("warning: {warning}");
     }
-    save(&documents, &run_id, store).await?;
+    opening.wait().await;
+    save(&documents, &run_id, opening.opened.unwrap_or_else(|| Err(not_opened()))).await?;
     Ok(if ran { exit_code(&ending) } else { ExitCode::from(2) })
+}
+
+type Opened = Result<Box<dyn mlspec_store::Store>, mlspec_store::StoreError>;
+
+/// The store, being opened beside the command.
+struct Opening {
+    handle: Option<tokio::task::JoinHandle<Opened>>,
+    opened: Option<Opened>,
+}
+
+impl Opening {
+    async fn wait(&mut self) -> &Opened {
+        if let Some(handle) = self.handle.take() {
+            self.opened = Some(handle.await.unwrap_or_else(|_| Err(not_opened())));
+        }
+        self.opened.get_or_insert_with(|| Err(not_opened()))
+    }
+}
+
+fn not_opened() -> mlspec_store::StoreError {
+    mlspec_store::StoreError::new(mlspec_store::ErrorKind::Internal, "opening the store failed")
 }
 
 /// Refuses unknown --module and --input references before anything runs.
@@ -208,16 +240,21 @@ fn step_info(plan: &Plan, run_id: &ObjectId) -> StepInfo {
     }
 }
 
+/// SIGINT and SIGTERM, as listened for.
+type Signals = (
+    std::io::Result<tokio::signal::unix::Signal>,
+    std::io::Result<tokio::signal::unix::Signal>,
+);
+
 /// Starts the command, passes its output through, forwards signals and waits for it; false
 /// when it could not be started.
 async fn supervise(
     plan: &Plan,
-    state: &Arc<StepState>,
+    (state, signals): (&Arc<StepState>, &mut Signals),
     url: &str,
     run_id: &ObjectId,
     log_dir: &Path,
-    (metrics_file, cursor): (&Path, &mut Cursor),
-    signals: &mut Option<ForwardedSignals>,
+    (metrics_file, tail): (&Path, &mut Tail),
 ) -> (Ending, Vec<Captured>, bool) {
     let now = chrono::Utc::now();
     let failed = |code: i32| Ending {
@@ -263,7 +300,7 @@ async fn supervise(
         let cap = plan.log_limit;
         tokio::spawn(async move { logs::capture("stderr", err, tokio::io::stderr(), &path, cap).await })
     });
-    let (status, forwarded) = wait_forwarding_signals(&mut child, state, metrics_file, cursor, signals).await;
+    let (status, forwarded) = wait_forwarding_signals(&mut child, state, signals, tail).await;
     let mut captured = Vec::new();
     for task in [stdout, stderr].into_iter().flatten() {
         // A grandchild may hold the pipe open after the command exits: do not wait for ever.
@@ -282,31 +319,13 @@ async fn supervise(
     )
 }
 
-/// SIGINT and SIGTERM, caught for the step's whole life and forwarded to its command.
-struct ForwardedSignals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl ForwardedSignals {
-    /// Catches both signals from now on; `None` when the runtime cannot (they keep their
-    /// default action then).
-    fn listen() -> Option<ForwardedSignals> {
-        Some(ForwardedSignals {
-            interrupt: signal(SignalKind::interrupt()).ok()?,
-            terminate: signal(SignalKind::terminate()).ok()?,
-        })
-    }
-}
-
 async fn wait_forwarding_signals(
     child: &mut tokio::process::Child,
     state: &Arc<StepState>,
-    metrics_file: &Path,
-    cursor: &mut Cursor,
-    signals: &mut Option<ForwardedSignals>,
+    signals: &mut Signals,
+    tail: &mut Tail,
 ) -> (std::io::Result<std::process::ExitStatus>, Option<Signal>) {
-    let Some(ForwardedSignals { interrupt, terminate }) = signals else {
+    let (Ok(interrupt), Ok(terminate)) = signals else {
         return (child.wait().await, None);
     };
     let mut forwarded = None;
@@ -317,7 +336,7 @@ async fn wait_forwarding_signals(
             _ = interrupt.recv() => Signal::SIGINT,
             _ = terminate.recv() => Signal::SIGTERM,
             _ = tick.tick() => {
-                read_metrics_file(metrics_file, state, cursor).await;
+                tail.read(state, false).await;
                 continue;
             }
         };
@@ -396,42 +415,6 @@ fn child_resources() -> Option<ResourceUsage> {
     })
 }
 
-/// How far the metrics file has been read: bytes and lines.
-#[derive(Default)]
-struct Cursor {
-    offset: u64,
-    line: usize,
-}
-
-/// Reads the complete lines appended to the metrics file since `cursor`.
-async fn read_metrics_file(path: &Path, state: &StepState, cursor: &mut Cursor) {
-    let Ok(mut file) = tokio::fs::File::open(path).await else {
-        return;
-    };
-    let mut text = Vec::new();
-    if tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(cursor.offset))
-        .await
-        .is_err()
-        || file.read_to_end(&mut text).await.is_err()
-    {
-        return;
-    }
-    let Some(end) = text.iter().rposition(|b| *b == b'\n') else {
-        return;
-    };
-    cursor.offset += end as u64 + 1;
-    for line in text[..end].split(|b| *b == b'\n') {
-        cursor.line += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match mlspec_server::parse_metrics(line) {
-            Ok(metrics) => state.report(metrics),
-            Err(reason) => errln!("warning: {}: line {}: {reason}", path.display(), cursor.line),
-        }
-    }
-}
-
 /// Records the documents in the store, or spools them when there is none or it fails.
 async fn save(
     documents: &[mlspec_spec::Document],
@@ -439,10 +422,7 @@ async fn save(
     store: Result<Box<dyn mlspec_store::Store>, mlspec_store::StoreError>,
 ) -> anyhow::Result<()> {
     let result = match &store {
-        Ok(store) => store
-            .apply(documents, &actor())
-            .await
-            .map(|_| store.location().to_string()),
+        Ok(store) => apply_in_time(store.as_ref(), documents).await,
         Err(error) => Err(error.clone()),
     };
     match result {
@@ -462,6 +442,25 @@ async fn save(
         }
     }
     Ok(())
+}
+
+/// Applies the documents, giving up when the store does not answer within the timeouts.
+async fn apply_in_time(
+    store: &dyn mlspec_store::Store,
+    documents: &[mlspec_spec::Document],
+) -> Result<String, mlspec_store::StoreError> {
+    let limit = mlspec_store::Timeouts::from_env()?.operation();
+    match tokio::time::timeout(limit, store.apply(documents, &actor())).await {
+        Ok(applied) => applied.map(|_| store.location().to_string()),
+        Err(_) => Err(mlspec_store::StoreError::new(
+            mlspec_store::ErrorKind::Unavailable,
+            format!(
+                "the store at {} did not answer within {} s",
+                store.location(),
+                limit.as_secs_f64()
+            ),
+        )),
+    }
 }
 
 fn exit_code(ending: &Ending) -> ExitCode {

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use mlspec_spec::kinds::{ArtifactSpec, ArtifactType, ResourceUsage, RunSpec, RunStatus};
 use mlspec_spec::newtypes::{Digest, Key, LabelKey, LabelValue, MediaType, RelativePath, ShortText};
@@ -182,7 +181,7 @@ fn artifact(run_id: &ObjectId, path: &Path, taken: &mut Vec<String>) -> anyhow::
 
 /// SHA-256 (hex) and size of a file, streamed.
 pub fn sha256_file(path: &Path) -> anyhow::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut file = crate::inputs::open_regular(path).map_err(anyhow::Error::msg)?;
     let mut hasher = Sha256::new();
     let size = std::io::copy(&mut file, &mut hasher)?;
     Ok((hex::encode(hasher.finalize()), size))

@@ -54,8 +54,12 @@ pub fn pending(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The most bytes of one spooled run read back: its documents (each at most the 64 MiB a
+/// document may have; a Run's metrics at most 32 MiB of JSON), pretty-printed.
+const MAX_SPOOLED_BYTES: u64 = 512 << 20;
+
 /// Reads one spooled run.
 pub fn read(path: &Path) -> anyhow::Result<Vec<Document>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a spooled run", path.display()))
+    let text = crate::inputs::read_text(path, MAX_SPOOLED_BYTES)?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a spooled run", path.display()))
 }

@@ -131,8 +131,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok(key) => key,
         Err(expired) => return Ok(report(&[expired], String::new)),
     };
-    let text =
-        std::fs::read_to_string(&args.envelope).with_context(|| format!("cannot read {}", args.envelope.display()))?;
+    let text = crate::inputs::read_text(&args.envelope, mlspec_spec::validate::Limits::default().max_bytes)?;
     let envelope = Envelope::parse(&text, &args.envelope.display().to_string())?;
     let checked = envelope.verify(std::slice::from_ref(&key))?;
     let mut problems: Vec<String> = Vec::new();
