@@ -319,6 +319,7 @@ impl Document {
         let mut findings = Findings::default();
         self.metadata.check(&mut findings);
         self.spec.check(&mut findings);
+        crate::values_check::check_values(self, &mut findings);
         findings
     }
 }
