@@ -183,6 +183,54 @@ impl Outcome {
     }
 }
 
+/// How a document is written out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Compact JSON, as the store keeps documents.
+    Json,
+    /// Indented JSON.
+    JsonPretty,
+    /// YAML.
+    Yaml,
+}
+
+/// Writes a document as text that reads back as the same valid document under the default
+/// limits — the one way mlspec writes documents (files and the store), so that nothing it
+/// writes can later fail validation. Refused with the diagnostic `validate` would report: a
+/// non-finite number (JSON would turn it into `null`), an inline credential or any other broken
+/// rule, text over the size limit, or text that does not read back as the same document.
+pub fn encode(document: &Document, encoding: Encoding) -> Result<String, Diagnostic> {
+    let findings = document.check();
+    if let Some(finding) = findings.items.into_iter().find(|f| f.severity == Severity::Error) {
+        return Err(Diagnostic {
+            severity: Severity::Error,
+            document: None,
+            position: None,
+            path: Some(finding.path),
+            message: finding.message,
+            hint: finding.hint,
+        });
+    }
+    let written = match encoding {
+        Encoding::Json => serde_json::to_string(document).map_err(|e| e.to_string()),
+        Encoding::JsonPretty => serde_json::to_string_pretty(document)
+            .map(|text| text + "\n")
+            .map_err(|e| e.to_string()),
+        Encoding::Yaml => serde_saphyr::to_string(document).map_err(|e| e.to_string()),
+    };
+    let text = written.map_err(|e| Diagnostic::input_error(format!("cannot write the document: {e}"), None))?;
+    let format = if encoding == Encoding::Yaml { Format::Yaml } else { Format::Json };
+    let mut outcome = validate_text(&text, format, &Limits::default());
+    if let Some(diagnostic) = outcome.diagnostics.into_iter().find(|d| d.severity == Severity::Error) {
+        return Err(diagnostic);
+    }
+    match outcome.documents.pop() {
+        Some(read_back) if outcome.documents.is_empty() && read_back == *document => Ok(text),
+        _ => Err(Diagnostic::input_error("the written document does not read back as the same document", None)
+            .with_hint("this is a bug in the program that made the document; please report it")),
+    }
+}
+
 /// Validates raw bytes: they must be UTF-8 and within the size limit.
 pub fn validate_bytes(bytes: &[u8], format: Option<Format>, file_name: Option<&str>, limits: &Limits) -> Outcome {
     if bytes.len() as u64 > limits.max_bytes {

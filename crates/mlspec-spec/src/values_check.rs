@@ -30,17 +30,20 @@ pub fn non_finite_message(value: f64) -> String {
     format!("`{shown}` is not a finite number; MLSpec documents never carry NaN or infinity")
 }
 
-/// Adds an error for every non-finite number and every inline credential in `value`.
-pub fn check_values<T: Serialize + ?Sized>(value: &T, findings: &mut Findings) {
+/// Adds an error for every non-finite number and every inline credential in `value`; true when
+/// a number was not finite (rules that compute with numbers would only repeat it).
+pub fn check_values<T: Serialize + ?Sized>(value: &T, findings: &mut Findings) -> bool {
     let mut walker = Walker {
         path: Vec::new(),
         findings,
         secret_key: None,
         previous_item: None,
         last_flag: None,
+        non_finite: false,
     };
     // The walker itself never fails; a type whose Serialize fails is not a document's.
     let _ = value.serialize(&mut walker);
+    walker.non_finite
 }
 
 struct Walker<'a> {
@@ -53,6 +56,8 @@ struct Walker<'a> {
     previous_item: Option<String>,
     /// The last flag-like string walked, with the depth it was at.
     last_flag: Option<(usize, String)>,
+    /// Whether a non-finite number was found.
+    non_finite: bool,
 }
 
 impl Walker<'_> {
@@ -63,6 +68,7 @@ impl Walker<'_> {
     fn number(&mut self, value: f64) {
         self.secret_key = None;
         if !value.is_finite() {
+            self.non_finite = true;
             let pointer = self.pointer();
             self.findings
                 .error(pointer, non_finite_message(value))
