@@ -106,7 +106,9 @@ fn without_secrets(document: Document, notes: &mut Vec<String>) -> Option<Docume
     match serde_json::from_value(value) {
         Ok(redacted) => Some(redacted),
         Err(e) => {
-            notes.push(format!("{shown} could not be kept without its secrets ({e}); it was left out"));
+            notes.push(format!(
+                "{shown} could not be kept without its secrets ({e}); it was left out"
+            ));
             None
         }
     }

@@ -60,7 +60,16 @@ const SECRET_FRAGMENTS: &[&str] = &[
 /// Words that mark a credential only as a whole word of a name (`pwd` and `token` are, but not
 /// `tokenizer` or `max_tokens`; `auth` is, but not `author`).
 const SECRET_WORDS: &[&str] = &[
-    "pwd", "token", "auth", "session", "sig", "signature", "cookie", "sas", "bearer", "jwt",
+    "pwd",
+    "token",
+    "auth",
+    "session",
+    "sig",
+    "signature",
+    "cookie",
+    "sas",
+    "bearer",
+    "jwt",
 ];
 
 /// Pairs of words that together mark a credential (`api_key`, `access-key`, `private key`).
@@ -102,7 +111,10 @@ pub fn is_secret_variable(name: &str) -> bool {
 /// (`X-Amz-Signature` → x, amz, signature; `APIKey` → api, key).
 fn words(name: &str) -> Vec<String> {
     let mut words = Vec::new();
-    for part in name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|p| !p.is_empty()) {
+    for part in name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+    {
         let chars: Vec<char> = part.chars().collect();
         let mut word = String::new();
         for (i, &c) in chars.iter().enumerate() {
@@ -130,7 +142,9 @@ pub fn is_reference(value: &str) -> bool {
     value.is_empty()
         || value.starts_with('$')
         || value.starts_with("{{")
-        || ["{params.", "{inputs.", "{outputs."].iter().any(|p| value.starts_with(p))
+        || ["{params.", "{inputs.", "{outputs."]
+            .iter()
+            .any(|p| value.starts_with(p))
         || (value.starts_with('%') && value.ends_with('%') && value.len() > 2)
         || (value.starts_with('<') && value.ends_with('>'))
         || value.chars().all(|c| c == '*')
@@ -246,7 +260,9 @@ fn url_passwords(text: &str, found: &mut Vec<Secret>) {
             .map_or(text.len(), |i| authority_start + i);
         let authority = &text[authority_start..authority_end];
         let Some(user_end) = authority.rfind('@') else { continue };
-        let Some(colon) = authority[..user_end].find(':') else { continue };
+        let Some(colon) = authority[..user_end].find(':') else {
+            continue;
+        };
         let range = authority_start + colon + 1..authority_start + user_end;
         if !range.is_empty() && !is_reference(&text[range.clone()]) {
             found.push(Secret {
@@ -305,7 +321,9 @@ fn value_range(text: &str, start: usize) -> Range<usize> {
 
 /// `--password VALUE` inside one string (a command line written as text).
 fn secret_flag_values(text: &str, found: &mut Vec<Secret>) {
-    let mut tokens = text.split_whitespace().map(|t| (t.as_ptr() as usize - text.as_ptr() as usize, t));
+    let mut tokens = text
+        .split_whitespace()
+        .map(|t| (t.as_ptr() as usize - text.as_ptr() as usize, t));
     let mut previous: Option<&str> = None;
     for (offset, token) in tokens.by_ref() {
         if let Some(previous) = previous
@@ -393,14 +411,20 @@ mod tests {
     fn redacts_values() {
         let cases = [
             ("postgres://me:hunter2@db:5432/x", "postgres://me:***@db:5432/x"),
-            ("Server=db;User Id=sa;Password=p@ss;word", "Server=db;User Id=sa;Password=***;word"),
+            (
+                "Server=db;User Id=sa;Password=p@ss;word",
+                "Server=db;User Id=sa;Password=***;word",
+            ),
             ("Driver={SQL};PWD={a;b};UID=x", "Driver={SQL};PWD=***;UID=x"),
             ("host=db password='a b' user=x", "host=db password=*** user=x"),
             (
                 "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc123&X-Amz-Expires=60",
                 "https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Expires=60",
             ),
-            ("mysql --user x --password hunter2 db", "mysql --user x --password *** db"),
+            (
+                "mysql --user x --password hunter2 db",
+                "mysql --user x --password *** db",
+            ),
             ("--token=abc", "--token=***"),
             ("Authorization: Bearer abcdefgh12345", "Authorization: Bearer ***"),
         ];
@@ -420,10 +444,28 @@ mod tests {
 
     #[test]
     fn redacts_argument_lists() {
-        let args = ["run", "--api-key", "abc", "--token=x", "--password", "--verbose", "--seed", "1"];
+        let args = [
+            "run",
+            "--api-key",
+            "abc",
+            "--token=x",
+            "--password",
+            "--verbose",
+            "--seed",
+            "1",
+        ];
         assert_eq!(
             redact_args(&args),
-            ["run", "--api-key", "***", "--token=***", "--password", "--verbose", "--seed", "1"]
+            [
+                "run",
+                "--api-key",
+                "***",
+                "--token=***",
+                "--password",
+                "--verbose",
+                "--seed",
+                "1"
+            ]
         );
     }
 }

@@ -219,15 +219,21 @@ pub fn encode(document: &Document, encoding: Encoding) -> Result<String, Diagnos
         Encoding::Yaml => serde_saphyr::to_string(document).map_err(|e| e.to_string()),
     };
     let text = written.map_err(|e| Diagnostic::input_error(format!("cannot write the document: {e}"), None))?;
-    let format = if encoding == Encoding::Yaml { Format::Yaml } else { Format::Json };
+    let format = if encoding == Encoding::Yaml {
+        Format::Yaml
+    } else {
+        Format::Json
+    };
     let mut outcome = validate_text(&text, format, &Limits::default());
     if let Some(diagnostic) = outcome.diagnostics.into_iter().find(|d| d.severity == Severity::Error) {
         return Err(diagnostic);
     }
     match outcome.documents.pop() {
         Some(read_back) if outcome.documents.is_empty() && read_back == *document => Ok(text),
-        _ => Err(Diagnostic::input_error("the written document does not read back as the same document", None)
-            .with_hint("this is a bug in the program that made the document; please report it")),
+        _ => Err(
+            Diagnostic::input_error("the written document does not read back as the same document", None)
+                .with_hint("this is a bug in the program that made the document; please report it"),
+        ),
     }
 }
 

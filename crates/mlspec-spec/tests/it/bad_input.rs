@@ -174,7 +174,9 @@ fn every_spelling_of_a_non_finite_number_is_refused_at_its_path() {
         );
         assert_eq!(d.position.map(|p| p.line), Some(12), "{spelling}");
     }
-    let run = |spec: &str| format!("apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: r}}\nspec: {{status: Running, {spec}}}\n");
+    let run = |spec: &str| {
+        format!("apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: r}}\nspec: {{status: Running, {spec}}}\n")
+    };
     for (spec, path) in [
         ("params: {lr: .inf}", "/spec/params/lr"),
         ("metrics: [{key: m, value: [1, -.inf]}]", "/spec/metrics/0/value/1"),

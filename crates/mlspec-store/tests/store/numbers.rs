@@ -37,7 +37,11 @@ fn number_pointers(value: &Value, pointer: String, found: &mut Vec<String>) {
         }
         Value::Object(map) => {
             for (key, item) in map {
-                number_pointers(item, format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")), found);
+                number_pointers(
+                    item,
+                    format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")),
+                    found,
+                );
             }
         }
         _ => {}
@@ -87,7 +91,9 @@ fn with_number(document: &Document, pointer: &str, literal: &str) -> String {
     let mut value = serde_json::to_value(document).unwrap();
     *value.pointer_mut(pointer).unwrap() = Value::String("@@NUMBER@@".into());
     // JSON is YAML: the literal is spliced in as a plain YAML scalar.
-    serde_json::to_string(&value).unwrap().replace("\"@@NUMBER@@\"", literal)
+    serde_json::to_string(&value)
+        .unwrap()
+        .replace("\"@@NUMBER@@\"", literal)
 }
 
 conformance! {
