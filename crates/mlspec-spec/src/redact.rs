@@ -83,9 +83,20 @@ const SECRET_WORD_PAIRS: &[(&str, &str)] = &[
     ("encryption", "key"),
 ];
 
+/// Last words that make a name point at a secret rather than hold one (`--password-file`,
+/// `secretRef`, `token_url`, `api_key_env`).
+const REFERENCE_WORDS: &[&str] = &[
+    "file", "path", "dir", "env", "var", "ref", "name", "url", "uri", "endpoint", "type", "length", "len", "count",
+    "expiry", "expires", "ttl",
+];
+
 /// True when a name (a flag, a setting, a URL parameter) looks like it holds a credential.
 pub fn is_secret_name(name: &str) -> bool {
     let name = name.trim_start_matches('-');
+    let words = words(name);
+    if words.last().is_some_and(|w| REFERENCE_WORDS.contains(&w.as_str())) {
+        return false;
+    }
     let folded: String = name
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -94,7 +105,6 @@ pub fn is_secret_name(name: &str) -> bool {
     if SECRET_FRAGMENTS.iter().any(|f| folded.contains(f)) {
         return true;
     }
-    let words = words(name);
     words.iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
         || words
             .windows(2)
@@ -395,6 +405,9 @@ mod tests {
             "design",
             "host",
             "user",
+            "password_file",
+            "secretRef",
+            "token_url",
         ] {
             assert!(!is_secret_name(plain), "{plain}");
         }
