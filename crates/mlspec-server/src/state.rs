@@ -75,14 +75,48 @@ pub struct StepInfo {
     /// The module it runs (`Module/name@version`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
-    /// Its parameters.
+    /// Its parameters (secret-looking ones redacted).
     pub params: BTreeMap<String, serde_json::Value>,
-    /// The command.
+    /// The command (secrets in its arguments redacted).
     pub command: Vec<String>,
     /// The host it runs on.
     pub host: String,
     /// Environment variables on the allow-list, secrets redacted.
     pub env: BTreeMap<String, String>,
+}
+
+impl StepInfo {
+    /// The identity as it may be shown: secrets in the command's arguments, in parameters and
+    /// in the environment redacted (see `mlspec_spec::redact`).
+    fn redacted(self) -> StepInfo {
+        use mlspec_spec::redact::{MASK, is_secret_variable, redact_args, redact_env};
+        let params = self
+            .params
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    serde_json::Value::String(text) => serde_json::Value::String(redact_env(&name, &text)),
+                    serde_json::Value::Number(_) if is_secret_variable(&name) => MASK.into(),
+                    other => other,
+                };
+                (name, value)
+            })
+            .collect();
+        let env = self
+            .env
+            .into_iter()
+            .map(|(name, value)| {
+                let value = redact_env(&name, &value);
+                (name, value)
+            })
+            .collect();
+        StepInfo {
+            command: redact_args(&self.command),
+            params,
+            env,
+            ..self
+        }
+    }
 }
 
 /// A reported metric's latest value.
@@ -123,10 +157,10 @@ struct Inner {
 }
 
 impl StepState {
-    /// A step that is starting now.
+    /// A step that is starting now. Its identity is kept with secrets redacted: `/varz` shows it.
     pub fn new(info: StepInfo) -> StepState {
         StepState {
-            info,
+            info: info.redacted(),
             started_at: Utc::now(),
             started: Instant::now(),
             inner: Mutex::new(Inner {

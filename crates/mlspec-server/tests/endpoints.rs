@@ -105,6 +105,57 @@ async fn varz_describes_the_step() {
 }
 
 #[tokio::test]
+async fn varz_never_shows_secrets() {
+    let secrets = ["hunter2", "ak_live_1", "tok_2", "pw3", "sig4", "s3cr3t", "12345"];
+    let state = Arc::new(StepState::new(StepInfo {
+        name: "train".into(),
+        run_id: "run-1".into(),
+        module: None,
+        params: BTreeMap::from([
+            ("lr".to_owned(), serde_json::json!(0.1)),
+            ("db_password".to_owned(), serde_json::json!("s3cr3t")),
+            ("api_key".to_owned(), serde_json::json!(12345)),
+            ("tokenizer".to_owned(), serde_json::json!("bpe")),
+        ]),
+        command: [
+            "python",
+            "train.py",
+            "--api-key",
+            "ak_live_1",
+            "--token=tok_2",
+            "--epochs",
+            "3",
+        ]
+        .map(String::from)
+        .to_vec(),
+        host: "host".into(),
+        env: BTreeMap::from([
+            ("MLSPEC_STORE".to_owned(), "postgres://ml:hunter2@db:5432/ml".to_owned()),
+            ("MLSPEC_DB_PASSWORD".to_owned(), "pw3".to_owned()),
+            (
+                "MLSPEC_DATA".to_owned(),
+                "https://b.s3.amazonaws.com/x?X-Amz-Signature=sig4".to_owned(),
+            ),
+            ("PWD".to_owned(), "/home/ada".to_owned()),
+        ]),
+    }));
+    let (_, body) = get(&state, "/varz").await;
+    for secret in secrets {
+        assert!(!body.contains(secret), "{secret} in {body}");
+    }
+    let varz: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(varz["env"]["MLSPEC_STORE"], "postgres://ml:***@db:5432/ml");
+    assert_eq!(varz["env"]["MLSPEC_DB_PASSWORD"], "***");
+    assert_eq!(varz["env"]["PWD"], "/home/ada");
+    assert_eq!(varz["params"]["tokenizer"], "bpe");
+    assert_eq!(varz["params"]["lr"], 0.1);
+    assert_eq!(
+        varz["command"],
+        serde_json::json!(["python", "train.py", "--api-key", "***", "--token=***", "--epochs", "3"])
+    );
+}
+
+#[tokio::test]
 async fn metrics_in_both_formats() {
     let state = step();
     state.started(std::process::id());

@@ -314,9 +314,14 @@ impl Document {
         self.spec.kind()
     }
 
-    /// Runs every semantic rule of the document; paths are JSON Pointers into it.
+    /// Runs every semantic rule of the document; paths are JSON Pointers into it. The rules on
+    /// every value come first; when a number is not finite, the kind's rules (which compute
+    /// with numbers) are not run.
     pub fn check(&self) -> Findings {
         let mut findings = Findings::default();
+        if crate::values_check::check_values(self, &mut findings) {
+            return findings;
+        }
         self.metadata.check(&mut findings);
         self.spec.check(&mut findings);
         findings

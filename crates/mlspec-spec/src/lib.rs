@@ -21,7 +21,8 @@
 //! - [`document::Document`]: the envelope, with [`document::Kind`] and [`document::Spec`], the
 //!   kind-specific bodies defined in [`kinds`].
 //! - [`rules`]: semantic rules beyond the schema (fractions that sum to 1, pipelines that form a
-//!   DAG, no inline credentials).
+//!   DAG); [`values_check`]: the rules on every value of every kind (numbers are finite, no
+//!   credential inline), with [`redact`], the one detector and redactor of secrets.
 //! - [`validate`]: text in, typed documents or located diagnostics out — every problem in a file
 //!   with its line, column, JSON path and a hint. YAML goes first through [`fast_yaml`], a fast
 //!   reader of the block-YAML subset documents are written in, which hands anything else to the
@@ -42,6 +43,7 @@ pub mod fast_yaml;
 pub mod kinds;
 pub mod migrate;
 pub mod newtypes;
+pub mod redact;
 pub mod reference;
 pub mod rules;
 pub mod schema;
@@ -49,6 +51,7 @@ pub mod suggest;
 pub mod tree;
 pub mod validate;
 pub mod values;
+pub mod values_check;
 
 pub use document::{ApiVersion, Document, Kind, Metadata, Spec, Status};
 pub use newtypes::{Name, ObjectId, Version};

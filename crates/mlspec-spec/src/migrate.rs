@@ -9,7 +9,9 @@
 //! as DataSchemas). What has no v1 home is listed in the notes, never silently dropped.
 //!
 //! **Credentials are never copied.** A setting that looks like a credential is replaced by a
-//! `secretRef` to an environment variable, with a note saying which variable to set.
+//! `secretRef` to an environment variable, with a note saying which variable to set; a secret
+//! inside any other value (a URL's password, `Password=` in a connection string, a signed URL's
+//! signature; see [`crate::redact`]) is replaced by `***`, with a warning naming the field.
 
 use std::collections::BTreeMap;
 
@@ -19,9 +21,9 @@ use crate::document::{ApiVersion, Document, Kind, Metadata, Spec};
 use crate::kinds::{
     ConnectionValue, DataSchemaSpec, DatasetSpec, DatasetVersion, DatastoreSpec, DatastoreType, FeatureSchema,
     FeatureType, Implementation, ModuleSpec, PipelineSpec, Port, PortType, RunSpec, RunStatus, SecretReference, Step,
-    looks_like_credential,
 };
 use crate::newtypes::{Key, Name, ObjectId, RelativePath, SecretRef, ShortText, Version};
+use crate::redact;
 use crate::reference::{Ref, RefTarget};
 use crate::rules::{Findings, Rules};
 use crate::values::{DataPath, Metric, MetricValue, ParamValue, Params, Timestamp, UniqueMap};
@@ -77,10 +79,78 @@ pub fn migrate(text: &str) -> Result<Migration, MigrateError> {
     } else {
         m.mlspec_repo(object)?;
     }
-    Ok(Migration {
-        documents: m.documents,
-        notes: m.notes,
-    })
+    let mut notes = m.notes;
+    let documents = m
+        .documents
+        .into_iter()
+        .filter_map(|d| without_secrets(d, &mut notes))
+        .collect();
+    Ok(Migration { documents, notes })
+}
+
+/// The document with every secret inside its strings replaced by `***`, each noted with the
+/// field it was in; `None` (noted) in the unlikely case the redacted document no longer reads.
+fn without_secrets(document: Document, notes: &mut Vec<String>) -> Option<Document> {
+    let mut value = serde_json::to_value(&document).ok()?;
+    let mut found = Vec::new();
+    redact_strings(&mut value, &mut String::new(), &mut found);
+    if found.is_empty() {
+        return Some(document);
+    }
+    let shown = format!("{}/{}", document.kind(), document.metadata.name);
+    for (pointer, what) in found {
+        notes.push(format!(
+            "warning: {shown} at {pointer} held {what}; it was NOT copied (replaced by ***): keep it where the code reads secrets (an environment variable, a secret store)"
+        ));
+    }
+    match serde_json::from_value(value) {
+        Ok(redacted) => Some(redacted),
+        Err(e) => {
+            notes.push(format!(
+                "{shown} could not be kept without its secrets ({e}); it was left out"
+            ));
+            None
+        }
+    }
+}
+
+/// Redacts every string under `value`, recording (JSON Pointer, what) for each secret.
+fn redact_strings(value: &mut Value, pointer: &mut String, found: &mut Vec<(String, String)>) {
+    let at = pointer.len();
+    match value {
+        Value::String(text) => {
+            let secrets = redact::find(text);
+            if !secrets.is_empty() {
+                found.extend(secrets.into_iter().map(|s| (pointer.clone(), s.what)));
+                *text = redact::redact(text).into_owned();
+            }
+        }
+        Value::Array(items) => {
+            let mut previous: Option<String> = None;
+            for (i, item) in items.iter_mut().enumerate() {
+                pointer.push_str(&format!("/{i}"));
+                // A list of strings may be a command line: `--password VALUE`.
+                if let (Some(flag), Value::String(text)) = (previous.take(), &mut *item)
+                    && let Some(secret) = redact::secret_argument(&flag, text)
+                {
+                    found.push((pointer.clone(), secret.what));
+                    *text = redact::MASK.to_owned();
+                }
+                previous = item.as_str().map(str::to_owned);
+                redact_strings(item, pointer, found);
+                pointer.truncate(at);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                redact_strings(item, pointer, found);
+                pointer.truncate(at);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 #[derive(Default)]
@@ -175,7 +245,7 @@ impl Migrator {
                     } else {
                         format!("{prefix}.{k}")
                     };
-                    if looks_like_credential(k) && !matches!(v, Value::Object(_) | Value::Array(_)) {
+                    if redact::is_secret_name(k) && !matches!(v, Value::Object(_) | Value::Array(_)) {
                         self.credential(&path, v);
                         continue;
                     }
@@ -391,7 +461,7 @@ impl Migrator {
             let (Some(key), Some(text)) = (key_from(k), scalar_text(v)) else {
                 continue;
             };
-            if looks_like_credential(k) {
+            if redact::is_secret_name(k) {
                 if let Some(secret_ref) = self.credential(&format!("{name}.connection.{k}"), v) {
                     settings.insert(key, ConnectionValue::Secret(SecretReference { secret_ref }));
                 }

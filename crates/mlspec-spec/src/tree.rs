@@ -22,6 +22,8 @@ pub struct Position {
 pub enum Node {
     /// A scalar: null, boolean, number or string.
     Scalar(Value),
+    /// A number JSON cannot carry: NaN or ±infinity (YAML `.nan`, `.inf`, `1e999`).
+    NonFinite(f64),
     /// A sequence.
     Seq(Vec<Spanned<Node>>),
     /// A mapping, in source order.
@@ -45,6 +47,7 @@ impl Node {
     pub fn to_json(&self) -> Value {
         match self {
             Node::Scalar(v) => v.clone(),
+            Node::NonFinite(_) => Value::Null,
             Node::Seq(items) => Value::Array(items.iter().map(|i| i.value.to_json()).collect()),
             Node::Map(entries) => Value::Object(
                 entries
@@ -52,6 +55,38 @@ impl Node {
                     .map(|(k, v)| (k.value.0.clone(), v.value.to_json()))
                     .collect(),
             ),
+        }
+    }
+}
+
+impl Node {
+    /// The JSON Pointer and value of every non-finite number, in source order.
+    pub fn non_finite(&self) -> Vec<(String, f64)> {
+        let mut found = Vec::new();
+        self.collect_non_finite(&mut String::new(), &mut found);
+        found
+    }
+
+    fn collect_non_finite(&self, pointer: &mut String, found: &mut Vec<(String, f64)>) {
+        let at = pointer.len();
+        match self {
+            Node::NonFinite(v) => found.push((pointer.clone(), *v)),
+            Node::Scalar(_) => {}
+            Node::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    pointer.push_str(&format!("/{i}"));
+                    item.value.collect_non_finite(pointer, found);
+                    pointer.truncate(at);
+                }
+            }
+            Node::Map(entries) => {
+                for (key, item) in entries {
+                    pointer.push('/');
+                    pointer.push_str(&key.value.0.replace('~', "~0").replace('/', "~1"));
+                    item.value.collect_non_finite(pointer, found);
+                    pointer.truncate(at);
+                }
+            }
         }
     }
 }
@@ -115,10 +150,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Scalar(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
-        // The parser refuses non-finite floats; should one arrive, the schema reports it as text.
-        Ok(Node::Scalar(
-            serde_json::Number::from_f64(v).map_or_else(|| Value::String(v.to_string()), Value::Number),
-        ))
+        Ok(serde_json::Number::from_f64(v).map_or(Node::NonFinite(v), |n| Node::Scalar(Value::Number(n))))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
         Ok(Node::Scalar(Value::String(v.to_owned())))
@@ -157,6 +189,7 @@ impl<'de> Deserialize<'de> for KeyText {
         match Node::deserialize(d)? {
             Node::Scalar(Value::String(s)) => Ok(KeyText(s)),
             Node::Scalar(Value::Null) => Ok(KeyText("null".into())),
+            Node::NonFinite(v) => Ok(KeyText(v.to_string())),
             Node::Scalar(other) => Ok(KeyText(other.to_string())),
             Node::Seq(_) | Node::Map(_) => Err(de::Error::custom(
                 "a mapping key must be a scalar, not a sequence or mapping",

@@ -17,6 +17,7 @@ use crate::rules::Severity;
 use crate::schema::{CompiledSchema, compiled};
 use crate::suggest::closest;
 use crate::tree::{Node, Position, locate};
+use crate::values_check::{NON_FINITE_HINT, non_finite_message};
 
 /// The syntax of an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,8 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Most alias uses in one input (default 10,000).
     pub max_aliases: usize,
+    /// Most diagnostics reported per input (default 100); the rest are only counted.
+    pub max_diagnostics: usize,
 }
 
 impl Default for Limits {
@@ -66,6 +69,7 @@ impl Default for Limits {
             max_documents: 10_000,
             max_nodes: 1_000_000,
             max_aliases: 10_000,
+            max_diagnostics: 100,
         }
     }
 }
@@ -82,6 +86,8 @@ impl Limits {
                 max_total_scalar_bytes: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
             },
             with_snippet: false,
+            // Non-finite numbers reach the tree, which reports each at its field's path.
+            non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
         }
     }
 }
@@ -126,13 +132,39 @@ impl Diagnostic {
     }
 }
 
+/// Diagnostics found but not reported, past [`Limits::max_diagnostics`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Omitted {
+    /// Errors not reported.
+    pub errors: usize,
+    /// Warnings not reported.
+    pub warnings: usize,
+}
+
+impl Omitted {
+    /// Counts one diagnostic not reported.
+    pub fn count(&mut self, severity: Severity) {
+        match severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+        }
+    }
+
+    /// How many were not reported.
+    pub fn total(&self) -> usize {
+        self.errors + self.warnings
+    }
+}
+
 /// What validating one input found.
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// The documents that are valid.
     pub documents: Vec<Document>,
-    /// Every problem, in input order.
+    /// The problems reported (at most [`Limits::max_diagnostics`]), in input order.
     pub diagnostics: Vec<Diagnostic>,
+    /// The problems found past the limit, only counted.
+    pub omitted: Omitted,
     /// How many documents the input holds (valid or not).
     pub document_count: usize,
 }
@@ -140,7 +172,7 @@ pub struct Outcome {
 impl Outcome {
     /// True when any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.omitted.errors > 0 || self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
 
     fn failed(diagnostic: Diagnostic) -> Self {
@@ -148,6 +180,60 @@ impl Outcome {
             diagnostics: vec![diagnostic],
             ..Outcome::default()
         }
+    }
+}
+
+/// How a document is written out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Compact JSON, as the store keeps documents.
+    Json,
+    /// Indented JSON.
+    JsonPretty,
+    /// YAML.
+    Yaml,
+}
+
+/// Writes a document as text that reads back as the same valid document under the default
+/// limits — the one way mlspec writes documents (files and the store), so that nothing it
+/// writes can later fail validation. Refused with the diagnostic `validate` would report: a
+/// non-finite number (JSON would turn it into `null`), an inline credential or any other broken
+/// rule, text over the size limit, or text that does not read back as the same document.
+pub fn encode(document: &Document, encoding: Encoding) -> Result<String, Diagnostic> {
+    let findings = document.check();
+    if let Some(finding) = findings.items.into_iter().find(|f| f.severity == Severity::Error) {
+        return Err(Diagnostic {
+            severity: Severity::Error,
+            document: None,
+            position: None,
+            path: Some(finding.path),
+            message: finding.message,
+            hint: finding.hint,
+        });
+    }
+    let written = match encoding {
+        Encoding::Json => serde_json::to_string(document).map_err(|e| e.to_string()),
+        Encoding::JsonPretty => serde_json::to_string_pretty(document)
+            .map(|text| text + "\n")
+            .map_err(|e| e.to_string()),
+        Encoding::Yaml => serde_saphyr::to_string(document).map_err(|e| e.to_string()),
+    };
+    let text = written.map_err(|e| Diagnostic::input_error(format!("cannot write the document: {e}"), None))?;
+    let format = if encoding == Encoding::Yaml {
+        Format::Yaml
+    } else {
+        Format::Json
+    };
+    let mut outcome = validate_text(&text, format, &Limits::default());
+    if let Some(diagnostic) = outcome.diagnostics.into_iter().find(|d| d.severity == Severity::Error) {
+        return Err(diagnostic);
+    }
+    match outcome.documents.pop() {
+        Some(read_back) if outcome.documents.is_empty() && read_back == *document => Ok(text),
+        _ => Err(
+            Diagnostic::input_error("the written document does not read back as the same document", None)
+                .with_hint("this is a bug in the program that made the document; please report it"),
+        ),
     }
 }
 
@@ -192,7 +278,7 @@ pub fn validate_text(text: &str, format: Format, limits: &Limits) -> Outcome {
         return Outcome {
             document_count: documents.len(),
             documents,
-            diagnostics: Vec::new(),
+            ..Outcome::default()
         };
     }
     let trees = match parse_trees(text, format, limits) {
@@ -210,7 +296,8 @@ pub fn validate_text(text: &str, format: Format, limits: &Limits) -> Outcome {
         ..Outcome::default()
     };
     for (index, tree) in trees.iter().enumerate() {
-        let (document, diagnostics) = check_document(tree, text);
+        let room = limits.max_diagnostics.saturating_sub(outcome.diagnostics.len());
+        let (document, diagnostics) = check_document(tree, text, room, &mut outcome.omitted);
         outcome.documents.extend(document);
         outcome.diagnostics.extend(diagnostics.into_iter().map(|d| Diagnostic {
             document: Some(index),
@@ -258,7 +345,12 @@ fn parse_trees(text: &str, format: Format, limits: &Limits) -> Result<Vec<Spanne
             // serde_json gives the precise JSON syntax errors; JSON is YAML 1.2, so the YAML
             // parser then gives the positions, and refuses what serde_json lets through:
             // duplicate keys (the last would silently win) and nesting beyond the depth limit.
-            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(json_error)?;
+            // A number beyond f64 (`1e999`) is left to the YAML parser too, which reads it as
+            // infinity: it is then reported at its field's path like any non-finite number.
+            match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Err(e) if !e.to_string().starts_with("number out of range") => return Err(json_error(e)),
+                _ => {}
+            }
             let tree: Spanned<Node> =
                 serde_saphyr::from_str_with_options(text, limits.yaml_options()).map_err(|e| yaml_error(e, "JSON"))?;
             Ok(match tree {
@@ -284,8 +376,6 @@ fn yaml_error(error: serde_saphyr::Error, syntax: &str) -> Diagnostic {
     };
     let hint = if message.contains("budget") || message.contains("depth") || message.contains("alias") {
         "the input exceeds a parser limit (nesting depth, alias expansion, node or document count); see docs/spec/overview.md#limits".to_owned()
-    } else if message.contains("non-finite") {
-        "JSON cannot carry NaN or infinity: record a finite number or leave the value out".to_owned()
     } else if message.contains("duplicate") {
         "a key may appear once per mapping; keep the one you mean".to_owned()
     } else {
@@ -348,10 +438,30 @@ impl Problem {
     }
 }
 
-/// Validates one parsed document, returning it when valid.
-fn check_document(tree: &Spanned<Node>, text: &str) -> (Option<Document>, Vec<Diagnostic>) {
+/// Validates one parsed document, returning it when valid. At most `room` problems are located
+/// and reported; the others are counted in `omitted`.
+fn check_document(
+    tree: &Spanned<Node>,
+    text: &str,
+    room: usize,
+    omitted: &mut Omitted,
+) -> (Option<Document>, Vec<Diagnostic>) {
     let json = tree.value.to_json();
-    let (document, problems) = document_problems(&json);
+    let (mut document, mut problems) = document_problems(&json);
+    let non_finite = tree.value.non_finite();
+    if !non_finite.is_empty() {
+        // The tree holds null in their place; report them, not what null breaks.
+        document = None;
+        problems.retain(|p| !non_finite.iter().any(|(pointer, _)| *pointer == p.pointer));
+        let reported = non_finite.into_iter().map(|(pointer, value)| {
+            Problem::error(pointer, non_finite_message(value)).hint(Some(NON_FINITE_HINT.to_owned()))
+        });
+        problems.splice(0..0, reported);
+    }
+    for problem in problems.iter().skip(room) {
+        omitted.count(problem.severity);
+    }
+    problems.truncate(room);
     let diagnostics = problems
         .into_iter()
         .map(|p| Diagnostic {

@@ -288,7 +288,7 @@ async fn record_change(
     document: &Document,
     action: &'static str,
 ) -> Result<()> {
-    let json = serde_json::to_string(document).map_err(|e| StoreError::new(ErrorKind::Internal, e.to_string()))?;
+    let json = crate::write::encode(document)?;
     let previous = previous_state(conn, &current.id).await?;
     let links = previous.links.clone();
     writer.record(NewState {

@@ -18,7 +18,7 @@ use crate::fields::fields_of;
 use crate::links::references;
 use crate::model::{Applied, ApplyAction, ApplyReport};
 use crate::resolve::{Candidate, Resolver};
-use crate::write::{Link, NewState, Previous, Writer};
+use crate::write::{Link, NewState, Previous, Writer, encode};
 
 /// What the batch decided for one document before anything is written.
 struct Plan {
@@ -99,8 +99,7 @@ async fn plan(
         None => check_name_free(&document, conn, resolver, &scope).await?,
     }
     normalize(&mut document, existing.as_ref(), writer)?;
-    let json = serde_json::to_string(&document)
-        .map_err(|e| StoreError::new(ErrorKind::Internal, format!("cannot serialize {kind}/{name}: {e}")))?;
+    let json = encode(&document)?;
     let id = id_of(&document);
     resolver.add_pending(Candidate {
         id,

@@ -57,18 +57,19 @@ pub struct StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
-    /// An error of `kind` with `message`.
+    /// An error of `kind` with `message`. Secrets in the message (a store URL's password, a
+    /// driver's message quoting a connection string) are redacted: errors are printed.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         StoreError {
             kind,
-            message: message.into(),
+            message: redacted(message.into()),
             hint: None,
         }
     }
 
-    /// Adds what to do about it.
+    /// Adds what to do about it (secrets redacted, as in the message).
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(redacted(hint.into()));
         self
     }
 
@@ -159,6 +160,13 @@ impl From<sqlx::Error> for StoreError {
             E::RowNotFound => StoreError::not_found("no such row"),
             _ => StoreError::new(ErrorKind::Internal, format!("database error: {error}")),
         }
+    }
+}
+
+fn redacted(text: String) -> String {
+    match mlspec_spec::redact::redact(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(redacted) => redacted,
     }
 }
 

@@ -43,9 +43,11 @@ impl Location {
             return Ok(Location::Sqlite(PathBuf::from(path)));
         }
         if let Some((scheme, _)) = text.split_once("://") {
-            return Err(
-                StoreError::invalid(format!("unsupported store URL scheme `{scheme}` in `{text}`")).with_hint(usage),
-            );
+            return Err(StoreError::invalid(format!(
+                "unsupported store URL scheme `{scheme}` in `{}`",
+                redact_password(text)
+            ))
+            .with_hint(usage));
         }
         Ok(Location::Sqlite(PathBuf::from(text)))
     }
@@ -110,37 +112,10 @@ fn check_postgres_url(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The URL with the password of its user info, and any `password` / `sslpassword` query
-/// parameter, replaced by `***`.
+/// The URL with its secrets (the user info's password, `password=` parameters) replaced by
+/// `***`.
 fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            let password = if user_info.contains(':') { ":***" } else { "" };
-            format!("{user}{password}@{host}")
-        }
-        None => authority.to_owned(),
-    };
-    format!("{scheme}://{authority}{}", redact_query(tail))
-}
-
-fn redact_query(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else {
-        return tail.to_owned();
-    };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|param| match param.split_once('=') {
-            Some((key, _)) if key.to_ascii_lowercase().ends_with("password") => format!("{key}=***"),
-            _ => param.to_owned(),
-        })
-        .collect();
-    format!("{path}?{}", params.join("&"))
+    mlspec_spec::redact::redact(url).into_owned()
 }
 
 #[cfg(test)]

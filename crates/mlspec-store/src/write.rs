@@ -4,13 +4,36 @@
 
 use std::collections::BTreeSet;
 
-use mlspec_spec::{Kind, Status};
+use mlspec_spec::validate::Encoding;
+use mlspec_spec::{Document, Kind, Status};
 use sqlx::{AnyConnection, Row};
 
 use crate::chain::EventRecord;
 use crate::current::{name_key, status_str};
 use crate::error::{Result, StoreError};
 use crate::fields::Fields;
+
+/// The JSON the store keeps for a document, through the spec's one writer
+/// ([`mlspec_spec::validate::encode`]). Refused, before anything is written, when it could not
+/// be read back as the same valid document: a non-finite number (serde_json writes NaN and
+/// infinity as `null`, which no number field reads, so the event could never be read again and
+/// `store verify` would report it forever), an inline credential or any other broken rule, or a
+/// size over what `validate` reads. The error is the diagnostic `validate` reports, at its path.
+pub(crate) fn encode(document: &Document) -> Result<String> {
+    mlspec_spec::validate::encode(document, Encoding::Json).map_err(|d| {
+        let at = d.path.map(|p| format!(" at {p}")).unwrap_or_default();
+        let error = StoreError::invalid(format!(
+            "{}/{} cannot be recorded{at}: {}",
+            document.kind(),
+            document.metadata.name,
+            d.message
+        ));
+        match d.hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
+    })
+}
 
 /// One lineage edge: `source` flowed into `target`.
 pub(crate) type Link = (String, String, String);

@@ -30,7 +30,13 @@ struct Cli {
     command: Command,
     /// The metadata store: sqlite:PATH, a file path, or postgres://USER@HOST:PORT/DB. Default:
     /// .mlspec/store.db in this directory or the nearest parent that has one.
-    #[arg(long, global = true, env = "MLSPEC_STORE", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "MLSPEC_STORE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     store: Option<String>,
     /// Who is acting, recorded as `createdBy` and in every store event. Default: the operating
     /// system's user.

@@ -60,9 +60,10 @@ pub struct SecretReference {
 
 /// A place that holds data.
 ///
-/// Rules: credentials are never inline. A connection setting whose name looks like a credential
-/// (`password`, `secret`, `token`, `accessKey`, `apiKey`, `privateKey`, `credential`, `sas`)
-/// must be a `{secretRef: …}`, and the `uri` must not carry a password (`scheme://user:pw@host`).
+/// Rules: credentials are never inline (a rule of every kind, see the overview): a connection
+/// setting whose name looks like a credential (`password`, `secret`, `token`, `accessKey`,
+/// `apiKey`, `privateKey`, `credential`, `sas`…) must be a `{secretRef: …}`, and the `uri` must
+/// not carry a password (`scheme://user:pw@host`) or a signed-URL signature.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DatastoreSpec {
@@ -79,64 +80,7 @@ pub struct DatastoreSpec {
     pub read_only: bool,
 }
 
-/// Words that mark a connection setting as a credential.
-const CREDENTIAL_WORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "accesskey",
-    "apikey",
-    "privatekey",
-    "credential",
-    "sas",
-];
-
-/// True when a setting's name suggests it holds a credential.
-pub fn looks_like_credential(name: &str) -> bool {
-    let folded: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    CREDENTIAL_WORDS.iter().any(|w| folded.contains(w)) || folded.ends_with("key") && folded.contains("access")
-}
-
-/// True when a URI carries a password in its user-info part.
-pub fn uri_has_password(uri: &str) -> bool {
-    let Some((_, rest)) = uri.split_once("://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority
-        .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
-}
-
-impl Rules for DatastoreSpec {
-    fn check(&self, f: &mut Findings) {
-        if uri_has_password(self.uri.as_str()) {
-            f.error(
-                "/spec/uri",
-                "the uri carries a password; credentials must not be stored in documents",
-            )
-            .hint("remove it from the uri and add `connection: {password: {secretRef: env:NAME}}`");
-        }
-        for (key, value) in self.connection.iter() {
-            if let ConnectionValue::Plain(_) = value
-                && looks_like_credential(key.as_str())
-            {
-                f.error(
-                    format!("/spec/connection/{key}"),
-                    format!("`{key}` looks like a credential and is given inline"),
-                )
-                .hint(format!(
-                    "write `{key}: {{secretRef: env:NAME}}` and keep the value in that environment variable"
-                ));
-            }
-        }
-    }
-}
+impl Rules for DatastoreSpec {}
 
 /// A named checkpoint of a dataset version (a point to return to).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

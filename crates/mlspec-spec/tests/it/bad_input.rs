@@ -134,6 +134,67 @@ fn non_finite_numbers_are_refused() {
     let text = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: r}\nspec:\n  status: Running\n  metrics: [{key: loss, value: .nan}]\n";
     let outcome = validate_text(text, Format::Yaml, &Limits::default());
     let d = &outcome.diagnostics[0];
-    assert!(d.message.contains("non-finite float `.nan`"), "{}", d.message);
+    assert_eq!(
+        d.message,
+        "`.nan` is not a finite number; MLSpec documents never carry NaN or infinity"
+    );
+    assert_eq!(d.path.as_deref(), Some("/spec/metrics/0/value"));
+    assert!(d.hint.as_deref().is_some_and(|h| h.contains("count such values")));
     assert_eq!(d.position.map(|p| (p.line, p.column)), Some((6, 32)));
+}
+
+/// Every way a non-finite number can be written, in every kind of field (typed `f64` fields,
+/// metric and parameter values, optional numbers, strings, sequences, keys), YAML and JSON: one
+/// error at the field's path, and no valid document.
+#[test]
+fn every_spelling_of_a_non_finite_number_is_refused_at_its_path() {
+    let profile = |value: &str| {
+        format!(
+            "apiVersion: mlspec/v1\nkind: DataProfile\nmetadata: {{name: p}}\nspec:\n  dataset: Dataset/d\n  rows: 3\n  features:\n  - name: x\n    type: float\n    count: 3\n    missing: 0\n    numeric: {{mean: 1.0, stdDev: {value}, min: 0.0, max: 2.0}}\n"
+        )
+    };
+    for (spelling, shown) in [
+        (".nan", ".nan"),
+        (".NaN", ".nan"),
+        (".inf", ".inf"),
+        ("+.inf", ".inf"),
+        ("-.inf", "-.inf"),
+        (".Inf", ".inf"),
+        ("1e999", ".inf"),
+        ("-1e999", "-.inf"),
+    ] {
+        let outcome = validate_text(&profile(spelling), Format::Yaml, &Limits::default());
+        assert!(outcome.documents.is_empty(), "{spelling}");
+        assert_eq!(outcome.diagnostics.len(), 1, "{spelling}: {:#?}", outcome.diagnostics);
+        let d = &outcome.diagnostics[0];
+        assert_eq!(d.path.as_deref(), Some("/spec/features/0/numeric/stdDev"), "{spelling}");
+        assert_eq!(
+            d.message,
+            format!("`{shown}` is not a finite number; MLSpec documents never carry NaN or infinity")
+        );
+        assert_eq!(d.position.map(|p| p.line), Some(12), "{spelling}");
+    }
+    let run = |spec: &str| {
+        format!("apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: r}}\nspec: {{status: Running, {spec}}}\n")
+    };
+    for (spec, path) in [
+        ("params: {lr: .inf}", "/spec/params/lr"),
+        ("metrics: [{key: m, value: [1, -.inf]}]", "/spec/metrics/0/value/1"),
+        ("metrics: [{key: m, value: {a: .nan}}]", "/spec/metrics/0/value/a"),
+    ] {
+        let outcome = validate_text(&run(spec), Format::Yaml, &Limits::default());
+        assert!(outcome.documents.is_empty(), "{spec}");
+        let paths: Vec<_> = outcome.diagnostics.iter().map(|d| d.path.as_deref()).collect();
+        assert_eq!(paths, [Some(path)], "{spec}: {:#?}", outcome.diagnostics);
+    }
+    // JSON cannot spell NaN; a number beyond f64 is infinity, reported at its path.
+    let json = r#"{"apiVersion": "mlspec/v1", "kind": "Run", "metadata": {"name": "r"}, "spec": {"status": "Running", "params": {"lr": 1e400}}}"#;
+    let outcome = validate_text(json, Format::Json, &Limits::default());
+    assert_eq!(outcome.diagnostics.len(), 1, "{:#?}", outcome.diagnostics);
+    assert_eq!(outcome.diagnostics[0].path.as_deref(), Some("/spec/params/lr"));
+    // Finite extremes are numbers like any other.
+    for finite in ["1e308", "-0.0", "5e-324", "1.7976931348623157e308"] {
+        let outcome = validate_text(&profile(finite), Format::Yaml, &Limits::default());
+        assert_eq!(outcome.documents.len(), 1, "{finite}: {:#?}", outcome.diagnostics);
+    }
 }

@@ -8,3 +8,4 @@ mod expr;
 mod fast_yaml;
 mod generated;
 mod migrate;
+mod secrets;

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backends;
+#[macro_use]
 mod conformance;
+mod numbers;
 mod processes;
 mod support;

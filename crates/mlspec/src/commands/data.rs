@@ -17,6 +17,7 @@ use mlspec_spec::kinds::{
     Anomaly, AnomalyKind, DataProfileSpec, DataSchemaSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec,
 };
 use mlspec_spec::newtypes::Digest;
+use mlspec_spec::validate::Encoding;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Status};
 use mlspec_store::Selector;
 
@@ -696,11 +697,30 @@ pub(crate) async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) 
     Ok(())
 }
 
+/// A document as text, through the spec's one writer: refused (nothing written) with
+/// `validate`'s diagnostic when it could not be read back as the same valid document (a
+/// non-finite number, an inline credential, over the size limit).
+pub(crate) fn document_text(document: &Document, encoding: Encoding) -> anyhow::Result<String> {
+    mlspec_spec::validate::encode(document, encoding).map_err(|d| {
+        let at = d.path.map(|p| format!(" at {p}")).unwrap_or_default();
+        let hint = d.hint.map(|h| format!("\n  hint: {h}")).unwrap_or_default();
+        anyhow::anyhow!(
+            "cannot write {}/{}{at}: {}{hint}",
+            document.kind(),
+            document.metadata.name,
+            d.message
+        )
+    })
+}
+
 pub(crate) fn write_document(document: &Document, output: &OutputArgs) -> anyhow::Result<()> {
-    let text = match output.format {
-        DocFormat::Yaml => serde_saphyr::to_string(document).context("cannot write YAML")?,
-        DocFormat::Json => serde_json::to_string_pretty(document)? + "\n",
-    };
+    let text = document_text(
+        document,
+        match output.format {
+            DocFormat::Yaml => Encoding::Yaml,
+            DocFormat::Json => Encoding::JsonPretty,
+        },
+    )?;
     match &output.out {
         Some(path) => crate::files::write_whole(path, text.as_bytes(), Some(&crate::files::DOCUMENT)),
         None => {

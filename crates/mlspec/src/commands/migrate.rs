@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use mlspec_spec::migrate::migrate;
 
+use super::data::document_text;
 use crate::inputs::{self, Content, Source};
+use mlspec_spec::validate::Encoding;
 
 /// Convert documents in the original MLSpec formats (MLSpec repository examples, mlspec-lib
 /// schema_version 0.0.1 / 0.1.0) into mlspec/v1. The v1 documents go to stdout (or --out-dir);
@@ -50,17 +52,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for note in &migration.notes {
             errln!("note: {name}: {note}");
         }
-        let yaml = migration
+        let yaml = match migration
             .documents
             .iter()
             .map(|d| {
-                let mut text = serde_saphyr::to_string(d).map_err(|e| anyhow::anyhow!("cannot write YAML: {e}"))?;
+                let mut text = document_text(d, Encoding::Yaml)?;
                 if !text.ends_with('\n') {
                     text.push('\n');
                 }
                 Ok(text)
             })
-            .collect::<anyhow::Result<Vec<String>>>()?;
+            .collect::<anyhow::Result<Vec<String>>>()
+        {
+            Ok(yaml) => yaml,
+            Err(error) => {
+                errln!("error: {name}: {error:#}");
+                failed = true;
+                continue;
+            }
+        };
         let header = format!("# migrated to mlspec/v1 from {name}\n");
         match &args.out_dir {
             Some(dir) => {

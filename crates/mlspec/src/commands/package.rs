@@ -11,9 +11,10 @@ use mlspec_attest::keys::{Algorithm, KeyFile, PublicKey, SigningKey, write_key_p
 use mlspec_attest::statement::{SLSA_PROVENANCE_V1, Statement, Subject};
 use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, Outcome, PackageFile, Resources, Security, Verdict};
 use mlspec_spec::newtypes::{ByteSize, Digest, RelativePath, ShortText};
+use mlspec_spec::validate::Encoding;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Version};
 
-use super::data::record;
+use super::data::{document_text, record};
 use super::objectives::load_document;
 use super::validate::read_one;
 use crate::store::{LazyStore, StoreChoice, block_on};
@@ -304,7 +305,7 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         }),
     };
     let path = args.dir.join(PACKAGE_FILE);
-    let text = serde_saphyr::to_string(&document).context("cannot write YAML")?;
+    let text = document_text(&document, Encoding::Yaml)?;
     crate::files::write_whole(&path, text.as_bytes(), Some(&crate::files::DOCUMENT))?;
     errln!(
         "{}: {} files, {} bytes, manifest {}",

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use mlspec_spec::Document;
 use mlspec_spec::batch::{BatchFinding, check_batch};
 use mlspec_spec::rules::Severity;
-use mlspec_spec::validate::{Diagnostic, Limits, too_large, validate_bytes};
+use mlspec_spec::validate::{Diagnostic, Limits, Omitted, too_large, validate_bytes};
 use serde::Serialize;
 
 use super::OutputFormat;
 use crate::inputs::{self, Content, Source};
-use crate::report::{FileReport, render_human};
+use crate::report::{FileReport, render_human, render_omitted};
 
 /// Check MLSpec documents: files, directories (recursively: *.yaml, *.yml, *.json) or `-` for
 /// standard input. Exit 0 when every document is valid, 1 when any is not, 2 when an input
@@ -23,6 +23,9 @@ pub struct Args {
     /// How to print the result.
     #[arg(long, value_enum, default_value = "human")]
     format: OutputFormat,
+    /// Most diagnostics reported per file; the rest are counted ("N more diagnostics not shown").
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_diagnostics)]
+    max_diagnostics: usize,
 }
 
 #[derive(Serialize)]
@@ -51,16 +54,20 @@ pub struct Checked {
     pub read_failures: Vec<String>,
 }
 
-/// Reads and validates every input, with the rules across them.
+/// Reads and validates every input, with the rules across them, under the default limits.
 pub fn check_paths(paths: &[String]) -> anyhow::Result<Checked> {
+    check_paths_within(paths, &Limits::default())
+}
+
+/// Reads and validates every input, with the rules across them.
+pub fn check_paths_within(paths: &[String], limits: &Limits) -> anyhow::Result<Checked> {
     let sources = inputs::expand(paths).map_err(anyhow::Error::msg)?;
-    let limits = Limits::default();
     let mut files = Vec::new();
     let mut read_failures = Vec::new();
     // Every valid document, with the index of the file it came from.
     let mut documents = Vec::new();
     for source in &sources {
-        match check_input(source, &limits) {
+        match check_input(source, limits) {
             Ok((report, valid)) => {
                 documents.extend(valid.into_iter().map(|d| (files.len(), d)));
                 files.push(report);
@@ -68,7 +75,7 @@ pub fn check_paths(paths: &[String]) -> anyhow::Result<Checked> {
             Err(message) => read_failures.push(message),
         }
     }
-    add_batch_findings(&mut files, &documents);
+    add_batch_findings(&mut files, &documents, limits.max_diagnostics);
     let summary = summarize(&files);
     Ok(Checked {
         files,
@@ -107,7 +114,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         summary,
         read_failures,
         ..
-    } = check_paths(&args.paths)?;
+    } = check_paths_within(
+        &args.paths,
+        &Limits {
+            max_diagnostics: args.max_diagnostics,
+            ..Limits::default()
+        },
+    )?;
     let code = if !read_failures.is_empty() {
         ExitCode::from(2)
     } else if summary.errors > 0 {
@@ -138,6 +151,7 @@ fn check_input(source: &Source, limits: &Limits) -> Result<(FileReport, Vec<Docu
                     documents: 0,
                     valid: 0,
                     diagnostics,
+                    omitted_diagnostics: Omitted::default(),
                     text: None,
                 },
                 Vec::new(),
@@ -150,13 +164,15 @@ fn check_input(source: &Source, limits: &Limits) -> Result<(FileReport, Vec<Docu
         documents: outcome.document_count,
         valid: outcome.documents.len(),
         diagnostics: outcome.diagnostics,
+        omitted_diagnostics: outcome.omitted,
         text: String::from_utf8(bytes).ok(),
     };
     Ok((report, outcome.documents))
 }
 
-/// Adds the rules across all inputs (unique names, holdback data) to the files they concern.
-fn add_batch_findings(files: &mut [FileReport], documents: &[(usize, Document)]) {
+/// Adds the rules across all inputs (unique names, holdback data) to the files they concern,
+/// counting those past `max_diagnostics` per file.
+fn add_batch_findings(files: &mut [FileReport], documents: &[(usize, Document)], max_diagnostics: usize) {
     let refs: Vec<&Document> = documents.iter().map(|(_, d)| d).collect();
     for BatchFinding {
         document,
@@ -169,6 +185,10 @@ fn add_batch_findings(files: &mut [FileReport], documents: &[(usize, Document)])
         file.valid = file
             .valid
             .saturating_sub(usize::from(finding.severity == Severity::Error));
+        if file.diagnostics.len() >= max_diagnostics {
+            file.omitted_diagnostics.count(finding.severity);
+            continue;
+        }
         file.diagnostics.push(Diagnostic {
             severity: finding.severity,
             document: None,
@@ -182,11 +202,19 @@ fn add_batch_findings(files: &mut [FileReport], documents: &[(usize, Document)])
 
 fn summarize(files: &[FileReport]) -> Summary {
     let count = |severity| {
-        files
+        let omitted: usize = files
+            .iter()
+            .map(|f| match severity {
+                Severity::Error => f.omitted_diagnostics.errors,
+                Severity::Warning => f.omitted_diagnostics.warnings,
+            })
+            .sum();
+        let shown = files
             .iter()
             .flat_map(|f| &f.diagnostics)
             .filter(|d| d.severity == severity)
-            .count()
+            .count();
+        shown + omitted
     };
     let documents = files.iter().map(|f| f.documents).sum();
     let valid: usize = files.iter().map(|f| f.valid).sum();
@@ -205,6 +233,9 @@ pub fn print_human(files: &[FileReport], summary: &Summary) {
     for file in files {
         for diagnostic in &file.diagnostics {
             errln!("{}", render_human(file, diagnostic));
+        }
+        if let Some(note) = render_omitted(file) {
+            errln!("{note}");
         }
     }
     let verdict = if summary.valid { "ok" } else { "invalid" };

@@ -43,7 +43,7 @@ pub struct Plan {
     pub command: Vec<String>,
 }
 
-/// Environment variables `/varz` shows (values of secret-looking names are redacted).
+/// Environment variables `/varz` shows (secrets redacted).
 const ENV_ALLOW: &[&str] = &[
     "HOSTNAME",
     "USER",
@@ -67,29 +67,15 @@ const ENV_ALLOW: &[&str] = &[
 ];
 /// Prefixes of allow-listed variables.
 const ENV_ALLOW_PREFIXES: &[&str] = &["MLSPEC_", "SLURM_", "ARGO_", "AIRFLOW_CTX_"];
-/// Name fragments that mark a variable as secret.
-const SECRET_MARKS: &[&str] = &[
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "TOKEN",
-    "KEY",
-    "CREDENTIAL",
-    "AUTH",
-    "PRIVATE",
-    "COOKIE",
-    "SESSION",
-];
-
-/// The allow-listed environment, secret-looking values redacted.
+/// The allow-listed environment, secrets redacted (`mlspec_spec::redact`): the value of a
+/// secret-looking name entirely, a password or signature inside any other value.
 pub fn visible_env(vars: impl Iterator<Item = (String, String)>) -> std::collections::BTreeMap<String, String> {
     vars.filter(|(name, _)| {
         ENV_ALLOW.contains(&name.as_str()) || ENV_ALLOW_PREFIXES.iter().any(|p| name.starts_with(p))
     })
     .map(|(name, value)| {
-        let upper = name.to_ascii_uppercase();
-        let secret = SECRET_MARKS.iter().any(|mark| upper.contains(mark));
-        (name, if secret { "[redacted]".to_owned() } else { value })
+        let value = mlspec_spec::redact::redact_env(&name, &value);
+        (name, value)
     })
     .collect()
 }

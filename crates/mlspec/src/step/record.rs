@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use mlspec_spec::kinds::{ArtifactSpec, ArtifactType, ResourceUsage, RunSpec, RunStatus};
 use mlspec_spec::newtypes::{Digest, Key, LabelKey, LabelValue, MediaType, RelativePath, ShortText};
-use mlspec_spec::values::{DataPath, Params, Tags, UniqueMap};
+use mlspec_spec::values::{DataPath, ParamValue, Params, Tags, UniqueMap};
 use mlspec_spec::{ApiVersion, Document, Metadata, Name, ObjectId, Ref, RefTarget, Spec};
 use sha2::{Digest as _, Sha256};
 
@@ -71,9 +71,9 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
         end_time: Some(ending.ended),
         exit_code: ending.exit_code,
         signal: ending.signal.as_deref().map(ShortText::new).transpose()?,
-        command: facts.command.to_vec(),
+        command: mlspec_spec::redact::redact_args(facts.command),
         source: None,
-        params: facts.params.clone(),
+        params: recorded_params(facts.params, &mut warnings),
         metrics: facts.metrics,
         inputs: facts.inputs.to_vec(),
         outputs: output_refs,
@@ -93,6 +93,28 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
         spec: Spec::Run(run),
     });
     Ok((documents, warnings))
+}
+
+/// The parameters as recorded: a secret-looking one (a `password`, a URL with its password)
+/// is recorded redacted, with a warning, never in the clear.
+fn recorded_params(params: &Params, warnings: &mut Vec<String>) -> Params {
+    use mlspec_spec::redact::{MASK, is_secret_variable, redact_env};
+    params
+        .iter()
+        .map(|(key, value)| {
+            let recorded = match value {
+                ParamValue::String(text) => ParamValue::String(redact_env(key.as_str(), text)),
+                ParamValue::Number(_) if is_secret_variable(key.as_str()) => ParamValue::String(MASK.to_owned()),
+                number => number.clone(),
+            };
+            if &recorded != value {
+                warnings.push(format!(
+                    "parameter `{key}` holds a credential; it was recorded as {MASK} (pass secrets through the environment, not as parameters)"
+                ));
+            }
+            (key.clone(), recorded)
+        })
+        .collect()
 }
 
 /// `<step>-<8 random hex digits of the run id>`: unique per run, readable in lists.
