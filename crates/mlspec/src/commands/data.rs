@@ -110,9 +110,11 @@ struct ValidateArgs {
 }
 
 /// Write the first version of a DataSchema from a sample of a data file (its first --limit
-/// rows): each column's type, presence (required; the fraction present, rounded down), a domain
-/// (the values of a string column with at most 20 of them; the range of a numeric one) and drift
-/// and skew thresholds of 0.01 — a document to edit, then to validate data against.
+/// rows), one that the rest of the data meets too: each column's type; presence (required; at
+/// least the lower 99.9% confidence bound of the fraction present in the sample); a value set
+/// for a string column whose vocabulary looks closed (at most 20 values, each seen at least 10
+/// times); numeric ranges only with --numeric-domains; drift and skew thresholds of 0.01 — a
+/// document to edit, then to validate data against.
 #[derive(clap::Args)]
 struct InferArgs {
     /// The data file.
@@ -120,6 +122,10 @@ struct InferArgs {
     /// Rows to read.
     #[arg(long, default_value_t = 10_000)]
     limit: u64,
+    /// Give numeric features the sample's min and max as their domain: hard bounds that data
+    /// beyond the sample may break (off by default, as in TFDV).
+    #[arg(long)]
+    numeric_domains: bool,
     /// The schema's name (default: from the file name).
     #[arg(long)]
     name: Option<String>,
@@ -539,7 +545,10 @@ fn anomaly_summary(file: &Path, rows: u64, anomalies: &[Anomaly]) -> String {
 fn run_infer(args: InferArgs) -> anyhow::Result<ExitCode> {
     let batches = open(&args.file, &args.csv.read_options())?;
     let version = mlspec_spec::Version::new(args.schema_version.as_str())?;
-    let spec = mlspec_data::schema::infer_from(batches, args.limit.max(1), version)?;
+    let inference = mlspec_data::schema::Inference {
+        numeric_domains: args.numeric_domains,
+    };
+    let spec = mlspec_data::schema::infer_from(batches, args.limit.max(1), version, inference)?;
     let name = document_name(args.name.as_deref(), &args.file, "schema")?;
     errln!(
         "{}: a schema of {} features from the first {} rows; edit it before validating against it",
@@ -663,11 +672,21 @@ pub(crate) async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) 
     Ok(())
 }
 
+/// Writes the document to `--out` or standard output — after reading it back as `mlspec
+/// validate` and the store would: a document mlspec could not read again (past the size or
+/// node limits, or breaking a rule) is refused here, before anything is written.
 pub(crate) fn write_document(document: &Document, output: &OutputArgs) -> anyhow::Result<()> {
-    let text = match output.format {
-        DocFormat::Yaml => serde_saphyr::to_string(document).context("cannot write YAML")?,
-        DocFormat::Json => serde_json::to_string_pretty(document)? + "\n",
+    let (text, format) = match output.format {
+        DocFormat::Yaml => (
+            serde_saphyr::to_string(document).context("cannot write YAML")?,
+            mlspec_spec::validate::Format::Yaml,
+        ),
+        DocFormat::Json => (
+            serde_json::to_string_pretty(document)? + "\n",
+            mlspec_spec::validate::Format::Json,
+        ),
     };
+    check_readable(document, &text, format)?;
     match &output.out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
         None => {
@@ -675,6 +694,28 @@ pub(crate) fn write_document(document: &Document, output: &OutputArgs) -> anyhow
             Ok(())
         }
     }
+}
+
+/// Refuses a document that `mlspec validate` would refuse.
+fn check_readable(document: &Document, text: &str, format: mlspec_spec::validate::Format) -> anyhow::Result<()> {
+    let limits = mlspec_spec::validate::Limits::default();
+    let outcome = mlspec_spec::validate::validate_text(text, format, &limits);
+    let Some(problem) = outcome
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == mlspec_spec::rules::Severity::Error)
+    else {
+        return Ok(());
+    };
+    let at = problem.path.as_deref().map(|p| format!(" at {p}")).unwrap_or_default();
+    bail!(
+        "the {} {} would be a document mlspec cannot read back ({} bytes{at}: {}); nothing was written — \
+         see docs/limits.md (\"Profiles, schemas and evaluation\") for what to reduce",
+        document.kind(),
+        document.metadata.name,
+        text.len(),
+        problem.message
+    )
 }
 
 fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
