@@ -854,13 +854,33 @@ fn feature_row(f: &FeatureStats) -> Vec<String> {
             .map(|v| format!("{} ({})", v.value, v.count))
             .collect();
         let about = if s.distinct_estimated { "≈" } else { "" };
-        format!("{about}{} distinct; top {}", s.distinct, top.join(", "))
+        let top = if !top.is_empty() {
+            format!("top {}", top.join(", "))
+        } else if s.distinct_estimated {
+            "no value is frequent enough to list".to_owned()
+        } else {
+            "every value is distinct".to_owned()
+        };
+        format!("{about}{} distinct; {top}", s.distinct)
     } else if let Some(trues) = f.true_count {
         format!("{trues} true")
     } else if let (Some(a), Some(b)) = (f.earliest, f.latest) {
         format!("{} … {}", a.to_rfc3339(), b.to_rfc3339())
     } else {
         String::new()
+    };
+    let non_finite: Vec<String> = [
+        (f.nan_count, "NaN"),
+        (f.positive_infinity_count, "+inf"),
+        (f.negative_infinity_count, "-inf"),
+    ]
+    .iter()
+    .filter_map(|(n, what)| n.map(|n| format!("{n} {what}")))
+    .collect();
+    let described = match (non_finite.is_empty(), described.is_empty()) {
+        (true, _) => described,
+        (false, true) => non_finite.join(", "),
+        (false, false) => format!("{described}; {}", non_finite.join(", ")),
     };
     vec![
         f.name.to_string(),
