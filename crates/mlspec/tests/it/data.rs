@@ -727,7 +727,6 @@ fn non_finite_numbers_make_documents_that_validate_and_round_trip() {
         let (base, _) = admin.rsplit_once('/').unwrap();
         stores.push(Some(format!("{base}/{database}")));
     }
-    assert_eq!(mlspec(dir, &["init"]).code, 0);
     for store in &stores {
         let with_store = |args: &[&str]| {
             let mut all: Vec<&str> = Vec::new();
@@ -737,7 +736,9 @@ fn non_finite_numbers_make_documents_that_validate_and_round_trip() {
             all.extend(args);
             mlspec(dir, &all)
         };
-        let mut args = vec!["data", "profile", "nf.csv", "--out", "p.yaml", "--dataset", "Dataset/nf"];
+        let init = with_store(&["init"]);
+        assert_eq!(init.code, 0, "{}", init.stderr);
+        let mut args = vec!["data", "profile", "nf.csv", "--out", "p.yaml"];
         args.extend(floats);
         let out = with_store(&args);
         assert!(out.stderr.contains("20 NaN, 20 +inf, 20 -inf"), "{}", out.stderr);

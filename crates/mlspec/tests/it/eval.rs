@@ -366,9 +366,9 @@ fn non_finite_inputs_are_refused_and_overflowing_metrics_are_undefined() {
     let dir = tmp.path();
     let cases = [
         ("label,prediction,score\n1,1,0.9\n0,0,inf\n", &["--score", "score"][..], "`score` is infinite"),
-        ("label,prediction,score\n1,1,-inf\n0,0,0.1\n", &["--score", "score"][..], "`score` is infinite"),
+        ("label,prediction,score\n0,0,0.1\n1,1,-inf\n", &["--score", "score"][..], "`score` is infinite"),
         ("label,prediction\n1.5,1.0\ninf,2.0\n", &[][..], "`label` is infinite"),
-        ("label,prediction\n1.5,-inf\n2.5,2.0\n", &[][..], "`prediction` is infinite"),
+        ("label,prediction\n2.5,2.0\n1.5,-inf\n", &[][..], "`prediction` is infinite"),
         ("label,prediction\n1.5,1.0\n2.5,NaN\n", &[][..], "`prediction` is NaN"),
     ];
     for (csv, extra, said) in cases {
