@@ -183,7 +183,12 @@ impl Validator {
 fn present(column: &ArrayRef) -> u64 {
     let valid = (column.len() - column.null_count()) as u64;
     let nan = match column.data_type() {
-        DataType::Float64 => column.as_primitive::<Float64Type>().iter().flatten().filter(|v| v.is_nan()).count(),
+        DataType::Float64 => column
+            .as_primitive::<Float64Type>()
+            .iter()
+            .flatten()
+            .filter(|v| v.is_nan())
+            .count(),
         DataType::Float32 => column
             .as_primitive::<arrow::datatypes::Float32Type>()
             .iter()

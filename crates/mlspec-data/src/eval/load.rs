@@ -212,12 +212,10 @@ fn too_many_classes(file: &str, column: &str, at: &str) -> DataError {
     )
     .at(at)
     .with_column(column)
-    .with_hint(
-        format!(
-            "an Evaluation holds at most {MAX_CLASSES} classes (its confusion matrix has classes² cells); \
+    .with_hint(format!(
+        "an Evaluation holds at most {MAX_CLASSES} classes (its confusion matrix has classes² cells); \
              is this a regression task (--task regression), or the wrong --label/--prediction column?"
-        ),
-    )
+    ))
 }
 
 fn null_error(file: &str, column: &str, at: &str) -> DataError {

@@ -128,7 +128,10 @@ pub fn fit(spec: &mut DataProfileSpec) -> Size {
                 None => continue,
             },
         };
-        if let Some(sketch) = features.get_mut(part.feature).and_then(|f: &mut FeatureStats| f.sketch.as_mut()) {
+        if let Some(sketch) = features
+            .get_mut(part.feature)
+            .and_then(|f: &mut FeatureStats| f.sketch.as_mut())
+        {
             match part.part {
                 Part::Values => sketch.values = None,
                 Part::Extremes => {

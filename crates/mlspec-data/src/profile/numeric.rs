@@ -245,10 +245,7 @@ impl NumericAcc {
             return;
         }
         let total = self.count + other.count;
-        let (mine, theirs) = (
-            self.count as f64 / total as f64,
-            other.count as f64 / total as f64,
-        );
+        let (mine, theirs) = (self.count as f64 / total as f64, other.count as f64 / total as f64);
         // Chan's update, with the squared difference of the means scaled before it is
         // squared, and the mean as a weighted sum: neither can overflow on finite inputs.
         let spread = (other.mean - self.mean) * (mine * theirs).sqrt();

@@ -108,7 +108,10 @@ fn exact_sets_merge_and_a_merge_past_the_limit_estimates() {
     let mut merged = Profiler::restore(&a).unwrap();
     merged.append(Profiler::restore(&a).unwrap()).unwrap();
     let same = merged.spec(OutlierRules::default());
-    assert_eq!((strings(&same).0.distinct, strings(&same).0.distinct_estimated), (60_000, false));
+    assert_eq!(
+        (strings(&same).0.distinct, strings(&same).0.distinct_estimated),
+        (60_000, false)
+    );
     let mut merged = Profiler::restore(&a).unwrap();
     merged.append(Profiler::restore(&b).unwrap()).unwrap();
     let both = merged.spec(OutlierRules::default());

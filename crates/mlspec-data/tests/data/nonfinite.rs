@@ -119,13 +119,8 @@ fn csv_json_lines_and_parquet_count_nan_and_infinities_apart() {
         ))
     };
     let strings: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c", "d", "e", "f", "g", "h"]));
-    let batch = RecordBatch::try_from_iter([
-        ("x", column(0)),
-        ("nan", column(1)),
-        ("inf", column(2)),
-        ("s", strings),
-    ])
-    .unwrap();
+    let batch =
+        RecordBatch::try_from_iter([("x", column(0)), ("nan", column(1)), ("inf", column(2)), ("s", strings)]).unwrap();
     let parquet = dir.path().join("nf.parquet");
     let mut writer =
         parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&parquet).unwrap(), batch.schema(), None).unwrap();
@@ -204,7 +199,10 @@ features:
     };
     // 7 of 8 present: the NaN is missing.
     let missing = of("x", "present in");
-    assert_eq!((missing.kind, missing.count, missing.value), (AnomalyKind::TooManyMissing, Some(1), Some(0.875)));
+    assert_eq!(
+        (missing.kind, missing.count, missing.value),
+        (AnomalyKind::TooManyMissing, Some(1), Some(0.875))
+    );
     // Above 3.5: 4.0 and the two +inf.
     let outside = of("x", "lie outside");
     assert_eq!(outside.count, Some(3));
@@ -221,7 +219,11 @@ fn drift_sees_infinities_appear() {
     let mut after = String::from("x\n");
     for i in 0..1000 {
         before.push_str(&format!("{}.5\n", i % 100));
-        let value = if i % 10 == 0 { "inf".to_owned() } else { format!("{}.5", i % 100) };
+        let value = if i % 10 == 0 {
+            "inf".to_owned()
+        } else {
+            format!("{}.5", i % 100)
+        };
         after.push_str(&format!("{value}\n"));
     }
     let base = profile_of(&write(dir.path(), "a.csv", &before), &ReadOptions::default());

@@ -605,24 +605,41 @@ fn a_schema_inferred_from_a_prefix_accepts_the_whole_file() {
         assert_eq!(mlspec(dir, &["validate", &schema]).code, 0);
         let base = mlspec(
             dir,
-            &["data", "validate", "base.csv", "--schema", &schema, "--no-record", "--format", "json"],
+            &[
+                "data",
+                "validate",
+                "base.csv",
+                "--schema",
+                &schema,
+                "--no-record",
+                "--format",
+                "json",
+            ],
         );
         assert_eq!(base.code, 0, "prefix {limit}: {}", base.stderr);
         let drifted = mlspec(
             dir,
-            &["data", "validate", "drifted.csv", "--schema", &schema, "--no-record", "--format", "json"],
+            &[
+                "data",
+                "validate",
+                "drifted.csv",
+                "--schema",
+                &schema,
+                "--no-record",
+                "--format",
+                "json",
+            ],
         );
         assert_eq!(drifted.code, 1, "prefix {limit}: {}", drifted.stderr);
         let report: serde_json::Value = serde_json::from_str(&drifted.stdout).unwrap();
         let anomalies = report["spec"]["anomalies"].as_array().unwrap();
-        let found = |feature: &str, kind: &str| {
-            anomalies
-                .iter()
-                .any(|a| a["feature"] == feature && a["kind"] == kind)
-        };
+        let found = |feature: &str, kind: &str| anomalies.iter().any(|a| a["feature"] == feature && a["kind"] == kind);
         assert!(found("device", "newCategory"), "prefix {limit}: {anomalies:#?}");
         assert!(found("income", "tooManyMissing"), "prefix {limit}: {anomalies:#?}");
-        assert!(found("session_seconds", "tooManyMissing"), "prefix {limit}: {anomalies:#?}");
+        assert!(
+            found("session_seconds", "tooManyMissing"),
+            "prefix {limit}: {anomalies:#?}"
+        );
         if limit != "1000" {
             // 1,000 rows see the rarest countries a few times only: no domain, no claim.
             assert!(found("country", "newCategory"), "prefix {limit}: {anomalies:#?}");
@@ -631,8 +648,16 @@ fn a_schema_inferred_from_a_prefix_accepts_the_whole_file() {
     let against = mlspec(
         dir,
         &[
-            "data", "validate", "drifted.csv", "--schema", "schema-1000.yaml", "--baseline", "base.csv",
-            "--no-record", "--format", "json",
+            "data",
+            "validate",
+            "drifted.csv",
+            "--schema",
+            "schema-1000.yaml",
+            "--baseline",
+            "base.csv",
+            "--no-record",
+            "--format",
+            "json",
         ],
     );
     assert_eq!(against.code, 1, "{}", against.stderr);
@@ -644,7 +669,16 @@ fn a_schema_inferred_from_a_prefix_accepts_the_whole_file() {
         .filter(|a| a["kind"] == "drift")
         .map(|a| a["feature"].as_str().unwrap())
         .collect();
-    for planted in ["age", "income", "score", "country", "device", "is_member", "event_ts", "gender"] {
+    for planted in [
+        "age",
+        "income",
+        "score",
+        "country",
+        "device",
+        "is_member",
+        "event_ts",
+        "gender",
+    ] {
         assert!(drifted.contains(&planted), "{planted}: {drifted:?}");
     }
 }
@@ -659,12 +693,19 @@ fn distinct_counts_agree_with_pandas() {
     for distinct in [1_000u64, 100_000, 150_000] {
         let mut csv = String::from("v,n\n");
         for i in 0..distinct + distinct / 10 {
-            let value = if i % 97 == 5 { String::new() } else { format!("k{}", i % distinct) };
+            let value = if i % 97 == 5 {
+                String::new()
+            } else {
+                format!("k{}", i % distinct)
+            };
             csv.push_str(&format!("{value},{i}\n"));
         }
         let file = format!("d{distinct}.csv");
         std::fs::write(dir.join(&file), csv).unwrap();
-        let out = mlspec(dir, &["data", "profile", &file, "--format", "json", "--no-record", "--quiet"]);
+        let out = mlspec(
+            dir,
+            &["data", "profile", &file, "--format", "json", "--no-record", "--quiet"],
+        );
         assert_eq!(out.code, 0, "{}", out.stderr);
         let profile: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         let v = &profile["spec"]["features"][0];
@@ -693,7 +734,11 @@ fn distinct_counts_agree_with_pandas() {
     }
     std::fs::write(dir.join("u.csv"), "id\na\nb\nc\n").unwrap();
     let out = mlspec(dir, &["data", "profile", "u.csv", "--no-record"]);
-    assert!(out.stderr.contains("3 distinct; every value is distinct"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("3 distinct; every value is distinct"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// NaN and ±Infinity in a CSV: the profile counts them, and it — and the schema, the
@@ -715,7 +760,14 @@ fn non_finite_numbers_make_documents_that_validate_and_round_trip() {
         csv.push_str(&format!("{x},NaN,inf,{}\n", i % 2));
     }
     std::fs::write(dir.join("nf.csv"), csv).unwrap();
-    let floats = ["--type", "x=float", "--type", "only_nan=float", "--type", "only_inf=float"];
+    let floats = [
+        "--type",
+        "x=float",
+        "--type",
+        "only_nan=float",
+        "--type",
+        "only_inf=float",
+    ];
     let mut stores = vec![None];
     if let Ok(admin) = std::env::var("MLSPEC_TEST_POSTGRES") {
         let database = format!("mlspec_nonfinite_{}", std::process::id());
@@ -754,7 +806,13 @@ fn non_finite_numbers_make_documents_that_validate_and_round_trip() {
         serde_saphyr::from_str(&std::fs::read_to_string(dir.join("p.yaml")).unwrap()).unwrap();
     let x = &profile["spec"]["features"][0];
     assert_eq!(
-        (&x["count"], &x["missing"], &x["nanCount"], &x["positiveInfinityCount"], &x["negativeInfinityCount"]),
+        (
+            &x["count"],
+            &x["missing"],
+            &x["nanCount"],
+            &x["positiveInfinityCount"],
+            &x["negativeInfinityCount"]
+        ),
         (&180.into(), &20.into(), &20.into(), &20.into(), &20.into())
     );
     assert_eq!(profile["spec"]["features"][1]["nanCount"], 200);
@@ -764,12 +822,26 @@ fn non_finite_numbers_make_documents_that_validate_and_round_trip() {
     args.extend(floats);
     assert_eq!(mlspec(dir, &args).code, 0);
     assert_eq!(mlspec(dir, &["validate", "s.yaml"]).code, 0);
-    let mut args = vec!["data", "validate", "nf.csv", "--schema", "s.yaml", "--baseline", "p.yaml", "--out", "r.yaml"];
+    let mut args = vec![
+        "data",
+        "validate",
+        "nf.csv",
+        "--schema",
+        "s.yaml",
+        "--baseline",
+        "p.yaml",
+        "--out",
+        "r.yaml",
+    ];
     args.extend(floats);
     let out = mlspec(dir, &args);
     // The infinities lie outside the sample's finite range.
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("outOfDomain") || out.stderr.contains("OutOfDomain"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("outOfDomain") || out.stderr.contains("OutOfDomain"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(mlspec(dir, &["validate", "r.yaml"]).code, 0);
     let mut args = vec!["data", "drift", "p.yaml", "nf.csv", "--format", "json"];
     args.extend(floats);

@@ -365,10 +365,22 @@ fn non_finite_inputs_are_refused_and_overflowing_metrics_are_undefined() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let cases = [
-        ("label,prediction,score\n1,1,0.9\n0,0,inf\n", &["--score", "score"][..], "`score` is infinite"),
-        ("label,prediction,score\n0,0,0.1\n1,1,-inf\n", &["--score", "score"][..], "`score` is infinite"),
+        (
+            "label,prediction,score\n1,1,0.9\n0,0,inf\n",
+            &["--score", "score"][..],
+            "`score` is infinite",
+        ),
+        (
+            "label,prediction,score\n0,0,0.1\n1,1,-inf\n",
+            &["--score", "score"][..],
+            "`score` is infinite",
+        ),
         ("label,prediction\n1.5,1.0\ninf,2.0\n", &[][..], "`label` is infinite"),
-        ("label,prediction\n2.5,2.0\n1.5,-inf\n", &[][..], "`prediction` is infinite"),
+        (
+            "label,prediction\n2.5,2.0\n1.5,-inf\n",
+            &[][..],
+            "`prediction` is infinite",
+        ),
         ("label,prediction\n1.5,1.0\n2.5,NaN\n", &[][..], "`prediction` is NaN"),
     ];
     for (csv, extra, said) in cases {
@@ -377,9 +389,17 @@ fn non_finite_inputs_are_refused_and_overflowing_metrics_are_undefined() {
         args.extend(extra);
         let out = mlspec(dir, &args);
         assert_eq!(out.code, 2, "{csv}: {}", out.stderr);
-        assert!(out.stderr.contains(said) && out.stderr.contains("row 1"), "{csv}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(said) && out.stderr.contains("row 1"),
+            "{csv}: {}",
+            out.stderr
+        );
     }
-    std::fs::write(dir.join("big.csv"), "label,prediction\n1e300,-1e300\n-1e300,1e300\n1,2\n").unwrap();
+    std::fs::write(
+        dir.join("big.csv"),
+        "label,prediction\n1e300,-1e300\n-1e300,1e300\n1,2\n",
+    )
+    .unwrap();
     let spec = &evaluate(dir, &["big.csv"])["spec"];
     assert_eq!(undefined(spec, None, "rmse").as_deref(), Some("not finite"));
     assert_eq!(mlspec(dir, &["validate", "eval.json"]).code, 0);
