@@ -187,6 +187,18 @@ fn validate_reports_anomalies_and_exits_1() {
         mlspec(dir, &["data", "infer-schema", "people.csv", "--out", "schema.yaml"]).code,
         0
     );
+    // Four rows support no domain: the anomalies below come from a written one.
+    std::fs::write(
+        dir.join("strict.yaml"),
+        std::fs::read_to_string(dir.join("schema.yaml"))
+            .unwrap()
+            .replace(
+                "    type: string\n",
+                "    type: string\n    domain:\n      values: [DE, FR, US]\n",
+            )
+            .replace("minFraction: 0.", "minFraction: 0.7"),
+    )
+    .unwrap();
     let out = mlspec(
         dir,
         &[
@@ -212,7 +224,7 @@ fn validate_reports_anomalies_and_exits_1() {
             "validate",
             "new.csv",
             "--schema",
-            "schema.yaml",
+            "strict.yaml",
             "--out",
             "report.yaml",
         ],
