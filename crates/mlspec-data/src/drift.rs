@@ -9,11 +9,13 @@
 //! - **Categorical** features (strings, booleans): the L-infinity distance between the value
 //!   shares (as in TFDV), and the categories that appeared or vanished.
 //! - **Timestamps**: drift when the current range does not overlap the baseline's.
-//! - **Every feature**: the change in the share of missing values.
+//! - **Every feature**: the change in the share of missing values (NaN is missing); numeric
+//!   features also the change in the share of infinite values, which the binned statistics
+//!   (over finite values) leave out.
 //!
-//! A feature drifts when its statistic exceeds its threshold (default 0.01), its missing share
-//! moves by more than the missing threshold (default 2 points), or (categorical) new categories
-//! hold more than the threshold's share of the current values.
+//! A feature drifts when its statistic exceeds its threshold (default 0.01), its missing (or
+//! infinite) share moves by more than the missing threshold (default 2 points), or
+//! (categorical) new categories hold more than the threshold's share of the current values.
 
 use serde::Serialize;
 
@@ -108,6 +110,14 @@ pub fn compare(
                 "missing values {:.1}% → {:.1}%",
                 drift.missing_before * 100.0,
                 drift.missing_after * 100.0
+            ));
+        }
+        let (infinite_before, infinite_after) = (before.infinite_share(), after.infinite_share());
+        if (infinite_after - infinite_before).abs() > defaults.missing {
+            drift.reasons.push(format!(
+                "infinite values {:.1}% → {:.1}%",
+                infinite_before * 100.0,
+                infinite_after * 100.0
             ));
         }
         if drift.distance > threshold {

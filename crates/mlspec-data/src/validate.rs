@@ -5,8 +5,8 @@
 //! | missing column | error (warning for a deprecated feature) | a required feature has no column |
 //! | unexpected column | error, or none with `allowUnknownFeatures` | a column the schema does not list |
 //! | type mismatch | error | the column's values are not of the feature's type (integers are accepted as floats) |
-//! | too many missing | error | the present fraction is below `presence.minFraction` |
-//! | out of domain | error | numbers outside `[domain.min, domain.max]` |
+//! | too many missing | error | the present fraction is below `presence.minFraction` (NaN is missing, as in profiles) |
+//! | out of domain | error | numbers outside `[domain.min, domain.max]` (±Infinity too); NaN with `disallowNan`, ±Infinity with `disallowInfinity` |
 //! | new category | error | strings outside `domain.values` |
 //! | deprecated data | warning | a deprecated feature is present |
 //!
@@ -34,6 +34,10 @@ struct ColumnCheck {
     present: u64,
     outside: u64,
     outside_examples: Vec<String>,
+    /// NaN values, when the domain disallows them.
+    nan: u64,
+    /// Infinite values within the bounds, when the domain disallows them.
+    infinite: u64,
     new_values: BTreeMap<String, u64>,
     allowed: HashSet<String>,
 }
@@ -123,6 +127,8 @@ impl Validator {
                 present: 0,
                 outside: 0,
                 outside_examples: Vec::new(),
+                nan: 0,
+                infinite: 0,
                 new_values: BTreeMap::new(),
                 allowed: feature.domain.iter().flat_map(|d| d.values.iter().cloned()).collect(),
             });
@@ -151,7 +157,7 @@ impl Validator {
         self.rows += batch.num_rows() as u64;
         for check in &mut self.checks {
             let column = batch.column(check.index);
-            check.present += (column.len() - column.null_count()) as u64;
+            check.present += present(column);
             check.add(column)?;
         }
         Ok(())
@@ -172,13 +178,42 @@ impl Validator {
     }
 }
 
+/// The values of a column that are present: not null and, in a float column, not NaN (as a
+/// profile counts them).
+fn present(column: &ArrayRef) -> u64 {
+    let valid = (column.len() - column.null_count()) as u64;
+    let nan = match column.data_type() {
+        DataType::Float64 => column
+            .as_primitive::<Float64Type>()
+            .iter()
+            .flatten()
+            .filter(|v| v.is_nan())
+            .count(),
+        DataType::Float32 => column
+            .as_primitive::<arrow::datatypes::Float32Type>()
+            .iter()
+            .flatten()
+            .filter(|v| v.is_nan())
+            .count(),
+        DataType::Float16 => column
+            .as_primitive::<arrow::datatypes::Float16Type>()
+            .iter()
+            .flatten()
+            .filter(|v| v.is_nan())
+            .count(),
+        _ => 0,
+    };
+    valid - nan as u64
+}
+
 impl ColumnCheck {
     fn add(&mut self, column: &ArrayRef) -> Result<(), DataError> {
         let Some(domain) = &self.feature.domain else {
             return Ok(());
         };
+        let bounded = domain.min.is_some() || domain.max.is_some();
         match self.feature.feature_type {
-            FeatureType::Integer | FeatureType::Float if domain.min.is_some() || domain.max.is_some() => {
+            FeatureType::Integer | FeatureType::Float if bounded || domain.disallow_nan || domain.disallow_infinity => {
                 let numbers =
                     cast(column, &DataType::Float64).map_err(|e| DataError::new("validate", e.to_string()))?;
                 let (low, high) = (
@@ -186,11 +221,15 @@ impl ColumnCheck {
                     domain.max.unwrap_or(f64::INFINITY),
                 );
                 for value in numbers.as_primitive::<Float64Type>().iter().flatten() {
-                    if value < low || value > high {
+                    if value.is_nan() {
+                        self.nan += u64::from(domain.disallow_nan);
+                    } else if value < low || value > high {
                         self.outside += 1;
                         if self.outside_examples.len() < EXAMPLES {
                             self.outside_examples.push(value.to_string());
                         }
+                    } else if value.is_infinite() && domain.disallow_infinity {
+                        self.infinite += 1;
                     }
                 }
             }
@@ -253,6 +292,23 @@ impl ColumnCheck {
             a.count = Some(self.outside);
             a.examples = self.outside_examples.clone();
             found.push(a);
+        }
+        for (count, what, field) in [
+            (self.nan, "NaN", "disallowNan"),
+            (self.infinite, "infinite", "disallowInfinity"),
+        ] {
+            if count == 0 {
+                continue;
+            }
+            if let Some(mut a) = anomaly(
+                Some(name),
+                AnomalyKind::OutOfDomain,
+                IssueSeverity::Error,
+                format!("{count} values of `{name}` are {what}; the schema's domain says {field}"),
+            ) {
+                a.count = Some(count);
+                found.push(a);
+            }
         }
         if !self.new_values.is_empty() {
             let total: u64 = self.new_values.values().sum();

@@ -19,6 +19,10 @@ pub type SliceRows = (Vec<(String, String)>, Vec<usize>);
 /// Slices at most.
 const MAX_SLICES: usize = 1000;
 
+/// Classes at most (labels and predictions together): an Evaluation holds a confusion matrix
+/// of classes² cells, and 500² = 250,000 is about half of what a document may hold.
+pub const MAX_CLASSES: usize = 500;
+
 /// A column of text values, dictionary-encoded; `None` is null.
 #[derive(Clone, Debug, Default)]
 struct Encoded {
@@ -104,6 +108,9 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
                     for (i, value) in text.as_string::<i32>().iter().enumerate() {
                         let value = value.ok_or_else(|| null_error(&file, name, &at(i)))?;
                         target.push(Some(value));
+                        if target.values.len() > MAX_CLASSES {
+                            return Err(too_many_classes(&file, name, &at(i)));
+                        }
                     }
                 }
             }
@@ -115,11 +122,10 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
                         let name = schema.field(if y.is_none() { label } else { prediction }).name();
                         return Err(null_error(&file, name, &at(i)));
                     };
-                    if y.is_nan() || p.is_nan() {
-                        let name = schema.field(if y.is_nan() { label } else { prediction }).name();
-                        return Err(DataError::new(&file, format!("`{name}` is NaN"))
-                            .at(at(i))
-                            .with_column(name));
+                    for (value, column) in [(y, label), (p, prediction)] {
+                        if !value.is_finite() {
+                            return Err(not_finite(&file, schema.field(column).name(), value, &at(i)));
+                        }
                     }
                     numbers.push((y, p));
                 }
@@ -132,13 +138,8 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
                 .enumerate()
             {
                 match value {
-                    Some(v) if !v.is_nan() => scores.push(v),
-                    Some(_) => {
-                        return Err(DataError::new(&file, format!("the score `{name}` is NaN"))
-                            .at(at(i))
-                            .with_column(name)
-                            .with_hint("scores must be numbers; drop or fix the rows without one"));
-                    }
+                    Some(v) if v.is_finite() => scores.push(v),
+                    Some(v) => return Err(not_finite(&file, name, v, &at(i))),
                     None => return Err(null_error(&file, name, &at(i))),
                 }
             }
@@ -168,6 +169,9 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
     };
     if task == Task::Classification {
         loaded.encode_classes(&label_text, &prediction_text);
+        if loaded.classes.len() > MAX_CLASSES {
+            return Err(too_many_classes(&file, &options.label, &format!("row {rows}")));
+        }
         loaded.positive = loaded.find_positive(&file, options)?;
         if loaded.scores.is_some() && loaded.positive.is_none() {
             return Err(
@@ -188,6 +192,30 @@ fn column_index(file: &str, schema: &Schema, name: &str) -> Result<usize, DataEr
             .with_column(name)
             .with_hint(format!("columns: {}", names.join(", ")))
     })
+}
+
+/// The refusal of a label, prediction or score that is NaN or infinite: metrics of such values
+/// are not numbers (scikit-learn refuses them too).
+fn not_finite(file: &str, column: &str, value: f64, at: &str) -> DataError {
+    let what = if value.is_nan() { "NaN" } else { "infinite" };
+    DataError::new(file, format!("`{column}` is {what}"))
+        .at(at)
+        .with_column(column)
+        .with_hint("labels, predictions and scores must be finite numbers; drop or fix the row")
+}
+
+/// The refusal of more classes than an Evaluation can hold.
+fn too_many_classes(file: &str, column: &str, at: &str) -> DataError {
+    DataError::new(
+        file,
+        format!("the labels and predictions have more than {MAX_CLASSES} classes"),
+    )
+    .at(at)
+    .with_column(column)
+    .with_hint(format!(
+        "an Evaluation holds at most {MAX_CLASSES} classes (its confusion matrix has classes² cells); \
+             is this a regression task (--task regression), or the wrong --label/--prediction column?"
+    ))
 }
 
 fn null_error(file: &str, column: &str, at: &str) -> DataError {

@@ -26,7 +26,25 @@ pub mod metrics;
 mod bootstrap;
 mod load;
 
-pub use load::{Loaded, load};
+pub use load::{Loaded, MAX_CLASSES, load};
+
+/// YAML nodes (parser events) the metric sets of one Evaluation may take: 80% of the 1,000,000
+/// a reader accepts (`mlspec_spec::validate::Limits`), the rest left for the document's other
+/// parts. Slices × the size of a metric set beyond it are refused before anything is computed.
+pub const MAX_METRIC_NODES: u64 = 800_000;
+
+/// The YAML nodes one metric set takes in an Evaluation, at most: a metric is six (a mapping of
+/// `key` and `value`), a confusion-matrix cell two (its key and count). Classification: the
+/// confusion matrix (classes² cells and a mapping per row), per class precision, recall, F1
+/// and support (and up to three undefined ones), and some 35 averages and intervals;
+/// regression: a dozen metrics and intervals.
+pub fn metric_set_nodes(task: Task, classes: usize) -> u64 {
+    let c = classes as u64;
+    match task {
+        Task::Classification => 2 * c * c + 45 * c + 250,
+        Task::Regression => 100,
+    }
+}
 
 use metrics::{Confusion, RegressionMetrics, ScoreMetrics, Value};
 
@@ -159,13 +177,27 @@ pub struct Evaluation {
 
 /// Evaluates loaded predictions; `progress` is called with the share of the bootstrap done.
 pub fn evaluate(data: &Loaded, options: &EvalOptions, progress: impl Fn(f64) + Sync) -> Result<Evaluation, String> {
+    let slice_rows = data.slices(&options.slices)?;
+    let per_set = metric_set_nodes(data.task(), data.classes().len());
+    let sets = 1 + slice_rows.len() as u64;
+    if sets.saturating_mul(per_set) > MAX_METRIC_NODES {
+        return Err(format!(
+            "{} slices of {} classes make an Evaluation of about {} YAML nodes, more than the {MAX_METRIC_NODES} \
+             its metrics may take (a document is read back with at most 1,000,000); slice by fewer or coarser \
+             columns (at most {} slices with {} classes)",
+            slice_rows.len(),
+            data.classes().len(),
+            sets.saturating_mul(per_set),
+            (MAX_METRIC_NODES / per_set).saturating_sub(1),
+            data.classes().len()
+        ));
+    }
     let all: Vec<usize> = (0..data.rows()).collect();
     let mut overall = metrics_of(data, &all, options, None, &progress);
     if let Some(confusion) = &mut overall.confusion {
         confusion.cells.iter_mut().flatten().for_each(|c| *c = c.round());
     }
-    let slices = data
-        .slices(&options.slices)?
+    let slices = slice_rows
         .into_iter()
         .map(|(filter, rows)| {
             let name = filter

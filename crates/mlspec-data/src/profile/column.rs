@@ -2,7 +2,8 @@
 //! array into them, merges with another accumulator of the same column, and reports a
 //! [`FeatureStats`].
 //!
-//! Integers and floats are numeric (NaN counts as missing, as does an empty CSV field); Utf8,
+//! Integers and floats are numeric (NaN counts as missing, as does an empty CSV field; ±Infinity
+//! is present but counted apart from the finite values the statistics describe); Utf8,
 //! LargeUtf8 and Utf8View are strings; booleans count their `true`s; timestamps and dates keep
 //! their range. Other types (lists, structs, binary) are counted but not described.
 
@@ -12,7 +13,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use mlspec_spec::kinds::{FeatureSketch, FeatureStats, FeatureType};
 use mlspec_spec::newtypes::{Key, ShortText};
 
-use super::numeric::{NumericAcc, OutlierRules};
+use super::numeric::{NonFinite, NumericAcc, OutlierRules};
 use super::strings::StringAcc;
 
 /// The input's row numbers of a batch's rows.
@@ -171,11 +172,21 @@ impl ColumnAcc {
         let sketch = feature.sketch.as_ref().unwrap_or(&empty);
         let count = feature.count;
         let values = match feature.feature_type {
-            FeatureType::Integer | FeatureType::Float => Values::Numeric(match &feature.numeric {
-                Some(stats) => NumericAcc::restore(count, stats, sketch)?,
-                None if count == 0 => NumericAcc::default(),
-                None => return Err("numeric statistics are missing".into()),
-            }),
+            FeatureType::Integer | FeatureType::Float => {
+                let non_finite = NonFinite {
+                    nan: feature.nan_count.unwrap_or(0),
+                    positive: feature.positive_infinity_count.unwrap_or(0),
+                    negative: feature.negative_infinity_count.unwrap_or(0),
+                };
+                let finite = count
+                    .checked_sub(non_finite.infinite())
+                    .ok_or("the infinity counts exceed the count")?;
+                Values::Numeric(match &feature.numeric {
+                    Some(stats) => NumericAcc::restore(finite, non_finite, stats, sketch)?,
+                    None if finite == 0 => NumericAcc::non_finite_only(non_finite),
+                    None => return Err("numeric statistics are missing".into()),
+                })
+            }
             FeatureType::String => Values::Strings(match &feature.string {
                 Some(stats) => StringAcc::restore(count, stats, sketch)?,
                 None if count == 0 => StringAcc::default(),
@@ -261,6 +272,14 @@ impl ColumnAcc {
         }
     }
 
+    /// The share of rows holding ±Infinity (numeric columns; 0 for others).
+    pub fn infinite_share(&self) -> f64 {
+        match &self.values {
+            Values::Numeric(acc) if self.rows > 0 => acc.non_finite().infinite() as f64 / self.rows as f64,
+            _ => 0.0,
+        }
+    }
+
     /// The column's name and type, which two profiles must share to merge.
     pub fn signature(&self) -> (&str, FeatureType) {
         (&self.name, self.feature_type)
@@ -275,7 +294,7 @@ impl ColumnAcc {
 
     fn present(&self) -> u64 {
         match &self.values {
-            Values::Numeric(acc) => acc.count(),
+            Values::Numeric(acc) => acc.count() + acc.non_finite().infinite(),
             Values::Strings(acc) => acc.count(),
             Values::Booleans { count, .. } | Values::Times { count, .. } | Values::Other { count } => *count,
         }
@@ -289,6 +308,9 @@ impl ColumnAcc {
             feature_type: self.feature_type,
             count,
             missing: self.rows - count,
+            nan_count: None,
+            positive_infinity_count: None,
+            negative_infinity_count: None,
             numeric: None,
             string: None,
             true_count: None,
@@ -299,6 +321,11 @@ impl ColumnAcc {
         };
         match &self.values {
             Values::Numeric(acc) => {
+                let non_finite = acc.non_finite();
+                let counted = |n: u64| (n > 0).then_some(n);
+                stats.nan_count = counted(non_finite.nan);
+                stats.positive_infinity_count = counted(non_finite.positive);
+                stats.negative_infinity_count = counted(non_finite.negative);
                 stats.numeric = acc.stats(rules);
                 stats.sketch = stats.numeric.as_ref().map(|_| acc.sketch());
             }
@@ -323,7 +350,8 @@ impl ColumnAcc {
     }
 }
 
-/// A numeric column's values as floats (NaN and nulls are missing); `None` for other columns.
+/// A numeric column's values as floats (nulls as nulls; NaN and infinities as they are); `None`
+/// for other columns.
 pub(crate) fn numbers(array: &ArrayRef) -> Option<Float64Array> {
     let floats = cast(array, &DataType::Float64).ok()?;
     Some(floats.as_primitive::<Float64Type>().clone())
@@ -335,13 +363,11 @@ fn add_numbers(acc: &mut NumericAcc, array: &ArrayRef, rows: &Rows<'_>) {
     };
     if floats.null_count() == 0 {
         for (i, value) in floats.values().iter().enumerate() {
-            if !value.is_nan() {
-                acc.add(*value, rows.at(i));
-            }
+            acc.add(*value, rows.at(i));
         }
     } else {
         for (i, value) in floats.iter().enumerate() {
-            if let Some(value) = value.filter(|v| !v.is_nan()) {
+            if let Some(value) = value {
                 acc.add(value, rows.at(i));
             }
         }

@@ -7,10 +7,13 @@
 //! approximates say so: quantiles carry the KLL sketch's normalized rank error (about 1.65% for
 //! k = 200: a reported quantile's true rank is within that of the requested rank with high
 //! probability); distinct counts above [`strings::EXACT_LIMIT`] values are HyperLogLog estimates
-//! (about 1.6% relative standard error) and their top values come from a frequent-items sketch.
-//! Counts, missing, mean, standard deviation, min, max, zeros, true counts and time ranges are
-//! exact.
+//! (about 1.6% relative standard error, never above the values counted) and their top values
+//! come from a frequent-items sketch. Counts, missing, mean, standard deviation, min, max,
+//! zeros, true counts and time ranges are exact. Numeric statistics describe the finite values;
+//! NaN (a missing value) and ±Infinity are counted apart. The document stays within the size a
+//! reader accepts ([`budget`]).
 
+pub mod budget;
 pub mod column;
 pub mod numeric;
 mod recount;
@@ -238,7 +241,8 @@ impl Profiler {
         Ok(())
     }
 
-    /// The profile as the spec's DataProfile body; slices are named `column=value[,…]`.
+    /// The profile as the spec's DataProfile body; slices are named `column=value[,…]`. Its
+    /// mergeable state is trimmed to the document budget ([`budget::fit`]).
     pub fn spec(&self, rules: OutlierRules) -> DataProfileSpec {
         let slices = self
             .slices
@@ -257,13 +261,15 @@ impl Profiler {
                 })
             })
             .collect();
-        DataProfileSpec {
+        let mut spec = DataProfileSpec {
             dataset: None,
             digest: None,
             rows: self.whole.rows(),
             features: self.whole.features(rules),
             slices,
-        }
+        };
+        budget::fit(&mut spec);
+        spec
     }
 }
 

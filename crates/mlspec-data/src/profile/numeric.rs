@@ -1,6 +1,10 @@
 //! One numeric column's statistics in one pass, mergeable: count, mean and variance (Welford's
 //! update, Chan's merge), min, max, zeros, a KLL quantile sketch, and the most extreme values
 //! with their row numbers (outlier examples).
+//!
+//! Every statistic describes the finite values only and is itself finite: NaN and ±Infinity
+//! are counted apart ([`NonFinite`]), the mean is updated in a form that cannot overflow, and a
+//! sum of squares beyond the largest float (values beyond about ±1e154) saturates at it.
 
 use datasketches::common::SearchCriteria;
 use datasketches::kll::{KllFloat, KllSketch};
@@ -68,10 +72,30 @@ struct CountedOutliers {
     counts: [u64; 2],
 }
 
+/// The values a numeric column holds that are not finite numbers: counted, never described.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NonFinite {
+    /// NaN values (missing values of the feature).
+    pub nan: u64,
+    /// `+Infinity` values.
+    pub positive: u64,
+    /// `-Infinity` values.
+    pub negative: u64,
+}
+
+impl NonFinite {
+    /// The infinite values, either sign.
+    pub fn infinite(&self) -> u64 {
+        self.positive + self.negative
+    }
+}
+
 /// The running statistics of one numeric column.
 #[derive(Clone, Debug)]
 pub struct NumericAcc {
+    /// Finite values added.
     count: u64,
+    non_finite: NonFinite,
     mean: f64,
     m2: f64,
     min: f64,
@@ -82,6 +106,9 @@ pub struct NumericAcc {
     lows: Vec<(f64, u64)>,
     /// The largest values with their rows, descending.
     highs: Vec<(f64, u64)>,
+    /// Whether `lows` and `highs` hold the extremes (a profile document may leave them out to
+    /// stay within its size limit; outlier counts are then estimates, without examples).
+    extremes_kept: bool,
     /// Exact outlier counts of exactly these values, when a pass over them made some.
     counted: Option<CountedOutliers>,
 }
@@ -90,6 +117,7 @@ impl Default for NumericAcc {
     fn default() -> Self {
         NumericAcc {
             count: 0,
+            non_finite: NonFinite::default(),
             mean: 0.0,
             m2: 0.0,
             min: f64::INFINITY,
@@ -98,6 +126,7 @@ impl Default for NumericAcc {
             sketch: new_sketch(),
             lows: Vec::new(),
             highs: Vec::new(),
+            extremes_kept: true,
             counted: None,
         }
     }
@@ -110,13 +139,29 @@ fn new_sketch() -> KllSketch<KllFloat<f64>> {
 }
 
 impl NumericAcc {
-    /// Adds a finite value seen at `row`.
+    /// Adds a value seen at `row`: a finite one to the statistics, NaN and ±Infinity to their
+    /// counts.
     pub fn add(&mut self, value: f64, row: u64) {
+        if value.is_nan() {
+            self.non_finite.nan += 1;
+            return;
+        }
+        if value.is_infinite() {
+            if value > 0.0 {
+                self.non_finite.positive += 1;
+            } else {
+                self.non_finite.negative += 1;
+            }
+            return;
+        }
         let Ok(item) = KllFloat::<f64>::new(value) else { return };
         self.count += 1;
-        let delta = value - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (value - self.mean);
+        let n = self.count as f64;
+        let before = self.mean;
+        // value/n − mean/n rather than (value − mean)/n: the difference of two finite values
+        // can overflow, their shares cannot.
+        self.mean += value / n - before / n;
+        self.m2 = saturated(self.m2 + (value - before) * (value - self.mean));
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         self.zeros += u64::from(value == 0.0);
@@ -126,9 +171,14 @@ impl NumericAcc {
         self.counted = None;
     }
 
-    /// Values added.
+    /// Finite values added.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The NaN and infinite values added.
+    pub fn non_finite(&self) -> NonFinite {
+        self.non_finite
     }
 
     /// The mergeable state, for a profile document.
@@ -143,12 +193,28 @@ impl NumericAcc {
         }
     }
 
-    /// The accumulator a profile document describes (its statistics and sketch).
-    pub fn restore(count: u64, stats: &NumericStats, sketch: &FeatureSketch) -> Result<NumericAcc, String> {
+    /// The accumulator of a profile document's feature without finite values: its counts of
+    /// NaN and infinite values only.
+    pub fn non_finite_only(non_finite: NonFinite) -> NumericAcc {
+        NumericAcc {
+            non_finite,
+            ..NumericAcc::default()
+        }
+    }
+
+    /// The accumulator a profile document describes (its statistics and sketch); `count` is
+    /// the number of finite values.
+    pub fn restore(
+        count: u64,
+        non_finite: NonFinite,
+        stats: &NumericStats,
+        sketch: &FeatureSketch,
+    ) -> Result<NumericAcc, String> {
         let kll = sketch.kll.as_deref().ok_or("the numeric sketch has no `kll`")?;
         let pairs = |kept: &[RowValue]| kept.iter().map(|p| (p.value, p.row)).collect();
         Ok(NumericAcc {
             count,
+            non_finite,
             mean: stats.mean,
             m2: sketch.m2.ok_or("the numeric sketch has no `m2`")?,
             min: stats.min,
@@ -158,6 +224,7 @@ impl NumericAcc {
                 .map_err(|e| format!("the KLL sketch cannot be read: {e}"))?,
             lows: pairs(&sketch.lows),
             highs: pairs(&sketch.highs),
+            extremes_kept: count == 0 || !(sketch.lows.is_empty() && sketch.highs.is_empty()),
             counted: restored_counts(&stats.outliers),
         })
     }
@@ -171,17 +238,24 @@ impl NumericAcc {
 
     /// Folds `other` in, as if its values had been added here.
     pub fn merge(&mut self, other: &NumericAcc) {
+        self.non_finite.nan += other.non_finite.nan;
+        self.non_finite.positive += other.non_finite.positive;
+        self.non_finite.negative += other.non_finite.negative;
         if other.count == 0 {
             return;
         }
         let total = self.count + other.count;
-        let delta = other.mean - self.mean;
-        self.m2 += other.m2 + delta * delta * (self.count as f64) * (other.count as f64) / total as f64;
-        self.mean += delta * other.count as f64 / total as f64;
+        let (mine, theirs) = (self.count as f64 / total as f64, other.count as f64 / total as f64);
+        // Chan's update, with the squared difference of the means scaled before it is
+        // squared, and the mean as a weighted sum: neither can overflow on finite inputs.
+        let spread = (other.mean - self.mean) * (mine * theirs).sqrt();
+        self.m2 = saturated(self.m2 + other.m2 + spread * spread * total as f64);
+        self.mean = self.mean * mine + other.mean * theirs;
         self.count = total;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         self.zeros += other.zeros;
+        self.extremes_kept &= other.extremes_kept;
         // Two sketches of the same k always merge.
         let _ = self.sketch.merge(&other.sketch);
         for &pair in &other.lows {
@@ -252,7 +326,8 @@ impl NumericAcc {
     /// Ten equal-width buckets over [min, max]; counts from the sketch's CDF (exact while the
     /// sketch holds every value, else within its rank error).
     fn equal_width_histogram(&self) -> Vec<Bucket> {
-        let width = (self.max - self.min) / BUCKETS as f64;
+        // max/B − min/B: the extent itself can overflow.
+        let width = self.max / BUCKETS as f64 - self.min / BUCKETS as f64;
         if width.is_nan() || width <= 0.0 {
             return vec![Bucket {
                 low: self.min,
@@ -368,6 +443,11 @@ impl NumericAcc {
     /// extremes hold all of them on each side (fewer beyond than kept, or every value kept),
     /// else the sketch's estimate of the tail.
     fn tail_counts(&self, fence: &Fence) -> (u64, bool) {
+        if !self.extremes_kept {
+            let below = (self.below(fence.low) * self.count as f64).round() as u64;
+            let above = ((1.0 - self.cdf(fence.high)) * self.count as f64).round() as u64;
+            return (below + above, true);
+        }
         let all_kept = self.count as usize <= EXTREMES;
         let low_kept = self.lows.iter().filter(|(v, _)| *v < fence.low).count();
         let high_kept = self.highs.iter().filter(|(v, _)| *v > fence.high).count();
@@ -395,6 +475,12 @@ fn restored_counts(outliers: &[Outliers]) -> Option<CountedOutliers> {
         },
         counts: [iqr.count, zscore.count],
     })
+}
+
+/// `x`, or the largest finite float when it overflowed (a sum of squares of values beyond
+/// about ±1e154).
+fn saturated(x: f64) -> f64 {
+    if x.is_finite() { x } else { f64::MAX }
 }
 
 /// Keeps the `EXTREMES` most extreme (value, row) pairs, ordered by `before`; ties keep the

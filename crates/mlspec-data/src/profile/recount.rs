@@ -48,7 +48,8 @@ impl TableCounts {
         for (column, fences, counts) in &mut self.columns {
             let Some(values) = values.get(column) else { continue };
             let mut count = |value: Option<f64>| {
-                if let Some(value) = value.filter(|v| !v.is_nan()) {
+                // The fences are over the finite values; NaN and infinities are counted apart.
+                if let Some(value) = value.filter(|v| v.is_finite()) {
                     for (fence, count) in fences.iter().zip(counts.iter_mut()) {
                         *count += u64::from(fence.excludes(value));
                     }

@@ -1,6 +1,10 @@
 //! One string column's statistics in one pass, mergeable: exact value counts while the column
 //! has at most [`EXACT_LIMIT`] distinct values, then a HyperLogLog distinct count and a
 //! frequent-items sketch for the top values; lengths in characters.
+//!
+//! An estimated distinct count never exceeds the values counted, nor falls below the distinct
+//! values known when exact counting stopped. When no value repeats, no top values are listed
+//! (ten arbitrary values each seen once are not "the most frequent").
 
 use std::collections::HashMap;
 
@@ -8,8 +12,9 @@ use datasketches::frequencies::{ErrorType, FrequentItemsSketch};
 use datasketches::hll::{HllSketch, HllType, HllUnion};
 use mlspec_spec::kinds::{FeatureSketch, StringStats, ValueCount};
 
-/// Distinct values counted exactly before switching to sketches.
-pub const EXACT_LIMIT: usize = 1000;
+/// Distinct values counted exactly before switching to sketches (per column, and per slice):
+/// memory for the exact counts stays below about 100,000 × (the values' length + 60 bytes).
+pub const EXACT_LIMIT: usize = 100_000;
 
 /// HyperLogLog's log2 of its register count: a relative standard error of about 1.6%.
 const HLL_LG_K: u8 = 12;
@@ -26,6 +31,8 @@ pub struct StringAcc {
     count: u64,
     /// Exact counts, until there are more than `EXACT_LIMIT` distinct values.
     exact: Option<HashMap<String, u64>>,
+    /// Without exact counts: the distinct values known to be there (the estimate's floor).
+    at_least: u64,
     hll: HllSketch,
     frequent: FrequentItemsSketch<String>,
     min_length: u64,
@@ -38,6 +45,7 @@ impl Default for StringAcc {
         StringAcc {
             count: 0,
             exact: Some(HashMap::new()),
+            at_least: 0,
             hll: new_hll(),
             frequent: new_frequent(),
             min_length: u64::MAX,
@@ -80,6 +88,7 @@ impl StringAcc {
             } else if exact.len() < EXACT_LIMIT {
                 exact.insert(value.to_owned(), 1);
             } else {
+                self.at_least = EXACT_LIMIT as u64 + 1;
                 self.exact = None;
             }
         }
@@ -118,12 +127,20 @@ impl StringAcc {
             .frequent
             .as_deref()
             .ok_or("the string sketch has no `frequent`")?;
+        let exact: Option<HashMap<String, u64>> = sketch
+            .values
+            .as_ref()
+            .map(|values| values.iter().map(|v| (v.value.clone(), v.count)).collect());
+        // A document whose exact counts were left out (to fit its size limit) still says how
+        // many distinct values there were.
+        let at_least = match &exact {
+            None if !stats.distinct_estimated => stats.distinct,
+            _ => 0,
+        };
         Ok(StringAcc {
             count,
-            exact: sketch
-                .values
-                .as_ref()
-                .map(|values| values.iter().map(|v| (v.value.clone(), v.count)).collect()),
+            exact,
+            at_least,
             hll: HllSketch::deserialize(&super::decode(hll)?)
                 .map_err(|e| format!("the HLL sketch cannot be read: {e}"))?,
             frequent: FrequentItemsSketch::deserialize(&super::decode(frequent)?)
@@ -171,9 +188,18 @@ impl StringAcc {
                 for (value, n) in theirs {
                     *mine.entry(value.clone()).or_insert(0) += n;
                 }
-                (mine.len() <= EXACT_LIMIT).then_some(mine)
+                if mine.len() <= EXACT_LIMIT {
+                    Some(mine)
+                } else {
+                    self.at_least = mine.len() as u64;
+                    None
+                }
             }
-            _ => None,
+            (mine, theirs) => {
+                let known = |exact: Option<&HashMap<String, u64>>, floor: u64| exact.map_or(floor, |e| e.len() as u64);
+                self.at_least = known(mine.as_ref(), self.at_least).max(known(theirs.as_ref(), other.at_least));
+                None
+            }
         };
     }
 
@@ -184,9 +210,15 @@ impl StringAcc {
         }
         let (distinct, estimated, mut top) = match &self.exact {
             Some(exact) => {
-                let top: Vec<ValueCount> = exact
-                    .iter()
-                    .map(|(value, &count)| ValueCount {
+                let mut ranked: Vec<(&String, u64)> = exact.iter().map(|(value, &count)| (value, count)).collect();
+                let order = |a: &(&String, u64), b: &(&String, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+                if ranked.len() > TOP {
+                    ranked.select_nth_unstable_by(TOP, order);
+                    ranked.truncate(TOP);
+                }
+                let top: Vec<ValueCount> = ranked
+                    .into_iter()
+                    .map(|(value, count)| ValueCount {
                         value: value.clone(),
                         count,
                     })
@@ -203,11 +235,15 @@ impl StringAcc {
                         count: row.estimate(),
                     })
                     .collect();
-                (self.hll.estimate().round() as u64, true, top)
+                let estimate = self.hll.estimate().round() as u64;
+                (estimate.max(self.at_least).min(self.count), true, top)
             }
         };
         top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
         top.truncate(TOP);
+        if top.first().is_some_and(|most| most.count <= 1) {
+            top.clear();
+        }
         Some(StringStats {
             distinct,
             distinct_estimated: estimated,

@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod distinct;
 mod drift;
 mod merge;
+mod nonfinite;
 mod profile;
 mod read;
 mod schema;

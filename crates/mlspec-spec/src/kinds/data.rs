@@ -510,7 +510,8 @@ pub struct Outliers {
     pub example_rows: Vec<u64>,
 }
 
-/// Statistics of a numeric feature.
+/// Statistics of a numeric feature, over its finite values (NaN and infinities are counted in
+/// the feature's `nanCount` and `…InfinityCount`, never described here).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NumericStats {
@@ -626,8 +627,18 @@ pub struct FeatureStats {
     pub feature_type: FeatureType,
     /// Values present.
     pub count: u64,
-    /// Values missing (null or empty).
+    /// Values missing (null or empty; NaN too, for numeric features).
     pub missing: u64,
+    /// NaN values among the missing ones (numeric features; absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nan_count: Option<u64>,
+    /// `+Infinity` values among the present ones (numeric features; absent when none). They are
+    /// counted, not described: the numeric statistics cover the finite values only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive_infinity_count: Option<u64>,
+    /// `-Infinity` values among the present ones (numeric features; absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_infinity_count: Option<u64>,
     /// Numeric statistics (integer and float features).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numeric: Option<NumericStats>,
@@ -669,7 +680,8 @@ pub struct SliceProfile {
 /// Per-feature statistics of a dataset.
 ///
 /// Rules: feature names are unique (in the profile and in each slice); in every feature
-/// `count + missing` equals the profile's (or slice's) `rows`; `min <= max`; quantile ranks lie in
+/// `count + missing` equals the profile's (or slice's) `rows`, `nanCount` is at most `missing`
+/// and the infinity counts add up to at most `count`; `min <= max`; quantile ranks lie in
 /// [0, 1] and are increasing; slice names are unique.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -692,6 +704,22 @@ pub struct DataProfileSpec {
 fn check_features(f: &mut Findings, at: &str, rows: u64, features: &[FeatureStats]) {
     f.unique(at, "name", features, |x| &x.name);
     for (i, feature) in features.iter().enumerate() {
+        if feature.nan_count.unwrap_or(0) > feature.missing {
+            f.error(
+                format!("{at}/{i}/nanCount"),
+                "NaN values are missing values: nanCount cannot exceed missing",
+            );
+        }
+        let infinities = feature
+            .positive_infinity_count
+            .unwrap_or(0)
+            .checked_add(feature.negative_infinity_count.unwrap_or(0));
+        if infinities.is_none_or(|n| n > feature.count) {
+            f.error(
+                format!("{at}/{i}/positiveInfinityCount"),
+                "infinite values are present values: the infinity counts cannot exceed count",
+            );
+        }
         if feature.count.checked_add(feature.missing) != Some(rows) {
             f.error(
                 format!("{at}/{i}/count"),
@@ -886,6 +914,14 @@ pub struct Domain {
     /// The greatest allowed number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// NaN values are anomalies (as TFDV's `disallow_nan`); otherwise a NaN is a missing value,
+    /// which `presence.minFraction` bounds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disallow_nan: bool,
+    /// Infinite values are anomalies (as TFDV's `disallow_inf`); without it, an infinity is
+    /// compared with `min` and `max` like any number.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disallow_infinity: bool,
 }
 
 /// What a feature must look like.

@@ -111,9 +111,11 @@ struct ValidateArgs {
 }
 
 /// Write the first version of a DataSchema from a sample of a data file (its first --limit
-/// rows): each column's type, presence (required; the fraction present, rounded down), a domain
-/// (the values of a string column with at most 20 of them; the range of a numeric one) and drift
-/// and skew thresholds of 0.01 — a document to edit, then to validate data against.
+/// rows), one that the rest of the data meets too: each column's type; presence (required; at
+/// least the lower 99.9% confidence bound of the fraction present in the sample); a value set
+/// for a string column whose vocabulary looks closed (at most 20 values, each seen at least 10
+/// times); numeric ranges only with --numeric-domains; drift and skew thresholds of 0.01 — a
+/// document to edit, then to validate data against.
 #[derive(clap::Args)]
 struct InferArgs {
     /// The data file.
@@ -121,6 +123,10 @@ struct InferArgs {
     /// Rows to read.
     #[arg(long, default_value_t = 10_000)]
     limit: u64,
+    /// Give numeric features the sample's min and max as their domain: hard bounds that data
+    /// beyond the sample may break (off by default, as in TFDV).
+    #[arg(long)]
+    numeric_domains: bool,
     /// The schema's name (default: from the file name).
     #[arg(long)]
     name: Option<String>,
@@ -571,7 +577,10 @@ fn anomaly_summary(file: &Path, rows: u64, anomalies: &[Anomaly]) -> String {
 fn run_infer(args: InferArgs) -> anyhow::Result<ExitCode> {
     let batches = open(&args.file, &args.csv.read_options())?;
     let version = mlspec_spec::Version::new(args.schema_version.as_str())?;
-    let spec = mlspec_data::schema::infer_from(batches, args.limit.max(1), version)?;
+    let inference = mlspec_data::schema::Inference {
+        numeric_domains: args.numeric_domains,
+    };
+    let spec = mlspec_data::schema::infer_from(batches, args.limit.max(1), version, inference)?;
     let name = document_name(args.name.as_deref(), &args.file, "schema")?;
     errln!(
         "{}: a schema of {} features from the first {} rows; edit it before validating against it",
@@ -866,13 +875,33 @@ fn feature_row(f: &FeatureStats) -> Vec<String> {
             .map(|v| format!("{} ({})", v.value, v.count))
             .collect();
         let about = if s.distinct_estimated { "≈" } else { "" };
-        format!("{about}{} distinct; top {}", s.distinct, top.join(", "))
+        let top = if !top.is_empty() {
+            format!("top {}", top.join(", "))
+        } else if s.distinct_estimated {
+            "no value is frequent enough to list".to_owned()
+        } else {
+            "every value is distinct".to_owned()
+        };
+        format!("{about}{} distinct; {top}", s.distinct)
     } else if let Some(trues) = f.true_count {
         format!("{trues} true")
     } else if let (Some(a), Some(b)) = (f.earliest, f.latest) {
         format!("{} … {}", a.to_rfc3339(), b.to_rfc3339())
     } else {
         String::new()
+    };
+    let non_finite: Vec<String> = [
+        (f.nan_count, "NaN"),
+        (f.positive_infinity_count, "+inf"),
+        (f.negative_infinity_count, "-inf"),
+    ]
+    .iter()
+    .filter_map(|(n, what)| n.map(|n| format!("{n} {what}")))
+    .collect();
+    let described = match (non_finite.is_empty(), described.is_empty()) {
+        (true, _) => described,
+        (false, true) => non_finite.join(", "),
+        (false, false) => format!("{described}; {}", non_finite.join(", ")),
     };
     vec![
         f.name.to_string(),

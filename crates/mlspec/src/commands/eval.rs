@@ -336,7 +336,8 @@ fn deltas(metrics: &[Metric], baseline: &[Metric]) -> anyhow::Result<mlspec_spec
         .iter()
         .filter(|m| !m.key.as_str().ends_with("_ci_low") && !m.key.as_str().ends_with("_ci_high"))
         .filter_map(|m| match (&m.value, base.get(m.key.as_str())) {
-            (MetricValue::Scalar(v), Some(b)) => Some((m.key.clone(), v - b)),
+            // Two finite metrics far apart can differ by more than the largest float.
+            (MetricValue::Scalar(v), Some(b)) => Some((m.key.clone(), v - b)).filter(|(_, d)| d.is_finite()),
             _ => None,
         })
         .collect())

@@ -356,3 +356,88 @@ fn bad_input_exits_2_with_the_place() {
     let score = mlspec(dir, &["eval", "m.csv", "--score", "label"]);
     assert_eq!(score.code, 2);
 }
+
+/// NaN and infinite labels, predictions and scores are refused with the place, as
+/// scikit-learn refuses them; finite values whose metrics overflow get those metrics undefined,
+/// and the Evaluation stays a valid document.
+#[test]
+fn non_finite_inputs_are_refused_and_overflowing_metrics_are_undefined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cases = [
+        (
+            "label,prediction,score\n1,1,0.9\n0,0,inf\n",
+            &["--score", "score"][..],
+            "`score` is infinite",
+        ),
+        (
+            "label,prediction,score\n0,0,0.1\n1,1,-inf\n",
+            &["--score", "score"][..],
+            "`score` is infinite",
+        ),
+        ("label,prediction\n1.5,1.0\ninf,2.0\n", &[][..], "`label` is infinite"),
+        (
+            "label,prediction\n2.5,2.0\n1.5,-inf\n",
+            &[][..],
+            "`prediction` is infinite",
+        ),
+        ("label,prediction\n1.5,1.0\n2.5,NaN\n", &[][..], "`prediction` is NaN"),
+    ];
+    for (csv, extra, said) in cases {
+        std::fs::write(dir.join("p.csv"), csv).unwrap();
+        let mut args = vec!["eval", "p.csv"];
+        args.extend(extra);
+        let out = mlspec(dir, &args);
+        assert_eq!(out.code, 2, "{csv}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(said) && out.stderr.contains("row 1"),
+            "{csv}: {}",
+            out.stderr
+        );
+    }
+    std::fs::write(
+        dir.join("big.csv"),
+        "label,prediction\n1e300,-1e300\n-1e300,1e300\n1,2\n",
+    )
+    .unwrap();
+    let spec = &evaluate(dir, &["big.csv"])["spec"];
+    assert_eq!(undefined(spec, None, "rmse").as_deref(), Some("not finite"));
+    assert_eq!(mlspec(dir, &["validate", "eval.json"]).code, 0);
+}
+
+/// At most 500 classes, and slices × classes within what a document holds: refused before the
+/// work with what to do; at the limit, the Evaluation is a document mlspec reads back.
+#[test]
+fn classes_and_slices_are_bounded_by_the_document_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let classes = |n: u64, rows: u64| {
+        let mut csv = String::from("label,prediction,group\n");
+        for i in 0..rows {
+            writeln!(csv, "c{},c{},g{}", i % n, (i + u64::from(i % 3 == 0)) % n, i % 100).unwrap();
+        }
+        csv
+    };
+    std::fs::write(dir.join("many.csv"), classes(501, 1002)).unwrap();
+    let out = mlspec(dir, &["eval", "many.csv"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("more than 500 classes"), "{}", out.stderr);
+
+    std::fs::write(dir.join("limit.csv"), classes(500, 1000)).unwrap();
+    let out = mlspec(
+        dir,
+        &["eval", "limit.csv", "--resamples", "0", "--quiet", "--out", "e.yaml"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let check = mlspec(dir, &["validate", "e.yaml"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+
+    std::fs::write(dir.join("sliced.csv"), classes(100, 1000)).unwrap();
+    let out = mlspec(dir, &["eval", "sliced.csv", "--slice", "group", "--quiet"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("100 slices of 100 classes") && out.stderr.contains("at most 31 slices"),
+        "{}",
+        out.stderr
+    );
+}

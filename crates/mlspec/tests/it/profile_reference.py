@@ -78,7 +78,10 @@ def strings(name, stats, values):
             problems.append(f"{name}: distinct ≈ {stats['distinct']}, the reference says {len(counts)}")
     else:
         check(name, "distinct", stats["distinct"], len(counts))
-        for top in stats["topValues"]:
+        if not stats.get("topValues"):
+            # No top values are listed exactly when no value repeats.
+            check(name, "largest value count", int(counts.max()) if len(counts) else 1, 1)
+        for top in stats.get("topValues", []):
             check(name, f"count of {top['value']!r}", top["count"], int(counts.get(top["value"], 0)))
     lengths = values.str.len()
     check(name, "minLength", stats["minLength"], int(lengths.min()))
