@@ -690,10 +690,11 @@ fn append_refuses_a_file_that_is_not_its_log_and_changes_nothing() {
         append_to(dir, "json.log", &records(0..3), &["--format", "jsonl"]).code,
         0
     );
-    let apache = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/accesslog/sample_combined.log"),
-    )
-    .unwrap_or_else(|_| b"127.0.0.1 - - [30/Nov/2026:12:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"\n".to_vec());
+    let apache =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/accesslog/sample_combined.log"))
+            .unwrap_or_else(|_| {
+                b"127.0.0.1 - - [30/Nov/2026:12:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"\n".to_vec()
+            });
     let binary: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 256) as u8).collect();
     let cases: Vec<(&str, Vec<u8>, &[&str], &str)> = vec![
         (
