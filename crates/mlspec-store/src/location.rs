@@ -95,7 +95,7 @@ fn check_postgres_url(url: &str) -> Result<()> {
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
     let bad = |why: &str| {
         StoreError::invalid(format!("malformed PostgreSQL URL `{}`: {why}", redact_password(url)))
-            .with_hint("write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+            .with_hint("write postgres://USER@HOST[:PORT]/DATABASE (the password from PGPASSWORD or ~/.pgpass)")
     };
     if host_port.is_empty() && !rest.contains("host=") {
         return Err(bad("no host"));

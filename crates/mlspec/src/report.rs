@@ -34,8 +34,12 @@ const EXCERPT_BEFORE: usize = 40;
 const EXCERPT_AFTER: usize = 80;
 
 /// The part of `line` around character `column` (1-based) that is shown, with `…` where it was
-/// cut, and the column inside it: a long line (a one-line document) is never printed whole.
+/// cut, and the column inside it: a line that fits is shown whole, a long one (a one-line
+/// document) never is.
 fn excerpt(line: &str, column: usize) -> (String, usize) {
+    if line.chars().nth(EXCERPT_BEFORE + EXCERPT_AFTER).is_none() {
+        return (line.to_owned(), column);
+    }
     let skip = column.saturating_sub(1).saturating_sub(EXCERPT_BEFORE);
     let mut chars = line.chars().skip(skip);
     let mut shown: String = chars.by_ref().take(EXCERPT_BEFORE + EXCERPT_AFTER).collect();

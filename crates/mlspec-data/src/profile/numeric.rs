@@ -339,24 +339,31 @@ impl NumericAcc {
         let mut buckets = Vec::with_capacity(BUCKETS);
         let mut previous = 0u64;
         for i in 1..=BUCKETS {
-            let high = if i == BUCKETS {
-                self.max
-            } else {
-                self.min + width * i as f64
-            };
+            let high = if i == BUCKETS { self.max } else { self.edge(width, i) };
             let upto = if i == BUCKETS {
                 self.count
             } else {
                 (self.below(high) * n).round() as u64
             };
             buckets.push(Bucket {
-                low: self.min + width * (i - 1) as f64,
+                low: self.edge(width, i - 1),
                 high,
                 count: upto.saturating_sub(previous),
             });
             previous = upto.max(previous);
         }
         buckets
+    }
+
+    /// The `i`th bucket edge: `min + i × width`, or — where that product overflows, with
+    /// extremes near ±f64::MAX — the same point as `min × (1 − t) + max × t`, `t = i / B`.
+    fn edge(&self, width: f64, i: usize) -> f64 {
+        let edge = self.min + width * i as f64;
+        if edge.is_finite() {
+            return edge;
+        }
+        let t = i as f64 / BUCKETS as f64;
+        self.min * (1.0 - t) + self.max * t
     }
 
     /// The IQR and z-score fences of these rules (none without quartiles).
