@@ -200,6 +200,35 @@ pub fn detect(path: &Path) -> Option<(Format, Compression)> {
 
 type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, DataError>> + Send>;
 
+/// A format's reader: the next batch of a file, `None` at its end.
+trait BatchSource: Send {
+    fn batch(&mut self) -> Result<Option<RecordBatch>, DataError>;
+}
+
+/// A reader's batches, ending after the first error: past a bad record a reader has no defined
+/// place to resume.
+struct UntilError<S> {
+    source: S,
+    failed: bool,
+}
+
+impl<S: BatchSource> Iterator for UntilError<S> {
+    type Item = Result<RecordBatch, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let next = self.source.batch();
+        self.failed = next.is_err();
+        next.transpose()
+    }
+}
+
+fn until_error(source: impl BatchSource + 'static) -> BatchIter {
+    Box::new(UntilError { source, failed: false })
+}
+
 /// The record batches of one file, in order.
 pub struct Batches {
     schema: SchemaRef,

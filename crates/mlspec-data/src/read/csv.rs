@@ -13,7 +13,10 @@ use regex::Regex;
 
 use super::dates::Layout;
 use super::scan::{Broken, Scanner};
-use super::{BATCH_BYTES, BatchIter, CsvOptions, Place, ReadOptions, Shape, Source, batch_rows, names, override_types};
+use super::{
+    BATCH_BYTES, BatchIter, BatchSource, CsvOptions, Place, ReadOptions, Shape, Source, batch_rows, names,
+    override_types, until_error,
+};
 use crate::error::DataError;
 
 /// The CSV dialect, shared by the scanner and the decoder so that both see the same records.
@@ -85,7 +88,7 @@ pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRe
     let shape = Shape::new(decoded, &names, dates, options.only_columns.clone());
     let schema = shape.schema.clone();
     let reader = CsvBatches::new(source, dialect, shape, options, true)?;
-    Ok((schema, Box::new(reader)))
+    Ok((schema, until_error(reader)))
 }
 
 /// The file's columns and their types from the first `infer_rows` rows (Arrow's inference, the
@@ -130,7 +133,7 @@ fn date_layouts(
     };
     let mut candidates: Vec<Option<Vec<Layout>>> = vec![None; columns.len()];
     let mut left = options.csv.infer_rows.max(1);
-    for batch in CsvBatches::new(sample_source, dialect.clone(), shape, options, false)? {
+    for batch in until_error(CsvBatches::new(sample_source, dialect.clone(), shape, options, false)?) {
         let batch = batch?;
         let take = left.min(batch.num_rows());
         for (candidates, &column) in candidates.iter_mut().zip(columns) {
@@ -198,7 +201,6 @@ struct CsvBatches {
     rows_before: u64,
     batch_rows: usize,
     end_of_input: bool,
-    failed: bool,
 }
 
 impl CsvBatches {
@@ -231,7 +233,6 @@ impl CsvBatches {
             rows_before: 0,
             batch_rows: rows,
             end_of_input: false,
-            failed: false,
         })
     }
 
@@ -339,15 +340,8 @@ fn number_after(text: &str, marker: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-impl Iterator for CsvBatches {
-    type Item = Result<RecordBatch, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let next = self.batch();
-        self.failed = next.is_err();
-        next.transpose()
+impl BatchSource for CsvBatches {
+    fn batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
+        CsvBatches::batch(self)
     }
 }

@@ -16,7 +16,8 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor}
 
 use super::scan::Limit;
 use super::{
-    BATCH_BYTES, BatchIter, Place, ReadOptions, Shape, Source, batch_rows, check_columns, names, override_types,
+    BATCH_BYTES, BatchIter, BatchSource, Place, ReadOptions, Shape, Source, batch_rows, check_columns, names,
+    override_types, until_error,
 };
 use crate::error::DataError;
 
@@ -38,7 +39,7 @@ pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRe
     let schema = shape.schema.clone();
     Ok((
         schema,
-        Box::new(JsonBatches {
+        until_error(JsonBatches {
             lines: Lines::new(source.decoded(true)?, options.limits.max_record_bytes),
             source,
             decoder,
@@ -46,7 +47,6 @@ pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRe
             pending: Vec::new(),
             starts: Vec::with_capacity(rows),
             batch_rows: rows,
-            failed: false,
         }),
     ))
 }
@@ -162,7 +162,6 @@ struct JsonBatches {
     pending: Vec<u8>,
     starts: Vec<(Place, usize)>,
     batch_rows: usize,
-    failed: bool,
 }
 
 impl JsonBatches {
@@ -218,16 +217,9 @@ impl JsonBatches {
     }
 }
 
-impl Iterator for JsonBatches {
-    type Item = Result<RecordBatch, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let next = self.batch();
-        self.failed = next.is_err();
-        next.transpose()
+impl BatchSource for JsonBatches {
+    fn batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
+        JsonBatches::batch(self)
     }
 }
 

@@ -10,7 +10,7 @@ use arrow::datatypes::SchemaRef;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use super::{BATCH_BYTES, BatchIter, ReadOptions, Shape, Source, batch_rows, names};
+use super::{BATCH_BYTES, BatchIter, BatchSource, ReadOptions, Shape, Source, batch_rows, names, until_error};
 use crate::error::DataError;
 
 pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRef, BatchIter), DataError> {
@@ -54,7 +54,7 @@ pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRe
     let size = std::fs::metadata(&source.path).map_or(0, |m| m.len());
     Ok((
         schema,
-        Box::new(ParquetBatches {
+        until_error(ParquetBatches {
             source,
             file,
             metadata,
@@ -66,7 +66,6 @@ pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRe
             seen: 0,
             total_rows,
             size,
-            failed: false,
         }),
     ))
 }
@@ -85,7 +84,6 @@ struct ParquetBatches {
     seen: u64,
     total_rows: u64,
     size: u64,
-    failed: bool,
 }
 
 impl ParquetBatches {
@@ -163,15 +161,8 @@ impl ParquetBatches {
     }
 }
 
-impl Iterator for ParquetBatches {
-    type Item = Result<RecordBatch, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let next = self.batch();
-        self.failed = next.is_err();
-        next.transpose()
+impl BatchSource for ParquetBatches {
+    fn batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
+        ParquetBatches::batch(self)
     }
 }
