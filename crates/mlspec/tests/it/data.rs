@@ -996,18 +996,7 @@ fn non_finite_numbers_make_documents_that_validate_and_round_trip() {
         "--type",
         "only_inf=float",
     ];
-    let mut stores = vec![None];
-    if let Ok(admin) = std::env::var("MLSPEC_TEST_POSTGRES") {
-        let database = format!("mlspec_nonfinite_{}", std::process::id());
-        let made = std::process::Command::new("psql")
-            .args([admin.as_str(), "-c", &format!("CREATE DATABASE {database}")])
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        stores.push(Some(format!("{base}/{database}")));
-    }
-    for store in &stores {
+    for store in &super::store::test_stores("nonfinite") {
         let with_store = |args: &[&str]| {
             let mut all: Vec<&str> = Vec::new();
             if let Some(url) = store {

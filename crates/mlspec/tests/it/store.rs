@@ -27,6 +27,23 @@ pub fn mlspec(dir: &Path, args: &[&str]) -> Out {
     }
 }
 
+/// The stores a test runs on: the project directory's SQLite store (`None`), and — when
+/// MLSPEC_TEST_POSTGRES names a PostgreSQL server — a new database on it, named after `purpose`.
+pub fn test_stores(purpose: &str) -> Vec<Option<String>> {
+    let mut stores = vec![None];
+    if let Ok(admin) = std::env::var("MLSPEC_TEST_POSTGRES") {
+        let database = format!("mlspec_{purpose}_{}", std::process::id());
+        let made = std::process::Command::new("psql")
+            .args([admin.as_str(), "-c", &format!("CREATE DATABASE {database}")])
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        stores.push(Some(format!("{base}/{database}")));
+    }
+    stores
+}
+
 pub fn quickstart() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/quickstart")
