@@ -13,14 +13,22 @@ use mlspec_spec::Status;
 #[macro_use]
 mod output;
 
+mod args;
 mod commands;
+mod documents;
+mod evaluation;
 mod examples;
 mod files;
 mod inputs;
+mod model_package;
+mod progress;
 mod report;
 mod step;
 mod store;
 mod table;
+mod trust;
+mod validation;
+mod verdict;
 
 /// MLSpec: typed, versioned metadata for every stage of the machine-learning lifecycle.
 #[derive(Parser)]

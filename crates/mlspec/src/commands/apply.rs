@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use mlspec_store::{ApplyAction, ApplyReport};
 
-use super::OutputFormat;
-use super::validate::{Checked, check_paths, print_human};
+use crate::args::OutputFormat;
 use crate::store::{StoreChoice, actor, block_on};
+use crate::validation::{Checked, check_paths, print_human};
 
 /// Validate documents (files, directories or `-`), then create or update them in the store in
 /// one transaction: all or nothing. The same content again writes nothing. Exit 0 when applied,

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use mlspec_store::Event;
 
+use crate::args::TextOrJson;
 use crate::store::{ObjectArg, StoreChoice, block_on};
 
 /// Show every change to an object, oldest first: when, who, what, and each field's previous and
@@ -15,12 +16,6 @@ pub struct Args {
     /// How to print the history.
     #[arg(long, value_enum, default_value = "text")]
     format: TextOrJson,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TextOrJson {
-    Text,
-    Json,
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {

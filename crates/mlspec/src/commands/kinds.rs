@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use mlspec_spec::Kind;
 use serde::Serialize;
 
-use super::OutputFormat;
+use crate::args::OutputFormat;
 
 /// List the document kinds, in lifecycle order.
 #[derive(clap::Args)]

@@ -21,12 +21,3 @@ pub mod step;
 pub mod store;
 pub mod test;
 pub mod validate;
-
-/// How a reporting command prints its result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// Readable text.
-    Human,
-    /// JSON on stdout.
-    Json,
-}

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use mlspec_store::{SCHEMA_VERSION, SqlStore};
 
-use super::history::TextOrJson;
+use crate::args::TextOrJson;
 use crate::store::{StoreChoice, block_on};
 
 /// Inspect or check the store.

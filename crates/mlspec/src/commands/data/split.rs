@@ -14,11 +14,11 @@ use mlspec_spec::newtypes::{Digest, Key, RelativePath};
 use mlspec_spec::values::DataPath;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
-use super::{
-    CsvArgs, DocFormat, OutputArgs, Progress, RecordArgs, check_dataset, content_digest, derived_name, document_name,
-    file_stem, record, write_document,
-};
-use crate::store::{LazyStore, StoreChoice};
+use super::{RecordArgs, check_dataset, content_digest};
+use crate::args::{CsvArgs, DocFormat, OutputArgs};
+use crate::documents::{derived_name, document_name, file_stem, write_document};
+use crate::progress::Progress;
+use crate::store::{LazyStore, StoreChoice, record};
 
 /// Split a data file deterministically into parts — by a stable hash of key columns (the same
 /// key always lands in the same part), by a seeded random draw, or by time — writing one file
