@@ -1,15 +1,17 @@
 //! The flags that several commands share, as clap argument groups and value types: how data
-//! files are read (`CsvArgs`), where and how a written document goes (`OutputArgs`), and the
-//! `--format` values of the reporting commands.
+//! files are read (`CsvArgs`) and where and how a written document goes (`OutputArgs`). The
+//! `--format` values themselves are [`crate::output::Format`].
 
 use std::path::PathBuf;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use mlspec_data::{CsvOptions, DEFAULT_NULL_VALUES, Limits, ReadOptions};
 
+use crate::output::{Format, YAML_OR_JSON, formats};
+
 /// CSV dialect and typing, and the reading limits.
 #[derive(clap::Args)]
-pub(crate) struct CsvArgs {
+pub struct CsvArgs {
     /// The CSV field separator (default `,`, or tab for .tsv).
     #[arg(long, value_parser = single_byte)]
     delimiter: Option<u8>,
@@ -39,7 +41,7 @@ pub(crate) struct CsvArgs {
 }
 
 impl CsvArgs {
-    pub(crate) fn read_options(&self) -> ReadOptions {
+    pub fn read_options(&self) -> ReadOptions {
         let mut null_values: Vec<String> = if self.no_default_nulls {
             Vec::new()
         } else {
@@ -72,19 +74,13 @@ fn warn_user(text: &str) {
 
 /// Where and how a command writes its document.
 #[derive(clap::Args)]
-pub(crate) struct OutputArgs {
+pub struct OutputArgs {
     /// Write the document here instead of standard output.
     #[arg(long, value_name = "PATH")]
-    pub(crate) out: Option<PathBuf>,
+    pub out: Option<PathBuf>,
     /// The document's format.
-    #[arg(long, value_enum, default_value = "yaml")]
-    pub(crate) format: DocFormat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum DocFormat {
-    Yaml,
-    Json,
+    #[arg(long, value_parser = formats(YAML_OR_JSON), default_value = "yaml")]
+    pub format: Format,
 }
 
 fn single_byte(text: &str) -> Result<u8, String> {
@@ -112,20 +108,4 @@ fn column_type(text: &str) -> Result<(String, DataType), String> {
         }
     };
     Ok((column.to_owned(), data_type))
-}
-
-/// How a reporting command prints its result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// Readable text.
-    Human,
-    /// JSON on stdout.
-    Json,
-}
-
-/// How a store command prints its result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TextOrJson {
-    Text,
-    Json,
 }

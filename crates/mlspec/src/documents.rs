@@ -11,7 +11,8 @@ use mlspec_spec::validate::Encoding;
 use mlspec_spec::{Document, Kind, Name, Ref};
 use mlspec_store::Selector;
 
-use crate::args::{DocFormat, OutputArgs};
+use crate::args::OutputArgs;
+use crate::output::Format;
 use crate::store::LazyStore;
 use crate::validation::{Checked, check_paths, print_human};
 
@@ -111,8 +112,8 @@ pub fn write_document(document: &Document, output: &OutputArgs) -> anyhow::Resul
     let text = document_text(
         document,
         match output.format {
-            DocFormat::Yaml => Encoding::Yaml,
-            DocFormat::Json => Encoding::JsonPretty,
+            Format::Json => Encoding::JsonPretty,
+            _ => Encoding::Yaml,
         },
     )?;
     match &output.out {

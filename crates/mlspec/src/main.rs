@@ -3,7 +3,7 @@
 //! Exit codes: 0 success, 1 the command ran and found a violation (an invalid document),
 //! 2 the command could not do its job (bad flags, unreadable input).
 
-#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 

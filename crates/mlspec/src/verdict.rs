@@ -3,8 +3,6 @@
 //! and evaluated — `objectives check` prints and records the verdict, `eval` and `test` put it in
 //! the document they write.
 
-use std::io::IsTerminal as _;
-
 use anyhow::{Context as _, bail};
 use mlspec_spec::expr::{self, Context, ExprDiagnostic, Level, Record, Scope, Span};
 use mlspec_spec::kinds::{CriterionResult, CriterionStatus, Gate, ObjectivesSpec, ObservedValue, Outcome, Verdict};
@@ -52,7 +50,6 @@ pub fn evaluate_all(
         baseline,
         has_baseline: baseline.is_some(),
     };
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut compiled = Vec::new();
     let mut warnings = Vec::new();
     let mut failed = 0;
@@ -63,12 +60,7 @@ pub fn evaluate_all(
         for d in &diagnostics {
             let mut shifted = d.clone();
             shifted.span = Span::new(d.span.start + offset, d.span.end + offset);
-            let rendered = shifted.render(&name, source, color);
-            if color {
-                err_raw!("{rendered}");
-            } else {
-                err!("{rendered}");
-            }
+            crate::output::diagnostic(|colour| shifted.render(&name, source, colour));
             if d.level == Level::Warning {
                 warnings.push(format!("{}: {}", criterion.name, plain(d)));
             }

@@ -18,6 +18,7 @@ use mlspec_store::Selector;
 
 use crate::args::{CsvArgs, OutputArgs};
 use crate::documents::{derived_name, document_name, read_one, write_document};
+use crate::output::{Format, TABLE_OR_JSON, formats};
 use crate::progress::Progress;
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 
@@ -66,16 +67,10 @@ struct DriftArgs {
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
     /// How to print the result.
-    #[arg(long, value_enum, default_value = "table")]
-    format: DriftFormat,
+    #[arg(long, value_parser = formats(TABLE_OR_JSON), default_value = "table")]
+    format: Format,
     #[command(flatten)]
     csv: CsvArgs,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum DriftFormat {
-    Table,
-    Json,
 }
 
 /// Validate a data file against a DataSchema: missing and unexpected columns, type mismatches,
@@ -273,8 +268,8 @@ fn run_drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let drifts = compare(&baseline, &current, defaults, threshold_of);
     let drifted = drifts.iter().filter(|d| d.drifted).count();
     match args.format {
-        DriftFormat::Json => outln!("{}", serde_json::to_string_pretty(&drifts)?),
-        DriftFormat::Table => out!("{}", drift_table(&args.baseline, &args.current, &drifts)),
+        Format::Json => crate::output::json(&drifts)?,
+        _ => out!("{}", drift_table(&args.baseline, &args.current, &drifts)),
     }
     Ok(if drifted > 0 {
         ExitCode::from(1)

@@ -12,6 +12,7 @@ use mlspec_store::{Selector, Store};
 use serde::Serialize;
 
 use crate::documents::{Loaded, load};
+use crate::output::{Choice, Format, formats};
 use crate::store::{LazyStore, StoreChoice, actor, block_on};
 use crate::verdict::evaluate_all;
 
@@ -47,22 +48,23 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE|REF")]
     baseline: Option<String>,
     /// How to print the verdict.
-    #[arg(long, value_enum, default_value = "table")]
-    format: CheckFormat,
+    #[arg(long, value_parser = formats(CHECK_FORMATS), default_value = "table")]
+    format: Format,
     /// Do not record the verdict in the store.
     #[arg(long)]
     no_record: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum CheckFormat {
-    /// An aligned table with the reasons below.
-    Table,
-    /// One JSON object.
-    Json,
-    /// JUnit XML: one test suite, one test case per criterion.
-    Junit,
-}
+/// The formats of a verdict.
+const CHECK_FORMATS: &[Choice] = &[
+    ("table", Format::Text, "An aligned table with the reasons below"),
+    ("json", Format::Json, "One JSON object"),
+    (
+        "junit",
+        Format::Junit,
+        "JUnit XML: one test suite, one test case per criterion",
+    ),
+];
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -207,11 +209,11 @@ async fn pin(store: &dyn Store, id: &str) -> anyhow::Result<Ref> {
     })
 }
 
-fn print_report(report: &Report, format: CheckFormat) -> anyhow::Result<()> {
+fn print_report(report: &Report, format: Format) -> anyhow::Result<()> {
     match format {
-        CheckFormat::Json => outln!("{}", serde_json::to_string_pretty(report)?),
-        CheckFormat::Junit => out!("{}", junit::render(report)?),
-        CheckFormat::Table => out!("{}", render_table(report)),
+        Format::Json => crate::output::json(report)?,
+        Format::Junit => out!("{}", junit::render(report)?),
+        _ => out!("{}", render_table(report)),
     }
     if let Some(recorded) = &report.recorded {
         errln!("recorded ObjectivesCheck/{} ({})", recorded.name, recorded.id);

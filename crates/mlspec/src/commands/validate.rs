@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use mlspec_spec::validate::Limits;
 use serde::Serialize;
 
-use crate::args::OutputFormat;
+use crate::output::{Format, HUMAN_OR_JSON, formats};
 use crate::report::FileReport;
 use crate::validation::{Checked, Summary, check_paths_within, print_human};
 
@@ -18,8 +18,8 @@ pub struct Args {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<String>,
     /// How to print the result.
-    #[arg(long, value_enum, default_value = "human")]
-    format: OutputFormat,
+    #[arg(long, value_parser = formats(HUMAN_OR_JSON), default_value = "human")]
+    format: Format,
     /// Most diagnostics reported per file; the rest are counted ("N more diagnostics not shown").
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_diagnostics)]
     max_diagnostics: usize,
@@ -52,8 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     };
     match args.format {
-        OutputFormat::Human => print_human(&files, &summary),
-        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&Report { summary, files })?),
+        Format::Json => crate::output::json(&Report { summary, files })?,
+        _ => print_human(&files, &summary),
     }
     for message in &read_failures {
         errln!("error: {message}");
