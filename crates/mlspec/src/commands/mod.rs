@@ -1,4 +1,7 @@
-//! One module per subcommand.
+//! One module per subcommand. Commands are leaves: a command (and its own submodules, such as
+//! `data/split.rs`) never imports another command; what two commands share is a module of the
+//! binary beside `main.rs`, named for what it is (`documents`, `args`, `output`, …). The test
+//! below holds the rule.
 
 pub mod apply;
 pub mod data;
