@@ -3,7 +3,7 @@
 //! Exit codes: 0 success, 1 the command ran and found a violation (an invalid document),
 //! 2 the command could not do its job (bad flags, unreadable input).
 
-#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 
@@ -13,14 +13,22 @@ use mlspec_spec::Status;
 #[macro_use]
 mod output;
 
+mod args;
 mod commands;
+mod documents;
+mod evaluation;
 mod examples;
 mod files;
 mod inputs;
+mod model_package;
+mod progress;
 mod report;
 mod step;
 mod store;
 mod table;
+mod trust;
+mod validation;
+mod verdict;
 
 /// MLSpec: typed, versioned metadata for every stage of the machine-learning lifecycle.
 #[derive(Parser)]

@@ -1,10 +1,11 @@
 //! What every store command shares: finding and opening the store, who is acting, reading an
-//! object argument, and running the async store from a synchronous command.
+//! object argument, recording a command's result, and running the async store from a
+//! synchronous command.
 
 use std::future::Future;
 
 use anyhow::Context as _;
-use mlspec_spec::{Kind, Ref, RefTarget};
+use mlspec_spec::{Document, Kind, Ref, RefTarget};
 use mlspec_store::{Location, Selector, Store, StoreError};
 
 /// The store the user named with `--store` / `MLSPEC_STORE`, if any.
@@ -59,6 +60,25 @@ impl<'a> LazyStore<'a> {
         }
         self.get().await.map(Some)
     }
+}
+
+/// Applies the documents to the store when one is in use, and says so.
+pub async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) -> anyhow::Result<()> {
+    let Some(store) = store.for_recording().await? else {
+        errln!("note: no store here, so the result was not recorded (`mlspec init` makes one)");
+        return Ok(());
+    };
+    let report = store
+        .apply(&documents, &actor())
+        .await
+        .context("the result could not be recorded")?;
+    for warning in &report.warnings {
+        errln!("warning: {warning}");
+    }
+    for applied in &report.results {
+        errln!("recorded {}/{} ({})", applied.kind, applied.name, applied.id);
+    }
+    Ok(())
 }
 
 /// Runs a store command's future to completion on a single-threaded runtime.

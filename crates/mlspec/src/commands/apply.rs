@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use mlspec_store::{ApplyAction, ApplyReport};
 
-use super::OutputFormat;
-use super::validate::{Checked, check_paths, print_human};
+use crate::output::{Format, HUMAN_OR_JSON, formats};
 use crate::store::{StoreChoice, actor, block_on};
+use crate::validation::{Checked, check_paths, print_human};
 
 /// Validate documents (files, directories or `-`), then create or update them in the store in
 /// one transaction: all or nothing. The same content again writes nothing. Exit 0 when applied,
@@ -18,8 +18,8 @@ pub struct Args {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<String>,
     /// How to print the result.
-    #[arg(long, value_enum, default_value = "human")]
-    format: OutputFormat,
+    #[arg(long, value_parser = formats(HUMAN_OR_JSON), default_value = "human")]
+    format: Format,
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -42,8 +42,8 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         Ok(store.apply(&documents, &actor()).await?)
     })?;
     match args.format {
-        OutputFormat::Human => print_report(&report),
-        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => crate::output::json(&report)?,
+        _ => print_report(&report),
     }
     for warning in &report.warnings {
         errln!("warning: {warning}");

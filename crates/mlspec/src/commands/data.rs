@@ -1,29 +1,26 @@
 //! `mlspec data …`: the data engine's commands. `data profile FILE` profiles CSV, Parquet or
 //! JSON Lines (plain, gzip or zstd) in one pass and writes a DataProfile document.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use arrow::datatypes::{DataType, TimeUnit};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mlspec_data::drift::{FeatureDrift, Thresholds, compare};
 use mlspec_data::profile::{OutlierRules, ProfileOptions, Profiler, profile};
 use mlspec_data::validate::Validator;
-use mlspec_data::{CsvOptions, DEFAULT_NULL_VALUES, Limits, ReadOptions, open};
+use mlspec_data::{ReadOptions, open};
 use mlspec_spec::kinds::{
     Anomaly, AnomalyKind, DataProfileSpec, DataSchemaSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec,
 };
 use mlspec_spec::newtypes::Digest;
-use mlspec_spec::validate::Encoding;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Status};
 use mlspec_store::Selector;
 
-use crate::store::{LazyStore, StoreChoice, actor, block_on};
-
-use super::validate::read_one;
+use crate::args::{CsvArgs, OutputArgs};
+use crate::documents::{derived_name, document_name, read_one, write_document};
+use crate::output::{Format, TABLE_OR_JSON, formats};
+use crate::progress::Progress;
+use crate::store::{LazyStore, StoreChoice, block_on, record};
 
 mod sign;
 mod split;
@@ -70,16 +67,10 @@ struct DriftArgs {
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
     /// How to print the result.
-    #[arg(long, value_enum, default_value = "table")]
-    format: DriftFormat,
+    #[arg(long, value_parser = formats(TABLE_OR_JSON), default_value = "table")]
+    format: Format,
     #[command(flatten)]
     csv: CsvArgs,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum DriftFormat {
-    Table,
-    Json,
 }
 
 /// Validate a data file against a DataSchema: missing and unexpected columns, type mismatches,
@@ -219,113 +210,6 @@ struct MergeArgs {
     name: Option<String>,
 }
 
-impl CsvArgs {
-    pub(crate) fn read_options(&self) -> ReadOptions {
-        let mut null_values: Vec<String> = if self.no_default_nulls {
-            Vec::new()
-        } else {
-            DEFAULT_NULL_VALUES.iter().map(|s| (*s).to_owned()).collect()
-        };
-        null_values.extend(self.null_values.iter().cloned());
-        ReadOptions {
-            csv: CsvOptions {
-                header: !self.no_header,
-                delimiter: self.delimiter,
-                infer_rows: self.infer_rows,
-                types: self.types.clone(),
-                null_values,
-                ..CsvOptions::default()
-            },
-            limits: Limits {
-                max_columns: self.max_columns,
-                max_record_bytes: self.max_record_bytes,
-            },
-            warn: Some(warn_user),
-            ..ReadOptions::default()
-        }
-    }
-}
-
-/// A reader's warning, on standard error.
-fn warn_user(text: &str) {
-    errln!("warning: {text}");
-}
-
-/// CSV dialect and typing, and the reading limits.
-#[derive(clap::Args)]
-pub(crate) struct CsvArgs {
-    /// The CSV field separator (default `,`, or tab for .tsv).
-    #[arg(long, value_parser = single_byte)]
-    delimiter: Option<u8>,
-    /// The CSV has no header line (columns are named column_1, …).
-    #[arg(long)]
-    no_header: bool,
-    /// Rows read to infer CSV and JSON Lines column types.
-    #[arg(long, default_value_t = 1000)]
-    infer_rows: usize,
-    /// A column's type instead of the inferred one (repeatable): COL=int|float|string|bool|timestamp.
-    #[arg(long = "type", value_name = "COL=TYPE", value_parser = column_type)]
-    types: Vec<(String, DataType)>,
-    /// A CSV field that is a missing value (repeatable; exact and case-sensitive), besides the
-    /// defaults: empty, NA, N/A, n/a, NULL, null, #N/A, <NA>.
-    #[arg(long = "null-value", value_name = "TOKEN")]
-    null_values: Vec<String>,
-    /// Only the --null-value tokens are missing values (an empty field too only with
-    /// `--null-value ''`): for data where `NA` is a value, such as Namibia's country code.
-    #[arg(long)]
-    no_default_nulls: bool,
-    /// The most columns a file may have.
-    #[arg(long, value_name = "N", env = "MLSPEC_MAX_COLUMNS", default_value_t = Limits::DEFAULT_MAX_COLUMNS)]
-    max_columns: usize,
-    /// The most bytes a record may have (a CSV record with all its fields, a JSON Lines line).
-    #[arg(long, value_name = "N", env = "MLSPEC_MAX_RECORD_BYTES", default_value_t = Limits::DEFAULT_MAX_RECORD_BYTES)]
-    max_record_bytes: usize,
-}
-
-/// Where and how a command writes its document.
-#[derive(clap::Args)]
-pub(crate) struct OutputArgs {
-    /// Write the document here instead of standard output.
-    #[arg(long, value_name = "PATH")]
-    pub(crate) out: Option<PathBuf>,
-    /// The document's format.
-    #[arg(long, value_enum, default_value = "yaml")]
-    pub(crate) format: DocFormat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum DocFormat {
-    Yaml,
-    Json,
-}
-
-fn single_byte(text: &str) -> Result<u8, String> {
-    match text.as_bytes() {
-        [byte] => Ok(*byte),
-        b"\\t" => Ok(b'\t'),
-        _ => Err(format!("`{text}` is not one ASCII character")),
-    }
-}
-
-fn column_type(text: &str) -> Result<(String, DataType), String> {
-    let (column, name) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not COL=TYPE"))?;
-    let data_type = match name {
-        "int" | "integer" => DataType::Int64,
-        "float" | "double" => DataType::Float64,
-        "string" | "text" => DataType::Utf8,
-        "bool" | "boolean" => DataType::Boolean,
-        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
-        other => {
-            return Err(format!(
-                "unknown type `{other}`; use int, float, string, bool or timestamp"
-            ));
-        }
-    };
-    Ok((column.to_owned(), data_type))
-}
-
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Profile(args) => block_on(run_profile(args, choice)),
@@ -384,8 +268,8 @@ fn run_drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let drifts = compare(&baseline, &current, defaults, threshold_of);
     let drifted = drifts.iter().filter(|d| d.drifted).count();
     match args.format {
-        DriftFormat::Json => outln!("{}", serde_json::to_string_pretty(&drifts)?),
-        DriftFormat::Table => out!("{}", drift_table(&args.baseline, &args.current, &drifts)),
+        Format::Json => crate::output::json(&drifts)?,
+        _ => out!("{}", drift_table(&args.baseline, &args.current, &drifts)),
     }
     Ok(if drifted > 0 {
         ExitCode::from(1)
@@ -432,11 +316,11 @@ async fn load_schema(path: &Path, store: &mut LazyStore<'_>) -> anyhow::Result<(
         .parse()
         .map_err(|e| anyhow::anyhow!("{text} is neither a file nor a stored DataSchema: {e}"))?;
     let stored = store.get().await?.get(&Selector::from(&reference)).await?;
-    match stored.summary.status {
-        Status::Archived => bail!("{text} is archived; an Archived schema cannot be validated against"),
-        Status::Deprecated => errln!("warning: {text} is deprecated"),
-        Status::Active => {}
-    }
+    usable(
+        &text,
+        stored.summary.status,
+        "an Archived schema cannot be validated against",
+    )?;
     Ok((stored.document, false))
 }
 
@@ -677,66 +561,21 @@ async fn check_dataset(store: &mut LazyStore<'_>, args: &RecordArgs) -> anyhow::
     };
     let found = store.get(&Selector::from(dataset)).await?;
     let status = found.version.as_ref().map_or(found.summary.status, |v| v.status);
+    usable(
+        dataset,
+        status,
+        "data marked Archived cannot be profiled or validated (reactivate it, or use an active version)",
+    )
+}
+
+/// The rule for a stored input: a Deprecated one warns, an Archived one is refused (`why`).
+fn usable(input: &dyn std::fmt::Display, status: Status, why: &str) -> anyhow::Result<()> {
     match status {
-        Status::Archived => bail!(
-            "{dataset} is archived; data marked Archived cannot be profiled or validated (reactivate it, or use an active version)"
-        ),
-        Status::Deprecated => errln!("warning: {dataset} is deprecated"),
+        Status::Archived => bail!("{input} is archived; {why}"),
+        Status::Deprecated => errln!("warning: {input} is deprecated"),
         Status::Active => {}
     }
     Ok(())
-}
-
-/// Applies the documents to the store when one is in use, and says so.
-pub(crate) async fn record(store: &mut LazyStore<'_>, documents: Vec<Document>) -> anyhow::Result<()> {
-    let Some(store) = store.for_recording().await? else {
-        errln!("note: no store here, so the result was not recorded (`mlspec init` makes one)");
-        return Ok(());
-    };
-    let report = store
-        .apply(&documents, &actor())
-        .await
-        .context("the result could not be recorded")?;
-    for warning in &report.warnings {
-        errln!("warning: {warning}");
-    }
-    for applied in &report.results {
-        errln!("recorded {}/{} ({})", applied.kind, applied.name, applied.id);
-    }
-    Ok(())
-}
-
-/// A document as text, through the spec's one writer: refused (nothing written) with
-/// `validate`'s diagnostic when it could not be read back as the same valid document (a
-/// non-finite number, an inline credential, over the size limit).
-pub(crate) fn document_text(document: &Document, encoding: Encoding) -> anyhow::Result<String> {
-    mlspec_spec::validate::encode(document, encoding).map_err(|d| {
-        let at = d.path.map(|p| format!(" at {p}")).unwrap_or_default();
-        let hint = d.hint.map(|h| format!("\n  hint: {h}")).unwrap_or_default();
-        anyhow::anyhow!(
-            "cannot write {}/{}{at}: {}{hint}",
-            document.kind(),
-            document.metadata.name,
-            d.message
-        )
-    })
-}
-
-pub(crate) fn write_document(document: &Document, output: &OutputArgs) -> anyhow::Result<()> {
-    let text = document_text(
-        document,
-        match output.format {
-            DocFormat::Yaml => Encoding::Yaml,
-            DocFormat::Json => Encoding::JsonPretty,
-        },
-    )?;
-    match &output.out {
-        Some(path) => crate::files::write_whole(path, text.as_bytes(), Some(&crate::files::DOCUMENT)),
-        None => {
-            out!("{text}");
-            Ok(())
-        }
-    }
 }
 
 fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
@@ -771,66 +610,6 @@ fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     };
     write_document(&document, &args.output)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A progress bar on standard error, shown once an input has taken a second; never shown when
-/// standard error is not a terminal, or with --quiet.
-pub(crate) struct Progress {
-    bar: ProgressBar,
-    started: Instant,
-    enabled: bool,
-    shown: bool,
-}
-
-impl Progress {
-    pub(crate) fn new(size: u64, quiet: bool) -> Progress {
-        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::hidden());
-        if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
-            bar.set_style(style);
-        }
-        Progress {
-            bar,
-            started: Instant::now(),
-            enabled: !quiet && std::io::stderr().is_terminal(),
-            shown: false,
-        }
-    }
-
-    pub(crate) fn update(&mut self, bytes: u64) {
-        if self.enabled && !self.shown && self.started.elapsed() >= Duration::from_secs(1) {
-            self.bar.set_draw_target(ProgressDrawTarget::stderr());
-            self.shown = true;
-        }
-        self.bar.set_position(bytes);
-    }
-
-    pub(crate) fn finish(self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-/// The `--name` given, else one derived from the data file's.
-pub(crate) fn document_name(given: Option<&str>, file: &Path, suffix: &str) -> anyhow::Result<Name> {
-    match given {
-        Some(name) => Ok(Name::new(name)?),
-        None => derived_name(file, suffix),
-    }
-}
-
-/// The file name up to its first dot: `base.csv.gz` → `base`.
-pub(crate) fn file_stem(file: &Path) -> String {
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("data");
-    name.split('.').next().unwrap_or(name).to_owned()
-}
-
-/// A document's name from the data file's: `base.csv.gz` → `base-SUFFIX`.
-pub(crate) fn derived_name(file: &Path, suffix: &str) -> anyhow::Result<Name> {
-    let stem = file_stem(file);
-    let name = Name::sanitized_text(&format!("{stem}-{suffix}"), 200);
-    if name.is_empty() {
-        bail!("cannot make a name from {}; pass --name", file.display());
-    }
-    Ok(Name::new(name.as_str())?)
 }
 
 /// A readable summary: rows, then one line per feature.

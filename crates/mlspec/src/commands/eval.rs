@@ -6,15 +6,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mlspec_data::eval::{EvalOptions, Evaluation, MetricSet, Task, evaluate, load};
-use mlspec_spec::kinds::{EvaluationSpec, Fairness, Outcome, SliceMetrics, UndefinedMetric, Verdict};
-use mlspec_spec::newtypes::{Key, ShortText};
-use mlspec_spec::values::{Metric, MetricValue, Tags};
+use mlspec_data::eval::Task;
+use mlspec_spec::kinds::{EvaluationSpec, Outcome};
+use mlspec_spec::newtypes::Key;
+use mlspec_spec::values::{Metric, MetricValue};
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
-use super::data::{CsvArgs, OutputArgs, Progress, derived_name, document_name, record, write_document};
-use super::objectives::{load_document, verdict_on};
-use crate::store::{LazyStore, StoreChoice, block_on};
+use crate::args::OutputArgs;
+use crate::documents::{derived_name, document_name, load_document, write_document};
+use crate::evaluation::{EvalArgs, Parts, summary};
+use crate::store::{LazyStore, StoreChoice, block_on, record};
+use crate::verdict::verdict_on;
 
 /// Evaluate predictions against labels: classification (accuracy, balanced accuracy,
 /// precision/recall/F1 per class and macro/micro/weighted, confusion matrix; with --score on a
@@ -52,101 +54,6 @@ pub struct Args {
     /// Do not record the Evaluation in the store.
     #[arg(long)]
     no_record: bool,
-}
-
-/// What to compute (shared with `mlspec test`).
-#[derive(clap::Args)]
-pub(crate) struct EvalArgs {
-    /// The label column.
-    #[arg(long, default_value = "label")]
-    label: String,
-    /// The prediction column.
-    #[arg(long, default_value = "prediction")]
-    prediction: String,
-    /// The score column: the positive class's probability (or score), binary tasks.
-    #[arg(long)]
-    score: Option<String>,
-    /// The positive class (default: `1` or `true` when the classes are 0/1 or false/true).
-    #[arg(long)]
-    positive: Option<String>,
-    /// The task (default: regression for float labels, else classification).
-    #[arg(long, value_enum)]
-    task: Option<TaskArg>,
-    /// Slice by these columns and their crossings (repeatable), e.g. `--slice gender,country`.
-    #[arg(long, value_name = "COL[,COL]")]
-    slice: Vec<String>,
-    /// Sensitive attributes for fairness summaries (default: the slice columns).
-    #[arg(long, value_name = "COL", value_delimiter = ',')]
-    sensitive: Vec<String>,
-    /// Bootstrap resamples for the confidence intervals (0: none).
-    #[arg(long, default_value_t = 1000)]
-    resamples: usize,
-    /// The bootstrap's seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// The intervals' confidence level.
-    #[arg(long, default_value_t = 0.95)]
-    confidence: f64,
-    #[command(flatten)]
-    csv: CsvArgs,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum TaskArg {
-    Classification,
-    Regression,
-}
-
-impl EvalArgs {
-    fn options(&self) -> anyhow::Result<EvalOptions> {
-        if !(self.confidence > 0.0 && self.confidence < 1.0) {
-            anyhow::bail!("--confidence is {}; it is in (0, 1)", self.confidence);
-        }
-        Ok(EvalOptions {
-            label: self.label.clone(),
-            prediction: self.prediction.clone(),
-            score: self.score.clone(),
-            positive: self.positive.clone(),
-            task: self.task.map(|t| match t {
-                TaskArg::Classification => Task::Classification,
-                TaskArg::Regression => Task::Regression,
-            }),
-            slices: self
-                .slice
-                .iter()
-                .map(|s| s.split(',').map(|c| c.trim().to_owned()).collect())
-                .collect(),
-            sensitive: self.sensitive.clone(),
-            resamples: self.resamples,
-            seed: self.seed,
-            confidence: self.confidence,
-        })
-    }
-
-    /// How to read the files.
-    pub(crate) fn read_options(&self) -> mlspec_data::ReadOptions {
-        self.csv.read_options()
-    }
-
-    /// Reads and evaluates the predictions, with a progress bar for the bootstrap.
-    pub(crate) fn run(&self, predictions: &std::path::Path) -> anyhow::Result<Evaluation> {
-        let options = self.options()?;
-        let data = load(predictions, &self.csv.read_options(), &options)?;
-        let progress = std::sync::Mutex::new(Progress::new(1000, self.quiet));
-        let outcome = evaluate(&data, &options, |done| {
-            if let Ok(mut p) = progress.lock() {
-                p.update((done * 1000.0) as u64);
-            }
-        })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", predictions.display()))?;
-        if let Ok(p) = progress.into_inner() {
-            p.finish();
-        }
-        Ok(outcome)
-    }
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -221,108 +128,6 @@ fn task(task: Task) -> mlspec_spec::kinds::Task {
     }
 }
 
-/// An outcome as the spec's parts: metrics, undefined metrics, slices, fairness.
-pub(crate) struct Parts {
-    pub(crate) metrics: Vec<Metric>,
-    pub(crate) undefined: Vec<UndefinedMetric>,
-    pub(crate) slices: Vec<SliceMetrics>,
-    pub(crate) fairness: Vec<Fairness>,
-}
-
-impl Parts {
-    pub(crate) fn of(outcome: &Evaluation) -> anyhow::Result<Parts> {
-        let (metrics, undefined) = spec_metrics(&outcome.overall, &outcome.classes);
-        let slices = outcome
-            .slices
-            .iter()
-            .map(|slice| {
-                let (metrics, undefined) = spec_metrics(&slice.metrics, &outcome.classes);
-                Ok(SliceMetrics {
-                    name: ShortText::new(slice.name.as_str())?,
-                    filter: slice
-                        .filter
-                        .iter()
-                        .map(|(c, v)| Ok((Key::new(c.as_str())?, v.clone())))
-                        .collect::<anyhow::Result<Tags>>()?,
-                    rows: slice.rows,
-                    metrics,
-                    undefined,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let fairness = outcome
-            .fairness
-            .iter()
-            .map(|f| {
-                Ok(Fairness {
-                    attribute: Key::new(f.attribute.as_str())?,
-                    demographic_parity_difference: f.demographic_parity_difference.ok(),
-                    demographic_parity_ratio: f.demographic_parity_ratio.ok(),
-                    equalized_odds_difference: f.equalized_odds_difference.ok(),
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Parts {
-            metrics,
-            undefined,
-            slices,
-            fairness,
-        })
-    }
-}
-
-/// A metric set as the spec's metrics (values, `<key>_ci_low`/`_ci_high`, the confusion matrix)
-/// and undefined metrics. Keys that are not valid metric keys (a class name with unusual
-/// characters) are listed as undefined with that reason.
-fn spec_metrics(set: &MetricSet, classes: &[String]) -> (Vec<Metric>, Vec<UndefinedMetric>) {
-    let mut metrics = Vec::new();
-    let mut undefined = Vec::new();
-    let mut put = |key: String, value: MetricValue| match Key::new(key.as_str()) {
-        Ok(key) => metrics.push(Metric {
-            key,
-            value,
-            step: None,
-            timestamp: None,
-        }),
-        Err(_) => undefined.push((key, "its name is not a valid metric key".to_owned())),
-    };
-    for (key, value) in &set.values {
-        put(key.clone(), MetricValue::Scalar(*value));
-    }
-    for (key, low, high) in &set.intervals {
-        put(format!("{key}_ci_low"), MetricValue::Scalar(*low));
-        put(format!("{key}_ci_high"), MetricValue::Scalar(*high));
-    }
-    if let Some(confusion) = &set.confusion {
-        let matrix: BTreeMap<String, MetricValue> = classes
-            .iter()
-            .zip(&confusion.cells)
-            .map(|(actual, row)| {
-                let counts = classes
-                    .iter()
-                    .zip(row)
-                    .map(|(predicted, count)| (predicted.clone(), MetricValue::Scalar(*count)))
-                    .collect();
-                (actual.clone(), MetricValue::Object(counts))
-            })
-            .collect();
-        put("confusion_matrix".into(), MetricValue::Object(matrix));
-    }
-    let undefined = set
-        .undefined
-        .iter()
-        .cloned()
-        .chain(undefined)
-        .filter_map(|(key, reason)| {
-            Some(UndefinedMetric {
-                key: Key::new(key.as_str()).ok()?,
-                reason: ShortText::new(reason.as_str()).ok()?,
-            })
-        })
-        .collect();
-    (metrics, undefined)
-}
-
 /// This − baseline, for the scalar metrics both have.
 fn deltas(metrics: &[Metric], baseline: &[Metric]) -> anyhow::Result<mlspec_spec::values::UniqueMap<Key, f64>> {
     let base: BTreeMap<&str, f64> = baseline
@@ -341,116 +146,4 @@ fn deltas(metrics: &[Metric], baseline: &[Metric]) -> anyhow::Result<mlspec_spec
             _ => None,
         })
         .collect())
-}
-
-/// The readable summary: the headline metrics with intervals, then the slices (the worst one
-/// and the largest gap marked), fairness and the verdict.
-pub(crate) fn summary(outcome: &Evaluation, verdict: Option<&Verdict>) -> String {
-    let headline: &[&str] = match outcome.task {
-        Task::Classification => &["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"],
-        Task::Regression => &["mae", "rmse", "r2", "mape"],
-    };
-    let main = headline[0];
-    let mut out = format!("{} rows\n", outcome.rows);
-    for key in headline {
-        if let Some(value) = outcome.overall.get(key) {
-            let interval = outcome
-                .overall
-                .intervals
-                .iter()
-                .find(|(k, _, _)| k == key)
-                .map(|(_, lo, hi)| format!("  [{lo:.4}, {hi:.4}]"))
-                .unwrap_or_default();
-            out.push_str(&format!("{key:<20} {value:.4}{interval}\n"));
-        }
-    }
-    for (key, reason) in &outcome.overall.undefined {
-        if headline.contains(&key.as_str()) {
-            out.push_str(&format!("{key:<20} undefined: {reason}\n"));
-        }
-    }
-    if !outcome.slices.is_empty() {
-        let higher_is_better = !matches!(main, "mae" | "rmse" | "mape");
-        let values: Vec<(usize, f64)> = outcome
-            .slices
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i, s.metrics.get(main)?)))
-            .collect();
-        let worst = values
-            .iter()
-            .min_by(|a, b| {
-                if higher_is_better {
-                    a.1.total_cmp(&b.1)
-                } else {
-                    b.1.total_cmp(&a.1)
-                }
-            })
-            .map(|(i, _)| *i);
-        out.push_str(&format!(
-            "\n{:<32} {:>8} {:>10}\n",
-            "SLICE",
-            "ROWS",
-            main.to_uppercase()
-        ));
-        for (i, slice) in outcome.slices.iter().enumerate() {
-            let value = slice
-                .metrics
-                .get(main)
-                .map_or_else(|| "undefined".to_owned(), |v| format!("{v:.4}"));
-            let mark = if Some(i) == worst { "  ← worst" } else { "" };
-            out.push_str(&format!("{:<32} {:>8} {:>10}{mark}\n", slice.name, slice.rows, value));
-        }
-        if let Some((column, gap)) = largest_gap(outcome, main) {
-            out.push_str(&format!(
-                "largest gap in {main}: {gap:.4} across the values of {column}\n"
-            ));
-        }
-    }
-    for f in &outcome.fairness {
-        let show = |v: &Result<f64, &str>| v.map_or_else(|e| format!("undefined ({e})"), |v| format!("{v:.4}"));
-        out.push_str(&format!(
-            "fairness by {}: demographic parity difference {}, ratio {}, equalized odds difference {}\n",
-            f.attribute,
-            show(&f.demographic_parity_difference),
-            show(&f.demographic_parity_ratio),
-            show(&f.equalized_odds_difference)
-        ));
-    }
-    if let Some(v) = verdict {
-        let met = v.criteria.iter().filter(|c| c.met).count();
-        out.push_str(&format!(
-            "objectives: {} ({met} of {} criteria met)\n",
-            if v.result == Outcome::Passed {
-                "passed"
-            } else {
-                "failed"
-            },
-            v.criteria.len()
-        ));
-        for c in v.criteria.iter().filter(|c| !c.met) {
-            let reason = c.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
-            out.push_str(&format!("  not met: {}{reason}\n", c.name));
-        }
-    }
-    out
-}
-
-/// The single-column slicing with the largest spread of `metric`, and that spread.
-fn largest_gap(outcome: &Evaluation, metric: &str) -> Option<(String, f64)> {
-    let mut by_column: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for slice in outcome.slices.iter().filter(|s| s.filter.len() == 1) {
-        if let (Some((column, _)), Some(value)) = (slice.filter.first(), slice.metrics.get(metric)) {
-            by_column.entry(column.as_str()).or_default().push(value);
-        }
-    }
-    by_column
-        .into_iter()
-        .filter(|(_, values)| values.len() > 1)
-        .map(|(column, values)| {
-            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-            (column.to_owned(), max - min)
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1))
 }

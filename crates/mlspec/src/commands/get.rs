@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use crate::output::{Format, YAML_OR_JSON, formats};
 use crate::store::{ObjectArg, StoreChoice, block_on};
 
 /// Print an object's current document. Names find Active and Deprecated objects; ids find any,
@@ -13,17 +14,11 @@ pub struct Args {
     #[command(flatten)]
     object: ObjectArg,
     /// The output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
-    output: DocumentFormat,
+    #[arg(short = 'o', long = "output", value_parser = formats(YAML_OR_JSON), default_value = "yaml")]
+    output: Format,
 }
 
 /// How a document is printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DocumentFormat {
-    Yaml,
-    Json,
-}
-
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let selector = args.object.selector()?;
     let object = block_on(async { Ok(choice.open().await?.get(&selector).await?) })?;
@@ -31,13 +26,11 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         errln!("version {} is {:?}", version.version, version.status);
     }
     match args.output {
-        DocumentFormat::Yaml => {
-            out!(
-                "{}",
-                serde_saphyr::to_string(&object.document).context("cannot write YAML")?
-            );
-        }
-        DocumentFormat::Json => outln!("{}", serde_json::to_string_pretty(&object.document)?),
+        Format::Json => crate::output::json(&object.document)?,
+        _ => out!(
+            "{}",
+            serde_saphyr::to_string(&object.document).context("cannot write YAML")?
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

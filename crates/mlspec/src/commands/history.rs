@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use mlspec_store::Event;
 
+use crate::output::{Format, TEXT_OR_JSON, formats};
 use crate::store::{ObjectArg, StoreChoice, block_on};
 
 /// Show every change to an object, oldest first: when, who, what, and each field's previous and
@@ -13,22 +14,16 @@ pub struct Args {
     #[command(flatten)]
     object: ObjectArg,
     /// How to print the history.
-    #[arg(long, value_enum, default_value = "text")]
-    format: TextOrJson,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TextOrJson {
-    Text,
-    Json,
+    #[arg(long, value_parser = formats(TEXT_OR_JSON), default_value = "text")]
+    format: Format,
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let selector = args.object.selector()?;
     let events = block_on(async { Ok(choice.open().await?.history(&selector).await?) })?;
     match args.format {
-        TextOrJson::Json => outln!("{}", serde_json::to_string_pretty(&events)?),
-        TextOrJson::Text => events.iter().for_each(print_event),
+        Format::Json => crate::output::json(&events)?,
+        _ => events.iter().for_each(print_event),
     }
     Ok(ExitCode::SUCCESS)
 }

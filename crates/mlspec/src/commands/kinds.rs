@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use mlspec_spec::Kind;
 use serde::Serialize;
 
-use super::OutputFormat;
+use crate::output::{Format, HUMAN_OR_JSON, formats};
 
 /// List the document kinds, in lifecycle order.
 #[derive(clap::Args)]
 pub struct Args {
     /// How to print the list.
-    #[arg(long, value_enum, default_value = "human")]
-    format: OutputFormat,
+    #[arg(long, value_parser = formats(HUMAN_OR_JSON), default_value = "human")]
+    format: Format,
 }
 
 #[derive(Serialize)]
@@ -34,8 +34,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     match args.format {
-        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&kinds)?),
-        OutputFormat::Human => {
+        Format::Json => crate::output::json(&kinds)?,
+        _ => {
             let width = kinds.iter().map(|k| k.kind.len()).max().unwrap_or(0);
             for k in &kinds {
                 let stage = if k.stage == 0 {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use mlspec_spec::Kind;
 use mlspec_store::{Direction, LineageGraph, LineageNode};
 
+use crate::output::{Choice, Format, formats};
 use crate::store::{ObjectArg, StoreChoice, block_on};
 use crate::table;
 
@@ -29,17 +30,17 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     depth: u32,
     /// How to print the graph.
-    #[arg(long, value_enum, default_value = "text")]
-    format: GraphFormat,
+    #[arg(long, value_parser = formats(GRAPH_FORMATS), default_value = "text")]
+    format: Format,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
-    Text,
-    Json,
-    Dot,
-    Mermaid,
-}
+/// The formats of a lineage graph.
+const GRAPH_FORMATS: &[Choice] = &[
+    ("text", Format::Text, ""),
+    ("json", Format::Json, ""),
+    ("dot", Format::Dot, ""),
+    ("mermaid", Format::Mermaid, ""),
+];
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let selector = args.object.selector()?;
@@ -50,10 +51,10 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     };
     let graph = block_on(async { Ok(choice.open().await?.lineage(&selector, direction, args.depth).await?) })?;
     let text = match args.format {
-        GraphFormat::Text => text(&graph),
-        GraphFormat::Json => serde_json::to_string_pretty(&graph)? + "\n",
-        GraphFormat::Dot => dot(&graph),
-        GraphFormat::Mermaid => mermaid(&graph),
+        Format::Json => serde_json::to_string_pretty(&graph)? + "\n",
+        Format::Dot => dot(&graph),
+        Format::Mermaid => mermaid(&graph),
+        _ => text(&graph),
     };
     out!("{text}");
     if graph.truncated {

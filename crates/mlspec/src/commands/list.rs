@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use std::io::IsTerminal as _;
-
 use mlspec_spec::expr::query::{parse_filter, parse_order};
 use mlspec_spec::kinds::RunStatus;
 use mlspec_spec::{Kind, Spec, Status};
 use mlspec_store::{ListQuery, ObjectSummary, Selector, Store};
 
+use crate::output::{Format, TABLE_OR_JSON, formats};
 use crate::store::{StoreChoice, block_on};
 use crate::table;
 
@@ -47,8 +46,8 @@ pub struct Args {
     #[arg(long)]
     explain: bool,
     /// How to print the list.
-    #[arg(long, value_enum, default_value = "table")]
-    format: ListFormat,
+    #[arg(long, value_parser = formats(TABLE_OR_JSON), default_value = "table")]
+    format: Format,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -66,12 +65,6 @@ impl From<StatusArg> for Status {
             StatusArg::Archived => Status::Archived,
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ListFormat {
-    Table,
-    Json,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -92,9 +85,8 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         Some(text) => match parse_filter(text) {
             Ok(filter) => Some(filter),
             Err(diagnostics) => {
-                let color = std::io::stderr().is_terminal();
                 for d in &diagnostics {
-                    err!("{}", d.render("--where", text, color));
+                    crate::output::diagnostic(|colour| d.render("--where", text, colour));
                 }
                 anyhow::bail!("the --where expression has {} error(s)", diagnostics.len());
             }
@@ -121,7 +113,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         outln!("{}", plan.join("\n"));
         return Ok(ExitCode::SUCCESS);
     }
-    let table_of_runs = kind == Kind::Run && args.format == ListFormat::Table;
+    let table_of_runs = kind == Kind::Run && args.format == Format::Text;
     let (objects, runs) = block_on(async {
         let store = choice.open().await?;
         let objects = store.list(&query).await?;
@@ -133,9 +125,9 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         Ok((objects, runs))
     })?;
     match args.format {
-        ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&objects)?),
-        ListFormat::Table if objects.is_empty() => errln!("no {kind} objects match"),
-        ListFormat::Table => out!("{}", render_table(kind, &objects, runs.as_deref())),
+        Format::Json => crate::output::json(&objects)?,
+        _ if objects.is_empty() => errln!("no {kind} objects match"),
+        _ => out!("{}", render_table(kind, &objects, runs.as_deref())),
     }
     Ok(ExitCode::SUCCESS)
 }

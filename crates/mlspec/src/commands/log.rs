@@ -13,12 +13,11 @@ use mlspec_attest::log::{
     UnsignedTail, read_line, verify, verify_chain,
 };
 use mlspec_spec::Spec;
-use mlspec_spec::kinds::ModelPackageSpec;
 use sha2::{Digest as _, Sha256};
 
-use super::package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, report, trusted_key};
-use super::validate::read_one;
+use crate::model_package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, read_package};
 use crate::store::{LazyStore, StoreChoice, block_on};
+use crate::trust::{report, trusted_key};
 
 /// Append to, verify and audit inference logs.
 #[derive(clap::Args)]
@@ -167,20 +166,12 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The package document of a signed package directory.
-fn package_spec(dir: &Path) -> anyhow::Result<(String, ModelPackageSpec)> {
-    let (document, _) = read_one(&dir.join(PACKAGE_FILE).display().to_string())?;
-    match document.spec {
-        Spec::ModelPackage(spec) => Ok((document.metadata.name.to_string(), spec)),
-        _ => bail!("{} is not a ModelPackage", dir.join(PACKAGE_FILE).display()),
-    }
-}
-
 /// What the lines of a package's log are bound to: `name@version`; the attestation file's
 /// digest; the pipeline (the training reference's pinned digest, else the package document's);
 /// the training data (SHA-256 of the sorted dataset references, each with its pinned digest).
 pub(crate) fn binding(dir: &Path) -> anyhow::Result<Binding> {
-    let (name, spec) = package_spec(dir)?;
+    let (document, spec) = read_package(dir)?;
+    let name = document.metadata.name.to_string();
     let envelopes = dir.join(ENVELOPES_FILE);
     if !envelopes.exists() {
         bail!(
@@ -441,7 +432,8 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
                     bound.package
                 ));
             }
-            let (name, spec) = package_spec(dir)?;
+            let (document, spec) = read_package(dir)?;
+            let name = document.metadata.name.to_string();
             let signatures = match &key {
                 Some(key) => {
                     let envelopes = std::fs::read_to_string(dir.join(ENVELOPES_FILE))?;

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use mlspec_spec::migrate::migrate;
 
-use super::data::document_text;
-use crate::inputs::{self, Content, Source};
 use mlspec_spec::validate::Encoding;
+
+use crate::documents::document_text;
+use crate::inputs::{self, Content, Source};
 
 /// Convert documents in the original MLSpec formats (MLSpec repository examples, mlspec-lib
 /// schema_version 0.0.1 / 0.1.0) into mlspec/v1. The v1 documents go to stdout (or --out-dir);

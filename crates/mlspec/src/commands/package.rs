@@ -7,24 +7,17 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use mlspec_attest::digest::{Manifest, file};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
-use mlspec_attest::keys::{Algorithm, KeyFile, PublicKey, SigningKey, write_key_pair};
+use mlspec_attest::keys::{Algorithm, SigningKey, write_key_pair};
 use mlspec_attest::statement::{SLSA_PROVENANCE_V1, Statement, Subject};
 use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, Outcome, PackageFile, Resources, Security, Verdict};
 use mlspec_spec::newtypes::{ByteSize, Digest, RelativePath, ShortText};
 use mlspec_spec::validate::Encoding;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Version};
 
-use super::data::{document_text, record};
-use super::objectives::load_document;
-use super::validate::read_one;
-use crate::store::{LazyStore, StoreChoice, block_on};
-
-/// The package document inside the model directory (a subject of the signature, not a file of
-/// the package).
-pub const PACKAGE_FILE: &str = "mlspec-package.yaml";
-
-/// The attestations beside it: one DSSE envelope per line (SLSA provenance; the verdict).
-pub const ENVELOPES_FILE: &str = "mlspec-package.intoto.jsonl";
+use crate::documents::{document_text, load_document};
+use crate::model_package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, read_package};
+use crate::store::{LazyStore, StoreChoice, block_on, record};
+use crate::trust::{report, trusted_key};
 
 /// The predicate type of mlspec's verdict statement.
 pub const VERDICT_V1: &str = "https://mlspec.dev/verdict/v1";
@@ -212,18 +205,6 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The package directory a PACKAGE argument names: the directory itself, or the one holding
-/// the package document given.
-pub(crate) fn package_dir(arg: &Path) -> PathBuf {
-    if arg.is_file() {
-        arg.parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-    } else {
-        arg.to_path_buf()
-    }
-}
-
 /// The package's files: the directory's manifest without the package document and envelopes.
 fn package_manifest(dir: &Path) -> anyhow::Result<Manifest> {
     let mut manifest = Manifest::of(dir)?;
@@ -358,19 +339,6 @@ impl References {
                 .cloned()
                 .collect();
         }
-    }
-}
-
-/// The package document of a model directory.
-fn read_package(dir: &Path) -> anyhow::Result<(Document, ModelPackageSpec)> {
-    let path = dir.join(PACKAGE_FILE);
-    let (document, _) = read_one(&path.display().to_string())?;
-    match &document.spec {
-        Spec::ModelPackage(spec) => {
-            let spec = spec.clone();
-            Ok((document, spec))
-        }
-        _ => bail!("{} is not a ModelPackage", path.display()),
     }
 }
 
@@ -526,16 +494,6 @@ fn verdict_predicate(verdict: &Verdict, spec: &ModelPackageSpec) -> serde_json::
     })
 }
 
-/// The public key of a key file, or — when the file says it has expired — why it may not be
-/// used.
-pub(crate) fn trusted_key(path: &Path) -> anyhow::Result<Result<PublicKey, String>> {
-    let file = KeyFile::read(path)?;
-    Ok(match file.expired(chrono::Utc::now()) {
-        Some(expired) => Err(expired),
-        None => Ok(file.key),
-    })
-}
-
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let public = match trusted_key(&args.pubkey)? {
         Ok(key) => key,
@@ -608,17 +566,4 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             statements.first().map_or(0, |s| s.subject.len())
         )
     }))
-}
-
-/// Prints the verdict: `verified: …` (exit 0) or each problem (exit 1).
-pub(crate) fn report(problems: &[String], verified: impl FnOnce() -> String) -> ExitCode {
-    if problems.is_empty() {
-        outln!("{}", verified());
-        return ExitCode::SUCCESS;
-    }
-    outln!("not verified:");
-    for problem in problems {
-        outln!("  {problem}");
-    }
-    ExitCode::from(1)
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use mlspec_store::{SCHEMA_VERSION, SqlStore};
 
-use super::history::TextOrJson;
+use crate::output::{Format, TEXT_OR_JSON, formats};
 use crate::store::{StoreChoice, block_on};
 
 /// Inspect or check the store.
@@ -24,8 +24,8 @@ enum StoreCommand {
         #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
         /// How to print the report.
-        #[arg(long, value_enum, default_value = "text")]
-        format: TextOrJson,
+        #[arg(long, value_parser = formats(TEXT_OR_JSON), default_value = "text")]
+        format: Format,
     },
     /// Show the store's backend, id, schema version and size.
     Info,
@@ -49,13 +49,13 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         StoreCommand::Verify { expect_head, format } => verify(choice, expect_head, format),
         StoreCommand::Info => {
             let info = block_on(async { Ok(choice.open().await?.info().await?) })?;
-            outln!("{}", serde_json::to_string_pretty(&info)?);
+            crate::output::json(&info)?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn verify(choice: &StoreChoice, expect_head: Option<String>, format: TextOrJson) -> anyhow::Result<ExitCode> {
+fn verify(choice: &StoreChoice, expect_head: Option<String>, format: Format) -> anyhow::Result<ExitCode> {
     let mut report = block_on(async { Ok(choice.open().await?.verify().await?) })?;
     if let Some(expected) = expect_head
         && !expected.eq_ignore_ascii_case(&report.head_hash)
@@ -66,8 +66,8 @@ fn verify(choice: &StoreChoice, expect_head: Option<String>, format: TextOrJson)
         ));
     }
     match format {
-        TextOrJson::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
-        TextOrJson::Text => {
+        Format::Json => crate::output::json(&report)?,
+        _ => {
             for problem in &report.problems {
                 outln!("problem: {problem}");
             }

@@ -12,10 +12,11 @@ use mlspec_spec::newtypes::Digest;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec, Status};
 use mlspec_store::{ListQuery, Selector, Store};
 
-use super::data::{OutputArgs, derived_name, document_name, record, write_document};
-use super::eval::{EvalArgs, Parts, summary};
-use super::objectives::{load_document, verdict_on};
-use crate::store::{LazyStore, StoreChoice, block_on};
+use crate::args::OutputArgs;
+use crate::documents::{derived_name, document_name, load_document, write_document};
+use crate::evaluation::{EvalArgs, Parts, summary};
+use crate::store::{LazyStore, StoreChoice, block_on, record};
+use crate::verdict::verdict_on;
 
 /// Test a model on holdback data: the same metrics as `mlspec eval`, recorded as a TestReport —
 /// the separate final step. It refuses (exit 1, with the reason) when the holdback data is the

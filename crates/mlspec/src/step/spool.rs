@@ -31,7 +31,7 @@ pub fn spool_dir() -> PathBuf {
 /// Each must be recordable first: the spool never holds what `flush` could not record.
 pub fn write(run_id: &str, documents: &[Document]) -> anyhow::Result<PathBuf> {
     for document in documents {
-        crate::commands::data::document_text(document, mlspec_spec::validate::Encoding::Json)?;
+        crate::documents::document_text(document, mlspec_spec::validate::Encoding::Json)?;
     }
     let dir = spool_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -8,9 +8,9 @@ use anyhow::{Context as _, bail};
 use mlspec_attest::digest::{Difference, Entry, Manifest};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
 use mlspec_attest::keys::SigningKey;
-
-use crate::commands::package::{report, trusted_key};
 use mlspec_attest::statement::{Statement, Subject};
+
+use crate::trust::{report, trusted_key};
 
 /// The predicate type of a signed shard manifest.
 pub const DATASET_MANIFEST_V1: &str = "https://mlspec.dev/dataset-manifest/v1";
@@ -158,13 +158,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Difference::Extra(p) => format!("extra shard: {p}"),
         }));
     }
-    if problems.is_empty() {
-        outln!("verified: every shard matches the manifest signed by {}", key.key_id());
-        return Ok(ExitCode::SUCCESS);
-    }
-    outln!("not verified:");
-    for problem in &problems {
-        outln!("  {problem}");
-    }
-    Ok(ExitCode::from(1))
+    Ok(report(&problems, || {
+        format!("verified: every shard matches the manifest signed by {}", key.key_id())
+    }))
 }

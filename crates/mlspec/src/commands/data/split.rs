@@ -14,11 +14,12 @@ use mlspec_spec::newtypes::{Digest, Key, RelativePath};
 use mlspec_spec::values::DataPath;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
-use super::{
-    CsvArgs, DocFormat, OutputArgs, Progress, RecordArgs, check_dataset, content_digest, derived_name, document_name,
-    file_stem, record, write_document,
-};
-use crate::store::{LazyStore, StoreChoice};
+use super::{RecordArgs, check_dataset, content_digest};
+use crate::args::{CsvArgs, OutputArgs};
+use crate::documents::{derived_name, document_name, file_stem, write_document};
+use crate::output::{Format, TABLE_OR_JSON, formats};
+use crate::progress::Progress;
+use crate::store::{LazyStore, StoreChoice, record};
 
 /// Split a data file deterministically into parts — by a stable hash of key columns (the same
 /// key always lands in the same part), by a seeded random draw, or by time — writing one file
@@ -129,8 +130,8 @@ pub(super) struct LeakageArgs {
     #[arg(long, value_name = "DECIMALS")]
     round: Option<u32>,
     /// How to print the report.
-    #[arg(long, value_enum, default_value = "table")]
-    format: ReportFormat,
+    #[arg(long, value_parser = formats(TABLE_OR_JSON), default_value = "table")]
+    format: Format,
     #[command(flatten)]
     csv: CsvArgs,
 }
@@ -139,12 +140,6 @@ pub(super) struct LeakageArgs {
 enum NearArg {
     Case,
     Whitespace,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum ReportFormat {
-    Table,
-    Json,
 }
 
 pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -205,7 +200,7 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
         // Beside its part, so that it is kept without a store too.
         let beside = OutputArgs {
             out: Some(part.path.with_extension("profile.yaml")),
-            format: DocFormat::Yaml,
+            format: Format::Yaml,
         };
         write_document(&profile, &beside)?;
         profiles.push(profile);
@@ -488,11 +483,8 @@ pub(super) fn run_leakage(args: LeakageArgs) -> anyhow::Result<ExitCode> {
     let columns = row_columns(&args.files, &read, &options)?;
     let report = compare(hashed, columns, args.key.clone());
     match args.format {
-        ReportFormat::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("cannot print the report")?
-        ),
-        ReportFormat::Table => out!("{}", leakage_summary(&report)),
+        Format::Json => crate::output::json(&report).context("cannot print the report")?,
+        _ => out!("{}", leakage_summary(&report)),
     }
     Ok(if report.leaked {
         ExitCode::from(1)
