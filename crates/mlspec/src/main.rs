@@ -1,7 +1,8 @@
 //! `mlspec`: the MLSpec command-line tool.
 //!
-//! Exit codes: 0 success, 1 the command ran and found a violation (an invalid document),
-//! 2 the command could not do its job (bad flags, unreadable input).
+//! Exit codes: 0 success, 1 the command ran and found a violation (an invalid document, a
+//! [`violation::Violation`] it returned), 2 the command could not do its job (bad flags,
+//! unreadable input).
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
@@ -21,6 +22,7 @@ mod report;
 mod step;
 mod store;
 mod table;
+mod violation;
 
 /// MLSpec: typed, versioned metadata for every stage of the machine-learning lifecycle.
 #[derive(Parser)]
@@ -113,10 +115,13 @@ fn main() -> ExitCode {
     };
     let code = match result {
         Ok(code) => code,
-        Err(error) => {
-            errln!("error: {error:#}");
-            ExitCode::from(2)
-        }
+        Err(error) => match error.downcast_ref::<violation::Violation>() {
+            Some(violation) => violation.report(),
+            None => {
+                errln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
     };
     output::finish(code)
 }

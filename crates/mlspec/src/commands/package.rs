@@ -18,6 +18,7 @@ use super::data::{document_text, record};
 use super::objectives::load_document;
 use super::validate::read_one;
 use crate::store::{LazyStore, StoreChoice, block_on};
+use crate::violation::Violation;
 
 /// The package document inside the model directory (a subject of the signature, not a file of
 /// the package).
@@ -526,21 +527,17 @@ fn verdict_predicate(verdict: &Verdict, spec: &ModelPackageSpec) -> serde_json::
     })
 }
 
-/// The public key of a key file, or — when the file says it has expired — why it may not be
-/// used.
-pub(crate) fn trusted_key(path: &Path) -> anyhow::Result<Result<PublicKey, String>> {
+/// The public key of a key file; a violation when the file says it has expired.
+pub(crate) fn trusted_key(path: &Path) -> anyhow::Result<PublicKey> {
     let file = KeyFile::read(path)?;
-    Ok(match file.expired(chrono::Utc::now()) {
-        Some(expired) => Err(expired),
+    match file.expired(chrono::Utc::now()) {
+        Some(expired) => Err(Violation::NotVerified(vec![expired]).into()),
         None => Ok(file.key),
-    })
+    }
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let public = match trusted_key(&args.pubkey)? {
-        Ok(key) => key,
-        Err(expired) => return Ok(report(&[expired], String::new)),
-    };
+    let public = trusted_key(&args.pubkey)?;
     if let Some(path) = &args.model_signing {
         let text = crate::inputs::read_text(path, mlspec_spec::validate::Limits::default().max_bytes)?;
         let problems = mlspec_attest::model_signing::verify(
@@ -616,9 +613,5 @@ pub(crate) fn report(problems: &[String], verified: impl FnOnce() -> String) -> 
         outln!("{}", verified());
         return ExitCode::SUCCESS;
     }
-    outln!("not verified:");
-    for problem in problems {
-        outln!("  {problem}");
-    }
-    ExitCode::from(1)
+    Violation::NotVerified(problems.to_vec()).report()
 }
