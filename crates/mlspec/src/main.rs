@@ -15,6 +15,7 @@ use mlspec_spec::Status;
 mod output;
 
 mod commands;
+mod env;
 mod examples;
 mod files;
 mod inputs;
@@ -35,14 +36,14 @@ struct Cli {
     #[arg(
         long,
         global = true,
-        env = "MLSPEC_STORE",
+        env = env::STORE,
         hide_env_values = true,
         value_name = "URL"
     )]
     store: Option<String>,
     /// Who is acting, recorded as `createdBy` and in every store event. Default: the operating
     /// system's user.
-    #[arg(long, global = true, env = "MLSPEC_USER", value_name = "NAME")]
+    #[arg(long, global = true, env = env::USER, value_name = "NAME")]
     user: Option<String>,
 }
 
