@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::error::AttestError;
+use crate::error::{AttestError, ErrorKind};
 
 /// One file's digest and size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl FileDigest {
 /// The SHA-256 of a file, streamed; refused when the file changes while it is read.
 pub fn file(path: &Path) -> Result<FileDigest, AttestError> {
     let name = path.display().to_string();
-    let io = |e: std::io::Error| AttestError::new(&name, format!("cannot read: {e}"));
+    let io = |e: std::io::Error| AttestError::new(ErrorKind::Io, &name, format!("cannot read: {e}"));
     let stamp = |file: &File| -> Result<(u64, Option<SystemTime>), AttestError> {
         let meta = file.metadata().map_err(io)?;
         Ok((meta.len(), meta.modified().ok()))
@@ -43,7 +43,9 @@ pub fn file(path: &Path) -> Result<FileDigest, AttestError> {
     let kind = std::fs::metadata(path).map_err(io)?;
     if !kind.is_file() {
         // A FIFO would block, a device never end.
-        return Err(AttestError::new(&name, "is not a regular file").with_hint("hash regular files only"));
+        return Err(
+            AttestError::new(ErrorKind::Io, &name, "is not a regular file").with_hint("hash regular files only")
+        );
     }
     let mut handle = File::open(path).map_err(io)?;
     let before = stamp(&handle)?;
@@ -59,8 +61,10 @@ pub fn file(path: &Path) -> Result<FileDigest, AttestError> {
         hasher.update(buffer.get(..n).unwrap_or_default());
     }
     if stamp(&handle)? != before || size != before.0 {
-        return Err(AttestError::new(&name, "the file changed while it was hashed")
-            .with_hint("hash files that are no longer being written"));
+        return Err(
+            AttestError::new(ErrorKind::Changed, &name, "the file changed while it was hashed")
+                .with_hint("hash files that are no longer being written"),
+        );
     }
     Ok(FileDigest {
         sha256: hex::encode(hasher.finalize()),
@@ -109,7 +113,7 @@ impl Manifest {
     /// The manifest of the directory at `root` (or of a single file: one entry, its name).
     pub fn of(root: &Path) -> Result<Manifest, AttestError> {
         let meta = std::fs::symlink_metadata(root)
-            .map_err(|e| AttestError::new(root.display().to_string(), format!("cannot read: {e}")))?;
+            .map_err(|e| AttestError::new(ErrorKind::Io, root.display().to_string(), format!("cannot read: {e}")))?;
         let mut entries = Vec::new();
         if meta.is_file() {
             let name = root
@@ -192,20 +196,22 @@ impl Manifest {
 
 fn walk(root: &Path, dir: &Path, entries: &mut Vec<Entry>) -> Result<(), AttestError> {
     let name = |p: &Path| p.display().to_string();
-    let listing = std::fs::read_dir(dir).map_err(|e| AttestError::new(name(dir), format!("cannot list: {e}")))?;
+    let listing =
+        std::fs::read_dir(dir).map_err(|e| AttestError::new(ErrorKind::Io, name(dir), format!("cannot list: {e}")))?;
     let mut paths: Vec<PathBuf> = listing
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()
-        .map_err(|e| AttestError::new(name(dir), format!("cannot list: {e}")))?;
+        .map_err(|e| AttestError::new(ErrorKind::Io, name(dir), format!("cannot list: {e}")))?;
     paths.sort();
     for path in paths {
-        let meta =
-            std::fs::symlink_metadata(&path).map_err(|e| AttestError::new(name(&path), format!("cannot read: {e}")))?;
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| AttestError::new(ErrorKind::Io, name(&path), format!("cannot read: {e}")))?;
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&path)
                 .map(|t| t.display().to_string())
                 .unwrap_or_default();
             return Err(AttestError::new(
+                ErrorKind::Unsupported,
                 name(&path),
                 format!("is a symbolic link (to {target}); it is not followed"),
             )
@@ -216,7 +222,7 @@ fn walk(root: &Path, dir: &Path, entries: &mut Vec<Entry>) -> Result<(), AttestE
         } else if meta.is_file() {
             let relative = path
                 .strip_prefix(root)
-                .map_err(|_| AttestError::new(name(&path), "is outside the directory"))?;
+                .map_err(|_| AttestError::new(ErrorKind::Unsupported, name(&path), "is outside the directory"))?;
             let parts: Vec<String> = relative
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -227,6 +233,7 @@ fn walk(root: &Path, dir: &Path, entries: &mut Vec<Entry>) -> Result<(), AttestE
             });
         } else {
             return Err(AttestError::new(
+                ErrorKind::Unsupported,
                 name(&path),
                 "is neither a regular file nor a directory",
             ));

@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AttestError;
+use crate::error::{AttestError, ErrorKind};
 use crate::keys::{PublicKey, SigningKey};
 
 /// The payload type of in-toto statements.
@@ -81,18 +81,23 @@ impl Envelope {
     /// An envelope from its JSON text; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<Envelope, AttestError> {
         let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
-            AttestError::new(source, format!("is not a DSSE envelope: {e}"))
+            AttestError::new(ErrorKind::Malformed, source, format!("is not a DSSE envelope: {e}"))
                 .with_hint("an envelope is JSON with payload, payloadType and signatures")
         })?;
         if decode(&envelope.payload).is_none() {
-            return Err(AttestError::new(source, "the payload is not base64"));
+            return Err(AttestError::new(
+                ErrorKind::Malformed,
+                source,
+                "the payload is not base64",
+            ));
         }
         Ok(envelope)
     }
 
     /// The payload's bytes.
     pub fn payload_bytes(&self) -> Result<Vec<u8>, AttestError> {
-        decode(&self.payload).ok_or_else(|| AttestError::new("envelope", "the payload is not base64"))
+        decode(&self.payload)
+            .ok_or_else(|| AttestError::new(ErrorKind::Malformed, "envelope", "the payload is not base64"))
     }
 
     /// Checks every signature against the keys (by key id; a signature without one is tried

@@ -1,10 +1,41 @@
-//! Errors: what went wrong, with the file or field concerned and what to do.
+//! Errors: a kind that callers branch on, and what went wrong, with the file or field
+//! concerned and what to do.
 
 use std::fmt;
+
+/// What class of problem an error is. It is not printed: the message says it in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A file cannot be read, written, listed, created or locked, or is not a regular file.
+    Io,
+    /// Text is not what it should be: a DSSE envelope, a PEM key, a model-signing bundle, an
+    /// in-toto statement, an `Expires:` time, an mlspec log or lock file.
+    Malformed,
+    /// What would be written exists already: a key, or the checkpoints of a log that is not
+    /// there.
+    AlreadyExists,
+    /// Another writer holds the log.
+    Busy,
+    /// A log does not verify, or ends in unsigned lines: appending would sign over them.
+    Unverified,
+    /// A model directory holds what is not digested: a symbolic link, a special file.
+    Unsupported,
+    /// A file changed while it was hashed.
+    Changed,
+    /// A request or an option is wrong: a log request missing a field, a key of the wrong
+    /// algorithm for the format.
+    InvalidArgument,
+    /// A file is larger than such a file can be (a key file).
+    LimitExceeded,
+    /// A bug, or the system failed (its random source, an encoder).
+    Internal,
+}
 
 /// A problem with a file, a key or an envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttestError {
+    /// The class of problem.
+    pub kind: ErrorKind,
     /// The file or thing concerned.
     pub subject: String,
     /// What is wrong.
@@ -14,9 +45,10 @@ pub struct AttestError {
 }
 
 impl AttestError {
-    /// An error about `subject`.
-    pub fn new(subject: impl Into<String>, message: impl Into<String>) -> AttestError {
+    /// An error of `kind` about `subject`.
+    pub fn new(kind: ErrorKind, subject: impl Into<String>, message: impl Into<String>) -> AttestError {
         AttestError {
+            kind,
             subject: subject.into(),
             message: message.into(),
             hint: None,

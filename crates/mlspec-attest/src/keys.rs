@@ -15,7 +15,7 @@ use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::pkcs8::LineEnding;
 use sha2::{Digest as _, Sha256};
 
-use crate::error::AttestError;
+use crate::error::{AttestError, ErrorKind};
 
 /// A signature algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +52,13 @@ impl std::fmt::Debug for SigningKey {
 
 fn random_bytes() -> Result<[u8; 32], AttestError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| AttestError::new("keygen", format!("the system's random source failed: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| {
+        AttestError::new(
+            ErrorKind::Internal,
+            "keygen",
+            format!("the system's random source failed: {e}"),
+        )
+    })?;
     Ok(bytes)
 }
 
@@ -107,7 +112,7 @@ impl SigningKey {
             .to_pkcs8_pem(LineEnding::LF),
             SigningKey::EcdsaP256(k) => k.to_pkcs8_pem(LineEnding::LF),
         }
-        .map_err(|e| AttestError::new("key", format!("cannot encode the key: {e}")))?;
+        .map_err(|e| AttestError::new(ErrorKind::Internal, "key", format!("cannot encode the key: {e}")))?;
         Ok(pem.as_str().to_owned())
     }
 
@@ -119,8 +124,12 @@ impl SigningKey {
         p256::ecdsa::SigningKey::from_pkcs8_pem(text)
             .map(SigningKey::EcdsaP256)
             .map_err(|_| {
-                AttestError::new(source, "is not a PKCS#8 PEM private key of Ed25519 or ECDSA P-256")
-                    .with_hint("make one with `mlspec keygen --out KEYDIR`")
+                AttestError::new(
+                    ErrorKind::Malformed,
+                    source,
+                    "is not a PKCS#8 PEM private key of Ed25519 or ECDSA P-256",
+                )
+                .with_hint("make one with `mlspec keygen --out KEYDIR`")
             })
     }
 
@@ -138,7 +147,7 @@ impl PublicKey {
             PublicKey::Ed25519(k) => k.to_public_key_pem(LineEnding::LF),
             PublicKey::EcdsaP256(k) => k.to_public_key_pem(LineEnding::LF),
         }
-        .map_err(|e| AttestError::new("key", format!("cannot encode the public key: {e}")))
+        .map_err(|e| AttestError::new(ErrorKind::Internal, "key", format!("cannot encode the public key: {e}")))
     }
 
     /// A key from SPKI PEM text (text before the PEM block, such as an `Expires:` line, is
@@ -151,8 +160,12 @@ impl PublicKey {
         p256::ecdsa::VerifyingKey::from_public_key_pem(text)
             .map(PublicKey::EcdsaP256)
             .map_err(|_| {
-                AttestError::new(source, "is not a PEM public key of Ed25519 or ECDSA P-256")
-                    .with_hint("pass the public.pem that `mlspec keygen` wrote")
+                AttestError::new(
+                    ErrorKind::Malformed,
+                    source,
+                    "is not a PEM public key of Ed25519 or ECDSA P-256",
+                )
+                .with_hint("pass the public.pem that `mlspec keygen` wrote")
             })
     }
 
@@ -237,7 +250,13 @@ impl KeyFile {
             .map(|t| {
                 chrono::DateTime::parse_from_rfc3339(t.trim())
                     .map(|t| t.with_timezone(&chrono::Utc))
-                    .map_err(|e| AttestError::new(&name, format!("the Expires line is not an RFC 3339 time: {e}")))
+                    .map_err(|e| {
+                        AttestError::new(
+                            ErrorKind::Malformed,
+                            &name,
+                            format!("the Expires line is not an RFC 3339 time: {e}"),
+                        )
+                    })
             })
             .transpose()?;
         Ok(KeyFile {
@@ -266,14 +285,16 @@ pub fn write_key_pair(
     expires: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<PublicKey, AttestError> {
     let name = dir.display().to_string();
-    std::fs::create_dir_all(dir).map_err(|e| AttestError::new(&name, format!("cannot create: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| AttestError::new(ErrorKind::Io, &name, format!("cannot create: {e}")))?;
     let private = dir.join("private.pem");
     let public_path = dir.join("public.pem");
     if let Some(existing) = [&private, &public_path].into_iter().find(|p| p.exists()) {
-        return Err(
-            AttestError::new(existing.display().to_string(), "already exists; it is not overwritten")
-                .with_hint("choose another --out directory, or remove the old key first"),
-        );
+        return Err(AttestError::new(
+            ErrorKind::AlreadyExists,
+            existing.display().to_string(),
+            "already exists; it is not overwritten",
+        )
+        .with_hint("choose another --out directory, or remove the old key first"));
     }
     let key = SigningKey::generate(algorithm)?;
     let public = key.public();
@@ -289,7 +310,8 @@ pub fn write_key_pair(
 /// `mode`, never over an existing file.
 fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), AttestError> {
     use std::io::Write as _;
-    let cannot = |e: std::io::Error| AttestError::new(path.display().to_string(), format!("cannot write: {e}"));
+    let cannot =
+        |e: std::io::Error| AttestError::new(ErrorKind::Io, path.display().to_string(), format!("cannot write: {e}"));
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -322,13 +344,16 @@ const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 fn read_key_text(path: &Path) -> Result<(String, String), AttestError> {
     use std::io::Read as _;
     let name = path.display().to_string();
-    let cannot = |e: std::io::Error| AttestError::new(&name, format!("cannot read: {e}"));
+    let cannot = |e: std::io::Error| AttestError::new(ErrorKind::Io, &name, format!("cannot read: {e}"));
     let metadata = std::fs::metadata(path).map_err(cannot)?;
     if !metadata.is_file() {
-        return Err(AttestError::new(&name, "is not a regular file").with_hint("give the key file itself"));
+        return Err(
+            AttestError::new(ErrorKind::Io, &name, "is not a regular file").with_hint("give the key file itself")
+        );
     }
     if metadata.len() > MAX_KEY_FILE_BYTES {
         return Err(AttestError::new(
+            ErrorKind::LimitExceeded,
             &name,
             format!(
                 "is {} bytes; a key file is at most {MAX_KEY_FILE_BYTES}",

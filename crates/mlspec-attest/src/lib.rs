@@ -26,4 +26,4 @@ pub mod log;
 pub mod model_signing;
 pub mod statement;
 
-pub use error::AttestError;
+pub use error::{AttestError, ErrorKind};

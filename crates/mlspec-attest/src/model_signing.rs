@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::Manifest;
 use crate::dsse::{Envelope, IN_TOTO};
-use crate::error::AttestError;
+use crate::error::{AttestError, ErrorKind};
 use crate::keys::{PublicKey, SigningKey};
 use crate::statement::{Statement, Subject};
 
@@ -65,13 +65,14 @@ pub fn statement(name: &str, manifest: &Manifest) -> Statement {
 pub fn bundle(key: &SigningKey, name: &str, manifest: &Manifest) -> Result<Value, AttestError> {
     if !matches!(key, SigningKey::EcdsaP256(_)) {
         return Err(AttestError::new(
+            ErrorKind::InvalidArgument,
             "--model-signing",
             "the model-signing format's key mode takes ECDSA keys",
         )
         .with_hint("make one with `mlspec keygen --algorithm ecdsa-p256`"));
     }
-    let payload =
-        serde_json::to_vec(&statement(name, manifest)).map_err(|e| AttestError::new("statement", e.to_string()))?;
+    let payload = serde_json::to_vec(&statement(name, manifest))
+        .map_err(|e| AttestError::new(ErrorKind::Internal, "statement", e.to_string()))?;
     let mut envelope = Envelope::sign(IN_TOTO, &payload, &[key]);
     for signature in &mut envelope.signatures {
         signature.keyid.clear();
@@ -87,15 +88,25 @@ pub fn bundle(key: &SigningKey, name: &str, manifest: &Manifest) -> Result<Value
 /// Checks a bundle against a key and a model directory's manifest: the problems found (none:
 /// verified).
 pub fn verify(text: &str, source: &str, public: &PublicKey, manifest: &Manifest) -> Result<Vec<String>, AttestError> {
-    let bundle: Value = serde_json::from_str(text)
-        .map_err(|e| AttestError::new(source, format!("is not a model-signing bundle: {e}")))?;
+    let bundle: Value = serde_json::from_str(text).map_err(|e| {
+        AttestError::new(
+            ErrorKind::Malformed,
+            source,
+            format!("is not a model-signing bundle: {e}"),
+        )
+    })?;
     let envelope = Envelope::parse(&bundle["dsseEnvelope"].to_string(), source)?;
     let checked = envelope.verify(std::slice::from_ref(public))?;
     if checked.verified.is_empty() {
         return Ok(checked.failures);
     }
-    let statement: Statement = serde_json::from_slice(&envelope.payload_bytes()?)
-        .map_err(|e| AttestError::new(source, format!("the payload is not an in-toto statement: {e}")))?;
+    let statement: Statement = serde_json::from_slice(&envelope.payload_bytes()?).map_err(|e| {
+        AttestError::new(
+            ErrorKind::Malformed,
+            source,
+            format!("the payload is not an in-toto statement: {e}"),
+        )
+    })?;
     if statement.predicate_type != PREDICATE {
         return Ok(vec![format!(
             "the predicate is {}, not {PREDICATE}",

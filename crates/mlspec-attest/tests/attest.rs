@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use mlspec_attest::ErrorKind;
 use mlspec_attest::digest::{Difference, Manifest};
 use mlspec_attest::dsse::{Envelope, IN_TOTO, pae};
 use mlspec_attest::keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
@@ -78,7 +79,7 @@ fn tampered_envelopes_do_not_verify() {
     );
     let text = serde_json::to_string(&good).unwrap();
     let truncated = Envelope::parse(&text[..text.len() / 2], "env.json").unwrap_err();
-    assert!(truncated.message.contains("is not a DSSE envelope"), "{truncated}");
+    assert_eq!(truncated.kind, ErrorKind::Malformed, "{truncated}");
     // URL-safe base64 is accepted.
     let mut url_safe = good.clone();
     url_safe.signatures[0].sig = url_safe.signatures[0].sig.replace('+', "-").replace('/', "_");
@@ -118,9 +119,9 @@ fn ecdsa_keys_sign_in_der_and_round_trip_through_pem() {
         assert_eq!(mode & 0o777, 0o600);
     }
     let again = write_key_pair(dir.path(), Algorithm::Ed25519, None).unwrap_err();
-    assert!(again.message.contains("already exists"), "{again}");
+    assert_eq!(again.kind, ErrorKind::AlreadyExists, "{again}");
     let garbage = SigningKey::from_pem("not a key", "k.pem").unwrap_err();
-    assert!(garbage.message.contains("is not a PKCS#8 PEM private key"), "{garbage}");
+    assert_eq!(garbage.kind, ErrorKind::Malformed, "{garbage}");
 }
 
 #[test]
@@ -160,6 +161,7 @@ fn symbolic_links_are_refused_not_followed() {
     std::fs::write(dir.path().join("secret"), b"outside").unwrap();
     std::os::unix::fs::symlink(dir.path().join("secret"), model.join("link")).unwrap();
     let error = Manifest::of(&model).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Unsupported, "{error}");
     assert!(error.message.contains("is a symbolic link"), "{error}");
     assert!(error.subject.ends_with("link"), "{error}");
 }
@@ -188,5 +190,5 @@ fn a_key_file_carries_its_expiry() {
 #[test]
 fn a_file_that_changes_while_it_is_hashed_is_refused() {
     let error = mlspec_attest::digest::file(Path::new("/proc/self/status")).unwrap_err();
-    assert!(error.message.contains("changed while it was hashed"), "{error}");
+    assert_eq!(error.kind, ErrorKind::Changed, "{error}");
 }

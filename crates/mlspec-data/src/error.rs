@@ -1,14 +1,47 @@
-//! Errors of the data engine: what went wrong, in which file, where (line, row or byte offset)
-//! and in which column, and what to do.
+//! Errors of the data engine: a kind that callers branch on, and what went wrong, in which
+//! file, where (line, row or byte offset) and in which column, and what to do.
 
 use std::fmt;
 
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 
+/// What class of problem an error is. It is not printed: the message says it in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The file cannot be opened, read, created or written, or is not a regular file.
+    Io,
+    /// The format cannot be told from the file's name, or is not read that way (a Parquet file
+    /// compressed from outside).
+    Unsupported,
+    /// The data does not parse: a ragged record, a value that does not fit its column's type,
+    /// text that is not UTF-8, a truncated or corrupt file. `at` says where.
+    Malformed,
+    /// The data breaks a limit: columns per file, bytes per record, slices, classes.
+    LimitExceeded,
+    /// A column named by the caller (`--type`, `--slice`, `--label`, a key) is not in the data.
+    NoSuchColumn,
+    /// A column's type does not suit its use: not a number, not a time, not readable as text.
+    WrongType,
+    /// A value the task needs (a label, a key, a time) is null.
+    MissingValue,
+    /// A number that must be finite is NaN or infinite.
+    NonFinite,
+    /// There is nothing to work on: no columns, or no rows.
+    Empty,
+    /// The options contradict each other or the data, e.g. `--positive` names no class.
+    InvalidArgument,
+    /// The data changed between two passes over it.
+    Changed,
+    /// A bug: a worker thread failed, or Arrow refused what the engine built.
+    Internal,
+}
+
 /// A problem reading or analysing data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataError {
+    /// The class of problem.
+    pub kind: ErrorKind,
     /// The file.
     pub file: String,
     /// Where in it, when known: `line 1005`, `row 12000`, `byte 4096`.
@@ -17,14 +50,15 @@ pub struct DataError {
     pub column: Option<String>,
     /// What is wrong.
     pub message: String,
-    /// What to do.
-    pub hint: Option<String>,
+    /// What to do (a boxed `str`, which keeps the error small enough to return by value).
+    pub hint: Option<Box<str>>,
 }
 
 impl DataError {
-    /// An error about `file` as a whole.
-    pub fn new(file: &str, message: impl Into<String>) -> DataError {
+    /// An error of `kind` about `file` as a whole.
+    pub fn new(kind: ErrorKind, file: &str, message: impl Into<String>) -> DataError {
         DataError {
+            kind,
             file: file.to_owned(),
             at: None,
             column: None,
@@ -47,12 +81,13 @@ impl DataError {
 
     /// Adds a hint.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(hint.into().into_boxed_str());
         self
     }
 
     /// An Arrow reader's error at `at` (the reader knows the place; Arrow's own line numbers
-    /// count records, not lines): a column number in its text becomes the column's name.
+    /// count records, not lines), a Malformed one: a column number in its text becomes the
+    /// column's name.
     pub fn from_arrow(file: &str, at: String, schema: &SchemaRef, error: ArrowError) -> DataError {
         let text = match &error {
             ArrowError::CsvError(t) | ArrowError::ParseError(t) | ArrowError::JsonError(t) => t.clone(),
@@ -61,19 +96,19 @@ impl DataError {
             other => other.to_string(),
         };
         let message = text.split(". Row data:").next().unwrap_or(&text).trim().to_owned();
-        let mut result = DataError::new(file, message.clone()).at(at);
+        let mut result = DataError::new(ErrorKind::Malformed, file, message.clone()).at(at);
         if let Some(index) = number_after(&message, "for column ")
             && let Some(field) = usize::try_from(index).ok().and_then(|i| schema.fields().get(i))
         {
             result = result.with_column(field.name());
-            result.hint = Some(format!(
+            result = result.with_hint(format!(
                 "the column's type was inferred from the first rows; read it as text with --type {}=string, or fix the value",
                 field.name()
             ));
         } else if message.contains("unequal lengths") || message.contains("incorrect number of fields") {
-            result.hint = Some("every row needs as many fields as the header; check quoting and delimiters".into());
+            result = result.with_hint("every row needs as many fields as the header; check quoting and delimiters");
         } else if message.contains("UTF-8") || message.contains("utf-8") || message.contains("utf8") {
-            result.hint = Some("save the file as UTF-8".into());
+            result = result.with_hint("save the file as UTF-8");
         } else if [
             "unexpected end of file",
             "UnexpectedEof",
@@ -83,7 +118,7 @@ impl DataError {
         .iter()
         .any(|m| message.contains(m))
         {
-            result.hint = Some("the compressed file ends early: it was truncated".into());
+            result = result.with_hint("the compressed file ends early: it was truncated");
         }
         result
     }

@@ -23,7 +23,8 @@
 //!   intervals and fairness summaries, as scikit-learn and fairlearn compute them.
 //! - [`leakage`]: rows, keys and near-duplicates shared between inputs, with a re-checkable
 //!   proof of disjointness.
-//! - [`error`]: every problem names the file, the line or row, and the column.
+//! - [`error`]: every problem has a kind to branch on, and names the file, the line or row,
+//!   and the column.
 
 pub mod drift;
 pub mod error;
@@ -36,7 +37,7 @@ pub mod schema;
 pub mod split;
 pub mod validate;
 
-pub use error::DataError;
+pub use error::{DataError, ErrorKind};
 pub use read::{
     BATCH_BYTES, BATCH_CELLS, Batches, Compression, CsvOptions, DEFAULT_NULL_VALUES, Format, Limits, ReadOptions,
     detect, open, parquet_rows,

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::array::{RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 
 use self::dates::Layout;
 
@@ -302,14 +302,19 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Batches, DataError> {
         (Some(format), detected) => (format, detected.map_or(Compression::None, |(_, c)| c)),
         (None, Some(detected)) => detected,
         (None, None) => {
-            return Err(DataError::new(&file, "cannot tell the format from the file name")
-                .with_hint("name it .csv, .tsv, .parquet, .jsonl or .ndjson (optionally .gz or .zst)"));
+            return Err(DataError::new(
+                ErrorKind::Unsupported,
+                &file,
+                "cannot tell the format from the file name",
+            )
+            .with_hint("name it .csv, .tsv, .parquet, .jsonl or .ndjson (optionally .gz or .zst)"));
         }
     };
-    let metadata = std::fs::metadata(path).map_err(|e| DataError::new(&file, format!("cannot read: {e}")))?;
+    let metadata =
+        std::fs::metadata(path).map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot read: {e}")))?;
     if !metadata.is_file() {
         // A FIFO would block, a device never end, a directory is not data.
-        return Err(DataError::new(&file, "is not a regular file").with_hint("give a data file"));
+        return Err(DataError::new(ErrorKind::Io, &file, "is not a regular file").with_hint("give a data file"));
     }
     let size = metadata.len();
     let source = Source {
@@ -323,6 +328,7 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Batches, DataError> {
         Format::Parquet => {
             if compression != Compression::None {
                 return Err(DataError::new(
+                    ErrorKind::Unsupported,
                     &source.file,
                     "Parquet files are compressed inside; read it without .gz/.zst",
                 ));
@@ -333,7 +339,10 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Batches, DataError> {
         Format::JsonLines => json::batches(source, options)?,
     };
     if schema.fields().is_empty() {
-        return Err(DataError::new(&path.display().to_string(), "the file has no columns").with_hint("is it empty?"));
+        return Err(
+            DataError::new(ErrorKind::Empty, &path.display().to_string(), "the file has no columns")
+                .with_hint("is it empty?"),
+        );
     }
     Ok(Batches {
         schema,
@@ -369,7 +378,8 @@ struct Source {
 impl Source {
     /// The file's bytes, decompressed; the raw bytes read are counted when `counted`.
     fn decoded(&self, counted: bool) -> Result<Box<dyn BufRead + Send>, DataError> {
-        let raw = File::open(&self.path).map_err(|e| DataError::new(&self.file, format!("cannot open: {e}")))?;
+        let raw = File::open(&self.path)
+            .map_err(|e| DataError::new(ErrorKind::Io, &self.file, format!("cannot open: {e}")))?;
         let count = if counted {
             self.read.clone()
         } else {
@@ -385,14 +395,14 @@ impl Source {
             Compression::Zstd => Box::new(BufReader::with_capacity(
                 1 << 16,
                 zstd::Decoder::with_buffer(counting)
-                    .map_err(|e| DataError::new(&self.file, format!("not a zstd stream: {e}")))?,
+                    .map_err(|e| DataError::new(ErrorKind::Malformed, &self.file, format!("not a zstd stream: {e}")))?,
             )),
         })
     }
 
-    /// An error at `place`.
-    fn error(&self, place: Place, message: impl Into<String>) -> DataError {
-        DataError::new(&self.file, message).at(place.at())
+    /// An error of `kind` at `place`.
+    fn error(&self, kind: ErrorKind, place: Place, message: impl Into<String>) -> DataError {
+        DataError::new(kind, &self.file, message).at(place.at())
     }
 
     /// A read error (a truncated or corrupt compressed stream, an I/O failure) at `place`,
@@ -406,29 +416,31 @@ impl Source {
                 self.read.load(Ordering::Relaxed)
             ));
         }
-        let mut result = DataError::new(&self.file, format!("cannot read: {error}")).at(at);
         let text = error.to_string();
-        if self.compression != Compression::None
+        let damaged = self.compression != Compression::None
             && (error.kind() == std::io::ErrorKind::UnexpectedEof
                 || ["unexpected end of file", "incomplete", "corrupt", "invalid"]
                     .iter()
-                    .any(|m| text.contains(m)))
-        {
-            result.hint = Some("the compressed file ends early or is damaged: it was truncated or corrupted".into());
+                    .any(|m| text.contains(m)));
+        let kind = if damaged { ErrorKind::Malformed } else { ErrorKind::Io };
+        let result = DataError::new(kind, &self.file, format!("cannot read: {error}")).at(at);
+        match damaged {
+            true => result.with_hint("the compressed file ends early or is damaged: it was truncated or corrupted"),
+            false => result,
         }
-        result
     }
 
     /// The error for a broken limit.
     fn limit_error(&self, place: Place, limit: scan::Limit) -> DataError {
         match limit {
             scan::Limit::Columns(max) => self
-                .error(place, format!("more than {max} columns (the limit on columns per file)"))
+                .error(ErrorKind::LimitExceeded, place, format!("more than {max} columns (the limit on columns per file)"))
                 .with_hint(
                     "raise it with --max-columns N or MLSPEC_MAX_COLUMNS=N if the file really has more (memory grows with every column)",
                 ),
             scan::Limit::RecordBytes(max) => self
                 .error(
+                    ErrorKind::LimitExceeded,
                     place,
                     format!("a record longer than {max} bytes (the limit on bytes per record, line or field)"),
                 )
@@ -437,7 +449,7 @@ impl Source {
                      an unclosed quote also makes the rest of the file one record",
                 ),
             scan::Limit::FieldCount(found, expected) => self
-                .error(place, format!("a record of {found} fields; the header has {expected}"))
+                .error(ErrorKind::Malformed, place, format!("a record of {found} fields; the header has {expected}"))
                 .with_hint("every row needs as many fields as the header; check quoting and delimiters"),
         }
     }
@@ -549,6 +561,7 @@ fn override_types(
     for (name, _) in types {
         if !names.contains(name) {
             return Err(DataError::new(
+                ErrorKind::NoSuchColumn,
                 file,
                 format!("--type names the column `{name}`, which the file does not have"),
             )

@@ -17,7 +17,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, Schema, TimeUnit};
 use twox_hash::XxHash3_128;
 
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 
 /// How values are normalised before hashing (near-duplicate detection).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl RowHasher {
         let known = |name: &String| {
             schema.index_of(name).map_err(|_| {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                DataError::new(file, format!("there is no column `{name}`"))
+                DataError::new(ErrorKind::NoSuchColumn, file, format!("there is no column `{name}`"))
                     .with_column(name)
                     .with_hint(format!("columns: {}", names.join(", ")))
             })
@@ -81,9 +81,12 @@ impl RowHasher {
             }
         }
         if chosen.is_empty() {
-            return Err(
-                DataError::new(file, "no columns are left to compare rows by").with_hint("ignore fewer columns")
-            );
+            return Err(DataError::new(
+                ErrorKind::InvalidArgument,
+                file,
+                "no columns are left to compare rows by",
+            )
+            .with_hint("ignore fewer columns"));
         }
         chosen.sort_by(|a, b| a.1.cmp(&b.1));
         chosen.dedup_by(|a, b| a.1 == b.1);

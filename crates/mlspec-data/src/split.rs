@@ -25,7 +25,7 @@ use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use mlspec_spec::kinds::SplitRole;
 use parquet::arrow::ArrowWriter;
 
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 use crate::leakage::{HashedRows, Hashers, LeakageOptions, LeakageReport, compare};
 use crate::profile::Profiler;
 use crate::read::{Batches, Format, ReadOptions, open};
@@ -184,19 +184,20 @@ enum Writer {
 impl Writer {
     fn create(path: &Path, format: Format, schema: &SchemaRef) -> Result<Writer, DataError> {
         let file = path.display().to_string();
-        let handle = File::create(path).map_err(|e| DataError::new(&file, format!("cannot create: {e}")))?;
+        let handle =
+            File::create(path).map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot create: {e}")))?;
         let mut writer = match format {
             Format::Csv => Writer::Csv(Box::new(arrow::csv::Writer::new(BufWriter::new(handle)))),
             Format::JsonLines => Writer::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(handle))),
             Format::Parquet => Writer::Parquet(Box::new(
                 ArrowWriter::try_new(handle, schema.clone(), None)
-                    .map_err(|e| DataError::new(&file, format!("cannot write Parquet: {e}")))?,
+                    .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write Parquet: {e}")))?,
             )),
         };
         // An empty batch first, so that a part no row lands in still has its CSV header.
         writer
             .write(&RecordBatch::new_empty(schema.clone()))
-            .map_err(|e| DataError::new(&file, format!("cannot write: {e}")))?;
+            .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write: {e}")))?;
         Ok(writer)
     }
 
@@ -239,7 +240,13 @@ pub fn split(
     let file = path.display().to_string();
     let format = match (read.format, crate::read::detect(path)) {
         (Some(format), _) | (None, Some((format, _))) => format,
-        (None, None) => return Err(DataError::new(&file, "cannot tell the format from the file name")),
+        (None, None) => {
+            return Err(DataError::new(
+                ErrorKind::Unsupported,
+                &file,
+                "cannot tell the format from the file name",
+            ));
+        }
     };
     let mut batches = open(path, read)?;
     let schema = batches.schema();
@@ -262,8 +269,13 @@ pub fn split(
         near: None,
     };
     let hashers = Hashers::new(&file, &schema, &leakage)?;
-    std::fs::create_dir_all(&options.out_dir)
-        .map_err(|e| DataError::new(&options.out_dir.display().to_string(), format!("cannot create: {e}")))?;
+    std::fs::create_dir_all(&options.out_dir).map_err(|e| {
+        DataError::new(
+            ErrorKind::Io,
+            &options.out_dir.display().to_string(),
+            format!("cannot create: {e}"),
+        )
+    })?;
     let mut writers = Vec::new();
     let mut paths = Vec::new();
     let mut empty = Vec::new();
@@ -304,7 +316,7 @@ pub fn split(
         for worker in workers {
             let analyses = worker
                 .join()
-                .map_err(|_| DataError::new(&file, "a profiling thread failed"))??;
+                .map_err(|_| DataError::new(ErrorKind::Internal, &file, "a profiling thread failed"))??;
             for (mine, theirs) in total.iter_mut().zip(analyses) {
                 mine.merge(theirs);
             }
@@ -317,7 +329,7 @@ pub fn split(
     for ((((role, fraction), writer), analysis), path) in options.parts.iter().zip(writers).zip(analyses).zip(paths) {
         writer
             .finish()
-            .map_err(|e| DataError::new(&path.display().to_string(), format!("cannot write: {e}")))?;
+            .map_err(|e| DataError::new(ErrorKind::Io, &path.display().to_string(), format!("cannot write: {e}")))?;
         hashed.push(analysis.hashed);
         parts.push(Part {
             role: *role,
@@ -359,10 +371,10 @@ fn write_parts(
             }
             let file = paths.get(part).map(|p| p.display().to_string()).unwrap_or_default();
             let piece = take_record_batch(&batch, &UInt32Array::from(indexes))
-                .map_err(|e| DataError::new(&file, e.to_string()))?;
+                .map_err(|e| DataError::new(ErrorKind::Internal, &file, e.to_string()))?;
             writer
                 .write(&piece)
-                .map_err(|e| DataError::new(&file, format!("cannot write: {e}")))?;
+                .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write: {e}")))?;
             let first_row = written.get(part).copied().unwrap_or_default();
             if let Some(count) = written.get_mut(part) {
                 *count += piece.num_rows() as u64;
@@ -420,7 +432,12 @@ impl Chooser {
             },
             Method::Time { column } => {
                 let index = schema.index_of(column).map_err(|_| {
-                    DataError::new(file, format!("there is no column `{column}` to split by time")).with_column(column)
+                    DataError::new(
+                        ErrorKind::NoSuchColumn,
+                        file,
+                        format!("there is no column `{column}` to split by time"),
+                    )
+                    .with_column(column)
                 })?;
                 let times = read_times(path, read, index, column)?;
                 Chooser::Time {
@@ -446,9 +463,13 @@ impl Chooser {
                 .enumerate()
                 .map(|(i, hash)| match hash {
                     Some(hash) => Ok(part_of(unit_of_hash(hash), cumulative)),
-                    None => Err(DataError::new(file, format!("a key ({}) has a null", keys.join(", ")))
-                        .at(format!("row {}", first_row + i as u64))
-                        .with_hint("fill the key, or pass --null-keys together to keep all null keys in one part")),
+                    None => Err(DataError::new(
+                        ErrorKind::MissingValue,
+                        file,
+                        format!("a key ({}) has a null", keys.join(", ")),
+                    )
+                    .at(format!("row {}", first_row + i as u64))
+                    .with_hint("fill the key, or pass --null-keys together to keep all null keys in one part")),
                 })
                 .collect(),
             Chooser::Random { seed, cumulative } => Ok((0..batch.num_rows() as u64)
@@ -512,18 +533,24 @@ fn read_times(path: &Path, read: &ReadOptions, index: usize, column: &str) -> Re
     for batch in batches {
         let batch = batch?;
         let micros = time_micros(batch.column(index)).ok_or_else(|| {
-            DataError::new(&file, format!("`{column}` is not a time (or integer) column"))
-                .with_column(column)
-                .with_hint("split by time on a timestamp, date or integer column, or use --type COL=timestamp")
+            DataError::new(
+                ErrorKind::WrongType,
+                &file,
+                format!("`{column}` is not a time (or integer) column"),
+            )
+            .with_column(column)
+            .with_hint("split by time on a timestamp, date or integer column, or use --type COL=timestamp")
         })?;
         for t in micros {
             match t {
                 Some(t) => times.push(t),
                 None => {
-                    return Err(DataError::new(&file, format!("`{column}` has a null time"))
-                        .at(format!("row {}", times.len()))
-                        .with_column(column)
-                        .with_hint("fill the times, or split by --by or --seed"));
+                    return Err(
+                        DataError::new(ErrorKind::MissingValue, &file, format!("`{column}` has a null time"))
+                            .at(format!("row {}", times.len()))
+                            .with_column(column)
+                            .with_hint("fill the times, or split by --by or --seed"),
+                    );
                 }
             }
         }

@@ -21,7 +21,7 @@ use arrow::datatypes::{DataType, Float64Type, Schema};
 use mlspec_spec::kinds::{Anomaly, AnomalyKind, DataSchemaSpec, FeatureSchema, FeatureType, IssueSeverity};
 use mlspec_spec::newtypes::{Key, Text};
 
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 use crate::profile::column::feature_type;
 
 /// Example values kept per anomaly.
@@ -214,8 +214,8 @@ impl ColumnCheck {
         let bounded = domain.min.is_some() || domain.max.is_some();
         match self.feature.feature_type {
             FeatureType::Integer | FeatureType::Float if bounded || domain.disallow_nan || domain.disallow_infinity => {
-                let numbers =
-                    cast(column, &DataType::Float64).map_err(|e| DataError::new("validate", e.to_string()))?;
+                let numbers = cast(column, &DataType::Float64)
+                    .map_err(|e| DataError::new(ErrorKind::WrongType, "validate", e.to_string()))?;
                 let (low, high) = (
                     domain.min.unwrap_or(f64::NEG_INFINITY),
                     domain.max.unwrap_or(f64::INFINITY),
@@ -234,7 +234,8 @@ impl ColumnCheck {
                 }
             }
             FeatureType::String if !domain.values.is_empty() => {
-                let strings = cast(column, &DataType::Utf8).map_err(|e| DataError::new("validate", e.to_string()))?;
+                let strings = cast(column, &DataType::Utf8)
+                    .map_err(|e| DataError::new(ErrorKind::WrongType, "validate", e.to_string()))?;
                 for value in strings.as_string::<i32>().iter().flatten() {
                     if !self.allowed.contains(value) {
                         *self.new_values.entry(value.to_owned()).or_insert(0) += 1;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::document::Kind;
+use crate::kind::Kind;
 use crate::schema::{document_schema, schema_id};
 
 /// The Markdown page of `kind`, embedding `example` (the kind's example document).

@@ -18,8 +18,9 @@
 //!   constructed, and each type publishes its rule in its JSON Schema.
 //! - [`reference::Ref`]: how documents point at each other — `Kind/name[@version]` or an id,
 //!   optionally pinned by `#sha256:…`.
-//! - [`document::Document`]: the envelope, with [`document::Kind`] and [`document::Spec`], the
-//!   kind-specific bodies defined in [`kinds`].
+//! - [`kind::Kind`]: the one list of the kinds, with each kind's name, stage and summary.
+//! - [`document::Document`]: the envelope, with [`document::Spec`], the kind-specific bodies
+//!   defined in [`kinds`].
 //! - [`rules`]: semantic rules beyond the schema (fractions that sum to 1, pipelines that form a
 //!   DAG); [`values_check`]: the rules on every value of every kind (numbers are finite, no
 //!   credential inline), with [`redact`], the one detector and redactor of secrets.
@@ -40,6 +41,7 @@ pub mod docs;
 pub mod document;
 pub mod expr;
 pub mod fast_yaml;
+pub mod kind;
 pub mod kinds;
 pub mod migrate;
 pub mod newtypes;
@@ -53,7 +55,8 @@ pub mod validate;
 pub mod values;
 pub mod values_check;
 
-pub use document::{ApiVersion, Document, Kind, Metadata, Spec, Status};
+pub use document::{ApiVersion, Document, Metadata, Spec, Status};
+pub use kind::Kind;
 pub use newtypes::{Name, ObjectId, Version};
 pub use reference::{Ref, RefTarget};
 pub use validate::{Diagnostic, Format, Limits, validate_text};

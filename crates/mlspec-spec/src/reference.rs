@@ -12,7 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::document::Kind;
+use crate::kind::Kind;
 use crate::newtypes::{Digest, Name, ObjectId, Version};
 
 /// What a reference points at.

@@ -6,7 +6,7 @@
 
 use foldhash::HashSet;
 
-use crate::document::Kind;
+use crate::kind::Kind;
 use crate::reference::Ref;
 
 /// How serious a finding is.

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use crate::document::{Kind, Metadata};
+use crate::document::Metadata;
+use crate::kind::Kind;
 
 /// The base of every schema `$id`.
 pub const SCHEMA_BASE: &str = "https://mlspec.org/schemas/v1/";

@@ -33,10 +33,10 @@ pub struct CsvArgs {
     #[arg(long)]
     no_default_nulls: bool,
     /// The most columns a file may have.
-    #[arg(long, value_name = "N", env = "MLSPEC_MAX_COLUMNS", default_value_t = Limits::DEFAULT_MAX_COLUMNS)]
+    #[arg(long, value_name = "N", env = crate::env::MAX_COLUMNS, default_value_t = Limits::DEFAULT_MAX_COLUMNS)]
     max_columns: usize,
     /// The most bytes a record may have (a CSV record with all its fields, a JSON Lines line).
-    #[arg(long, value_name = "N", env = "MLSPEC_MAX_RECORD_BYTES", default_value_t = Limits::DEFAULT_MAX_RECORD_BYTES)]
+    #[arg(long, value_name = "N", env = crate::env::MAX_RECORD_BYTES, default_value_t = Limits::DEFAULT_MAX_RECORD_BYTES)]
     max_record_bytes: usize,
 }
 

@@ -1,7 +1,8 @@
 //! `mlspec`: the MLSpec command-line tool.
 //!
-//! Exit codes: 0 success, 1 the command ran and found a violation (an invalid document),
-//! 2 the command could not do its job (bad flags, unreadable input).
+//! Exit codes: 0 success, 1 the command ran and found a violation (an invalid document, a
+//! [`violation::Violation`] it returned), 2 the command could not do its job (bad flags,
+//! unreadable input).
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -16,6 +17,7 @@ mod output;
 mod args;
 mod commands;
 mod documents;
+mod env;
 mod evaluation;
 mod examples;
 mod files;
@@ -29,6 +31,7 @@ mod table;
 mod trust;
 mod validation;
 mod verdict;
+mod violation;
 
 /// MLSpec: typed, versioned metadata for every stage of the machine-learning lifecycle.
 #[derive(Parser)]
@@ -41,14 +44,14 @@ struct Cli {
     #[arg(
         long,
         global = true,
-        env = "MLSPEC_STORE",
+        env = env::STORE,
         hide_env_values = true,
         value_name = "URL"
     )]
     store: Option<String>,
     /// Who is acting, recorded as `createdBy` and in every store event. Default: the operating
     /// system's user.
-    #[arg(long, global = true, env = "MLSPEC_USER", value_name = "NAME")]
+    #[arg(long, global = true, env = env::USER, value_name = "NAME")]
     user: Option<String>,
 }
 
@@ -121,10 +124,13 @@ fn main() -> ExitCode {
     };
     let code = match result {
         Ok(code) => code,
-        Err(error) => {
-            errln!("error: {error:#}");
-            ExitCode::from(2)
-        }
+        Err(error) => match error.downcast_ref::<violation::Violation>() {
+            Some(violation) => violation.report(),
+            None => {
+                errln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
     };
     output::finish(code)
 }

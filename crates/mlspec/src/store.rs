@@ -107,7 +107,7 @@ pub fn actor() -> String {
     if let Some(user) = USER.get() {
         return user.clone();
     }
-    if let Some(user) = std::env::var("MLSPEC_ACTOR").ok().filter(|v| !v.trim().is_empty()) {
+    if let Some(user) = std::env::var(crate::env::ACTOR).ok().filter(|v| !v.trim().is_empty()) {
         return user;
     }
     let uid = nix::unistd::Uid::current();

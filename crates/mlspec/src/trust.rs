@@ -7,14 +7,15 @@ use std::process::ExitCode;
 
 use mlspec_attest::keys::{KeyFile, PublicKey};
 
-/// The public key of a key file, or — when the file says it has expired — why it may not be
-/// used.
-pub fn trusted_key(path: &Path) -> anyhow::Result<Result<PublicKey, String>> {
+use crate::violation::Violation;
+
+/// The public key of a key file; a violation when the file says it has expired.
+pub fn trusted_key(path: &Path) -> anyhow::Result<PublicKey> {
     let file = KeyFile::read(path)?;
-    Ok(match file.expired(chrono::Utc::now()) {
-        Some(expired) => Err(expired),
+    match file.expired(chrono::Utc::now()) {
+        Some(expired) => Err(Violation::NotVerified(vec![expired]).into()),
         None => Ok(file.key),
-    })
+    }
 }
 
 /// Prints the verdict: `verified: …` (exit 0) or each problem (exit 1).
@@ -23,9 +24,5 @@ pub fn report(problems: &[String], verified: impl FnOnce() -> String) -> ExitCod
         outln!("{}", verified());
         return ExitCode::SUCCESS;
     }
-    outln!("not verified:");
-    for problem in problems {
-        outln!("  {problem}");
-    }
-    ExitCode::from(1)
+    Violation::NotVerified(problems.to_vec()).report()
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::error::AttestError;
+use crate::error::{AttestError, ErrorKind};
 
 /// How often a waiting writer tries the lock again.
 const RETRY: Duration = Duration::from_millis(20);
@@ -35,7 +35,7 @@ pub(super) struct LogLock {
 pub(super) fn lock(log: &Path, wait: Duration) -> Result<LogLock, AttestError> {
     let path = lock_path(log);
     let name = path.display().to_string();
-    let io = |e: std::io::Error| AttestError::new(&name, format!("cannot lock: {e}"));
+    let io = |e: std::io::Error| AttestError::new(ErrorKind::Io, &name, format!("cannot lock: {e}"));
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -51,6 +51,7 @@ pub(super) fn lock(log: &Path, wait: Duration) -> Result<LogLock, AttestError> {
             Err(TryLockError::WouldBlock) if started.elapsed() < wait => std::thread::sleep(RETRY),
             Err(TryLockError::WouldBlock) => {
                 return Err(AttestError::new(
+                    ErrorKind::Busy,
                     log.display().to_string(),
                     format!(
                         "another writer holds the log ({}); waited {} s",
@@ -67,10 +68,12 @@ pub(super) fn lock(log: &Path, wait: Duration) -> Result<LogLock, AttestError> {
     let mut held = String::new();
     let _ = (&mut file).take(HOLDER_BYTES).read_to_string(&mut held);
     if !held.is_empty() && !held.starts_with(HOLDER_PREFIX) {
-        return Err(
-            AttestError::new(&name, "is not an mlspec lock file (it names no process)")
-                .with_hint("nothing was changed; move it away: the log's writer needs this name for its lock"),
-        );
+        return Err(AttestError::new(
+            ErrorKind::Malformed,
+            &name,
+            "is not an mlspec lock file (it names no process)",
+        )
+        .with_hint("nothing was changed; move it away: the log's writer needs this name for its lock"));
     }
     let me = format!(
         "{HOLDER_PREFIX}{} on {}, `{}`, since {}\n",

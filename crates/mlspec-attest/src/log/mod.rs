@@ -50,7 +50,7 @@ pub use verify::{
 };
 
 use crate::dsse::Envelope;
-use crate::error::AttestError;
+use crate::error::{AttestError, ErrorKind};
 use crate::keys::SigningKey;
 
 /// The payload type of a checkpoint.
@@ -273,17 +273,20 @@ impl LogWriter {
         options: LogOptions,
     ) -> Result<(LogWriter, Reopened), AttestError> {
         let name = path.display().to_string();
-        let io = |e: std::io::Error| AttestError::new(&name, format!("cannot write: {e}"));
+        let io = |e: std::io::Error| AttestError::new(ErrorKind::Io, &name, format!("cannot write: {e}"));
         let lock = lock::lock(path, options.lock_wait)?;
         let report = match std::fs::metadata(path) {
             Ok(meta) if !meta.is_file() => {
-                return Err(AttestError::new(&name, "is not a regular file").with_hint("append to a log file"));
+                return Err(
+                    AttestError::new(ErrorKind::Io, &name, "is not a regular file").with_hint("append to a log file")
+                );
             }
             Ok(_) => verify_chain(path, Some(&key.public()), options.layout, options.unsigned_tail)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let sidecar = checkpoints_path(path);
                 if sidecar.exists() {
                     return Err(AttestError::new(
+                        ErrorKind::AlreadyExists,
                         sidecar.display().to_string(),
                         format!(
                             "exists but {name} does not: its checkpoints are another log's, or the log was removed"
@@ -307,7 +310,13 @@ impl LogWriter {
                 .write(true)
                 .open(&sidecar)
                 .and_then(|f| f.set_len(report.sidecar_complete))
-                .map_err(|e| AttestError::new(sidecar.display().to_string(), format!("cannot write: {e}")))?;
+                .map_err(|e| {
+                    AttestError::new(
+                        ErrorKind::Io,
+                        sidecar.display().to_string(),
+                        format!("cannot write: {e}"),
+                    )
+                })?;
         }
         let file = OpenOptions::new().append(true).create(true).open(path).map_err(io)?;
         if reopened.cut > 0 {
@@ -337,12 +346,12 @@ impl LogWriter {
     pub fn append(&mut self, request: &Request) -> Result<u64, AttestError> {
         request
             .check()
-            .map_err(|e| AttestError::new(format!("request {}", self.lines + 1), e))?;
+            .map_err(|e| AttestError::new(ErrorKind::InvalidArgument, format!("request {}", self.lines + 1), e))?;
         self.line.clear();
         match self.options.layout {
             Layout::Combined => line::combined(&mut self.line, request, &self.binding.rendered, &mut self.times),
             Layout::JsonLines => line::json_line(&mut self.line, request, &self.binding.binding)
-                .map_err(|e| AttestError::new("log", e.to_string()))?,
+                .map_err(|e| AttestError::new(ErrorKind::Internal, "log", e.to_string()))?,
         }
         let chain = next_chain(&self.chain, self.line.as_bytes());
         let mut hex_buffer = [0u8; 64];
@@ -375,7 +384,11 @@ impl LogWriter {
     }
 
     fn error(&self, e: std::io::Error) -> AttestError {
-        AttestError::new(self.path.display().to_string(), format!("cannot write: {e}"))
+        AttestError::new(
+            ErrorKind::Io,
+            self.path.display().to_string(),
+            format!("cannot write: {e}"),
+        )
     }
 
     fn sync_if_due(&mut self) -> Result<(), AttestError> {
@@ -416,11 +429,20 @@ impl LogWriter {
             chain: hex::encode(self.chain),
             time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
-        let payload = serde_json::to_vec(&payload).map_err(|e| AttestError::new("checkpoint", e.to_string()))?;
+        let payload = serde_json::to_vec(&payload)
+            .map_err(|e| AttestError::new(ErrorKind::Internal, "checkpoint", e.to_string()))?;
         let envelope = Envelope::sign(CHECKPOINT_TYPE, &payload, &[&self.key]);
         let sidecar = checkpoints_path(&self.path);
-        let cannot = |e: std::io::Error| AttestError::new(sidecar.display().to_string(), format!("cannot write: {e}"));
-        let text = serde_json::to_string(&envelope).map_err(|e| AttestError::new("checkpoint", e.to_string()))? + "\n";
+        let cannot = |e: std::io::Error| {
+            AttestError::new(
+                ErrorKind::Io,
+                sidecar.display().to_string(),
+                format!("cannot write: {e}"),
+            )
+        };
+        let text = serde_json::to_string(&envelope)
+            .map_err(|e| AttestError::new(ErrorKind::Internal, "checkpoint", e.to_string()))?
+            + "\n";
         let mut file = OpenOptions::new()
             .append(true)
             .create(true)
@@ -452,6 +474,7 @@ fn refuse_unless_ours(path: &Path, report: &LogReport, layout: Layout) -> Result
     let nothing_changed = "nothing was changed; append to another file";
     if report.lines == 0 && report.partial_bytes > 0 {
         return Err(AttestError::new(
+            ErrorKind::Malformed,
             &name,
             format!(
                 "is not an mlspec log: {} bytes and no complete line",
@@ -484,11 +507,12 @@ fn refuse_unless_ours(path: &Path, report: &LogReport, layout: Layout) -> Result
                 true => format!("is a {} log, not {}", other.name(), layout.name()),
                 false => format!("is not an mlspec {} log ({at}{})", layout.name(), finding.message),
             };
-            Err(AttestError::new(&name, what).with_hint(nothing_changed))
+            Err(AttestError::new(ErrorKind::Malformed, &name, what).with_hint(nothing_changed))
         }
-        Problem::UnsignedTail => Err(AttestError::new(&name, finding.message.clone())
+        Problem::UnsignedTail => Err(AttestError::new(ErrorKind::Unverified, &name, finding.message.clone())
             .with_hint("nothing was changed; check those lines, then append with --allow-unsigned-tail to sign them")),
         _ => Err(AttestError::new(
+            ErrorKind::Unverified,
             &name,
             format!(
                 "does not verify ({at}{}); appending would sign over it",

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CHECKPOINT_TYPE, Layout, checkpoints_path, next_chain, split_chain};
 use crate::dsse::Envelope;
-use crate::error::AttestError;
+use crate::error::{AttestError, ErrorKind};
 use crate::keys::PublicKey;
 
 /// Bytes read per block of verification work; also the longest line verification reads.
@@ -204,7 +204,7 @@ struct Read {
 /// Reads the log in blocks that the machine's cores check in parallel.
 fn read_blocks(path: &Path, layout: Layout) -> Result<Read, AttestError> {
     let name = path.display().to_string();
-    let cannot = |e: std::io::Error| AttestError::new(&name, format!("cannot read: {e}"));
+    let cannot = |e: std::io::Error| AttestError::new(ErrorKind::Io, &name, format!("cannot read: {e}"));
     let mut file = File::open(path).map_err(cannot)?;
     let size = file.metadata().map_or(0, |m| m.len());
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -424,7 +424,7 @@ fn check_points(path: &Path, key: &PublicKey, chains: &[[u8; 32]], report: &mut 
     let file = match File::open(&sidecar) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(AttestError::new(&shown, format!("cannot read: {e}"))),
+        Err(e) => return Err(AttestError::new(ErrorKind::Io, &shown, format!("cannot read: {e}"))),
     };
     let log_name = log_name(path);
     let first_broken = report.first_broken().unwrap_or(u64::MAX);
@@ -435,7 +435,7 @@ fn check_points(path: &Path, key: &PublicKey, chains: &[[u8; 32]], report: &mut 
         number += 1;
         let at = format!("{shown}:{number}");
         let ended = read_line(&mut reader, &mut line, MAX_CHECKPOINT_BYTES)
-            .map_err(|e| AttestError::new(&shown, format!("cannot read: {e}")))?;
+            .map_err(|e| AttestError::new(ErrorKind::Io, &shown, format!("cannot read: {e}")))?;
         let problem = match ended {
             Line::End => break,
             Line::Partial => {

@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Float64Type, Schema};
 
 use super::metrics::{Confusion, Scored};
 use super::{EvalOptions, Task};
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 use crate::read::{ReadOptions, open};
 
 /// A slice: its (column, value) pairs and its rows.
@@ -103,7 +103,12 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
                 for (column, target) in [(label, &mut label_text), (prediction, &mut prediction_text)] {
                     let name = schema.field(column).name();
                     let text = cast(batch.column(column), &DataType::Utf8).map_err(|e| {
-                        DataError::new(&file, format!("cannot read `{name}` as classes: {e}")).with_column(name)
+                        DataError::new(
+                            ErrorKind::WrongType,
+                            &file,
+                            format!("cannot read `{name}` as classes: {e}"),
+                        )
+                        .with_column(name)
                     })?;
                     for (i, value) in text.as_string::<i32>().iter().enumerate() {
                         let value = value.ok_or_else(|| null_error(&file, name, &at(i)))?;
@@ -145,8 +150,9 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
             }
         }
         for (name, column) in &extra {
-            let text = cast(batch.column(*column), &DataType::Utf8)
-                .map_err(|e| DataError::new(&file, format!("cannot slice by `{name}`: {e}")).with_column(name))?;
+            let text = cast(batch.column(*column), &DataType::Utf8).map_err(|e| {
+                DataError::new(ErrorKind::WrongType, &file, format!("cannot slice by `{name}`: {e}")).with_column(name)
+            })?;
             let encoded = columns.entry(name.clone()).or_default();
             for value in text.as_string::<i32>().iter() {
                 encoded.push(value);
@@ -155,7 +161,7 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
         rows += batch.num_rows();
     }
     if rows == 0 {
-        return Err(DataError::new(&file, "there are no rows to evaluate"));
+        return Err(DataError::new(ErrorKind::Empty, &file, "there are no rows to evaluate"));
     }
     let mut loaded = Loaded {
         task,
@@ -174,13 +180,19 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
         }
         loaded.positive = loaded.find_positive(&file, options)?;
         if loaded.scores.is_some() && loaded.positive.is_none() {
-            return Err(
-                DataError::new(&file, "a score column needs a binary task with a positive class")
-                    .with_hint("name the positive class with --positive, or leave out --score"),
-            );
+            return Err(DataError::new(
+                ErrorKind::InvalidArgument,
+                &file,
+                "a score column needs a binary task with a positive class",
+            )
+            .with_hint("name the positive class with --positive, or leave out --score"));
         }
     } else if score.is_some() {
-        return Err(DataError::new(&file, "--score applies to classification only"));
+        return Err(DataError::new(
+            ErrorKind::InvalidArgument,
+            &file,
+            "--score applies to classification only",
+        ));
     }
     Ok(loaded)
 }
@@ -188,7 +200,7 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
 fn column_index(file: &str, schema: &Schema, name: &str) -> Result<usize, DataError> {
     schema.index_of(name).map_err(|_| {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        DataError::new(file, format!("there is no column `{name}`"))
+        DataError::new(ErrorKind::NoSuchColumn, file, format!("there is no column `{name}`"))
             .with_column(name)
             .with_hint(format!("columns: {}", names.join(", ")))
     })
@@ -198,7 +210,7 @@ fn column_index(file: &str, schema: &Schema, name: &str) -> Result<usize, DataEr
 /// are not numbers (scikit-learn refuses them too).
 fn not_finite(file: &str, column: &str, value: f64, at: &str) -> DataError {
     let what = if value.is_nan() { "NaN" } else { "infinite" };
-    DataError::new(file, format!("`{column}` is {what}"))
+    DataError::new(ErrorKind::NonFinite, file, format!("`{column}` is {what}"))
         .at(at)
         .with_column(column)
         .with_hint("labels, predictions and scores must be finite numbers; drop or fix the row")
@@ -207,6 +219,7 @@ fn not_finite(file: &str, column: &str, value: f64, at: &str) -> DataError {
 /// The refusal of more classes than an Evaluation can hold.
 fn too_many_classes(file: &str, column: &str, at: &str) -> DataError {
     DataError::new(
+        ErrorKind::LimitExceeded,
         file,
         format!("the labels and predictions have more than {MAX_CLASSES} classes"),
     )
@@ -219,7 +232,7 @@ fn too_many_classes(file: &str, column: &str, at: &str) -> DataError {
 }
 
 fn null_error(file: &str, column: &str, at: &str) -> DataError {
-    DataError::new(file, format!("`{column}` is missing"))
+    DataError::new(ErrorKind::MissingValue, file, format!("`{column}` is missing"))
         .at(at)
         .with_column(column)
         .with_hint("every row needs a label, a prediction (and a score, with --score); drop or fix it")
@@ -237,9 +250,13 @@ fn numbers_of(
         .ok()
         .filter(|_| numeric)
         .ok_or_else(|| {
-            DataError::new(file, format!("`{name}` is {}, not a number", array.data_type()))
-                .with_column(name)
-                .with_hint("--task regression and --score need numeric columns")
+            DataError::new(
+                ErrorKind::WrongType,
+                file,
+                format!("`{name}` is {}, not a number", array.data_type()),
+            )
+            .with_column(name)
+            .with_hint("--task regression and --score need numeric columns")
         })?;
     Ok(floats.as_primitive::<Float64Type>().iter().collect())
 }
@@ -273,9 +290,15 @@ impl Loaded {
             let found = self.classes.iter().position(|c| c == positive);
             return match found {
                 Some(k) if self.classes.len() <= 2 => Ok(Some(k)),
-                Some(_) => Err(DataError::new(file, "--positive needs a binary task (two classes)")),
-                None => Err(DataError::new(file, format!("`{positive}` is not a class"))
-                    .with_hint(format!("classes: {}", self.classes.join(", ")))),
+                Some(_) => Err(DataError::new(
+                    ErrorKind::InvalidArgument,
+                    file,
+                    "--positive needs a binary task (two classes)",
+                )),
+                None => Err(
+                    DataError::new(ErrorKind::InvalidArgument, file, format!("`{positive}` is not a class"))
+                        .with_hint(format!("classes: {}", self.classes.join(", "))),
+                ),
             };
         }
         let names: Vec<&str> = self.classes.iter().map(String::as_str).collect();

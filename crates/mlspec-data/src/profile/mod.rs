@@ -30,7 +30,7 @@ use mlspec_spec::kinds::{DataProfileSpec, SliceProfile};
 use mlspec_spec::newtypes::{Key, ShortText};
 use mlspec_spec::values::Tags;
 
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 use crate::read::Batches;
 use column::Rows;
 pub use numeric::OutlierRules;
@@ -83,6 +83,7 @@ impl Profiler {
         for set in slices {
             if set.is_empty() || set.len() > MAX_SLICE_COLUMNS {
                 return Err(DataError::new(
+                    ErrorKind::InvalidArgument,
                     "--slice",
                     format!("a slice set has 1 to {MAX_SLICE_COLUMNS} columns, not {}", set.len()),
                 ));
@@ -92,9 +93,13 @@ impl Profiler {
                 .map(|name| {
                     schema.index_of(name).map_err(|_| {
                         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                        DataError::new("--slice", format!("there is no column `{name}` to slice by"))
-                            .with_column(name)
-                            .with_hint(format!("columns: {}", names.join(", ")))
+                        DataError::new(
+                            ErrorKind::NoSuchColumn,
+                            "--slice",
+                            format!("there is no column `{name}` to slice by"),
+                        )
+                        .with_column(name)
+                        .with_hint(format!("columns: {}", names.join(", ")))
                     })
                 })
                 .collect::<Result<Vec<usize>, DataError>>()?;
@@ -125,14 +130,16 @@ impl Profiler {
         }
         for (key, indexes) in self.slice_groups(batch) {
             if !self.slices.contains_key(&key) && self.slices.len() >= MAX_SLICES {
-                return Err(
-                    DataError::new("--slice", format!("slicing makes more than {MAX_SLICES} slices"))
-                        .with_hint("slice by columns with fewer distinct values"),
-                );
+                return Err(DataError::new(
+                    ErrorKind::LimitExceeded,
+                    "--slice",
+                    format!("slicing makes more than {MAX_SLICES} slices"),
+                )
+                .with_hint("slice by columns with fewer distinct values"));
             }
             let rows: Vec<u64> = indexes.iter().map(|&r| first_row + u64::from(r)).collect();
             let part = take_record_batch(batch, &UInt32Array::from(indexes))
-                .map_err(|e| DataError::new("--slice", e.to_string()))?;
+                .map_err(|e| DataError::new(ErrorKind::Internal, "--slice", e.to_string()))?;
             let schema = batch.schema();
             self.slices
                 .entry(key)
@@ -373,7 +380,13 @@ fn fold_batches<S: Clone + Send>(
             match worker.join() {
                 Ok(Ok(state)) => merge(&mut total, state),
                 Ok(Err(error)) => outcome = Err(error),
-                Err(_) => outcome = Err(DataError::new("profile", "a profiling thread failed")),
+                Err(_) => {
+                    outcome = Err(DataError::new(
+                        ErrorKind::Internal,
+                        "profile",
+                        "a profiling thread failed",
+                    ))
+                }
             }
         }
         outcome.map(|()| total)

@@ -14,7 +14,7 @@ use super::column::numbers;
 use super::numeric::{Fence, OutlierRules};
 use super::table::TableAcc;
 use super::{Profiler, SliceKey};
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 use crate::read::Batches;
 
 /// The counts one table (the whole or a slice) needs: per numeric column, its fences and the
@@ -186,6 +186,7 @@ impl Profiler {
         )?;
         if counts.rows != self.rows() {
             return Err(DataError::new(
+                ErrorKind::Changed,
                 "profile",
                 format!(
                     "the data changed while it was profiled ({} rows, then {})",

@@ -17,7 +17,7 @@ use super::{
     BATCH_BYTES, BatchIter, BatchSource, CsvOptions, Place, ReadOptions, Shape, Source, batch_rows, names,
     override_types, until_error,
 };
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 
 /// The CSV dialect, shared by the scanner and the decoder so that both see the same records.
 #[derive(Clone)]
@@ -37,8 +37,13 @@ impl Dialect {
             quote: options.quote,
             escape: options.escape,
             header: options.header,
-            nulls: null_regex(&options.null_values)
-                .map_err(|e| DataError::new(&source.file, format!("the null values cannot be matched: {e}")))?,
+            nulls: null_regex(&options.null_values).map_err(|e| {
+                DataError::new(
+                    ErrorKind::InvalidArgument,
+                    &source.file,
+                    format!("the null values cannot be matched: {e}"),
+                )
+            })?,
         })
     }
 
@@ -307,9 +312,12 @@ impl CsvBatches {
         let batch = self.shape.finish(&decoded).map_err(|(row, column, why)| {
             let place = places.get(row).copied().unwrap_or_else(|| self.scanner.place());
             let name = self.shape.schema.field(column).name().clone();
-            self.source.error(place, why).with_column(&name).with_hint(format!(
-                "read the column as text with --type {name}=string, or fix the value"
-            ))
+            self.source
+                .error(ErrorKind::Malformed, place, why)
+                .with_column(&name)
+                .with_hint(format!(
+                    "read the column as text with --type {name}=string, or fix the value"
+                ))
         })?;
         self.rows_before += batch.num_rows() as u64;
         self.places = places;

@@ -19,7 +19,7 @@ use super::{
     BATCH_BYTES, BatchIter, BatchSource, Place, ReadOptions, Shape, Source, batch_rows, check_columns, names,
     override_types, until_error,
 };
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 
 pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRef, BatchIter), DataError> {
     let inferred = infer(&source, options)?;
@@ -34,7 +34,8 @@ pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRe
     source.warn(options, &warnings);
     let decoded = Arc::new(override_types(&source.file, &inferred, &names, &options.csv.types)?);
     let rows = batch_rows(options.batch_size, names.len());
-    let decoder = decoder(&decoded, rows).map_err(|e| DataError::new(&source.file, e.to_string()))?;
+    let decoder =
+        decoder(&decoded, rows).map_err(|e| DataError::new(ErrorKind::Internal, &source.file, e.to_string()))?;
     let shape = Shape::new(decoded, &names, Vec::new(), None);
     let schema = shape.schema.clone();
     Ok((
@@ -80,13 +81,13 @@ fn infer(source: &Source, options: &ReadOptions) -> Result<Schema, DataError> {
         match value {
             Ok(value) => Some(Ok(value)),
             Err(why) => {
-                failure = Some(source.error(place, why));
+                failure = Some(source.error(ErrorKind::Malformed, place, why));
                 None
             }
         }
     });
     let inferred = arrow::json::reader::infer_json_schema_from_iterator(values)
-        .map_err(|e| DataError::new(&source.file, e.to_string()));
+        .map_err(|e| DataError::new(ErrorKind::Malformed, &source.file, e.to_string()));
     match failure {
         Some(failure) => Err(failure),
         None => inferred,
@@ -173,7 +174,7 @@ impl JsonBatches {
                 break;
             };
             let line = self.lines.line.trim_ascii();
-            check_object(line).map_err(|why| self.source.error(place, why))?;
+            check_object(line).map_err(|why| self.source.error(ErrorKind::Malformed, place, why))?;
             self.decoder
                 .decode(line)
                 .map_err(|e| DataError::from_arrow(&self.source.file, place.at(), &self.shape.schema, e))?;
@@ -188,7 +189,7 @@ impl JsonBatches {
         let batch = self
             .shape
             .finish(&decoded)
-            .map_err(|(_, _, why)| DataError::new(&self.source.file, why))?;
+            .map_err(|(_, _, why)| DataError::new(ErrorKind::Malformed, &self.source.file, why))?;
         Ok(Some(batch))
     }
 

@@ -11,18 +11,23 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use super::{BATCH_BYTES, BatchIter, BatchSource, ReadOptions, Shape, Source, batch_rows, names, until_error};
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 
 pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRef, BatchIter), DataError> {
-    let file = File::open(&source.path).map_err(|e| DataError::new(&source.file, format!("cannot open: {e}")))?;
+    let file = File::open(&source.path)
+        .map_err(|e| DataError::new(ErrorKind::Io, &source.file, format!("cannot open: {e}")))?;
     let metadata = ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| {
-        DataError::new(&source.file, format!("not a readable Parquet file: {e}"))
-            .with_hint("the file may be truncated or corrupt; check its size and digest")
+        DataError::new(
+            ErrorKind::Malformed,
+            &source.file,
+            format!("not a readable Parquet file: {e}"),
+        )
+        .with_hint("the file may be truncated or corrupt; check its size and digest")
     })?;
     let decoded = metadata.schema().clone();
     let columns = decoded.fields().len();
     if columns > options.limits.max_columns {
-        return Err(DataError::new(
+        return Err(DataError::new(ErrorKind::LimitExceeded,
             &source.file,
             format!(
                 "{columns} columns, more than {} (the limit on columns per file)",
@@ -114,7 +119,7 @@ impl ParquetBatches {
         let file = self
             .file
             .try_clone()
-            .map_err(|e| DataError::new(&self.source.file, format!("cannot read: {e}")))?;
+            .map_err(|e| DataError::new(ErrorKind::Io, &self.source.file, format!("cannot read: {e}")))?;
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
             .with_row_groups(vec![group])
             .with_batch_size(self.rows);
@@ -122,7 +127,12 @@ impl ParquetBatches {
             builder = builder.with_projection(mask.clone());
         }
         builder.build().map_err(|e| {
-            DataError::new(&self.source.file, format!("cannot read the Parquet file: {e}")).at(self.place(group))
+            DataError::new(
+                ErrorKind::Malformed,
+                &self.source.file,
+                format!("cannot read the Parquet file: {e}"),
+            )
+            .at(self.place(group))
         })
     }
 
@@ -139,11 +149,13 @@ impl ParquetBatches {
             match reader.next() {
                 None => self.reader = None,
                 Some(Err(e)) => {
-                    return Err(
-                        DataError::new(&self.source.file, format!("cannot read the Parquet file: {e}"))
-                            .at(self.place(self.group - 1))
-                            .with_hint("the file may be truncated or corrupt; check its size and digest"),
-                    );
+                    return Err(DataError::new(
+                        ErrorKind::Malformed,
+                        &self.source.file,
+                        format!("cannot read the Parquet file: {e}"),
+                    )
+                    .at(self.place(self.group - 1))
+                    .with_hint("the file may be truncated or corrupt; check its size and digest"));
                 }
                 Some(Ok(decoded)) => {
                     self.seen += decoded.num_rows() as u64;
@@ -153,7 +165,7 @@ impl ParquetBatches {
                     let batch = self
                         .shape
                         .finish(&decoded)
-                        .map_err(|(_, _, why)| DataError::new(&self.source.file, why))?;
+                        .map_err(|(_, _, why)| DataError::new(ErrorKind::Malformed, &self.source.file, why))?;
                     return Ok(Some(batch));
                 }
             }

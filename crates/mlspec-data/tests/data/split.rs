@@ -10,7 +10,7 @@ use std::path::Path;
 use mlspec_data::leakage::{LeakageOptions, compare, hash_file};
 use mlspec_data::rowhash::Normalization;
 use mlspec_data::split::{Method, NullKeys, SplitOptions, parts, split};
-use mlspec_data::{ReadOptions, open};
+use mlspec_data::{ErrorKind, ReadOptions, open};
 use mlspec_spec::kinds::SplitRole;
 
 use crate::profile::unit;
@@ -170,8 +170,11 @@ fn a_time_split_cuts_at_the_fractions_and_keeps_equal_times_together() {
         |_| {},
     )
     .unwrap_err();
-    assert!(error.message.contains("null time"), "{error}");
-    assert_eq!(error.at.as_deref(), Some("row 1"));
+    assert_eq!(
+        (error.kind, error.at.as_deref()),
+        (ErrorKind::MissingValue, Some("row 1")),
+        "{error}"
+    );
 }
 
 #[test]
@@ -191,8 +194,8 @@ fn null_keys_are_refused_or_kept_together() {
     )
     .unwrap_err();
     assert_eq!(
-        (error.at.as_deref(), error.message.as_str()),
-        (Some("row 1"), "a key (user) has a null")
+        (error.kind, error.at.as_deref(), error.message.as_str()),
+        (ErrorKind::MissingValue, Some("row 1"), "a key (user) has a null")
     );
     let together = parts_of_ids(
         &split(
@@ -217,7 +220,10 @@ fn null_keys_are_refused_or_kept_together() {
         |_| {},
     )
     .unwrap_err();
-    assert_eq!(missing.column.as_deref(), Some("usr"));
+    assert_eq!(
+        (missing.kind, missing.column.as_deref()),
+        (ErrorKind::NoSuchColumn, Some("usr"))
+    );
 }
 
 #[test]

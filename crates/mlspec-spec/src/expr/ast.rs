@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::diagnostic::Span;
-use super::units::Dim;
+use super::units::{Dim, quantity_text};
 
 /// An expression with its span.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -247,5 +247,46 @@ impl fmt::Display for Expr {
             }
             Node::Invalid => f.write_str("<invalid>"),
         }
+    }
+}
+
+/// The expression in infix form, fully parenthesized below the top.
+pub fn infix(expr: &Expr) -> String {
+    match &expr.node {
+        Node::Binary { op, left, right } => format!("{} {} {}", operand(left), op.symbol(), operand(right)),
+        Node::Not { operand: o } => format!("not {}", operand(o)),
+        Node::Neg { operand: o } => format!("-{}", operand(o)),
+        Node::Call { function, args } => format!("{function}({})", args_text(args)),
+        Node::Field { path, slice } => field_text(path, slice),
+        Node::Number { value, dim } => quantity_text(*value, *dim),
+        Node::String { .. } | Node::Bool { .. } | Node::Invalid => expr.to_string(),
+    }
+}
+
+fn operand(expr: &Expr) -> String {
+    match &expr.node {
+        Node::Binary { .. } | Node::Not { .. } => format!("({})", infix(expr)),
+        _ => infix(expr),
+    }
+}
+
+/// A call's arguments in infix form: `recall, by=gender`.
+pub fn args_text(args: &[Arg]) -> String {
+    let parts: Vec<String> = args
+        .iter()
+        .map(|a| match &a.name {
+            Some(name) => format!("{name}={}", infix(&a.value)),
+            None => infix(&a.value),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// The column a `by=` argument names.
+pub fn column_name(expr: &Expr) -> Option<String> {
+    match &expr.node {
+        Node::Field { path, slice } if path.len() == 1 && slice.is_empty() => path.first().cloned(),
+        Node::String { value } => Some(value.clone()),
+        _ => None,
     }
 }

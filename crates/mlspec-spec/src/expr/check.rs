@@ -2,7 +2,7 @@
 //! make sense; functions get the arguments they need; names are checked against the values a
 //! document actually recorded, with "did you mean" hints. Every problem is reported in one pass.
 
-use super::ast::{Arg, BinOp, Expr, Node, field_text};
+use super::ast::{Arg, BinOp, Expr, Node, column_name, field_text, infix};
 use super::diagnostic::{ExprDiagnostic, Span};
 use super::record::{Record, Scalar};
 use super::resolve::{Context, Reference, Source, resolve};
@@ -94,14 +94,10 @@ pub fn check(expr: &Expr, scope: &Scope<'_>) -> Vec<ExprDiagnostic> {
                 format!("{what} must be true or false, but this is {}", ty.noun()),
                 "not a condition",
             )
-            .with_help(format!("compare it, e.g. `{} >= 0.9`", short(expr))),
+            .with_help(format!("compare it, e.g. `{} >= 0.9`", infix(expr))),
         );
     }
     checker.diagnostics
-}
-
-fn short(expr: &Expr) -> String {
-    super::eval::infix(expr)
 }
 
 struct Checker<'s, 'a> {
@@ -152,7 +148,7 @@ impl Checker<'_, '_> {
                 operand.span,
                 format!("`{op}` needs true or false, but this is {}", ty.noun()),
                 "not a condition",
-                Some(format!("compare it, e.g. `{} >= 0.9`", short(operand))),
+                Some(format!("compare it, e.g. `{} >= 0.9`", infix(operand))),
             );
         }
     }
@@ -508,15 +504,6 @@ fn no_baseline(span: Span) -> ExprDiagnostic {
 /// Whether `expr` is the plain number 0.
 fn is_zero(expr: &Expr) -> bool {
     matches!(expr.node, Node::Number { value, dim: Dim::None } if value == 0.0)
-}
-
-/// The column a `by=` argument names.
-pub fn column_name(expr: &Expr) -> Option<String> {
-    match &expr.node {
-        Node::Field { path, slice } if path.len() == 1 && slice.is_empty() => path.first().cloned(),
-        Node::String { value } => Some(value.clone()),
-        _ => None,
-    }
 }
 
 fn unknown_metric(span: Span, key: &str, record: &Record) -> ExprDiagnostic {

@@ -9,11 +9,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::ast::{Arg, BinOp, Expr, Node, SliceKey, field_text};
-use super::check::column_name;
+use super::ast::{Arg, BinOp, Expr, Node, SliceKey, args_text, column_name, field_text, infix};
 use super::record::{Record, Scalar};
 use super::resolve::{Context, Reference, Source, resolve};
-use super::units::{Dim, metric_unit};
+use super::units::{Dim, metric_unit, quantity_text};
 
 /// A value.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,30 +28,11 @@ pub enum Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Num(v, Dim::None) => write!(f, "{}", round(*v)),
-            Value::Num(v, Dim::Duration) if v.abs() < 1.0 => write!(f, "{}ms", round(v * 1e3)),
-            Value::Num(v, Dim::Duration) => write!(f, "{}s", round(*v)),
-            Value::Num(v, Dim::Size) => match SIZE_UNITS.iter().rev().find(|(_, scale)| v.abs() >= *scale) {
-                Some((unit, scale)) => write!(f, "{}{unit}", round(v / scale)),
-                None => write!(f, "{}B", round(*v)),
-            },
+            Value::Num(v, dim) => f.write_str(&quantity_text(*v, *dim)),
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Bool(b) => write!(f, "{b}"),
         }
     }
-}
-
-/// Binary size units, for showing sizes.
-const SIZE_UNITS: &[(&str, f64)] = &[
-    ("KiB", 1024.0),
-    ("MiB", 1_048_576.0),
-    ("GiB", 1_073_741_824.0),
-    ("TiB", 1_099_511_627_776.0),
-];
-
-/// Twelve significant digits: enough to compare, short enough to read.
-fn round(v: f64) -> f64 {
-    format!("{v:.12e}").parse().unwrap_or(v)
 }
 
 /// The result of evaluating an expression.
@@ -141,37 +121,6 @@ pub fn evaluate(expr: &Expr, current: &Record, baseline: Option<&Record>) -> Ver
         reason,
         observed: evaluator.observed,
     }
-}
-
-/// The expression in infix form, fully parenthesized below the top.
-pub fn infix(expr: &Expr) -> String {
-    match &expr.node {
-        Node::Binary { op, left, right } => format!("{} {} {}", operand(left), op.symbol(), operand(right)),
-        Node::Not { operand: o } => format!("not {}", operand(o)),
-        Node::Neg { operand: o } => format!("-{}", operand(o)),
-        Node::Call { function, args } => format!("{function}({})", args_text(args)),
-        Node::Field { path, slice } => field_text(path, slice),
-        Node::Number { value, dim } => Value::Num(*value, *dim).to_string(),
-        Node::String { .. } | Node::Bool { .. } | Node::Invalid => expr.to_string(),
-    }
-}
-
-fn operand(expr: &Expr) -> String {
-    match &expr.node {
-        Node::Binary { .. } | Node::Not { .. } => format!("({})", infix(expr)),
-        _ => infix(expr),
-    }
-}
-
-fn args_text(args: &[Arg]) -> String {
-    let parts: Vec<String> = args
-        .iter()
-        .map(|a| match &a.name {
-            Some(name) => format!("{name}={}", infix(&a.value)),
-            None => infix(&a.value),
-        })
-        .collect();
-    parts.join(", ")
 }
 
 struct Evaluator<'a> {

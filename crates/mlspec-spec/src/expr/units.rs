@@ -79,3 +79,30 @@ pub fn metric_unit(key: &str) -> (Dim, f64) {
         .find(|(suffix, ..)| key.ends_with(suffix))
         .map_or((Dim::None, 1.0), |(_, dim, scale)| (*dim, *scale))
 }
+
+/// A number of dimension `dim` as it reads: twelve significant digits, durations in s or ms,
+/// sizes in the largest binary unit below them.
+pub fn quantity_text(value: f64, dim: Dim) -> String {
+    match dim {
+        Dim::None => round(value).to_string(),
+        Dim::Duration if value.abs() < 1.0 => format!("{}ms", round(value * 1e3)),
+        Dim::Duration => format!("{}s", round(value)),
+        Dim::Size => match SIZE_UNITS.iter().rev().find(|(_, scale)| value.abs() >= *scale) {
+            Some((unit, scale)) => format!("{}{unit}", round(value / scale)),
+            None => format!("{}B", round(value)),
+        },
+    }
+}
+
+/// Binary size units, for showing sizes.
+const SIZE_UNITS: &[(&str, f64)] = &[
+    ("KiB", 1024.0),
+    ("MiB", 1_048_576.0),
+    ("GiB", 1_073_741_824.0),
+    ("TiB", 1_099_511_627_776.0),
+];
+
+/// Twelve significant digits: enough to compare, short enough to read.
+fn round(v: f64) -> f64 {
+    format!("{v:.12e}").parse().unwrap_or(v)
+}

@@ -4,7 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::document::{Kind, Status};
+use crate::document::Status;
+use crate::kind::Kind;
 use crate::newtypes::{Digest, Key, MediaType, Name, SecretRef, ShortText, Text, Version};
 use crate::reference::Ref;
 use crate::rules::{Findings, Rules, approx_eq};

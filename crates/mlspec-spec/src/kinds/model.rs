@@ -5,7 +5,7 @@ use foldhash::HashSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::document::Kind;
+use crate::kind::Kind;
 use crate::kinds::data::Outcome;
 use crate::newtypes::{ByteSize, Digest, Key, Name, RelativePath, ShortText, Text, Version};
 use crate::reference::Ref;

@@ -6,7 +6,7 @@ use foldhash::HashSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::document::Kind;
+use crate::kind::Kind;
 use crate::newtypes::{Digest, DurationText, Key, Name, ShortText, Text};
 use crate::reference::Ref;
 use crate::rules::{Findings, Rules};

@@ -6,7 +6,7 @@ use foldhash::{HashMap, HashSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::document::Kind;
+use crate::kind::Kind;
 use crate::newtypes::{Digest, Key, Name, ShortText, Text, Version};
 use crate::reference::Ref;
 use crate::rules::{Findings, Rules};

@@ -335,7 +335,7 @@ impl Demo {
         let mut child = std::process::Command::new(&self.exe)
             .args(args)
             .current_dir(&self.dir)
-            .env_remove("MLSPEC_STORE")
+            .env_remove(crate::env::STORE)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

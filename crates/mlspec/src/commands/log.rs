@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::model_package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, read_package};
 use crate::store::{LazyStore, StoreChoice, block_on};
-use crate::trust::{report, trusted_key};
+use crate::trust::trusted_key;
 
 /// Append to, verify and audit inference logs.
 #[derive(clap::Args)]
@@ -253,10 +253,7 @@ fn append_records(writer: &mut LogWriter) -> anyhow::Result<()> {
 }
 
 fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let key = match trusted_key(&args.pubkey)? {
-        Ok(key) => key,
-        Err(expired) => return Ok(report(&[expired], String::new)),
-    };
+    let key = trusted_key(&args.pubkey)?;
     let tail = unsigned_tail(args.allow_unsigned_tail);
     let report = verify(&args.log, &key, args.format.layout(), tail)?;
     for note in &report.notes {
@@ -378,10 +375,7 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         .and_then(|(p, l)| Some((PathBuf::from(p), l.parse::<u64>().ok()?)))
         .context("name the request as FILE:LINE, e.g. serve.log:3")?;
     let key = match &args.pubkey {
-        Some(path) => match trusted_key(path)? {
-            Ok(key) => Some(key),
-            Err(expired) => return Ok(report(&[expired], String::new)),
-        },
+        Some(path) => Some(trusted_key(path)?),
         None => None,
     };
     let (entry, layout) = nth_line(&path, line)?;

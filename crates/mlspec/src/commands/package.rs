@@ -495,10 +495,7 @@ fn verdict_predicate(verdict: &Verdict, spec: &ModelPackageSpec) -> serde_json::
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let public = match trusted_key(&args.pubkey)? {
-        Ok(key) => key,
-        Err(expired) => return Ok(report(&[expired], String::new)),
-    };
+    let public = trusted_key(&args.pubkey)?;
     if let Some(path) = &args.model_signing {
         let text = crate::inputs::read_text(path, mlspec_spec::validate::Limits::default().max_bytes)?;
         let problems = mlspec_attest::model_signing::verify(

@@ -17,6 +17,7 @@ use crate::documents::{derived_name, document_name, load_document, write_documen
 use crate::evaluation::{EvalArgs, Parts, summary};
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 use crate::verdict::verdict_on;
+use crate::violation::Violation;
 
 /// Test a model on holdback data: the same metrics as `mlspec eval`, recorded as a TestReport —
 /// the separate final step. It refuses (exit 1, with the reason) when the holdback data is the
@@ -111,9 +112,6 @@ async fn holdback_file(args: &mut Args, lazy: &mut LazyStore<'_>) -> anyhow::Res
 /// Archiving a report does not give its read back.
 const ALL_STATUSES: [Status; 3] = [Status::Active, Status::Deprecated, Status::Archived];
 
-/// Why a test may not run.
-struct Refusal(String);
-
 async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let mut lazy = LazyStore::new(choice);
     let evaluation_arg = match &args.evaluation {
@@ -160,13 +158,7 @@ async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCo
         columns: &columns,
         args: &args,
     };
-    let reads = match guard.check(&dataset, &evaluated.dataset, rows, budget).await? {
-        Ok(reads) => reads,
-        Err(Refusal(reason)) => {
-            errln!("refused: {reason}");
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let reads = guard.check(&dataset, &evaluated.dataset, rows, budget).await?;
 
     let outcome = args.eval.run(&args.predictions)?;
     let parts = Parts::of(&outcome)?;
@@ -218,46 +210,41 @@ struct Guard<'a> {
 }
 
 impl Guard<'_> {
-    /// This read's number (earlier reads + 1), or why the test may not run.
+    /// This read's number (earlier reads + 1); a refusal when the test may not run.
     async fn check(
         &self,
         dataset: &Ref,
         evaluation_dataset: &Ref,
         holdback: HashedRows,
         budget: Option<u32>,
-    ) -> anyhow::Result<Result<u32, Refusal>> {
+    ) -> anyhow::Result<u32> {
         if dataset == evaluation_dataset {
-            return Ok(Err(Refusal(format!(
+            return Err(Violation::Refused(format!(
                 "the holdback data {dataset} is the data the evaluation was made on; test on data the model was never judged on"
-            ))));
+            )).into());
         }
-        let vouched = match self.recorded_split().await? {
-            Ok(vouched) => vouched,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        if let Err(refusal) = self.against(holdback)? {
-            return Ok(Err(refusal));
-        }
+        let vouched = self.recorded_split().await?;
+        self.against(holdback)?;
         if vouched.is_none() && self.args.against.is_empty() {
-            return Ok(Err(Refusal(
+            return Err(Violation::Refused(
                 "nothing shows that these rows were held back: they are not the holdback part of a Split recorded in the store (`mlspec data split … --dataset`), and no --against files were given to check them against".into(),
-            )));
+            ).into());
         }
         let earlier = self.earlier_reads().await?;
         if let Some(budget) = budget
             && earlier >= budget
         {
-            return Ok(Err(Refusal(format!(
+            return Err(Violation::Refused(format!(
                 "the holdback read budget is spent: the holdback rows ({}) have been read {earlier} times, and the Objectives allow {budget}",
                 self.digest
-            ))));
+            )).into());
         }
-        Ok(Ok(earlier + 1))
+        Ok(earlier + 1)
     }
 
     /// The Split that vouches for the rows (its holdback part, recorded without leakage), or
     /// the refusal when a recorded Split shows them to be another part or leaked.
-    async fn recorded_split(&self) -> anyhow::Result<Result<Option<String>, Refusal>> {
+    async fn recorded_split(&self) -> anyhow::Result<Option<String>> {
         let splits = self
             .store
             .list(&ListQuery {
@@ -295,25 +282,25 @@ impl Guard<'_> {
                 .iter()
                 .any(|p| p.role == SplitRole::Holdback && mlspec_data::split::role_name(p.role) == role.as_str());
             if !holdback {
-                return Ok(Err(Refusal(format!(
+                return Err(Violation::Refused(format!(
                     "these rows are the `{role}` part of {name}, not its holdback part: the model was trained, tuned or evaluated on them"
-                ))));
+                )).into());
             }
             if leakage.shared_rows > 0 || leakage.shared_keys > 0 {
-                return Ok(Err(Refusal(format!(
+                return Err(Violation::Refused(format!(
                     "{name} recorded {} rows and {} keys shared between its parts: its holdback part overlaps the data the model saw",
                     leakage.shared_rows, leakage.shared_keys
-                ))));
+                )).into());
             }
             vouched = Some(name);
         }
-        Ok(Ok(vouched))
+        Ok(vouched)
     }
 
     /// The leakage check against the --against files.
-    fn against(&self, holdback: HashedRows) -> anyhow::Result<Result<(), Refusal>> {
+    fn against(&self, holdback: HashedRows) -> anyhow::Result<()> {
         if self.args.against.is_empty() {
-            return Ok(Ok(()));
+            return Ok(());
         }
         let read = self.args.eval.read_options();
         let options = LeakageOptions {
@@ -341,15 +328,16 @@ impl Guard<'_> {
                     .or(keys.and_then(|k| k.examples.first()))
                     .map(|(ours, theirs)| format!(" (e.g. holdback row {ours} is its row {theirs})"))
                     .unwrap_or_default();
-                return Ok(Err(Refusal(format!(
+                return Err(Violation::Refused(format!(
                     "the holdback data shares {} rows and {} keys with {}{example}",
                     pair.rows.distinct,
                     keys.map_or(0, |k| k.distinct),
                     file.display(),
-                ))));
+                ))
+                .into());
             }
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// TestReports recorded on these holdback rows, whatever their status.

@@ -66,7 +66,7 @@ const ENV_ALLOW: &[&str] = &[
     "AIRFLOW_CTX_TASK_ID",
 ];
 /// Prefixes of allow-listed variables.
-const ENV_ALLOW_PREFIXES: &[&str] = &["MLSPEC_", "SLURM_", "ARGO_", "AIRFLOW_CTX_"];
+const ENV_ALLOW_PREFIXES: &[&str] = &[crate::env::PREFIX, "SLURM_", "ARGO_", "AIRFLOW_CTX_"];
 /// The allow-listed environment, secrets redacted (`mlspec_spec::redact`): the value of a
 /// secret-looking name entirely, a password or signature inside any other value.
 pub fn visible_env(vars: impl Iterator<Item = (String, String)>) -> std::collections::BTreeMap<String, String> {
@@ -253,9 +253,9 @@ async fn supervise(
     };
     let mut child = match tokio::process::Command::new(&plan.command[0])
         .args(&plan.command[1..])
-        .env("MLSPEC_STEP_URL", url)
-        .env("MLSPEC_METRICS_FILE", metrics_file)
-        .env("MLSPEC_RUN_ID", run_id.as_str())
+        .env(crate::env::STEP_URL, url)
+        .env(crate::env::METRICS_FILE, metrics_file)
+        .env(crate::env::RUN_ID, run_id.as_str())
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

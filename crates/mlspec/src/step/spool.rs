@@ -15,7 +15,7 @@ pub fn state_dir() -> PathBuf {
     {
         return dir.to_path_buf();
     }
-    if let Some(home) = std::env::var_os("MLSPEC_HOME") {
+    if let Some(home) = std::env::var_os(crate::env::HOME) {
         return PathBuf::from(home);
     }
     let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);

@@ -127,10 +127,7 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let key = match trusted_key(&args.pubkey)? {
-        Ok(key) => key,
-        Err(expired) => return Ok(report(&[expired], String::new)),
-    };
+    let key = trusted_key(&args.pubkey)?;
     let text = crate::inputs::read_text(&args.envelope, mlspec_spec::validate::Limits::default().max_bytes)?;
     let envelope = Envelope::parse(&text, &args.envelope.display().to_string())?;
     let checked = envelope.verify(std::slice::from_ref(&key))?;
