@@ -267,6 +267,16 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
+/// An integer is always finite; under a credential-like key it is a credential given inline.
+macro_rules! integers {
+    ($($method:ident: $type:ty),*) => {$(
+        fn $method(self, _: $type) -> Result<(), Error> {
+            self.scalar_secret_key();
+            Ok(())
+        }
+    )*};
+}
+
 impl<'w, 'a> ser::Serializer for &'w mut Walker<'a> {
     type Ok = ();
     type Error = Error;
@@ -282,38 +292,16 @@ impl<'w, 'a> ser::Serializer for &'w mut Walker<'a> {
         self.secret_key = None;
         Ok(())
     }
-    fn serialize_i8(self, _: i8) -> Result<(), Error> {
-        self.scalar_secret_key();
-        Ok(())
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Error> {
-        self.scalar_secret_key();
-        Ok(())
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Error> {
-        self.scalar_secret_key();
-        Ok(())
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Error> {
-        self.scalar_secret_key();
-        Ok(())
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Error> {
-        self.scalar_secret_key();
-        Ok(())
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Error> {
-        self.scalar_secret_key();
-        Ok(())
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Error> {
-        self.scalar_secret_key();
-        Ok(())
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Error> {
-        self.scalar_secret_key();
-        Ok(())
-    }
+    integers!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64
+    );
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
         self.serialize_f64(f64::from(v))
     }
