@@ -257,12 +257,19 @@ fn takes_value(arg: &str) -> bool {
     !arg.starts_with('-') && !is_reference(arg)
 }
 
+/// Where the word that ends `text` starts: its last run of ASCII letters, digits and `also`
+/// characters (a byte index on a character boundary, whatever precedes the word).
+fn word_start(text: &str, also: &str) -> usize {
+    text.char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || also.contains(c)))
+        .map_or(0, |(i, c)| i + c.len_utf8())
+}
+
 /// `scheme://user:PASSWORD@host`: the password of the user info.
 fn url_passwords(text: &str, found: &mut Vec<Secret>) {
     for (at, _) in text.match_indices("://") {
-        let scheme_start = text[..at]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
-            .map_or(0, |i| i + 1);
+        let scheme_start = word_start(&text[..at], "+.-");
         let scheme = &text[scheme_start..at];
         let authority_start = at + 3;
         let authority_end = text[authority_start..]
@@ -287,9 +294,7 @@ fn url_passwords(text: &str, found: &mut Vec<Secret>) {
 /// `--flag=value`.
 fn secret_pairs(text: &str, found: &mut Vec<Secret>) {
     for (equals, _) in text.match_indices('=') {
-        let name_start = text[..equals]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
-            .map_or(0, |i| i + 1);
+        let name_start = word_start(&text[..equals], "_.-");
         let name = &text[name_start..equals];
         if name.trim_start_matches('-').is_empty() || !is_secret_name(name) {
             continue;
@@ -453,6 +458,22 @@ mod tests {
         ] {
             assert_eq!(redact(untouched), untouched);
         }
+    }
+
+    #[test]
+    fn a_word_after_a_multibyte_character_is_found_whole() {
+        // Found by the `validate` fuzz target: `tięeColumn=…` sliced inside `ę`.
+        for (text, secret) in [
+            ("tiępassword=hunter2", "hunter2"),
+            ("ępostgres://me:hunter2@db/x", "hunter2"),
+            ("€token=abc123", "abc123"),
+        ] {
+            let found = find(text);
+            assert_eq!(found.len(), 1, "{text}");
+            assert_eq!(&text[found[0].range.clone()], secret);
+            assert!(!redact(text).contains(secret));
+        }
+        assert!(find("tięeColumn=x ę=y").is_empty());
     }
 
     #[test]
