@@ -3,7 +3,8 @@
 //! tokens replaced or added, no header, `;` fields, tight column and record limits. The engine
 //! must never panic; every error must name the file; every profile must keep its own rules
 //! (`count + missing = rows`, NaN within missing, infinities within count, no count above the
-//! values it counts) and be written by the one writer, which re-reads what it wrote.
+//! values it counts) and be written by the one writer, which re-reads what it wrote — unless a
+//! data value looks like a credential, which the writer refuses (see docs/limits.md).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -73,10 +74,21 @@ fn check_profile(spec: DataProfileSpec, rows: u64) {
         metadata: Metadata::named("fuzz".parse().expect("a valid name")),
         spec: Spec::DataProfile(spec),
     };
-    assert!(!document.check().has_errors(), "the profile breaks its rules: {:?}", document.check());
-    if let Err(diagnostic) = encode(&document, Encoding::Json) {
+    let findings = document.check();
+    // Data values that look like credentials are refused by the writer, never written; every
+    // other rule must hold.
+    let broken: Vec<_> = findings.items.iter().filter(|f| !is_credential(&f.message)).collect();
+    assert!(broken.is_empty(), "the profile breaks its rules: {broken:?}");
+    if findings.items.is_empty()
+        && let Err(diagnostic) = encode(&document, Encoding::Json)
+    {
         panic!("a profile could not be written: {diagnostic:?}");
     }
+}
+
+/// A finding of the rule against inline credentials.
+fn is_credential(message: &str) -> bool {
+    message.ends_with("is given inline")
 }
 
 /// No count exceeds the values it counts.
