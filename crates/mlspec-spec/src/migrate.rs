@@ -145,7 +145,21 @@ fn redact_strings(value: &mut Value, pointer: &mut String, found: &mut Vec<(Stri
             for (key, item) in map.iter_mut() {
                 pointer.push('/');
                 pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                redact_strings(item, pointer, found);
+                // A value under a credential-like key is a credential, as `validate` reads it.
+                let literal = match &*item {
+                    Value::String(text) => !redact::is_reference(text),
+                    Value::Number(_) => true,
+                    _ => false,
+                };
+                if literal && redact::is_secret_variable(key) {
+                    found.push((
+                        pointer.clone(),
+                        format!("a value under the credential-like key `{key}`"),
+                    ));
+                    *item = Value::String(redact::MASK.to_owned());
+                } else {
+                    redact_strings(item, pointer, found);
+                }
                 pointer.truncate(at);
             }
         }

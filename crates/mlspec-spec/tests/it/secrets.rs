@@ -248,3 +248,33 @@ fn migrate_redacts_secrets_inside_values_and_names_the_field() {
         }
     }
 }
+
+/// Found by the `migrate` fuzz target: a plain value under a key that reads like a credential
+/// (`onnx_credential_model.bucket: faces`, `api_token: 12`) was copied, and `validate` refused the result.
+#[test]
+fn migrate_masks_values_under_credential_like_keys() {
+    for (key, value) in [
+        ("onnx_credential_model.bucket", "\"faces\""),
+        ("api_token", "12"),
+        ("dbPassword", "hunter2"),
+    ] {
+        let legacy = format!(
+            "schema_version: 0.1.0\nschema_type: base\nrun_id: r1\nstep_id: s1\nrun_date: 2026-01-01 00:00:00\nsettings:\n  {key}: {value}\n"
+        );
+        let migration = migrate(&legacy).unwrap();
+        assert!(
+            migration
+                .notes
+                .iter()
+                .any(|n| n.starts_with("warning:") && n.contains(key)),
+            "{key}: {:#?}",
+            migration.notes
+        );
+        for document in &migration.documents {
+            let yaml = serde_saphyr::to_string(document).unwrap();
+            assert!(!yaml.contains(value.trim_matches('"')), "{key}: {yaml}");
+            let outcome = validate_text(&yaml, Format::Yaml, &Limits::default());
+            assert!(!outcome.has_errors(), "{key}: {:#?}", outcome.diagnostics);
+        }
+    }
+}
