@@ -16,7 +16,13 @@
 //! A feature drifts when its statistic exceeds its threshold (default 0.01), its missing (or
 //! infinite) share moves by more than the missing threshold (default 2 points), or
 //! (categorical) new categories hold more than the threshold's share of the current values.
+//!
+//! Validated against a DataSchema, the features that moved past the schema's thresholds
+//! (`driftThreshold`, or `skewThreshold` when training data is compared with serving data)
+//! become the ValidationReport's Anomalies ([`schema_anomalies`]).
 
+use mlspec_spec::kinds::{Anomaly, AnomalyKind, DataSchemaSpec, IssueSeverity};
+use mlspec_spec::newtypes::{Key, Text};
 use serde::Serialize;
 
 use crate::profile::Profiler;
@@ -129,6 +135,77 @@ pub fn compare(
         result.push(drift);
     }
     result
+}
+
+/// What a baseline is compared for: drift (an earlier profile of the same source) or skew
+/// (training data against serving data). Each reads its own threshold from a DataSchema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shift {
+    /// Against an earlier profile: `driftThreshold`.
+    Drift,
+    /// Training against serving data: `skewThreshold`.
+    Skew,
+}
+
+impl Shift {
+    /// The schema's threshold of `feature` for this shift, when it sets one.
+    pub fn threshold(self, schema: &DataSchemaSpec, feature: &str) -> Option<f64> {
+        let feature = schema.features.iter().find(|f| f.name.as_str() == feature)?;
+        match self {
+            Shift::Drift => feature.drift_threshold,
+            Shift::Skew => feature.skew_threshold,
+        }
+    }
+
+    fn anomaly_kind(self) -> AnomalyKind {
+        match self {
+            Shift::Drift => AnomalyKind::Drift,
+            Shift::Skew => AnomalyKind::Skew,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Shift::Drift => "drift",
+            Shift::Skew => "skew",
+        }
+    }
+}
+
+/// The Anomalies (errors) of the features that moved past the schema's thresholds of `shift`
+/// (the default thresholds where it sets none).
+pub fn schema_anomalies(
+    baseline: &Profiler,
+    current: &Profiler,
+    schema: &DataSchemaSpec,
+    shift: Shift,
+) -> Vec<Anomaly> {
+    compare(baseline, current, Thresholds::default(), |name| {
+        shift.threshold(schema, name)
+    })
+    .iter()
+    .filter_map(|drift| drift.anomaly(shift))
+    .collect()
+}
+
+impl FeatureDrift {
+    /// The feature's Anomaly of `shift` when it drifted: its statistic against the threshold,
+    /// the reasons, and up to five new categories as examples.
+    pub fn anomaly(&self, shift: Shift) -> Option<Anomaly> {
+        if !self.drifted {
+            return None;
+        }
+        Some(Anomaly {
+            feature: Key::new(self.feature.as_str()).ok(),
+            kind: shift.anomaly_kind(),
+            severity: IssueSeverity::Error,
+            description: Text::new(format!("{}: {}", shift.word(), self.reasons.join("; "))).ok()?,
+            count: None,
+            value: Some(self.distance),
+            threshold: Some(self.threshold),
+            examples: self.new_categories.iter().take(5).cloned().collect(),
+        })
+    }
 }
 
 fn empty(statistic: &'static str, before: &ColumnAcc, after: &ColumnAcc, threshold: f64) -> FeatureDrift {

@@ -15,7 +15,8 @@
 //! - [`schema`]: the first DataSchema from a profile of a sample.
 //! - [`validate`]: data against a DataSchema, with exact counts and examples per anomaly.
 //! - [`drift`]: a baseline against current data, numeric features binned by the baseline's
-//!   deciles (Jensen–Shannon, PSI, Kolmogorov–Smirnov), categorical ones by L-infinity.
+//!   deciles (Jensen–Shannon, PSI, Kolmogorov–Smirnov), categorical ones by L-infinity; the
+//!   features past a DataSchema's thresholds as a ValidationReport's Anomalies.
 //! - [`rowhash`]: canonical row hashes, independent of column order and number formatting.
 //! - [`split`]: deterministic splits (stable key hash, seeded random, time) with per-split
 //!   profiles, digests and a leakage check.

@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use mlspec_data::drift::{Thresholds, compare};
+use mlspec_data::drift::{Shift, Thresholds, compare, schema_anomalies};
 use mlspec_data::profile::{ProfileOptions, Profiler, profile};
 use mlspec_data::{ReadOptions, open};
+use mlspec_spec::kinds::{AnomalyKind, DataSchemaSpec, IssueSeverity};
 
 fn unit(i: u64, stream: u64) -> f64 {
     let mut z = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -88,4 +89,50 @@ fn planted_changes_are_flagged_and_nothing_else() {
     );
     assert!(by_name("day").drifted);
     assert!(!by_name("stable").drifted, "{:?}", by_name("stable"));
+}
+
+#[test]
+fn drifted_features_are_anomalies_under_the_schemas_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = profile_of(dir.path(), "base.csv", &data(false, 1));
+    let drifted = profile_of(dir.path(), "drifted.csv", &data(true, 201));
+    // A generous drift threshold for age hides its shift; its skew threshold does not.
+    let schema: DataSchemaSpec = serde_saphyr::from_str(
+        r#"
+version: "1"
+allowUnknownFeatures: true
+features:
+  - {name: age, type: integer, driftThreshold: 0.9, skewThreshold: 0.001}
+"#,
+    )
+    .unwrap();
+    let drift = schema_anomalies(&base, &drifted, &schema, Shift::Drift);
+    let features = |anomalies: &[mlspec_spec::kinds::Anomaly]| -> Vec<String> {
+        anomalies
+            .iter()
+            .map(|a| a.feature.as_ref().unwrap().to_string())
+            .collect()
+    };
+    assert!(!features(&drift).contains(&"age".to_owned()), "{drift:#?}");
+    assert!(features(&drift).contains(&"country".to_owned()), "{drift:#?}");
+    assert!(
+        drift
+            .iter()
+            .all(|a| a.kind == AnomalyKind::Drift && a.severity == IssueSeverity::Error)
+    );
+    let country = drift
+        .iter()
+        .find(|a| a.feature.as_ref().unwrap().as_str() == "country")
+        .unwrap();
+    assert_eq!(country.examples, ["ZZ"]);
+    assert!(country.description.as_str().starts_with("drift: "), "{country:?}");
+
+    let skew = schema_anomalies(&base, &drifted, &schema, Shift::Skew);
+    let age = skew
+        .iter()
+        .find(|a| a.feature.as_ref().unwrap().as_str() == "age")
+        .unwrap();
+    assert_eq!((age.kind, age.threshold), (AnomalyKind::Skew, Some(0.001)));
+    assert!(age.description.as_str().starts_with("skew: "), "{age:?}");
+    assert!(schema_anomalies(&base, &base, &schema, Shift::Drift).is_empty());
 }

@@ -5,13 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use mlspec_data::drift::{FeatureDrift, Thresholds, compare};
+use mlspec_data::drift::{FeatureDrift, Shift, Thresholds, compare, schema_anomalies};
 use mlspec_data::profile::{OutlierRules, ProfileOptions, Profiler, profile};
 use mlspec_data::validate::Validator;
 use mlspec_data::{ReadOptions, open};
-use mlspec_spec::kinds::{
-    Anomaly, AnomalyKind, DataProfileSpec, DataSchemaSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec,
-};
+use mlspec_spec::kinds::{Anomaly, DataProfileSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec};
 use mlspec_spec::newtypes::Digest;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Status};
 use mlspec_store::Selector;
@@ -259,12 +257,7 @@ fn run_drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
         distance: args.threshold,
         missing: args.missing_threshold,
     };
-    let threshold_of = |name: &str| {
-        schema
-            .as_ref()
-            .and_then(|s| s.features.iter().find(|f| f.name.as_str() == name))
-            .and_then(|f| f.drift_threshold)
-    };
+    let threshold_of = |name: &str| schema.as_ref().and_then(|s| Shift::Drift.threshold(s, name));
     let drifts = compare(&baseline, &current, defaults, threshold_of);
     let drifted = drifts.iter().filter(|d| d.drifted).count();
     match args.format {
@@ -353,7 +346,8 @@ async fn run_validate(args: ValidateArgs, choice: &StoreChoice) -> anyhow::Resul
     }
     let mut anomalies = validator.anomalies();
     if let Some(baseline) = &baseline {
-        anomalies.extend(drift_anomalies(baseline, &current, schema, args.skew));
+        let shift = if args.skew { Shift::Skew } else { Shift::Drift };
+        anomalies.extend(schema_anomalies(baseline, &current, schema, shift));
     }
     let failed = anomalies.iter().any(|a| a.severity == IssueSeverity::Error);
     err!("{}", anomaly_summary(&args.file, validator.rows(), &anomalies));
@@ -391,39 +385,6 @@ async fn run_validate(args: ValidateArgs, choice: &StoreChoice) -> anyhow::Resul
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-/// Drift (or skew) anomalies of the features that moved past their schema thresholds.
-fn drift_anomalies(baseline: &Profiler, current: &Profiler, schema: &DataSchemaSpec, skew: bool) -> Vec<Anomaly> {
-    let threshold_of = |name: &str| {
-        let feature = schema.features.iter().find(|f| f.name.as_str() == name)?;
-        if skew {
-            feature.skew_threshold
-        } else {
-            feature.drift_threshold
-        }
-    };
-    let (kind, word) = if skew {
-        (AnomalyKind::Skew, "skew")
-    } else {
-        (AnomalyKind::Drift, "drift")
-    };
-    compare(baseline, current, Thresholds::default(), threshold_of)
-        .into_iter()
-        .filter(|d| d.drifted)
-        .filter_map(|d| {
-            Some(Anomaly {
-                feature: mlspec_spec::newtypes::Key::new(d.feature.as_str()).ok(),
-                kind,
-                severity: IssueSeverity::Error,
-                description: mlspec_spec::newtypes::Text::new(format!("{word}: {}", d.reasons.join("; "))).ok()?,
-                count: None,
-                value: Some(d.distance),
-                threshold: Some(d.threshold),
-                examples: d.new_categories.iter().take(5).cloned().collect(),
-            })
-        })
-        .collect()
 }
 
 fn anomaly_summary(file: &Path, rows: u64, anomalies: &[Anomaly]) -> String {
