@@ -8,15 +8,18 @@
 //! and hash and time n log n. Each input's proof is the number of distinct row hashes and the
 //! SHA-256 of their sorted list (`sha256:` of the 16-byte big-endian hashes): recomputed from
 //! the same files later, equal digests show the same row sets, and so the same (dis)jointness.
+//! A Split document carries the report in its spec form ([`LeakageReport::check`]).
 
 use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
+use mlspec_spec::kinds::LeakageCheck;
+use mlspec_spec::newtypes::{Digest, InvalidValue, Key};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::error::DataError;
+use crate::error::{DataError, ErrorKind};
 use crate::read::{ReadOptions, open};
 use crate::rowhash::{Normalization, RowHasher};
 
@@ -240,6 +243,37 @@ pub struct LeakageReport {
     pub pairs: Vec<PairLeakage>,
     /// Whether any pair shares a row, a near-duplicate or a key.
     pub leaked: bool,
+}
+
+impl LeakageReport {
+    /// The report as a Split document's leakage check: what the inputs (the parts, named by
+    /// role) share, and each one's row-hash digest. The engine names every column as a key
+    /// and every digest `sha256:`, so an error here is a bug (Internal), named after the
+    /// first input.
+    pub fn check(&self) -> Result<LeakageCheck, DataError> {
+        let internal = |e: InvalidValue| {
+            let first = self.inputs.first().map_or("", |input| input.name.as_str());
+            DataError::new(ErrorKind::Internal, first, e.to_string())
+        };
+        let keys = |names: &[String]| names.iter().map(|k| Key::new(k.as_str())).collect::<Result<_, _>>();
+        let digests = self
+            .inputs
+            .iter()
+            .map(|input| Ok((Key::new(input.name.as_str())?, Digest::new(input.rows_digest.as_str())?)))
+            .collect::<Result<_, InvalidValue>>();
+        Ok(LeakageCheck {
+            keys: keys(&self.keys).map_err(internal)?,
+            row_columns: keys(&self.row_columns).map_err(internal)?,
+            shared_rows: self.pairs.iter().map(|p| p.rows.distinct).sum(),
+            shared_keys: self
+                .pairs
+                .iter()
+                .filter_map(|p| p.keys.as_ref())
+                .map(|k| k.distinct)
+                .sum(),
+            row_hash_digests: digests.map_err(internal)?,
+        })
+    }
 }
 
 /// Compares every pair of inputs. `row_columns` and `keys` are reported as given.

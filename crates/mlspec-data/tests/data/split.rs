@@ -110,6 +110,26 @@ fn a_hash_split_is_stable_across_orderings_and_batch_sizes() {
         s.leakage.inputs.iter().map(|i| i.rows_digest.clone()).collect()
     };
     assert_eq!(proofs(&first), proofs(&second));
+    // The Split document's check: nothing shared, each part's digest under its role.
+    let check = first.leakage.check().unwrap();
+    assert_eq!((check.shared_rows, check.shared_keys), (0, 0));
+    assert_eq!(
+        check.row_columns.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ["amount", "day", "user"]
+    );
+    let digests: Vec<(String, String)> = check
+        .row_hash_digests
+        .iter()
+        .map(|(role, digest)| (role.to_string(), digest.to_string()))
+        .collect();
+    let mut reported: Vec<(String, String)> = first
+        .leakage
+        .inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.rows_digest.clone()))
+        .collect();
+    reported.sort();
+    assert_eq!(digests, reported);
 }
 
 #[test]
@@ -299,6 +319,10 @@ fn planted_duplicates_keys_and_near_duplicates_are_all_found() {
     // After normalisation: the 40 duplicates and the 7 near-duplicates.
     assert_eq!(pair.near_duplicates.as_ref().unwrap().distinct, 47);
     assert!(report.leaked);
+    // As a Split document's check: the shared distinct rows and keys of every pair.
+    let check = report.check().unwrap();
+    assert_eq!((check.shared_rows, check.shared_keys), (40, 50));
+    assert_eq!(check.keys.iter().map(|k| k.as_str()).collect::<Vec<_>>(), ["user"]);
 
     // Disjoint data: nothing.
     let c = "id,user,amount,city\n1,x,1.0,Rome\n2,y,2.0,Rome\n";

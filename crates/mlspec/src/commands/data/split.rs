@@ -9,7 +9,7 @@ use mlspec_data::leakage::{LeakageOptions, LeakageReport, compare, hash_file};
 use mlspec_data::profile::OutlierRules;
 use mlspec_data::rowhash::Normalization;
 use mlspec_data::split::{Method, NullKeys, SplitOptions, parts, role_name, split};
-use mlspec_spec::kinds::{DatasetSpec, DatasetVersion, LeakageCheck, SplitMethod, SplitPart, SplitRole, SplitSpec};
+use mlspec_spec::kinds::{DatasetSpec, DatasetVersion, SplitMethod, SplitPart, SplitRole, SplitSpec};
 use mlspec_spec::newtypes::{Digest, Key, RelativePath};
 use mlspec_spec::values::DataPath;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
@@ -232,7 +232,7 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
         time_column: args.time.as_deref().map(Key::new).transpose()?,
         rows: Some(outcome.rows),
         splits: split_parts,
-        leakage: Some(leakage_check(&outcome.leakage)?),
+        leakage: Some(outcome.leakage.check()?),
     };
     let document = Document {
         api_version: ApiVersion::V1,
@@ -354,37 +354,6 @@ fn local_path(path: &Path) -> anyhow::Result<RelativePath> {
                 .unwrap_or_default(),
         )?),
     }
-}
-
-/// The Split document's leakage check: what the parts share, and each part's proof.
-fn leakage_check(report: &LeakageReport) -> anyhow::Result<LeakageCheck> {
-    let shared_rows = report.pairs.iter().map(|p| p.rows.distinct).sum();
-    let shared_keys = report
-        .pairs
-        .iter()
-        .filter_map(|p| p.keys.as_ref())
-        .map(|k| k.distinct)
-        .sum();
-    let digests = report
-        .inputs
-        .iter()
-        .map(|input| Ok((Key::new(input.name.as_str())?, Digest::new(input.rows_digest.as_str())?)))
-        .collect::<anyhow::Result<_>>()?;
-    Ok(LeakageCheck {
-        keys: report
-            .keys
-            .iter()
-            .map(|k| Key::new(k.as_str()))
-            .collect::<Result<_, _>>()?,
-        row_columns: report
-            .row_columns
-            .iter()
-            .map(|k| Key::new(k.as_str()))
-            .collect::<Result<_, _>>()?,
-        shared_rows,
-        shared_keys,
-        row_hash_digests: digests,
-    })
 }
 
 fn split_summary(outcome: &mlspec_data::split::Split) -> String {
