@@ -98,8 +98,7 @@ impl EvalArgs {
             if let Ok(mut p) = progress.lock() {
                 p.update((done * 1000.0) as u64);
             }
-        })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", predictions.display()))?;
+        })?;
         if let Ok(p) = progress.into_inner() {
             p.finish();
         }

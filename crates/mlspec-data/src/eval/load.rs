@@ -54,6 +54,7 @@ impl Encoded {
 /// Predictions read into memory.
 #[derive(Clone, Debug)]
 pub struct Loaded {
+    file: String,
     task: Task,
     classes: Vec<String>,
     labels: Vec<u32>,
@@ -164,6 +165,7 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
         return Err(DataError::new(ErrorKind::Empty, &file, "there are no rows to evaluate"));
     }
     let mut loaded = Loaded {
+        file: file.clone(),
         task,
         classes: Vec::new(),
         labels: Vec::new(),
@@ -317,6 +319,11 @@ impl Loaded {
         }
     }
 
+    /// The file read, as errors name it.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
     /// The task.
     pub fn task(&self) -> Task {
         self.task
@@ -372,7 +379,7 @@ impl Loaded {
 
     /// Every slice of each set's columns and their crossings, with its rows, named by its
     /// (column, value) pairs in column order; at most 1,000.
-    pub fn slices(&self, sets: &[Vec<String>]) -> Result<Vec<SliceRows>, String> {
+    pub fn slices(&self, sets: &[Vec<String>]) -> Result<Vec<SliceRows>, DataError> {
         let mut slicings: Vec<Vec<&str>> = Vec::new();
         for set in sets {
             for mask in 1..(1usize << set.len().min(16)) {
@@ -409,9 +416,13 @@ impl Loaded {
             }
         }
         if slices.len() > MAX_SLICES {
-            return Err(format!(
-                "slicing makes {} slices, more than {MAX_SLICES}; slice by columns with fewer values",
-                slices.len()
+            return Err(DataError::new(
+                ErrorKind::LimitExceeded,
+                &self.file,
+                format!(
+                    "slicing makes {} slices, more than {MAX_SLICES}; slice by columns with fewer values",
+                    slices.len()
+                ),
             ));
         }
         Ok(slices)

@@ -48,6 +48,8 @@ pub fn metric_set_nodes(task: Task, classes: usize) -> u64 {
 
 use metrics::{Confusion, RegressionMetrics, ScoreMetrics, Value};
 
+use crate::error::{DataError, ErrorKind};
+
 /// The learning task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
@@ -176,12 +178,12 @@ pub struct Evaluation {
 }
 
 /// Evaluates loaded predictions; `progress` is called with the share of the bootstrap done.
-pub fn evaluate(data: &Loaded, options: &EvalOptions, progress: impl Fn(f64) + Sync) -> Result<Evaluation, String> {
+pub fn evaluate(data: &Loaded, options: &EvalOptions, progress: impl Fn(f64) + Sync) -> Result<Evaluation, DataError> {
     let slice_rows = data.slices(&options.slices)?;
     let per_set = metric_set_nodes(data.task(), data.classes().len());
     let sets = 1 + slice_rows.len() as u64;
     if sets.saturating_mul(per_set) > MAX_METRIC_NODES {
-        return Err(format!(
+        let message = format!(
             "{} slices of {} classes make an Evaluation of about {} YAML nodes, more than the {MAX_METRIC_NODES} \
              its metrics may take (a document is read back with at most 1,000,000); slice by fewer or coarser \
              columns (at most {} slices with {} classes)",
@@ -190,7 +192,8 @@ pub fn evaluate(data: &Loaded, options: &EvalOptions, progress: impl Fn(f64) + S
             sets.saturating_mul(per_set),
             (MAX_METRIC_NODES / per_set).saturating_sub(1),
             data.classes().len()
-        ));
+        );
+        return Err(DataError::new(ErrorKind::LimitExceeded, data.file(), message));
     }
     let all: Vec<usize> = (0..data.rows()).collect();
     let mut overall = metrics_of(data, &all, options, None, &progress);

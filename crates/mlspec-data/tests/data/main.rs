@@ -4,6 +4,7 @@
 
 mod distinct;
 mod drift;
+mod eval;
 mod merge;
 mod nonfinite;
 mod profile;
