@@ -1,13 +1,11 @@
 //! Evaluating predictions against labels, as `eval` and `test` both do: what to compute
-//! (`EvalArgs`, shared flags), the run with its progress bar, the outcome as the spec's parts,
-//! and the readable summary.
+//! (`EvalArgs`, shared flags), the run with its progress bar, and the readable summary (the
+//! outcome's spec form is the data engine's, `Evaluation::spec_parts`).
 
 use std::collections::BTreeMap;
 
-use mlspec_data::eval::{EvalOptions, Evaluation, MetricSet, Task, evaluate, load};
-use mlspec_spec::kinds::{Fairness, Outcome, SliceMetrics, UndefinedMetric, Verdict};
-use mlspec_spec::newtypes::{Key, ShortText};
-use mlspec_spec::values::{Metric, MetricValue, Tags};
+use mlspec_data::eval::{EvalOptions, Evaluation, Task, evaluate, load};
+use mlspec_spec::kinds::{Outcome, Verdict};
 
 use crate::args::CsvArgs;
 use crate::progress::Progress;
@@ -104,108 +102,6 @@ impl EvalArgs {
         }
         Ok(outcome)
     }
-}
-
-/// An outcome as the spec's parts: metrics, undefined metrics, slices, fairness.
-pub struct Parts {
-    pub metrics: Vec<Metric>,
-    pub undefined: Vec<UndefinedMetric>,
-    pub slices: Vec<SliceMetrics>,
-    pub fairness: Vec<Fairness>,
-}
-
-impl Parts {
-    pub fn of(outcome: &Evaluation) -> anyhow::Result<Parts> {
-        let (metrics, undefined) = spec_metrics(&outcome.overall, &outcome.classes);
-        let slices = outcome
-            .slices
-            .iter()
-            .map(|slice| {
-                let (metrics, undefined) = spec_metrics(&slice.metrics, &outcome.classes);
-                Ok(SliceMetrics {
-                    name: ShortText::new(slice.name.as_str())?,
-                    filter: slice
-                        .filter
-                        .iter()
-                        .map(|(c, v)| Ok((Key::new(c.as_str())?, v.clone())))
-                        .collect::<anyhow::Result<Tags>>()?,
-                    rows: slice.rows,
-                    metrics,
-                    undefined,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let fairness = outcome
-            .fairness
-            .iter()
-            .map(|f| {
-                Ok(Fairness {
-                    attribute: Key::new(f.attribute.as_str())?,
-                    demographic_parity_difference: f.demographic_parity_difference.ok(),
-                    demographic_parity_ratio: f.demographic_parity_ratio.ok(),
-                    equalized_odds_difference: f.equalized_odds_difference.ok(),
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Parts {
-            metrics,
-            undefined,
-            slices,
-            fairness,
-        })
-    }
-}
-
-/// A metric set as the spec's metrics (values, `<key>_ci_low`/`_ci_high`, the confusion matrix)
-/// and undefined metrics. Keys that are not valid metric keys (a class name with unusual
-/// characters) are listed as undefined with that reason.
-fn spec_metrics(set: &MetricSet, classes: &[String]) -> (Vec<Metric>, Vec<UndefinedMetric>) {
-    let mut metrics = Vec::new();
-    let mut undefined = Vec::new();
-    let mut put = |key: String, value: MetricValue| match Key::new(key.as_str()) {
-        Ok(key) => metrics.push(Metric {
-            key,
-            value,
-            step: None,
-            timestamp: None,
-        }),
-        Err(_) => undefined.push((key, "its name is not a valid metric key".to_owned())),
-    };
-    for (key, value) in &set.values {
-        put(key.clone(), MetricValue::Scalar(*value));
-    }
-    for (key, low, high) in &set.intervals {
-        put(format!("{key}_ci_low"), MetricValue::Scalar(*low));
-        put(format!("{key}_ci_high"), MetricValue::Scalar(*high));
-    }
-    if let Some(confusion) = &set.confusion {
-        let matrix: BTreeMap<String, MetricValue> = classes
-            .iter()
-            .zip(&confusion.cells)
-            .map(|(actual, row)| {
-                let counts = classes
-                    .iter()
-                    .zip(row)
-                    .map(|(predicted, count)| (predicted.clone(), MetricValue::Scalar(*count)))
-                    .collect();
-                (actual.clone(), MetricValue::Object(counts))
-            })
-            .collect();
-        put("confusion_matrix".into(), MetricValue::Object(matrix));
-    }
-    let undefined = set
-        .undefined
-        .iter()
-        .cloned()
-        .chain(undefined)
-        .filter_map(|(key, reason)| {
-            Some(UndefinedMetric {
-                key: Key::new(key.as_str()).ok()?,
-                reason: ShortText::new(reason.as_str()).ok()?,
-            })
-        })
-        .collect();
-    (metrics, undefined)
 }
 
 /// The readable summary: the headline metrics with intervals, then the slices (the worst one

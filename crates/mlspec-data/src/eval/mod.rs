@@ -20,13 +20,18 @@
 //! **Fairness**, per sensitive attribute on a binary task: demographic parity difference and
 //! ratio of the groups' selection rates, and the equalized odds difference (the larger of the
 //! groups' TPR and FPR spreads), as fairlearn defines them.
+//!
+//! The outcome gives its spec form too ([`Evaluation::spec_parts`], in [`spec`]): the metrics,
+//! undefined metrics, slices and fairness summaries of an Evaluation or TestReport document.
 
 pub mod metrics;
+pub mod spec;
 
 mod bootstrap;
 mod load;
 
 pub use load::{Loaded, MAX_CLASSES, load};
+pub use spec::SpecParts;
 
 /// YAML nodes (parser events) the metric sets of one Evaluation may take: 80% of the 1,000,000
 /// a reader accepts (`mlspec_spec::validate::Limits`), the rest left for the document's other
@@ -163,6 +168,8 @@ pub struct FairnessResult {
 /// An evaluation's outcome.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
+    /// The predictions file, as errors name it.
+    pub file: String,
     /// The task.
     pub task: Task,
     /// Rows evaluated.
@@ -225,6 +232,7 @@ pub fn evaluate(data: &Loaded, options: &EvalOptions, progress: impl Fn(f64) + S
     };
     let fairness = sensitive.iter().filter_map(|a| fairness(data, a)).collect();
     Ok(Evaluation {
+        file: data.file().to_owned(),
         task: data.task(),
         rows: data.rows() as u64,
         classes: data.classes().to_vec(),

@@ -14,7 +14,7 @@ use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
 use crate::args::OutputArgs;
 use crate::documents::{derived_name, document_name, load_document, write_document};
-use crate::evaluation::{EvalArgs, Parts, summary};
+use crate::evaluation::{EvalArgs, summary};
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 use crate::verdict::verdict_on;
 
@@ -63,7 +63,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
 async fn run_eval(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let mut store = LazyStore::new(choice);
     let outcome = args.eval.run(&args.predictions)?;
-    let parts = Parts::of(&outcome)?;
+    let parts = outcome.spec_parts()?;
     let baseline = match &args.baseline {
         Some(arg) => Some(load_document(arg, &[Kind::Evaluation], &mut store).await?),
         None => None,

@@ -14,7 +14,7 @@ use mlspec_store::{ListQuery, Selector, Store};
 
 use crate::args::OutputArgs;
 use crate::documents::{derived_name, document_name, load_document, write_document};
-use crate::evaluation::{EvalArgs, Parts, summary};
+use crate::evaluation::{EvalArgs, summary};
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 use crate::verdict::verdict_on;
 use crate::violation::Violation;
@@ -161,7 +161,7 @@ async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCo
     let reads = guard.check(&dataset, &evaluated.dataset, rows, budget).await?;
 
     let outcome = args.eval.run(&args.predictions)?;
-    let parts = Parts::of(&outcome)?;
+    let parts = outcome.spec_parts()?;
     // Each read is its own TestReport, so that the reads can be counted.
     let stem = document_name(args.name.as_deref(), &args.predictions, "test")?;
     let name = mlspec_spec::Name::new(format!("{stem}-read-{reads}"))?;
