@@ -21,9 +21,10 @@
 //! - [`split`]: deterministic splits (stable key hash, seeded random, time) with per-split
 //!   profiles, digests and a leakage check.
 //! - [`eval`]: classification and regression metrics overall and per slice, bootstrap
-//!   intervals and fairness summaries, as scikit-learn and fairlearn compute them.
+//!   intervals and fairness summaries, as scikit-learn and fairlearn compute them, for the
+//!   spec's tasks but ranking; the outcome as an Evaluation's metrics, slices and fairness.
 //! - [`leakage`]: rows, keys and near-duplicates shared between inputs, with a re-checkable
-//!   proof of disjointness.
+//!   proof of disjointness, and the Split document's LeakageCheck.
 //! - [`error`]: every problem has a kind to branch on, and names the file, the line or row,
 //!   and the column.
 

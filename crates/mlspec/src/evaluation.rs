@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use mlspec_data::eval::{EvalOptions, Evaluation, Task, evaluate, load};
-use mlspec_spec::kinds::{Outcome, Verdict};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use mlspec_data::eval::{EvalOptions, Evaluation, TASKS, evaluate, load};
+use mlspec_spec::kinds::{Outcome, Task, Verdict};
 
 use crate::args::CsvArgs;
 use crate::progress::Progress;
@@ -26,8 +27,8 @@ pub struct EvalArgs {
     #[arg(long)]
     positive: Option<String>,
     /// The task (default: regression for float labels, else classification).
-    #[arg(long, value_enum)]
-    task: Option<TaskArg>,
+    #[arg(long, value_parser = task_parser())]
+    task: Option<Task>,
     /// Slice by these columns and their crossings (repeatable), e.g. `--slice gender,country`.
     #[arg(long, value_name = "COL[,COL]")]
     slice: Vec<String>,
@@ -50,10 +51,14 @@ pub struct EvalArgs {
     quiet: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum TaskArg {
-    Classification,
-    Regression,
+/// The value parser of `--task`: the tasks the data engine evaluates, as documents name them.
+fn task_parser() -> impl TypedValueParser<Value = Task> {
+    PossibleValuesParser::new(TASKS.map(Task::as_str)).map(|given: String| {
+        TASKS
+            .into_iter()
+            .find(|task| task.as_str() == given)
+            .unwrap_or(Task::Classification)
+    })
 }
 
 impl EvalArgs {
@@ -66,10 +71,7 @@ impl EvalArgs {
             prediction: self.prediction.clone(),
             score: self.score.clone(),
             positive: self.positive.clone(),
-            task: self.task.map(|t| match t {
-                TaskArg::Classification => Task::Classification,
-                TaskArg::Regression => Task::Regression,
-            }),
+            task: self.task,
             slices: self
                 .slice
                 .iter()
@@ -107,9 +109,10 @@ impl EvalArgs {
 /// The readable summary: the headline metrics with intervals, then the slices (the worst one
 /// and the largest gap marked), fairness and the verdict.
 pub fn summary(outcome: &Evaluation, verdict: Option<&Verdict>) -> String {
-    let headline: &[&str] = match outcome.task {
-        Task::Classification => &["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"],
-        Task::Regression => &["mae", "rmse", "r2", "mape"],
+    let headline: &[&str] = if outcome.task == Task::Classification {
+        &["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"]
+    } else {
+        &["mae", "rmse", "r2", "mape"]
     };
     let main = headline[0];
     let mut out = format!("{} rows\n", outcome.rows);
@@ -214,4 +217,35 @@ fn largest_gap(outcome: &Evaluation, metric: &str) -> Option<(String, f64)> {
             (column.to_owned(), max - min)
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use mlspec_spec::kinds::Task;
+
+    use super::task_parser;
+
+    #[test]
+    fn the_task_flag_takes_the_tasks_evaluated() {
+        let command = clap::Command::new("eval").arg(clap::Arg::new("task").long("task").value_parser(task_parser()));
+        let parse = |args: &[&str]| {
+            command
+                .clone()
+                .try_get_matches_from(args)
+                .map(|m| m.get_one::<Task>("task").copied())
+        };
+        assert_eq!(
+            parse(&["eval", "--task", "regression"]).unwrap(),
+            Some(Task::Regression)
+        );
+        assert_eq!(
+            parse(&["eval", "--task", "classification"]).unwrap(),
+            Some(Task::Classification)
+        );
+        let refused = parse(&["eval", "--task", "ranking"]).unwrap_err().to_string();
+        assert!(
+            refused.contains("[possible values: classification, regression]"),
+            "{refused}"
+        );
+    }
 }

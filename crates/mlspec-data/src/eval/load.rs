@@ -9,7 +9,9 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Schema};
 
 use super::metrics::{Confusion, Scored};
-use super::{EvalOptions, Task};
+use mlspec_spec::kinds::Task;
+
+use super::{EvalOptions, TASKS};
 use crate::error::{DataError, ErrorKind};
 use crate::read::{ReadOptions, open};
 
@@ -90,6 +92,13 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
         t if t.is_floating() => Task::Regression,
         _ => Task::Classification,
     });
+    if !TASKS.contains(&task) {
+        return Err(DataError::new(
+            ErrorKind::InvalidArgument,
+            &file,
+            format!("{} is not evaluated, only classification and regression", task.as_str()),
+        ));
+    }
     let mut label_text = Encoded::default();
     let mut prediction_text = Encoded::default();
     let mut numbers = Vec::new();
@@ -99,42 +108,39 @@ pub fn load(path: &Path, read: &ReadOptions, options: &EvalOptions) -> Result<Lo
     for batch in batches {
         let batch = batch?;
         let at = |i: usize| format!("row {}", rows + i);
-        match task {
-            Task::Classification => {
-                for (column, target) in [(label, &mut label_text), (prediction, &mut prediction_text)] {
-                    let name = schema.field(column).name();
-                    let text = cast(batch.column(column), &DataType::Utf8).map_err(|e| {
-                        DataError::new(
-                            ErrorKind::WrongType,
-                            &file,
-                            format!("cannot read `{name}` as classes: {e}"),
-                        )
-                        .with_column(name)
-                    })?;
-                    for (i, value) in text.as_string::<i32>().iter().enumerate() {
-                        let value = value.ok_or_else(|| null_error(&file, name, &at(i)))?;
-                        target.push(Some(value));
-                        if target.values.len() > MAX_CLASSES {
-                            return Err(too_many_classes(&file, name, &at(i)));
-                        }
+        if task == Task::Classification {
+            for (column, target) in [(label, &mut label_text), (prediction, &mut prediction_text)] {
+                let name = schema.field(column).name();
+                let text = cast(batch.column(column), &DataType::Utf8).map_err(|e| {
+                    DataError::new(
+                        ErrorKind::WrongType,
+                        &file,
+                        format!("cannot read `{name}` as classes: {e}"),
+                    )
+                    .with_column(name)
+                })?;
+                for (i, value) in text.as_string::<i32>().iter().enumerate() {
+                    let value = value.ok_or_else(|| null_error(&file, name, &at(i)))?;
+                    target.push(Some(value));
+                    if target.values.len() > MAX_CLASSES {
+                        return Err(too_many_classes(&file, name, &at(i)));
                     }
                 }
             }
-            Task::Regression => {
-                let y = numbers_of(&file, &schema, batch.column(label), label)?;
-                let p = numbers_of(&file, &schema, batch.column(prediction), prediction)?;
-                for (i, (&y, &p)) in y.iter().zip(p.iter()).enumerate() {
-                    let (Some(y), Some(p)) = (y, p) else {
-                        let name = schema.field(if y.is_none() { label } else { prediction }).name();
-                        return Err(null_error(&file, name, &at(i)));
-                    };
-                    for (value, column) in [(y, label), (p, prediction)] {
-                        if !value.is_finite() {
-                            return Err(not_finite(&file, schema.field(column).name(), value, &at(i)));
-                        }
+        } else {
+            let y = numbers_of(&file, &schema, batch.column(label), label)?;
+            let p = numbers_of(&file, &schema, batch.column(prediction), prediction)?;
+            for (i, (&y, &p)) in y.iter().zip(p.iter()).enumerate() {
+                let (Some(y), Some(p)) = (y, p) else {
+                    let name = schema.field(if y.is_none() { label } else { prediction }).name();
+                    return Err(null_error(&file, name, &at(i)));
+                };
+                for (value, column) in [(y, label), (p, prediction)] {
+                    if !value.is_finite() {
+                        return Err(not_finite(&file, schema.field(column).name(), value, &at(i)));
                     }
-                    numbers.push((y, p));
                 }
+                numbers.push((y, p));
             }
         }
         if let (Some(column), Some(scores)) = (score, scores.as_mut()) {
@@ -313,9 +319,10 @@ impl Loaded {
 
     /// Rows.
     pub fn rows(&self) -> usize {
-        match self.task {
-            Task::Classification => self.labels.len(),
-            Task::Regression => self.numbers.len(),
+        if self.task == Task::Classification {
+            self.labels.len()
+        } else {
+            self.numbers.len()
         }
     }
 
@@ -324,7 +331,7 @@ impl Loaded {
         &self.file
     }
 
-    /// The task.
+    /// The task: classification or regression (ranking is refused by [`load`]).
     pub fn task(&self) -> Task {
         self.task
     }

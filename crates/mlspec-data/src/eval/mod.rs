@@ -38,6 +38,9 @@ pub use spec::SpecParts;
 /// parts. Slices × the size of a metric set beyond it are refused before anything is computed.
 pub const MAX_METRIC_NODES: u64 = 800_000;
 
+/// The tasks evaluated: the spec's, but ranking, whose metrics are not computed here.
+pub const TASKS: [Task; 2] = [Task::Classification, Task::Regression];
+
 /// The YAML nodes one metric set takes in an Evaluation, at most: a metric is six (a mapping of
 /// `key` and `value`), a confusion-matrix cell two (its key and count). Classification: the
 /// confusion matrix (classes² cells and a mapping per row), per class precision, recall, F1
@@ -45,24 +48,17 @@ pub const MAX_METRIC_NODES: u64 = 800_000;
 /// regression: a dozen metrics and intervals.
 pub fn metric_set_nodes(task: Task, classes: usize) -> u64 {
     let c = classes as u64;
-    match task {
-        Task::Classification => 2 * c * c + 45 * c + 250,
-        Task::Regression => 100,
+    if task == Task::Classification {
+        2 * c * c + 45 * c + 250
+    } else {
+        100
     }
 }
 
 use metrics::{Confusion, RegressionMetrics, ScoreMetrics, Value};
+use mlspec_spec::kinds::Task;
 
 use crate::error::{DataError, ErrorKind};
-
-/// The learning task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Task {
-    /// Labels are classes.
-    Classification,
-    /// Labels are numbers.
-    Regression,
-}
 
 /// What to evaluate.
 #[derive(Clone, Debug)]
@@ -75,7 +71,7 @@ pub struct EvalOptions {
     pub score: Option<String>,
     /// The positive class (default: `1` or `true` when the classes are those).
     pub positive: Option<String>,
-    /// The task (default: regression for float labels, else classification).
+    /// The task, one of [`TASKS`] (default: regression for float labels, else classification).
     pub task: Option<Task>,
     /// Slice column sets: each column alone and their crossings.
     pub slices: Vec<Vec<String>>,
@@ -170,7 +166,7 @@ pub struct FairnessResult {
 pub struct Evaluation {
     /// The predictions file, as errors name it.
     pub file: String,
-    /// The task.
+    /// The task: classification or regression.
     pub task: Task,
     /// Rows evaluated.
     pub rows: u64,
@@ -253,41 +249,38 @@ fn metrics_of(
 ) -> MetricSet {
     let row_bootstrap = slice.is_none();
     let mut set = MetricSet::default();
-    match data.task() {
-        Task::Classification => {
-            let confusion = data.confusion(rows);
-            put_confusion_metrics(&mut set, &confusion, data.classes());
-            let stream = bootstrap::stream_of(slice.unwrap_or(""));
-            set.intervals
-                .extend(bootstrap::confusion_intervals(&confusion, options, stream, |c| {
-                    let mut s = MetricSet::default();
-                    put_confusion_metrics(&mut s, c, &[]);
-                    s.values
-                }));
-            if let Some(scored) = data.scored(rows) {
-                put_score_metrics(&mut set, &scored.metrics(|count| count));
-                if row_bootstrap {
-                    set.intervals
-                        .extend(bootstrap::row_intervals(rows.len(), options, progress, |w| {
-                            let mut s = MetricSet::default();
-                            put_score_metrics(&mut s, &scored.metrics(|count| w.of(count)));
-                            s.values
-                        }));
-                }
-            }
-            set.confusion = Some(confusion);
-        }
-        Task::Regression => {
-            let pairs = data.pairs(rows);
-            put_regression_metrics(&mut set, &metrics::regression(&pairs, |_| 1.0));
+    if data.task() == Task::Classification {
+        let confusion = data.confusion(rows);
+        put_confusion_metrics(&mut set, &confusion, data.classes());
+        let stream = bootstrap::stream_of(slice.unwrap_or(""));
+        set.intervals
+            .extend(bootstrap::confusion_intervals(&confusion, options, stream, |c| {
+                let mut s = MetricSet::default();
+                put_confusion_metrics(&mut s, c, &[]);
+                s.values
+            }));
+        if let Some(scored) = data.scored(rows) {
+            put_score_metrics(&mut set, &scored.metrics(|count| count));
             if row_bootstrap {
                 set.intervals
-                    .extend(bootstrap::row_intervals(pairs.len(), options, progress, |w| {
+                    .extend(bootstrap::row_intervals(rows.len(), options, progress, |w| {
                         let mut s = MetricSet::default();
-                        put_regression_metrics(&mut s, &metrics::regression(&pairs, |_| w.next()));
+                        put_score_metrics(&mut s, &scored.metrics(|count| w.of(count)));
                         s.values
                     }));
             }
+        }
+        set.confusion = Some(confusion);
+    } else {
+        let pairs = data.pairs(rows);
+        put_regression_metrics(&mut set, &metrics::regression(&pairs, |_| 1.0));
+        if row_bootstrap {
+            set.intervals
+                .extend(bootstrap::row_intervals(pairs.len(), options, progress, |w| {
+                    let mut s = MetricSet::default();
+                    put_regression_metrics(&mut s, &metrics::regression(&pairs, |_| w.next()));
+                    s.values
+                }));
         }
     }
     set

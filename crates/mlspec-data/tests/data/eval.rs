@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mlspec_data::eval::{EvalOptions, Evaluation, evaluate, load};
 use mlspec_data::{ErrorKind, ReadOptions};
+use mlspec_spec::kinds::Task;
 
 /// `rows` predictions of `classes` classes in `groups` groups.
 fn predictions(dir: &Path, classes: u64, groups: u64, rows: u64) -> PathBuf {
@@ -90,4 +91,17 @@ fn a_slice_the_spec_cannot_name_is_an_invalid_argument() {
     let error = outcome.spec_parts().unwrap_err();
     assert_eq!(error.kind, ErrorKind::InvalidArgument, "{error}");
     assert_eq!(error.file, path.display().to_string());
+}
+
+#[test]
+fn the_tasks_are_the_specs_and_ranking_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = predictions(dir.path(), 2, 1, 10);
+    let ranking = EvalOptions {
+        task: Some(Task::Ranking),
+        ..EvalOptions::default()
+    };
+    let error = load(&path, &ReadOptions::default(), &ranking).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidArgument, "{error}");
+    assert_eq!(evaluated(&path, &EvalOptions::default()).task, Task::Classification);
 }

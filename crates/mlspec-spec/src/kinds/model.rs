@@ -688,6 +688,20 @@ pub enum Task {
     Ranking,
 }
 
+impl Task {
+    /// Every task.
+    pub const ALL: [Task; 3] = [Task::Classification, Task::Regression, Task::Ranking];
+
+    /// The task as documents write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+            Task::Ranking => "ranking",
+        }
+    }
+}
+
 const MODEL_KINDS: &[Kind] = &[Kind::ModelPackage, Kind::Artifact, Kind::Training];
 const DATA_KINDS: &[Kind] = &[Kind::Dataset, Kind::Artifact];
 
@@ -991,6 +1005,18 @@ impl Rules for ModelPackageSpec {
         }
         if let Some(v) = &self.verdict {
             v.check(f, "/spec/verdict");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Task;
+
+    #[test]
+    fn a_task_is_named_as_documents_write_it() {
+        for task in Task::ALL {
+            assert_eq!(serde_json::to_value(task).ok(), Some(task.as_str().into()));
         }
     }
 }

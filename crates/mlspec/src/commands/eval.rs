@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mlspec_data::eval::Task;
 use mlspec_spec::kinds::{EvaluationSpec, Outcome};
 use mlspec_spec::newtypes::Key;
 use mlspec_spec::values::{Metric, MetricValue};
@@ -88,7 +87,7 @@ async fn run_eval(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
                 .dataset
                 .clone()
                 .unwrap_or(Ref::named(Kind::Dataset, derived_name(&args.predictions, "data")?)),
-            task: Some(task(outcome.task)),
+            task: Some(outcome.task),
             metrics: parts.metrics,
             undefined: parts.undefined,
             slices: parts.slices,
@@ -119,13 +118,6 @@ async fn run_eval(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-fn task(task: Task) -> mlspec_spec::kinds::Task {
-    match task {
-        Task::Classification => mlspec_spec::kinds::Task::Classification,
-        Task::Regression => mlspec_spec::kinds::Task::Regression,
-    }
 }
 
 /// This − baseline, for the scalar metrics both have.
