@@ -64,8 +64,13 @@ pub enum Method {
 }
 
 /// The parts and their fractions of the whole: `holdback` and `debug` are carved out of the
-/// whole first, and `ratios` (which must sum to 1) share the rest.
-pub fn parts(ratios: &[(SplitRole, f64)], holdback: f64, debug: f64) -> Result<Vec<(SplitRole, f64)>, String> {
+/// whole first, and `ratios` (which must sum to 1) share the rest. Ratios or shares out of
+/// range are an InvalidArgument of `--ratios`.
+pub fn parts(ratios: &[(SplitRole, f64)], holdback: f64, debug: f64) -> Result<Vec<(SplitRole, f64)>, DataError> {
+    checked_parts(ratios, holdback, debug).map_err(|why| DataError::new(ErrorKind::InvalidArgument, "--ratios", why))
+}
+
+fn checked_parts(ratios: &[(SplitRole, f64)], holdback: f64, debug: f64) -> Result<Vec<(SplitRole, f64)>, String> {
     let sum: f64 = ratios.iter().map(|(_, r)| r).sum();
     if ratios.is_empty() || (sum - 1.0).abs() > 1e-9 {
         return Err(format!("the ratios sum to {sum}, not 1"));

@@ -166,8 +166,9 @@ impl ColumnAcc {
         }
     }
 
-    /// The accumulator a profile document's feature describes.
-    pub fn restore(feature: &FeatureStats) -> Result<ColumnAcc, String> {
+    /// The accumulator a profile document's feature describes. Err: why it cannot be, which
+    /// [`super::Profiler::restore`] reports with the file.
+    pub(crate) fn restore(feature: &FeatureStats) -> Result<ColumnAcc, String> {
         let empty = FeatureSketch::default();
         let sketch = feature.sketch.as_ref().unwrap_or(&empty);
         let count = feature.count;

@@ -209,8 +209,14 @@ impl Profiler {
     }
 
     /// The profile a DataProfile document holds, restored from its statistics and sketches, to
-    /// merge with others.
-    pub fn restore(spec: &DataProfileSpec) -> Result<Profiler, String> {
+    /// merge with others; `file` names the document in errors. A document whose statistics or
+    /// sketches are missing or unreadable (one written by another program, or edited) is
+    /// Malformed.
+    pub fn restore(spec: &DataProfileSpec, file: &str) -> Result<Profiler, DataError> {
+        Profiler::restored(spec).map_err(|why| DataError::new(ErrorKind::Malformed, file, why))
+    }
+
+    fn restored(spec: &DataProfileSpec) -> Result<Profiler, String> {
         let mut slices = BTreeMap::new();
         for slice in &spec.slices {
             let key: SliceKey = slice
@@ -231,13 +237,16 @@ impl Profiler {
         })
     }
 
-    /// Appends the profile of the rows that follow these (another shard): the result is the
-    /// profile of both, with the other's row numbers counted after these rows.
-    pub fn append(&mut self, mut other: Profiler) -> Result<(), String> {
+    /// Appends the profile of the rows that follow these (another shard, from `other_file`): the
+    /// result is the profile of both, with the other's row numbers counted after these rows.
+    /// Profiles of other features (names or types) are an InvalidArgument.
+    pub fn append(&mut self, mut other: Profiler, other_file: &str) -> Result<(), DataError> {
         if self.whole.signature() != other.whole.signature() {
-            return Err(
-                "the profiles have different features (names or types); only profiles of the same columns merge".into(),
-            );
+            return Err(DataError::new(
+                ErrorKind::InvalidArgument,
+                other_file,
+                "the profiles have different features (names or types); only profiles of the same columns merge",
+            ));
         }
         let offset = self.rows();
         other.whole.shift_rows(offset);

@@ -203,8 +203,9 @@ impl NumericAcc {
     }
 
     /// The accumulator a profile document describes (its statistics and sketch); `count` is
-    /// the number of finite values.
-    pub fn restore(
+    /// the number of finite values. Err: why it cannot be, which [`super::Profiler::restore`]
+    /// reports with the file.
+    pub(crate) fn restore(
         count: u64,
         non_finite: NonFinite,
         stats: &NumericStats,

@@ -120,8 +120,9 @@ impl StringAcc {
         }
     }
 
-    /// The accumulator a profile document describes.
-    pub fn restore(count: u64, stats: &StringStats, sketch: &FeatureSketch) -> Result<StringAcc, String> {
+    /// The accumulator a profile document describes. Err: why it cannot be, which
+    /// [`super::Profiler::restore`] reports with the file.
+    pub(crate) fn restore(count: u64, stats: &StringStats, sketch: &FeatureSketch) -> Result<StringAcc, String> {
         let hll = sketch.hll.as_deref().ok_or("the string sketch has no `hll`")?;
         let frequent = sketch
             .frequent

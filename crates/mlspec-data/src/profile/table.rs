@@ -28,8 +28,9 @@ impl TableAcc {
         }
     }
 
-    /// The accumulators a profile document's features describe.
-    pub fn restore(rows: u64, features: &[FeatureStats]) -> Result<TableAcc, String> {
+    /// The accumulators a profile document's features describe. Err: which feature cannot be
+    /// restored and why, which [`super::Profiler::restore`] reports with the file.
+    pub(crate) fn restore(rows: u64, features: &[FeatureStats]) -> Result<TableAcc, String> {
         let columns = features
             .iter()
             .map(|f| ColumnAcc::restore(f).map_err(|e| format!("feature `{}`: {e}", f.name)))

@@ -105,15 +105,19 @@ fn exact_sets_merge_and_a_merge_past_the_limit_estimates() {
     std::fs::write(&second, text).unwrap();
     let (a, b) = (run(&first, 1, &[]), run(&second, 1, &[]));
     assert_eq!(strings(&a).0.distinct, 60_000);
-    let mut merged = Profiler::restore(&a).unwrap();
-    merged.append(Profiler::restore(&a).unwrap()).unwrap();
+    let mut merged = Profiler::restore(&a, "a.yaml").unwrap();
+    merged
+        .append(Profiler::restore(&a, "a.yaml").unwrap(), "a.yaml")
+        .unwrap();
     let same = merged.spec(OutlierRules::default());
     assert_eq!(
         (strings(&same).0.distinct, strings(&same).0.distinct_estimated),
         (60_000, false)
     );
-    let mut merged = Profiler::restore(&a).unwrap();
-    merged.append(Profiler::restore(&b).unwrap()).unwrap();
+    let mut merged = Profiler::restore(&a, "a.yaml").unwrap();
+    merged
+        .append(Profiler::restore(&b, "b.yaml").unwrap(), "b.yaml")
+        .unwrap();
     let both = merged.spec(OutlierRules::default());
     let (stats, count) = strings(&both);
     assert!(stats.distinct_estimated && stats.distinct <= count);
@@ -149,8 +153,10 @@ fn a_profile_too_large_for_a_document_leaves_out_mergeable_state_first() {
         assert_eq!((stats.distinct, stats.distinct_estimated), (50_000, false));
     }
     // Restored, the slices still know their exact distinct count as the estimate's floor.
-    let mut merged = Profiler::restore(&spec).unwrap();
-    merged.append(Profiler::restore(&spec).unwrap()).unwrap();
+    let mut merged = Profiler::restore(&spec, "spec.yaml").unwrap();
+    merged
+        .append(Profiler::restore(&spec, "spec.yaml").unwrap(), "spec.yaml")
+        .unwrap();
     let twice = merged.spec(OutlierRules::default());
     assert!(readable(&twice));
     for slice in &twice.slices {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use mlspec_data::profile::{OutlierRules, ProfileOptions, Profiler, profile};
-use mlspec_data::{ReadOptions, open};
+use mlspec_data::{ErrorKind, ReadOptions, open};
 use mlspec_spec::kinds::DataProfileSpec;
 use proptest::prelude::*;
 
@@ -34,7 +34,7 @@ fn through_document(profiler: &Profiler) -> Profiler {
     let spec = profiler.spec(OutlierRules::default());
     let yaml = serde_saphyr::to_string(&spec).unwrap();
     let read: DataProfileSpec = serde_saphyr::from_str(&yaml).unwrap();
-    Profiler::restore(&read).unwrap()
+    Profiler::restore(&read, "read.yaml").unwrap()
 }
 
 fn rows_strategy() -> impl Strategy<Value = Vec<(i64, Option<f64>, &'static str, bool)>> {
@@ -70,7 +70,7 @@ proptest! {
 
         let expected = profile_of(&whole).spec(OutlierRules::default());
         let mut merged = through_document(&profile_of(&a));
-        merged.append(through_document(&profile_of(&b))).unwrap();
+        merged.append(through_document(&profile_of(&b)), "b.yaml").unwrap();
         let merged = merged.spec(OutlierRules::default());
 
         prop_assert_eq!(merged.rows, expected.rows);
@@ -120,8 +120,28 @@ fn profiles_of_different_columns_do_not_merge() {
     let b = dir.path().join("b.csv");
     std::fs::write(&b, "x,z\n1,2\n").unwrap();
     let mut first = profile_of_plain(&a);
-    let error = first.append(profile_of_plain(&b)).unwrap_err();
-    assert!(error.contains("different features"), "{error}");
+    let error = first.append(profile_of_plain(&b), "b.csv").unwrap_err();
+    assert_eq!(
+        (error.kind, error.file.as_str()),
+        (ErrorKind::InvalidArgument, "b.csv"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_profile_without_its_sketch_does_not_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    std::fs::write(&a, "x\n1\n2\n").unwrap();
+    let mut spec = profile_of_plain(&a).spec(OutlierRules::default());
+    spec.features[0].sketch = None;
+    let error = Profiler::restore(&spec, "edited.yaml").unwrap_err();
+    assert_eq!(
+        (error.kind, error.file.as_str()),
+        (ErrorKind::Malformed, "edited.yaml"),
+        "{error}"
+    );
+    assert!(error.message.starts_with("feature `x`: "), "{error}");
 }
 
 fn profile_of_plain(path: &Path) -> Profiler {
@@ -164,10 +184,10 @@ fn counted_outliers_survive_a_document_and_merged_ones_are_estimates() {
 
     let mut merged = restored;
     merged
-        .append(through_document(&counted_tail(
-            &dir.path().join("b.csv"),
-            8_000..16_000,
-        )))
+        .append(
+            through_document(&counted_tail(&dir.path().join("b.csv"), 8_000..16_000)),
+            "b.yaml",
+        )
         .unwrap();
     assert!(merged.needs_outlier_pass(OutlierRules::default()));
     let spec = merged.spec(OutlierRules::default());

@@ -130,9 +130,9 @@ fn csv_json_lines_and_parquet_count_nan_and_infinities_apart() {
     assert_counted(&from_parquet.spec(OutlierRules::default()));
 
     // The counts survive a document and merge: two halves restored and appended.
-    let restored = Profiler::restore(&from_csv).unwrap();
-    let mut twice = Profiler::restore(&from_csv).unwrap();
-    twice.append(restored).unwrap();
+    let restored = Profiler::restore(&from_csv, "from_csv.yaml").unwrap();
+    let mut twice = Profiler::restore(&from_csv, "from_csv.yaml").unwrap();
+    twice.append(restored, "from_csv.yaml").unwrap();
     let merged = twice.spec(OutlierRules::default());
     let x = feature(&merged, "x");
     assert_eq!(
@@ -166,8 +166,10 @@ fn statistics_of_the_largest_floats_stay_finite() {
     assert!(numeric.mean.abs() < 1e294, "{}", numeric.mean);
     assert_readable(&spec);
     // Merged, through documents, too.
-    let mut merged = Profiler::restore(&spec).unwrap();
-    merged.append(Profiler::restore(&spec).unwrap()).unwrap();
+    let mut merged = Profiler::restore(&spec, "spec.yaml").unwrap();
+    merged
+        .append(Profiler::restore(&spec, "spec.yaml").unwrap(), "spec.yaml")
+        .unwrap();
     assert_readable(&merged.spec(OutlierRules::default()));
 }
 

@@ -248,17 +248,25 @@ fn null_keys_are_refused_or_kept_together() {
 
 #[test]
 fn bad_ratios_are_refused() {
-    let sum = parts(&[(SplitRole::Train, 0.8), (SplitRole::Test, 0.1)], 0.0, 0.0).unwrap_err();
-    assert!(sum.contains("sum to 0.9"), "{sum}");
-    let twice = parts(&[(SplitRole::Train, 0.5), (SplitRole::Train, 0.5)], 0.0, 0.0).unwrap_err();
-    assert!(twice.contains("twice"), "{twice}");
-    assert!(parts(RATIOS, 1.0, 0.0).unwrap_err().contains("--holdback"));
-    assert!(parts(RATIOS, 0.6, 0.4).unwrap_err().contains("nothing to split"));
-    assert!(
-        parts(&[(SplitRole::Holdback, 1.0)], 0.0, 0.0)
-            .unwrap_err()
-            .contains("--holdback")
+    let refused = |ratios: &[(SplitRole, f64)], holdback: f64, debug: f64, why: &str| {
+        let error = parts(ratios, holdback, debug).unwrap_err();
+        assert_eq!(
+            (error.kind, error.file.as_str()),
+            (ErrorKind::InvalidArgument, "--ratios"),
+            "{error}"
+        );
+        assert!(error.message.contains(why), "{error}");
+    };
+    refused(
+        &[(SplitRole::Train, 0.8), (SplitRole::Test, 0.1)],
+        0.0,
+        0.0,
+        "sum to 0.9",
     );
+    refused(&[(SplitRole::Train, 0.5), (SplitRole::Train, 0.5)], 0.0, 0.0, "twice");
+    refused(RATIOS, 1.0, 0.0, "--holdback");
+    refused(RATIOS, 0.6, 0.4, "nothing to split");
+    refused(&[(SplitRole::Holdback, 1.0)], 0.0, 0.0, "--holdback");
     let carved = parts(RATIOS, 0.05, 0.01).unwrap();
     assert_eq!(carved.len(), 5);
     assert!((carved.iter().map(|(_, f)| f).sum::<f64>() - 1.0).abs() < 1e-12);

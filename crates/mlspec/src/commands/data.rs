@@ -237,7 +237,7 @@ fn load_profile(path: &Path, csv: &CsvArgs) -> anyhow::Result<Profiler> {
         let Spec::DataProfile(spec) = &document.spec else {
             bail!("{} is {}, not a DataProfile", path.display(), document.kind());
         };
-        return Profiler::restore(spec).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        return Ok(Profiler::restore(spec, &path.display().to_string())?);
     }
     let batches = open(path, &csv.read_options())?;
     Ok(profile(batches, &ProfileOptions::default(), |_| {})?)
@@ -548,10 +548,10 @@ fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
             bail!("{shown} is {}, not a DataProfile", document.kind());
         };
         let part =
-            Profiler::restore(spec).map_err(|e| anyhow::anyhow!("{shown}: {e}; profile it again with this mlspec"))?;
+            Profiler::restore(spec, &shown).map_err(|e| anyhow::anyhow!("{e}; profile it again with this mlspec"))?;
         match &mut merged {
             None => merged = Some((document.metadata.name.clone(), part)),
-            Some((_, total)) => total.append(part).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
+            Some((_, total)) => total.append(part, &shown)?,
         }
     }
     let (first_name, total) = merged.context("give at least two profiles")?;

@@ -145,7 +145,7 @@ enum NearArg {
 pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let mut store = LazyStore::new(choice);
     check_dataset(&mut store, &args.record).await?;
-    let parts = parts(&args.ratios.0, args.holdback, args.debug).map_err(|e| anyhow::anyhow!("--ratios: {e}"))?;
+    let parts = parts(&args.ratios.0, args.holdback, args.debug)?;
     let method = if let Some(seed) = args.seed {
         Method::Random { seed }
     } else if let Some(column) = &args.time {
