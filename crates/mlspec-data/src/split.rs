@@ -200,30 +200,34 @@ impl Writer {
             )),
         };
         // An empty batch first, so that a part no row lands in still has its CSV header.
-        writer
-            .write(&RecordBatch::new_empty(schema.clone()))
-            .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write: {e}")))?;
+        writer.write(&RecordBatch::new_empty(schema.clone()), &file)?;
         Ok(writer)
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+    /// Writes a batch to the part's `file` (named in errors).
+    fn write(&mut self, batch: &RecordBatch, file: &str) -> Result<(), DataError> {
         match self {
-            Writer::Csv(w) => w.write(batch).map_err(|e| e.to_string()),
-            Writer::Json(w) => w.write(batch).map_err(|e| e.to_string()),
-            Writer::Parquet(w) => w.write(batch).map_err(|e| e.to_string()),
+            Writer::Csv(w) => w.write(batch).map_err(|e| cannot_write(file, e)),
+            Writer::Json(w) => w.write(batch).map_err(|e| cannot_write(file, e)),
+            Writer::Parquet(w) => w.write(batch).map_err(|e| cannot_write(file, e)),
         }
     }
 
-    fn finish(self) -> Result<(), String> {
+    /// Flushes and closes the part's `file` (named in errors).
+    fn finish(self, file: &str) -> Result<(), DataError> {
         match self {
-            Writer::Csv(w) => w.into_inner().into_inner().map(drop).map_err(|e| e.to_string()),
+            Writer::Csv(w) => w.into_inner().into_inner().map(drop).map_err(|e| cannot_write(file, e)),
             Writer::Json(mut w) => {
-                w.finish().map_err(|e| e.to_string())?;
-                w.into_inner().into_inner().map(drop).map_err(|e| e.to_string())
+                w.finish().map_err(|e| cannot_write(file, e))?;
+                w.into_inner().into_inner().map(drop).map_err(|e| cannot_write(file, e))
             }
-            Writer::Parquet(w) => w.close().map(drop).map_err(|e| e.to_string()),
+            Writer::Parquet(w) => w.close().map(drop).map_err(|e| cannot_write(file, e)),
         }
     }
+}
+
+fn cannot_write(file: &str, why: impl std::fmt::Display) -> DataError {
+    DataError::new(ErrorKind::Io, file, format!("cannot write: {why}"))
 }
 
 /// The extension a part's file takes.
@@ -332,9 +336,7 @@ pub fn split(
     let mut parts = Vec::new();
     let mut hashed = Vec::new();
     for ((((role, fraction), writer), analysis), path) in options.parts.iter().zip(writers).zip(analyses).zip(paths) {
-        writer
-            .finish()
-            .map_err(|e| DataError::new(ErrorKind::Io, &path.display().to_string(), format!("cannot write: {e}")))?;
+        writer.finish(&path.display().to_string())?;
         hashed.push(analysis.hashed);
         parts.push(Part {
             role: *role,
@@ -377,9 +379,7 @@ fn write_parts(
             let file = paths.get(part).map(|p| p.display().to_string()).unwrap_or_default();
             let piece = take_record_batch(&batch, &UInt32Array::from(indexes))
                 .map_err(|e| DataError::new(ErrorKind::Internal, &file, e.to_string()))?;
-            writer
-                .write(&piece)
-                .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write: {e}")))?;
+            writer.write(&piece, &file)?;
             let first_row = written.get(part).copied().unwrap_or_default();
             if let Some(count) = written.get_mut(part) {
                 *count += piece.num_rows() as u64;
