@@ -13,6 +13,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
+use mlspec_spec::newtypes::Digest;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -165,13 +166,13 @@ pub struct InputProof {
     /// Distinct row hashes.
     pub distinct_rows: u64,
     /// `sha256:` of the sorted distinct row hashes.
-    pub rows_digest: String,
+    pub rows_digest: Digest,
     /// Distinct keys (with `--key`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distinct_keys: Option<u64>,
     /// `sha256:` of the sorted distinct key hashes (with `--key`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keys_digest: Option<String>,
+    pub keys_digest: Option<Digest>,
     /// Rows with a null in a key column: they have no key and are not compared by key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_without_key: Option<u64>,
@@ -288,7 +289,7 @@ pub fn compare(mut inputs: Vec<HashedRows>, row_columns: Vec<String>, keys: Vec<
 }
 
 /// The number of distinct hashes and `sha256:` of their sorted big-endian bytes.
-pub fn set_digest(sorted: &[(u128, u64)]) -> (u64, String) {
+pub fn set_digest(sorted: &[(u128, u64)]) -> (u64, Digest) {
     let mut hasher = Sha256::new();
     let mut distinct = 0u64;
     let mut previous = None;
@@ -299,7 +300,7 @@ pub fn set_digest(sorted: &[(u128, u64)]) -> (u64, String) {
             previous = Some(hash);
         }
     }
-    (distinct, format!("sha256:{}", hex::encode(hasher.finalize())))
+    (distinct, Digest::sha256_finish(hasher))
 }
 
 /// What two sorted hash lists share.

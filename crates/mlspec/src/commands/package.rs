@@ -10,7 +10,7 @@ use mlspec_attest::dsse::{Envelope, IN_TOTO};
 use mlspec_attest::keys::{Algorithm, SigningKey, write_key_pair};
 use mlspec_attest::statement::{SLSA_PROVENANCE_V1, Statement, Subject};
 use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, Outcome, PackageFile, Resources, Security, Verdict};
-use mlspec_spec::newtypes::{ByteSize, Digest, RelativePath, ShortText};
+use mlspec_spec::newtypes::{ByteSize, RelativePath, ShortText};
 use mlspec_spec::validate::Encoding;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Version};
 
@@ -226,7 +226,7 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         .map(|e| {
             Ok(PackageFile {
                 path: RelativePath::new(e.path.as_str())?,
-                digest: Digest::new(e.digest.prefixed())?,
+                digest: e.digest.prefixed()?,
                 size: e.digest.size,
             })
         })
@@ -351,11 +351,7 @@ async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
     }
     let (mut document, spec) = read_package(&args.dir)?;
     let manifest = package_manifest(&args.dir)?;
-    let listed = Manifest::of_digests(
-        spec.files
-            .iter()
-            .map(|f| (f.path.as_str(), f.digest.as_str().trim_start_matches("sha256:"))),
-    );
+    let listed = Manifest::of_digests(spec.files.iter().map(|f| (f.path.as_str(), f.digest.hex())));
     let differences = listed.differences(&manifest.clone().without_sizes());
     if !differences.is_empty() {
         let list: Vec<String> = differences.iter().map(ToString::to_string).collect();

@@ -368,7 +368,7 @@ fn leakage_check(report: &LeakageReport) -> anyhow::Result<LeakageCheck> {
     let digests = report
         .inputs
         .iter()
-        .map(|input| Ok((Key::new(input.name.as_str())?, Digest::new(input.rows_digest.as_str())?)))
+        .map(|input| Ok((Key::new(input.name.as_str())?, input.rows_digest.clone())))
         .collect::<anyhow::Result<_>>()?;
     Ok(LeakageCheck {
         keys: report
