@@ -9,6 +9,7 @@
 //! SHA-256 of the concatenated raw file digests. `.git`, `.gitattributes`, `.github` and
 //! `.gitignore` are left out, as the tool does.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -16,13 +17,51 @@ use crate::digest::Manifest;
 use crate::dsse::{Envelope, IN_TOTO};
 use crate::error::{AttestError, ErrorKind};
 use crate::keys::{PublicKey, SigningKey};
-use crate::statement::{Statement, Subject};
+use crate::statement::{Predicate, Statement, Subject};
 
 /// The predicate type.
 pub const PREDICATE: &str = "https://model_signing/signature/v1.0";
 
 /// Paths the format leaves out (any path component).
 pub const IGNORED: [&str; 4] = [".git", ".gitattributes", ".github", ".gitignore"];
+
+/// The format's predicate: how the directory was serialised, and every file with its digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesSignature {
+    /// How the files were hashed.
+    pub serialization: Serialization,
+    /// The files.
+    pub resources: Vec<Resource>,
+}
+
+impl Predicate for FilesSignature {
+    const TYPE: &'static str = PREDICATE;
+}
+
+/// The serialisation a signature was made with (`files`, SHA-256, no symbolic links).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Serialization {
+    /// `files`: one digest per file.
+    pub method: String,
+    /// `sha256`.
+    pub hash_type: String,
+    /// Whether symbolic links were followed.
+    pub allow_symlinks: bool,
+    /// The paths left out.
+    #[serde(default)]
+    pub ignore_paths: Vec<String>,
+}
+
+/// One file of the signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    /// POSIX path relative to the directory.
+    pub name: String,
+    /// `sha256`.
+    pub algorithm: String,
+    /// Lowercase hex.
+    pub digest: String,
+}
 
 /// The manifest without the paths the format leaves out.
 pub fn signed_files(manifest: &Manifest) -> Manifest {
@@ -37,28 +76,28 @@ pub fn signed_files(manifest: &Manifest) -> Manifest {
 }
 
 /// The statement of a model directory called `name`.
-pub fn statement(name: &str, manifest: &Manifest) -> Statement {
+pub fn statement(name: &str, manifest: &Manifest) -> Statement<FilesSignature> {
     let files = signed_files(manifest);
     let mut root = Sha256::new();
     let mut resources = Vec::new();
     for entry in &files.entries {
         root.update(hex::decode(&entry.digest.sha256).unwrap_or_default());
-        resources.push(json!({"name": entry.path, "algorithm": "sha256", "digest": entry.digest.sha256}));
+        resources.push(Resource {
+            name: entry.path.clone(),
+            algorithm: "sha256".to_owned(),
+            digest: entry.digest.sha256.clone(),
+        });
     }
-    let subject = Subject {
-        name: name.to_owned(),
-        digest: [("sha256".to_owned(), hex::encode(root.finalize()))]
-            .into_iter()
-            .collect(),
+    let predicate = FilesSignature {
+        serialization: Serialization {
+            method: "files".to_owned(),
+            hash_type: "sha256".to_owned(),
+            allow_symlinks: false,
+            ignore_paths: IGNORED.map(str::to_owned).to_vec(),
+        },
+        resources,
     };
-    Statement::new(
-        vec![subject],
-        PREDICATE,
-        json!({
-            "serialization": {"method": "files", "hash_type": "sha256", "allow_symlinks": false, "ignore_paths": IGNORED},
-            "resources": resources,
-        }),
-    )
+    Statement::new(vec![Subject::sha256(name, &hex::encode(root.finalize()))], predicate)
 }
 
 /// A signature bundle of the model directory `name` with `manifest`, by an ECDSA P-256 key.
@@ -113,16 +152,8 @@ pub fn verify(text: &str, source: &str, public: &PublicKey, manifest: &Manifest)
             statement.predicate_type
         )]);
     }
-    let resources = statement.predicate["resources"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let signed = Manifest::of_digests(resources.iter().map(|r| {
-        (
-            r["name"].as_str().unwrap_or_default(),
-            r["digest"].as_str().unwrap_or_default(),
-        )
-    }));
+    let predicate: FilesSignature = statement.predicate_as()?;
+    let signed = Manifest::of_digests(predicate.resources.iter().map(|r| (r.name.as_str(), r.digest.as_str())));
     let actual = signed_files(manifest).without_sizes();
     Ok(signed.differences(&actual).iter().map(ToString::to_string).collect())
 }
