@@ -115,7 +115,7 @@ pub struct RunDetails {
 }
 
 /// The build platform.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Builder {
     /// Its URI.

@@ -13,8 +13,7 @@ use mlspec_attest::predicate::{
 };
 use mlspec_attest::statement::{Statement, Subject};
 use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, Outcome, PackageFile, Resources, Security, Verdict};
-use mlspec_spec::newtypes::Digest;
-use mlspec_spec::newtypes::{ByteSize, RelativePath, ShortText};
+use mlspec_spec::newtypes::{ByteSize, Digest, RelativePath, ShortText};
 use mlspec_spec::validate::Encoding;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Version};
 
@@ -475,8 +474,7 @@ fn provenance(document: &Document, spec: &ModelPackageSpec, manifest: &Manifest)
         run_details: RunDetails {
             builder: Builder {
                 id: format!("https://mlspec.dev/mlspec@{}", env!("CARGO_PKG_VERSION")),
-                version: Default::default(),
-                builder_dependencies: Vec::new(),
+                ..Builder::default()
             },
             metadata: Some(BuildMetadata {
                 finished_on: Some(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0)),
