@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use mlspec_spec::newtypes::Digest;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{AttestError, ErrorKind};
@@ -26,9 +27,10 @@ pub struct FileDigest {
 }
 
 impl FileDigest {
-    /// `sha256:<hex>`.
-    pub fn prefixed(&self) -> String {
-        format!("sha256:{}", self.sha256)
+    /// `sha256:<hex>`; refused when the hex is not a SHA-256's (a digest read from a statement
+    /// may be anything).
+    pub fn prefixed(&self) -> Result<Digest, AttestError> {
+        Digest::sha256_hex(&self.sha256).map_err(|e| AttestError::new(ErrorKind::Malformed, "digest", e.to_string()))
     }
 }
 
@@ -140,8 +142,8 @@ impl Manifest {
     }
 
     /// `sha256:` of the manifest's lines: the directory's digest.
-    pub fn digest(&self) -> String {
-        format!("sha256:{}", hex::encode(Sha256::digest(self.lines().as_bytes())))
+    pub fn digest(&self) -> Digest {
+        Digest::sha256_of(self.lines())
     }
 
     /// Total bytes.

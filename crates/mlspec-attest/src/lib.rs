@@ -12,7 +12,9 @@
 //!   checkpoints, and their verification.
 //! - [`model_signing`]: the OpenSSF model-signing v1.0 format (key mode), both ways.
 //! - [`statement`]: in-toto Statement v1, the payload that names the signed subjects by digest
-//!   and carries a predicate (SLSA Provenance v1, or mlspec's verdict).
+//!   and carries a typed predicate.
+//! - [`predicate`]: the predicates as types — SLSA Provenance v1, mlspec's verdict, a dataset's
+//!   shard manifest — written and read back through serde, never by hand.
 //!
 //! A signature is only as good as the digests it covers: a package's envelope lists every
 //! file with its SHA-256, so verifying it re-hashes the files and reports each one that was
@@ -24,6 +26,7 @@ pub mod error;
 pub mod keys;
 pub mod log;
 pub mod model_signing;
+pub mod predicate;
 pub mod statement;
 
 pub use error::{AttestError, ErrorKind};

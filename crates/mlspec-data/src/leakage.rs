@@ -168,13 +168,13 @@ pub struct InputProof {
     /// Distinct row hashes.
     pub distinct_rows: u64,
     /// `sha256:` of the sorted distinct row hashes.
-    pub rows_digest: String,
+    pub rows_digest: Digest,
     /// Distinct keys (with `--key`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distinct_keys: Option<u64>,
     /// `sha256:` of the sorted distinct key hashes (with `--key`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keys_digest: Option<String>,
+    pub keys_digest: Option<Digest>,
     /// Rows with a null in a key column: they have no key and are not compared by key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_without_key: Option<u64>,
@@ -247,9 +247,8 @@ pub struct LeakageReport {
 
 impl LeakageReport {
     /// The report as a Split document's leakage check: what the inputs (the parts, named by
-    /// role) share, and each one's row-hash digest. The engine names every column as a key
-    /// and every digest `sha256:`, so an error here is a bug (Internal), named after the
-    /// first input.
+    /// role) share, and each one's row-hash digest. The engine names every column as a key, so
+    /// an error here is a bug (Internal), named after the first input.
     pub fn check(&self) -> Result<LeakageCheck, DataError> {
         let internal = |e: InvalidValue| {
             let first = self.inputs.first().map_or("", |input| input.name.as_str());
@@ -259,7 +258,7 @@ impl LeakageReport {
         let digests = self
             .inputs
             .iter()
-            .map(|input| Ok((Key::new(input.name.as_str())?, Digest::new(input.rows_digest.as_str())?)))
+            .map(|input| Ok((Key::new(input.name.as_str())?, input.rows_digest.clone())))
             .collect::<Result<_, InvalidValue>>();
         Ok(LeakageCheck {
             keys: keys(&self.keys).map_err(internal)?,
@@ -322,7 +321,7 @@ pub fn compare(mut inputs: Vec<HashedRows>, row_columns: Vec<String>, keys: Vec<
 }
 
 /// The number of distinct hashes and `sha256:` of their sorted big-endian bytes.
-pub fn set_digest(sorted: &[(u128, u64)]) -> (u64, String) {
+pub fn set_digest(sorted: &[(u128, u64)]) -> (u64, Digest) {
     let mut hasher = Sha256::new();
     let mut distinct = 0u64;
     let mut previous = None;
@@ -333,7 +332,7 @@ pub fn set_digest(sorted: &[(u128, u64)]) -> (u64, String) {
             previous = Some(hash);
         }
     }
-    (distinct, format!("sha256:{}", hex::encode(hasher.finalize())))
+    (distinct, Digest::sha256_finish(hasher))
 }
 
 /// What two sorted hash lists share.

@@ -255,6 +255,34 @@ impl Digest {
     pub fn algorithm(&self) -> &str {
         self.0.split_once(':').map_or("", |(a, _)| a)
     }
+
+    /// The hex digits after the algorithm.
+    pub fn hex(&self) -> &str {
+        self.0.split_once(':').map_or("", |(_, hex)| hex)
+    }
+
+    /// The SHA-256 of `bytes`.
+    pub fn sha256_of(bytes: impl AsRef<[u8]>) -> Digest {
+        use sha2::Digest as _;
+        Digest::sha256_finish(sha2::Sha256::new_with_prefix(bytes))
+    }
+
+    /// The SHA-256 of everything `hasher` was fed (for content streamed into it).
+    pub fn sha256_finish(hasher: sha2::Sha256) -> Digest {
+        use sha2::Digest as _;
+        Digest(sha256_prefixed(&hex::encode(hasher.finalize())))
+    }
+
+    /// A SHA-256 given as hex (as in-toto subjects and manifests carry it): refused unless it
+    /// is 64 lowercase hex digits.
+    pub fn sha256_hex(hex: &str) -> Result<Digest, InvalidValue> {
+        Digest::new(sha256_prefixed(hex))
+    }
+}
+
+/// `sha256:` and the hex digits: the one place a digest's text is made.
+fn sha256_prefixed(hex: &str) -> CompactString {
+    format!("sha256:{hex}").into()
 }
 
 validated_string! {
@@ -425,6 +453,21 @@ mod tests {
             &format!("sha512:{}", "0".repeat(128)),
         ]);
         assert_eq!(Digest::new(sha).map(|d| d.algorithm().to_owned()), Ok("sha256".into()));
+    }
+
+    #[test]
+    fn sha256_digests_are_made_one_way() {
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let of_bytes = Digest::sha256_of(b"");
+        assert_eq!(of_bytes.as_str(), format!("sha256:{empty}"));
+        assert_eq!(of_bytes.hex(), empty);
+        assert_eq!(Digest::sha256_hex(empty), Ok(of_bytes.clone()));
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut hasher, b"a");
+        sha2::Digest::update(&mut hasher, b"bc");
+        assert_eq!(Digest::sha256_finish(hasher), Digest::sha256_of(b"abc"));
+        assert!(Digest::sha256_hex("AB").is_err());
+        assert!(Digest::sha256_hex(&empty.to_uppercase()).is_err());
     }
 
     #[test]

@@ -133,11 +133,10 @@ pub async fn open(location: &Location) -> Result<Box<dyn Store>> {
 /// The digest that pins one version of a stored document: `sha256:` and the hex SHA-256 of the
 /// document's JSON exactly as the store keeps it (and hashes into the event chain) — compact
 /// serde_json, fields in document order, with `metadata.id` and `metadata.status` set.
-pub fn content_digest(document: &mlspec_spec::Document) -> Result<String> {
-    use sha2::Digest as _;
+pub fn content_digest(document: &mlspec_spec::Document) -> Result<mlspec_spec::newtypes::Digest> {
     let json = serde_json::to_string(document)
         .map_err(|e| StoreError::new(ErrorKind::Internal, format!("cannot encode the document: {e}")))?;
-    Ok(format!("sha256:{}", hex::encode(sha2::Sha256::digest(json.as_bytes()))))
+    Ok(mlspec_spec::newtypes::Digest::sha256_of(json))
 }
 
 /// Attempts at a write that found the database locked (SQLite, past its busy timeout).

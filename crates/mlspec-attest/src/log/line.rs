@@ -10,16 +10,19 @@
 //!   single spaces, so a method like `GET /admin HTTP/1.1" 200` stays one field;
 //! - the **quoted fields** (referer, user agent): printable ASCII other than `"` and `\` as is,
 //!   every other byte `\xhh` — no quote and no backslash other than an escape's ever appears;
+//!   an absent value is `-`, a value that is `-` is `\x2D`;
 //! - the **bare fields** (client, user) and **extension values**: percent-encoded outside
 //!   `A-Z a-z 0-9 . _ ~ : @ / + -` (so `%` itself is `%25`); an empty value is `-`, a value that
 //!   is `-` is `%2D`.
 //!
 //! [`parse`] undoes all of it: `log audit` shows the values the serving stack reported.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
 
 use super::{Binding, Layout, Request};
 
@@ -69,11 +72,12 @@ fn push_escaped(out: &mut String, text: &str, keep: fn(u8) -> bool) {
     }
 }
 
-/// A quoted field, `-` when absent.
+/// A quoted field, `-` when absent, `\x2D` when `-`.
 fn push_quoted(out: &mut String, text: Option<&str>) {
     out.push('"');
     match text {
         None => out.push('-'),
+        Some("-") => out.push_str("\\x2D"),
         Some(text) => push_escaped(out, text, is_quoted_byte),
     }
     out.push('"');
@@ -146,30 +150,86 @@ pub(super) fn combined(out: &mut String, request: &Request, binding: &str, times
     }
 }
 
+/// A JSON Lines object: the logging proto's fields, then `chain` — which the writer appends
+/// after them, once the line up to it is hashed.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonLine<'a> {
+    application_info: ApplicationInfo<'a>,
+    request_info: RequestInfo<'a>,
+    model_info: ModelInfo<'a>,
+    #[serde(default, skip_serializing)]
+    chain: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ApplicationInfo<'a> {
+    model: Cow<'a, str>,
+    package: Cow<'a, str>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestInfo<'a> {
+    request_id: Cow<'a, str>,
+    client: Cow<'a, str>,
+    user: Option<Cow<'a, str>>,
+    time: String,
+    method: Cow<'a, str>,
+    path: Cow<'a, str>,
+    protocol: Cow<'a, str>,
+    status: u16,
+    bytes: u64,
+    referer: Option<Cow<'a, str>>,
+    user_agent: Option<Cow<'a, str>>,
+    latency_ms: f64,
+    input_digest: Option<Cow<'a, str>>,
+    output_digest: Option<Cow<'a, str>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelInfo<'a> {
+    name: Cow<'a, str>,
+    pipeline_digest: Cow<'a, str>,
+    training_data_digest: Cow<'a, str>,
+}
+
 /// The JSON Lines object of a request (logging proto fields), open at the end for `chain`.
 pub(super) fn json_line(out: &mut String, request: &Request, binding: &Binding) -> Result<(), serde_json::Error> {
     let time = request.time.unwrap_or_else(Utc::now);
-    let value = serde_json::json!({
-        "applicationInfo": {"model": binding.model, "package": binding.package},
-        "requestInfo": {
-            "requestId": request.request_id,
-            "client": request.client,
-            "user": request.user,
-            "time": time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "method": request.method,
-            "path": request.path,
-            "protocol": request.protocol(),
-            "status": request.status,
-            "bytes": request.bytes,
-            "referer": request.referer,
-            "userAgent": request.user_agent,
-            "latencyMs": request.latency_ms,
-            "inputDigest": request.input_digest,
-            "outputDigest": request.output_digest,
+    fn borrowed(text: &Option<String>) -> Option<Cow<'_, str>> {
+        text.as_deref().map(Cow::Borrowed)
+    }
+    let line = JsonLine {
+        application_info: ApplicationInfo {
+            model: Cow::Borrowed(&binding.model),
+            package: Cow::Borrowed(&binding.package),
         },
-        "modelInfo": {"name": binding.model, "pipelineDigest": binding.pipeline, "trainingDataDigest": binding.data},
-    });
-    let text = serde_json::to_string(&value)?;
+        request_info: RequestInfo {
+            request_id: Cow::Borrowed(&request.request_id),
+            client: Cow::Borrowed(&request.client),
+            user: borrowed(&request.user),
+            time: time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            method: Cow::Borrowed(&request.method),
+            path: Cow::Borrowed(&request.path),
+            protocol: Cow::Borrowed(request.protocol()),
+            status: request.status,
+            bytes: request.bytes,
+            referer: borrowed(&request.referer),
+            user_agent: borrowed(&request.user_agent),
+            latency_ms: request.latency_ms,
+            input_digest: borrowed(&request.input_digest),
+            output_digest: borrowed(&request.output_digest),
+        },
+        model_info: ModelInfo {
+            name: Cow::Borrowed(&binding.model),
+            pipeline_digest: Cow::Borrowed(&binding.pipeline),
+            training_data_digest: Cow::Borrowed(&binding.data),
+        },
+        chain: None,
+    };
+    let text = serde_json::to_string(&line)?;
     out.push_str(text.strip_suffix('}').unwrap_or(&text));
     Ok(())
 }
@@ -275,8 +335,8 @@ fn parse_combined(line: &str) -> Result<Entry, String> {
         .word("bytes")?
         .parse()
         .map_err(|_| "the bytes are not a number")?;
-    let referer = unescape(fields.enclosed('"', '"', "referer")?);
-    let user_agent = unescape(fields.enclosed('"', '"', "user agent")?);
+    let referer = decode_quoted(fields.enclosed('"', '"', "referer")?);
+    let user_agent = decode_quoted(fields.enclosed('"', '"', "user agent")?);
     let fields = fields
         .rest
         .split(' ')
@@ -296,10 +356,15 @@ fn parse_combined(line: &str) -> Result<Entry, String> {
         protocol: unescape(protocol),
         status,
         bytes,
-        referer: (referer != "-").then_some(referer),
-        user_agent: (user_agent != "-").then_some(user_agent),
+        referer,
+        user_agent,
         fields,
     })
+}
+
+/// A quoted field decoded: `-` is absent.
+fn decode_quoted(text: &str) -> Option<String> {
+    (text != "-").then(|| unescape(text))
 }
 
 /// A bare field or extension value decoded: `-` is empty.
@@ -349,42 +414,37 @@ fn unescape(text: &str) -> String {
 }
 
 fn parse_json(line: &str) -> Result<Entry, String> {
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
-    let request = &value["requestInfo"];
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-    let mut fields = Vec::new();
-    let mut field = |key: &str, v: &serde_json::Value| {
-        let rendered = match v {
-            serde_json::Value::Null => return,
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        fields.push((key.to_owned(), rendered));
-    };
-    field("rid", &request["requestId"]);
-    field("model", &value["modelInfo"]["name"]);
-    field("package", &value["applicationInfo"]["package"]);
-    field("pipeline", &value["modelInfo"]["pipelineDigest"]);
-    field("data", &value["modelInfo"]["trainingDataDigest"]);
-    field("latency_ms", &request["latencyMs"]);
-    field("in", &request["inputDigest"]);
-    field("out", &request["outputDigest"]);
-    field("chain", &value["chain"]);
+    let line: JsonLine = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    let request = line.request_info;
+    let owned = |text: Option<Cow<'_, str>>| text.map(Cow::into_owned);
+    // The latency as JSON writes it (`12.0`), as the Combined line writes its digits.
+    let latency = serde_json::Number::from_f64(request.latency_ms).map(|n| n.to_string());
+    let fields = [
+        ("rid", Some(request.request_id.into_owned())),
+        ("model", Some(line.model_info.name.into_owned())),
+        ("package", Some(line.application_info.package.into_owned())),
+        ("pipeline", Some(line.model_info.pipeline_digest.into_owned())),
+        ("data", Some(line.model_info.training_data_digest.into_owned())),
+        ("latency_ms", latency),
+        ("in", owned(request.input_digest)),
+        ("out", owned(request.output_digest)),
+        ("chain", line.chain),
+    ];
     Ok(Entry {
-        client: text(&request["client"]).unwrap_or_default(),
-        user: text(&request["user"]).filter(|u| !u.is_empty()),
-        time: text(&request["time"]).unwrap_or_default(),
-        method: text(&request["method"]).unwrap_or_default(),
-        path: text(&request["path"]).unwrap_or_default(),
-        protocol: text(&request["protocol"]).unwrap_or_default(),
-        status: request["status"]
-            .as_u64()
-            .and_then(|s| u16::try_from(s).ok())
-            .unwrap_or_default(),
-        bytes: request["bytes"].as_u64().unwrap_or_default(),
-        referer: text(&request["referer"]),
-        user_agent: text(&request["userAgent"]),
-        fields,
+        client: request.client.into_owned(),
+        user: owned(request.user).filter(|u| !u.is_empty()),
+        time: request.time,
+        method: request.method.into_owned(),
+        path: request.path.into_owned(),
+        protocol: request.protocol.into_owned(),
+        status: request.status,
+        bytes: request.bytes,
+        referer: owned(request.referer),
+        user_agent: owned(request.user_agent),
+        fields: fields
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+            .collect(),
     })
 }
 
@@ -433,6 +493,45 @@ mod tests {
         assert_eq!(entry.field("chain"), None);
     }
 
+    /// The bytes the JSON layout wrote when it was built with `json!`.
+    #[test]
+    fn a_json_line_writes_the_bytes_it_always_wrote() {
+        let request = Request {
+            time: Some(DateTime::from_timestamp(1_800_000_000, 5_000_000).unwrap()),
+            input_digest: None,
+            ..hostile()
+        };
+        let binding = Binding {
+            model: "churn@1".into(),
+            package: "sha256:00".into(),
+            pipeline: "p\"".into(),
+            data: "d".into(),
+        };
+        let mut line = String::new();
+        json_line(&mut line, &request, &binding).unwrap();
+        let by_hand = serde_json::json!({
+            "applicationInfo": {"model": binding.model, "package": binding.package},
+            "requestInfo": {
+                "requestId": request.request_id,
+                "client": request.client,
+                "user": request.user,
+                "time": "2027-01-15T08:00:00.005Z",
+                "method": request.method,
+                "path": request.path,
+                "protocol": request.protocol(),
+                "status": request.status,
+                "bytes": request.bytes,
+                "referer": request.referer,
+                "userAgent": request.user_agent,
+                "latencyMs": request.latency_ms,
+                "inputDigest": request.input_digest,
+                "outputDigest": request.output_digest,
+            },
+            "modelInfo": {"name": binding.model, "pipelineDigest": binding.pipeline, "trainingDataDigest": binding.data},
+        });
+        assert_eq!(line + "}", by_hand.to_string());
+    }
+
     #[test]
     fn the_request_line_has_exactly_two_spaces_and_no_quote() {
         let mut line = String::new();
@@ -444,11 +543,15 @@ mod tests {
 
     proptest::proptest! {
         /// Any values: the line keeps its shape (one line, six quotes, two spaces in the
-        /// request) and reads back to the same values.
+        /// request) and reads back to the same values, extension fields included — but an empty
+        /// user, which Combined writes as no user.
         #[test]
         fn any_request_round_trips(
             client in "(?s).*", user in "(?s).*", method in "(?s).+", path in "(?s).+", protocol in "(?s).+",
-            referer in "(?s).*", agent in "(?s).*", rid in "(?s).+", out in "(?s).*",
+            referer in proptest::option::of("-|(?s).*"), agent in proptest::option::of("-|(?s).*"),
+            rid in "(?s).+", input in proptest::option::of("-|(?s).*"), out in proptest::option::of("(?s).*"),
+            model in "-|(?s).*", package in "(?s).*", pipeline in "(?s).*", data in "(?s).*",
+            latency_ms in 0.0f64..1e6,
         ) {
             let request = Request {
                 client: client.clone(),
@@ -457,28 +560,61 @@ mod tests {
                 path: path.clone(),
                 protocol: Some(protocol.clone()),
                 status: 200,
-                referer: Some(referer.clone()),
-                user_agent: Some(agent.clone()),
+                referer: referer.clone(),
+                user_agent: agent.clone(),
                 request_id: rid.clone(),
-                latency_ms: 1.0,
-                output_digest: Some(out.clone()),
+                latency_ms,
+                input_digest: input.clone(),
+                output_digest: out.clone(),
                 ..Request::default()
             };
+            let binding = super::super::RenderedBinding::new(super::super::Binding {
+                model: model.clone(),
+                package: package.clone(),
+                pipeline: pipeline.clone(),
+                data: data.clone(),
+            });
             let mut line = String::new();
-            combined(&mut line, &request, " model=m", &mut TimeCache::default());
+            combined(&mut line, &request, &binding.rendered, &mut TimeCache::default());
             proptest::prop_assert!(!line.contains(['\n', '\r']));
             proptest::prop_assert_eq!(line.matches('"').count(), 6);
             proptest::prop_assert_eq!(line.split('"').nth(1).unwrap_or_default().matches(' ').count(), 2);
             let entry = parse(&line, Layout::Combined).map_err(proptest::test_runner::TestCaseError::fail)?;
-            proptest::prop_assert_eq!(entry.field("rid"), Some(rid.as_str()));
-            proptest::prop_assert_eq!(entry.field("out"), Some(out.as_str()));
+            let fields = |latency: String, chain: Option<&str>| -> Vec<(String, String)> {
+                [
+                    ("rid", Some(rid.clone())),
+                    ("model", Some(model.clone())),
+                    ("package", Some(package.clone())),
+                    ("pipeline", Some(pipeline.clone())),
+                    ("data", Some(data.clone())),
+                    ("latency_ms", Some(latency)),
+                    ("in", input.clone()),
+                    ("out", out.clone()),
+                    ("chain", chain.map(str::to_owned)),
+                ]
+                .into_iter()
+                .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+                .collect()
+            };
+            proptest::prop_assert_eq!(&entry.fields, &fields(format!("{latency_ms:.3}"), None));
+            let mut json = String::new();
+            json_line(&mut json, &request, &binding.binding)
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            json.push_str(",\"chain\":\"00\"}");
+            let from_json = parse(&json, Layout::JsonLines).map_err(proptest::test_runner::TestCaseError::fail)?;
+            let latency = serde_json::Number::from_f64(latency_ms).map(|n| n.to_string()).unwrap_or_default();
+            proptest::prop_assert_eq!(&from_json.fields, &fields(latency, Some("00")));
+            proptest::prop_assert_eq!(
+                Entry { time: String::new(), fields: Vec::new(), ..from_json },
+                Entry { time: String::new(), fields: Vec::new(), ..entry.clone() }
+            );
             proptest::prop_assert_eq!(entry.client, client);
             proptest::prop_assert_eq!(entry.user, Some(user).filter(|u| !u.is_empty()));
             proptest::prop_assert_eq!(entry.method, method);
             proptest::prop_assert_eq!(entry.path, path);
             proptest::prop_assert_eq!(entry.protocol, protocol);
-            proptest::prop_assert_eq!(entry.referer, Some(referer).filter(|r| r != "-"));
-            proptest::prop_assert_eq!(entry.user_agent, Some(agent).filter(|a| a != "-"));
+            proptest::prop_assert_eq!(entry.referer, referer);
+            proptest::prop_assert_eq!(entry.user_agent, agent);
         }
     }
 }

@@ -107,7 +107,7 @@ fn a_hash_split_is_stable_across_orderings_and_batch_sizes() {
     }
     // The proofs do not depend on the order either.
     let proofs = |s: &mlspec_data::split::Split| -> Vec<String> {
-        s.leakage.inputs.iter().map(|i| i.rows_digest.clone()).collect()
+        s.leakage.inputs.iter().map(|i| i.rows_digest.to_string()).collect()
     };
     assert_eq!(proofs(&first), proofs(&second));
     // The Split document's check: nothing shared, each part's digest under its role.
@@ -126,7 +126,7 @@ fn a_hash_split_is_stable_across_orderings_and_batch_sizes() {
         .leakage
         .inputs
         .iter()
-        .map(|i| (i.name.clone(), i.rows_digest.clone()))
+        .map(|i| (i.name.clone(), i.rows_digest.to_string()))
         .collect();
     reported.sort();
     assert_eq!(digests, reported);

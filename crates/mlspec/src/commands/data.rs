@@ -510,7 +510,7 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
 /// `sha256:` and the hex SHA-256 of the file's bytes (as stored, compressed or not), streamed by
 /// the trust chain's one digest implementation (a file that changes while read is refused).
 pub(crate) fn content_digest(path: &Path) -> anyhow::Result<Digest> {
-    Ok(Digest::new(mlspec_attest::digest::file(path)?.prefixed())?)
+    Ok(mlspec_attest::digest::file(path)?.prefixed()?)
 }
 
 /// Checks the `--dataset` reference in the store, when one is given and a store is in use: a

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use mlspec_spec::newtypes::Digest;
 use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
@@ -456,20 +457,20 @@ fn train(dir: &Path) -> anyhow::Result<Model> {
     });
     std::fs::write(dir.join("model/model.json"), serde_json::to_string_pretty(&json)?)?;
     let digest = mlspec_attest::digest::file(&dir.join("model/model.json"))?;
+    let prefixed = digest.prefixed()?;
     let accuracy = rows.iter().filter(|r| u8::from(model.score(r.0) > 0.5) == r.1).count() as f64 / n;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     std::fs::write(
         dir.join("training.yaml"),
         format!(
             "apiVersion: mlspec/v1\nkind: Run\nmetadata:\n  name: train-churn\nspec:\n  status: Finished\n  startTime: {now}\n  endTime: {now}\n  params:\n    model: logistic-regression\n    features: age,income,tenure\n  metrics:\n    - {{key: train_accuracy, value: {accuracy}}}\n  inputs: [Dataset/customers-train@1]\n---\napiVersion: mlspec/v1\nkind: Artifact\nmetadata:\n  name: churn-model\nspec:\n  run: Run/train-churn\n  type: model\n  path: {{datastore: local, path: model/model.json}}\n  digest: {}\n  size: {}\n  mediaType: application/json\n",
-            digest.prefixed(),
-            digest.size
+            prefixed, digest.size
         ),
     )?;
     outln!(
         "   {} rows, train accuracy {accuracy:.4}, model/model.json {}\n",
         rows.len(),
-        digest.prefixed()
+        prefixed
     );
     Ok(model)
 }
@@ -499,7 +500,7 @@ fn requests(model: &Model, part: &Path) -> anyhow::Result<String> {
             "request_id": format!("req-{row}"),
             "latency_ms": 1.5 + i as f64,
             "time": format!("2026-11-30T12:00:0{i}Z"),
-            "output_digest": format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("{score:.6}")))),
+            "output_digest": Digest::sha256_of(format!("{score:.6}")),
         });
         writeln!(out, "{request}")?;
     }

@@ -13,7 +13,7 @@ use mlspec_attest::log::{
     UnsignedTail, read_line, verify, verify_chain,
 };
 use mlspec_spec::Spec;
-use sha2::{Digest as _, Sha256};
+use mlspec_spec::newtypes::Digest;
 
 use crate::model_package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, read_package};
 use crate::store::{LazyStore, StoreChoice, block_on};
@@ -181,15 +181,15 @@ pub(crate) fn binding(dir: &Path) -> anyhow::Result<Binding> {
     }
     let pipeline = match spec.training.as_ref().and_then(|t| t.digest.clone()) {
         Some(digest) => digest.to_string(),
-        None => file(&dir.join(PACKAGE_FILE))?.prefixed(),
+        None => file(&dir.join(PACKAGE_FILE))?.prefixed()?.to_string(),
     };
     let mut datasets: Vec<String> = spec.datasets.iter().map(ToString::to_string).collect();
     datasets.sort();
     Ok(Binding {
         model: format!("{name}@{}", spec.version),
-        package: file(&envelopes)?.prefixed(),
+        package: file(&envelopes)?.prefixed()?.to_string(),
         pipeline,
-        data: format!("sha256:{}", hex::encode(Sha256::digest(datasets.join("\n").as_bytes()))),
+        data: Digest::sha256_of(datasets.join("\n")).to_string(),
     })
 }
 

@@ -205,7 +205,7 @@ async fn pin(store: &dyn Store, id: &str) -> anyhow::Result<Ref> {
     let digest = mlspec_store::content_digest(&stored.document)?;
     Ok(Ref {
         target: RefTarget::Id(object_id),
-        digest: Some(mlspec_spec::newtypes::Digest::new(digest)?),
+        digest: Some(digest),
     })
 }
 

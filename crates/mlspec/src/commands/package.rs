@@ -8,7 +8,10 @@ use anyhow::{Context as _, bail};
 use mlspec_attest::digest::{Manifest, file};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
 use mlspec_attest::keys::{Algorithm, SigningKey, write_key_pair};
-use mlspec_attest::statement::{SLSA_PROVENANCE_V1, Statement, Subject};
+use mlspec_attest::predicate::{
+    self, BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails, VERDICT_V1,
+};
+use mlspec_attest::statement::{Statement, Subject};
 use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, Outcome, PackageFile, Resources, Security, Verdict};
 use mlspec_spec::newtypes::{ByteSize, Digest, RelativePath, ShortText};
 use mlspec_spec::validate::Encoding;
@@ -18,9 +21,6 @@ use crate::documents::{document_text, load_document};
 use crate::model_package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, read_package};
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 use crate::trust::{report, trusted_key};
-
-/// The predicate type of mlspec's verdict statement.
-pub const VERDICT_V1: &str = "https://mlspec.dev/verdict/v1";
 
 /// Make a signing key pair: `private.pem` (PKCS#8, mode 0600) and `public.pem` in KEYDIR.
 /// Prints the key id (securesystemslib's). Exit 0, or 2 when the directory already holds a key.
@@ -226,7 +226,7 @@ async fn build(args: BuildArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         .map(|e| {
             Ok(PackageFile {
                 path: RelativePath::new(e.path.as_str())?,
-                digest: Digest::new(e.digest.prefixed())?,
+                digest: e.digest.prefixed()?,
                 size: e.digest.size,
             })
         })
@@ -351,11 +351,7 @@ async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
     }
     let (mut document, spec) = read_package(&args.dir)?;
     let manifest = package_manifest(&args.dir)?;
-    let listed = Manifest::of_digests(
-        spec.files
-            .iter()
-            .map(|f| (f.path.as_str(), f.digest.as_str().trim_start_matches("sha256:"))),
-    );
+    let listed = Manifest::of_digests(spec.files.iter().map(|f| (f.path.as_str(), f.digest.hex())));
     let differences = listed.differences(&manifest.clone().without_sizes());
     if !differences.is_empty() {
         let list: Vec<String> = differences.iter().map(ToString::to_string).collect();
@@ -368,28 +364,32 @@ async fn sign(args: SignArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> 
     let mut subjects: Vec<Subject> = manifest
         .entries
         .iter()
-        .map(|e| subject(&e.path, &e.digest.sha256))
+        .map(|e| Subject::sha256(&e.path, &e.digest.sha256))
         .collect();
-    subjects.push(subject(PACKAGE_FILE, &file(&args.dir.join(PACKAGE_FILE))?.sha256));
-    let mut statements = vec![Statement::new(
+    subjects.push(Subject::sha256(
+        PACKAGE_FILE,
+        &file(&args.dir.join(PACKAGE_FILE))?.sha256,
+    ));
+    let mut payloads = vec![serde_json::to_vec(&Statement::new(
         subjects.clone(),
-        SLSA_PROVENANCE_V1,
         provenance(&document, &spec, &manifest),
-    )];
+    ))?];
     if let Some(verdict) = &spec.verdict {
-        statements.push(Statement::new(subjects, VERDICT_V1, verdict_predicate(verdict, &spec)));
+        payloads.push(serde_json::to_vec(&Statement::new(
+            subjects,
+            verdict_predicate(verdict, &spec),
+        ))?);
     }
     let mut lines = String::new();
-    for statement in &statements {
-        let payload = serde_json::to_vec(statement)?;
-        let envelope = Envelope::sign(IN_TOTO, &payload, &[&key]);
+    for payload in &payloads {
+        let envelope = Envelope::sign(IN_TOTO, payload, &[&key]);
         lines.push_str(&serde_json::to_string(&envelope)?);
         lines.push('\n');
     }
     let out = args.dir.join(ENVELOPES_FILE);
     crate::files::write_whole(&out, lines.as_bytes(), Some(&crate::files::ENVELOPE))?;
     let key_id = key.public().key_id();
-    errln!("{}: {} statements signed by {key_id}", out.display(), statements.len());
+    errln!("{}: {} statements signed by {key_id}", out.display(), payloads.len());
     if let Some(path) = &args.model_signing {
         write_model_signing(&args.dir, &key, path)?;
     }
@@ -435,63 +435,72 @@ fn write_model_signing(dir: &Path, key: &SigningKey, path: &Path) -> anyhow::Res
     Ok(())
 }
 
-fn subject(name: &str, sha256: &str) -> Subject {
-    Subject {
-        name: name.to_owned(),
-        digest: [("sha256".to_owned(), sha256.to_owned())].into_iter().collect(),
-    }
+/// The external parameters of a package's build (build type [`PACKAGE_BUILD_TYPE`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct PackageParameters {
+    name: String,
+    version: String,
+    format: String,
+    manifest: Digest,
 }
 
+/// The SLSA build type of a model package.
+const PACKAGE_BUILD_TYPE: &str = "https://mlspec.dev/ModelPackage/v1";
+
 /// SLSA Provenance v1: what built the package (mlspec, the package's parameters), from what
-/// (the model, training, datasets and test report it references), and the run's details.
-fn provenance(document: &Document, spec: &ModelPackageSpec, manifest: &Manifest) -> serde_json::Value {
+/// (the model, training, datasets and test report it references, pinned when they are), and
+/// when it finished.
+fn provenance(document: &Document, spec: &ModelPackageSpec, manifest: &Manifest) -> Provenance<PackageParameters> {
     let references = spec
         .model
         .iter()
         .chain(&spec.training)
         .chain(&spec.datasets)
         .chain(&spec.test_report);
-    let dependencies: Vec<serde_json::Value> = references
-        .map(|r| {
-            let mut dependency = serde_json::json!({"uri": format!("mlspec:{r}")});
-            if let Some(digest) = &r.digest
-                && let Some(hex) = digest.as_str().strip_prefix("sha256:")
-            {
-                dependency["digest"] = serde_json::json!({"sha256": hex});
-            }
-            dependency
-        })
-        .collect();
-    serde_json::json!({
-        "buildDefinition": {
-            "buildType": "https://mlspec.dev/ModelPackage/v1",
-            "externalParameters": {
-                "name": document.metadata.name.to_string(),
-                "version": spec.version.to_string(),
-                "format": spec.format.to_string(),
-                "manifest": manifest.digest(),
+    Provenance {
+        build_definition: BuildDefinition {
+            build_type: PACKAGE_BUILD_TYPE.to_owned(),
+            external_parameters: PackageParameters {
+                name: document.metadata.name.to_string(),
+                version: spec.version.to_string(),
+                format: spec.format.to_string(),
+                manifest: manifest.digest(),
             },
-            "resolvedDependencies": dependencies,
+            internal_parameters: None,
+            resolved_dependencies: references
+                .map(|r| ResourceDescriptor::pinned(format!("mlspec:{r}"), r.digest.as_ref()))
+                .collect(),
         },
-        "runDetails": {
-            "builder": {"id": format!("https://mlspec.dev/mlspec@{}", env!("CARGO_PKG_VERSION"))},
-            "metadata": {"finishedOn": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)},
+        run_details: RunDetails {
+            builder: Builder {
+                id: format!("https://mlspec.dev/mlspec@{}", env!("CARGO_PKG_VERSION")),
+                ..Builder::default()
+            },
+            metadata: Some(BuildMetadata {
+                finished_on: Some(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0)),
+                ..BuildMetadata::default()
+            }),
+            byproducts: Vec::new(),
         },
-    })
+    }
 }
 
 /// mlspec's verdict predicate: the objectives, the result and each criterion.
-fn verdict_predicate(verdict: &Verdict, spec: &ModelPackageSpec) -> serde_json::Value {
-    serde_json::json!({
-        "objectives": verdict.objectives.to_string(),
-        "result": if verdict.result == Outcome::Passed { "passed" } else { "failed" },
-        "testReport": spec.test_report.as_ref().map(ToString::to_string),
-        "criteria": verdict.criteria.iter().map(|c| serde_json::json!({
-            "name": c.name.to_string(),
-            "met": c.met,
-            "expression": c.expression.as_ref().map(ToString::to_string),
-        })).collect::<Vec<_>>(),
-    })
+fn verdict_predicate(verdict: &Verdict, spec: &ModelPackageSpec) -> predicate::Verdict {
+    predicate::Verdict {
+        objectives: verdict.objectives.to_string(),
+        result: verdict.result,
+        test_report: spec.test_report.as_ref().map(ToString::to_string),
+        criteria: verdict
+            .criteria
+            .iter()
+            .map(|c| predicate::Criterion {
+                name: c.name.to_string(),
+                met: c.met,
+                expression: c.expression.as_ref().map(ToString::to_string),
+            })
+            .collect(),
+    }
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -544,16 +553,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         problems.extend(signed.differences(&actual).iter().map(ToString::to_string));
     }
     if args.require_objectives_met {
-        match statements.iter().find(|s| s.predicate_type == VERDICT_V1) {
-            None => problems.push("no signed verdict: the package was signed without a test report's verdict".into()),
-            Some(s) if s.predicate["result"] != "passed" => {
-                problems.push(format!(
-                    "the signed verdict against {} is `failed`",
-                    s.predicate["objectives"]
-                ));
-            }
-            Some(_) => {}
-        }
+        problems.extend(objectives_not_met(&statements));
     }
     Ok(report(&problems, || {
         format!(
@@ -563,4 +563,20 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             statements.first().map_or(0, |s| s.subject.len())
         )
     }))
+}
+
+/// Why the signed verdict does not show the objectives met: there is none, it cannot be read,
+/// or it failed.
+fn objectives_not_met(statements: &[Statement]) -> Option<String> {
+    let Some(statement) = statements.iter().find(|s| s.predicate_type == VERDICT_V1) else {
+        return Some("no signed verdict: the package was signed without a test report's verdict".into());
+    };
+    match statement.predicate_as::<predicate::Verdict>() {
+        Err(e) => Some(format!("the signed verdict cannot be read: {e}")),
+        Ok(verdict) if verdict.result != Outcome::Passed => Some(format!(
+            "the signed verdict against \"{}\" is `failed`",
+            verdict.objectives
+        )),
+        Ok(_) => None,
+    }
 }

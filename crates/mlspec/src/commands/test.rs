@@ -8,7 +8,6 @@ use anyhow::{Context as _, bail};
 use mlspec_data::leakage::{HashedRows, LeakageOptions, compare, hash_file, row_columns};
 use mlspec_spec::expr::query::parse_filter;
 use mlspec_spec::kinds::{Outcome, SplitRole, TestReportSpec};
-use mlspec_spec::newtypes::Digest;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec, Status};
 use mlspec_store::{ListQuery, Selector, Store};
 
@@ -154,7 +153,7 @@ async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCo
     };
     let guard = Guard {
         store,
-        digest: &digest,
+        digest: digest.as_str(),
         columns: &columns,
         args: &args,
     };
@@ -177,7 +176,7 @@ async fn run_test(mut args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCo
             metrics: parts.metrics,
             undefined: parts.undefined,
             slices: parts.slices,
-            holdback_digest: Some(Digest::new(digest.as_str())?),
+            holdback_digest: Some(digest),
             holdback_reads: reads,
             holdback_read_budget: budget,
             verdict: None,

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use mlspec_attest::digest::FileDigest;
 use mlspec_spec::kinds::{ArtifactSpec, ArtifactType, ResourceUsage, RunSpec, RunStatus};
-use mlspec_spec::newtypes::{Digest, Key, LabelKey, LabelValue, MediaType, RelativePath, ShortText};
+use mlspec_spec::newtypes::{Key, LabelKey, LabelValue, MediaType, RelativePath, ShortText};
 use mlspec_spec::values::{DataPath, ParamValue, Params, Tags, UniqueMap};
 use mlspec_spec::{ApiVersion, Document, Metadata, Name, ObjectId, Ref, RefTarget, Spec};
-use sha2::{Digest as _, Sha256};
 
 use super::logs::Captured;
 
@@ -162,7 +162,7 @@ fn log_path(log: &Captured) -> anyhow::Result<DataPath> {
 
 /// An Artifact for an output file, in the datastore `local` (the directory the step ran in).
 fn artifact(run_id: &ObjectId, path: &Path, taken: &mut Vec<String>) -> anyhow::Result<Document> {
-    let (digest, size) = sha256_file(path)?;
+    let digest = output_digest(path)?;
     let stem = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -194,19 +194,18 @@ fn artifact(run_id: &ObjectId, path: &Path, taken: &mut Vec<String>) -> anyhow::
                 table: None,
                 query: None,
             },
-            digest: Digest::new(format!("sha256:{digest}"))?,
-            size,
+            digest: digest.prefixed()?,
+            size: digest.size,
             media_type: MediaType::new("application/octet-stream")?,
         }),
     })
 }
 
-/// SHA-256 (hex) and size of a file, streamed.
-pub fn sha256_file(path: &Path) -> anyhow::Result<(String, u64)> {
-    let mut file = crate::inputs::open_regular(path).map_err(anyhow::Error::msg)?;
-    let mut hasher = Sha256::new();
-    let size = std::io::copy(&mut file, &mut hasher)?;
-    Ok((hex::encode(hasher.finalize()), size))
+/// An output's SHA-256 and size, by the trust chain's one file digest (refused when the file
+/// changes while it is read); what is not a regular file is named first.
+fn output_digest(path: &Path) -> anyhow::Result<FileDigest> {
+    crate::inputs::open_regular(path).map_err(anyhow::Error::msg)?;
+    Ok(mlspec_attest::digest::file(path)?)
 }
 
 /// Parses `--param KEY=VALUE`: numbers as numbers, anything else as text.
@@ -231,4 +230,34 @@ pub fn params(pairs: Vec<(Key, mlspec_spec::values::ParamValue)>) -> anyhow::Res
         }
     }
     Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// procfs reports a size of 0 for a file that has content: to the digest, a file that
+    /// changed while it was read.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_output_that_changes_while_it_is_hashed_is_not_recorded() {
+        let error = artifact(&ObjectId::generate(), Path::new("/proc/self/status"), &mut Vec::new()).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("changed while it was hashed"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn an_output_is_recorded_with_its_sha256_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bin");
+        std::fs::write(&path, b"abc").unwrap();
+        let document = artifact(&ObjectId::generate(), &path, &mut Vec::new()).unwrap();
+        let Spec::Artifact(spec) = document.spec else {
+            panic!("not an Artifact")
+        };
+        assert_eq!(spec.digest, mlspec_spec::newtypes::Digest::sha256_of(b"abc"));
+        assert_eq!(spec.size, 3);
+    }
 }

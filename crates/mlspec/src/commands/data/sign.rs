@@ -8,12 +8,10 @@ use anyhow::{Context as _, bail};
 use mlspec_attest::digest::{Difference, Entry, Manifest};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
 use mlspec_attest::keys::SigningKey;
+use mlspec_attest::predicate::{DATASET_MANIFEST_V1, Shard, ShardManifest};
 use mlspec_attest::statement::{Statement, Subject};
 
 use crate::trust::{report, trusted_key};
-
-/// The predicate type of a signed shard manifest.
-pub const DATASET_MANIFEST_V1: &str = "https://mlspec.dev/dataset-manifest/v1";
 
 /// Sign a dataset: a directory of shards or a list of files. The envelope (an in-toto
 /// Statement v1 whose subjects are the shards with their SHA-256, and whose predicate lists
@@ -87,31 +85,23 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let subjects: Vec<Subject> = manifest
         .entries
         .iter()
-        .map(|e| Subject {
-            name: e.path.clone(),
-            digest: [("sha256".to_owned(), e.digest.sha256.clone())].into_iter().collect(),
-        })
+        .map(|e| Subject::sha256(&e.path, &e.digest.sha256))
         .collect();
-    let listed: Vec<serde_json::Value> = manifest
-        .entries
-        .iter()
-        .zip(&paths)
-        .enumerate()
-        .map(|(i, (e, path))| {
-            let mut shard =
-                serde_json::json!({"id": i, "path": e.path, "size": e.digest.size, "sha256": e.digest.sha256});
-            if let Some(rows) = mlspec_data::parquet_rows(path) {
-                shard["rows"] = rows.into();
-            }
-            shard
-        })
-        .collect();
-    let predicate = serde_json::json!({
-        "shards": listed,
-        "manifest": manifest.digest(),
-        "bytes": manifest.bytes(),
-    });
-    let statement = Statement::new(subjects, DATASET_MANIFEST_V1, predicate);
+    let predicate = ShardManifest {
+        shards: (0u64..)
+            .zip(manifest.entries.iter().zip(&paths))
+            .map(|(id, (e, path))| Shard {
+                id,
+                path: e.path.clone(),
+                size: e.digest.size,
+                sha256: e.digest.sha256.clone(),
+                rows: mlspec_data::parquet_rows(path),
+            })
+            .collect(),
+        manifest: manifest.digest(),
+        bytes: manifest.bytes(),
+    };
+    let statement = Statement::new(subjects, predicate);
     let envelope = Envelope::sign(IN_TOTO, &serde_json::to_vec(&statement)?, &[&key]);
     let text = serde_json::to_string_pretty(&envelope)? + "\n";
     crate::files::write_whole(&args.out, text.as_bytes(), Some(&crate::files::ENVELOPE))?;
