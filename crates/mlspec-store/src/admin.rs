@@ -303,7 +303,7 @@ async fn record_change(
         links,
         action,
         previous: Some(previous),
-    });
+    })?;
     Ok(())
 }
 

@@ -280,7 +280,7 @@ async fn record(
         links,
         action: if previous.is_some() { "update" } else { "create" },
         previous,
-    });
+    })?;
     applied.seq = Some(seq);
     Ok(applied)
 }

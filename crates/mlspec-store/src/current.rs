@@ -6,10 +6,11 @@ use sqlx::{AnyConnection, Row};
 
 use crate::error::{Result, StoreError};
 use crate::model::ObjectSummary;
+use crate::sql::Backend;
 
 /// The columns every object read selects, in [`Current::from_row`]'s order.
 pub(crate) const SELECT_CURRENT: &str = "SELECT o.id, o.kind, o.name, o.scope, o.status, o.head_seq, o.created_seq, \
-     e.document, e.links, e.at_us, c.at_us FROM objects o \
+     e.body, e.at_us, c.at_us FROM objects o \
      JOIN events e ON e.seq = o.head_seq JOIN events c ON c.seq = o.created_seq";
 
 /// The columns a listing selects from `objects o`, in [`summary_from_row`]'s order.
@@ -55,18 +56,20 @@ impl Current {
     pub fn from_row(row: &AnyRow) -> Result<Current> {
         let kind: String = row.try_get(1)?;
         let status: String = row.try_get(4)?;
+        let head_seq = row.try_get(5)?;
+        let (document, links) = crate::body::unpack(&row.try_get::<Vec<u8>, _>(7)?, head_seq)?;
         Ok(Current {
             id: row.try_get(0)?,
             kind: parse_kind(&kind)?,
             name: row.try_get(2)?,
             scope: row.try_get(3)?,
             status: parse_status(&status)?,
-            head_seq: row.try_get(5)?,
+            head_seq,
             created_seq: row.try_get(6)?,
-            document: row.try_get(7)?,
-            links: row.try_get(8)?,
-            updated_us: row.try_get(9)?,
-            created_us: row.try_get(10)?,
+            document,
+            links,
+            updated_us: row.try_get(8)?,
+            created_us: row.try_get(9)?,
         })
     }
 
@@ -114,20 +117,13 @@ pub fn display(kind: Kind, name: &str, scope: &str) -> String {
 /// `params` as text in order.
 pub(crate) async fn fetch_current(conn: &mut AnyConnection, filter: &str, params: &[&str]) -> Result<Vec<Current>> {
     let sql = format!("{SELECT_CURRENT} WHERE {filter}");
-    // PostgreSQL plans it afresh each time: a cached generic plan made while the tables were
-    // small would go on scanning them as they grow. SQLite keeps it prepared.
-    let persistent = is_sqlite(conn);
+    let persistent = Backend::of(conn).keeps_plans();
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(persistent);
     for param in params {
         query = query.bind(*param);
     }
     let rows = query.fetch_all(conn).await?;
     rows.iter().map(Current::from_row).collect()
-}
-
-/// True on SQLite, false on PostgreSQL.
-pub(crate) fn is_sqlite(conn: &AnyConnection) -> bool {
-    conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
 pub(crate) fn parse_kind(text: &str) -> Result<Kind> {

@@ -12,12 +12,7 @@
 //! and TestReport. A field an update drops keeps its row with both values NULL (rows are never
 //! deleted), which no comparison matches.
 
-use futures_util::TryStreamExt as _;
 use mlspec_spec::Document;
-use sqlx::{AnyConnection, Row};
-
-use crate::error::{Result, StoreError};
-use crate::write::{field_row, insert_fields};
 use mlspec_spec::expr::Record;
 use mlspec_spec::expr::record::Scalar;
 use serde_json::Value;
@@ -79,23 +74,4 @@ impl FieldValue {
             FieldValue::Text(t) => (None, Some(t.clone())),
         }
     }
-}
-
-/// Fills `fields` from every object's current document (upgrading a store to schema 2).
-pub(crate) async fn backfill(conn: &mut AnyConnection) -> Result<()> {
-    let mut rows = Vec::new();
-    let mut current = sqlx::query("SELECT o.id, o.kind, e.document FROM objects o JOIN events e ON e.seq = o.head_seq")
-        .fetch(&mut *conn);
-    while let Some(row) = current.try_next().await? {
-        let (id, kind, json): (String, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let document: Document = serde_json::from_str(&json).map_err(|e| {
-            StoreError::data_loss(format!("the stored document of {kind} {id} cannot be read: {e}"))
-                .with_hint("run `mlspec store verify`")
-        })?;
-        for (key, value) in fields_of(&document) {
-            rows.push(field_row(&id, &kind, &key, value.columns()));
-        }
-    }
-    drop(current);
-    insert_fields(conn, rows).await
 }

@@ -1,8 +1,9 @@
 //! Compiling a `--where` filter and an `--order-by` key to SQL. User input never becomes SQL
 //! text: field keys and values are bound parameters, and the SQL around them comes from a fixed
-//! set of fragments chosen by the filter's shape. Each comparison selects ids from the `fields`
-//! (or `labels`, or `objects`) index for one key; the filter's id set then drives the listing,
-//! so that a selective filter reads only the matching rows.
+//! set of fragments chosen by the filter's shape. Each comparison selects object keys
+//! (`objects.created_seq`) from the `fields` (or `labels`, or `objects`) index for one key; the
+//! filter's key set then drives the listing, so that a selective filter reads only the matching
+//! rows.
 
 use mlspec_spec::Kind;
 use mlspec_spec::expr::ast::BinOp;
@@ -27,33 +28,33 @@ impl Sql {
         format!("${}", self.params.len())
     }
 
-    /// A SELECT of the ids (column `id`) of the objects of `kind` that `filter` holds for:
-    /// comparisons read one index each, `All` intersects and `Any` unites their id sets — so
+    /// A SELECT of the keys (column `k`) of the objects of `kind` that `filter` holds for:
+    /// comparisons read one index each, `All` intersects and `Any` unites their key sets — so
     /// the work is proportional to the matching rows, not to the objects of the kind.
-    pub fn ids(&mut self, filter: &Filter, kind: Kind) -> String {
+    pub fn keys(&mut self, filter: &Filter, kind: Kind) -> String {
         match filter {
             Filter::All(parts) if parts.is_empty() => {
                 let kind = self.bind(Bind::Text(kind.as_str().to_owned()));
-                format!("SELECT id FROM objects WHERE kind = {kind}")
+                format!("SELECT created_seq AS k FROM objects WHERE kind = {kind}")
             }
-            Filter::Any(parts) if parts.is_empty() => "SELECT id FROM objects WHERE 1 = 0".to_owned(),
+            Filter::Any(parts) if parts.is_empty() => "SELECT created_seq AS k FROM objects WHERE 1 = 0".to_owned(),
             Filter::All(parts) => self.combine(parts, kind, " INTERSECT "),
             Filter::Any(parts) => self.combine(parts, kind, " UNION "),
             Filter::Compare { field, op, value } => self.comparison(field, *op, value, kind),
         }
     }
 
-    /// The parts' id sets combined by a set operator. Each part is wrapped as a subquery, as
+    /// The parts' key sets combined by a set operator. Each part is wrapped as a subquery, as
     /// SQLite does not allow parentheses around the members of a compound SELECT.
     fn combine(&mut self, parts: &[Filter], kind: Kind, operator: &str) -> String {
         if let [only] = parts {
-            return self.ids(only, kind);
+            return self.keys(only, kind);
         }
         let members: Vec<String> = parts
             .iter()
             .map(|part| {
                 let alias = format!("s{}", self.params.len());
-                format!("SELECT id FROM ({}) AS {alias}", self.ids(part, kind))
+                format!("SELECT k FROM ({}) AS {alias}", self.keys(part, kind))
             })
             .collect();
         members.join(operator)
@@ -65,12 +66,12 @@ impl Sql {
         match field {
             Field::Name => {
                 let value = self.bind(Bind::Text(literal_text(value).to_lowercase()));
-                format!("SELECT id FROM objects WHERE kind = {kind} AND name_key {op} {value}")
+                format!("SELECT created_seq AS k FROM objects WHERE kind = {kind} AND name_key {op} {value}")
             }
             Field::Label(key) => {
                 let key = self.bind(Bind::Text(key.clone()));
                 let value = self.bind(Bind::Text(literal_text(value)));
-                format!("SELECT object_id AS id FROM labels WHERE key = {key} AND value {op} {value}")
+                format!("SELECT object_key AS k FROM labels WHERE key = {key} AND value {op} {value}")
             }
             _ => {
                 let key = self.bind(Bind::Text(field.index_key().unwrap_or_default()));
@@ -79,7 +80,7 @@ impl Sql {
                     other => ("text", self.bind(Bind::Text(literal_text(other)))),
                 };
                 format!(
-                    "SELECT object_id AS id FROM fields WHERE kind = {kind} AND key = {key} AND {column} {op} {value}"
+                    "SELECT object_key AS k FROM fields WHERE kind = {kind} AND key = {key} AND {column} {op} {value}"
                 )
             }
         }
@@ -99,14 +100,14 @@ impl Sql {
             OrderKey::Field(Field::Label(key)) => {
                 let key = self.bind(Bind::Text(key.clone()));
                 (
-                    format!(" LEFT JOIN labels ol ON ol.object_id = o.id AND ol.key = {key}"),
+                    format!(" LEFT JOIN labels ol ON ol.object_key = o.created_seq AND ol.key = {key}"),
                     format!("CASE WHEN ol.value IS NULL THEN 1 ELSE 0 END, ol.value {dir}, {tail}"),
                 )
             }
             OrderKey::Field(field) => {
                 let key = self.bind(Bind::Text(field.index_key().unwrap_or_default()));
                 (
-                    format!(" LEFT JOIN fields ob ON ob.object_id = o.id AND ob.key = {key}"),
+                    format!(" LEFT JOIN fields ob ON ob.object_key = o.created_seq AND ob.key = {key}"),
                     format!(
                         "CASE WHEN ob.num IS NULL AND ob.text IS NULL THEN 1 ELSE 0 END, \
                          CASE WHEN ob.num IS NULL THEN 1 ELSE 0 END, ob.num {dir}, ob.text {dir}, {tail}"

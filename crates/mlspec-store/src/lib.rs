@@ -8,14 +8,18 @@
 //!   of its identity). Objects are *deprecated* (still usable, with a warning), *archived*
 //!   (retired: using one is an error, its name is free again, it stays readable by id) and
 //!   *reactivated* — never deleted: no operation, and no SQL statement the store issues, removes
-//!   a row.
+//!   a row (a schema upgrade that changes how events are kept copies them all, then drops the
+//!   old table, in one transaction).
 //! - **Events**: every change (create, update, deprecate, archive, reactivate, rename) is an
 //!   immutable event holding who, when, what, the whole new document and a link to the object's
-//!   previous event (its previous value). Applying the same content again writes nothing.
+//!   previous event (its previous value). Applying the same content again writes nothing. The
+//!   document and its resolved links are stored compressed (zstd with a fixed dictionary of
+//!   MLSpec's common JSON) and read back byte for byte.
 //! - **The hash chain**: each event's hash covers its fields and the previous event's hash
-//!   ([`chain`]), and the head is recorded separately, so [`Store::verify`] detects any row
-//!   edited, deleted, inserted or reordered directly in the database. The derived tables
-//!   (objects, labels, fields, lineage edges) are checked against a replay of the log.
+//!   ([`chain`]) — over the document's canonical JSON, not its compressed form — and the head is
+//!   recorded separately, so [`Store::verify`] detects any row edited, deleted, inserted or
+//!   reordered directly in the database. The derived tables (objects, labels, fields, lineage
+//!   edges) are checked against a replay of the log.
 //! - **Queries**: each object's metrics, parameters and spec scalars are indexed in a `fields`
 //!   table, so that [`Store::list`] with a filter in the expression language
 //!   (`metrics.accuracy > 0.9 and labels.team = "risk"`) reads only the matching index ranges;
@@ -42,6 +46,7 @@
 
 mod admin;
 mod apply;
+mod body;
 pub mod chain;
 mod current;
 mod error;
@@ -54,6 +59,7 @@ mod model;
 mod read;
 mod resolve;
 mod sql;
+mod upgrade;
 mod verify;
 mod write;
 

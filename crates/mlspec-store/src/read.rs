@@ -4,13 +4,12 @@ use mlspec_spec::Status;
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
-use crate::current::{
-    Current, SUMMARY_COLUMNS, fetch_current, is_sqlite, parse_status, rfc3339, status_str, summary_from_row,
-};
+use crate::current::{Current, SUMMARY_COLUMNS, fetch_current, parse_status, rfc3339, status_str, summary_from_row};
 use crate::error::{Result, StoreError};
 use crate::filter::{Bind, Sql};
 use crate::model::{Event, FieldChange, ListQuery, ObjectSummary, Selector, StoredObject};
 use crate::resolve::Resolver;
+use crate::sql::Backend;
 use mlspec_spec::expr::ast::BinOp;
 use mlspec_spec::expr::query::{Field, Filter, Literal};
 
@@ -37,7 +36,9 @@ pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<
 /// The objects of a kind, filtered by status, labels and the query's filter, in its order.
 pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
     let (text, params) = list_statement(query);
-    let rows = bound(&text, params, is_sqlite(conn)).fetch_all(conn).await?;
+    let rows = bound(&text, params, Backend::of(conn).keeps_plans())
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(summary_from_row).collect()
 }
 
@@ -45,13 +46,9 @@ pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<
 /// per step: how a query shows that it reads an index.
 pub(crate) async fn explain_list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<String>> {
     let (text, params) = list_statement(query);
-    let sqlite = is_sqlite(conn);
-    let (prefix, column) = if sqlite {
-        ("EXPLAIN QUERY PLAN ", 3)
-    } else {
-        ("EXPLAIN ", 0)
-    };
-    let rows = bound(&format!("{prefix}{text}"), params, sqlite)
+    let backend = Backend::of(conn);
+    let (prefix, column) = backend.explain();
+    let rows = bound(&format!("{prefix}{text}"), params, backend.keeps_plans())
         .fetch_all(conn)
         .await?;
     rows.iter().map(|row| Ok(row.try_get::<String, _>(column)?)).collect()
@@ -95,7 +92,7 @@ fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
         })
         .collect();
     parts.extend(query.filter.clone());
-    // The filter's ids drive the join (CROSS JOIN keeps SQLite from scanning the kind instead).
+    // The filter's keys drive the join (CROSS JOIN keeps SQLite from scanning the kind instead).
     let mut conditions = vec![
         format!("o.kind = {kind}"),
         format!("o.status IN ({})", status_list.join(", ")),
@@ -103,10 +100,10 @@ fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
     let source = if parts.is_empty() {
         "objects o".to_owned()
     } else {
-        conditions.push("o.id = f.id".to_owned());
+        conditions.push("o.created_seq = f.k".to_owned());
         format!(
             "({}) AS f CROSS JOIN objects o",
-            sql.ids(&Filter::All(parts), query.kind)
+            sql.keys(&Filter::All(parts), query.kind)
         )
     };
     let (join, order) = sql.order(query.order.as_ref());
@@ -124,8 +121,12 @@ fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
 /// Every event of the object `selector` names, oldest first.
 pub(crate) async fn history(conn: &mut AnyConnection, selector: &Selector) -> Result<Vec<Event>> {
     let id = Resolver::default().resolve(conn, selector).await?.object.id;
+    // The object's events, found by following each event's link to the one before it.
     let rows = sqlx::query(
-        "SELECT seq, at_us, actor, action, name, status, document, hash FROM events WHERE object_id = $1 ORDER BY seq",
+        "WITH RECURSIVE chain (seq) AS (SELECT head_seq FROM objects WHERE id = $1 \
+         UNION ALL SELECT e.prev_event FROM events e JOIN chain c ON e.seq = c.seq WHERE e.prev_event IS NOT NULL) \
+         SELECT e.seq, e.at_us, e.actor, e.action, e.name, e.status, e.body, e.hash FROM events e \
+         JOIN chain c ON e.seq = c.seq ORDER BY e.seq",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
@@ -134,7 +135,7 @@ pub(crate) async fn history(conn: &mut AnyConnection, selector: &Selector) -> Re
     let mut previous: Option<Value> = None;
     for row in rows {
         let seq: i64 = row.try_get(0)?;
-        let text: String = row.try_get(6)?;
+        let (text, _) = crate::body::unpack(&row.try_get::<Vec<u8>, _>(6)?, seq)?;
         let document: Value = serde_json::from_str(&text)
             .map_err(|e| StoreError::data_loss(format!("event {seq} holds an unreadable document: {e}")))?;
         let changes = match &previous {
@@ -152,7 +153,7 @@ pub(crate) async fn history(conn: &mut AnyConnection, selector: &Selector) -> Re
             status: parse_status(&status)?,
             changes,
             document: document.clone(),
-            hash: row.try_get(7)?,
+            hash: hex::encode(row.try_get::<Vec<u8>, _>(7)?),
         });
         previous = Some(document);
     }

@@ -23,7 +23,8 @@ pub(crate) struct Candidate {
     pub name: String,
     pub scope: String,
     pub status: Status,
-    /// Creation order: later objects compare greater.
+    /// Creation order, the object's `created_seq` (also its key in `edges`): later objects
+    /// compare greater.
     pub order: i64,
     /// The document's JSON, stored or about to be.
     pub document: String,
@@ -324,8 +325,8 @@ pub const STEP_LABEL: &str = "mlspec.org/step";
 async fn newest_run_of_step(conn: &mut AnyConnection, step: &str) -> Result<Option<Candidate>> {
     let newest = fetch_current(
         conn,
-        "o.kind = 'Run' AND o.status <> 'Archived' AND o.id IN \
-         (SELECT object_id FROM labels WHERE key = $1 AND value = $2) \
+        "o.kind = 'Run' AND o.status <> 'Archived' AND o.created_seq IN \
+         (SELECT object_key FROM labels WHERE key = $1 AND value = $2) \
          ORDER BY o.created_seq DESC LIMIT 1",
         &[STEP_LABEL, step],
     )

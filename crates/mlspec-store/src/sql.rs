@@ -14,17 +14,20 @@ use crate::error::{ErrorKind, Result, StoreError};
 use crate::location::Location;
 
 /// The schema version this build of mlspec reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The DDL of each schema version, per dialect: entry 0 creates version 1 (`init`), entry `i`
-/// upgrades version `i` to `i + 1` (`db upgrade`).
+/// upgrades version `i` to `i + 1` (`db upgrade`, then [`crate::upgrade::fill`] moves the data
+/// the DDL cannot).
 const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_fields.sql"),
+    include_str!("../migrations/sqlite/0003_compact.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_fields.sql"),
+    include_str!("../migrations/postgres/0003_compact.sql"),
 ];
 
 /// The tables a store consists of.
@@ -60,6 +63,37 @@ impl Backend {
         match self {
             Backend::Sqlite => SQLITE_MIGRATIONS,
             Backend::Postgres => POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// The backend a connection talks to.
+    pub(crate) fn of(conn: &AnyConnection) -> Backend {
+        if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+
+    /// Whether a statement that varies with the data should stay prepared: yes on SQLite;
+    /// PostgreSQL plans it afresh each time, since a cached generic plan made while the tables
+    /// were small would go on scanning them as they grow.
+    pub(crate) fn keeps_plans(self) -> bool {
+        self == Backend::Sqlite
+    }
+
+    /// Whether multi-row statements bind `?` by position: SQLite looks a `$n` parameter up by
+    /// name in a list, which makes binding quadratic in the parameter count.
+    pub(crate) fn binds_by_position(self) -> bool {
+        self == Backend::Sqlite
+    }
+
+    /// What turns a query into its plan, and the column of the plan's text: SQLite's
+    /// `EXPLAIN QUERY PLAN`, PostgreSQL's `EXPLAIN`.
+    pub(crate) fn explain(self) -> (&'static str, usize) {
+        match self {
+            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", 3),
+            Backend::Postgres => ("EXPLAIN ", 0),
         }
     }
 
@@ -271,11 +305,9 @@ impl SqlStore {
     async fn migrate(&self, from: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let steps = self.backend.migrations();
-        for ddl in steps.iter().skip(usize::try_from(from).unwrap_or(usize::MAX)) {
+        for (to, ddl) in (1..).zip(steps).skip(usize::try_from(from).unwrap_or(usize::MAX)) {
             sqlx::raw_sql(*ddl).execute(&mut *tx).await?;
-        }
-        if from == 1 {
-            crate::fields::backfill(&mut tx).await?;
+            crate::upgrade::fill(&mut tx, to).await?;
         }
         if from == 0 {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

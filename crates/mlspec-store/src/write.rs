@@ -2,7 +2,7 @@
 //! derived tables (objects, labels, fields, edges) follow it — all within the caller's transaction, so
 //! a batch is all there or not at all.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use mlspec_spec::validate::Encoding;
 use mlspec_spec::{Document, Kind, Status};
@@ -69,6 +69,7 @@ pub(crate) struct Previous {
 
 pub(crate) enum Param {
     Text(String),
+    Bytes(Vec<u8>),
     MaybeText(Option<String>),
     Int(i64),
     MaybeInt(Option<i64>),
@@ -82,8 +83,15 @@ struct Rows {
     objects: Vec<Vec<Param>>,
     labels: Vec<Vec<Param>>,
     fields: Vec<Vec<Param>>,
-    edges: Vec<Vec<Param>>,
-    removed_edges: Vec<(i64, String, String, String, String)>,
+    edges: Vec<EdgeChange>,
+}
+
+/// An edge an event adds or removes.
+struct EdgeChange {
+    seq: i64,
+    link: Link,
+    owner: String,
+    added: bool,
 }
 
 /// Collects a transaction's events and writes them, with the derived rows, at [`Writer::finish`].
@@ -93,6 +101,8 @@ pub(crate) struct Writer {
     at_us: i64,
     actor: String,
     rows: Rows,
+    /// The key (`created_seq`) of every object recorded, by id.
+    keys: HashMap<String, i64>,
 }
 
 impl Writer {
@@ -111,6 +121,7 @@ impl Writer {
             at_us: chrono::Utc::now().timestamp_micros(),
             actor: actor.to_owned(),
             rows: Rows::default(),
+            keys: HashMap::new(),
         })
     }
 
@@ -125,7 +136,7 @@ impl Writer {
     }
 
     /// Records a new state; returns its event's sequence number.
-    pub fn record(&mut self, state: NewState) -> i64 {
+    pub fn record(&mut self, state: NewState) -> Result<i64> {
         self.seq += 1;
         let seq = self.seq;
         let links_json = serde_json::to_string(&state.links.iter().collect::<Vec<_>>()).unwrap_or_default();
@@ -145,15 +156,11 @@ impl Writer {
             prev_hash: std::mem::take(&mut self.hash),
         };
         self.hash = record.hash();
-        self.add_derived_rows(
-            seq,
-            &state.object_id,
-            &state.labels,
-            &state.links,
-            state.previous.as_ref(),
-        );
-        self.add_field_rows(&state.object_id, &record.kind, &state.fields, state.previous.as_ref());
         let created_seq = state.previous.as_ref().map_or(seq, |p| p.created_seq);
+        self.keys.insert(state.object_id.clone(), created_seq);
+        self.add_label_rows(created_seq, &state.labels, state.previous.as_ref());
+        self.add_edges(seq, &state.object_id, &state.links, state.previous.as_ref());
+        self.add_field_rows(created_seq, &record.kind, &state.fields, state.previous.as_ref());
         self.rows.objects.push(vec![
             Param::Text(record.object_id.clone()),
             Param::Text(record.kind.clone()),
@@ -166,23 +173,17 @@ impl Writer {
             Param::Int(self.at_us),
             Param::Int(self.at_us),
         ]);
-        self.rows.events.push(event_params(record, self.hash.clone()));
-        seq
+        self.rows.events.push(event_params(record, &self.hash)?);
+        Ok(seq)
     }
 
-    fn add_derived_rows(
-        &mut self,
-        seq: i64,
-        id: &str,
-        labels: &[(String, String)],
-        links: &BTreeSet<Link>,
-        previous: Option<&Previous>,
-    ) {
+    /// Upserts the labels that are new or changed; a label the document dropped gets NULL.
+    fn add_label_rows(&mut self, object_key: i64, labels: &[(String, String)], previous: Option<&Previous>) {
         let old_labels = previous.map(|p| p.labels.as_slice()).unwrap_or_default();
         for (key, value) in labels {
             if !old_labels.iter().any(|(k, v)| k == key && v == value) {
                 self.rows.labels.push(vec![
-                    Param::Text(id.to_owned()),
+                    Param::Int(object_key),
                     Param::Text(key.clone()),
                     Param::MaybeText(Some(value.clone())),
                 ]);
@@ -191,42 +192,41 @@ impl Writer {
         for (key, _) in old_labels {
             if !labels.iter().any(|(k, _)| k == key) {
                 self.rows.labels.push(vec![
-                    Param::Text(id.to_owned()),
+                    Param::Int(object_key),
                     Param::Text(key.clone()),
                     Param::MaybeText(None),
                 ]);
             }
         }
+    }
+
+    /// The edges the event adds and removes.
+    fn add_edges(&mut self, seq: i64, id: &str, links: &BTreeSet<Link>, previous: Option<&Previous>) {
         let empty = BTreeSet::new();
         let old_links = previous.map_or(&empty, |p| &p.links);
-        for (relation, source, target) in links.difference(old_links) {
-            self.rows.edges.push(vec![
-                Param::Text(source.clone()),
-                Param::Text(target.clone()),
-                Param::Text(relation.clone()),
-                Param::Text(id.to_owned()),
-                Param::Int(seq),
-                Param::MaybeInt(None),
-            ]);
-        }
-        for (relation, source, target) in old_links.difference(links) {
-            self.rows
-                .removed_edges
-                .push((seq, target.clone(), source.clone(), relation.clone(), id.to_owned()));
+        let added = links.difference(old_links).map(|link| (link, true));
+        let removed = old_links.difference(links).map(|link| (link, false));
+        for (link, added) in added.chain(removed) {
+            self.rows.edges.push(EdgeChange {
+                seq,
+                link: link.clone(),
+                owner: id.to_owned(),
+                added,
+            });
         }
     }
 
     /// Upserts the fields that are new or changed; a field the document dropped gets NULLs.
-    fn add_field_rows(&mut self, id: &str, kind: &str, fields: &Fields, previous: Option<&Previous>) {
+    fn add_field_rows(&mut self, object_key: i64, kind: &str, fields: &Fields, previous: Option<&Previous>) {
         let old_fields = previous.map(|p| p.fields.as_slice()).unwrap_or_default();
         for (key, value) in fields {
             if !old_fields.iter().any(|(k, v)| k == key && v == value) {
-                self.rows.fields.push(field_row(id, kind, key, value.columns()));
+                self.rows.fields.push(field_row(object_key, kind, key, value.columns()));
             }
         }
         for (key, _) in old_fields {
             if !fields.iter().any(|(k, _)| k == key) {
-                self.rows.fields.push(field_row(id, kind, key, (None, None)));
+                self.rows.fields.push(field_row(object_key, kind, key, (None, None)));
             }
         }
     }
@@ -236,8 +236,9 @@ impl Writer {
         if self.rows.events.is_empty() {
             return Ok(());
         }
+        let mut keys = self.keys;
         let rows = self.rows;
-        insert(conn, "INSERT INTO events (seq, at_us, actor, action, object_id, kind, name, scope, status, document, links, prev_event, prev_hash, hash)", "", rows.events).await?;
+        insert(conn, INSERT_EVENT, "", rows.events).await?;
         insert(
             conn,
             "INSERT INTO objects (id, kind, name, name_key, scope, status, head_seq, created_seq, created_us, updated_us)",
@@ -249,31 +250,13 @@ impl Writer {
         .await?;
         insert(
             conn,
-            "INSERT INTO labels (object_id, key, value)",
-            " ON CONFLICT (object_id, key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO labels (object_key, key, value)",
+            " ON CONFLICT (object_key, key) DO UPDATE SET value = excluded.value",
             rows.labels,
         )
         .await?;
         insert_fields(conn, rows.fields).await?;
-        insert(
-            conn,
-            "INSERT INTO edges (source, target, relation, owner, added_seq, removed_seq)",
-            " ON CONFLICT (target, source, relation, owner) DO UPDATE SET added_seq = excluded.added_seq, removed_seq = NULL",
-            rows.edges,
-        )
-        .await?;
-        for (seq, target, source, relation, owner) in rows.removed_edges {
-            sqlx::query(
-                "UPDATE edges SET removed_seq = $1 WHERE target = $2 AND source = $3 AND relation = $4 AND owner = $5",
-            )
-            .bind(seq)
-            .bind(target)
-            .bind(source)
-            .bind(relation)
-            .bind(owner)
-            .execute(&mut *conn)
-            .await?;
-        }
+        write_edges(conn, rows.edges, &mut keys).await?;
         sqlx::query("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(self.seq)
             .bind(self.hash)
@@ -283,21 +266,92 @@ impl Writer {
     }
 }
 
-/// Upserts rows of (object_id, kind, key, num, text) into `fields`.
-pub(crate) async fn insert_fields(conn: &mut AnyConnection, rows: Vec<Vec<Param>>) -> Result<()> {
+/// The statement that appends events, for rows of [`event_params`]' shape.
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at_us, actor, action, object_id, kind, name, scope, status, body, prev_event, prev_hash, hash)";
+
+/// Adds and removes edges; an edge names its objects by their keys (`created_seq`), looked up
+/// for the objects this transaction did not record.
+async fn write_edges(conn: &mut AnyConnection, edges: Vec<EdgeChange>, keys: &mut HashMap<String, i64>) -> Result<()> {
+    let unknown: BTreeSet<&str> = edges
+        .iter()
+        .flat_map(|e| [e.link.1.as_str(), e.link.2.as_str()])
+        .filter(|id| !keys.contains_key(*id))
+        .collect();
+    let unknown: Vec<&str> = unknown.into_iter().collect();
+    for chunk in unknown.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, created_seq FROM objects WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            keys.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+    let key = |id: &str| {
+        keys.get(id)
+            .copied()
+            .ok_or_else(|| StoreError::data_loss(format!("lineage names object {id}, which has no objects row")))
+    };
+    let mut added = Vec::new();
+    for edge in &edges {
+        let (relation, source, target) = &edge.link;
+        let (source, target, owner) = (key(source)?, key(target)?, key(&edge.owner)?);
+        if edge.added {
+            added.push(vec![
+                Param::Int(source),
+                Param::Int(target),
+                Param::Text(relation.clone()),
+                Param::Int(owner),
+                Param::Int(edge.seq),
+                Param::MaybeInt(None),
+            ]);
+        } else {
+            sqlx::query(
+                "UPDATE edges SET removed_seq = $1 WHERE target = $2 AND source = $3 AND relation = $4 AND owner = $5",
+            )
+            .bind(edge.seq)
+            .bind(target)
+            .bind(source)
+            .bind(relation.as_str())
+            .bind(owner)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
     insert(
         conn,
-        "INSERT INTO fields (object_id, kind, key, num, text)",
-        " ON CONFLICT (object_id, key) DO UPDATE SET num = excluded.num, text = excluded.text",
+        "INSERT INTO edges (source, target, relation, owner, added_seq, removed_seq)",
+        " ON CONFLICT (target, source, relation, owner) DO UPDATE SET added_seq = excluded.added_seq, removed_seq = NULL",
+        added,
+    )
+    .await
+}
+
+/// Upserts rows of [`field_row`] into `fields`.
+async fn insert_fields(conn: &mut AnyConnection, rows: Vec<Vec<Param>>) -> Result<()> {
+    insert(
+        conn,
+        "INSERT INTO fields (object_key, kind, key, num, text)",
+        " ON CONFLICT (object_key, key) DO UPDATE SET num = excluded.num, text = excluded.text",
         rows,
     )
     .await
 }
 
 /// One row of `fields`.
-pub(crate) fn field_row(id: &str, kind: &str, key: &str, (num, text): (Option<f64>, Option<String>)) -> Vec<Param> {
+pub(crate) fn field_row(
+    object_key: i64,
+    kind: &str,
+    key: &str,
+    (num, text): (Option<f64>, Option<String>),
+) -> Vec<Param> {
     vec![
-        Param::Text(id.to_owned()),
+        Param::Int(object_key),
         Param::Text(kind.to_owned()),
         Param::Text(key.to_owned()),
         Param::MaybeReal(num),
@@ -315,8 +369,14 @@ pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<()> {
     Ok(())
 }
 
-fn event_params(record: EventRecord, hash: String) -> Vec<Param> {
-    vec![
+/// The columns of an event's row: the document and links packed into one body, the hashes as
+/// bytes.
+fn event_params(record: EventRecord, hash: &str) -> Result<Vec<Param>> {
+    let body = crate::body::pack(&record.document, &record.links)?;
+    let bytes = |hex_hash: &str| {
+        hex::decode(hex_hash).map_err(|e| StoreError::data_loss(format!("the head hash is not hex: {e}")))
+    };
+    Ok(vec![
         Param::Int(record.seq),
         Param::Int(record.at_us),
         Param::Text(record.actor),
@@ -326,12 +386,11 @@ fn event_params(record: EventRecord, hash: String) -> Vec<Param> {
         Param::Text(record.name),
         Param::Text(record.scope),
         Param::Text(record.status),
-        Param::Text(record.document),
-        Param::Text(record.links),
+        Param::Bytes(body),
         Param::MaybeInt(record.prev_event),
-        Param::Text(record.prev_hash),
-        Param::Text(hash),
-    ]
+        Param::Bytes(bytes(&record.prev_hash)?),
+        Param::Bytes(bytes(hash)?),
+    ])
 }
 
 /// Inserts `rows` with as few multi-row statements as the parameter limit allows.
@@ -340,9 +399,7 @@ pub(crate) async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, row
         return Ok(());
     };
     let per_statement = (MAX_PARAMS / width).max(1);
-    // SQLite looks a `$n` parameter up by name in a list, which makes binding quadratic in the
-    // parameter count; plain `?` parameters bind by position.
-    let positional = crate::current::is_sqlite(conn);
+    let positional = crate::sql::Backend::of(conn).binds_by_position();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Param>> = rows.by_ref().take(per_statement).collect();
@@ -378,6 +435,7 @@ pub(crate) async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, row
         for param in chunk.into_iter().flatten() {
             query = match param {
                 Param::Text(v) => query.bind(v),
+                Param::Bytes(v) => query.bind(v),
                 Param::MaybeText(v) => query.bind(v),
                 Param::Int(v) => query.bind(v),
                 Param::MaybeInt(v) => query.bind(v),

@@ -10,10 +10,10 @@ CREATE TABLE chain_head (
     hash TEXT NOT NULL
 );
 CREATE TABLE edges (
-    source TEXT NOT NULL,
-    target TEXT NOT NULL,
+    source BIGINT NOT NULL,
+    target BIGINT NOT NULL,
     relation TEXT NOT NULL,
-    owner TEXT NOT NULL,
+    owner BIGINT NOT NULL,
     added_seq BIGINT NOT NULL,
     removed_seq BIGINT,
     PRIMARY KEY (target, source, relation, owner)
@@ -28,25 +28,24 @@ CREATE TABLE events (
     name TEXT NOT NULL,
     scope TEXT NOT NULL,
     status TEXT NOT NULL,
-    document TEXT NOT NULL,
-    links TEXT NOT NULL,
+    body BLOB NOT NULL,
     prev_event BIGINT,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
 );
 CREATE TABLE fields (
-    object_id TEXT NOT NULL,
+    object_key BIGINT NOT NULL,
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
     num REAL,
     text TEXT,
-    PRIMARY KEY (object_id, key)
+    PRIMARY KEY (object_key, key)
 ) WITHOUT ROWID;
 CREATE TABLE labels (
-    object_id TEXT NOT NULL,
+    object_key BIGINT NOT NULL,
     key TEXT NOT NULL,
     value TEXT,
-    PRIMARY KEY (object_id, key)
+    PRIMARY KEY (object_key, key)
 ) WITHOUT ROWID;
 CREATE TABLE objects (
     id TEXT PRIMARY KEY NOT NULL,
@@ -63,9 +62,9 @@ CREATE TABLE store_meta (
     value TEXT NOT NULL
 );
 CREATE INDEX edges_by_source ON edges (source, target);
-CREATE INDEX events_by_object ON events (object_id, seq);
-CREATE INDEX fields_by_number ON fields (kind, key, num);
-CREATE INDEX fields_by_text ON fields (kind, key, text);
+CREATE INDEX fields_by_number ON fields (kind, key, num) WHERE num IS NOT NULL;
+CREATE INDEX fields_by_text ON fields (kind, key, text) WHERE text IS NOT NULL;
 CREATE INDEX labels_by_value ON labels (key, value);
+CREATE UNIQUE INDEX objects_by_created_seq ON objects (created_seq);
 CREATE INDEX objects_by_kind ON objects (kind, status, name_key);
 CREATE UNIQUE INDEX objects_live_name ON objects (kind, name_key, scope) WHERE status <> 'Archived';

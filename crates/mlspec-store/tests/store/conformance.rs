@@ -313,7 +313,8 @@ conformance! {
     async fn verify_detects_an_edited_event(store) {
         store.apply_yaml(&join(&[run_with("a", "params: {lr: 0.1}"), run("b")])).await.unwrap();
         store.drop_guards().await;
-        store.exec("UPDATE events SET document = REPLACE(document, '0.1', '0.9') WHERE seq = 1").await;
+        // Event 1 made to hold event 2's document and links: a valid body, not the hashed one.
+        store.exec("UPDATE events SET body = (SELECT body FROM events WHERE seq = 2) WHERE seq = 1").await;
         let problems = store.verify().await.unwrap().problems;
         assert!(problems.iter().any(|p| p.contains("event 1: its content does not match its hash")), "{problems:#?}");
     }

@@ -1,0 +1,89 @@
+-- mlspec store schema version 3 (PostgreSQL): the same log and indexes, in less space.
+-- Events keep their document and links compressed together in `body` (zstd with a fixed
+-- dictionary, see src/body.rs) and their hashes as 32 bytes; the hash chain still covers the
+-- documents' canonical JSON, so no hash changes. An object's events are found by following
+-- `prev_event` from its head, so events need no index by object. Edges, labels and fields name
+-- objects by their key, `objects.created_seq` (the sequence number of their creating event),
+-- instead of 36-character ids; the fields indexes hold only the rows they can find (numbers in
+-- `fields_by_number`, text in `fields_by_text`). `db upgrade` copies the events into the new
+-- layout (events_v2 is dropped then).
+
+DROP INDEX events_by_object;
+DROP TRIGGER events_refuse_change ON events;
+DROP TRIGGER events_refuse_truncate ON events;
+ALTER TABLE events RENAME TO events_v2;
+ALTER TABLE events_v2 RENAME CONSTRAINT events_pkey TO events_v2_pkey;
+CREATE TABLE events (
+    seq BIGINT PRIMARY KEY NOT NULL,
+    at_us BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    prev_event BIGINT,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL
+);
+CREATE TRIGGER events_refuse_change BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION mlspec_refuse();
+CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION mlspec_refuse();
+
+CREATE UNIQUE INDEX objects_by_created_seq ON objects (created_seq);
+
+DROP INDEX edges_by_source;
+ALTER TABLE edges RENAME TO edges_v2;
+ALTER TABLE edges_v2 RENAME CONSTRAINT edges_pkey TO edges_v2_pkey;
+CREATE TABLE edges (
+    source BIGINT NOT NULL,
+    target BIGINT NOT NULL,
+    relation TEXT NOT NULL,
+    owner BIGINT NOT NULL,
+    added_seq BIGINT NOT NULL,
+    removed_seq BIGINT,
+    PRIMARY KEY (target, source, relation, owner)
+);
+INSERT INTO edges (source, target, relation, owner, added_seq, removed_seq)
+    SELECT s.created_seq, t.created_seq, e.relation, o.created_seq, e.added_seq, e.removed_seq
+    FROM edges_v2 e
+    JOIN objects s ON s.id = e.source
+    JOIN objects t ON t.id = e.target
+    JOIN objects o ON o.id = e.owner;
+DROP TABLE edges_v2;
+CREATE INDEX edges_by_source ON edges (source, target);
+
+DROP INDEX labels_by_value;
+ALTER TABLE labels RENAME TO labels_v2;
+ALTER TABLE labels_v2 RENAME CONSTRAINT labels_pkey TO labels_v2_pkey;
+CREATE TABLE labels (
+    object_key BIGINT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (object_key, key)
+);
+INSERT INTO labels (object_key, key, value)
+    SELECT o.created_seq, l.key, l.value FROM labels_v2 l JOIN objects o ON o.id = l.object_id;
+DROP TABLE labels_v2;
+CREATE INDEX labels_by_value ON labels (key, value);
+
+DROP INDEX fields_by_number;
+DROP INDEX fields_by_text;
+ALTER TABLE fields RENAME TO fields_v2;
+ALTER TABLE fields_v2 RENAME CONSTRAINT fields_pkey TO fields_v2_pkey;
+CREATE TABLE fields (
+    object_key BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    num DOUBLE PRECISION,
+    text TEXT,
+    PRIMARY KEY (object_key, key)
+);
+INSERT INTO fields (object_key, kind, key, num, text)
+    SELECT o.created_seq, f.kind, f.key, f.num, f.text FROM fields_v2 f JOIN objects o ON o.id = f.object_id;
+DROP TABLE fields_v2;
+CREATE INDEX fields_by_number ON fields (kind, key, num) WHERE num IS NOT NULL;
+CREATE INDEX fields_by_text ON fields (kind, key, text) WHERE text IS NOT NULL;
