@@ -1,7 +1,8 @@
 //! The SQL implementation of [`Store`](crate::Store), over sqlx's `Any` driver so that one body of
-//! SQL (`$1` placeholders, portable types: TEXT, BIGINT) serves both SQLite and PostgreSQL. The
-//! backends differ only in their DDL (`migrations/<dialect>/`), connection settings and catalog
-//! queries, all in this file.
+//! SQL (`$1` placeholders, portable types: TEXT, BIGINT, binary) serves both SQLite and
+//! PostgreSQL. The backends differ only in their DDL (`migrations/<dialect>/`), connection
+//! settings, catalog queries and a few habits of statements (keeping plans, binding by position,
+//! EXPLAIN: [`Backend`]), all in this file.
 
 use std::path::Path;
 use std::time::Duration;
