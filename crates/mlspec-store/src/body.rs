@@ -1,12 +1,15 @@
-//! How an event keeps its document and links: compressed into one `body`, decoded back to the
-//! exact bytes the hash chain covers.
+//! How an event keeps what its hash covers: every text of the event compressed into one
+//! `body`, decoded back to the exact bytes the hash chain covers.
 //!
-//! A body is a format byte and a zstd frame of the document's length (4 bytes, little-endian),
-//! the document and the links. Documents are small (a few hundred bytes of JSON), too small
-//! for zstd to find much to share within one; a fixed dictionary of what MLSpec documents have
-//! in common (keys, kinds, statuses, the shape of links: [`DICTIONARY`]) lets it share with
-//! that instead. The dictionary belongs to the format: a new dictionary gets a new format
-//! byte, and every format stays readable.
+//! A body is a format byte and a zstd frame of the event's texts — actor, action, object id,
+//! kind, name, scope, status and the document, each after its length (4 bytes, little-endian)
+//! — followed by the links. Keeping the short texts in the body rather than in columns of their
+//! own costs almost nothing: the id, kind, name and status are in the document too, and zstd
+//! finds them there. Documents are small (a few hundred bytes of JSON), too small for zstd to
+//! find much to share within one; a fixed dictionary of what MLSpec documents have in common
+//! (keys, kinds, statuses, the shape of links: [`DICTIONARY`]) lets it share with that instead.
+//! The dictionary belongs to the format: a new dictionary gets a new format byte, and every
+//! format stays readable.
 
 use std::cell::RefCell;
 
@@ -29,14 +32,48 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// The body of an event with this document and links.
-pub(crate) fn pack(document: &str, links: &str) -> Result<Vec<u8>> {
-    let length =
-        u32::try_from(document.len()).map_err(|_| StoreError::invalid("a document over 4 GiB cannot be recorded"))?;
-    let mut plain = Vec::with_capacity(4 + document.len() + links.len());
-    plain.extend_from_slice(&length.to_le_bytes());
-    plain.extend_from_slice(document.as_bytes());
-    plain.extend_from_slice(links.as_bytes());
+/// The texts of one event, as its hash covers them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Texts {
+    pub actor: String,
+    pub action: String,
+    pub object_id: String,
+    pub kind: String,
+    pub name: String,
+    pub scope: String,
+    pub status: String,
+    /// The whole document (JSON).
+    pub document: String,
+    /// The resolved lineage edges the document makes (JSON).
+    pub links: String,
+}
+
+impl Texts {
+    /// The texts that come with a length, in the body's order (the links follow them).
+    fn prefixed(&self) -> [&str; 8] {
+        [
+            &self.actor,
+            &self.action,
+            &self.object_id,
+            &self.kind,
+            &self.name,
+            &self.scope,
+            &self.status,
+            &self.document,
+        ]
+    }
+}
+
+/// The body of an event with these texts.
+pub(crate) fn pack(texts: &Texts) -> Result<Vec<u8>> {
+    let mut plain = Vec::with_capacity(64 + texts.document.len() + texts.links.len());
+    for text in texts.prefixed() {
+        let length =
+            u32::try_from(text.len()).map_err(|_| StoreError::invalid("a document over 4 GiB cannot be recorded"))?;
+        plain.extend_from_slice(&length.to_le_bytes());
+        plain.extend_from_slice(text.as_bytes());
+    }
+    plain.extend_from_slice(texts.links.as_bytes());
     let frame = COMPRESSOR.with_borrow_mut(|slot| {
         let compressor = match slot {
             Some(compressor) => compressor,
@@ -51,16 +88,16 @@ pub(crate) fn pack(document: &str, links: &str) -> Result<Vec<u8>> {
     Ok(body)
 }
 
-/// The document and links of a body, exactly as they were packed.
-pub(crate) fn unpack(body: &[u8], seq: i64) -> Result<(String, String)> {
-    let unreadable = |why: String| {
+/// The texts of a body, exactly as they were packed.
+pub(crate) fn unpack(body: &[u8], seq: i64) -> Result<Texts> {
+    let unreadable = |why: &str| {
         StoreError::data_loss(format!("event {seq} holds an unreadable body: {why}"))
             .with_hint("run `mlspec store verify`")
     };
     let Some((&ZSTD_DICTIONARY_1, frame)) = body.split_first() else {
-        return Err(unreadable("an unknown format".to_owned()));
+        return Err(unreadable("an unknown format"));
     };
-    let capacity = Decompressor::upper_bound(frame).ok_or_else(|| unreadable("no content size".to_owned()))?;
+    let capacity = Decompressor::upper_bound(frame).ok_or_else(|| unreadable("no content size"))?;
     let plain = DECOMPRESSOR
         .with_borrow_mut(|slot| {
             let decompressor = match slot {
@@ -69,45 +106,75 @@ pub(crate) fn unpack(body: &[u8], seq: i64) -> Result<(String, String)> {
             };
             decompressor.decompress(frame, capacity)
         })
-        .map_err(|e| unreadable(e.to_string()))?;
-    let (length, rest) = plain
-        .split_first_chunk::<4>()
-        .ok_or_else(|| unreadable("it is truncated".to_owned()))?;
-    let length = u32::from_le_bytes(*length) as usize;
-    if length > rest.len() {
-        return Err(unreadable("it is truncated".to_owned()));
-    }
-    let (document, links) = rest.split_at(length);
-    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|e| unreadable(e.to_string()));
-    Ok((text(document)?, text(links)?))
+        .map_err(|e| unreadable(&e.to_string()))?;
+    let mut rest = plain.as_slice();
+    let mut next = || -> Result<String> {
+        let (length, after) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| unreadable("it is truncated"))?;
+        let length = u32::from_le_bytes(*length) as usize;
+        if length > after.len() {
+            return Err(unreadable("it is truncated"));
+        }
+        let (text, after) = after.split_at(length);
+        rest = after;
+        String::from_utf8(text.to_vec()).map_err(|e| unreadable(&e.to_string()))
+    };
+    let mut texts = Texts {
+        actor: next()?,
+        action: next()?,
+        object_id: next()?,
+        kind: next()?,
+        name: next()?,
+        scope: next()?,
+        status: next()?,
+        document: next()?,
+        links: String::new(),
+    };
+    texts.links = String::from_utf8(rest.to_vec()).map_err(|e| unreadable(&e.to_string()))?;
+    Ok(texts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn texts(document: &str, links: &str) -> Texts {
+        Texts {
+            actor: "ann".into(),
+            action: "create".into(),
+            object_id: "01a2439b-78df-73fa-a2de-79906a312a0b".into(),
+            kind: "Run".into(),
+            name: "train".into(),
+            scope: String::new(),
+            status: "Active".into(),
+            document: document.into(),
+            links: links.into(),
+        }
+    }
+
     #[test]
     fn bodies_give_back_the_exact_bytes() {
-        for (document, links) in [
-            ("{}", "[]"),
-            ("", ""),
-            (
+        for texts in [
+            texts("{}", "[]"),
+            Texts::default(),
+            texts(
                 r#"{"apiVersion":"mlspec/v1","kind":"Run","metadata":{"name":"é\n"}}"#,
                 r#"[["input","a","b"]]"#,
             ),
         ] {
-            let body = pack(document, links).unwrap();
-            assert_eq!(unpack(&body, 1).unwrap(), (document.to_owned(), links.to_owned()));
+            let body = pack(&texts).unwrap();
+            assert_eq!(unpack(&body, 1).unwrap(), texts);
         }
     }
 
     #[test]
     fn a_damaged_body_is_data_loss() {
-        let mut body = pack("{\"a\":1}", "[]").unwrap();
+        let mut body = pack(&texts("{\"a\":1}", "[]")).unwrap();
         body[0] = 9;
         assert_eq!(unpack(&body, 7).unwrap_err().kind, ErrorKind::DataLoss);
         assert_eq!(unpack(&[], 7).unwrap_err().kind, ErrorKind::DataLoss);
-        let body = pack("{\"a\":1}", "[]").unwrap();
+        let body = pack(&texts("{\"a\":1}", "[]")).unwrap();
         assert_eq!(
             unpack(&body[..body.len() - 2], 7).unwrap_err().kind,
             ErrorKind::DataLoss

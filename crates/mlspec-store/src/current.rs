@@ -57,7 +57,7 @@ impl Current {
         let kind: String = row.try_get(1)?;
         let status: String = row.try_get(4)?;
         let head_seq = row.try_get(5)?;
-        let (document, links) = crate::body::unpack(&row.try_get::<Vec<u8>, _>(7)?, head_seq)?;
+        let texts = crate::body::unpack(&row.try_get::<Vec<u8>, _>(7)?, head_seq)?;
         Ok(Current {
             id: row.try_get(0)?,
             kind: parse_kind(&kind)?,
@@ -66,8 +66,8 @@ impl Current {
             status: parse_status(&status)?,
             head_seq,
             created_seq: row.try_get(6)?,
-            document,
-            links,
+            document: texts.document,
+            links: texts.links,
             updated_us: row.try_get(8)?,
             created_us: row.try_get(9)?,
         })

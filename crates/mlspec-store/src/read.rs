@@ -125,7 +125,7 @@ pub(crate) async fn history(conn: &mut AnyConnection, selector: &Selector) -> Re
     let rows = sqlx::query(
         "WITH RECURSIVE chain (seq) AS (SELECT head_seq FROM objects WHERE id = $1 \
          UNION ALL SELECT e.prev_event FROM events e JOIN chain c ON e.seq = c.seq WHERE e.prev_event IS NOT NULL) \
-         SELECT e.seq, e.at_us, e.actor, e.action, e.name, e.status, e.body, e.hash FROM events e \
+         SELECT e.seq, e.at_us, e.body, e.hash FROM events e \
          JOIN chain c ON e.seq = c.seq ORDER BY e.seq",
     )
     .bind(&id)
@@ -135,25 +135,24 @@ pub(crate) async fn history(conn: &mut AnyConnection, selector: &Selector) -> Re
     let mut previous: Option<Value> = None;
     for row in rows {
         let seq: i64 = row.try_get(0)?;
-        let (text, _) = crate::body::unpack(&row.try_get::<Vec<u8>, _>(6)?, seq)?;
-        let document: Value = serde_json::from_str(&text)
+        let texts = crate::body::unpack(&row.try_get::<Vec<u8>, _>(2)?, seq)?;
+        let document: Value = serde_json::from_str(&texts.document)
             .map_err(|e| StoreError::data_loss(format!("event {seq} holds an unreadable document: {e}")))?;
         let changes = match &previous {
             Some(before) => diff(before, &document),
             None => Vec::new(),
         };
-        let status: String = row.try_get(5)?;
         events.push(Event {
             seq,
             at: rfc3339(row.try_get(1)?),
-            actor: row.try_get(2)?,
-            action: row.try_get(3)?,
+            actor: texts.actor,
+            action: texts.action,
             object_id: id.clone(),
-            name: row.try_get(4)?,
-            status: parse_status(&status)?,
+            name: texts.name,
+            status: parse_status(&texts.status)?,
             changes,
             document: document.clone(),
-            hash: hex::encode(row.try_get::<Vec<u8>, _>(7)?),
+            hash: hex::encode(row.try_get::<Vec<u8>, _>(3)?),
         });
         previous = Some(document);
     }

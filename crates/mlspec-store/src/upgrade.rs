@@ -6,6 +6,7 @@ use futures_util::TryStreamExt as _;
 use mlspec_spec::Document;
 use sqlx::{AnyConnection, Row};
 
+use crate::body::Texts;
 use crate::error::{Result, StoreError};
 use crate::fields::fields_of;
 use crate::write::{Param, insert};
@@ -23,8 +24,8 @@ pub(crate) async fn fill(conn: &mut AnyConnection, to: i64) -> Result<()> {
 const PAGE: i64 = 5_000;
 
 /// Copies every event of `events_v2` into the compact `events` (schema 3), then drops
-/// `events_v2`. Only the encoding changes: the document and links are the same text, so every
-/// hash, and the chain's head, stays as it was.
+/// `events_v2`. Only the encoding changes: the texts are the same, packed into the body, and the
+/// previous hash is the previous row's, so every hash, and the chain's head, stays as it was.
 async fn compact_events(conn: &mut AnyConnection) -> Result<()> {
     let mut after = 0_i64;
     loop {
@@ -41,21 +42,23 @@ async fn compact_events(conn: &mut AnyConnection) -> Result<()> {
         let mut copies = Vec::with_capacity(rows.len());
         for row in &rows {
             let seq: i64 = row.try_get(0)?;
-            let (document, links): (String, String) = (row.try_get(9)?, row.try_get(10)?);
-            let (prev_hash, hash): (String, String) = (row.try_get(12)?, row.try_get(13)?);
+            let texts = Texts {
+                actor: row.try_get(2)?,
+                action: row.try_get(3)?,
+                object_id: row.try_get(4)?,
+                kind: row.try_get(5)?,
+                name: row.try_get(6)?,
+                scope: row.try_get(7)?,
+                status: row.try_get(8)?,
+                document: row.try_get(9)?,
+                links: row.try_get(10)?,
+            };
+            let hash: String = row.try_get(13)?;
             copies.push(vec![
                 Param::Int(seq),
                 Param::Int(row.try_get(1)?),
-                Param::Text(row.try_get(2)?),
-                Param::Text(row.try_get(3)?),
-                Param::Text(row.try_get(4)?),
-                Param::Text(row.try_get(5)?),
-                Param::Text(row.try_get(6)?),
-                Param::Text(row.try_get(7)?),
-                Param::Text(row.try_get(8)?),
-                Param::Bytes(crate::body::pack(&document, &links)?),
+                Param::Bytes(crate::body::pack(&texts)?),
                 Param::MaybeInt(row.try_get(11)?),
-                Param::Bytes(hash_bytes(&prev_hash, seq)?),
                 Param::Bytes(hash_bytes(&hash, seq)?),
             ]);
         }

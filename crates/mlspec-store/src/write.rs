@@ -8,6 +8,7 @@ use mlspec_spec::validate::Encoding;
 use mlspec_spec::{Document, Kind, Status};
 use sqlx::{AnyConnection, Row};
 
+use crate::body::Texts;
 use crate::chain::EventRecord;
 use crate::current::{name_key, status_str};
 use crate::error::{Result, StoreError};
@@ -267,7 +268,7 @@ impl Writer {
 }
 
 /// The statement that appends events, for rows of [`event_params`]' shape.
-pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at_us, actor, action, object_id, kind, name, scope, status, body, prev_event, prev_hash, hash)";
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at_us, body, prev_event, hash)";
 
 /// Adds and removes edges; an edge names its objects by their keys (`created_seq`), looked up
 /// for the objects this transaction did not record.
@@ -369,27 +370,27 @@ pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<()> {
     Ok(())
 }
 
-/// The columns of an event's row: the document and links packed into one body, the hashes as
-/// bytes.
+/// The columns of an event's row: its texts packed into one body, the hash as bytes (the
+/// previous event's hash is that row's own).
 fn event_params(record: EventRecord, hash: &str) -> Result<Vec<Param>> {
-    let body = crate::body::pack(&record.document, &record.links)?;
-    let bytes = |hex_hash: &str| {
-        hex::decode(hex_hash).map_err(|e| StoreError::data_loss(format!("the head hash is not hex: {e}")))
+    let texts = Texts {
+        actor: record.actor,
+        action: record.action,
+        object_id: record.object_id,
+        kind: record.kind,
+        name: record.name,
+        scope: record.scope,
+        status: record.status,
+        document: record.document,
+        links: record.links,
     };
+    let hash = hex::decode(hash).map_err(|e| StoreError::data_loss(format!("the head hash is not hex: {e}")))?;
     Ok(vec![
         Param::Int(record.seq),
         Param::Int(record.at_us),
-        Param::Text(record.actor),
-        Param::Text(record.action),
-        Param::Text(record.object_id),
-        Param::Text(record.kind),
-        Param::Text(record.name),
-        Param::Text(record.scope),
-        Param::Text(record.status),
-        Param::Bytes(body),
+        Param::Bytes(crate::body::pack(&texts)?),
         Param::MaybeInt(record.prev_event),
-        Param::Bytes(bytes(&record.prev_hash)?),
-        Param::Bytes(bytes(hash)?),
+        Param::Bytes(hash),
     ])
 }
 

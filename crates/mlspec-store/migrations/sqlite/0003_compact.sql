@@ -1,7 +1,8 @@
 -- mlspec store schema version 3 (SQLite): the same log and indexes, in less space.
--- Events keep their document and links compressed together in `body` (zstd with a fixed
--- dictionary, see src/body.rs) and their hashes as 32 bytes; the hash chain still covers the
--- documents' canonical JSON, so no hash changes. An object's events are found by following
+-- Events keep their texts (actor, action, object id, kind, name, scope, status, document and
+-- links) compressed together in `body` (zstd with a fixed dictionary, see src/body.rs) and
+-- their hash as 32 bytes; an event's previous hash is the previous row's hash, so it is not
+-- kept twice. The hash chain still covers the same texts, so no hash changes. An object's events are found by following
 -- `prev_event` from its head, so events need no index by object. Edges, labels and fields name
 -- objects by their key, `objects.created_seq` (the sequence number of their creating event),
 -- instead of 36-character ids; the fields indexes hold only the rows they can find (numbers in
@@ -15,16 +16,8 @@ ALTER TABLE events RENAME TO events_v2;
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY NOT NULL,
     at_us BIGINT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    object_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    status TEXT NOT NULL,
     body BLOB NOT NULL,
     prev_event BIGINT,
-    prev_hash BLOB NOT NULL,
     hash BLOB NOT NULL
 );
 CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events

@@ -21,16 +21,8 @@ CREATE TABLE edges (
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY NOT NULL,
     at_us BIGINT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    object_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    status TEXT NOT NULL,
     body BLOB NOT NULL,
     prev_event BIGINT,
-    prev_hash BLOB NOT NULL,
     hash BLOB NOT NULL
 );
 CREATE TABLE fields (

@@ -178,6 +178,6 @@ async fn apply_refuses_documents_over_the_validate_limit(store) {
     let expected = mlspec_spec::validate::too_large(0, &Limits::default()).message;
     let expected_tail = expected.split("; ").nth(1).unwrap();
     assert!(error.message.contains("the input is") && error.message.ends_with(expected_tail), "{error}");
-    assert_eq!(store.scalar("SELECT COUNT(*) FROM events WHERE kind = 'Run' AND name = 'big'").await, 0);
+    assert_eq!(store.scalar("SELECT COUNT(*) FROM objects WHERE kind = 'Run' AND name = 'big'").await, 0);
 }
 }
