@@ -1,7 +1,8 @@
 //! Compiling a `--where` filter and an `--order-by` key to SQL. User input never becomes SQL
 //! text: field keys and values are bound parameters, and the SQL around them comes from a fixed
 //! set of fragments chosen by the filter's shape. Each comparison selects object keys
-//! (`objects.created_seq`) from the `fields` (or `labels`, or `objects`) index for one key; the
+//! (`objects.created_seq`) from the `fields` (or `labels`, or `objects`) index for one key
+//! (a field's kind and key are found by their id in `field_keys`); the
 //! filter's key set then drives the listing, so that a selective filter reads only the matching
 //! rows.
 
@@ -80,7 +81,8 @@ impl Sql {
                     other => ("text", self.bind(Bind::Text(literal_text(other)))),
                 };
                 format!(
-                    "SELECT object_key AS k FROM fields WHERE kind = {kind} AND key = {key} AND {column} {op} {value}"
+                    "SELECT f.object_key AS k FROM fields f JOIN field_keys fk ON fk.id = f.key_id \
+                     WHERE fk.kind = {kind} AND fk.key = {key} AND f.{column} {op} {value}"
                 )
             }
         }
@@ -107,7 +109,10 @@ impl Sql {
             OrderKey::Field(field) => {
                 let key = self.bind(Bind::Text(field.index_key().unwrap_or_default()));
                 (
-                    format!(" LEFT JOIN fields ob ON ob.object_key = o.created_seq AND ob.key = {key}"),
+                    format!(
+                        " LEFT JOIN fields ob ON ob.object_key = o.created_seq \
+                         AND ob.key_id = (SELECT id FROM field_keys WHERE kind = o.kind AND key = {key})"
+                    ),
                     format!(
                         "CASE WHEN ob.num IS NULL AND ob.text IS NULL THEN 1 ELSE 0 END, \
                          CASE WHEN ob.num IS NULL THEN 1 ELSE 0 END, ob.num {dir}, ob.text {dir}, {tail}"

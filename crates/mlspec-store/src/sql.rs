@@ -39,6 +39,7 @@ pub(crate) const TABLES: &[&str] = &[
     "objects",
     "labels",
     "fields",
+    "field_keys",
     "edges",
 ];
 

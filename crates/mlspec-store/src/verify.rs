@@ -297,13 +297,21 @@ async fn check_indexes(conn: &mut AnyConnection, problems: &mut Problems) -> Res
     }
     let mut actual = BTreeSet::new();
     let mut rows = sqlx::query(
-        "SELECT COALESCE(o.id, CAST(f.object_key AS TEXT)), f.key, f.num, f.text FROM fields f \
-             LEFT JOIN objects o ON o.created_seq = f.object_key WHERE f.num IS NOT NULL OR f.text IS NOT NULL",
+        "SELECT COALESCE(o.id, CAST(f.object_key AS TEXT)), COALESCE(fk.key, CAST(f.key_id AS TEXT)), f.num, f.text, \
+         CASE WHEN fk.kind = o.kind THEN 1 ELSE 0 END FROM fields f LEFT JOIN field_keys fk ON fk.id = f.key_id \
+         LEFT JOIN objects o ON o.created_seq = f.object_key WHERE f.num IS NOT NULL OR f.text IS NOT NULL",
     )
     .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let value = FieldValue::from_columns(row.try_get(2)?, row.try_get(3)?);
-        actual.insert((row.try_get(0)?, row.try_get(1)?, format!("{value:?}")));
+        let key: String = row.try_get(1)?;
+        // A key of another kind than its object's is no field the document has.
+        let key = if row.try_get::<i64, _>(4)? == 1 {
+            key
+        } else {
+            format!("{key} (of another kind)")
+        };
+        actual.insert((row.try_get(0)?, key, format!("{value:?}")));
     }
     for (id, key, value) in actual.symmetric_difference(&fields) {
         problems.add(format!(

@@ -6,12 +6,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use mlspec_spec::validate::Encoding;
 use mlspec_spec::{Document, Kind, Status};
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::body::Texts;
 use crate::chain::EventRecord;
 use crate::current::{name_key, status_str};
-use crate::error::{Result, StoreError};
+use crate::error::{ErrorKind, Result, StoreError};
 use crate::fields::Fields;
 
 /// The JSON the store keeps for a document, through the spec's one writer
@@ -83,8 +84,17 @@ struct Rows {
     events: Vec<Vec<Param>>,
     objects: Vec<Vec<Param>>,
     labels: Vec<Vec<Param>>,
-    fields: Vec<Vec<Param>>,
+    fields: Vec<FieldChange>,
     edges: Vec<EdgeChange>,
+}
+
+/// A field an event sets, or clears (both values `None`).
+struct FieldChange {
+    object_key: i64,
+    kind: String,
+    key: String,
+    num: Option<f64>,
+    text: Option<String>,
 }
 
 /// An edge an event adds or removes.
@@ -222,12 +232,16 @@ impl Writer {
         let old_fields = previous.map(|p| p.fields.as_slice()).unwrap_or_default();
         for (key, value) in fields {
             if !old_fields.iter().any(|(k, v)| k == key && v == value) {
-                self.rows.fields.push(field_row(object_key, kind, key, value.columns()));
+                self.rows
+                    .fields
+                    .push(FieldChange::new(object_key, kind, key, value.columns()));
             }
         }
         for (key, _) in old_fields {
             if !fields.iter().any(|(k, _)| k == key) {
-                self.rows.fields.push(field_row(object_key, kind, key, (None, None)));
+                self.rows
+                    .fields
+                    .push(FieldChange::new(object_key, kind, key, (None, None)));
             }
         }
     }
@@ -256,7 +270,7 @@ impl Writer {
             rows.labels,
         )
         .await?;
-        insert_fields(conn, rows.fields).await?;
+        write_fields(conn, rows.fields).await?;
         write_edges(conn, rows.edges, &mut keys).await?;
         sqlx::query("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(self.seq)
@@ -279,19 +293,8 @@ async fn write_edges(conn: &mut AnyConnection, edges: Vec<EdgeChange>, keys: &mu
         .filter(|id| !keys.contains_key(*id))
         .collect();
     let unknown: Vec<&str> = unknown.into_iter().collect();
-    for chunk in unknown.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT id, created_seq FROM objects WHERE id IN ({})",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            keys.insert(row.try_get(0)?, row.try_get(1)?);
-        }
+    for row in select_in(conn, "SELECT id, created_seq FROM objects WHERE id", &unknown).await? {
+        keys.insert(row.try_get(0)?, row.try_get(1)?);
     }
     let key = |id: &str| {
         keys.get(id)
@@ -333,31 +336,100 @@ async fn write_edges(conn: &mut AnyConnection, edges: Vec<EdgeChange>, keys: &mu
     .await
 }
 
-/// Upserts rows of [`field_row`] into `fields`.
-async fn insert_fields(conn: &mut AnyConnection, rows: Vec<Vec<Param>>) -> Result<()> {
+/// Upserts the fields; a field names its kind and key by their id in `field_keys`.
+async fn write_fields(conn: &mut AnyConnection, changes: Vec<FieldChange>) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let ids = field_key_ids(conn, &changes).await?;
+    let mut rows = Vec::with_capacity(changes.len());
+    for change in changes {
+        let id = ids
+            .get(&(change.kind, change.key))
+            .copied()
+            .ok_or_else(|| StoreError::new(ErrorKind::Internal, "a field key was not given an id".to_owned()))?;
+        rows.push(vec![
+            Param::Int(change.object_key),
+            Param::Int(id),
+            Param::MaybeReal(change.num),
+            Param::MaybeText(change.text),
+        ]);
+    }
     insert(
         conn,
-        "INSERT INTO fields (object_key, kind, key, num, text)",
-        " ON CONFLICT (object_key, key) DO UPDATE SET num = excluded.num, text = excluded.text",
+        "INSERT INTO fields (object_key, key_id, num, text)",
+        " ON CONFLICT (object_key, key_id) DO UPDATE SET num = excluded.num, text = excluded.text",
         rows,
     )
     .await
 }
 
-/// One row of `fields`.
-pub(crate) fn field_row(
-    object_key: i64,
-    kind: &str,
-    key: &str,
-    (num, text): (Option<f64>, Option<String>),
-) -> Vec<Param> {
-    vec![
-        Param::Int(object_key),
-        Param::Text(kind.to_owned()),
-        Param::Text(key.to_owned()),
-        Param::MaybeReal(num),
-        Param::MaybeText(text),
-    ]
+/// The id of every (kind, key) the changes name; pairs `field_keys` does not hold yet are
+/// added after its highest id (the transaction holds the head's lock, so no one else adds).
+async fn field_key_ids(conn: &mut AnyConnection, changes: &[FieldChange]) -> Result<HashMap<(String, String), i64>> {
+    let wanted: BTreeSet<(&str, &str)> = changes.iter().map(|c| (c.kind.as_str(), c.key.as_str())).collect();
+    let keys: Vec<&str> = wanted
+        .iter()
+        .map(|(_, key)| *key)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut ids = HashMap::new();
+    for row in select_in(conn, "SELECT kind, key, id FROM field_keys WHERE key", &keys).await? {
+        let (kind, key): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        if wanted.contains(&(kind.as_str(), key.as_str())) {
+            ids.insert((kind, key), row.try_get(2)?);
+        }
+    }
+    let missing: Vec<(&str, &str)> = wanted
+        .into_iter()
+        .filter(|(kind, key)| !ids.contains_key(&((*kind).to_owned(), (*key).to_owned())))
+        .collect();
+    if missing.is_empty() {
+        return Ok(ids);
+    }
+    let highest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM field_keys")
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut rows = Vec::with_capacity(missing.len());
+    for (id, (kind, key)) in (highest + 1..).zip(missing) {
+        ids.insert((kind.to_owned(), key.to_owned()), id);
+        rows.push(vec![
+            Param::Int(id),
+            Param::Text(kind.to_owned()),
+            Param::Text(key.to_owned()),
+        ]);
+    }
+    insert(conn, "INSERT INTO field_keys (id, kind, key)", "", rows).await?;
+    Ok(ids)
+}
+
+/// The rows of `select`, which ends in a column to match, for every one of `values`: `select IN
+/// (…)`, in statements of at most 500 parameters.
+async fn select_in(conn: &mut AnyConnection, select: &str, values: &[&str]) -> Result<Vec<AnyRow>> {
+    let mut rows = Vec::new();
+    for chunk in values.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("{select} IN ({})", placeholders.join(", "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for value in chunk {
+            query = query.bind(*value);
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+impl FieldChange {
+    fn new(object_key: i64, kind: &str, key: &str, (num, text): (Option<f64>, Option<String>)) -> FieldChange {
+        FieldChange {
+            object_key,
+            kind: kind.to_owned(),
+            key: key.to_owned(),
+            num,
+            text,
+        }
+    }
 }
 
 /// Takes the write lock of the store for the rest of the transaction: a row lock on PostgreSQL,

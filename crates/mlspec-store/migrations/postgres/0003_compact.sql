@@ -5,8 +5,9 @@
 -- kept twice. The hash chain still covers the same texts, so no hash changes. An object's events are found by following
 -- `prev_event` from its head, so events need no index by object. Edges, labels and fields name
 -- objects by their key, `objects.created_seq` (the sequence number of their creating event),
--- instead of 36-character ids; the fields indexes hold only the rows they can find (numbers in
--- `fields_by_number`, text in `fields_by_text`). `db upgrade` copies the events into the new
+-- instead of 36-character ids, and a field names its kind and key by their id in `field_keys`;
+-- the fields indexes hold only the rows they can find (numbers in `fields_by_number`, text in
+-- `fields_by_text`). `db upgrade` copies the events into the new
 -- layout (events_v2 is dropped then).
 
 DROP INDEX events_by_object;
@@ -67,16 +68,24 @@ DROP INDEX fields_by_number;
 DROP INDEX fields_by_text;
 ALTER TABLE fields RENAME TO fields_v2;
 ALTER TABLE fields_v2 RENAME CONSTRAINT fields_pkey TO fields_v2_pkey;
-CREATE TABLE fields (
-    object_key BIGINT NOT NULL,
+CREATE TABLE field_keys (
+    id BIGINT PRIMARY KEY NOT NULL,
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
+    UNIQUE (kind, key)
+);
+INSERT INTO field_keys (id, kind, key)
+    SELECT ROW_NUMBER() OVER (ORDER BY kind, key), kind, key FROM (SELECT DISTINCT kind, key FROM fields_v2) AS pairs;
+CREATE TABLE fields (
+    object_key BIGINT NOT NULL,
+    key_id BIGINT NOT NULL,
     num DOUBLE PRECISION,
     text TEXT,
-    PRIMARY KEY (object_key, key)
+    PRIMARY KEY (object_key, key_id)
 );
-INSERT INTO fields (object_key, kind, key, num, text)
-    SELECT o.created_seq, f.kind, f.key, f.num, f.text FROM fields_v2 f JOIN objects o ON o.id = f.object_id;
+INSERT INTO fields (object_key, key_id, num, text)
+    SELECT o.created_seq, k.id, f.num, f.text FROM fields_v2 f JOIN objects o ON o.id = f.object_id
+    JOIN field_keys k ON k.kind = f.kind AND k.key = f.key;
 DROP TABLE fields_v2;
-CREATE INDEX fields_by_number ON fields (kind, key, num) WHERE num IS NOT NULL;
-CREATE INDEX fields_by_text ON fields (kind, key, text) WHERE text IS NOT NULL;
+CREATE INDEX fields_by_number ON fields (key_id, num) WHERE num IS NOT NULL;
+CREATE INDEX fields_by_text ON fields (key_id, text) WHERE text IS NOT NULL;

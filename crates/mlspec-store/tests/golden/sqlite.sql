@@ -25,13 +25,18 @@ CREATE TABLE events (
     prev_event BIGINT,
     hash BLOB NOT NULL
 );
-CREATE TABLE fields (
-    object_key BIGINT NOT NULL,
+CREATE TABLE field_keys (
+    id BIGINT PRIMARY KEY NOT NULL,
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
+    UNIQUE (kind, key)
+);
+CREATE TABLE fields (
+    object_key BIGINT NOT NULL,
+    key_id BIGINT NOT NULL,
     num REAL,
     text TEXT,
-    PRIMARY KEY (object_key, key)
+    PRIMARY KEY (object_key, key_id)
 ) WITHOUT ROWID;
 CREATE TABLE labels (
     object_key BIGINT NOT NULL,
@@ -54,8 +59,8 @@ CREATE TABLE store_meta (
     value TEXT NOT NULL
 );
 CREATE INDEX edges_by_source ON edges (source, target);
-CREATE INDEX fields_by_number ON fields (kind, key, num) WHERE num IS NOT NULL;
-CREATE INDEX fields_by_text ON fields (kind, key, text) WHERE text IS NOT NULL;
+CREATE INDEX fields_by_number ON fields (key_id, num) WHERE num IS NOT NULL;
+CREATE INDEX fields_by_text ON fields (key_id, text) WHERE text IS NOT NULL;
 CREATE INDEX labels_by_value ON labels (key, value);
 CREATE UNIQUE INDEX objects_by_created_seq ON objects (created_seq);
 CREATE INDEX objects_by_kind ON objects (kind, status, name_key);

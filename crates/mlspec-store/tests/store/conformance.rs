@@ -389,7 +389,7 @@ conformance! {
         assert_eq!(found(&store, "metrics.latency_ms > 0", None, None, 0).await, Vec::<String>::new());
         assert_eq!(found(&store, "params.lr < 0.02", None, None, 0).await, Vec::<String>::new());
         assert_intact(&store).await;
-        store.exec("UPDATE fields SET num = 0.1 WHERE key = 'metrics.accuracy'").await;
+        store.exec("UPDATE fields SET num = 0.1 WHERE key_id IN (SELECT id FROM field_keys WHERE key = 'metrics.accuracy')").await;
         let problems = store.verify().await.unwrap().problems;
         assert!(problems.iter().any(|p| p.contains("field metrics.accuracy = Num(0.1)")), "{problems:#?}");
     }
