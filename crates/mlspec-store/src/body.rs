@@ -15,6 +15,7 @@ use std::cell::RefCell;
 
 use zstd::bulk::{Compressor, Decompressor};
 
+use crate::chain::EventTexts;
 use crate::error::{ErrorKind, Result, StoreError};
 
 /// Format 1: zstd with [`DICTIONARY`].
@@ -32,42 +33,24 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// The texts of one event, as its hash covers them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Texts {
-    pub actor: String,
-    pub action: String,
-    pub object_id: String,
-    pub kind: String,
-    pub name: String,
-    pub scope: String,
-    pub status: String,
-    /// The whole document (JSON).
-    pub document: String,
-    /// The resolved lineage edges the document makes (JSON).
-    pub links: String,
-}
-
-impl Texts {
-    /// The texts that come with a length, in the body's order (the links follow them).
-    fn prefixed(&self) -> [&str; 8] {
-        [
-            &self.actor,
-            &self.action,
-            &self.object_id,
-            &self.kind,
-            &self.name,
-            &self.scope,
-            &self.status,
-            &self.document,
-        ]
-    }
+/// The texts that come with a length, in the body's order (the links follow them).
+fn prefixed(texts: &EventTexts) -> [&str; 8] {
+    [
+        &texts.actor,
+        &texts.action,
+        &texts.object_id,
+        &texts.kind,
+        &texts.name,
+        &texts.scope,
+        &texts.status,
+        &texts.document,
+    ]
 }
 
 /// The body of an event with these texts.
-pub(crate) fn pack(texts: &Texts) -> Result<Vec<u8>> {
+pub(crate) fn pack(texts: &EventTexts) -> Result<Vec<u8>> {
     let mut plain = Vec::with_capacity(64 + texts.document.len() + texts.links.len());
-    for text in texts.prefixed() {
+    for text in prefixed(texts) {
         let length =
             u32::try_from(text.len()).map_err(|_| StoreError::invalid("a document over 4 GiB cannot be recorded"))?;
         plain.extend_from_slice(&length.to_le_bytes());
@@ -89,7 +72,7 @@ pub(crate) fn pack(texts: &Texts) -> Result<Vec<u8>> {
 }
 
 /// The texts of a body, exactly as they were packed.
-pub(crate) fn unpack(body: &[u8], seq: i64) -> Result<Texts> {
+pub(crate) fn unpack(body: &[u8], seq: i64) -> Result<EventTexts> {
     let unreadable = |why: &str| {
         StoreError::data_loss(format!("event {seq} holds an unreadable body: {why}"))
             .with_hint("run `mlspec store verify`")
@@ -120,7 +103,7 @@ pub(crate) fn unpack(body: &[u8], seq: i64) -> Result<Texts> {
         rest = after;
         String::from_utf8(text.to_vec()).map_err(|e| unreadable(&e.to_string()))
     };
-    let mut texts = Texts {
+    let mut texts = EventTexts {
         actor: next()?,
         action: next()?,
         object_id: next()?,
@@ -139,8 +122,8 @@ pub(crate) fn unpack(body: &[u8], seq: i64) -> Result<Texts> {
 mod tests {
     use super::*;
 
-    fn texts(document: &str, links: &str) -> Texts {
-        Texts {
+    fn texts(document: &str, links: &str) -> EventTexts {
+        EventTexts {
             actor: "ann".into(),
             action: "create".into(),
             object_id: "01a2439b-78df-73fa-a2de-79906a312a0b".into(),
@@ -157,7 +140,7 @@ mod tests {
     fn bodies_give_back_the_exact_bytes() {
         for texts in [
             texts("{}", "[]"),
-            Texts::default(),
+            EventTexts::default(),
             texts(
                 r#"{"apiVersion":"mlspec/v1","kind":"Run","metadata":{"name":"é\n"}}"#,
                 r#"[["input","a","b"]]"#,

@@ -14,13 +14,24 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 const DOMAIN: &[u8] = b"mlspec-store-event-v1";
 
-/// Every hashed field of one event, as stored.
+/// Every hashed field of one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRecord {
     /// Position in the log, from 1, without gaps.
     pub seq: i64,
     /// Microseconds since the Unix epoch.
     pub at_us: i64,
+    /// What changed, as text.
+    pub texts: EventTexts,
+    /// The object's previous event.
+    pub prev_event: Option<i64>,
+    /// The previous event's hash.
+    pub prev_hash: String,
+}
+
+/// The texts of one event (stored together in its body).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventTexts {
     /// Who made the change.
     pub actor: String,
     /// What kind of change.
@@ -39,10 +50,6 @@ pub struct EventRecord {
     pub document: String,
     /// The resolved lineage edges the document makes (JSON).
     pub links: String,
-    /// The object's previous event.
-    pub prev_event: Option<i64>,
-    /// The previous event's hash.
-    pub prev_hash: String,
 }
 
 impl EventRecord {
@@ -56,15 +63,15 @@ impl EventRecord {
         field(DOMAIN);
         field(&self.seq.to_le_bytes());
         field(&self.at_us.to_le_bytes());
-        field(self.actor.as_bytes());
-        field(self.action.as_bytes());
-        field(self.object_id.as_bytes());
-        field(self.kind.as_bytes());
-        field(self.name.as_bytes());
-        field(self.scope.as_bytes());
-        field(self.status.as_bytes());
-        field(self.document.as_bytes());
-        field(self.links.as_bytes());
+        field(self.texts.actor.as_bytes());
+        field(self.texts.action.as_bytes());
+        field(self.texts.object_id.as_bytes());
+        field(self.texts.kind.as_bytes());
+        field(self.texts.name.as_bytes());
+        field(self.texts.scope.as_bytes());
+        field(self.texts.status.as_bytes());
+        field(self.texts.document.as_bytes());
+        field(self.texts.links.as_bytes());
         match self.prev_event {
             Some(seq) => field(&seq.to_le_bytes()),
             None => field(b""),
@@ -82,15 +89,17 @@ mod tests {
         EventRecord {
             seq: 1,
             at_us: 1_700_000_000_000_000,
-            actor: "ann".into(),
-            action: "create".into(),
-            object_id: "id1".into(),
-            kind: "Run".into(),
-            name: "train".into(),
-            scope: String::new(),
-            status: "Active".into(),
-            document: "{}".into(),
-            links: "[]".into(),
+            texts: EventTexts {
+                actor: "ann".into(),
+                action: "create".into(),
+                object_id: "id1".into(),
+                kind: "Run".into(),
+                name: "train".into(),
+                scope: String::new(),
+                status: "Active".into(),
+                document: "{}".into(),
+                links: "[]".into(),
+            },
             prev_event: None,
             prev_hash: GENESIS.into(),
         }
@@ -102,15 +111,15 @@ mod tests {
         let edits: Vec<fn(&mut EventRecord)> = vec![
             |r| r.seq = 2,
             |r| r.at_us += 1,
-            |r| r.actor.push('x'),
-            |r| r.action.push('x'),
-            |r| r.object_id.push('x'),
-            |r| r.kind.push('x'),
-            |r| r.name.push('x'),
-            |r| r.scope.push('x'),
-            |r| r.status.push('x'),
-            |r| r.document.push(' '),
-            |r| r.links.push(' '),
+            |r| r.texts.actor.push('x'),
+            |r| r.texts.action.push('x'),
+            |r| r.texts.object_id.push('x'),
+            |r| r.texts.kind.push('x'),
+            |r| r.texts.name.push('x'),
+            |r| r.texts.scope.push('x'),
+            |r| r.texts.status.push('x'),
+            |r| r.texts.document.push(' '),
+            |r| r.texts.links.push(' '),
             |r| r.prev_event = Some(0),
             |r| r.prev_hash.replace_range(0..1, "1"),
         ];
@@ -125,10 +134,10 @@ mod tests {
     fn fields_do_not_run_into_each_other() {
         let mut a = record();
         let mut b = record();
-        a.actor = "an".into();
-        a.action = "ncreate".into();
-        b.actor = "ann".into();
-        b.action = "create".into();
+        a.texts.actor = "an".into();
+        a.texts.action = "ncreate".into();
+        b.texts.actor = "ann".into();
+        b.texts.action = "create".into();
         assert_ne!(a.hash(), b.hash());
     }
 

@@ -6,7 +6,7 @@ use futures_util::TryStreamExt as _;
 use mlspec_spec::Document;
 use sqlx::{AnyConnection, Row};
 
-use crate::body::Texts;
+use crate::chain::EventTexts;
 use crate::error::{Result, StoreError};
 use crate::fields::fields_of;
 use crate::write::{Param, insert};
@@ -42,7 +42,7 @@ async fn compact_events(conn: &mut AnyConnection) -> Result<()> {
         let mut copies = Vec::with_capacity(rows.len());
         for row in &rows {
             let seq: i64 = row.try_get(0)?;
-            let texts = Texts {
+            let texts = EventTexts {
                 actor: row.try_get(2)?,
                 action: row.try_get(3)?,
                 object_id: row.try_get(4)?,

@@ -9,8 +9,7 @@ use mlspec_spec::Document;
 use sqlx::{AnyConnection, Row};
 
 use crate::apply::{labels_of, parse_links};
-use crate::body::Texts;
-use crate::chain::{EventRecord, GENESIS};
+use crate::chain::{EventRecord, EventTexts, GENESIS};
 use crate::error::Result;
 use crate::fields::{FieldValue, fields_of};
 use crate::model::VerifyReport;
@@ -77,24 +76,16 @@ async fn replay(
             Ok(texts) => texts,
             Err(error) => {
                 problems.add(format!("{}: the row was edited", error.message));
-                Texts {
+                EventTexts {
                     links: "[]".to_owned(),
-                    ..Texts::default()
+                    ..EventTexts::default()
                 }
             }
         };
         let record = EventRecord {
             seq,
             at_us: row.try_get(1)?,
-            actor: texts.actor,
-            action: texts.action,
-            object_id: texts.object_id,
-            kind: texts.kind,
-            name: texts.name,
-            scope: texts.scope,
-            status: texts.status,
-            document: texts.document,
-            links: texts.links,
+            texts,
             prev_event: row.try_get(3)?,
             prev_hash: std::mem::take(&mut last_hash),
         };
@@ -110,30 +101,31 @@ async fn replay(
                 "event {seq}: its content does not match its hash (the row was edited, or an event before it was deleted, inserted or reordered)"
             ));
         }
-        let previous = objects.get(&record.object_id);
+        let previous = objects.get(&record.texts.object_id);
         if record.prev_event != previous.map(|p| p.seq) {
             problems.add(format!("event {seq}: it does not follow the object's previous event"));
         }
-        if previous.is_some_and(|p| p.kind != record.kind) {
+        if previous.is_some_and(|p| p.kind != record.texts.kind) {
             problems.add(format!(
                 "event {seq}: it changes the kind of object {}",
-                record.object_id
+                record.texts.object_id
             ));
         }
         let created_seq = previous.map_or(seq, |p| p.created_seq);
         let created_us = previous.map_or(record.at_us, |p| p.created_us);
+        let texts = record.texts;
         objects.insert(
-            record.object_id.clone(),
+            texts.object_id,
             Replayed {
                 seq,
                 created_seq,
                 updated_us: record.at_us,
                 created_us,
-                kind: record.kind,
-                name: record.name,
-                scope: record.scope,
-                status: record.status,
-                links: record.links,
+                kind: texts.kind,
+                name: texts.name,
+                scope: texts.scope,
+                status: texts.status,
+                links: texts.links,
             },
         );
         expected_seq = seq + 1;

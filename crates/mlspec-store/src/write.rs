@@ -9,8 +9,7 @@ use mlspec_spec::{Document, Kind, Status};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::body::Texts;
-use crate::chain::EventRecord;
+use crate::chain::{EventRecord, EventTexts};
 use crate::current::{name_key, status_str};
 use crate::error::{ErrorKind, Result, StoreError};
 use crate::fields::Fields;
@@ -154,15 +153,17 @@ impl Writer {
         let record = EventRecord {
             seq,
             at_us: self.at_us,
-            actor: self.actor.clone(),
-            action: state.action.to_owned(),
-            object_id: state.object_id.clone(),
-            kind: state.kind.as_str().to_owned(),
-            name: state.name.clone(),
-            scope: state.scope.clone(),
-            status: status_str(state.status).to_owned(),
-            document: state.document,
-            links: links_json,
+            texts: EventTexts {
+                actor: self.actor.clone(),
+                action: state.action.to_owned(),
+                object_id: state.object_id.clone(),
+                kind: state.kind.as_str().to_owned(),
+                name: state.name.clone(),
+                scope: state.scope.clone(),
+                status: status_str(state.status).to_owned(),
+                document: state.document,
+                links: links_json,
+            },
             prev_event: state.previous.as_ref().map(|p| p.head_seq),
             prev_hash: std::mem::take(&mut self.hash),
         };
@@ -171,14 +172,15 @@ impl Writer {
         self.keys.insert(state.object_id.clone(), created_seq);
         self.add_label_rows(created_seq, &state.labels, state.previous.as_ref());
         self.add_edges(seq, &state.object_id, &state.links, state.previous.as_ref());
-        self.add_field_rows(created_seq, &record.kind, &state.fields, state.previous.as_ref());
+        let texts = &record.texts;
+        self.add_field_rows(created_seq, &texts.kind, &state.fields, state.previous.as_ref());
         self.rows.objects.push(vec![
-            Param::Text(record.object_id.clone()),
-            Param::Text(record.kind.clone()),
-            Param::Text(record.name.clone()),
-            Param::Text(name_key(&record.name)),
-            Param::Text(record.scope.clone()),
-            Param::Text(record.status.clone()),
+            Param::Text(texts.object_id.clone()),
+            Param::Text(texts.kind.clone()),
+            Param::Text(texts.name.clone()),
+            Param::Text(name_key(&texts.name)),
+            Param::Text(texts.scope.clone()),
+            Param::Text(texts.status.clone()),
             Param::Int(seq),
             Param::Int(created_seq),
             Param::Int(self.at_us),
@@ -445,22 +447,11 @@ pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<()> {
 /// The columns of an event's row: its texts packed into one body, the hash as bytes (the
 /// previous event's hash is that row's own).
 fn event_params(record: EventRecord, hash: &str) -> Result<Vec<Param>> {
-    let texts = Texts {
-        actor: record.actor,
-        action: record.action,
-        object_id: record.object_id,
-        kind: record.kind,
-        name: record.name,
-        scope: record.scope,
-        status: record.status,
-        document: record.document,
-        links: record.links,
-    };
     let hash = hex::decode(hash).map_err(|e| StoreError::data_loss(format!("the head hash is not hex: {e}")))?;
     Ok(vec![
         Param::Int(record.seq),
         Param::Int(record.at_us),
-        Param::Bytes(crate::body::pack(&texts)?),
+        Param::Bytes(crate::body::pack(&record.texts)?),
         Param::MaybeInt(record.prev_event),
         Param::Bytes(hash),
     ])

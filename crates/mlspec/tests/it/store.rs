@@ -213,7 +213,7 @@ fn verify_reports_tampering_done_outside_mlspec() {
     let script = "import sqlite3, sys\n\
         db = sqlite3.connect(sys.argv[1])\n\
         db.execute('DROP TRIGGER events_refuse_update')\n\
-        db.execute(\"UPDATE events SET actor = 'mallory' WHERE seq = 3\")\n\
+        db.execute(\"UPDATE events SET at_us = at_us - 3600000000 WHERE seq = 3\")\n\
         db.execute(\"UPDATE objects SET status = 'Archived' WHERE name = 'train-1'\")\n\
         db.commit()\n";
     let status = std::process::Command::new("python3")
@@ -226,7 +226,7 @@ fn verify_reports_tampering_done_outside_mlspec() {
     snapshot!(dir, "store_verify_tampered", out.stdout);
     let out = mlspec(dir, &["store", "verify", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(report["problems"].as_array().unwrap().len(), 2);
+    assert_eq!(report["problems"].as_array().unwrap().len(), 3);
 }
 
 #[test]
