@@ -16,7 +16,9 @@ context its executions belong to, as mlspec's parent run). The lineage queries r
 second.
 """
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -38,6 +40,7 @@ def event(kind):
 
 def open_store():
     workdir = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     config = pb.ConnectionConfig()
     config.sqlite.filename_uri = os.path.join(workdir, "mlmd.db")
     config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
