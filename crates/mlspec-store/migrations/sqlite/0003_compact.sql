@@ -4,7 +4,8 @@
 -- their hash as 32 bytes; an event's previous hash is the previous row's hash, so it is not
 -- kept twice. The hash chain still covers the same texts, so no hash changes. An object's events are found by following
 -- `prev_event` from its head, so events need no index by object. Edges, labels and fields name
--- objects by their key, `objects.created_seq` (the sequence number of their creating event),
+-- objects by their key, `objects.created_seq` (the sequence number of their creating event; in
+-- SQLite the objects table is clustered on it, so its indexes carry that integer, not the id),
 -- instead of 36-character ids, and a field names its kind and key by their id in `field_keys`;
 -- the fields indexes hold only the rows they can find (numbers in `fields_by_number`, text in
 -- `fields_by_text`). `db upgrade` copies the events into the new
@@ -26,7 +27,29 @@ BEGIN SELECT RAISE(ABORT, 'mlspec: events are append-only'); END;
 CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'mlspec: events are append-only'); END;
 
-CREATE UNIQUE INDEX objects_by_created_seq ON objects (created_seq);
+DROP INDEX objects_live_name;
+DROP INDEX objects_by_kind;
+DROP TRIGGER objects_refuse_delete;
+ALTER TABLE objects RENAME TO objects_v2;
+CREATE TABLE objects (
+    created_seq INTEGER PRIMARY KEY NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    status TEXT NOT NULL,
+    head_seq BIGINT NOT NULL,
+    created_us BIGINT,
+    updated_us BIGINT
+);
+INSERT INTO objects (created_seq, id, kind, name, name_key, scope, status, head_seq, created_us, updated_us)
+    SELECT created_seq, id, kind, name, name_key, scope, status, head_seq, created_us, updated_us FROM objects_v2;
+DROP TABLE objects_v2;
+CREATE UNIQUE INDEX objects_live_name ON objects (kind, name_key, scope) WHERE status <> 'Archived';
+CREATE INDEX objects_by_kind ON objects (kind, status, name_key);
+CREATE TRIGGER objects_refuse_delete BEFORE DELETE ON objects
+BEGIN SELECT RAISE(ABORT, 'mlspec: objects are never deleted; archive them'); END;
 
 DROP INDEX edges_by_source;
 ALTER TABLE edges RENAME TO edges_v2;

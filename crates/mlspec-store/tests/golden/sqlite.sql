@@ -45,15 +45,17 @@ CREATE TABLE labels (
     PRIMARY KEY (object_key, key)
 ) WITHOUT ROWID;
 CREATE TABLE objects (
-    id TEXT PRIMARY KEY NOT NULL,
+    created_seq INTEGER PRIMARY KEY NOT NULL,
+    id TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
     name TEXT NOT NULL,
     name_key TEXT NOT NULL,
     scope TEXT NOT NULL,
     status TEXT NOT NULL,
     head_seq BIGINT NOT NULL,
-    created_seq BIGINT NOT NULL
-, created_us BIGINT, updated_us BIGINT) WITHOUT ROWID;
+    created_us BIGINT,
+    updated_us BIGINT
+);
 CREATE TABLE store_meta (
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
@@ -62,6 +64,5 @@ CREATE INDEX edges_by_source ON edges (source, target);
 CREATE INDEX fields_by_number ON fields (key_id, num) WHERE num IS NOT NULL;
 CREATE INDEX fields_by_text ON fields (key_id, text) WHERE text IS NOT NULL;
 CREATE INDEX labels_by_value ON labels (key, value);
-CREATE UNIQUE INDEX objects_by_created_seq ON objects (created_seq);
 CREATE INDEX objects_by_kind ON objects (kind, status, name_key);
 CREATE UNIQUE INDEX objects_live_name ON objects (kind, name_key, scope) WHERE status <> 'Archived';

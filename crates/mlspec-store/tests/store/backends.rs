@@ -376,6 +376,13 @@ const UPGRADE_DROPS: &[(&str, &str)] = &[
     ),
     ("migrations/postgres/0003_compact.sql", "drop index edges_by_source"),
     ("migrations/postgres/0003_compact.sql", "drop table edges_v2"),
+    ("migrations/sqlite/0003_compact.sql", "drop index objects_live_name"),
+    ("migrations/sqlite/0003_compact.sql", "drop index objects_by_kind"),
+    (
+        "migrations/sqlite/0003_compact.sql",
+        "drop trigger objects_refuse_delete",
+    ),
+    ("migrations/sqlite/0003_compact.sql", "drop table objects_v2"),
     ("migrations/sqlite/0003_compact.sql", "drop index labels_by_value"),
     ("migrations/sqlite/0003_compact.sql", "drop table labels_v2"),
     ("migrations/sqlite/0003_compact.sql", "drop index fields_by_number"),
