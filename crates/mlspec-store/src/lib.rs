@@ -12,9 +12,10 @@
 //!   old table, in one transaction).
 //! - **Events**: every change (create, update, deprecate, archive, reactivate, rename) is an
 //!   immutable event holding who, when, what, the whole new document and a link to the object's
-//!   previous event (its previous value). Applying the same content again writes nothing. The
-//!   document and its resolved links are stored compressed (zstd with a fixed dictionary of
-//!   MLSpec's common JSON) and read back byte for byte.
+//!   previous event (its previous value). Applying the same content again writes nothing. An
+//!   event's texts — who, what, the document and its resolved links — are stored together,
+//!   compressed (zstd with a fixed dictionary of MLSpec's common JSON), and read back byte for
+//!   byte.
 //! - **The hash chain**: each event's hash covers its fields and the previous event's hash
 //!   ([`chain`]) — over the document's canonical JSON, not its compressed form — and the head is
 //!   recorded separately, so [`Store::verify`] detects any row edited, deleted, inserted or
