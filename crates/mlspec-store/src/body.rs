@@ -28,6 +28,11 @@ pub(crate) const DICTIONARY: &[u8] = include_bytes!("../dictionary/1.jsonl");
 /// zstd's level: higher levels gain little on inputs this small and cost ingest time.
 const LEVEL: i32 = 3;
 
+/// The most an event's texts can take: a document within `validate`'s limit, with its links and
+/// the short texts, is far below it. A body that declares more is damaged, and is not given the
+/// memory it asks for.
+const MAX_PLAIN: usize = 8 * (64 << 20);
+
 thread_local! {
     static COMPRESSOR: RefCell<Option<Compressor<'static>>> = const { RefCell::new(None) };
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
@@ -81,6 +86,11 @@ pub(crate) fn unpack(body: &[u8], seq: i64) -> Result<EventTexts> {
         return Err(unreadable("an unknown format"));
     };
     let capacity = Decompressor::upper_bound(frame).ok_or_else(|| unreadable("no content size"))?;
+    if capacity > MAX_PLAIN {
+        return Err(unreadable(&format!(
+            "it declares {capacity} bytes, more than any event holds"
+        )));
+    }
     let plain = DECOMPRESSOR
         .with_borrow_mut(|slot| {
             let decompressor = match slot {
@@ -149,6 +159,54 @@ mod tests {
             let body = pack(&texts).unwrap();
             assert_eq!(unpack(&body, 1).unwrap(), texts);
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_texts_come_back_exactly(fields in proptest::collection::vec(".*", 9)) {
+            let texts = EventTexts {
+                actor: fields[0].clone(),
+                action: fields[1].clone(),
+                object_id: fields[2].clone(),
+                kind: fields[3].clone(),
+                name: fields[4].clone(),
+                scope: fields[5].clone(),
+                status: fields[6].clone(),
+                document: fields[7].clone(),
+                links: fields[8].clone(),
+            };
+            proptest::prop_assert_eq!(unpack(&pack(&texts).unwrap(), 1).unwrap(), texts);
+        }
+
+        /// Bytes from the database are hostile: anything decodes or is data loss, never a panic.
+        #[test]
+        fn any_bytes_decode_or_are_data_loss(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Err(error) = unpack(&bytes, 1) {
+                proptest::prop_assert_eq!(error.kind, ErrorKind::DataLoss);
+            }
+        }
+
+        /// A valid frame whose content is cut or garbled inside is data loss too.
+        #[test]
+        fn damaged_contents_are_data_loss(plain in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let frame = zstd::bulk::Compressor::with_dictionary(LEVEL, DICTIONARY).unwrap().compress(&plain).unwrap();
+            let mut body = vec![ZSTD_DICTIONARY_1];
+            body.extend_from_slice(&frame);
+            if let Err(error) = unpack(&body, 1) {
+                proptest::prop_assert_eq!(error.kind, ErrorKind::DataLoss);
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_that_declares_too_much_is_data_loss_without_the_memory() {
+        // A zstd frame header declaring 2^40 bytes of content (single segment, 8-byte size).
+        let mut body = vec![ZSTD_DICTIONARY_1, 0x28, 0xB5, 0x2F, 0xFD, 0xE0];
+        body.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        body.extend_from_slice(&[0x01, 0x00, 0x00]);
+        let error = unpack(&body, 3).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::DataLoss);
+        assert!(error.message.contains("more than any event holds"), "{}", error.message);
     }
 
     #[test]
