@@ -50,6 +50,7 @@ pub mod reference;
 pub mod rules;
 pub mod schema;
 pub mod suggest;
+pub mod template;
 pub mod tree;
 pub mod validate;
 pub mod values;

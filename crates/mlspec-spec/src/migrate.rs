@@ -1008,5 +1008,7 @@ fn empty_run(start: Option<Timestamp>) -> RunSpec {
         logs: Vec::new(),
         resources: None,
         tags: UniqueMap::default(),
+        cache_key: None,
+        cached_from: None,
     }
 }

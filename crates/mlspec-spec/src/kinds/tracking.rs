@@ -10,6 +10,7 @@ use crate::kind::Kind;
 use crate::newtypes::{Digest, Key, Name, ShortText, Text, Version};
 use crate::reference::Ref;
 use crate::rules::{Findings, Rules};
+use crate::template::{self, Slot};
 use crate::values::{DataPath, Metric, ParamValue, Params, Tags, Timestamp, UniqueMap};
 
 /// A group of runs that pursue one question.
@@ -93,7 +94,8 @@ pub struct ResourceUsage {
 ///
 /// Rules: a Finished, Failed or Killed run has an `endTime` not before its `startTime`; a
 /// Scheduled or Running run has none; `exitCode` is given only for Failed runs and is not 0;
-/// `signal` only for Killed runs; metric keys may repeat only with distinct steps;
+/// `signal` only for Killed runs; metric keys may repeat only with distinct steps; a run with
+/// `cachedFrom` has a `cacheKey`;
 /// `experiment` refers to an Experiment, `parent` to a Run, `module` to a Module and `pipeline`
 /// to a Pipeline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -152,6 +154,13 @@ pub struct RunSpec {
     /// Free-form tags (mutable, unlike params).
     #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
     pub tags: Tags,
+    /// For a pipeline step: its cache key, the digest of what determines its outputs (module,
+    /// command, parameters, allow-listed environment and the content of its inputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<Digest>,
+    /// For a step answered from the cache: the run that produced the outputs it reuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<Ref>,
 }
 
 impl Rules for RunSpec {
@@ -191,6 +200,12 @@ impl Rules for RunSpec {
         }
         if self.signal.is_some() && self.status != RunStatus::Killed {
             f.error("/spec/signal", "only a Killed run has a signal");
+        }
+        if let Some(original) = &self.cached_from {
+            f.ref_kind("/spec/cachedFrom", original, &[Kind::Run]);
+            if self.cache_key.is_none() {
+                f.error("/spec/cachedFrom", "a run answered from the cache names its `cacheKey`");
+            }
         }
         let mut seen = HashSet::default();
         for (i, m) in self.metrics.iter().enumerate() {
@@ -264,7 +279,8 @@ pub struct Implementation {
 /// A reusable, versioned computation. Each version is its own object with its own status: the
 /// name is unique per version, and `Module/name` refers to the newest non-archived version.
 ///
-/// Rules: input, output and parameter names are unique; the command is not empty.
+/// Rules: input, output and parameter names are unique; the command is not empty; every
+/// placeholder in the command names a declared input, output or parameter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModuleSpec {
@@ -294,6 +310,49 @@ impl Rules for ModuleSpec {
         if self.implementation.command.is_empty() {
             f.error("/spec/implementation/command", "the command is empty");
         }
+        self.check_placeholders(f);
+    }
+}
+
+impl ModuleSpec {
+    /// The ports (or parameters) a placeholder of `slot` may name.
+    pub fn ports(&self, slot: Slot) -> &[Port] {
+        match slot {
+            Slot::Input => &self.inputs,
+            Slot::Output => &self.outputs,
+            Slot::Param => &self.parameters,
+        }
+    }
+
+    /// Every placeholder in the command names a declared input, output or parameter.
+    fn check_placeholders(&self, f: &mut Findings) {
+        for (i, argument) in self.implementation.command.iter().enumerate() {
+            for placeholder in template::placeholders(argument) {
+                let declared = self.ports(placeholder.slot);
+                if declared.iter().all(|p| p.name.as_str() != placeholder.name) {
+                    let prefix = placeholder.slot.prefix();
+                    let names: Vec<&str> = declared.iter().map(|p| p.name.as_str()).collect();
+                    f.error(
+                        format!("/spec/implementation/command/{i}"),
+                        format!("`{{{prefix}.{}}}` names no declared {prefix}", placeholder.name),
+                    )
+                    .at_character(argument[..placeholder.range.0].chars().count())
+                    .hint(if names.is_empty() {
+                        format!("declare it under `spec.{}`", declared_field(placeholder.slot))
+                    } else {
+                        format!("declared: {}", names.join(", "))
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn declared_field(slot: Slot) -> &'static str {
+    match slot {
+        Slot::Input => "inputs",
+        Slot::Output => "outputs",
+        Slot::Param => "parameters",
     }
 }
 
@@ -340,6 +399,18 @@ pub struct PipelineSpec {
 }
 
 impl PipelineSpec {
+    /// The steps each step depends on, by step index: explicit `dependsOn` plus bound outputs,
+    /// each once, in ascending order. Names that match no step are left out (the rules report
+    /// them).
+    pub fn step_dependencies(&self) -> Vec<Vec<usize>> {
+        let mut deps = self.dependencies(&mut Findings::default());
+        for list in &mut deps {
+            list.sort_unstable();
+            list.dedup();
+        }
+        deps
+    }
+
     /// The steps each step depends on, by step index: explicit `dependsOn` plus bound outputs.
     /// Unknown names are reported into `f` and left out.
     fn dependencies(&self, f: &mut Findings) -> Vec<Vec<usize>> {
@@ -521,17 +592,46 @@ pub struct OutputDigest {
     pub path: Option<DataPath>,
 }
 
+/// How a step of a workflow run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum StepStatus {
+    /// It ran and wrote every declared output.
+    Finished,
+    /// Its outputs were reused from an earlier run with the same cache key.
+    Cached,
+    /// It failed: its command exited non-zero or could not start, or an output is missing.
+    Failed,
+    /// A signal stopped it.
+    Killed,
+    /// It never started: a step it depends on did not finish, or the pipeline was stopped.
+    Skipped,
+}
+
 /// What one step of a workflow run did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StepRecord {
     /// The pipeline step's name.
     pub name: Name,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Why it failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
     /// The step's run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<Ref>,
     /// The module it ran (as listed in `modules`).
     pub module: Ref,
+    /// The command as run, placeholders filled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Its cache key (see Run `cacheKey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<Digest>,
+    /// For a Cached step: the run whose outputs it reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<Ref>,
     /// Its outputs with digests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputDigest>,
@@ -547,7 +647,8 @@ pub struct StepRecord {
 /// digest by digest.
 ///
 /// Rules: step names are unique; every step's module is one of `modules`; input names are unique;
-/// output names are unique within a step; `pipeline` refers to a Pipeline and `run` to a Run.
+/// output names are unique within a step; a step is Cached exactly when it names `cachedFrom`;
+/// `pipeline` refers to a Pipeline and `run` to a Run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WorkflowRecordSpec {
@@ -587,6 +688,12 @@ impl Rules for WorkflowRecordSpec {
                 );
             }
             f.unique(&format!("/spec/steps/{i}/outputs"), "name", &step.outputs, |o| &o.name);
+            if (step.status == StepStatus::Cached) != step.cached_from.is_some() {
+                f.error(
+                    format!("/spec/steps/{i}/cachedFrom"),
+                    "a Cached step names the run it reused in `cachedFrom`, and only a Cached step does",
+                );
+            }
             f.ordered(
                 format!("/spec/steps/{i}/finishedAt"),
                 step.started_at.as_ref(),

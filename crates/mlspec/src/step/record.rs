@@ -80,6 +80,8 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
         logs: facts.logs.iter().map(log_path).collect::<anyhow::Result<_>>()?,
         resources: ending.resources.clone(),
         tags,
+        cache_key: None,
+        cached_from: None,
     };
     let mut metadata = Metadata::named(run_name(facts.step, facts.run_id)?);
     metadata.id = Some(facts.run_id.clone());
