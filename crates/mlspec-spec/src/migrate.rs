@@ -990,25 +990,7 @@ fn literal_version(text: &'static str) -> Version {
 
 fn empty_run(start: Option<Timestamp>) -> RunSpec {
     RunSpec {
-        experiment: None,
-        parent: None,
-        pipeline: None,
-        module: None,
-        status: RunStatus::Unknown,
         start_time: start,
-        end_time: None,
-        exit_code: None,
-        signal: None,
-        command: Vec::new(),
-        source: None,
-        params: Params::default(),
-        metrics: Vec::new(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        logs: Vec::new(),
-        resources: None,
-        tags: UniqueMap::default(),
-        cache_key: None,
-        cached_from: None,
+        ..RunSpec::with_status(RunStatus::Unknown)
     }
 }

@@ -75,6 +75,16 @@ impl Ref {
     }
 }
 
+impl From<ObjectId> for Ref {
+    /// A reference to the object with this id.
+    fn from(id: ObjectId) -> Ref {
+        Ref {
+            target: RefTarget::Id(id),
+            digest: None,
+        }
+    }
+}
+
 impl FromStr for Ref {
     type Err = InvalidRef;
 

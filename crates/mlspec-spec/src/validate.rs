@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 
 use crate::document::{Document, Kind, SUPPORTED_API_VERSIONS, unsupported_api_version};
 use crate::fast_yaml;
-use crate::rules::Severity;
+use crate::rules::{Findings, Severity};
 use crate::schema::{CompiledSchema, compiled};
 use crate::suggest::closest;
 use crate::tree::{Node, Position, locate};
@@ -312,6 +312,29 @@ pub fn validate_text(text: &str, format: Format, limits: &Limits) -> Outcome {
         }));
     }
     outcome
+}
+
+/// Places findings made outside validation — a document checked against others, as a pipeline
+/// against its modules — at their line and column in `text`, the one document they concern.
+pub fn locate_findings(text: &str, format: Format, findings: Findings, limits: &Limits) -> Vec<Diagnostic> {
+    let tree = parse_trees(text, format, limits)
+        .ok()
+        .and_then(|mut trees| (trees.len() == 1).then(|| trees.remove(0)));
+    findings
+        .items
+        .into_iter()
+        .map(|finding| {
+            let position = tree.as_ref().and_then(|tree| locate(tree, &finding.path, false));
+            Diagnostic {
+                severity: finding.severity,
+                document: None,
+                position,
+                path: Some(finding.path),
+                message: finding.message,
+                hint: finding.hint,
+            }
+        })
+        .collect()
 }
 
 /// Parses straight into typed documents; `Some` only when every document is valid and breaks no

@@ -23,6 +23,7 @@ mod examples;
 mod files;
 mod inputs;
 mod model_package;
+mod pipeline;
 mod progress;
 mod report;
 mod step;
@@ -85,6 +86,7 @@ enum Command {
     Test(Box<commands::test::Args>),
     Keygen(commands::package::KeygenArgs),
     Package(commands::package::Args),
+    Pipeline(commands::pipeline::Args),
     Log(commands::log::Args),
     Demo(commands::demo::Args),
 }
@@ -119,6 +121,7 @@ fn main() -> ExitCode {
         Command::Test(args) => commands::test::run(*args, &choice),
         Command::Keygen(args) => commands::package::keygen(args),
         Command::Package(args) => commands::package::run(args, &choice),
+        Command::Pipeline(args) => commands::pipeline::run(args, &choice),
         Command::Log(args) => commands::log::run(args, &choice),
         Command::Demo(args) => commands::demo::run(args),
     };

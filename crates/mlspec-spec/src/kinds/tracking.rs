@@ -163,6 +163,34 @@ pub struct RunSpec {
     pub cached_from: Option<Ref>,
 }
 
+impl RunSpec {
+    /// A run with `status` and nothing else recorded yet.
+    pub fn with_status(status: RunStatus) -> RunSpec {
+        RunSpec {
+            experiment: None,
+            parent: None,
+            pipeline: None,
+            module: None,
+            status,
+            start_time: None,
+            end_time: None,
+            exit_code: None,
+            signal: None,
+            command: Vec::new(),
+            source: None,
+            params: Params::default(),
+            metrics: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            logs: Vec::new(),
+            resources: None,
+            tags: Tags::default(),
+            cache_key: None,
+            cached_from: None,
+        }
+    }
+}
+
 impl Rules for RunSpec {
     fn check(&self, f: &mut Findings) {
         let refs = [

@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod new;
 pub mod objectives;
 pub mod package;
+pub mod pipeline;
 pub mod schema;
 pub mod step;
 pub mod store;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mlspec_spec::Ref;
-use mlspec_spec::newtypes::Key;
+use mlspec_spec::newtypes::{Digest, Key};
 use mlspec_spec::values::ParamValue;
 
 use crate::step::{self, Plan, record, spool};
@@ -48,6 +48,16 @@ pub struct RunArgs {
     /// A file it writes (repeatable): recorded as an Artifact with its digest.
     #[arg(long = "output", value_name = "PATH")]
     outputs: Vec<PathBuf>,
+    /// The run it is part of (a pipeline's Run), recorded as the Run's `parent`.
+    #[arg(long, value_name = "REF")]
+    parent: Option<Ref>,
+    /// The step's cache key, recorded as the Run's `cacheKey` (set by `mlspec pipeline run`).
+    #[arg(long, value_name = "DIGEST")]
+    cache_key: Option<Digest>,
+    /// Write the Run and its Artifacts to FILE (a JSON array of documents) instead of the store,
+    /// for a runner that records them itself; the store is then not opened at all.
+    #[arg(long, value_name = "FILE")]
+    record_to: Option<PathBuf>,
     /// Where to serve the endpoints.
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     listen: String,
@@ -99,6 +109,9 @@ fn run_step(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         params: record::params(args.params)?,
         inputs: args.inputs,
         outputs: args.outputs,
+        parent: args.parent,
+        cache_key: args.cache_key,
+        record_to: args.record_to,
         listen: args.listen,
         addr_file: args.addr_file,
         log_limit: args.log_limit,

@@ -37,6 +37,10 @@ pub struct Plan {
     pub params: Params,
     pub inputs: Vec<Ref>,
     pub outputs: Vec<PathBuf>,
+    pub parent: Option<Ref>,
+    pub cache_key: Option<mlspec_spec::newtypes::Digest>,
+    /// Where to write the documents instead of the store.
+    pub record_to: Option<PathBuf>,
     pub listen: String,
     pub addr_file: Option<PathBuf>,
     pub log_limit: u64,
@@ -85,15 +89,14 @@ pub fn visible_env(vars: impl Iterator<Item = (String, String)>) -> std::collect
 pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     // The store, when one is in use and answers in time; the Run is spooled otherwise. It is
     // opened beside the command unless references must be checked before it runs.
-    let opening = tokio::spawn({
-        let choice = choice.clone();
-        async move { choice.open().await }
-    });
     let mut opening = Opening {
-        handle: Some(opening),
+        handle: plan.record_to.is_none().then(|| {
+            let choice = choice.clone();
+            tokio::spawn(async move { choice.open().await })
+        }),
         opened: None,
     };
-    let has_references = plan.module.is_some() || !plan.inputs.is_empty();
+    let has_references = plan.record_to.is_none() && (plan.module.is_some() || !plan.inputs.is_empty());
     if has_references && let Ok(store) = opening.wait().await {
         check_references(&plan, store.as_ref()).await?;
     }
@@ -152,6 +155,8 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         run_id: &run_id,
         step: &plan.name,
         module: plan.module.as_ref(),
+        parent: plan.parent.as_ref(),
+        cache_key: plan.cache_key.as_ref(),
         params: &plan.params,
         inputs: &plan.inputs,
         outputs: &plan.outputs,
@@ -163,8 +168,13 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     for warning in warnings {
         errln!("warning: {warning}");
     }
-    opening.wait().await;
-    save(&documents, &run_id, opening.opened.unwrap_or_else(|| Err(not_opened()))).await?;
+    match &plan.record_to {
+        Some(file) => crate::files::write_whole(file, &serde_json::to_vec(&documents)?, None)?,
+        None => {
+            opening.wait().await;
+            save(&documents, &run_id, opening.opened.unwrap_or_else(|| Err(not_opened()))).await?;
+        }
+    }
     Ok(if ran { exit_code(&ending) } else { ExitCode::from(2) })
 }
 

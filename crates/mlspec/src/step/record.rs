@@ -27,6 +27,8 @@ pub struct RunFacts<'a> {
     pub run_id: &'a ObjectId,
     pub step: &'a str,
     pub module: Option<&'a Ref>,
+    pub parent: Option<&'a Ref>,
+    pub cache_key: Option<&'a mlspec_spec::newtypes::Digest>,
     pub params: &'a Params,
     pub inputs: &'a [Ref],
     pub outputs: &'a [PathBuf],
@@ -63,7 +65,7 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
     }
     let run = RunSpec {
         experiment: None,
-        parent: None,
+        parent: facts.parent.cloned(),
         pipeline: None,
         module: facts.module.cloned(),
         status: ending.status,
@@ -80,7 +82,7 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
         logs: facts.logs.iter().map(log_path).collect::<anyhow::Result<_>>()?,
         resources: ending.resources.clone(),
         tags,
-        cache_key: None,
+        cache_key: facts.cache_key.cloned(),
         cached_from: None,
     };
     let mut metadata = Metadata::named(run_name(facts.step, facts.run_id)?);

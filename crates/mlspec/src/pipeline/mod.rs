@@ -1,0 +1,235 @@
+//! Running pipelines on one machine: a Pipeline and its Modules loaded and checked into a plan
+//! ([`load`]), its steps run in parallel through the step runtime ([`execute`], [`run`]),
+//! answered from a content-addressed cache when the store holds a reusable run ([`cache`]), and
+//! the whole written down as a WorkflowRecord ([`record`]) from which `mlspec recreate` runs it
+//! again and compares every output's digest.
+
+mod cache;
+mod execute;
+pub mod files;
+pub mod load;
+mod progress;
+pub mod record;
+pub mod run;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use mlspec_pipeline::{ModuleVersion, Plan, Request, Source, definition_digest};
+use mlspec_spec::newtypes::Key;
+use mlspec_spec::{Document, Kind, ObjectId, Ref, Spec};
+use mlspec_store::{Selector, Store};
+
+use self::run::{BoundInput, Inputs, Options, Outcome};
+
+/// One `pipeline run` as asked for.
+pub struct RunRequest {
+    pub pipeline: String,
+    pub files: Vec<String>,
+    pub params: BTreeMap<Key, String>,
+    /// `--input NAME=PATH|REF`.
+    pub inputs: BTreeMap<Key, String>,
+    pub options: Options,
+}
+
+/// A run that ended, with its record.
+pub struct Finished {
+    pub outcome: Outcome,
+    pub record: Document,
+}
+
+/// Loads, checks, registers and runs a pipeline, and records the result.
+pub async fn run_pipeline(request: &RunRequest, store: &dyn Store) -> anyhow::Result<Finished> {
+    let definitions = load::definitions(&request.pipeline, &request.files, store).await?;
+    let modules = load::resolve_modules(&definitions.pipeline, &definitions.modules, store).await?;
+    let root = files::project_root()?;
+    let mut given = BTreeMap::new();
+    for (name, text) in &request.inputs {
+        let bound = bind(text, store, &root)
+            .await
+            .with_context(|| format!("--input {name}={text}"))?;
+        given.insert(name.clone(), bound);
+    }
+    let plan_request = Request {
+        params: request.params.clone(),
+        inputs: given.keys().cloned().collect(),
+    };
+    let plan = load::plan(&definitions, &modules, &plan_request)?;
+    let references = bind_references(&plan, store, &root).await?;
+    let run_id = ObjectId::generate();
+    let pipeline_ref = if request.options.record {
+        register_definitions(&definitions, &modules, store).await?
+    } else {
+        pinned_by_definition(&plan.pipeline)
+    };
+    let mut pinned = BTreeMap::new();
+    let mut registered = Vec::new();
+    for (name, (source, mut input)) in given {
+        let source = match source {
+            Some(reference) => reference,
+            None => {
+                let id = ObjectId::generate();
+                input.document = Some(id.clone());
+                registered.push(record::input_artifact(&name, &input, &run_id, &root)?);
+                Ref::from(id)
+            }
+        };
+        pinned.insert(name, (source, input));
+    }
+    let input_refs: Vec<Ref> = pinned
+        .values()
+        .filter_map(|(_, input)| input.document.clone().map(Ref::from))
+        .collect();
+    let started = record::pipeline_run(&plan, &run_id, &pipeline_ref, &input_refs)?;
+    if request.options.record {
+        let mut documents = vec![started.clone()];
+        documents.extend(registered);
+        store
+            .apply(&documents, &crate::store::actor())
+            .await
+            .context("the pipeline's Run could not be recorded; nothing was run")?;
+    }
+    let inputs = Inputs {
+        pipeline: pinned.iter().map(|(k, (_, i))| (k.clone(), i.clone())).collect(),
+        references,
+    };
+    let outcome = run::run(&plan, &inputs, store, &request.options, run_id).await?;
+    let environment = record::environment(&request.options.env)?;
+    let workflow = record::workflow_record(&plan, pipeline_ref, &pinned, &outcome, environment, &root)?;
+    if request.options.record {
+        store
+            .apply(
+                &[record::ended_run(started, &outcome), workflow.clone()],
+                &crate::store::actor(),
+            )
+            .await
+            .context("the pipeline's Run and WorkflowRecord could not be recorded")?;
+    }
+    Ok(Finished {
+        outcome,
+        record: workflow,
+    })
+}
+
+/// A pipeline input: a path (file or directory) as it is now, or a stored Artifact whose file
+/// still has its recorded digest. The reference is returned when it was one.
+async fn bind(text: &str, store: &dyn Store, root: &Path) -> anyhow::Result<(Option<Ref>, BoundInput)> {
+    let path = Path::new(text);
+    if path.exists() {
+        let path = files::absolute(path)?;
+        let digest = files::content_digest(&path)?;
+        return Ok((
+            None,
+            BoundInput {
+                path,
+                digest,
+                document: None,
+            },
+        ));
+    }
+    let reference: Ref = text
+        .parse()
+        .map_err(|e| anyhow::anyhow!("no such file, and not a reference to a stored Artifact: {e}"))?;
+    let input = stored_input(&reference, store, root).await?;
+    Ok((Some(reference), input))
+}
+
+/// The file of a stored Artifact, checked against its recorded digest.
+pub async fn stored_input(reference: &Ref, store: &dyn Store, root: &Path) -> anyhow::Result<BoundInput> {
+    let stored = store.get(&Selector::from(reference)).await?;
+    let Spec::Artifact(artifact) = &stored.document.spec else {
+        bail!(
+            "{reference} is a {}; a step can read a stored Artifact (a file with its digest)",
+            stored.document.kind()
+        );
+    };
+    let path = files::resolve(&artifact.path, root)?;
+    let digest = files::content_digest(&path)?;
+    if digest != artifact.digest {
+        bail!(
+            "the file of {reference} at {} has changed: recorded {}, now {digest}",
+            path.display(),
+            artifact.digest
+        );
+    }
+    Ok(BoundInput {
+        path,
+        digest,
+        document: stored.document.metadata.id.clone(),
+    })
+}
+
+/// The stored documents steps bind directly.
+async fn bind_references(plan: &Plan, store: &dyn Store, root: &Path) -> anyhow::Result<BTreeMap<Ref, BoundInput>> {
+    let mut bound = BTreeMap::new();
+    for step in &plan.steps {
+        for source in step.inputs.values() {
+            if let Source::Reference(reference) = source
+                && !bound.contains_key(reference)
+            {
+                let input = stored_input(reference, store, root)
+                    .await
+                    .with_context(|| format!("step `{}`: input {reference}", step.name))?;
+                bound.insert(reference.clone(), input);
+            }
+        }
+    }
+    Ok(bound)
+}
+
+/// Records the pipeline (when it came from a file) and the modules given as files; a module
+/// version already stored with another definition is refused — a version names one definition.
+/// The pipeline's reference, pinned to the stored document's digest.
+async fn register_definitions(
+    definitions: &load::Definitions,
+    modules: &[ModuleVersion],
+    store: &dyn Store,
+) -> anyhow::Result<Ref> {
+    let mut documents = Vec::new();
+    for module in modules.iter().filter(|m| m.document.metadata.id.is_none()) {
+        match store.get(&Selector::from(&module.reference())).await {
+            Ok(stored) if definition_digest(&stored.document) != module.digest => bail!(
+                "{} in the files differs from the stored version of that name; give the changed module a new version",
+                module.reference()
+            ),
+            Ok(_) => {}
+            Err(e) if e.kind == mlspec_store::ErrorKind::NotFound => documents.push(module.document.clone()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if definitions.file.is_some() {
+        documents.push(definitions.pipeline.clone());
+    }
+    if !documents.is_empty() {
+        store
+            .apply(&documents, &crate::store::actor())
+            .await
+            .context("the pipeline and its modules could not be recorded; nothing was run")?;
+    }
+    let name = &definitions.pipeline.metadata.name;
+    let stored = store
+        .get(&Selector::Name {
+            kind: Kind::Pipeline,
+            name: name.clone(),
+            version: None,
+        })
+        .await?;
+    Ok(Ref {
+        digest: Some(mlspec_store::content_digest(&stored.document)?),
+        ..Ref::named(Kind::Pipeline, name.clone())
+    })
+}
+
+/// `Pipeline/NAME` pinned to its definition digest, for a run that records nothing.
+fn pinned_by_definition(pipeline: &Document) -> Ref {
+    Ref {
+        digest: Some(definition_digest(pipeline)),
+        ..Ref::named(Kind::Pipeline, pipeline.metadata.name.clone())
+    }
+}
+
+/// `--workdir`, or the project's default.
+pub fn workdir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    files::absolute(&given.unwrap_or_else(files::default_workdir))
+}

@@ -1,0 +1,501 @@
+//! The scheduler: runs a [`Plan`]'s ready steps in parallel up to `--jobs`, answers each from
+//! the cache when it can, keeps going on independent branches when a step fails (its dependents
+//! are skipped), passes SIGINT/SIGTERM on to running steps, and records every step's Run as it
+//! ends — so that a runner killed mid-pipeline leaves every finished step reusable.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use mlspec_pipeline::{CacheInputs, Plan, Source, cache_key};
+use mlspec_spec::kinds::{PortType, RunSpec, RunStatus, StepStatus};
+use mlspec_spec::newtypes::{Digest, Key};
+use mlspec_spec::values::Tags;
+use mlspec_spec::{ApiVersion, Document, Metadata, ObjectId, Ref, Spec};
+use mlspec_store::Store;
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::cache::{self, Lookup};
+use super::execute::{self, Job, OutputSlot, Ran, WrittenOutput};
+use super::progress::Progress;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Steps at once.
+    pub jobs: usize,
+    /// Answer steps from the cache.
+    pub use_cache: bool,
+    /// Stop everything at the first failure.
+    pub fail_fast: bool,
+    /// Where step directories go.
+    pub workdir: PathBuf,
+    /// Environment variables passed to steps that enter the cache key and the record.
+    pub env: Vec<String>,
+    /// Record Runs (and so cache entries) in the store.
+    pub record: bool,
+}
+
+/// A bound pipeline input (or a stored document a step binds).
+#[derive(Clone, Debug)]
+pub struct BoundInput {
+    pub path: PathBuf,
+    pub digest: Digest,
+    /// The stored document it is, when there is one (an Artifact).
+    pub document: Option<ObjectId>,
+}
+
+/// What a step came to.
+#[derive(Clone, Debug)]
+pub struct StepResult {
+    pub status: StepStatus,
+    pub reason: Option<String>,
+    pub run: Option<ObjectId>,
+    pub cached_from: Option<ObjectId>,
+    pub cache_key: Option<Digest>,
+    pub command: Vec<String>,
+    pub outputs: Vec<WrittenOutput>,
+    pub started: Option<DateTime<Utc>>,
+    pub finished: Option<DateTime<Utc>>,
+}
+
+impl StepResult {
+    fn skipped(reason: String) -> StepResult {
+        StepResult {
+            status: StepStatus::Skipped,
+            reason: Some(reason),
+            run: None,
+            cached_from: None,
+            cache_key: None,
+            command: Vec::new(),
+            outputs: Vec::new(),
+            started: None,
+            finished: None,
+        }
+    }
+
+    fn succeeded(&self) -> bool {
+        matches!(self.status, StepStatus::Finished | StepStatus::Cached)
+    }
+}
+
+/// A whole run's result.
+pub struct Outcome {
+    pub run_id: ObjectId,
+    pub status: RunStatus,
+    pub signal: Option<Signal>,
+    pub ended: DateTime<Utc>,
+    pub steps: Vec<StepResult>,
+}
+
+/// The inputs of the run: pipeline inputs by name, stored documents by reference.
+pub struct Inputs {
+    pub pipeline: BTreeMap<Key, BoundInput>,
+    pub references: BTreeMap<Ref, BoundInput>,
+}
+
+/// Everything the scheduler keeps while it runs.
+struct Scheduler<'a> {
+    plan: &'a Plan,
+    inputs: &'a Inputs,
+    store: &'a dyn Store,
+    options: &'a Options,
+    run_id: ObjectId,
+    root: PathBuf,
+    results: Vec<Option<StepResult>>,
+    running: JoinSet<(usize, Job, DateTime<Utc>, anyhow::Result<Ran>)>,
+    stopped: Option<String>,
+    signals: watch::Sender<Option<Signal>>,
+    progress: Progress,
+}
+
+/// Runs `plan` as the pipeline Run `run_id` (already recorded as Running when recording).
+pub async fn run(
+    plan: &Plan,
+    inputs: &Inputs,
+    store: &dyn Store,
+    options: &Options,
+    run_id: ObjectId,
+) -> anyhow::Result<Outcome> {
+    let mut scheduler = Scheduler {
+        plan,
+        inputs,
+        store,
+        options,
+        run_id,
+        root: super::files::project_root()?,
+        results: vec![None; plan.steps.len()],
+        running: JoinSet::new(),
+        stopped: None,
+        signals: watch::channel(None).0,
+        progress: Progress::new(plan.steps.len()),
+    };
+    let signal = scheduler.drive().await?;
+    scheduler.progress.finish();
+    let steps: Vec<StepResult> = scheduler
+        .results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| StepResult::skipped("the pipeline stopped first".to_owned())))
+        .collect();
+    let status = match signal {
+        Some(_) => RunStatus::Killed,
+        None if steps.iter().all(StepResult::succeeded) => RunStatus::Finished,
+        None => RunStatus::Failed,
+    };
+    Ok(Outcome {
+        run_id: scheduler.run_id,
+        status,
+        signal,
+        ended: Utc::now(),
+        steps,
+    })
+}
+
+impl Scheduler<'_> {
+    /// Starts ready steps and collects finished ones until none is left; the signal that
+    /// stopped the run, if one did.
+    async fn drive(&mut self) -> anyhow::Result<Option<Signal>> {
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut received = None;
+        loop {
+            self.skip_blocked();
+            if self.stopped.is_none() {
+                self.start_ready().await?;
+            }
+            if self.running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                joined = self.running.join_next() => {
+                    if let Some(joined) = joined {
+                        let (step, job, started, ran) = joined.context("a step's task failed")?;
+                        self.conclude(step, job, started, ran).await?;
+                    }
+                }
+                _ = interrupt.recv() => received = Some(self.stop(Signal::SIGINT)),
+                _ = terminate.recv() => received = Some(self.stop(Signal::SIGTERM)),
+            }
+        }
+        Ok(received)
+    }
+
+    fn stop(&mut self, signal: Signal) -> Signal {
+        self.progress.line(&format!(
+            "received {signal}: passing it to the running steps, starting no more"
+        ));
+        self.stopped = Some(format!("the pipeline was stopped by {signal}"));
+        let _ = self.signals.send(Some(signal));
+        signal
+    }
+
+    /// Marks every step that can no longer run — one it depends on did not succeed, or the run
+    /// is stopping — as skipped.
+    fn skip_blocked(&mut self) {
+        for &step in &self.plan.order {
+            if self.results[step].is_some() || self.is_running(step) {
+                continue;
+            }
+            let blocker = self.plan.steps[step]
+                .after
+                .iter()
+                .find(|&&dep| self.results[dep].as_ref().is_some_and(|r| !r.succeeded()));
+            let reason = match (blocker, &self.stopped) {
+                (Some(&dep), _) => Some(format!("step `{}` did not finish", self.plan.steps[dep].name)),
+                (None, Some(stopped)) => Some(stopped.clone()),
+                (None, None) => None,
+            };
+            if let Some(reason) = reason {
+                self.progress
+                    .step(self.plan.steps[step].name.as_str(), &format!("skipped: {reason}"));
+                self.progress.done();
+                self.results[step] = Some(StepResult::skipped(reason));
+            }
+        }
+    }
+
+    fn is_running(&self, step: usize) -> bool {
+        self.progress.is_running(step)
+    }
+
+    async fn start_ready(&mut self) -> anyhow::Result<()> {
+        for position in 0..self.plan.order.len() {
+            if self.running.len() >= self.options.jobs.max(1) || self.stopped.is_some() {
+                break;
+            }
+            let step = self.plan.order[position];
+            let ready = self.results[step].is_none()
+                && !self.is_running(step)
+                && self.plan.steps[step]
+                    .after
+                    .iter()
+                    .all(|&dep| self.results[dep].as_ref().is_some_and(StepResult::succeeded));
+            if ready {
+                self.start(step).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers `step` from the cache, or starts it.
+    async fn start(&mut self, step: usize) -> anyhow::Result<()> {
+        let job = self.job(step)?;
+        if self.options.use_cache {
+            match cache::lookup(self.store, &job.cache_key, &job.outputs).await? {
+                Lookup::Hit(hit) => return self.reuse(step, &job, hit).await,
+                Lookup::Miss(Some(why)) => {
+                    self.progress
+                        .step(job.step.as_str(), &format!("cache entry not reused ({why})"));
+                }
+                Lookup::Miss(None) => {}
+            }
+        }
+        std::fs::create_dir_all(job.dir.join("outputs"))
+            .with_context(|| format!("cannot create {}", job.dir.display()))?;
+        self.progress.started(step, job.step.as_str());
+        let signals = self.signals.subscribe();
+        let started = Utc::now();
+        self.running.spawn(async move {
+            let ran = execute::execute(job.clone(), signals).await;
+            (step, job, started, ran)
+        });
+        Ok(())
+    }
+
+    /// The job for `step`: its inputs' paths and digests, its outputs' paths, its command and
+    /// its cache key.
+    fn job(&self, step: usize) -> anyhow::Result<Job> {
+        let planned = &self.plan.steps[step];
+        let module = self.plan.module_of(step);
+        let dir = super::files::step_dir(&self.options.workdir, &self.run_id, &planned.name);
+        let outputs: Vec<OutputSlot> = module
+            .spec()
+            .outputs
+            .iter()
+            .map(|port| OutputSlot {
+                name: port.name.clone(),
+                path: dir.join("outputs").join(port.name.as_str()),
+                directory: port.port_type == PortType::Directory,
+                optional: port.optional,
+            })
+            .collect();
+        let mut input_digests = BTreeMap::new();
+        for (port, source) in &planned.inputs {
+            input_digests.insert(port.clone(), self.input(source)?.digest);
+        }
+        let env = self.environment(step);
+        let cache_command = self.plan.command(
+            step,
+            |source| self.input(source).map(|i| i.digest.to_string()).unwrap_or_default(),
+            |name| format!("{{outputs.{name}}}"),
+        );
+        let key = cache_key(&CacheInputs {
+            module: &module.digest,
+            command: &cache_command,
+            params: &planned.params,
+            environment: &env,
+            inputs: &input_digests,
+        });
+        let command = self.plan.command(
+            step,
+            |source| {
+                self.input(source)
+                    .map(|i| i.path.display().to_string())
+                    .unwrap_or_default()
+            },
+            |name| {
+                outputs
+                    .iter()
+                    .find(|o| o.name.as_str() == name)
+                    .map(|o| o.path.display().to_string())
+                    .unwrap_or_default()
+            },
+        );
+        Ok(Job {
+            step: planned.name.clone(),
+            module: module.reference(),
+            parent: self.run_id.clone(),
+            cache_key: key,
+            params: planned.params.clone(),
+            outputs,
+            command,
+            env,
+            dir,
+            root: self.root.clone(),
+        })
+    }
+
+    /// The module's own variables and the allow-listed ones from this environment.
+    fn environment(&self, step: usize) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = self
+            .plan
+            .module_of(step)
+            .spec()
+            .implementation
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        for name in &self.options.env {
+            if let Ok(value) = std::env::var(name) {
+                env.entry(name.clone()).or_insert(value);
+            }
+        }
+        env
+    }
+
+    /// Where an input's content is and its digest.
+    fn input(&self, source: &Source) -> anyhow::Result<BoundInput> {
+        match source {
+            Source::PipelineInput(name) => self.inputs.pipeline.get(name).cloned(),
+            Source::Reference(reference) => self.inputs.references.get(reference).cloned(),
+            Source::StepOutput(step, port) => self.results[*step].as_ref().and_then(|result| {
+                result.outputs.iter().find(|o| o.name == *port).map(|o| BoundInput {
+                    path: o.path.clone(),
+                    digest: o.digest.clone(),
+                    document: o.artifact.clone(),
+                })
+            }),
+        }
+        .with_context(|| format!("input {source:?} is not available"))
+    }
+
+    /// Records a run answered from the cache.
+    async fn reuse(&mut self, step: usize, job: &Job, hit: cache::Hit) -> anyhow::Result<()> {
+        let now = Utc::now();
+        let run_id = ObjectId::generate();
+        let mut tags = Tags::default();
+        cache::tag_outputs(&mut tags, &hit.outputs)?;
+        let run = RunSpec {
+            parent: Some(Ref::from(self.run_id.clone())),
+            module: Some(job.module.clone()),
+            status: RunStatus::Finished,
+            start_time: Some(now),
+            end_time: Some(now),
+            params: job.params.clone().into_iter().collect(),
+            inputs: self.input_documents(step),
+            outputs: hit.artifacts.clone(),
+            tags,
+            cache_key: Some(job.cache_key.clone()),
+            cached_from: Some(Ref::from(hit.original.clone())),
+            ..RunSpec::with_status(RunStatus::Finished)
+        };
+        if self.options.record {
+            self.store
+                .apply(
+                    &[run_document(job.step.as_str(), &run_id, run)?],
+                    &crate::store::actor(),
+                )
+                .await
+                .with_context(|| format!("step `{}`: the cached Run could not be recorded", job.step))?;
+        }
+        self.progress
+            .step(job.step.as_str(), &format!("cached (outputs of run {})", hit.original));
+        self.progress.done();
+        self.results[step] = Some(StepResult {
+            status: StepStatus::Cached,
+            reason: None,
+            run: Some(run_id),
+            cached_from: Some(hit.original),
+            cache_key: Some(job.cache_key.clone()),
+            command: job.command.clone(),
+            outputs: hit.outputs,
+            started: Some(now),
+            finished: Some(now),
+        });
+        Ok(())
+    }
+
+    /// The stored documents a step reads: its inputs' Artifacts.
+    fn input_documents(&self, step: usize) -> Vec<Ref> {
+        self.plan.steps[step]
+            .inputs
+            .values()
+            .filter_map(|source| self.input(source).ok()?.document)
+            .map(Ref::from)
+            .collect()
+    }
+
+    /// Records a step that ended, and what it came to.
+    async fn conclude(
+        &mut self,
+        step: usize,
+        job: Job,
+        started: DateTime<Utc>,
+        ran: anyhow::Result<Ran>,
+    ) -> anyhow::Result<()> {
+        self.progress.stopped(step);
+        let finished = Utc::now();
+        let mut ran = ran.unwrap_or_else(|error| Ran {
+            status: StepStatus::Failed,
+            reason: Some(format!("{error:#}")),
+            documents: Vec::new(),
+            outputs: Vec::new(),
+        });
+        let inputs = self.input_documents(step);
+        let run_id = ran.documents.iter_mut().find_map(|d| match &mut d.spec {
+            Spec::Run(run) => {
+                run.inputs = inputs.clone();
+                d.metadata.id.clone()
+            }
+            _ => None,
+        });
+        if self.options.record && !ran.documents.is_empty() {
+            self.store
+                .apply(&ran.documents, &crate::store::actor())
+                .await
+                .with_context(|| format!("step `{}`: its Run could not be recorded", job.step))?;
+        }
+        let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
+        let line = match (&ran.status, &ran.reason) {
+            (StepStatus::Finished, _) => format!("finished in {seconds:.2} s"),
+            (status, Some(reason)) => format!("{} after {seconds:.2} s: {reason}", status_word(*status)),
+            (status, None) => status_word(*status).to_owned(),
+        };
+        self.progress.step(job.step.as_str(), &line);
+        self.progress.done();
+        let failed = !matches!(ran.status, StepStatus::Finished);
+        self.results[step] = Some(StepResult {
+            status: ran.status,
+            reason: ran.reason,
+            run: run_id,
+            cached_from: None,
+            cache_key: Some(job.cache_key),
+            command: job.command,
+            outputs: ran.outputs,
+            started: Some(started),
+            finished: Some(finished),
+        });
+        if failed && self.options.fail_fast && self.stopped.is_none() {
+            self.progress.line("--fail-fast: stopping the running steps");
+            self.stopped = Some(format!("step `{}` failed and --fail-fast is on", job.step));
+            let _ = self.signals.send(Some(Signal::SIGTERM));
+        }
+        Ok(())
+    }
+}
+
+fn status_word(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Finished => "finished",
+        StepStatus::Cached => "cached",
+        StepStatus::Failed => "failed",
+        StepStatus::Killed => "killed",
+        StepStatus::Skipped => "skipped",
+    }
+}
+
+/// A Run document named `<step>-<id tail>`.
+pub fn run_document(step: &str, id: &ObjectId, run: RunSpec) -> anyhow::Result<Document> {
+    let mut metadata = Metadata::named(crate::step::record::run_name(step, id)?);
+    metadata.id = Some(id.clone());
+    Ok(Document {
+        api_version: ApiVersion::V1,
+        metadata,
+        spec: Spec::Run(run),
+    })
+}
