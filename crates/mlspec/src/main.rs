@@ -96,6 +96,7 @@ enum Command {
     Keygen(commands::package::KeygenArgs),
     Package(commands::package::Args),
     Pipeline(commands::pipeline::Args),
+    Recreate(commands::recreate::Args),
     Log(commands::log::Args),
     Demo(commands::demo::Args),
 }
@@ -131,6 +132,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => commands::package::keygen(args),
         Command::Package(args) => commands::package::run(args, &choice),
         Command::Pipeline(args) => commands::pipeline::run(args, &choice),
+        Command::Recreate(args) => commands::recreate::run(args, &choice),
         Command::Log(args) => commands::log::run(args, &choice),
         Command::Demo(args) => commands::demo::run(args),
     };

@@ -20,6 +20,7 @@ pub mod new;
 pub mod objectives;
 pub mod package;
 pub mod pipeline;
+pub mod recreate;
 pub mod schema;
 pub mod step;
 pub mod store;

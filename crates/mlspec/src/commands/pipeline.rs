@@ -79,7 +79,7 @@ fn run_pipeline(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode>
         params: unique("--param", args.params)?,
         inputs: unique("--input", args.inputs)?,
         options: Options {
-            jobs: args.jobs.unwrap_or_else(cores).max(1),
+            jobs: args.jobs.unwrap_or_else(pipeline::cores).max(1),
             use_cache: !args.no_cache,
             fail_fast: args.fail_fast,
             workdir: pipeline::workdir(args.workdir)?,
@@ -87,7 +87,7 @@ fn run_pipeline(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode>
             record: true,
         },
     };
-    let finished = runtime()?.block_on(async {
+    let finished = pipeline::runtime()?.block_on(async {
         let store = choice.open().await?;
         pipeline::run_pipeline(&request, store.as_ref()).await
     })?;
@@ -121,17 +121,6 @@ fn run_pipeline(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode>
         (_, Some(signal)) => ExitCode::from(128 + signal as u8),
         _ => ExitCode::from(1),
     })
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Parses `KEY=VALUE`.

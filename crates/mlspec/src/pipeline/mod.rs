@@ -10,6 +10,7 @@ pub mod files;
 pub mod load;
 mod progress;
 pub mod record;
+pub mod recreate;
 pub mod run;
 
 use std::collections::BTreeMap;
@@ -56,13 +57,27 @@ pub async fn run_pipeline(request: &RunRequest, store: &dyn Store) -> anyhow::Re
         inputs: given.keys().cloned().collect(),
     };
     let plan = load::plan(&definitions, &modules, &plan_request)?;
-    let references = bind_references(&plan, store, &root).await?;
-    let run_id = ObjectId::generate();
     let pipeline_ref = if request.options.record {
         register_definitions(&definitions, &modules, store).await?
     } else {
         pinned_by_definition(&plan.pipeline)
     };
+    execute(&plan, given, pipeline_ref, &request.options, store).await
+}
+
+/// Runs a checked plan with its inputs bound: records the pipeline's Run (and an Artifact for
+/// each input given as a path), runs the steps, and records the Run's end and the
+/// WorkflowRecord.
+pub async fn execute(
+    plan: &Plan,
+    given: BTreeMap<Key, (Option<Ref>, BoundInput)>,
+    pipeline_ref: Ref,
+    options: &Options,
+    store: &dyn Store,
+) -> anyhow::Result<Finished> {
+    let root = files::project_root()?;
+    let references = bind_references(plan, store, &root).await?;
+    let run_id = ObjectId::generate();
     let mut pinned = BTreeMap::new();
     let mut registered = Vec::new();
     for (name, (source, mut input)) in given {
@@ -81,8 +96,8 @@ pub async fn run_pipeline(request: &RunRequest, store: &dyn Store) -> anyhow::Re
         .values()
         .filter_map(|(_, input)| input.document.clone().map(Ref::from))
         .collect();
-    let started = record::pipeline_run(&plan, &run_id, &pipeline_ref, &input_refs)?;
-    if request.options.record {
+    let started = record::pipeline_run(plan, &run_id, &pipeline_ref, &input_refs)?;
+    if options.record {
         let mut documents = vec![started.clone()];
         documents.extend(registered);
         store
@@ -94,10 +109,10 @@ pub async fn run_pipeline(request: &RunRequest, store: &dyn Store) -> anyhow::Re
         pipeline: pinned.iter().map(|(k, (_, i))| (k.clone(), i.clone())).collect(),
         references,
     };
-    let outcome = run::run(&plan, &inputs, store, &request.options, run_id).await?;
-    let environment = record::environment(&request.options.env)?;
-    let workflow = record::workflow_record(&plan, pipeline_ref, &pinned, &outcome, environment, &root)?;
-    if request.options.record {
+    let outcome = run::run(plan, &inputs, store, options, run_id).await?;
+    let environment = record::environment(&options.env)?;
+    let workflow = record::workflow_record(plan, pipeline_ref, &pinned, &outcome, environment, &root)?;
+    if options.record {
         store
             .apply(
                 &[record::ended_run(started, &outcome), workflow.clone()],
@@ -232,4 +247,18 @@ fn pinned_by_definition(pipeline: &Document) -> Ref {
 /// `--workdir`, or the project's default.
 pub fn workdir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     files::absolute(&given.unwrap_or_else(files::default_workdir))
+}
+
+/// The runtime pipelines run on: two workers keep the scheduler and the steps' output readers
+/// responsive.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// The number of cores, the default for `--jobs`.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
