@@ -34,7 +34,7 @@ pub enum Recreation {
     /// The record cannot be recreated as it stands: each reason.
     Refused(Vec<String>),
     /// The run, and each recorded output compared.
-    Ran(Finished, Vec<Comparison>),
+    Ran(Box<Finished>, Vec<Comparison>),
 }
 
 /// Recreates `record` (a WorkflowRecord).
@@ -77,7 +77,7 @@ pub async fn recreate(record: &Document, options: &Options, store: &dyn Store) -
     let plan = load::plan(&definitions, &modules, &request)?;
     let finished = super::execute(&plan, given, spec.pipeline.clone(), options, store).await?;
     let comparisons = compare(spec, &plan, &finished);
-    Ok(Recreation::Ran(finished, comparisons))
+    Ok(Recreation::Ran(Box::new(finished), comparisons))
 }
 
 /// The stored pipeline whose digest is the pinned one: the current version, or an earlier one
