@@ -23,14 +23,6 @@ mod examples;
 mod files;
 mod inputs;
 mod model_package;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        unused_imports,
-        reason = "`mlspec pipeline run --openlineage` (issue #16) wires it up"
-    )
-)]
 mod openlineage;
 mod pipeline;
 mod progress;

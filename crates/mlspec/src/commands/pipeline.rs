@@ -60,6 +60,10 @@ pub struct RunArgs {
     /// Where step directories go (default: .mlspec/pipelines/ of the project).
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
+    /// Send OpenLineage RunEvents for the pipeline and each step to a server (http(s)://HOST:PORT,
+    /// posted to /api/v1/lineage unless the URL has a path) or append them to a file (NDJSON).
+    #[arg(long, value_name = "URL|FILE")]
+    openlineage: Option<String>,
     /// An environment variable passed to steps that enters the cache key and the record
     /// (repeatable; secrets are recorded masked).
     #[arg(long = "env", value_name = "NAME")]
@@ -85,6 +89,7 @@ fn run_pipeline(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode>
             workdir: pipeline::workdir(args.workdir)?,
             env: args.env,
             record: true,
+            openlineage: args.openlineage,
         },
     };
     let finished = pipeline::runtime()?.block_on(async {

@@ -51,6 +51,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
             workdir,
             env: spec.environment.variables.keys().map(ToString::to_string).collect(),
             record: !args.check,
+            openlineage: None,
         };
         recreate(&record, &options, lazy.get().await?).await
     })?;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mlspec_spec::Ref;
 use mlspec_spec::newtypes::{Digest, Key};
 use mlspec_spec::values::ParamValue;
+use mlspec_spec::{ObjectId, Ref};
 
 use crate::step::{self, Plan, record, spool};
 use crate::store::{StoreChoice, actor, block_on};
@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// A file it writes (repeatable): recorded as an Artifact with its digest.
     #[arg(long = "output", value_name = "PATH")]
     outputs: Vec<PathBuf>,
+    /// The id to record the Run under (default: a new one), for a runner that names the run
+    /// before it starts (e.g. in OpenLineage events).
+    #[arg(long, value_name = "ID")]
+    run_id: Option<ObjectId>,
     /// The run it is part of (a pipeline's Run), recorded as the Run's `parent`.
     #[arg(long, value_name = "REF")]
     parent: Option<Ref>,
@@ -109,6 +113,7 @@ fn run_step(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         params: record::params(args.params)?,
         inputs: args.inputs,
         outputs: args.outputs,
+        run_id: args.run_id,
         parent: args.parent,
         cache_key: args.cache_key,
         record_to: args.record_to,

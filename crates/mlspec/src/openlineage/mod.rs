@@ -44,6 +44,6 @@ mod sink;
 #[cfg(test)]
 mod tests;
 
-pub use event::{EventType, JobRun, JobType, ParentRun, RunEvent, run_event};
+pub use event::{EventType, JobRun, JobType, ParentRun, run_event};
 pub use naming::{Dataset, dataset};
-pub use sink::{Delivery, Sink};
+pub use sink::Sink;

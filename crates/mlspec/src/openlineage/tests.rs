@@ -14,8 +14,8 @@ use mlspec_spec::ObjectId;
 use mlspec_spec::newtypes::Digest;
 use serde_json::Value;
 
-use super::event::{FACET_SCHEMA_URLS, RUN_EVENT_SCHEMA_URL};
-use super::sink::{CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+use super::event::{FACET_SCHEMA_URLS, RUN_EVENT_SCHEMA_URL, RunEvent};
+use super::sink::{CONNECT_TIMEOUT, Delivery, REQUEST_TIMEOUT};
 use super::*;
 
 fn workspace() -> PathBuf {

@@ -33,6 +33,8 @@ pub struct OutputSlot {
 #[derive(Clone, Debug)]
 pub struct Job {
     pub step: Name,
+    /// The id the step's Run is recorded under.
+    pub run_id: ObjectId,
     pub module: Ref,
     pub parent: ObjectId,
     pub cache_key: Digest,
@@ -129,6 +131,7 @@ fn step_arguments(job: &Job, record: &Path) -> Vec<String> {
     .to_vec();
     args.push(record.display().to_string());
     for (flag, value) in [
+        ("--run-id", job.run_id.to_string()),
         ("--module", job.module.to_string()),
         ("--parent", job.parent.to_string()),
         ("--cache-key", job.cache_key.to_string()),

@@ -7,6 +7,7 @@
 mod cache;
 mod execute;
 pub mod files;
+mod lineage;
 pub mod load;
 mod progress;
 pub mod record;
@@ -23,6 +24,7 @@ use mlspec_spec::{Document, Kind, ObjectId, Ref, Spec};
 use mlspec_store::{Selector, Store};
 
 use self::run::{BoundInput, Inputs, Options, Outcome};
+use crate::openlineage::EventType;
 
 /// One `pipeline run` as asked for.
 pub struct RunRequest {
@@ -109,7 +111,28 @@ pub async fn execute(
         pipeline: pinned.iter().map(|(k, (_, i))| (k.clone(), i.clone())).collect(),
         references,
     };
-    let outcome = run::run(plan, &inputs, store, options, run_id).await?;
+    let mut lineage = match &options.openlineage {
+        Some(target) => Some(lineage::Lineage::open(
+            target,
+            plan.pipeline.metadata.name.as_str(),
+            &run_id,
+            &root,
+        )?),
+        None => None,
+    };
+    if let Some(lineage) = lineage.as_mut() {
+        lineage.pipeline(EventType::Start, None).await;
+    }
+    let outcome = run::run(plan, &inputs, store, options, run_id, lineage.as_mut()).await?;
+    if let Some(mut lineage) = lineage {
+        let (kind, error) = match outcome.status {
+            mlspec_spec::kinds::RunStatus::Finished => (EventType::Complete, None),
+            mlspec_spec::kinds::RunStatus::Killed => (EventType::Abort, Some("the pipeline was stopped by a signal")),
+            _ => (EventType::Fail, Some("a step did not finish")),
+        };
+        lineage.pipeline(kind, error).await;
+        lineage.finish();
+    }
     let environment = record::environment(&options.env)?;
     let workflow = record::workflow_record(plan, pipeline_ref, &pinned, &outcome, environment, &root)?;
     if options.record {

@@ -21,7 +21,9 @@ use tokio::task::JoinSet;
 
 use super::cache::{self, Lookup};
 use super::execute::{self, Job, OutputSlot, Ran, WrittenOutput};
+use super::lineage::{Lineage, StepEvent};
 use super::progress::Progress;
+use crate::openlineage::EventType;
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -38,6 +40,8 @@ pub struct Options {
     pub env: Vec<String>,
     /// Record Runs (and so cache entries) in the store.
     pub record: bool,
+    /// Where OpenLineage events go (`--openlineage`): a URL or an NDJSON file.
+    pub openlineage: Option<String>,
 }
 
 /// A bound pipeline input (or a stored document a step binds).
@@ -111,6 +115,7 @@ struct Scheduler<'a> {
     stopped: Option<String>,
     signals: watch::Sender<Option<Signal>>,
     progress: Progress,
+    lineage: Option<&'a mut Lineage>,
 }
 
 /// Runs `plan` as the pipeline Run `run_id` (already recorded as Running when recording).
@@ -120,6 +125,7 @@ pub async fn run(
     store: &dyn Store,
     options: &Options,
     run_id: ObjectId,
+    lineage: Option<&mut Lineage>,
 ) -> anyhow::Result<Outcome> {
     let mut scheduler = Scheduler {
         plan,
@@ -133,6 +139,7 @@ pub async fn run(
         stopped: None,
         signals: watch::channel(None).0,
         progress: Progress::new(plan.steps.len()),
+        lineage,
     };
     let signal = scheduler.drive().await?;
     scheduler.progress.finish();
@@ -257,6 +264,7 @@ impl Scheduler<'_> {
         std::fs::create_dir_all(job.dir.join("outputs"))
             .with_context(|| format!("cannot create {}", job.dir.display()))?;
         self.progress.started(step, job.step.as_str());
+        self.tell(step, &job, EventType::Start, &[], None).await;
         let signals = self.signals.subscribe();
         let started = Utc::now();
         self.running.spawn(async move {
@@ -317,6 +325,7 @@ impl Scheduler<'_> {
         );
         Ok(Job {
             step: planned.name.clone(),
+            run_id: ObjectId::generate(),
             module: module.reference(),
             parent: self.run_id.clone(),
             cache_key: key,
@@ -395,6 +404,13 @@ impl Scheduler<'_> {
         }
         self.progress
             .step(job.step.as_str(), &format!("cached (outputs of run {})", hit.original));
+        let cached_job = Job {
+            run_id: run_id.clone(),
+            ..job.clone()
+        };
+        self.tell(step, &cached_job, EventType::Start, &[], None).await;
+        self.tell(step, &cached_job, EventType::Complete, &hit.outputs, None)
+            .await;
         self.progress.done();
         self.results[step] = Some(StepResult {
             status: StepStatus::Cached,
@@ -418,6 +434,40 @@ impl Scheduler<'_> {
             .filter_map(|source| self.input(source).ok()?.document)
             .map(Ref::from)
             .collect()
+    }
+
+    /// Tells the OpenLineage consumer, when there is one, that `step` reached `kind`.
+    async fn tell(&mut self, step: usize, job: &Job, kind: EventType, written: &[WrittenOutput], error: Option<&str>) {
+        if self.lineage.is_none() {
+            return;
+        }
+        let inputs: Vec<(PathBuf, Digest)> = self.plan.steps[step]
+            .inputs
+            .values()
+            .filter_map(|source| self.input(source).ok())
+            .map(|input| (input.path, input.digest))
+            .collect();
+        let outputs: Vec<(PathBuf, Option<Digest>)> = job
+            .outputs
+            .iter()
+            .map(|slot| {
+                let digest = written.iter().find(|w| w.name == slot.name).map(|w| w.digest.clone());
+                (slot.path.clone(), digest)
+            })
+            .collect();
+        let module_digest = self.plan.module_of(step).digest.clone();
+        let event = StepEvent {
+            step: job.step.as_str(),
+            run_id: &job.run_id,
+            inputs: &inputs,
+            outputs: &outputs,
+            cache_key: Some(&job.cache_key),
+            module_digest: Some(&module_digest),
+            error,
+        };
+        if let Some(lineage) = self.lineage.as_deref_mut() {
+            lineage.step(kind, &event).await;
+        }
     }
 
     /// Records a step that ended, and what it came to.
@@ -458,6 +508,12 @@ impl Scheduler<'_> {
         };
         self.progress.step(job.step.as_str(), &line);
         self.progress.done();
+        let kind = match ran.status {
+            StepStatus::Finished | StepStatus::Cached => EventType::Complete,
+            StepStatus::Killed | StepStatus::Skipped => EventType::Abort,
+            StepStatus::Failed => EventType::Fail,
+        };
+        self.tell(step, &job, kind, &ran.outputs, ran.reason.as_deref()).await;
         let failed = !matches!(ran.status, StepStatus::Finished);
         self.results[step] = Some(StepResult {
             status: ran.status,

@@ -37,6 +37,7 @@ pub struct Plan {
     pub params: Params,
     pub inputs: Vec<Ref>,
     pub outputs: Vec<PathBuf>,
+    pub run_id: Option<ObjectId>,
     pub parent: Option<Ref>,
     pub cache_key: Option<mlspec_spec::newtypes::Digest>,
     /// Where to write the documents instead of the store.
@@ -101,7 +102,7 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         check_references(&plan, store.as_ref()).await?;
     }
     let limits = mlspec_server::ServeLimits::from_env().map_err(anyhow::Error::msg)?;
-    let run_id = ObjectId::generate();
+    let run_id = plan.run_id.clone().unwrap_or_else(ObjectId::generate);
     let state = Arc::new(StepState::new(step_info(&plan, &run_id)));
     let listener = tokio::net::TcpListener::bind(&plan.listen).await.with_context(|| {
         format!(
