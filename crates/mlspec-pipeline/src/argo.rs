@@ -364,6 +364,12 @@ fn workflow_artifacts(plan: &Plan, options: &ArgoOptions) -> Result<Vec<Value>, 
                     "rename the input",
                 ));
             }
+            if key.trim().is_empty() {
+                return Err(ArgoError::general(
+                    format!("the pipeline input `{name}` is given an empty key"),
+                    format!("give its key in the cluster's artifact repository: --input {name}=KEY"),
+                ));
+            }
             refuse_argo_expression(None, &format!("the key of input `{name}`"), key)?;
             // Key-only: Argo takes the rest of the location (whatever the repository's type)
             // from the artifact repository.

@@ -414,6 +414,11 @@ fn what_argo_cannot_express_is_refused_naming_the_step() {
     assert_eq!(found.step.as_deref(), Some("prep"));
     assert!(found.hint.contains("--input raw=KEY"), "{}", found.hint);
 
+    let mut empty_key = options();
+    empty_key.inputs.insert("raw".parse().unwrap(), " ".into());
+    let found = error(STEPS, &empty_key);
+    assert!(found.message.contains("`raw` is given an empty key"), "{found}");
+
     let clash = r#"
     - {name: prep, module: Module/prepare@1, inputs: {raw: inputs.raw}}
     - {name: Prep, module: Module/prepare@1, inputs: {raw: inputs.raw}}
