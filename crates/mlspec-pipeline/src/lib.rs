@@ -7,6 +7,9 @@
 //! is a pipeline checked against the module versions it resolves to, the parameters and the
 //! inputs of one run — everything that can be refused before a single step starts.
 //!
+//! A plan can also be handed to a workflow engine: [`argo::compile`] writes the Argo Workflow
+//! that runs it on Kubernetes, each step a pod running `mlspec step run`.
+//!
 //! A step's **cache key** ([`cache_key`]) is the digest of what determines its outputs: the
 //! module's definition, the command with parameters filled and each input replaced by the digest
 //! of its content, the parameter values, and the allow-listed environment. Names and paths never
@@ -28,6 +31,7 @@
 //! assert_ne!(key(b"rows"), key(b"other rows"));
 //! ```
 
+pub mod argo;
 mod plan;
 
 use std::collections::BTreeMap;

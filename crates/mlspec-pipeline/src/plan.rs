@@ -206,8 +206,20 @@ impl Plan {
     pub fn command(
         &self,
         step: usize,
+        input: impl FnMut(&Source) -> String,
+        output: impl FnMut(&str) -> String,
+    ) -> Vec<String> {
+        self.command_with(step, input, output, |_, value| param_text(value))
+    }
+
+    /// [`Plan::command`] with parameters written by `param(name, value)` instead of their
+    /// values, e.g. as a reference a workflow engine fills in at run time.
+    pub fn command_with(
+        &self,
+        step: usize,
         mut input: impl FnMut(&Source) -> String,
         mut output: impl FnMut(&str) -> String,
+        mut param: impl FnMut(&Key, &ParamValue) -> String,
     ) -> Vec<String> {
         let planned = &self.steps[step];
         let command = &self.module_of(step).spec().implementation.command;
@@ -222,7 +234,7 @@ impl Plan {
                 .params
                 .iter()
                 .find(|(k, _)| k.as_str() == name)
-                .map(|(_, v)| param_text(v)),
+                .map(|(k, v)| param(k, v)),
         })
     }
 
