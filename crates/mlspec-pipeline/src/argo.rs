@@ -187,8 +187,13 @@ impl ArgoError {
 impl fmt::Display for ArgoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.step {
-            Some(step) => write!(f, "step `{step}`: {}", self.message),
-            None => f.write_str(&self.message),
+            Some(step) => write!(f, "step `{step}`: {}", self.message)?,
+            None => f.write_str(&self.message)?,
+        }
+        if self.hint.is_empty() {
+            Ok(())
+        } else {
+            write!(f, "\n  hint: {}", self.hint)
         }
     }
 }

@@ -9,6 +9,8 @@ use mlspec_spec::kinds::RunStatus;
 use mlspec_spec::newtypes::Key;
 use mlspec_spec::validate::Encoding;
 
+use mlspec_pipeline::argo::{ArgoOptions, PodStore};
+
 use crate::pipeline::run::Options;
 use crate::pipeline::{self, RunRequest};
 use crate::store::StoreChoice;
@@ -23,6 +25,46 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum PipelineCommand {
     Run(Box<RunArgs>),
+    Compile(CompileArgs),
+}
+
+/// What a pipeline can be compiled for.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Target {
+    /// An Argo Workflows manifest.
+    Argo,
+}
+
+/// Compile PIPELINE for a cluster: an Argo Workflow (or WorkflowTemplate) with one DAG task per
+/// step, each container running its command through `mlspec step run` (so every pod serves
+/// /ok /varz /metrics and records its Run to --store). The pipeline is checked as for a local
+/// run; what has no faithful Argo form is refused, naming the step. See docs/argo.md.
+#[derive(clap::Args)]
+pub struct CompileArgs {
+    /// The Pipeline: a file, or a stored reference (Pipeline/NAME).
+    pipeline: String,
+    /// What to compile for.
+    #[arg(long, value_enum)]
+    target: Target,
+    /// A file or directory of Module documents (repeatable); modules not found there come from
+    /// the store.
+    #[arg(short = 'f', long = "file", value_name = "FILE|DIR")]
+    files: Vec<String>,
+    /// The image for modules that name none; it must hold their command and `mlspec`.
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// Write a WorkflowTemplate instead of a Workflow.
+    #[arg(long)]
+    template: bool,
+    /// A pipeline parameter's default in the workflow (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = key_value)]
+    params: Vec<(Key, String)>,
+    /// A pipeline input's key in the cluster's artifact repository (repeatable).
+    #[arg(long = "input", value_name = "NAME=KEY", value_parser = key_value)]
+    inputs: Vec<(Key, String)>,
+    /// Write the manifest here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 /// Run PIPELINE: its steps in dependency order, in parallel up to --jobs, each through the step
@@ -73,6 +115,7 @@ pub struct RunArgs {
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     match args.command {
         PipelineCommand::Run(args) => run_pipeline(*args, choice),
+        PipelineCommand::Compile(args) => compile(args, choice),
     }
 }
 
@@ -126,6 +169,48 @@ fn run_pipeline(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode>
         (_, Some(signal)) => ExitCode::from(128 + signal as u8),
         _ => ExitCode::from(1),
     })
+}
+
+fn compile(args: CompileArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let Target::Argo = args.target;
+    let options = ArgoOptions {
+        image: args.image,
+        store: choice.url.as_deref().map(str::parse::<PodStore>).transpose()?,
+        inputs: unique("--input", args.inputs)?.into_iter().collect(),
+        template: args.template,
+    };
+    let params = unique("--param", args.params)?;
+    let plan = pipeline::runtime()?.block_on(async {
+        let mut lazy = crate::store::LazyStore::new(choice);
+        let from_file = std::path::Path::new(&args.pipeline).exists();
+        let store = if from_file { None } else { Some(lazy.get().await?) };
+        let definitions = pipeline::load::definitions(&args.pipeline, &args.files, store).await?;
+        let store = match store {
+            None if !pipeline::load::answered_by_files(&definitions) => Some(lazy.get().await?),
+            store => store,
+        };
+        let modules = pipeline::load::resolve_modules(&definitions.pipeline, &definitions.modules, store).await?;
+        let request = mlspec_pipeline::Request {
+            params,
+            inputs: declared_inputs(&definitions.pipeline),
+        };
+        pipeline::load::plan(&definitions, &modules, &request)
+    })?;
+    let workflow = mlspec_pipeline::argo::compile(&plan, &options)?;
+    let text = serde_saphyr::to_string(&workflow)?;
+    match &args.out {
+        Some(path) => crate::files::write_whole(path, text.as_bytes(), None)?,
+        None => out!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every input the pipeline declares: compiled, each becomes an artifact argument.
+fn declared_inputs(pipeline: &mlspec_spec::Document) -> std::collections::BTreeSet<Key> {
+    match &pipeline.spec {
+        mlspec_spec::Spec::Pipeline(spec) => spec.inputs.iter().map(|p| p.name.clone()).collect(),
+        _ => Default::default(),
+    }
 }
 
 /// Parses `KEY=VALUE`.

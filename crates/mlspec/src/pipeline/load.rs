@@ -24,7 +24,11 @@ pub struct Definitions {
 }
 
 /// Reads PIPELINE (a file, or a stored reference) and the module files.
-pub async fn definitions(pipeline: &str, module_files: &[String], store: &dyn Store) -> anyhow::Result<Definitions> {
+pub async fn definitions(
+    pipeline: &str,
+    module_files: &[String],
+    store: Option<&dyn Store>,
+) -> anyhow::Result<Definitions> {
     let (document, file) = if Path::new(pipeline).exists() {
         let (document, text) = crate::documents::read_one(pipeline)?;
         (document, Some((pipeline.to_owned(), text)))
@@ -32,7 +36,7 @@ pub async fn definitions(pipeline: &str, module_files: &[String], store: &dyn St
         let reference: Ref = pipeline
             .parse()
             .map_err(|e| anyhow::anyhow!("{pipeline} is neither a file nor a stored Pipeline: {e}"))?;
-        let stored = store.get(&Selector::from(&reference)).await?;
+        let stored = needed(store, pipeline)?.get(&Selector::from(&reference)).await?;
         (stored.document, None)
     };
     if document.kind() != Kind::Pipeline {
@@ -50,7 +54,7 @@ pub async fn definitions(pipeline: &str, module_files: &[String], store: &dyn St
 }
 
 /// The Modules in the `-f` files and directories (other kinds there are ignored), all valid.
-fn module_documents(paths: &[String]) -> anyhow::Result<Vec<ModuleVersion>> {
+pub fn module_documents(paths: &[String]) -> anyhow::Result<Vec<ModuleVersion>> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
@@ -79,7 +83,7 @@ fn module_documents(paths: &[String]) -> anyhow::Result<Vec<ModuleVersion>> {
 pub async fn resolve_modules(
     pipeline: &Document,
     given: &[ModuleVersion],
-    store: &dyn Store,
+    store: Option<&dyn Store>,
 ) -> anyhow::Result<Vec<ModuleVersion>> {
     let mlspec_spec::Spec::Pipeline(spec) = &pipeline.spec else {
         bail!("not a Pipeline");
@@ -89,7 +93,7 @@ pub async fn resolve_modules(
         let answering: Vec<&ModuleVersion> = given.iter().filter(|m| m.answers(&step.module)).collect();
         let module = match answering.as_slice() {
             [one] => (*one).clone(),
-            [] => from_store(&step.module, store)
+            [] => from_store(&step.module, needed(store, &step.module.to_string())?)
                 .await
                 .with_context(|| format!("step `{}`: module {}", step.name, step.module))?,
             several => {
@@ -111,12 +115,30 @@ pub async fn resolve_modules(
     Ok(resolved)
 }
 
+/// Whether every step's module is among the files given.
+pub fn answered_by_files(definitions: &Definitions) -> bool {
+    match &definitions.pipeline.spec {
+        mlspec_spec::Spec::Pipeline(spec) => spec
+            .steps
+            .iter()
+            .all(|step| definitions.modules.iter().any(|m| m.answers(&step.module))),
+        _ => false,
+    }
+}
+
 async fn from_store(reference: &Ref, store: &dyn Store) -> anyhow::Result<ModuleVersion> {
     let stored = store
         .get(&Selector::from(reference))
         .await
         .map_err(|e| anyhow::anyhow!("{e}").context("it is neither in the files given with -f nor in the store"))?;
     ModuleVersion::new(stored.document).map_err(anyhow::Error::msg)
+}
+
+/// The store, which `what` must come from.
+fn needed<'a>(store: Option<&'a dyn Store>, what: &str) -> anyhow::Result<&'a dyn Store> {
+    store.ok_or_else(|| {
+        anyhow::anyhow!("{what} is not in the files given, and no store was given (--store) to find it in")
+    })
 }
 
 /// The plan, or the problems printed at their place in the pipeline file and an error.

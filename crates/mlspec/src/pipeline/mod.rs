@@ -44,8 +44,8 @@ pub struct Finished {
 
 /// Loads, checks, registers and runs a pipeline, and records the result.
 pub async fn run_pipeline(request: &RunRequest, store: &dyn Store) -> anyhow::Result<Finished> {
-    let definitions = load::definitions(&request.pipeline, &request.files, store).await?;
-    let modules = load::resolve_modules(&definitions.pipeline, &definitions.modules, store).await?;
+    let definitions = load::definitions(&request.pipeline, &request.files, Some(store)).await?;
+    let modules = load::resolve_modules(&definitions.pipeline, &definitions.modules, Some(store)).await?;
     let root = files::project_root()?;
     let mut given = BTreeMap::new();
     for (name, text) in &request.inputs {
