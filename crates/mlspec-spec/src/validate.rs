@@ -86,6 +86,9 @@ impl Limits {
                 max_total_scalar_bytes: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
             },
             with_snippet: false,
+            // YAML 1.2's booleans only, as typed parsing reads them: a plain `y`, `no` or `on`
+            // is text (a port named `y` stays a name) on every path through validation.
+            strict_booleans: true,
             // Non-finite numbers reach the tree, which reports each at its field's path.
             non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
         }

@@ -89,6 +89,7 @@ pub async fn execute(job: Job, mut signals: watch::Receiver<Option<Signal>>) -> 
             None => String::new(),
         }
     });
+    let mut forwarded = None;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status.context("lost the step's process")?,
@@ -96,6 +97,7 @@ pub async fn execute(job: Job, mut signals: watch::Receiver<Option<Signal>>) -> 
                 let signal = *signals.borrow_and_update();
                 match (changed, signal, child.id()) {
                     (Ok(()), Some(signal), Some(pid)) => {
+                        forwarded = Some(signal);
                         if let Ok(pid) = i32::try_from(pid) {
                             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
                         }
@@ -107,6 +109,15 @@ pub async fn execute(job: Job, mut signals: watch::Receiver<Option<Signal>>) -> 
         }
     };
     let stderr = tail.await.unwrap_or_default();
+    if let (Some(signal), false) = (forwarded, record.exists()) {
+        // Stopped before the step runtime could record anything: nothing ran to record.
+        return Ok(Ran {
+            status: StepStatus::Killed,
+            reason: Some(format!("stopped by {signal} as it started")),
+            documents: Vec::new(),
+            outputs: Vec::new(),
+        });
+    }
     let documents = read_record(&record).with_context(|| {
         format!(
             "step `{}` left no record (exit status {status}){}",

@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use mlspec_pipeline::{ModuleVersion, Plan, Request};
 use mlspec_spec::validate::{Format, Limits, locate_findings};
 use mlspec_spec::{Document, Kind, Ref};
-use mlspec_store::{Selector, Store};
+use mlspec_store::{ErrorKind, Selector, Store, StoreError};
 
 use crate::report::{FileReport, render_human};
 use crate::validation::{Checked, check_paths, print_human};
@@ -93,9 +93,16 @@ pub async fn resolve_modules(
         let answering: Vec<&ModuleVersion> = given.iter().filter(|m| m.answers(&step.module)).collect();
         let module = match answering.as_slice() {
             [one] => (*one).clone(),
-            [] => from_store(&step.module, needed(store, &step.module.to_string())?)
-                .await
-                .with_context(|| format!("step `{}`: module {}", step.name, step.module))?,
+            [] => match from_store(&step.module, needed(store, &step.module.to_string())?).await {
+                Ok(module) => module,
+                // Left for the plan to report at the step's place.
+                Err(error) if error.kind == ErrorKind::NotFound => continue,
+                Err(error) => {
+                    return Err(
+                        anyhow::Error::new(error).context(format!("step `{}`: module {}", step.name, step.module))
+                    );
+                }
+            },
             several => {
                 let versions: Vec<String> = several.iter().map(|m| m.spec().version.to_string()).collect();
                 bail!(
@@ -126,12 +133,9 @@ pub fn answered_by_files(definitions: &Definitions) -> bool {
     }
 }
 
-async fn from_store(reference: &Ref, store: &dyn Store) -> anyhow::Result<ModuleVersion> {
-    let stored = store
-        .get(&Selector::from(reference))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}").context("it is neither in the files given with -f nor in the store"))?;
-    ModuleVersion::new(stored.document).map_err(anyhow::Error::msg)
+async fn from_store(reference: &Ref, store: &dyn Store) -> Result<ModuleVersion, StoreError> {
+    let stored = store.get(&Selector::from(reference)).await?;
+    ModuleVersion::new(stored.document).map_err(|message| StoreError::new(ErrorKind::Conflict, message))
 }
 
 /// The store, which `what` must come from.

@@ -12,6 +12,7 @@ mod interop;
 mod log;
 mod objectives;
 mod output;
+mod pipeline;
 mod roundtrip;
 mod runtime;
 mod split;
