@@ -451,8 +451,8 @@ fn step_template(plan: &Plan, step: usize, tasks: &[String], options: &ArgoOptio
     if !planned.inputs.is_empty() {
         let inputs: Vec<Value> = planned
             .inputs
-            .keys()
-            .map(|port| json!({ "name": port.as_str(), "path": input_path(port.as_str()) }))
+            .iter()
+            .map(|(port, source)| json!({ "name": port.as_str(), "path": input_path(plan, port, source, options) }))
             .collect();
         template["inputs"] = json!({ "artifacts": inputs });
     }
@@ -461,7 +461,7 @@ fn step_template(plan: &Plan, step: usize, tasks: &[String], options: &ArgoOptio
             .outputs
             .iter()
             .map(|port| {
-                let mut artifact = json!({ "name": port.name.as_str(), "path": output_path(port.name.as_str()) });
+                let mut artifact = json!({ "name": port.name.as_str(), "path": output_path(port.file_name()) });
                 if port.optional {
                     artifact["optional"] = json!(true);
                 }
@@ -504,7 +504,7 @@ fn step_container(plan: &Plan, step: usize, options: &ArgoOptions) -> Result<Val
     let planned = &plan.steps[step];
     let mut container = json!({
         "image": step_image(plan, step, options)?,
-        "command": step_command(plan, step)?,
+        "command": step_command(plan, step, options)?,
     });
     let env = container_env(plan, step, options.store.as_ref())?;
     if !env.is_empty() {
@@ -545,23 +545,57 @@ fn step_image(plan: &Plan, step: usize, options: &ArgoOptions) -> Result<String,
     Ok(image)
 }
 
-fn input_path(port: &str) -> String {
-    format!("{INPUTS_DIR}/{port}")
+/// Where an input artifact is placed: `/mlspec/inputs/PORT/FILE`, FILE being the file name it
+/// had where it came from (the producing output's, or the last part of the input's key), so
+/// that a tool telling a format from the extension still can.
+fn input_path(plan: &Plan, port: &Key, source: &Source, options: &ArgoOptions) -> String {
+    let file = match source {
+        Source::StepOutput(producer, output) => plan
+            .module_of(*producer)
+            .spec()
+            .outputs
+            .iter()
+            .find(|p| p.name == *output)
+            .map(|p| p.file_name().to_owned()),
+        Source::PipelineInput(name) => options
+            .inputs
+            .get(name)
+            .and_then(|key| key.rsplit('/').next())
+            .filter(|file| !file.is_empty())
+            .map(str::to_owned),
+        Source::Reference(_) => None,
+    };
+    format!("{INPUTS_DIR}/{port}/{}", file.as_deref().unwrap_or(port.as_str()))
 }
 
-fn output_path(port: &str) -> String {
-    format!("{OUTPUTS_DIR}/{port}")
+/// Where an output is written: `/mlspec/outputs/FILE` (the port's file name).
+fn output_path(file: &str) -> String {
+    format!("{OUTPUTS_DIR}/{file}")
 }
 
 /// `mlspec step run` with the step's name, module, parameters and outputs, serving on
 /// [`STEP_PORT`], then the module's command with inputs and outputs at their artifact paths and
 /// parameters as written for Argo ([`argo_param`]).
-fn step_command(plan: &Plan, step: usize) -> Result<Vec<String>, ArgoError> {
+fn step_command(plan: &Plan, step: usize, options: &ArgoOptions) -> Result<Vec<String>, ArgoError> {
     let planned = &plan.steps[step];
     let step_name = planned.name.as_str();
     let module = plan.module_of(step);
     for argument in &module.spec().implementation.command {
         refuse_argo_expression(Some(step_name), "the module's command", argument)?;
+        if let Some(placeholder) = template::placeholders(argument)
+            .into_iter()
+            .find(|p| p.slot == Slot::Artifact)
+        {
+            return Err(ArgoError {
+                step: Some(step_name.to_owned()),
+                message: format!(
+                    "module `{}` gives its command the stored Artifact of input `{}` ({{artifacts.{}}}), which a compiled workflow cannot know",
+                    module.document.metadata.name, placeholder.name, placeholder.name
+                ),
+                hint: "pass the input's path ({inputs.NAME}) instead, or run the pipeline with `mlspec pipeline run`"
+                    .to_owned(),
+            });
+        }
     }
     let mut command: Vec<String> = ["mlspec", "step", "run", "--name", step_name, "--module"]
         .map(str::to_owned)
@@ -577,21 +611,25 @@ fn step_command(plan: &Plan, step: usize) -> Result<Vec<String>, ArgoError> {
         command.extend(["--param".to_owned(), format!("{name}={text}")]);
     }
     for port in &module.spec().outputs {
-        command.extend(["--output".to_owned(), output_path(port.name.as_str())]);
+        command.extend(["--output".to_owned(), output_path(port.file_name())]);
     }
     command.push("--".to_owned());
     // Two ports bound to one source are two artifacts with the same content: the command may
     // read either path.
-    let input = |source: &Source| {
-        let port = planned
+    let input = |source: &Source, _: Slot| {
+        planned
             .inputs
             .iter()
             .find(|(_, s)| *s == source)
-            .map(|(port, _)| port.as_str());
-        input_path(port.unwrap_or_default())
+            .map(|(port, _)| input_path(plan, port, source, options))
+            .unwrap_or_default()
+    };
+    let output = |name: &str| {
+        let port = module.spec().outputs.iter().find(|p| p.name.as_str() == name);
+        output_path(port.map_or(name, |p| p.file_name()))
     };
     let param = |name: &Key, _: &ParamValue| params.get(name).cloned().unwrap_or_default();
-    command.extend(plan.command_with(step, input, output_path, param));
+    command.extend(plan.command_with(step, input, output, param));
     Ok(command)
 }
 

@@ -206,7 +206,7 @@ impl Plan {
     pub fn command(
         &self,
         step: usize,
-        input: impl FnMut(&Source) -> String,
+        input: impl FnMut(&Source, Slot) -> String,
         output: impl FnMut(&str) -> String,
     ) -> Vec<String> {
         self.command_with(step, input, output, |_, value| param_text(value))
@@ -217,18 +217,18 @@ impl Plan {
     pub fn command_with(
         &self,
         step: usize,
-        mut input: impl FnMut(&Source) -> String,
+        mut input: impl FnMut(&Source, Slot) -> String,
         mut output: impl FnMut(&str) -> String,
         mut param: impl FnMut(&Key, &ParamValue) -> String,
     ) -> Vec<String> {
         let planned = &self.steps[step];
         let command = &self.module_of(step).spec().implementation.command;
         template::fill_command(command, |slot, name| match slot {
-            Slot::Input => planned
+            Slot::Input | Slot::Artifact => planned
                 .inputs
                 .iter()
                 .find(|(k, _)| k.as_str() == name)
-                .map(|(_, s)| input(s)),
+                .map(|(_, s)| input(s, slot)),
             Slot::Output => Some(output(name)),
             Slot::Param => planned
                 .params

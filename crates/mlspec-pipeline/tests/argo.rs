@@ -198,7 +198,7 @@ fn a_fan_out_fan_in_pipeline_becomes_one_task_per_step_with_artifacts_between_th
             "/mlspec/outputs/model",
             "--",
             "train",
-            "/mlspec/inputs/train",
+            "/mlspec/inputs/train/features",
             "/mlspec/outputs/model",
             "--C",
             "{{workflow.parameters.c}}",
@@ -226,7 +226,7 @@ fn a_fan_out_fan_in_pipeline_becomes_one_task_per_step_with_artifacts_between_th
     assert_eq!(container["resources"], json!({"requests": amounts, "limits": amounts}));
     assert_eq!(
         train_a["inputs"],
-        json!({"artifacts": [{"name": "train", "path": "/mlspec/inputs/train"}]})
+        json!({"artifacts": [{"name": "train", "path": "/mlspec/inputs/train/features"}]})
     );
     assert_eq!(
         train_a["outputs"],
@@ -254,8 +254,8 @@ fn a_fan_out_fan_in_pipeline_becomes_one_task_per_step_with_artifacts_between_th
         tail,
         [
             "compare",
-            "/mlspec/inputs/left",
-            "/mlspec/inputs/right",
+            "/mlspec/inputs/left/model",
+            "/mlspec/inputs/right/model",
             "/mlspec/outputs/report",
             "/mlspec/outputs/plots",
             "run-{{workflow.parameters.tag}}"

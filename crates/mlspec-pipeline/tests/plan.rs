@@ -91,7 +91,7 @@ fn a_good_pipeline_plans_in_dependency_order_with_parameters_resolved() {
     );
     assert_eq!(plan.steps[1].params[&key("seed")], ParamValue::Number(7.0));
     assert_eq!(plan.steps[1].params[&key("mode")], ParamValue::String("x-run".into()));
-    let command = plan.command(0, |source| format!("<{source:?}>"), |name| format!("/out/{name}"));
+    let command = plan.command(0, |source, _| format!("<{source:?}>"), |name| format!("/out/{name}"));
     assert_eq!(
         command,
         ["train", "<StepOutput(1, Key(\"features\"))>", "/out/model", "0.5"]

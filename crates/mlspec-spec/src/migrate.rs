@@ -526,6 +526,7 @@ impl Migrator {
                         optional: false,
                         default,
                         description: None,
+                        file: None,
                     })
                 })
                 .collect()

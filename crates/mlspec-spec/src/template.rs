@@ -1,7 +1,9 @@
 //! A module's command template: arguments in which `{inputs.NAME}`, `{outputs.NAME}` and
-//! `{params.NAME}` stand for a step's input paths, output paths and parameter values.
+//! `{params.NAME}` stand for a step's input paths, output paths and parameter values, and
+//! `{artifacts.NAME}` for the stored Artifact an input is (its id, for commands that take a
+//! reference, such as `mlspec eval --model`).
 //!
-//! Only those three forms are placeholders; any other brace is the command's own text (a
+//! Only those four forms are placeholders; any other brace is the command's own text (a
 //! Python dict in `python -c`, a shell `${VAR}`), kept as written.
 
 /// The three things a placeholder can stand for.
@@ -13,6 +15,8 @@ pub enum Slot {
     Output,
     /// `{params.NAME}`: a parameter's value.
     Param,
+    /// `{artifacts.NAME}`: the id of the stored Artifact an input is.
+    Artifact,
 }
 
 impl Slot {
@@ -22,6 +26,7 @@ impl Slot {
             Slot::Input => "inputs",
             Slot::Output => "outputs",
             Slot::Param => "params",
+            Slot::Artifact => "artifacts",
         }
     }
 }
@@ -62,7 +67,7 @@ pub fn placeholders(argument: &str) -> Vec<Placeholder<'_>> {
 
 fn parse(inner: &str) -> Option<(Slot, &str)> {
     let (prefix, name) = inner.split_once('.')?;
-    let slot = [Slot::Input, Slot::Output, Slot::Param]
+    let slot = [Slot::Input, Slot::Output, Slot::Param, Slot::Artifact]
         .into_iter()
         .find(|s| s.prefix() == prefix)?;
     let valid = !name.is_empty()

@@ -21,5 +21,19 @@ pub const STEP_URL: &str = "MLSPEC_STEP_URL";
 pub const METRICS_FILE: &str = "MLSPEC_METRICS_FILE";
 /// Set for a step's command: the id of the Run that records it.
 pub const RUN_ID: &str = "MLSPEC_RUN_ID";
+/// The time, in seconds since 1970, to write into documents instead of the clock's (the
+/// reproducible-builds convention): a pipeline step that sets it writes the same document each
+/// time it runs.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// The time a document records: `SOURCE_DATE_EPOCH` when it is set to a valid time, else now.
+pub fn document_time() -> chrono::DateTime<chrono::Utc> {
+    std::env::var(SOURCE_DATE_EPOCH)
+        .ok()
+        .and_then(|seconds| seconds.trim().parse::<i64>().ok())
+        .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0))
+        .unwrap_or_else(chrono::Utc::now)
+}
+
 /// What every name above starts with; a step records the variables that do.
 pub const PREFIX: &str = "MLSPEC_";

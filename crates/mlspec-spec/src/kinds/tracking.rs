@@ -288,6 +288,18 @@ pub struct Port {
     /// What it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Text>,
+    /// For an output: the file name it is written under in the step's directory, e.g.
+    /// `predictions.csv` for tools that tell a format from the extension (default: the port's
+    /// name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<ShortText>,
+}
+
+impl Port {
+    /// The file name an output is written under: `file`, else the port's name.
+    pub fn file_name(&self) -> &str {
+        self.file.as_ref().map_or(self.name.as_str(), ShortText::as_str)
+    }
 }
 
 /// How a module runs.
@@ -307,8 +319,9 @@ pub struct Implementation {
 /// A reusable, versioned computation. Each version is its own object with its own status: the
 /// name is unique per version, and `Module/name` refers to the newest non-archived version.
 ///
-/// Rules: input, output and parameter names are unique; the command is not empty; every
-/// placeholder in the command names a declared input, output or parameter.
+/// Rules: input, output and parameter names are unique; outputs' file names are unique plain
+/// names (no `/`), and only outputs have one; the command is not empty; every placeholder in
+/// the command names a declared input, output or parameter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModuleSpec {
@@ -335,6 +348,26 @@ impl Rules for ModuleSpec {
         f.unique("/spec/inputs", "name", &self.inputs, |p| &p.name);
         f.unique("/spec/outputs", "name", &self.outputs, |p| &p.name);
         f.unique("/spec/parameters", "name", &self.parameters, |p| &p.name);
+        f.unique("/spec/outputs", "file", &self.outputs, |p| p.file_name().to_owned());
+        for (i, port) in self.outputs.iter().enumerate() {
+            let name = port.file_name();
+            if name.contains('/') || name == "." || name == ".." {
+                f.error(
+                    format!("/spec/outputs/{i}/file"),
+                    format!(
+                        "`{name}` is not a file name; an output is one file (or directory) in the step's directory"
+                    ),
+                );
+            }
+        }
+        for (field, ports) in [("inputs", &self.inputs), ("parameters", &self.parameters)] {
+            for (i, _) in ports.iter().enumerate().filter(|(_, p)| p.file.is_some()) {
+                f.error(
+                    format!("/spec/{field}/{i}/file"),
+                    "only an output names the file it is written under",
+                );
+            }
+        }
         if self.implementation.command.is_empty() {
             f.error("/spec/implementation/command", "the command is empty");
         }
@@ -346,7 +379,7 @@ impl ModuleSpec {
     /// The ports (or parameters) a placeholder of `slot` may name.
     pub fn ports(&self, slot: Slot) -> &[Port] {
         match slot {
-            Slot::Input => &self.inputs,
+            Slot::Input | Slot::Artifact => &self.inputs,
             Slot::Output => &self.outputs,
             Slot::Param => &self.parameters,
         }
@@ -362,7 +395,11 @@ impl ModuleSpec {
                     let names: Vec<&str> = declared.iter().map(|p| p.name.as_str()).collect();
                     f.error(
                         format!("/spec/implementation/command/{i}"),
-                        format!("`{{{prefix}.{}}}` names no declared {prefix}", placeholder.name),
+                        format!(
+                            "`{{{prefix}.{}}}` names no declared {}",
+                            placeholder.name,
+                            declared_field(placeholder.slot)
+                        ),
                     )
                     .at_character(argument[..placeholder.range.0].chars().count())
                     .hint(if names.is_empty() {
@@ -378,7 +415,7 @@ impl ModuleSpec {
 
 fn declared_field(slot: Slot) -> &'static str {
     match slot {
-        Slot::Input => "inputs",
+        Slot::Input | Slot::Artifact => "inputs",
         Slot::Output => "outputs",
         Slot::Param => "parameters",
     }

@@ -361,7 +361,7 @@ async fn run_validate(args: ValidateArgs, choice: &StoreChoice) -> anyhow::Resul
             Some(path) => Some(Ref::named(Kind::DataProfile, derived_name(path, "profile")?)),
             None => None,
         },
-        checked_at: chrono::Utc::now(),
+        checked_at: crate::env::document_time(),
         rows: validator.rows(),
         anomalies,
         result: if failed { Outcome::Failed } else { Outcome::Passed },

@@ -12,12 +12,15 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
 
 /// Run the whole MLSpec chain on generated data, in DIR with its own store: objectives →
-/// profile → schema → validation → split with leakage check → training (smartcore logistic
-/// regression) → evaluation on slices → test on the holdback → package → sign → inference log
-/// → audit. Prints what each stage recorded; the last lines are the audit chain of one logged
-/// request. Exit 0, or the failing stage's exit code.
+/// profile → split with leakage check → a pipeline of modules (schema → validation → training
+/// with smartcore's logistic regression → evaluation on slices) and its recreation from the
+/// WorkflowRecord → test on the holdback → package → sign → inference log → audit. Prints what
+/// each stage recorded; the last lines are the audit chain of one logged request. Exit 0, or
+/// the failing stage's exit code.
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(subcommand)]
+    step: Option<DemoStep>,
     /// Where to run (created; must not exist yet, or be empty). Default: a new directory in the
     /// system's temporary directory, so that nothing is left in the current one.
     #[arg(long)]
@@ -27,6 +30,44 @@ pub struct Args {
     #[arg(long)]
     keep_on_failure: bool,
 }
+
+/// The demo pipeline's own steps (its modules call them).
+#[derive(clap::Subcommand)]
+enum DemoStep {
+    Train(TrainArgs),
+    Predict(PredictArgs),
+}
+
+/// Fit the demo's churn model (logistic regression on age, income and tenure) to a training
+/// part; write MODEL_DIR/model.json and report train_accuracy to the step, if in one.
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// The training part (CSV, as `data split` writes it).
+    data: PathBuf,
+    /// The model directory to write.
+    #[arg(long, value_name = "MODEL_DIR")]
+    out: PathBuf,
+}
+
+/// Score a part with the demo's model: label, prediction, score, gender, country.
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// The model directory (`demo train --out`).
+    model: PathBuf,
+    /// The part to score (CSV).
+    data: PathBuf,
+    /// The predictions file to write (CSV).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// The demo pipeline, as shipped in examples/demo/.
+const MODULES: &str = include_str!("../../../../examples/demo/modules.yaml");
+const PIPELINE: &str = include_str!("../../../../examples/demo/pipeline.yaml");
+
+/// The time the demo's steps write into their documents (2025-12-01), so that each writes the
+/// same bytes when recreated.
+const SOURCE_DATE_EPOCH: &str = "1764547200";
 
 /// Rows of generated customer data.
 const ROWS: u64 = 6000;
@@ -89,6 +130,14 @@ spec:
 ";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.step {
+        Some(DemoStep::Train(step)) => return train_step(&step),
+        Some(DemoStep::Predict(step)) => {
+            predict(&Model::load(&step.model)?, &step.data, &step.out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
+    }
     let dir = match args.dir {
         Some(dir) => {
             if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
@@ -149,30 +198,6 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
         ],
     )?;
     demo.stage(
-        "4 schema",
-        &[
-            "data",
-            "infer-schema",
-            "customers.csv",
-            "--out",
-            "customers.schema.yaml",
-        ],
-    )?;
-    demo.stage(
-        "5 validation",
-        &[
-            "data",
-            "validate",
-            "customers.csv",
-            "--schema",
-            "customers.schema.yaml",
-            "--dataset",
-            "Dataset/customers",
-            "--out",
-            "validation.yaml",
-        ],
-    )?;
-    demo.stage(
         "6 split",
         &[
             "data",
@@ -193,35 +218,33 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
             "--quiet",
         ],
     )?;
-    let model = train(&dir)?;
-    demo.stage("7 training", &["apply", "training.yaml"])?;
-    predict(
-        &model,
-        &dir.join("parts/customers-test.csv"),
-        &dir.join("test-predictions.csv"),
-    )?;
+    std::fs::write(dir.join("modules.yaml"), MODULES)?;
+    std::fs::write(dir.join("pipeline.yaml"), PIPELINE)?;
+    let environment = format!("SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH}");
     demo.stage(
-        "8 evaluation",
+        "4-8 pipeline",
         &[
-            "eval",
-            "test-predictions.csv",
-            "--score",
-            "score",
-            "--slice",
-            "gender,country",
-            "--model",
-            "Artifact/churn-model",
-            "--dataset",
-            "Dataset/customers-test",
-            "--objectives",
-            "Objectives/churn",
-            "--name",
-            "churn-eval",
+            "pipeline",
+            "run",
+            "pipeline.yaml",
+            "-f",
+            "modules.yaml",
+            "--input",
+            "customers=customers.csv",
+            "--input",
+            "train=Dataset/customers-train@1",
+            "--input",
+            "test=Dataset/customers-test@1",
+            "--env",
+            &environment,
             "--out",
-            "evaluation.yaml",
-            "--quiet",
+            "workflow.yaml",
         ],
     )?;
+    demo.stage("recreate", &["recreate", "workflow.yaml", "--check"])?;
+    let outputs = pipeline_outputs(&dir.join("workflow.yaml"))?;
+    copy_dir(&dir.join(output(&outputs, "train", "model")?), &dir.join("model"))?;
+    let model = Model::load(&dir.join("model"))?;
     predict(
         &model,
         &dir.join("parts/customers-holdback.csv"),
@@ -360,6 +383,50 @@ impl Demo {
     }
 }
 
+/// Each step's outputs in a WorkflowRecord: (step, output, path relative to the project).
+fn pipeline_outputs(record: &Path) -> anyhow::Result<Vec<(String, String, String)>> {
+    let (document, _) = crate::documents::read_one(&record.display().to_string())?;
+    let mlspec_spec::Spec::WorkflowRecord(spec) = document.spec else {
+        bail!("{} is not a WorkflowRecord", record.display());
+    };
+    Ok(spec
+        .steps
+        .iter()
+        .flat_map(|step| {
+            step.outputs.iter().filter_map(|output| {
+                let path = output
+                    .path
+                    .as_ref()
+                    .filter(|p| p.datastore.as_str() == "local")?
+                    .path
+                    .as_ref()?;
+                Some((step.name.to_string(), output.name.to_string(), path.to_string()))
+            })
+        })
+        .collect())
+}
+
+fn output<'a>(outputs: &'a [(String, String, String)], step: &str, name: &str) -> anyhow::Result<&'a str> {
+    outputs
+        .iter()
+        .find(|(s, o, _)| s == step && o == name)
+        .map(|(_, _, path)| path.as_str())
+        .with_context(|| format!("the pipeline recorded no output `{name}` of step `{step}` in the project"))
+}
+
+/// Copies the files of `from` into `to` (created); the pipeline's outputs stay as recorded.
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn write_customers(path: &Path) -> anyhow::Result<()> {
     let mut csv = String::from("row_id,user_id,age,income,tenure,country,gender,churned\n");
     for i in 0..ROWS {
@@ -378,6 +445,47 @@ struct Model {
 }
 
 impl Model {
+    /// Writes MODEL_DIR/model.json.
+    fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let json = serde_json::json!({
+            "type": "logistic-regression",
+            "features": ["age", "income", "tenure"],
+            "means": self.means, "scales": self.scales,
+            "coefficients": self.coefficients, "intercept": self.intercept,
+        });
+        let path = dir.join("model.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Reads MODEL_DIR/model.json.
+    fn load(dir: &Path) -> anyhow::Result<Model> {
+        let path = dir.join("model.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+        let three = |key: &str| -> anyhow::Result<[f64; 3]> {
+            let values: Vec<f64> = json[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_f64)
+                .collect();
+            values
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{}: `{key}` is not three numbers", path.display()))
+        };
+        Ok(Model {
+            means: three("means")?,
+            scales: three("scales")?,
+            coefficients: three("coefficients")?,
+            intercept: json["intercept"]
+                .as_f64()
+                .with_context(|| format!("{}: no `intercept`", path.display()))?,
+        })
+    }
+
     fn score(&self, features: [f64; 3]) -> f64 {
         let z: f64 = (0..3)
             .map(|j| self.coefficients[j] * (features[j] - self.means[j]) / self.scales[j])
@@ -415,11 +523,30 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Stage 7: fits a logistic regression (smartcore) on the train part, writes the model
-/// directory and a Run + Artifact for the store.
-fn train(dir: &Path) -> anyhow::Result<Model> {
-    outln!("── 7 training: smartcore logistic regression on parts/customers-train.csv");
-    let rows = read_rows(&dir.join("parts/customers-train.csv"))?;
+/// `demo train`: fits the model, writes it, and reports its training accuracy.
+fn train_step(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let (model, accuracy, rows) = train(&args.data)?;
+    model.save(&args.out)?;
+    if let Some(file) = std::env::var_os(crate::env::METRICS_FILE) {
+        use std::io::Write as _;
+        let line = serde_json::json!({"key": "train_accuracy", "value": accuracy});
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .and_then(|mut f| writeln!(f, "{line}"))
+            .with_context(|| format!("cannot report the metric to {}", Path::new(&file).display()))?;
+    }
+    outln!(
+        "{rows} rows, train accuracy {accuracy:.4}, model in {}",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stage 7: fits a logistic regression (smartcore) on the train part: the model, its training
+/// accuracy and the rows it saw.
+fn train(part: &Path) -> anyhow::Result<(Model, f64, usize)> {
+    let rows = read_rows(part)?;
     let n = rows.len() as f64;
     let mut means = [0.0; 3];
     let mut scales = [0.0; 3];
@@ -448,31 +575,8 @@ fn train(dir: &Path) -> anyhow::Result<Model> {
         coefficients,
         intercept: *fitted.intercept().get((0, 0)),
     };
-    std::fs::create_dir_all(dir.join("model"))?;
-    let json = serde_json::json!({
-        "type": "logistic-regression",
-        "features": ["age", "income", "tenure"],
-        "means": model.means, "scales": model.scales,
-        "coefficients": model.coefficients, "intercept": model.intercept,
-    });
-    std::fs::write(dir.join("model/model.json"), serde_json::to_string_pretty(&json)?)?;
-    let digest = mlspec_attest::digest::file(&dir.join("model/model.json"))?;
-    let prefixed = digest.prefixed()?;
     let accuracy = rows.iter().filter(|r| u8::from(model.score(r.0) > 0.5) == r.1).count() as f64 / n;
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    std::fs::write(
-        dir.join("training.yaml"),
-        format!(
-            "apiVersion: mlspec/v1\nkind: Run\nmetadata:\n  name: train-churn\nspec:\n  status: Finished\n  startTime: {now}\n  endTime: {now}\n  params:\n    model: logistic-regression\n    features: age,income,tenure\n  metrics:\n    - {{key: train_accuracy, value: {accuracy}}}\n  inputs: [Dataset/customers-train@1]\n---\napiVersion: mlspec/v1\nkind: Artifact\nmetadata:\n  name: churn-model\nspec:\n  run: Run/train-churn\n  type: model\n  path: {{datastore: local, path: model/model.json}}\n  digest: {}\n  size: {}\n  mediaType: application/json\n",
-            prefixed, digest.size
-        ),
-    )?;
-    outln!(
-        "   {} rows, train accuracy {accuracy:.4}, model/model.json {}\n",
-        rows.len(),
-        prefixed
-    );
-    Ok(model)
+    Ok((model, accuracy, rows.len()))
 }
 
 /// Writes the model's predictions on a part: label, prediction, score, gender, country.

@@ -107,8 +107,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL|FILE")]
     openlineage: Option<String>,
     /// An environment variable passed to steps that enters the cache key and the record
-    /// (repeatable; secrets are recorded masked).
-    #[arg(long = "env", value_name = "NAME")]
+    /// (repeatable): NAME takes its value from this environment, NAME=VALUE sets it. Secrets
+    /// are recorded masked. SOURCE_DATE_EPOCH=SECONDS makes mlspec's own steps write that time
+    /// into their documents, so that they write the same bytes each run.
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
     env: Vec<String>,
 }
 
@@ -130,9 +132,11 @@ fn run_pipeline(args: RunArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode>
             use_cache: !args.no_cache,
             fail_fast: args.fail_fast,
             workdir: pipeline::workdir(args.workdir)?,
-            env: args.env,
-            record: true,
+            env: environment(&args.env)?,
+            keep_outputs: true,
+            known_artifacts: Default::default(),
             openlineage: args.openlineage,
+            store: pipeline::store_for_steps(choice),
         },
     };
     let finished = pipeline::runtime()?.block_on(async {
@@ -211,6 +215,26 @@ fn declared_inputs(pipeline: &mlspec_spec::Document) -> std::collections::BTreeS
         mlspec_spec::Spec::Pipeline(spec) => spec.inputs.iter().map(|p| p.name.clone()).collect(),
         _ => Default::default(),
     }
+}
+
+/// `--env NAME[=VALUE]` as a map; a NAME not set here is an error.
+fn environment(given: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for item in given {
+        let (name, value) = match item.split_once('=') {
+            Some((name, value)) => (name.to_owned(), value.to_owned()),
+            None => {
+                let value = std::env::var(item).map_err(|_| {
+                    anyhow::anyhow!("--env {item}: the variable is not set here; write --env {item}=VALUE")
+                })?;
+                (item.clone(), value)
+            }
+        };
+        if env.insert(name.clone(), value).is_some() {
+            anyhow::bail!("--env {name} is given twice");
+        }
+    }
+    Ok(env)
 }
 
 /// Parses `KEY=VALUE`.

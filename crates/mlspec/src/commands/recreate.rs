@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use mlspec_spec::Kind;
 
 use crate::pipeline::recreate::{Recreation, recreate};
@@ -19,7 +21,8 @@ use crate::violation::Violation;
 pub struct Args {
     /// The WorkflowRecord: a file, or a stored reference.
     record: String,
-    /// Compare without keeping the new outputs or recording the new run.
+    /// Compare without keeping the new outputs: the check's runs are recorded (the steps' own
+    /// commands record what they make), but never answer a cache lookup.
     #[arg(long)]
     check: bool,
     /// Steps run at once (default: the number of cores).
@@ -31,8 +34,32 @@ pub struct Args {
     workdir: Option<PathBuf>,
 }
 
+/// The variables the record passed to its steps, with their recorded values; one recorded
+/// masked (a secret) is taken from this environment, and refused when it is not set here.
+fn recorded_environment(
+    spec: &mlspec_spec::kinds::WorkflowRecordSpec,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut env = std::collections::BTreeMap::new();
+    for (name, value) in spec.environment.variables.iter() {
+        let value = if value == mlspec_spec::redact::MASK {
+            std::env::var(name.as_str()).map_err(|_| {
+                Violation::Refused(format!(
+                    "the record's variable {name} was recorded masked (a secret); set it in the environment to recreate"
+                ))
+            })?
+        } else {
+            value.clone()
+        };
+        env.insert(name.to_string(), value);
+    }
+    Ok(env)
+}
+
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
-    let scratch = tempfile::tempdir()?;
+    let state = crate::step::spool::state_dir();
+    std::fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
+    // Inside the project's state directory: where the steps' paths look like a run's.
+    let scratch = tempfile::Builder::new().prefix("recreate-check-").tempdir_in(&state)?;
     let workdir = match (&args.workdir, args.check) {
         (Some(dir), _) => crate::pipeline::workdir(Some(dir.clone()))?,
         (None, true) => scratch.path().to_path_buf(),
@@ -49,9 +76,11 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
             use_cache: false,
             fail_fast: false,
             workdir,
-            env: spec.environment.variables.keys().map(ToString::to_string).collect(),
-            record: !args.check,
+            env: recorded_environment(spec)?,
+            keep_outputs: !args.check,
+            known_artifacts: Default::default(),
             openlineage: None,
+            store: crate::pipeline::store_for_steps(choice),
         };
         recreate(&record, &options, lazy.get().await?).await
     })?;

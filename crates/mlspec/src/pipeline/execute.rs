@@ -38,10 +38,14 @@ pub struct Job {
     pub module: Ref,
     pub parent: ObjectId,
     pub cache_key: Digest,
+    /// Record the cache key on the Run, so that it answers later lookups.
+    pub cache_entry: bool,
     pub params: BTreeMap<Key, ParamValue>,
     pub outputs: Vec<OutputSlot>,
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The store for the step's own mlspec commands, when not in `env` already.
+    pub store: Option<String>,
     /// The step's own directory: its working directory.
     pub dir: PathBuf,
     /// The project root, against which paths in documents are written.
@@ -72,9 +76,15 @@ pub struct Ran {
 /// Runs `job`, passing on any signal sent through `signals` to the step.
 pub async fn execute(job: Job, mut signals: watch::Receiver<Option<Signal>>) -> anyhow::Result<Ran> {
     let record = job.dir.join("run.json");
-    let mut child = tokio::process::Command::new(std::env::current_exe().context("cannot find the mlspec executable")?)
+    let exe = std::env::current_exe().context("cannot find the mlspec executable")?;
+    let mut command = tokio::process::Command::new(&exe);
+    if let Some(store) = job.store.as_ref().filter(|_| !job.env.contains_key(crate::env::STORE)) {
+        command.env(crate::env::STORE, store);
+    }
+    let mut child = command
         .args(step_arguments(&job, &record))
         .envs(&job.env)
+        .env("PATH", path_with(&exe))
         .current_dir(&job.dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -128,6 +138,16 @@ pub async fn execute(job: Job, mut signals: watch::Receiver<Option<Signal>>) -> 
     Ok(conclude(&job, documents, &stderr))
 }
 
+/// PATH with the running mlspec's directory first: the steps of a pipeline that call `mlspec`
+/// call the same one.
+fn path_with(exe: &Path) -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = exe.parent().map(Path::to_path_buf).into_iter().collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
+}
+
 fn step_arguments(job: &Job, record: &Path) -> Vec<String> {
     let mut args: Vec<String> = [
         "step",
@@ -145,10 +165,12 @@ fn step_arguments(job: &Job, record: &Path) -> Vec<String> {
         ("--run-id", job.run_id.to_string()),
         ("--module", job.module.to_string()),
         ("--parent", job.parent.to_string()),
-        ("--cache-key", job.cache_key.to_string()),
     ] {
         args.push(flag.to_owned());
         args.push(value);
+    }
+    if job.cache_entry {
+        args.extend(["--cache-key".to_owned(), job.cache_key.to_string()]);
     }
     for (key, value) in &job.params {
         args.push("--param".to_owned());

@@ -59,11 +59,7 @@ pub async fn run_pipeline(request: &RunRequest, store: &dyn Store) -> anyhow::Re
         inputs: given.keys().cloned().collect(),
     };
     let plan = load::plan(&definitions, &modules, &plan_request)?;
-    let pipeline_ref = if request.options.record {
-        register_definitions(&definitions, &modules, store).await?
-    } else {
-        pinned_by_definition(&plan.pipeline)
-    };
+    let pipeline_ref = register_definitions(&definitions, &modules, store).await?;
     execute(&plan, given, pipeline_ref, &request.options, store).await
 }
 
@@ -87,26 +83,24 @@ pub async fn execute(
             Some(reference) => reference,
             None => {
                 let id = ObjectId::generate();
-                input.document = Some(id.clone());
-                registered.push(record::input_artifact(&name, &input, &run_id, &root)?);
-                Ref::from(id)
+                registered.push(record::input_artifact(&name, &input, &id, &run_id, &root)?);
+                input.document = Some(Ref::from(id));
+                input.document.clone().unwrap_or_else(|| unreachable!("just set"))
             }
         };
         pinned.insert(name, (source, input));
     }
     let input_refs: Vec<Ref> = pinned
         .values()
-        .filter_map(|(_, input)| input.document.clone().map(Ref::from))
+        .filter_map(|(_, input)| input.document.clone())
         .collect();
     let started = record::pipeline_run(plan, &run_id, &pipeline_ref, &input_refs)?;
-    if options.record {
-        let mut documents = vec![started.clone()];
-        documents.extend(registered);
-        store
-            .apply(&documents, &crate::store::actor())
-            .await
-            .context("the pipeline's Run could not be recorded; nothing was run")?;
-    }
+    let mut documents = vec![started.clone()];
+    documents.extend(registered);
+    store
+        .apply(&documents, &crate::store::actor())
+        .await
+        .context("the pipeline's Run could not be recorded; nothing was run")?;
     let inputs = Inputs {
         pipeline: pinned.iter().map(|(k, (_, i))| (k.clone(), i.clone())).collect(),
         references,
@@ -135,15 +129,13 @@ pub async fn execute(
     }
     let environment = record::environment(&options.env)?;
     let workflow = record::workflow_record(plan, pipeline_ref, &pinned, &outcome, environment, &root)?;
-    if options.record {
-        store
-            .apply(
-                &[record::ended_run(started, &outcome), workflow.clone()],
-                &crate::store::actor(),
-            )
-            .await
-            .context("the pipeline's Run and WorkflowRecord could not be recorded")?;
-    }
+    store
+        .apply(
+            &[record::ended_run(started, &outcome), workflow.clone()],
+            &crate::store::actor(),
+        )
+        .await
+        .context("the pipeline's Run and WorkflowRecord could not be recorded")?;
     Ok(Finished {
         outcome,
         record: workflow,
@@ -166,36 +158,61 @@ async fn bind(text: &str, store: &dyn Store, root: &Path) -> anyhow::Result<(Opt
             },
         ));
     }
-    let reference: Ref = text
-        .parse()
-        .map_err(|e| anyhow::anyhow!("no such file, and not a reference to a stored Artifact: {e}"))?;
+    let reference: Ref = text.parse().map_err(|e| {
+        anyhow::anyhow!("no such file, and not a reference to a stored Artifact or Dataset version: {e}")
+    })?;
     let input = stored_input(&reference, store, root).await?;
     Ok((Some(reference), input))
 }
 
-/// The file of a stored Artifact, checked against its recorded digest.
+/// The file of a stored Artifact or Dataset version, checked against its recorded digest; the
+/// reference a step's Run records for it (a Dataset's with its version).
 pub async fn stored_input(reference: &Ref, store: &dyn Store, root: &Path) -> anyhow::Result<BoundInput> {
     let stored = store.get(&Selector::from(reference)).await?;
-    let Spec::Artifact(artifact) = &stored.document.spec else {
-        bail!(
-            "{reference} is a {}; a step can read a stored Artifact (a file with its digest)",
+    let (data_path, recorded, recorded_as) = match &stored.document.spec {
+        Spec::Artifact(artifact) => (
+            &artifact.path,
+            Some(&artifact.digest),
+            stored.document.metadata.id.clone().map(Ref::from),
+        ),
+        Spec::Dataset(dataset) => {
+            let wanted = stored.version.as_ref().map(|v| &v.version);
+            let Some(version) = dataset
+                .versions
+                .iter()
+                .rev()
+                .find(|v| wanted.is_none_or(|w| *w == v.version))
+            else {
+                bail!("{reference} has no version to read");
+            };
+            let named = Ref {
+                target: mlspec_spec::RefTarget::Named {
+                    kind: Kind::Dataset,
+                    name: stored.document.metadata.name.clone(),
+                    version: Some(version.version.clone()),
+                },
+                digest: None,
+            };
+            (&version.definition, version.digest.as_ref(), Some(named))
+        }
+        _ => bail!(
+            "{reference} is a {}; a step reads a stored Artifact or Dataset version (a file with its digest)",
             stored.document.kind()
-        );
+        ),
     };
-    let path = files::resolve(&artifact.path, root)?;
+    let path = files::resolve(data_path, root)?;
     let digest = files::content_digest(&path)?;
-    if digest != artifact.digest {
-        bail!(
-            "the file of {reference} at {} has changed: recorded {}, now {digest}",
-            path.display(),
-            artifact.digest
-        );
+    match recorded {
+        Some(recorded) if *recorded != digest => bail!(
+            "the file of {reference} at {} has changed: recorded {recorded}, now {digest}",
+            path.display()
+        ),
+        _ => Ok(BoundInput {
+            path,
+            digest,
+            document: recorded_as,
+        }),
     }
-    Ok(BoundInput {
-        path,
-        digest,
-        document: stored.document.metadata.id.clone(),
-    })
 }
 
 /// The stored documents steps bind directly.
@@ -259,14 +276,6 @@ async fn register_definitions(
     })
 }
 
-/// `Pipeline/NAME` pinned to its definition digest, for a run that records nothing.
-fn pinned_by_definition(pipeline: &Document) -> Ref {
-    Ref {
-        digest: Some(definition_digest(pipeline)),
-        ..Ref::named(Kind::Pipeline, pipeline.metadata.name.clone())
-    }
-}
-
 /// `--workdir`, or the project's default.
 pub fn workdir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     files::absolute(&given.unwrap_or_else(files::default_workdir))
@@ -279,6 +288,16 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
+}
+
+/// The store as the steps' own mlspec commands should open it: the URL given, or the project's
+/// SQLite file found from here (a step runs in a directory of its own, where it might find
+/// none).
+pub fn store_for_steps(choice: &crate::store::StoreChoice) -> Option<String> {
+    match choice.location() {
+        Ok(mlspec_store::Location::Sqlite(path)) => Some(format!("sqlite:{}", path.display())),
+        _ => choice.url.clone(),
+    }
 }
 
 /// The number of cores, the default for `--jobs`.

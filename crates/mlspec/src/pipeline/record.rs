@@ -49,12 +49,18 @@ pub fn ended_run(mut started: Document, outcome: &Outcome) -> Document {
 
 /// An Artifact for an input given as a path, produced (as far as the store knows) by the
 /// pipeline run that read it.
-pub fn input_artifact(name: &Key, input: &BoundInput, run_id: &ObjectId, root: &Path) -> anyhow::Result<Document> {
+pub fn input_artifact(
+    name: &Key,
+    input: &BoundInput,
+    id: &ObjectId,
+    run_id: &ObjectId,
+    root: &Path,
+) -> anyhow::Result<Document> {
     let mut metadata = Metadata::named(Name::new(format!(
         "input-{}",
         crate::step::record::name_part(name.as_str())
     ))?);
-    metadata.id = input.document.clone();
+    metadata.id = Some(id.clone());
     let size = std::fs::metadata(&input.path).map_or(0, |m| m.len());
     let media_type = if input.path.is_dir() {
         "inode/directory"
@@ -76,14 +82,12 @@ pub fn input_artifact(name: &Key, input: &BoundInput, run_id: &ObjectId, root: &
 }
 
 /// What the record says about where it ran.
-pub fn environment(variables: &[String]) -> anyhow::Result<Environment> {
+pub fn environment(variables: &BTreeMap<String, String>) -> anyhow::Result<Environment> {
     let mut recorded = UniqueMap::default();
-    for name in variables {
-        if let Ok(value) = std::env::var(name) {
-            recorded
-                .0
-                .insert(Key::new(name.as_str())?, mlspec_spec::redact::redact_env(name, &value));
-        }
+    for (name, value) in variables {
+        recorded
+            .0
+            .insert(Key::new(name.as_str())?, mlspec_spec::redact::redact_env(name, value));
     }
     Ok(Environment {
         os: ShortText::new(std::env::consts::OS)?,

@@ -75,7 +75,11 @@ pub async fn recreate(record: &Document, options: &Options, store: &dyn Store) -
         modules: Vec::new(),
     };
     let plan = load::plan(&definitions, &modules, &request)?;
-    let finished = super::execute(&plan, given, spec.pipeline.clone(), options, store).await?;
+    let options = Options {
+        known_artifacts: recorded_artifacts(spec, store).await?,
+        ..options.clone()
+    };
+    let finished = super::execute(&plan, given, spec.pipeline.clone(), &options, store).await?;
     let comparisons = compare(spec, &plan, &finished);
     Ok(Recreation::Ran(Box::new(finished), comparisons))
 }
@@ -138,6 +142,36 @@ async fn recorded_modules(
         }
     }
     modules
+}
+
+/// The Artifacts that recorded each output of the record's steps, by digest (from the step
+/// Runs' output tags).
+async fn recorded_artifacts(
+    spec: &WorkflowRecordSpec,
+    store: &dyn Store,
+) -> anyhow::Result<BTreeMap<Digest, mlspec_spec::ObjectId>> {
+    let mut known = BTreeMap::new();
+    for step in &spec.steps {
+        let Some(run) = &step.run else { continue };
+        let Ok(stored) = store.get(&Selector::from(run)).await else {
+            continue;
+        };
+        let mlspec_spec::Spec::Run(run) = &stored.document.spec else {
+            continue;
+        };
+        for output in &step.outputs {
+            let tag = format!("mlspec.output.{}.artifact", output.name);
+            if let Some(id) = run
+                .tags
+                .iter()
+                .find(|(k, _)| k.as_str() == tag)
+                .and_then(|(_, v)| v.parse().ok())
+            {
+                known.insert(output.digest.clone(), id);
+            }
+        }
+    }
+    Ok(known)
 }
 
 fn compare(spec: &WorkflowRecordSpec, plan: &mlspec_pipeline::Plan, finished: &Finished) -> Vec<Comparison> {

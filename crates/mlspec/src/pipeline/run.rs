@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use mlspec_pipeline::{CacheInputs, Plan, Source, cache_key};
 use mlspec_spec::kinds::{PortType, RunSpec, RunStatus, StepStatus};
 use mlspec_spec::newtypes::{Digest, Key};
+use mlspec_spec::template::Slot;
 use mlspec_spec::values::Tags;
 use mlspec_spec::{ApiVersion, Document, Metadata, ObjectId, Ref, Spec};
 use mlspec_store::Store;
@@ -37,11 +38,19 @@ pub struct Options {
     /// Where step directories go.
     pub workdir: PathBuf,
     /// Environment variables passed to steps that enter the cache key and the record.
-    pub env: Vec<String>,
-    /// Record Runs (and so cache entries) in the store.
-    pub record: bool,
+    pub env: BTreeMap<String, String>,
+    /// Keep the steps' outputs: their Runs then answer later lookups of their cache keys. A
+    /// check (`recreate --check`) keeps neither.
+    pub keep_outputs: bool,
+    /// Artifacts already recorded for some contents: an output with one of these digests is
+    /// that Artifact to the steps that read it (`{artifacts.X}`). Recreating a run gives its
+    /// recorded outputs, so that a step naming an identical input's Artifact writes what it
+    /// wrote then.
+    pub known_artifacts: BTreeMap<Digest, ObjectId>,
     /// Where OpenLineage events go (`--openlineage`): a URL or an NDJSON file.
     pub openlineage: Option<String>,
+    /// The store the steps' own mlspec commands use (MLSPEC_STORE), the runner's.
+    pub store: Option<String>,
 }
 
 /// A bound pipeline input (or a stored document a step binds).
@@ -50,7 +59,7 @@ pub struct BoundInput {
     pub path: PathBuf,
     pub digest: Digest,
     /// The stored document it is, when there is one (an Artifact).
-    pub document: Option<ObjectId>,
+    pub document: Option<Ref>,
 }
 
 /// What a step came to.
@@ -286,7 +295,7 @@ impl Scheduler<'_> {
             .iter()
             .map(|port| OutputSlot {
                 name: port.name.clone(),
-                path: dir.join("outputs").join(port.name.as_str()),
+                path: dir.join("outputs").join(port.file_name()),
                 directory: port.port_type == PortType::Directory,
                 optional: port.optional,
             })
@@ -298,7 +307,8 @@ impl Scheduler<'_> {
         let env = self.environment(step);
         let cache_command = self.plan.command(
             step,
-            |source| self.input(source).map(|i| i.digest.to_string()).unwrap_or_default(),
+            // An input's content, never its path or the id of the Artifact that records it.
+            |source, _| self.input(source).map(|i| i.digest.to_string()).unwrap_or_default(),
             |name| format!("{{outputs.{name}}}"),
         );
         let key = cache_key(&CacheInputs {
@@ -310,10 +320,10 @@ impl Scheduler<'_> {
         });
         let command = self.plan.command(
             step,
-            |source| {
-                self.input(source)
-                    .map(|i| i.path.display().to_string())
-                    .unwrap_or_default()
+            |source, slot| match (self.input(source), slot) {
+                (Ok(input), Slot::Artifact) => input.document.map(|r| r.to_string()).unwrap_or_default(),
+                (Ok(input), _) => input.path.display().to_string(),
+                (Err(_), _) => String::new(),
             },
             |name| {
                 outputs
@@ -329,10 +339,12 @@ impl Scheduler<'_> {
             module: module.reference(),
             parent: self.run_id.clone(),
             cache_key: key,
+            cache_entry: self.options.keep_outputs,
             params: planned.params.clone(),
             outputs,
             command,
             env,
+            store: self.options.store.clone(),
             dir,
             root: self.root.clone(),
         })
@@ -349,10 +361,8 @@ impl Scheduler<'_> {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        for name in &self.options.env {
-            if let Ok(value) = std::env::var(name) {
-                env.entry(name.clone()).or_insert(value);
-            }
+        for (name, value) in &self.options.env {
+            env.entry(name.clone()).or_insert_with(|| value.clone());
         }
         env
     }
@@ -366,7 +376,13 @@ impl Scheduler<'_> {
                 result.outputs.iter().find(|o| o.name == *port).map(|o| BoundInput {
                     path: o.path.clone(),
                     digest: o.digest.clone(),
-                    document: o.artifact.clone(),
+                    document: self
+                        .options
+                        .known_artifacts
+                        .get(&o.digest)
+                        .cloned()
+                        .or_else(|| o.artifact.clone())
+                        .map(Ref::from),
                 })
             }),
         }
@@ -393,15 +409,13 @@ impl Scheduler<'_> {
             cached_from: Some(Ref::from(hit.original.clone())),
             ..RunSpec::with_status(RunStatus::Finished)
         };
-        if self.options.record {
-            self.store
-                .apply(
-                    &[run_document(job.step.as_str(), &run_id, run)?],
-                    &crate::store::actor(),
-                )
-                .await
-                .with_context(|| format!("step `{}`: the cached Run could not be recorded", job.step))?;
-        }
+        self.store
+            .apply(
+                &[run_document(job.step.as_str(), &run_id, run)?],
+                &crate::store::actor(),
+            )
+            .await
+            .with_context(|| format!("step `{}`: the cached Run could not be recorded", job.step))?;
         self.progress
             .step(job.step.as_str(), &format!("cached (outputs of run {})", hit.original));
         let cached_job = Job {
@@ -432,7 +446,6 @@ impl Scheduler<'_> {
             .inputs
             .values()
             .filter_map(|source| self.input(source).ok()?.document)
-            .map(Ref::from)
             .collect()
     }
 
@@ -494,7 +507,7 @@ impl Scheduler<'_> {
             }
             _ => None,
         });
-        if self.options.record && !ran.documents.is_empty() {
+        if !ran.documents.is_empty() {
             self.store
                 .apply(&ran.documents, &crate::store::actor())
                 .await

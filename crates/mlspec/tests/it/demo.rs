@@ -11,11 +11,9 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
     for stage in [
         "── 1 objectives",
         "── 3 profile",
-        "── 4 schema",
-        "── 5 validation",
         "── 6 split",
-        "── 7 training",
-        "── 8 evaluation",
+        "── 4-8 pipeline",
+        "── recreate",
         "── 9 test",
         "── 10 package",
         "── 10 sign",
@@ -25,6 +23,27 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
         assert!(out.stdout.contains(stage), "{stage} is missing:\n{}", out.stdout);
     }
     assert!(out.stdout.contains("no leakage"), "{}", out.stdout);
+    // The pipeline ran its five steps, and recreating it from its record wrote the same bytes.
+    assert!(
+        out.stdout
+            .contains("Finished — 5 finished, 0 cached, 0 failed, 0 killed, 0 skipped"),
+        "{}",
+        out.stdout
+    );
+    for step in [
+        "schema/schema",
+        "validate/report",
+        "train/model",
+        "predict-test/predictions",
+        "evaluate/evaluation",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("{step}: same sha256:")),
+            "{step}: {}",
+            out.stdout
+        );
+    }
+    assert!(out.stdout.contains("5 of 5 output(s) the same"), "{}", out.stdout);
     assert!(out.stdout.contains("holdback reads: 1 of 3"), "{}", out.stdout);
     let audit = out.stdout.rsplit("── audit").next().unwrap();
     assert!(
