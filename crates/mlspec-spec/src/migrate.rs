@@ -979,6 +979,7 @@ fn migrated_module(command: Vec<String>, inputs: Vec<Port>, outputs: Vec<Port>) 
             image: None,
             command,
             env: UniqueMap::default(),
+            tools: Vec::new(),
         },
         source: None,
     }

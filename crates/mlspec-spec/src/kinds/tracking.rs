@@ -309,11 +309,27 @@ pub struct Implementation {
     /// A container image, pinned by digest for reproducibility.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ShortText>,
-    /// The command; `{inputs.NAME}`, `{outputs.NAME}` and `{params.NAME}` are substituted.
+    /// The command; `{inputs.NAME}`, `{outputs.NAME}`, `{params.NAME}` and
+    /// `{artifacts.NAME}` are substituted (see docs/pipelines.md).
     pub command: Vec<String>,
     /// Environment variables.
     #[serde(default, skip_serializing_if = "UniqueMap::is_empty")]
     pub env: UniqueMap<Key, String>,
+    /// The tools it depends on, each with the command that prints its version (e.g. `python3
+    /// --version`): a pipeline run records each version in its WorkflowRecord's environment
+    /// and in the step's cache key, so that a new version runs the step again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+}
+
+/// A tool a module depends on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Tool {
+    /// Its name, as the record lists it.
+    pub name: ShortText,
+    /// The command that prints its version (the first line of its output is kept).
+    pub version_command: Vec<String>,
 }
 
 /// A reusable, versioned computation. Each version is its own object with its own status: the
@@ -348,7 +364,22 @@ impl Rules for ModuleSpec {
         f.unique("/spec/inputs", "name", &self.inputs, |p| &p.name);
         f.unique("/spec/outputs", "name", &self.outputs, |p| &p.name);
         f.unique("/spec/parameters", "name", &self.parameters, |p| &p.name);
-        f.unique("/spec/outputs", "file", &self.outputs, |p| p.file_name().to_owned());
+        for (j, later) in self.outputs.iter().enumerate() {
+            let clash = self.outputs[..j]
+                .iter()
+                .find(|earlier| earlier.name != later.name && earlier.file_name() == later.file_name());
+            if let Some(earlier) = clash {
+                f.error(
+                    format!("/spec/outputs/{j}/file"),
+                    format!(
+                        "output `{}` would be written under `{}`, as output `{}` is",
+                        later.name,
+                        later.file_name(),
+                        earlier.name
+                    ),
+                );
+            }
+        }
         for (i, port) in self.outputs.iter().enumerate() {
             let name = port.file_name();
             if name.contains('/') || name == "." || name == ".." {
@@ -370,6 +401,17 @@ impl Rules for ModuleSpec {
         }
         if self.implementation.command.is_empty() {
             f.error("/spec/implementation/command", "the command is empty");
+        }
+        f.unique("/spec/implementation/tools", "name", &self.implementation.tools, |t| {
+            &t.name
+        });
+        for (i, tool) in self.implementation.tools.iter().enumerate() {
+            if tool.version_command.is_empty() {
+                f.error(
+                    format!("/spec/implementation/tools/{i}/versionCommand"),
+                    "the command is empty",
+                );
+            }
         }
         self.check_placeholders(f);
     }

@@ -13,6 +13,7 @@ mod progress;
 pub mod record;
 pub mod recreate;
 pub mod run;
+mod tools;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,7 @@ pub async fn execute(
 ) -> anyhow::Result<Finished> {
     let root = files::project_root()?;
     let references = bind_references(plan, store, &root).await?;
+    let tool_versions = tools::versions(plan).await?;
     let run_id = ObjectId::generate();
     let mut pinned = BTreeMap::new();
     let mut registered = Vec::new();
@@ -104,6 +106,7 @@ pub async fn execute(
     let inputs = Inputs {
         pipeline: pinned.iter().map(|(k, (_, i))| (k.clone(), i.clone())).collect(),
         references,
+        tools: tool_versions,
     };
     let mut lineage = match &options.openlineage {
         Some(target) => Some(lineage::Lineage::open(
@@ -127,7 +130,7 @@ pub async fn execute(
         lineage.pipeline(kind, error).await;
         lineage.finish();
     }
-    let environment = record::environment(&options.env)?;
+    let environment = record::environment(&options.env, &inputs.tools)?;
     let workflow = record::workflow_record(plan, pipeline_ref, &pinned, &outcome, environment, &root)?;
     store
         .apply(

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use mlspec_pipeline::Plan;
 use mlspec_spec::kinds::{
-    ArtifactSpec, ArtifactType, Environment, OutputDigest, PinnedInput, ResolvedModule, RunSpec, RunStatus, StepRecord,
-    WorkflowRecordSpec,
+    ArtifactSpec, ArtifactType, Environment, OutputDigest, PackageVersion, PinnedInput, ResolvedModule, RunSpec,
+    RunStatus, StepRecord, WorkflowRecordSpec,
 };
 use mlspec_spec::newtypes::{Key, MediaType, ShortText, Text};
 use mlspec_spec::values::UniqueMap;
@@ -82,7 +82,10 @@ pub fn input_artifact(
 }
 
 /// What the record says about where it ran.
-pub fn environment(variables: &BTreeMap<String, String>) -> anyhow::Result<Environment> {
+pub fn environment(
+    variables: &BTreeMap<String, String>,
+    tools: &[BTreeMap<String, String>],
+) -> anyhow::Result<Environment> {
     let mut recorded = UniqueMap::default();
     for (name, value) in variables {
         recorded
@@ -94,9 +97,25 @@ pub fn environment(variables: &BTreeMap<String, String>) -> anyhow::Result<Envir
         arch: ShortText::new(std::env::consts::ARCH)?,
         mlspec_version: ShortText::new(env!("CARGO_PKG_VERSION"))?,
         image: None,
-        packages: Vec::new(),
+        packages: packages(tools)?,
         variables: recorded,
     })
+}
+
+/// The tool versions of all modules, each (name, version) once.
+fn packages(tools: &[BTreeMap<String, String>]) -> anyhow::Result<Vec<PackageVersion>> {
+    let mut seen = std::collections::BTreeSet::new();
+    for versions in tools {
+        seen.extend(versions.iter());
+    }
+    seen.into_iter()
+        .map(|(name, version)| {
+            Ok(PackageVersion {
+                name: ShortText::new(name.as_str())?,
+                version: ShortText::new(version.as_str())?,
+            })
+        })
+        .collect()
 }
 
 /// The WorkflowRecord of a run.

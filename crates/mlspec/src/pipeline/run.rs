@@ -109,6 +109,8 @@ pub struct Outcome {
 pub struct Inputs {
     pub pipeline: BTreeMap<Key, BoundInput>,
     pub references: BTreeMap<Ref, BoundInput>,
+    /// Each module's tool versions, by module index.
+    pub tools: Vec<BTreeMap<String, String>>,
 }
 
 /// Everything the scheduler keeps while it runs.
@@ -311,11 +313,15 @@ impl Scheduler<'_> {
             |source, _| self.input(source).map(|i| i.digest.to_string()).unwrap_or_default(),
             |name| format!("{{outputs.{name}}}"),
         );
+        let mut key_environment = env.clone();
+        for (tool, version) in self.inputs.tools.get(planned.module).into_iter().flatten() {
+            key_environment.insert(format!("tool:{tool}"), version.clone());
+        }
         let key = cache_key(&CacheInputs {
             module: &module.digest,
             command: &cache_command,
             params: &planned.params,
-            environment: &env,
+            environment: &key_environment,
             inputs: &input_digests,
         });
         let command = self.plan.command(

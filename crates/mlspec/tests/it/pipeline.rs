@@ -767,3 +767,32 @@ fn compile_writes_an_argo_workflow_or_names_the_step_it_cannot_express() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("step `shout-x`"), "{}", out.stderr);
 }
+
+#[test]
+fn a_module_tool_version_is_recorded_and_a_new_version_reruns_its_steps() {
+    let project = Project::new(&format!(
+        "{INPUTS}  steps:\n    - {{name: shout, module: Module/tooled@1, inputs: {{text: inputs.x}}}}\n"
+    ));
+    let version_file = project.path().join("tool-version.txt");
+    std::fs::write(&version_file, "faketool 1.0\nbuilt yesterday\n").unwrap();
+    project.write(
+        "modules.yaml",
+        &format!(
+            "{MODULES}---\napiVersion: mlspec/v1\nkind: Module\nmetadata: {{name: tooled}}\nspec:\n  version: \"1\"\n  inputs: [{{name: text, type: artifact}}]\n  outputs: [{{name: out, type: artifact}}]\n  implementation:\n    command: [cp, \"{{inputs.text}}\", \"{{outputs.out}}\"]\n    tools: [{{name: faketool, versionCommand: [cat, \"{}\"]}}]\n",
+            version_file.display()
+        ),
+    );
+    let (out, record) = project.run(&[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        record["spec"]["environment"]["packages"],
+        serde_json::json!([{"name": "faketool", "version": "faketool 1.0"}])
+    );
+    assert_eq!(statuses(&project.run(&[]).1), pairs(&[("shout", "Cached")]));
+    std::fs::write(&version_file, "faketool 1.1\n").unwrap();
+    assert_eq!(statuses(&project.run(&[]).1), pairs(&[("shout", "Finished")]));
+    std::fs::remove_file(&version_file).unwrap();
+    let (out, _) = project.run(&[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("the version of tool `faketool`"), "{}", out.stderr);
+}
