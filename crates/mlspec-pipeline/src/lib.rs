@@ -75,17 +75,7 @@ const CACHE_KEY_FORMAT: u32 = 1;
 
 /// A step's cache key: SHA-256 of the canonical JSON of [`CacheInputs`] (object keys sorted).
 pub fn cache_key(parts: &CacheInputs<'_>) -> Digest {
-    let params: BTreeMap<&str, serde_json::Value> = parts
-        .params
-        .iter()
-        .map(|(k, v)| {
-            let value = match v {
-                ParamValue::Number(n) => serde_json::json!(n),
-                ParamValue::String(s) => serde_json::json!(s),
-            };
-            (k.as_str(), value)
-        })
-        .collect();
+    let params: BTreeMap<&str, &ParamValue> = parts.params.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let inputs: BTreeMap<&str, &str> = parts.inputs.iter().map(|(k, d)| (k.as_str(), d.as_str())).collect();
     let canonical = serde_json::json!({
         "format": CACHE_KEY_FORMAT,

@@ -9,10 +9,10 @@ use std::process::Stdio;
 
 use anyhow::Context as _;
 use mlspec_pipeline::param_text;
-use mlspec_spec::kinds::{ArtifactSpec, ArtifactType, RunStatus, StepStatus};
-use mlspec_spec::newtypes::{Digest, Key, MediaType};
-use mlspec_spec::values::{DataPath, ParamValue};
-use mlspec_spec::{ApiVersion, Document, Metadata, Name, ObjectId, Ref, Spec};
+use mlspec_spec::kinds::{RunStatus, StepStatus};
+use mlspec_spec::newtypes::{Digest, Key};
+use mlspec_spec::values::ParamValue;
+use mlspec_spec::{Document, Name, ObjectId, Ref, Spec};
 use nix::sys::signal::Signal;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::watch;
@@ -336,7 +336,16 @@ fn record_outputs(job: &Job, documents: &mut Vec<Document>, written: &mut [Writt
                 listed.extend(document.metadata.id.clone());
             }
             None => {
-                let document = directory_artifact(&run_id, output, path).map_err(|e| format!("{e:#}"))?;
+                let name = crate::step::record::name_part(output.name.as_str());
+                let document = super::record::local_artifact(
+                    &name,
+                    &ObjectId::generate(),
+                    &run_id,
+                    &output.path,
+                    path,
+                    &output.digest,
+                )
+                .map_err(|e| format!("{e:#}"))?;
                 output.artifact = document.metadata.id.clone();
                 listed.extend(document.metadata.id.clone());
                 documents.push(document);
@@ -354,36 +363,6 @@ fn record_outputs(job: &Job, documents: &mut Vec<Document>, written: &mut [Writt
         }
     }
     Ok(())
-}
-
-fn directory_artifact(run_id: &ObjectId, output: &WrittenOutput, path: DataPath) -> anyhow::Result<Document> {
-    let mut metadata = Metadata::named(Name::new(crate::step::record::name_part(output.name.as_str()))?);
-    metadata.id = Some(ObjectId::generate());
-    Ok(Document {
-        api_version: ApiVersion::V1,
-        metadata,
-        spec: Spec::Artifact(ArtifactSpec {
-            run: Ref::from(run_id.clone()),
-            artifact_type: ArtifactType::Data,
-            path,
-            digest: output.digest.clone(),
-            size: directory_size(&output.path),
-            media_type: MediaType::new("inode/directory")?,
-        }),
-    })
-}
-
-/// The bytes of the files below `dir` (0 when it cannot be read; its digest was taken already).
-fn directory_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(kind) if kind.is_dir() => directory_size(&entry.path()),
-            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
 }
 
 fn mark_failed(documents: &mut [Document], problem: &str) {

@@ -31,18 +31,12 @@ pub fn pipeline_run(plan: &Plan, run_id: &ObjectId, pipeline: &Ref, inputs: &[Re
     run_document(plan.pipeline.metadata.name.as_str(), run_id, run)
 }
 
-/// The pipeline Run as it ended.
+/// The pipeline Run as it ended (its steps' Runs name it as their `parent`).
 pub fn ended_run(mut started: Document, outcome: &Outcome) -> Document {
     if let Spec::Run(run) = &mut started.spec {
         run.status = outcome.status;
         run.end_time = Some(outcome.ended);
         run.signal = outcome.signal.and_then(|s| ShortText::new(s.as_str()).ok());
-        run.outputs = outcome
-            .steps
-            .iter()
-            .filter_map(|s| s.run.clone())
-            .map(Ref::from)
-            .collect();
     }
     started
 }
@@ -56,16 +50,36 @@ pub fn input_artifact(
     run_id: &ObjectId,
     root: &Path,
 ) -> anyhow::Result<Document> {
-    let mut metadata = Metadata::named(Name::new(format!(
-        "input-{}",
-        crate::step::record::name_part(name.as_str())
-    ))?);
+    let name = format!("input-{}", crate::step::record::name_part(name.as_str()));
+    local_artifact(
+        &name,
+        id,
+        run_id,
+        &input.path,
+        data_path(&input.path, root)?,
+        &input.digest,
+    )
+}
+
+/// An Artifact of `run_id` for the file or directory at `path` (written as `data_path`), with
+/// its digest and size.
+pub fn local_artifact(
+    name: &str,
+    id: &ObjectId,
+    run_id: &ObjectId,
+    path: &Path,
+    data_path: mlspec_spec::values::DataPath,
+    digest: &mlspec_spec::newtypes::Digest,
+) -> anyhow::Result<Document> {
+    let mut metadata = Metadata::named(Name::new(name)?);
     metadata.id = Some(id.clone());
-    let size = std::fs::metadata(&input.path).map_or(0, |m| m.len());
-    let media_type = if input.path.is_dir() {
-        "inode/directory"
+    let (size, media_type) = if path.is_dir() {
+        (directory_size(path), "inode/directory")
     } else {
-        "application/octet-stream"
+        (
+            std::fs::metadata(path).map_or(0, |m| m.len()),
+            "application/octet-stream",
+        )
     };
     Ok(Document {
         api_version: ApiVersion::V1,
@@ -73,12 +87,25 @@ pub fn input_artifact(
         spec: Spec::Artifact(ArtifactSpec {
             run: Ref::from(run_id.clone()),
             artifact_type: ArtifactType::Data,
-            path: data_path(&input.path, root)?,
-            digest: input.digest.clone(),
+            path: data_path,
+            digest: digest.clone(),
             size,
             media_type: MediaType::new(media_type)?,
         }),
     })
+}
+
+/// The bytes of the files below `dir` (0 when it cannot be read; its digest was taken already).
+fn directory_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => directory_size(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// What the record says about where it ran.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use mlspec_server::{Phase, StepInfo, StepState};
 use mlspec_spec::kinds::{ResourceUsage, RunStatus};
-use mlspec_spec::values::{ParamValue, Params};
+use mlspec_spec::values::Params;
 use mlspec_spec::{Kind, ObjectId, Ref};
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -216,13 +216,7 @@ fn step_info(plan: &Plan, run_id: &ObjectId) -> StepInfo {
         .params
         .0
         .iter()
-        .map(|(k, v)| {
-            let value = match v {
-                ParamValue::Number(n) => serde_json::json!(n),
-                ParamValue::String(s) => serde_json::json!(s),
-            };
-            (k.as_str().to_owned(), value)
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), serde_json::json!(v)))
         .collect();
     StepInfo {
         name: plan.name.clone(),

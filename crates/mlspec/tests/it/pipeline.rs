@@ -475,21 +475,8 @@ fn a_module_file_that_differs_from_its_stored_version_is_refused() {
 fn two_runs_of_one_pipeline_at_once_both_succeed() {
     let project = Project::new(&format!("{INPUTS}  steps:\n{FAN_IN}"));
     let spawn = || {
-        Command::new(cargo_bin("mlspec"))
-            .current_dir(project.path())
-            .env_remove("MLSPEC_STORE")
-            .args([
-                "pipeline",
-                "run",
-                "pipeline.yaml",
-                "-f",
-                "modules.yaml",
-                "--input",
-                "x=x.txt",
-                "--input",
-                "y=y.txt",
-                "--no-cache",
-            ])
+        runner(&project)
+            .arg("--no-cache")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -505,26 +492,30 @@ fn two_runs_of_one_pipeline_at_once_both_succeed() {
     assert_eq!(records.as_array().unwrap().len(), 2);
 }
 
+/// `mlspec pipeline run` of the project's pipeline and inputs, as a command to spawn.
+fn runner(project: &Project) -> Command {
+    let mut command = Command::new(cargo_bin("mlspec"));
+    command.current_dir(project.path()).env_remove("MLSPEC_STORE").args([
+        "pipeline",
+        "run",
+        "pipeline.yaml",
+        "-f",
+        "modules.yaml",
+        "--input",
+        "x=x.txt",
+        "--input",
+        "y=y.txt",
+    ]);
+    command
+}
+
 /// A runner started in its own process group (so that the steps it leaves behind can be
 /// killed with it), its standard error collected in a file.
 fn spawn_runner(project: &Project, flag: &Path) -> (std::process::Child, PathBuf) {
     use std::os::unix::process::CommandExt as _;
     let log = project.path().join("runner.log");
-    let child = Command::new(cargo_bin("mlspec"))
-        .current_dir(project.path())
-        .env_remove("MLSPEC_STORE")
-        .args([
-            "pipeline",
-            "run",
-            "pipeline.yaml",
-            "-f",
-            "modules.yaml",
-            "--input",
-            "x=x.txt",
-            "--input",
-            "y=y.txt",
-            "--param",
-        ])
+    let child = runner(project)
+        .arg("--param")
         .arg(format!("flag={}", flag.display()))
         .process_group(0)
         .stdout(Stdio::null())
