@@ -133,10 +133,13 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_the_three_forms_and_nothing_else() {
-        let found = placeholders("--x={inputs.train},{params.C} {'a': 1} ${HOME} {other.x} {inputs.}");
+    fn placeholders_are_the_four_forms_and_nothing_else() {
+        let found = placeholders("--x={inputs.train},{params.C} {'a': 1} ${HOME} {other.x} {inputs.} {artifacts.m}");
         let names: Vec<_> = found.iter().map(|p| (p.slot, p.name)).collect();
-        assert_eq!(names, [(Slot::Input, "train"), (Slot::Param, "C")]);
+        assert_eq!(
+            names,
+            [(Slot::Input, "train"), (Slot::Param, "C"), (Slot::Artifact, "m")]
+        );
         assert_eq!(found[0].range, (4, 18));
     }
 
@@ -164,6 +167,21 @@ mod tests {
                 "print({'C': 100})"
             ]
         );
+    }
+
+    proptest::proptest! {
+        /// Any argument, braces and all: finding placeholders never fails, each found range is
+        /// the placeholder's text, and filling with each placeholder's own text gives the
+        /// argument back.
+        #[test]
+        fn any_argument_is_parsed_and_filled_back(argument in r"(\{|\}|inputs|outputs|params|artifacts|\.|[a-z_-]|\PC){0,40}") {
+            for placeholder in placeholders(&argument) {
+                let text = &argument[placeholder.range.0..placeholder.range.1];
+                proptest::prop_assert_eq!(text, format!("{{{}.{}}}", placeholder.slot.prefix(), placeholder.name));
+            }
+            let filled = fill(&argument, |slot, name| Some(format!("{{{}.{name}}}", slot.prefix())));
+            proptest::prop_assert_eq!(filled, Filled::Text(argument.clone()));
+        }
     }
 
     #[test]
