@@ -277,6 +277,15 @@ fn a_rerun_is_cached_and_an_input_edited_in_place_reruns_exactly_what_reads_it()
     assert_eq!(step(&cached, "join")["cachedFrom"], step(&before, "join")["run"]);
     let cached_run = project.get(step(&cached, "join")["run"].as_str().unwrap());
     assert_eq!(cached_run["spec"]["cachedFrom"], step(&before, "join")["run"]);
+    // The lookup the runner makes is an index probe, not a scan of the runs.
+    let key = step(&cached, "join")["cacheKey"].as_str().unwrap();
+    let lookup = format!("spec.cacheKey = \"{key}\" and spec.status = \"Finished\"");
+    let plan = project.mlspec(&["list", "run", "--where", &lookup, "--explain"]);
+    assert!(
+        plan.stdout.contains("USING COVERING INDEX fields_by_text"),
+        "{}",
+        plan.stdout
+    );
 
     // Same path, new content: only shout-y and join run again.
     project.write("y.txt", "changed\n");
