@@ -33,8 +33,11 @@ struct Plan {
 pub(crate) async fn apply(conn: &mut AnyConnection, documents: &[Document], actor: &str) -> Result<ApplyReport> {
     let mut writer = Writer::begin(conn, actor).await?;
     let mut resolver = Resolver::default();
+    // Artifacts are left out: their names repeat across runs (every run may write a `model`),
+    // and each is looked up with its run by the identity's index (`live_identity`).
     let keys: Vec<(Kind, String)> = documents
         .iter()
+        .filter(|d| d.kind() != Kind::Artifact)
         .map(|d| (d.kind(), name_key(d.metadata.name.as_str())))
         .collect();
     resolver.prefetch(conn, &keys).await?;

@@ -183,11 +183,43 @@ impl Resolver {
         name: &str,
         scope: &str,
     ) -> Result<Option<Candidate>> {
+        let key = name_key(name);
+        if kind == Kind::Artifact && !self.live.contains_key(&(kind, key.clone())) {
+            return self.live_in_scope(conn, kind, &key, scope).await;
+        }
         Ok(self
             .live(conn, kind, name)
             .await?
             .into_iter()
             .find(|c| c.scope == scope))
+    }
+
+    /// The live object with this exact identity, read by the identity's index (not every
+    /// object of that name in every scope), pending ones first.
+    async fn live_in_scope(
+        &mut self,
+        conn: &mut AnyConnection,
+        kind: Kind,
+        key: &str,
+        scope: &str,
+    ) -> Result<Option<Candidate>> {
+        let pending = self
+            .pending_names
+            .get(&(kind, key.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.pending.get(i))
+            .find(|c| c.scope == scope && c.status != Status::Archived)
+            .cloned();
+        if pending.is_some() {
+            return Ok(pending);
+        }
+        let filter = "o.kind = $1 AND o.status <> 'Archived' AND o.name_key = $2 AND o.scope = $3";
+        let stored = fetch_current(conn, filter, &[kind.as_str(), key, scope]).await?;
+        Ok(stored
+            .iter()
+            .map(Candidate::from_current)
+            .find(|c| !self.pending_ids.contains_key(&c.id)))
     }
 
     /// Resolves a reference inside a document.
