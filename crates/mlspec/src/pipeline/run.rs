@@ -127,6 +127,9 @@ struct Scheduler<'a> {
     signals: watch::Sender<Option<Signal>>,
     progress: Progress,
     lineage: Option<&'a mut Lineage>,
+    /// Runs answered from the cache, recorded together when the run ends (one transaction; if
+    /// the runner dies first, the next run answers them from the cache again).
+    cached_runs: Vec<Document>,
 }
 
 /// Runs `plan` as the pipeline Run `run_id` (already recorded as Running when recording).
@@ -151,6 +154,7 @@ pub async fn run(
         signals: watch::channel(None).0,
         progress: Progress::new(plan.steps.len()),
         lineage,
+        cached_runs: Vec::new(),
     };
     let signal = scheduler.drive().await?;
     scheduler.progress.finish();
@@ -198,6 +202,12 @@ impl Scheduler<'_> {
                 _ = interrupt.recv() => received = Some(self.stop(Signal::SIGINT)),
                 _ = terminate.recv() => received = Some(self.stop(Signal::SIGTERM)),
             }
+        }
+        if !self.cached_runs.is_empty() {
+            self.store
+                .apply(&self.cached_runs, &crate::store::actor())
+                .await
+                .context("the Runs answered from the cache could not be recorded")?;
         }
         Ok(received)
     }
@@ -415,13 +425,7 @@ impl Scheduler<'_> {
             cached_from: Some(Ref::from(hit.original.clone())),
             ..RunSpec::with_status(RunStatus::Finished)
         };
-        self.store
-            .apply(
-                &[run_document(job.step.as_str(), &run_id, run)?],
-                &crate::store::actor(),
-            )
-            .await
-            .with_context(|| format!("step `{}`: the cached Run could not be recorded", job.step))?;
+        self.cached_runs.push(run_document(job.step.as_str(), &run_id, run)?);
         self.progress
             .step(job.step.as_str(), &format!("cached (outputs of run {})", hit.original));
         let cached_job = Job {

@@ -170,7 +170,10 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         errln!("warning: {warning}");
     }
     match &plan.record_to {
-        Some(file) => crate::files::write_whole(file, &serde_json::to_vec(&documents)?, None)?,
+        // For the runner that started this step, which reads it as soon as the step exits: not
+        // synced to disk (after a crash the step is simply run again).
+        Some(file) => std::fs::write(file, serde_json::to_vec(&documents)?)
+            .with_context(|| format!("cannot write {}", file.display()))?,
         None => {
             opening.wait().await;
             save(&documents, &run_id, opening.opened.unwrap_or_else(|| Err(not_opened()))).await?;
