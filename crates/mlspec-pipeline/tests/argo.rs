@@ -468,3 +468,24 @@ fn the_store_reaches_the_pods_without_a_password() {
         json!([{"name": "MLSPEC_STORE", "value": "postgres://mlspec@db:5432/mlspec"}])
     );
 }
+
+#[test]
+fn a_command_naming_a_stored_artifact_is_refused_naming_the_step() {
+    let prepare = PREPARE.replace(
+        r#""--seed={params.seed}"]"#,
+        r#""--seed={params.seed}", "--ref={artifacts.raw}"]"#,
+    );
+    let modules: Vec<ModuleVersion> = [prepare.as_str(), TRAIN, COMPARE]
+        .iter()
+        .map(|t| ModuleVersion::new(document(t)).unwrap())
+        .collect();
+    let request = Request {
+        params: BTreeMap::new(),
+        inputs: BTreeSet::from(["raw".parse().unwrap()]),
+    };
+    let plan = Plan::new(pipeline(STEPS), &modules, &request).unwrap();
+    let found = compile(&plan, &options()).unwrap_err();
+    assert!(found.step.is_some(), "{found}");
+    assert!(found.message.contains("{artifacts.raw}"), "{found}");
+    assert!(found.hint.contains("{inputs.NAME}"), "{found}");
+}
