@@ -186,20 +186,6 @@ impl Plan {
         &self.modules[self.steps[step].module]
     }
 
-    /// Every step that depends on `step`, directly or through others.
-    pub fn downstream(&self, step: usize) -> BTreeSet<usize> {
-        let mut found = BTreeSet::new();
-        let mut frontier = vec![step];
-        while let Some(current) = frontier.pop() {
-            for (i, planned) in self.steps.iter().enumerate() {
-                if planned.after.contains(&current) && found.insert(i) {
-                    frontier.push(i);
-                }
-            }
-        }
-        found
-    }
-
     /// Step `step`'s command with its placeholders filled: inputs by `input`, outputs by
     /// `output`, parameters by their values. An optional input left unbound is absent
     /// ([`template::fill`]).

@@ -96,7 +96,6 @@ fn a_good_pipeline_plans_in_dependency_order_with_parameters_resolved() {
         command,
         ["train", "<StepOutput(1, Key(\"features\"))>", "/out/model", "0.5"]
     );
-    assert_eq!(plan.downstream(1), BTreeSet::from([0]));
 }
 
 #[test]

@@ -291,8 +291,17 @@ fn check_outputs(job: &Job, documents: &mut Vec<Document>) -> Result<Vec<Written
                 if output.directory { "directory" } else { "regular file" }
             ));
         }
-        let digest =
-            super::files::content_digest(&output.path).map_err(|e| format!("output `{}`: {e:#}", output.name))?;
+        // The runtime hashed each output file as the step ended; only directories are hashed here.
+        let hashed = runtime_artifact(job, documents, &output.path).and_then(|i| match &documents[i].spec {
+            Spec::Artifact(artifact) if !output.directory => Some(artifact.digest.clone()),
+            _ => None,
+        });
+        let digest = match hashed {
+            Some(digest) => digest,
+            None => {
+                super::files::content_digest(&output.path).map_err(|e| format!("output `{}`: {e:#}", output.name))?
+            }
+        };
         written.push(WrittenOutput {
             name: output.name.clone(),
             path: output.path.clone(),
@@ -317,14 +326,7 @@ fn record_outputs(job: &Job, documents: &mut Vec<Document>, written: &mut [Writt
     };
     let mut listed = Vec::new();
     for output in written.iter_mut() {
-        let existing = documents.iter_mut().find(|d| match &d.spec {
-            Spec::Artifact(a) => a
-                .path
-                .path
-                .as_ref()
-                .is_some_and(|p| job.dir.join(p.as_str()) == output.path),
-            _ => false,
-        });
+        let existing = runtime_artifact(job, documents, &output.path).map(|i| &mut documents[i]);
         let path = super::files::data_path(&output.path, &job.root).map_err(|e| format!("{e:#}"))?;
         match existing {
             Some(document) => {
@@ -363,6 +365,19 @@ fn record_outputs(job: &Job, documents: &mut Vec<Document>, written: &mut [Writt
         }
     }
     Ok(())
+}
+
+/// The Artifact the step runtime recorded for the output file at `path` (it writes the path
+/// relative to the step's directory), by index.
+fn runtime_artifact(job: &Job, documents: &[Document], path: &Path) -> Option<usize> {
+    documents.iter().position(|d| match &d.spec {
+        Spec::Artifact(artifact) => artifact
+            .path
+            .path
+            .as_ref()
+            .is_some_and(|p| job.dir.join(p.as_str()) == path),
+        _ => false,
+    })
 }
 
 fn mark_failed(documents: &mut [Document], problem: &str) {

@@ -86,8 +86,9 @@ pub async fn execute(
             None => {
                 let id = ObjectId::generate();
                 registered.push(record::input_artifact(&name, &input, &id, &run_id, &root)?);
-                input.document = Some(Ref::from(id));
-                input.document.clone().unwrap_or_else(|| unreachable!("just set"))
+                let reference = Ref::from(id);
+                input.document = Some(reference.clone());
+                reference
             }
         };
         pinned.insert(name, (source, input));
