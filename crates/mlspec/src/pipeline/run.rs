@@ -130,8 +130,6 @@ struct Scheduler<'a> {
     /// Runs answered from the cache, recorded together when the run ends (one transaction; if
     /// the runner dies first, the next run answers them from the cache again).
     cached_runs: Vec<Document>,
-    /// Steps that ended, with their Run and Artifacts, not recorded yet.
-    unrecorded: Vec<(mlspec_spec::Name, Vec<Document>)>,
 }
 
 /// Runs `plan` as the pipeline Run `run_id` (already recorded as Running when recording).
@@ -157,7 +155,6 @@ pub async fn run(
         progress: Progress::new(plan.steps.len()),
         lineage,
         cached_runs: Vec::new(),
-        unrecorded: Vec::new(),
     };
     let signal = scheduler.drive().await?;
     scheduler.progress.finish();
@@ -192,9 +189,6 @@ impl Scheduler<'_> {
             if self.stopped.is_none() {
                 self.start_ready().await?;
             }
-            // Recorded once the steps they made ready are running, so that the commits
-            // overlap with them; before this loop waits again, so nothing finished is lost.
-            self.record_finished().await?;
             if self.running.is_empty() {
                 break;
             }
@@ -465,17 +459,6 @@ impl Scheduler<'_> {
             .collect()
     }
 
-    /// Records the Runs of the steps that ended.
-    async fn record_finished(&mut self) -> anyhow::Result<()> {
-        for (step, documents) in std::mem::take(&mut self.unrecorded) {
-            self.store
-                .apply(&documents, &crate::store::actor())
-                .await
-                .with_context(|| format!("step `{step}`: its Run could not be recorded"))?;
-        }
-        Ok(())
-    }
-
     /// Tells the OpenLineage consumer, when there is one, that `step` reached `kind`.
     async fn tell(&mut self, step: usize, job: &Job, kind: EventType, written: &[WrittenOutput], error: Option<&str>) {
         if self.lineage.is_none() {
@@ -534,9 +517,13 @@ impl Scheduler<'_> {
             }
             _ => None,
         });
+        // Recorded before anything that depends on it starts: a runner killed from here on
+        // leaves the step answered from the cache next time.
         if !ran.documents.is_empty() {
-            self.unrecorded
-                .push((job.step.clone(), std::mem::take(&mut ran.documents)));
+            self.store
+                .apply(&ran.documents, &crate::store::actor())
+                .await
+                .with_context(|| format!("step `{}`: its Run could not be recorded", job.step))?;
         }
         let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
         let line = match (&ran.status, &ran.reason) {
