@@ -202,16 +202,20 @@ impl SqlStore {
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e| StoreError::invalid(format!("bad store URL {location}: {e}")))?;
-        tokio::time::timeout(timeouts.connect, probe(&options, location, backend, timeouts))
+        let probed = tokio::time::timeout(timeouts.connect, probe(&options, location, backend, timeouts))
             .await
             .map_err(|_| timeouts.no_answer(location))??;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            // A pinged SQLite connection is a round trip to its worker thread that cannot find
+            // anything wrong with a file; a server's connection can have gone away.
+            .test_before_acquire(backend != Backend::Sqlite)
             .acquire_timeout(timeouts.connect)
             .after_connect(move |conn, _| Box::pin(async move { configure(conn, backend, timeouts).await }))
             .connect_with(options)
             .await
             .map_err(|e| unreachable_store(location, e, timeouts))?;
+        let _ = probed.close().await;
         Ok(SqlStore {
             pool,
             backend,
@@ -459,6 +463,9 @@ async fn configure(conn: &mut AnyConnection, backend: Backend, timeouts: Timeout
             let busy = sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {millis}"));
             sqlx::raw_sql(busy).execute(&mut *conn).await?;
             conn.execute("PRAGMA synchronous = FULL").await?;
+            // Statement journals and sorts of a large batch stay in memory instead of a
+            // temporary file created (and synced) per transaction.
+            conn.execute("PRAGMA temp_store = MEMORY").await?;
         }
         Backend::Postgres => {
             let statement = sqlx::AssertSqlSafe(format!("SET statement_timeout = {millis}"));
@@ -470,8 +477,15 @@ async fn configure(conn: &mut AnyConnection, backend: Backend, timeouts: Timeout
 
 /// Connects once without the pool, so that an unreachable server or a file that is not a
 /// database fails at once with its own error instead of the pool's retries and timeout (the
-/// caller bounds it by the connect timeout).
-async fn probe(options: &AnyConnectOptions, location: &Location, backend: Backend, timeouts: Timeouts) -> Result<()> {
+/// caller bounds it by the connect timeout). Returns the connection, for the caller to close
+/// once the pool has one of its own: closing the last connection to a SQLite database
+/// checkpoints its whole write-ahead log, which this process has no reason to wait for.
+async fn probe(
+    options: &AnyConnectOptions,
+    location: &Location,
+    backend: Backend,
+    timeouts: Timeouts,
+) -> Result<AnyConnection> {
     let mut conn = AnyConnection::connect_with(options)
         .await
         .map_err(|e| unreachable_store(location, e, timeouts))?;
@@ -479,8 +493,8 @@ async fn probe(options: &AnyConnectOptions, location: &Location, backend: Backen
         .bind("store_meta")
         .fetch_one(&mut conn)
         .await;
+    let Err(error) = checked else { return Ok(conn) };
     let _ = conn.close().await;
-    let Err(error) = checked else { return Ok(()) };
     let detail = match &error {
         sqlx::Error::Database(db) => db.message().to_owned(),
         other => other.to_string(),

@@ -70,7 +70,7 @@ pub struct RunArgs {
     addr_file: Option<PathBuf>,
     /// The most bytes of each of stdout and stderr kept in the log files (the rest still
     /// reaches the terminal, and the Run records the full size).
-    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    #[arg(long, default_value_t = step::DEFAULT_LOG_LIMIT, value_name = "BYTES")]
     log_limit: u64,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]

@@ -1,24 +1,25 @@
-//! One step of a pipeline, run through the step runtime: `mlspec step run` in a process of its
-//! own, so that each step serves its own `/ok /varz /metrics`, its CPU and memory are its own,
-//! and a signal reaches it (and its command) alone. The runtime writes the step's Run and output
-//! Artifacts to a file; this module reads them back and checks the outputs the module declared.
+//! One step of a pipeline, run through the step runtime inside the runner: like `mlspec step
+//! run`, each step serves its own `/ok /varz /metrics`, its command's CPU and memory are its own
+//! (`wait4`), a signal reaches its command alone, and its logs and metrics go to
+//! `.mlspec/logs/<run id>/`. The runtime makes the step's Run and output Artifacts; this module
+//! checks the outputs the module declared against them.
+//!
+//! In the runner rather than in a process of its own per step: starting the 75 MB `mlspec`
+//! binary and its runtime cost about 4.8 ms per step, most of what a chain of short steps spent
+//! outside its commands (docs/benchmarks.md, "Pipelines").
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use anyhow::Context as _;
-use mlspec_pipeline::param_text;
 use mlspec_spec::kinds::{RunStatus, StepStatus};
 use mlspec_spec::newtypes::{Digest, Key};
 use mlspec_spec::values::ParamValue;
 use mlspec_spec::{Document, Name, ObjectId, Ref, Spec};
 use nix::sys::signal::Signal;
-use tokio::io::AsyncReadExt as _;
 use tokio::sync::watch;
 
-/// The most bytes of a step's standard error kept for its failure message.
-const STDERR_TAIL: usize = 2048;
+use crate::step;
 
 /// A declared output and where the step must write it.
 #[derive(Clone, Debug)]
@@ -73,69 +74,57 @@ pub struct Ran {
     pub outputs: Vec<WrittenOutput>,
 }
 
-/// Runs `job`, passing on any signal sent through `signals` to the step.
-pub async fn execute(job: Job, mut signals: watch::Receiver<Option<Signal>>) -> anyhow::Result<Ran> {
-    let record = job.dir.join("run.json");
-    let exe = std::env::current_exe().context("cannot find the mlspec executable")?;
-    let mut command = tokio::process::Command::new(&exe);
-    if let Some(store) = job.store.as_ref().filter(|_| !job.env.contains_key(crate::env::STORE)) {
-        command.env(crate::env::STORE, store);
-    }
-    let mut child = command
-        .args(step_arguments(&job, &record))
-        .envs(&job.env)
-        .env("PATH", path_with(&exe))
-        .current_dir(&job.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start `mlspec step run`")?;
-    let mut stderr = child.stderr.take();
-    let tail = tokio::spawn(async move {
-        match stderr.as_mut() {
-            Some(stream) => read_tail(stream).await,
-            None => String::new(),
-        }
-    });
-    let mut forwarded = None;
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status.context("lost the step's process")?,
-            changed = signals.changed() => {
-                let signal = *signals.borrow_and_update();
-                match (changed, signal, child.id()) {
-                    (Ok(()), Some(signal), Some(pid)) => {
-                        forwarded = Some(signal);
-                        if let Ok(pid) = i32::try_from(pid) {
-                            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
-                        }
-                    }
-                    (Err(_), ..) => break child.wait().await.context("lost the step's process")?,
-                    _ => {}
-                }
-            }
-        }
+/// Runs `job`, passing on any signal sent through `signals` to its command.
+pub async fn execute(job: Job, signals: watch::Receiver<Option<Signal>>) -> anyhow::Result<Ran> {
+    let plan = step_plan(&job);
+    let setting = step::Setting {
+        dir: job.dir.clone(),
+        env: step_environment(&job)?,
+        state_dir: step::spool::state_dir_for(&job.dir),
+        pass_through: false,
     };
-    let stderr = tail.await.unwrap_or_default();
-    if let (Some(signal), false) = (forwarded, record.exists()) {
-        // Stopped before the step runtime could record anything: nothing ran to record.
-        return Ok(Ran {
-            status: StepStatus::Killed,
-            reason: Some(format!("stopped by {signal} as it started")),
-            documents: Vec::new(),
-            outputs: Vec::new(),
-        });
+    let serving = step::Serving::bind(&plan, &setting).await?;
+    let executed = serving.execute(&plan, &setting, signals).await?;
+    Ok(conclude(&job, executed.documents, &executed.stderr_tail))
+}
+
+/// The step as the runtime runs it: its Run's id, module, parent and cache key given, its
+/// output files declared (directories are hashed here, after it ends).
+fn step_plan(job: &Job) -> step::Plan {
+    step::Plan {
+        name: job.step.as_str().to_owned(),
+        module: Some(job.module.clone()),
+        params: job.params.clone().into_iter().collect(),
+        inputs: Vec::new(),
+        outputs: job
+            .outputs
+            .iter()
+            .filter(|o| !o.directory)
+            .map(|o| o.path.clone())
+            .collect(),
+        run_id: Some(job.run_id.clone()),
+        parent: Some(Ref::from(job.parent.clone())),
+        cache_key: job.cache_entry.then(|| job.cache_key.clone()),
+        record_to: None,
+        listen: "127.0.0.1:0".to_owned(),
+        addr_file: None,
+        log_limit: step::DEFAULT_LOG_LIMIT,
+        command: job.command.clone(),
     }
-    let documents = read_record(&record).with_context(|| {
-        format!(
-            "step `{}` left no record (exit status {status}){}",
-            job.step,
-            last_lines(&stderr)
-        )
-    })?;
-    Ok(conclude(&job, documents, &stderr))
+}
+
+/// The command's variables besides the runner's: the module's and allow-listed ones, the store
+/// for its own mlspec commands, and PATH with the running mlspec's directory first.
+fn step_environment(job: &Job) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = job.env.clone();
+    if let Some(store) = &job.store {
+        env.entry(crate::env::STORE.to_owned()).or_insert_with(|| store.clone());
+    }
+    let exe = std::env::current_exe().context("cannot find the mlspec executable")?;
+    if let Ok(path) = path_with(&exe).into_string() {
+        env.insert("PATH".to_owned(), path);
+    }
+    Ok(env)
 }
 
 /// PATH with the running mlspec's directory first: the steps of a pipeline that call `mlspec`
@@ -148,59 +137,6 @@ fn path_with(exe: &Path) -> std::ffi::OsString {
     std::env::join_paths(dirs).unwrap_or_default()
 }
 
-fn step_arguments(job: &Job, record: &Path) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "step",
-        "run",
-        "--name",
-        job.step.as_str(),
-        "--listen",
-        "127.0.0.1:0",
-        "--record-to",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.push(record.display().to_string());
-    for (flag, value) in [
-        ("--run-id", job.run_id.to_string()),
-        ("--module", job.module.to_string()),
-        ("--parent", job.parent.to_string()),
-    ] {
-        args.push(flag.to_owned());
-        args.push(value);
-    }
-    if job.cache_entry {
-        args.extend(["--cache-key".to_owned(), job.cache_key.to_string()]);
-    }
-    for (key, value) in &job.params {
-        args.push("--param".to_owned());
-        args.push(format!("{key}={}", param_text(value)));
-    }
-    for output in job.outputs.iter().filter(|o| !o.directory) {
-        args.push("--output".to_owned());
-        args.push(output.path.display().to_string());
-    }
-    args.push("--".to_owned());
-    args.extend(job.command.iter().cloned());
-    args
-}
-
-async fn read_tail(stream: &mut tokio::process::ChildStderr) -> String {
-    let mut kept: Vec<u8> = Vec::new();
-    let mut buffer = [0u8; 8192];
-    while let Ok(n) = stream.read(&mut buffer).await {
-        if n == 0 {
-            break;
-        }
-        kept.extend_from_slice(&buffer[..n]);
-        if kept.len() > STDERR_TAIL * 2 {
-            kept.drain(..kept.len() - STDERR_TAIL);
-        }
-    }
-    let start = kept.len().saturating_sub(STDERR_TAIL);
-    String::from_utf8_lossy(&kept[start..]).into_owned()
-}
-
 /// The last lines of the step's standard error, for a message.
 fn last_lines(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -210,11 +146,6 @@ fn last_lines(stderr: &str) -> String {
     } else {
         format!(":\n    {}", tail.join("\n    "))
     }
-}
-
-fn read_record(path: &Path) -> anyhow::Result<Vec<Document>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a list of documents", path.display()))
 }
 
 /// The step's status from its Run, with the declared outputs checked: one missing, or not what

@@ -6,11 +6,13 @@
 //! when one is in use, else (or when the store cannot be reached) in the spool for
 //! `mlspec step flush`.
 
+mod child;
 pub mod logs;
 mod metrics_file;
 pub mod record;
 pub mod spool;
 
+use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -19,11 +21,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use mlspec_server::{Phase, StepInfo, StepState};
-use mlspec_spec::kinds::{ResourceUsage, RunStatus};
+use mlspec_spec::kinds::RunStatus;
 use mlspec_spec::values::Params;
 use mlspec_spec::{Kind, ObjectId, Ref};
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
 use self::logs::Captured;
 use self::metrics_file::Tail;
@@ -47,6 +50,9 @@ pub struct Plan {
     pub log_limit: u64,
     pub command: Vec<String>,
 }
+
+/// The most bytes of each of a command's stdout and stderr kept in its log files, unless told.
+pub const DEFAULT_LOG_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Environment variables `/varz` shows (secrets redacted).
 const ENV_ALLOW: &[&str] = &[
@@ -101,85 +107,194 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     if has_references && let Ok(store) = opening.wait().await {
         check_references(&plan, store.as_ref()).await?;
     }
-    let limits = mlspec_server::ServeLimits::from_env().map_err(anyhow::Error::msg)?;
-    let run_id = plan.run_id.clone().unwrap_or_else(ObjectId::generate);
-    let state = Arc::new(StepState::new(step_info(&plan, &run_id)));
-    let listener = tokio::net::TcpListener::bind(&plan.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}: is the address in use? choose another with --listen",
-            plan.listen
-        )
-    })?;
-    let addr = listener.local_addr()?;
-    errln!(
-        "mlspec step: {} serving http://{addr}/ok /varz /metrics (Run {}, id {run_id})",
-        plan.name,
-        record::run_name(&plan.name, &run_id)?
-    );
     // Listening for SIGINT/SIGTERM from before anyone can know the step's address, so that
     // none sent after it is lost.
-    let mut signals = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+    let signals = os_signals();
+    let setting = Setting {
+        dir: std::env::current_dir().context("cannot read the current directory")?,
+        env: BTreeMap::new(),
+        state_dir: spool::state_dir(),
+        pass_through: true,
+    };
+    let serving = Serving::bind(&plan, &setting).await?;
+    errln!(
+        "mlspec step: {} serving http://{}/ok /varz /metrics (Run {}, id {})",
+        plan.name,
+        serving.addr,
+        record::run_name(&plan.name, &serving.run_id)?,
+        serving.run_id
+    );
     if let Some(file) = &plan.addr_file {
-        crate::files::write_whole(file, addr.to_string().as_bytes(), Some(&crate::files::ADDRESS))?;
+        crate::files::write_whole(file, serving.addr.to_string().as_bytes(), Some(&crate::files::ADDRESS))?;
     }
-    let server = tokio::spawn(mlspec_server::serve::serve(
-        listener,
-        mlspec_server::router(state.clone()),
-        limits,
-    ));
-    let log_dir = spool::state_dir().join("logs").join(run_id.as_str());
-    std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
-    let metrics_file = log_dir.join("metrics.jsonl");
-    std::fs::write(&metrics_file, b"").with_context(|| format!("cannot create {}", metrics_file.display()))?;
-
-    let started = chrono::Utc::now();
-    let mut tail = Tail::new(&metrics_file);
-    let url = format!("http://{addr}");
-    let (ending, logs, ran) = supervise(
-        &plan,
-        (&state, &mut signals),
-        &url,
-        &run_id,
-        &log_dir,
-        (&metrics_file, &mut tail),
-    )
-    .await;
-    let ending = Ending {
-        started,
-        ended: chrono::Utc::now(),
-        ..ending
-    };
-    tail.read(&state, true).await;
-    server.abort();
-
-    let facts = RunFacts {
-        run_id: &run_id,
-        step: &plan.name,
-        module: plan.module.as_ref(),
-        parent: plan.parent.as_ref(),
-        cache_key: plan.cache_key.as_ref(),
-        params: &plan.params,
-        inputs: &plan.inputs,
-        outputs: &plan.outputs,
-        command: &plan.command,
-        metrics: state.history(),
-        logs: &logs,
-    };
-    let (documents, warnings) = record::documents(facts, &ending)?;
-    for warning in warnings {
+    let run_id = serving.run_id.clone();
+    let executed = serving.execute(&plan, &setting, signals).await?;
+    for warning in &executed.warnings {
         errln!("warning: {warning}");
     }
     match &plan.record_to {
         // For the runner that started this step, which reads it as soon as the step exits: not
         // synced to disk (after a crash the step is simply run again).
-        Some(file) => std::fs::write(file, serde_json::to_vec(&documents)?)
+        Some(file) => std::fs::write(file, serde_json::to_vec(&executed.documents)?)
             .with_context(|| format!("cannot write {}", file.display()))?,
         None => {
             opening.wait().await;
-            save(&documents, &run_id, opening.opened.unwrap_or_else(|| Err(not_opened()))).await?;
+            let opened = opening.opened.unwrap_or_else(|| Err(not_opened()));
+            save(&executed.documents, &run_id, opened).await?;
         }
     }
-    Ok(if ran { exit_code(&ending) } else { ExitCode::from(2) })
+    Ok(if executed.ran {
+        exit_code(&executed.ending)
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Where a step's command runs, and where its output goes besides the log files.
+pub struct Setting {
+    /// The command's working directory; output paths are recorded relative to it.
+    pub dir: PathBuf,
+    /// Variables set for the command besides this process's own.
+    pub env: BTreeMap<String, String>,
+    /// The state directory: logs and the metrics file go to `logs/<run id>/` in it.
+    pub state_dir: PathBuf,
+    /// Pass the command's stdin, stdout and stderr through (a step run by hand); otherwise
+    /// stdin is empty and only the log files and the end of stderr are kept (a pipeline's step).
+    pub pass_through: bool,
+}
+
+/// A step's endpoints, listening before its command starts.
+pub struct Serving {
+    pub run_id: ObjectId,
+    pub addr: std::net::SocketAddr,
+    state: Arc<StepState>,
+    listener: tokio::net::TcpListener,
+}
+
+/// A step that ran (or could not start): its documents and how it ended.
+pub struct Executed {
+    /// The Run and an Artifact per output file written.
+    pub documents: Vec<mlspec_spec::Document>,
+    /// Outputs that could not be recorded, parameters recorded redacted.
+    pub warnings: Vec<String>,
+    /// False when the command could not be started.
+    pub ran: bool,
+    pub ending: Ending,
+    /// The end of the command's stderr, when not passed through (for a failure's message).
+    pub stderr_tail: String,
+}
+
+impl Serving {
+    /// Binds the step's address (`plan.listen`).
+    pub async fn bind(plan: &Plan, setting: &Setting) -> anyhow::Result<Serving> {
+        let run_id = plan.run_id.clone().unwrap_or_else(ObjectId::generate);
+        let state = Arc::new(StepState::new(step_info(plan, &run_id, &setting.env)));
+        let listener = tokio::net::TcpListener::bind(&plan.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {}: is the address in use? choose another with --listen",
+                plan.listen
+            )
+        })?;
+        Ok(Serving {
+            run_id,
+            addr: listener.local_addr()?,
+            state,
+            listener,
+        })
+    }
+
+    /// Serves the endpoints while the command runs, passing on each signal `signals` delivers;
+    /// then makes the step's documents.
+    pub async fn execute(
+        self,
+        plan: &Plan,
+        setting: &Setting,
+        signals: watch::Receiver<Option<Signal>>,
+    ) -> anyhow::Result<Executed> {
+        let limits = mlspec_server::ServeLimits::from_env().map_err(anyhow::Error::msg)?;
+        let Serving {
+            run_id,
+            addr,
+            state,
+            listener,
+        } = self;
+        let server = tokio::spawn(mlspec_server::serve::serve(
+            listener,
+            mlspec_server::router(state.clone()),
+            limits,
+        ));
+        let log_dir = setting.state_dir.join("logs").join(run_id.as_str());
+        std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
+        let metrics_file = log_dir.join("metrics.jsonl");
+        std::fs::write(&metrics_file, b"").with_context(|| format!("cannot create {}", metrics_file.display()))?;
+
+        let started = chrono::Utc::now();
+        let mut tail = Tail::new(&metrics_file);
+        let watch = Watch {
+            state: &state,
+            signals,
+            tail: &mut tail,
+        };
+        let command = Command {
+            plan,
+            setting,
+            url: format!("http://{addr}"),
+            run_id: &run_id,
+            log_dir: &log_dir,
+            metrics_file: &metrics_file,
+        };
+        let supervised = supervise(command, watch).await;
+        let ending = Ending {
+            started,
+            ended: chrono::Utc::now(),
+            ..supervised.ending
+        };
+        tail.read(&state, true).await;
+        server.abort();
+
+        let facts = RunFacts {
+            run_id: &run_id,
+            step: &plan.name,
+            dir: &setting.dir,
+            module: plan.module.as_ref(),
+            parent: plan.parent.as_ref(),
+            cache_key: plan.cache_key.as_ref(),
+            params: &plan.params,
+            inputs: &plan.inputs,
+            outputs: &plan.outputs,
+            command: &plan.command,
+            metrics: state.history(),
+            logs: &supervised.logs,
+        };
+        let (documents, warnings) = record::documents(facts, &ending)?;
+        Ok(Executed {
+            documents,
+            warnings,
+            ran: supervised.ran,
+            ending,
+            stderr_tail: supervised.stderr_tail,
+        })
+    }
+}
+
+/// SIGINT and SIGTERM sent to this process, as they come.
+fn os_signals() -> watch::Receiver<Option<Signal>> {
+    let (sender, receiver) = watch::channel(None);
+    if let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        tokio::spawn(async move {
+            loop {
+                let received = tokio::select! {
+                    Some(()) = interrupt.recv() => Signal::SIGINT,
+                    Some(()) = terminate.recv() => Signal::SIGTERM,
+                    else => break,
+                };
+                if sender.send(Some(received)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    receiver
 }
 
 type Opened = Result<Box<dyn mlspec_store::Store>, mlspec_store::StoreError>;
@@ -214,13 +329,17 @@ async fn check_references(plan: &Plan, store: &dyn mlspec_store::Store) -> anyho
     Ok(())
 }
 
-fn step_info(plan: &Plan, run_id: &ObjectId) -> StepInfo {
+/// What `/varz` shows: the environment is the command's (this process's, with the step's own
+/// variables over it).
+fn step_info(plan: &Plan, run_id: &ObjectId, env: &BTreeMap<String, String>) -> StepInfo {
     let params = plan
         .params
         .0
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), serde_json::json!(v)))
         .collect();
+    let mut vars: BTreeMap<String, String> = std::env::vars().collect();
+    vars.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
     StepInfo {
         name: plan.name.clone(),
         run_id: run_id.as_str().to_owned(),
@@ -230,46 +349,62 @@ fn step_info(plan: &Plan, run_id: &ObjectId) -> StepInfo {
         host: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default(),
-        env: visible_env(std::env::vars()),
+        env: visible_env(vars.into_iter()),
     }
 }
 
-/// SIGINT and SIGTERM, as listened for.
-type Signals = (
-    std::io::Result<tokio::signal::unix::Signal>,
-    std::io::Result<tokio::signal::unix::Signal>,
-);
+/// The command to start, and where it reports.
+struct Command<'a> {
+    plan: &'a Plan,
+    setting: &'a Setting,
+    url: String,
+    run_id: &'a ObjectId,
+    log_dir: &'a Path,
+    metrics_file: &'a Path,
+}
 
-/// Starts the command, passes its output through, forwards signals and waits for it; false
-/// when it could not be started.
-async fn supervise(
-    plan: &Plan,
-    (state, signals): (&Arc<StepState>, &mut Signals),
-    url: &str,
-    run_id: &ObjectId,
-    log_dir: &Path,
-    (metrics_file, tail): (&Path, &mut Tail),
-) -> (Ending, Vec<Captured>, bool) {
-    let now = chrono::Utc::now();
-    let failed = |code: i32| Ending {
-        status: RunStatus::Failed,
-        exit_code: Some(code),
-        signal: None,
-        started: now,
-        ended: now,
-        resources: None,
-    };
-    let mut child = match tokio::process::Command::new(&plan.command[0])
-        .args(&plan.command[1..])
-        .env(crate::env::STEP_URL, url)
-        .env(crate::env::METRICS_FILE, metrics_file)
-        .env(crate::env::RUN_ID, run_id.as_str())
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
+impl Command<'_> {
+    fn build(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.plan.command[0]);
+        command
+            .args(&self.plan.command[1..])
+            .current_dir(&self.setting.dir)
+            .envs(&self.setting.env)
+            .env(crate::env::STEP_URL, &self.url)
+            .env(crate::env::METRICS_FILE, self.metrics_file)
+            .env(crate::env::RUN_ID, self.run_id.as_str())
+            .stdin(if self.setting.pass_through {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+}
+
+/// What the command is watched with while it runs: the step's state, the signals to pass on,
+/// and the metrics file.
+struct Watch<'a> {
+    state: &'a Arc<StepState>,
+    signals: watch::Receiver<Option<Signal>>,
+    tail: &'a mut Tail,
+}
+
+/// How supervising the command went.
+struct Supervised {
+    ending: Ending,
+    logs: Vec<Captured>,
+    stderr_tail: String,
+    /// False when it could not be started.
+    ran: bool,
+}
+
+/// Starts the command, captures its output, passes signals on and waits for it.
+async fn supervise(command: Command<'_>, mut watch: Watch<'_>) -> Supervised {
+    let (mut child, pipes) = match child::Child::spawn(&mut command.build()) {
+        Ok(started) => started,
         Err(error) => {
             // A shell's codes: 127 not found, 126 found but not runnable.
             let code = if error.kind() == std::io::ErrorKind::NotFound {
@@ -277,70 +412,117 @@ async fn supervise(
             } else {
                 126
             };
-            let reason = format!("cannot run `{}`: {error}", plan.command[0]);
-            errln!("error: {reason}");
-            state.exited(None, Phase::Failed { reason });
-            return (failed(code), Vec::new(), false);
+            let reason = format!("cannot run `{}`: {error}", command.plan.command[0]);
+            if command.setting.pass_through {
+                errln!("error: {reason}");
+            }
+            watch.state.exited(None, Phase::Failed { reason: reason.clone() });
+            let now = chrono::Utc::now();
+            return Supervised {
+                ending: Ending {
+                    status: RunStatus::Failed,
+                    exit_code: Some(code),
+                    signal: None,
+                    started: now,
+                    ended: now,
+                    resources: None,
+                },
+                logs: Vec::new(),
+                stderr_tail: reason,
+                ran: false,
+            };
         }
     };
-    state.started(child.id().unwrap_or_default());
-    let stdout = child.stdout.take().map(|out| {
-        let path = log_dir.join("stdout.log");
-        let cap = plan.log_limit;
-        tokio::spawn(async move { logs::capture("stdout", out, tokio::io::stdout(), &path, cap).await })
-    });
-    let stderr = child.stderr.take().map(|err| {
-        let path = log_dir.join("stderr.log");
-        let cap = plan.log_limit;
-        tokio::spawn(async move { logs::capture("stderr", err, tokio::io::stderr(), &path, cap).await })
-    });
-    let (status, forwarded) = wait_forwarding_signals(&mut child, state, signals, tail).await;
-    let mut captured = Vec::new();
-    for task in [stdout, stderr].into_iter().flatten() {
-        // A grandchild may hold the pipe open after the command exits: do not wait for ever.
-        if let Ok(Ok(Ok(log))) = tokio::time::timeout(Duration::from_secs(2), task).await {
-            captured.push(log);
-        }
+    watch.state.started(child.id());
+    let stderr_tail = logs::TailBuffer::default();
+    let capturing = Capturing::start(&command, pipes, &stderr_tail);
+    let (exit, forwarded) = wait_forwarding_signals(&mut child, &mut watch).await;
+    let logs = capturing.finish().await;
+    let resources = exit.as_ref().ok().map(|e| e.resources.clone());
+    let ending = classify(exit.map(|e| e.status), forwarded, watch.state);
+    Supervised {
+        ending: Ending { resources, ..ending },
+        logs,
+        stderr_tail: stderr_tail.text(),
+        ran: true,
     }
-    let ending = classify(status, forwarded, state);
-    (
-        Ending {
-            resources: child_resources(),
-            ..ending
-        },
-        captured,
-        true,
-    )
+}
+
+/// The tasks copying the command's stdout and stderr to the log files (and on).
+struct Capturing {
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<Captured>>>,
+}
+
+impl Capturing {
+    fn start(command: &Command<'_>, pipes: child::Pipes, stderr_tail: &logs::TailBuffer) -> Capturing {
+        let cap = command.plan.log_limit;
+        let pass_through = command.setting.pass_through;
+        let mut tasks = Vec::new();
+        if let Some(out) = pipes.stdout.and_then(|p| tokio::process::ChildStdout::from_std(p).ok()) {
+            let path = command.log_dir.join("stdout.log");
+            tasks.push(tokio::spawn(async move {
+                if pass_through {
+                    logs::capture("stdout", out, tokio::io::stdout(), &path, cap).await
+                } else {
+                    logs::capture("stdout", out, tokio::io::sink(), &path, cap).await
+                }
+            }));
+        }
+        if let Some(err) = pipes.stderr.and_then(|p| tokio::process::ChildStderr::from_std(p).ok()) {
+            let path = command.log_dir.join("stderr.log");
+            let tail = stderr_tail.clone();
+            tasks.push(tokio::spawn(async move {
+                if pass_through {
+                    logs::capture("stderr", err, tokio::io::stderr(), &path, cap).await
+                } else {
+                    logs::capture("stderr", err, tail, &path, cap).await
+                }
+            }));
+        }
+        Capturing { tasks }
+    }
+
+    /// What was captured, once the streams end — or 2 s after the command did: a grandchild may
+    /// hold a pipe open after the command exits.
+    async fn finish(self) -> Vec<Captured> {
+        let mut captured = Vec::new();
+        for task in self.tasks {
+            if let Ok(Ok(Ok(log))) = tokio::time::timeout(Duration::from_secs(2), task).await {
+                captured.push(log);
+            }
+        }
+        captured
+    }
 }
 
 async fn wait_forwarding_signals(
-    child: &mut tokio::process::Child,
-    state: &Arc<StepState>,
-    signals: &mut Signals,
-    tail: &mut Tail,
-) -> (std::io::Result<std::process::ExitStatus>, Option<Signal>) {
-    let (Ok(interrupt), Ok(terminate)) = signals else {
-        return (child.wait().await, None);
-    };
+    child: &mut child::Child,
+    watch: &mut Watch<'_>,
+) -> (std::io::Result<child::Exit>, Option<Signal>) {
     let mut forwarded = None;
+    let mut listening = true;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         let signal = tokio::select! {
-            status = child.wait() => return (status, forwarded),
-            _ = interrupt.recv() => Signal::SIGINT,
-            _ = terminate.recv() => Signal::SIGTERM,
+            exit = child.wait() => return (exit, forwarded),
+            changed = watch.signals.changed(), if listening => match (changed, *watch.signals.borrow_and_update()) {
+                (Ok(()), Some(signal)) => signal,
+                (Ok(()), None) => continue,
+                (Err(_), _) => {
+                    listening = false;
+                    continue;
+                }
+            },
             _ = tick.tick() => {
-                tail.read(state, false).await;
+                watch.tail.read(watch.state, false).await;
                 continue;
             }
         };
         forwarded = Some(signal);
-        state.set_phase(Phase::ShuttingDown {
+        watch.state.set_phase(Phase::ShuttingDown {
             reason: format!("received {signal}"),
         });
-        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
-        }
+        child.signal(signal);
     }
 }
 
@@ -396,17 +578,6 @@ fn classify(status: std::io::Result<std::process::ExitStatus>, forwarded: Option
         }
     }
     ending
-}
-
-/// CPU time and peak memory of the command (and anything it waited for), from the kernel's
-/// accounting of this process's reaped children — the step's only child.
-fn child_resources() -> Option<ResourceUsage> {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).ok()?;
-    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    Some(ResourceUsage {
-        cpu_seconds: Some(seconds(usage.user_time()) + seconds(usage.system_time())),
-        peak_memory_bytes: u64::try_from(usage.max_rss()).ok().map(|kib| kib * 1024),
-    })
 }
 
 /// Records the documents in the store, or spools them when there is none or it fails.

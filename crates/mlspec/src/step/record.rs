@@ -26,6 +26,9 @@ pub struct Ending {
 pub struct RunFacts<'a> {
     pub run_id: &'a ObjectId,
     pub step: &'a str,
+    /// The directory the command ran in: output paths are recorded relative to it. (A relative
+    /// output path is read from this process's working directory, which is then the same one.)
+    pub dir: &'a Path,
     pub module: Option<&'a Ref>,
     pub parent: Option<&'a Ref>,
     pub cache_key: Option<&'a mlspec_spec::newtypes::Digest>,
@@ -44,7 +47,7 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
     let mut output_refs = Vec::new();
     let mut taken = Vec::new();
     for path in facts.outputs {
-        match artifact(facts.run_id, path, &mut taken) {
+        match artifact(facts.run_id, path, facts.dir, &mut taken) {
             Ok(document) => {
                 output_refs.push(id_ref(document.metadata.id.as_ref()));
                 documents.push(document);
@@ -79,7 +82,12 @@ pub fn documents(facts: RunFacts<'_>, ending: &Ending) -> anyhow::Result<(Vec<Do
         metrics: facts.metrics,
         inputs: facts.inputs.to_vec(),
         outputs: output_refs,
-        logs: facts.logs.iter().map(log_path).collect::<anyhow::Result<_>>()?,
+        logs: facts
+            .logs
+            .iter()
+            .filter(|log| log.kept > 0)
+            .map(log_path)
+            .collect::<anyhow::Result<_>>()?,
         resources: ending.resources.clone(),
         tags,
         cache_key: facts.cache_key.cloned(),
@@ -164,8 +172,9 @@ fn log_path(log: &Captured) -> anyhow::Result<DataPath> {
     })
 }
 
-/// An Artifact for an output file, in the datastore `local` (the directory the step ran in).
-fn artifact(run_id: &ObjectId, path: &Path, taken: &mut Vec<String>) -> anyhow::Result<Document> {
+/// An Artifact for an output file, in the datastore `local` (`dir`, the directory the step ran
+/// in).
+fn artifact(run_id: &ObjectId, path: &Path, dir: &Path, taken: &mut Vec<String>) -> anyhow::Result<Document> {
     let digest = output_digest(path)?;
     let stem = path
         .file_name()
@@ -179,7 +188,7 @@ fn artifact(run_id: &ObjectId, path: &Path, taken: &mut Vec<String>) -> anyhow::
         name = format!("{base}-{n}");
     }
     taken.push(name.clone());
-    let relative = path.strip_prefix(std::env::current_dir()?).unwrap_or(path);
+    let relative = path.strip_prefix(dir).unwrap_or(path);
     let relative = relative.to_string_lossy().trim_start_matches('/').to_owned();
     let mut metadata = Metadata::named(Name::new(name)?);
     metadata.id = Some(ObjectId::generate());
@@ -245,7 +254,13 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn an_output_that_changes_while_it_is_hashed_is_not_recorded() {
-        let error = artifact(&ObjectId::generate(), Path::new("/proc/self/status"), &mut Vec::new()).unwrap_err();
+        let error = artifact(
+            &ObjectId::generate(),
+            Path::new("/proc/self/status"),
+            Path::new("/"),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(
             format!("{error:#}").contains("changed while it was hashed"),
             "{error:#}"
@@ -257,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.bin");
         std::fs::write(&path, b"abc").unwrap();
-        let document = artifact(&ObjectId::generate(), &path, &mut Vec::new()).unwrap();
+        let document = artifact(&ObjectId::generate(), &path, dir.path(), &mut Vec::new()).unwrap();
         let Spec::Artifact(spec) = document.spec else {
             panic!("not an Artifact")
         };

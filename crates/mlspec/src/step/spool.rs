@@ -9,12 +9,21 @@ use mlspec_spec::Document;
 /// Where mlspec keeps step logs and the spool: the project's `.mlspec/` when there is one,
 /// else `$MLSPEC_HOME`, else `~/.local/state/mlspec`.
 pub fn state_dir() -> PathBuf {
-    if let Ok(cwd) = std::env::current_dir()
-        && let Ok(mlspec_store::Location::Sqlite(db)) = mlspec_store::Location::discover(&cwd)
+    std::env::current_dir().map_or_else(|_| home_state_dir(), |cwd| state_dir_for(&cwd))
+}
+
+/// The state directory of the project `dir` is in, or the user's.
+pub fn state_dir_for(dir: &Path) -> PathBuf {
+    if let Ok(mlspec_store::Location::Sqlite(db)) = mlspec_store::Location::discover(dir)
         && let Some(dir) = db.parent()
     {
         return dir.to_path_buf();
     }
+    home_state_dir()
+}
+
+/// `$MLSPEC_HOME`, else `~/.local/state/mlspec`.
+fn home_state_dir() -> PathBuf {
     if let Some(home) = std::env::var_os(crate::env::HOME) {
         return PathBuf::from(home);
     }

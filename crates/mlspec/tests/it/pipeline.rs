@@ -257,6 +257,76 @@ fn a_pipeline_runs_in_dependency_order_and_leaves_a_valid_record_on_every_store(
     }
 }
 
+/// Steps run inside the runner, but each is still a step of its own: it serves its endpoints
+/// (asked here from the command itself with `mlspec step status`), its metrics reach its own
+/// Run, and its CPU time is its own even while another step burns CPU beside it.
+#[test]
+fn each_step_serves_its_endpoints_and_is_charged_its_own_resources() {
+    let project = Project::new(
+        r#"  steps:
+    - {name: busy, module: Module/burn@1}
+    - {name: idle, module: Module/probe@1}
+"#,
+    );
+    project.write(
+        "probe.yaml",
+        r#"apiVersion: mlspec/v1
+kind: Module
+metadata: {name: burn}
+spec:
+  version: "1"
+  outputs: [{name: out, type: artifact}]
+  implementation: {command: [sh, -c, "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo $i > {outputs.out}; echo burnt >&2"]}
+---
+apiVersion: mlspec/v1
+kind: Module
+metadata: {name: probe}
+spec:
+  version: "1"
+  outputs: [{name: out, type: artifact}]
+  implementation:
+    command: [sh, -c, "mlspec step status $MLSPEC_STEP_URL > {outputs.out} && echo '{\"key\":\"loss\",\"value\":0.25}' >> $MLSPEC_METRICS_FILE"]
+"#,
+    );
+    let out = project.mlspec(&[
+        "pipeline",
+        "run",
+        "pipeline.yaml",
+        "-f",
+        "probe.yaml",
+        "--out",
+        "record.json",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.path().join("record.json")).unwrap()).unwrap();
+    let probed = std::fs::read_to_string(output_path(&project, &record, "idle")).unwrap();
+    let idle_run = step(&record, "idle")["run"].as_str().unwrap();
+    assert!(probed.starts_with("idle (127.0.0.1:"), "{probed}");
+    assert!(
+        probed.contains(": running, up ") && probed.contains(idle_run),
+        "{probed}"
+    );
+
+    let run = |name: &str| project.get(step(&record, name)["run"].as_str().unwrap());
+    let (busy, idle) = (run("busy"), run("idle"));
+    assert_eq!(idle["spec"]["metrics"][0]["key"], "loss");
+    assert_eq!(idle["spec"]["metrics"][0]["value"], 0.25);
+    let cpu = |run: &Value| run["spec"]["resources"]["cpuSeconds"].as_f64().unwrap();
+    assert!(cpu(&busy) > 0.1, "busy: {}", cpu(&busy));
+    assert!(
+        cpu(&idle) < cpu(&busy) / 2.0,
+        "idle {} against busy {}",
+        cpu(&idle),
+        cpu(&busy)
+    );
+    assert!(busy["spec"]["resources"]["peakMemoryBytes"].as_u64().unwrap() > 0);
+    // Only the stream it wrote to has a log.
+    let logs = busy["spec"]["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 1, "{busy}");
+    assert!(logs[0]["path"].as_str().unwrap().ends_with("/stderr.log"), "{busy}");
+}
+
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
