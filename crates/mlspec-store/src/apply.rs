@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use mlspec_spec::{Document, Kind, ObjectId, Spec, Status};
+use mlspec_spec::{Document, Kind, ObjectId, RefTarget, Spec, Status};
 use sqlx::AnyConnection;
 
 use crate::current::{name_key, status_str};
@@ -41,6 +41,19 @@ pub(crate) async fn apply(conn: &mut AnyConnection, documents: &[Document], acto
         .map(|d| (d.kind(), name_key(d.metadata.name.as_str())))
         .collect();
     resolver.prefetch(conn, &keys).await?;
+    // The ids the batch names — its documents' own and those its references point at — in a
+    // few queries instead of one each.
+    let ids: Vec<&str> = documents
+        .iter()
+        .flat_map(|d| {
+            let referenced = references(d).into_iter().filter_map(|r| match &r.target.target {
+                RefTarget::Id(id) => Some(id.as_str()),
+                RefTarget::Named { .. } => None,
+            });
+            d.metadata.id.as_ref().map(ObjectId::as_str).into_iter().chain(referenced)
+        })
+        .collect();
+    resolver.prefetch_ids(conn, &ids).await?;
 
     // Artifacts last: their identity includes the producing run, which may be in this batch.
     let mut order: Vec<usize> = (0..documents.len()).collect();

@@ -130,6 +130,26 @@ impl Resolver {
         Ok(())
     }
 
+    /// Reads the objects with these ids, whatever their status, in a few queries; an id found
+    /// nowhere is remembered as absent.
+    pub async fn prefetch_ids(&mut self, conn: &mut AnyConnection, ids: &[&str]) -> Result<()> {
+        let mut wanted: Vec<&str> = ids.iter().copied().filter(|id| !self.ids.contains_key(*id)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for chunk in wanted.chunks(CHUNK) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let filter = format!("o.id IN ({})", placeholders.join(", "));
+            for id in chunk {
+                self.ids.insert((*id).to_owned(), None);
+            }
+            for current in fetch_current(conn, &filter, chunk).await? {
+                self.ids
+                    .insert(current.id.clone(), Some(Candidate::from_current(&current)));
+            }
+        }
+        Ok(())
+    }
+
     /// The non-archived objects named `name` (any scope), pending ones included.
     async fn live(&mut self, conn: &mut AnyConnection, kind: Kind, name: &str) -> Result<Vec<Candidate>> {
         let key = name_key(name);
