@@ -2,7 +2,7 @@
 
 use mlspec_spec::expr::query::{Filter, OrderBy};
 use mlspec_spec::{Document, Kind, Name, ObjectId, Ref, RefTarget, Status, Version};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which object a command means.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +43,8 @@ impl From<&Ref> for Selector {
 }
 
 /// One object as stored now.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StoredObject {
     /// The summary (id, kind, name, status, times).
@@ -53,33 +54,39 @@ pub struct StoredObject {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<VersionInfo>,
     /// The current document, with `metadata.id` and `metadata.status` set by the store.
-    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub document: Document,
 }
 
 /// A selected version of a Dataset.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     /// The version.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub version: Version,
     /// Its own status.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Active"))]
     pub status: Status,
 }
 
 /// What lists show of an object.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectSummary {
     /// The system id.
     pub id: String,
     /// The kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Run"))]
     pub kind: Kind,
     /// The name.
     pub name: String,
     /// What the name is unique within besides the kind: a Module's version, an Artifact's run id.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// The lifecycle status.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Active"))]
     pub status: Status,
     /// The event that created it.
     pub created_seq: i64,
@@ -127,7 +134,8 @@ impl ListQuery {
 }
 
 /// What applying one document did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ApplyAction {
     /// A new object.
     Created,
@@ -138,12 +146,14 @@ pub enum ApplyAction {
 }
 
 /// The outcome for one applied document, in input order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Applied {
     /// The object's id.
     pub id: String,
     /// Its kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Run"))]
     pub kind: Kind,
     /// Its name.
     pub name: String,
@@ -155,7 +165,8 @@ pub struct Applied {
 }
 
 /// The outcome of a batch.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApplyReport {
     /// One entry per document, in input order.
     pub results: Vec<Applied>,
@@ -164,7 +175,8 @@ pub struct ApplyReport {
 }
 
 /// The outcome of a status change, rename or promotion.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// The object after the change.
@@ -178,7 +190,8 @@ pub struct Change {
 }
 
 /// One entry of an object's history.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// Its position in the store's event log.
@@ -194,6 +207,7 @@ pub struct Event {
     /// The object's name after the event.
     pub name: String,
     /// The object's status after the event.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Active"))]
     pub status: Status,
     /// The fields that changed (JSON Pointer, previous value, new value); empty for a create.
     pub changes: Vec<FieldChange>,
@@ -204,7 +218,8 @@ pub struct Event {
 }
 
 /// One changed field.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
     /// A JSON Pointer into the document.
     pub path: String,
@@ -215,7 +230,9 @@ pub struct FieldChange {
 }
 
 /// Which way lineage is followed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Direction {
     /// What the object came from.
     Upstream,
@@ -226,7 +243,8 @@ pub enum Direction {
 }
 
 /// A lineage subgraph around one object.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineageGraph {
     /// The object asked about.
     pub root: String,
@@ -239,25 +257,29 @@ pub struct LineageGraph {
 }
 
 /// An object in a lineage graph.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineageNode {
     /// Its id.
     pub id: String,
     /// Its kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Run"))]
     pub kind: Kind,
     /// Its name.
     pub name: String,
     /// A Module's version, an Artifact's run id.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// Its status.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Active"))]
     pub status: Status,
     /// Its distance from the root, in edges.
     pub depth: u32,
 }
 
 /// An edge: `source` flowed into `target`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineageEdge {
     /// Where it comes from.
     pub source: String,
@@ -268,7 +290,8 @@ pub struct LineageEdge {
 }
 
 /// What `store verify` found.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     /// Events checked.
@@ -284,7 +307,8 @@ pub struct VerifyReport {
 }
 
 /// A store's identity and size.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StoreInfo {
     /// sqlite or postgres.
