@@ -20,6 +20,7 @@ pub mod history;
 pub mod probe;
 pub mod process;
 pub mod serve;
+pub mod server;
 pub mod state;
 
 use std::sync::Arc;

@@ -22,6 +22,9 @@ use crate::sql::Timeouts;
 use crate::wire::{self, API_PREFIX, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest};
 use crate::Store;
 
+/// How long an idle connection to the server is kept for reuse.
+const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// A store served by `mlspec server`.
 pub struct HttpStore {
     location: Location,
@@ -46,6 +49,9 @@ impl HttpStore {
         // program); installing it again is harmless.
         let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
+            // Below the server's idle timeout (5 s by default), so that a pooled connection is
+            // not reused just as the server closes it.
+            .pool_idle_timeout(POOL_IDLE)
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.operation())
             .build()

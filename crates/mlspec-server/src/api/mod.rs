@@ -106,7 +106,7 @@ async fn within(
         get_by_id, history_by_id, lineage_by_id, act_by_id,
         get_by_name, history_by_name, lineage_by_name, act_by_name,
     ),
-    components(schemas(ErrorAnswer))
+    components(schemas(ErrorAnswer, Direction, GraphFormat, ByWhat, Action))
 )]
 pub struct ApiDoc;
 
@@ -156,14 +156,14 @@ fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> 
 
 /// The store's identity and size.
 #[utoipa::path(get, path = "/api/v1/store", tag = "store",
-    responses((status = 200, body = StoreInfo), (status = 503, description = "The store is unavailable", body = ErrorAnswer)))]
+    responses((status = 200, description = "Done", body = StoreInfo), (status = 503, description = "The store is unavailable", body = ErrorAnswer)))]
 async fn info(State(state): State<ApiState>) -> Answer<StoreInfo> {
     Ok(Json(state.store.info().await?))
 }
 
 /// Recomputes the hash chain and checks every derived table against it.
 #[utoipa::path(get, path = "/api/v1/store/verify", tag = "store",
-    responses((status = 200, body = VerifyReport), (status = 503, description = "The store is unavailable", body = ErrorAnswer)))]
+    responses((status = 200, description = "Done", body = VerifyReport), (status = 503, description = "The store is unavailable", body = ErrorAnswer)))]
 async fn verify(State(state): State<ApiState>) -> Answer<VerifyReport> {
     Ok(Json(state.store.verify().await?))
 }
@@ -175,7 +175,7 @@ async fn verify(State(state): State<ApiState>) -> Answer<VerifyReport> {
     request_body(description = "One document or an array of them (JSON), or YAML documents separated by `---`",
         content((Object = "application/json"), (String = "application/yaml"))),
     responses(
-        (status = 200, body = ApplyReport),
+        (status = 200, description = "Done", body = ApplyReport),
         (status = 400, description = "An invalid document (located) or reference", body = ErrorAnswer),
         (status = 409, description = "A name is taken, or an object's state forbids the change", body = ErrorAnswer),
         (status = 413, description = "The body is over 64 MiB", body = ErrorAnswer),
@@ -198,7 +198,7 @@ async fn apply(
 #[utoipa::path(get, path = "/api/v1/{kind}", tag = "objects",
     params(("kind" = String, Path, description = "A kind: Run, Dataset, …"), ListParams),
     responses(
-        (status = 200, body = ListPage),
+        (status = 200, description = "Done", body = ListPage),
         (status = 400, description = "A bad filter (with its column), order, status or page token", body = ErrorAnswer),
         (status = 404, description = "No such kind", body = ErrorAnswer),
         (status = 503, description = "The store is unavailable", body = ErrorAnswer)))]
@@ -216,7 +216,7 @@ async fn list(
 #[utoipa::path(post, path = "/api/v1/search", tag = "objects",
     request_body = SearchRequest,
     responses(
-        (status = 200, body = ListPage),
+        (status = 200, description = "Done", body = ListPage),
         (status = 400, description = "A bad query", body = ErrorAnswer),
         (status = 413, description = "The body is over 64 KiB", body = ErrorAnswer),
         (status = 415, description = "Not JSON", body = ErrorAnswer),
@@ -235,7 +235,7 @@ async fn search(
 #[utoipa::path(post, path = "/api/v1/explain", tag = "objects",
     request_body = SearchRequest,
     responses(
-        (status = 200, body = Plan),
+        (status = 200, description = "Done", body = Plan),
         (status = 400, description = "A bad query", body = ErrorAnswer),
         (status = 413, description = "The body is over 64 KiB", body = ErrorAnswer),
         (status = 415, description = "Not JSON", body = ErrorAnswer),
@@ -281,7 +281,7 @@ async fn page(state: &ApiState, search: SearchRequest) -> Answer<ListPage> {
 /// The object with an id, whatever its status.
 #[utoipa::path(get, path = "/api/v1/ids/{id}", tag = "objects",
     params(("id" = String, Path, description = "The object's system id")),
-    responses((status = 200, body = StoredObject), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
+    responses((status = 200, description = "Done", body = StoredObject), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
 async fn get_by_id(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer<StoredObject> {
     let selector = request::by_id(&path(id)?)?;
     Ok(Json(state.store.get(&selector).await?))
@@ -290,7 +290,7 @@ async fn get_by_id(State(state): State<ApiState>, id: Result<Path<String>, PathR
 /// The object of a kind with an id or name (`name@version` selects a Dataset or Module version).
 #[utoipa::path(get, path = "/api/v1/{kind}/{name}", tag = "objects",
     params(("kind" = String, Path, description = "A kind: Run, Dataset, …"), ("name" = String, Path, description = "An id, a name, or name@version"), ByParam),
-    responses((status = 200, body = StoredObject), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 409, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
+    responses((status = 200, description = "Done", body = StoredObject), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer), (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
 async fn get_by_name(
     State(state): State<ApiState>,
     names: Result<Path<(String, String)>, PathRejection>,
@@ -311,7 +311,7 @@ fn by_name(
 /// Every event of the object, oldest first.
 #[utoipa::path(get, path = "/api/v1/ids/{id}/history", tag = "objects",
     params(("id" = String, Path, description = "The object's system id")),
-    responses((status = 200, body = Vec<Event>), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
+    responses((status = 200, description = "Done", body = Vec<Event>), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
 async fn history_by_id(State(state): State<ApiState>, id: Result<Path<String>, PathRejection>) -> Answer<Vec<Event>> {
     let selector = request::by_id(&path(id)?)?;
     Ok(Json(state.store.history(&selector).await?))
@@ -320,7 +320,7 @@ async fn history_by_id(State(state): State<ApiState>, id: Result<Path<String>, P
 /// Every event of the object, oldest first.
 #[utoipa::path(get, path = "/api/v1/{kind}/{name}/history", tag = "objects",
     params(("kind" = String, Path, description = "A kind"), ("name" = String, Path, description = "An id, a name, or name@version"), ByParam),
-    responses((status = 200, body = Vec<Event>), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 409, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
+    responses((status = 200, description = "Done", body = Vec<Event>), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer), (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
 async fn history_by_name(
     State(state): State<ApiState>,
     names: Result<Path<(String, String)>, PathRejection>,
@@ -377,8 +377,9 @@ async fn lineage(state: &ApiState, selector: &Selector, params: &LineageParams) 
 /// The lineage subgraph around the object.
 #[utoipa::path(get, path = "/api/v1/ids/{id}/lineage", tag = "objects",
     params(("id" = String, Path, description = "The object's system id"), LineageParams),
-    responses((status = 200, body = LineageGraph, content_type = "application/json"),
-        (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
+    responses((status = 200, description = "The graph: JSON, Graphviz (format=dot) or Mermaid (format=mermaid)",
+            content((LineageGraph = "application/json"), (String = "text/vnd.graphviz"), (String = "text/plain"))),
+        (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
 async fn lineage_by_id(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -391,8 +392,9 @@ async fn lineage_by_id(
 /// The lineage subgraph around the object.
 #[utoipa::path(get, path = "/api/v1/{kind}/{name}/lineage", tag = "objects",
     params(("kind" = String, Path, description = "A kind"), ("name" = String, Path, description = "An id, a name, or name@version"), LineageParams),
-    responses((status = 200, body = LineageGraph, content_type = "application/json"),
-        (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 409, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
+    responses((status = 200, description = "The graph: JSON, Graphviz (format=dot) or Mermaid (format=mermaid)",
+            content((LineageGraph = "application/json"), (String = "text/vnd.graphviz"), (String = "text/plain"))),
+        (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer), (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
 async fn lineage_by_name(
     State(state): State<ApiState>,
     names: Result<Path<(String, String)>, PathRejection>,
@@ -467,8 +469,8 @@ fn action(text: &str) -> Result<Action, ApiError> {
     params(("id" = String, Path, description = "The object's system id"), ("action" = Action, Path),
         ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8)")),
     request_body(content = Option<Object>, description = "rename: {\"name\"}; promote: {\"dataset\", \"version\"?}; none for the others", content_type = "application/json"),
-    responses((status = 200, body = Change), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
-        (status = 409, body = ErrorAnswer), (status = 413, body = ErrorAnswer), (status = 415, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
+    responses((status = 200, description = "Done", body = Change), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer),
+        (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 413, description = "The body is too large", body = ErrorAnswer), (status = 415, description = "The wrong content type", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
 async fn act_by_id(
     State(state): State<ApiState>,
     params: Result<Path<(String, String)>, PathRejection>,
@@ -487,8 +489,8 @@ async fn act_by_id(
         ("action" = Action, Path), ByParam,
         ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8)")),
     request_body(content = Option<Object>, description = "rename: {\"name\"}; promote: {\"dataset\", \"version\"?}; none for the others", content_type = "application/json"),
-    responses((status = 200, body = Change), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
-        (status = 409, body = ErrorAnswer), (status = 413, body = ErrorAnswer), (status = 415, body = ErrorAnswer), (status = 503, body = ErrorAnswer)))]
+    responses((status = 200, description = "Done", body = Change), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer),
+        (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 413, description = "The body is too large", body = ErrorAnswer), (status = 415, description = "The wrong content type", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
 async fn act_by_name(
     State(state): State<ApiState>,
     params: Result<Path<(String, String, String)>, PathRejection>,

@@ -14,6 +14,7 @@ mod objectives;
 mod output;
 mod pipeline;
 mod roundtrip;
+mod server;
 mod runtime;
 mod split;
 mod step;
