@@ -84,7 +84,12 @@ pub fn app(config: &ServerConfig, state: Arc<StepState>) -> Router {
 }
 
 /// Serves until `shutdown` completes, then shuts down gracefully (see the module docs).
-pub async fn run(listener: TcpListener, config: ServerConfig, state: Arc<StepState>, shutdown: impl Future<Output = String>) {
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    state: Arc<StepState>,
+    shutdown: impl Future<Output = String>,
+) {
     state.set_phase(Phase::Running);
     let router = app(&config, state.clone());
     let stopping = async {

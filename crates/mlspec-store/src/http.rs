@@ -15,12 +15,12 @@ use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::Store;
 use crate::error::{ErrorKind, Result, StoreError};
 use crate::location::Location;
 use crate::model::*;
 use crate::sql::Timeouts;
 use crate::wire::{self, API_PREFIX, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest};
-use crate::Store;
 
 /// How long an idle connection to the server is kept for reuse.
 const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(4);
@@ -110,12 +110,19 @@ impl HttpStore {
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.no_answer(&e))?;
         if !status.is_success() {
-            return Err(wire::error_from_answer(status.as_u16(), &bytes, &self.location.redacted()));
+            return Err(wire::error_from_answer(
+                status.as_u16(),
+                &bytes,
+                &self.location.redacted(),
+            ));
         }
         serde_json::from_slice(&bytes).map_err(|e| {
             StoreError::new(
                 ErrorKind::Internal,
-                format!("the server at {} answered {url} with JSON this client cannot read: {e}", self.location),
+                format!(
+                    "the server at {} answered {url} with JSON this client cannot read: {e}",
+                    self.location
+                ),
             )
             .with_hint("are the server and this mlspec the same version? `mlspec --version` on both")
         })
@@ -125,7 +132,12 @@ impl HttpStore {
         self.call(Method::GET, url, None, None).await
     }
 
-    async fn post_json<B: Serialize + Sync, T: DeserializeOwned>(&self, url: Url, body: &B, actor: Option<&str>) -> Result<T> {
+    async fn post_json<B: Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: &B,
+        actor: Option<&str>,
+    ) -> Result<T> {
         let json = serde_json::to_vec(body)
             .map_err(|e| StoreError::new(ErrorKind::Internal, format!("cannot encode the request: {e}")))?;
         self.call(Method::POST, url, Some(json), actor).await
@@ -186,10 +198,18 @@ impl Store for HttpStore {
     async fn apply(&self, documents: &[Document], actor: &str) -> Result<ApplyReport> {
         // Each document as the store would keep it, refused here as the store would refuse it
         // (a non-finite number, say, which JSON cannot carry).
-        let encoded = documents.iter().map(crate::write::encode).collect::<Result<Vec<String>>>()?;
+        let encoded = documents
+            .iter()
+            .map(crate::write::encode)
+            .collect::<Result<Vec<String>>>()?;
         let body = format!("[{}]", encoded.join(","));
-        self.call(Method::POST, self.url(&["apply"])?, Some(body.into_bytes()), Some(actor))
-            .await
+        self.call(
+            Method::POST,
+            self.url(&["apply"])?,
+            Some(body.into_bytes()),
+            Some(actor),
+        )
+        .await
     }
 
     async fn get(&self, selector: &Selector) -> Result<StoredObject> {

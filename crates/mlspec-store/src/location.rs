@@ -28,7 +28,8 @@ impl Location {
     /// `https://…`, or a plain file path (a SQLite database).
     pub fn parse(text: &str) -> Result<Location> {
         let text = text.trim();
-        let usage = "write sqlite:PATH, a file path, postgres://USER@HOST:PORT/DATABASE or http://HOST:PORT (an mlspec server)";
+        let usage =
+            "write sqlite:PATH, a file path, postgres://USER@HOST:PORT/DATABASE or http://HOST:PORT (an mlspec server)";
         if text.is_empty() {
             return Err(StoreError::invalid("the store URL is empty").with_hint(usage));
         }
@@ -161,7 +162,10 @@ mod tests {
             Location::parse("http://127.0.0.1:5000").unwrap(),
             Location::Http("http://127.0.0.1:5000".into())
         );
-        assert!(matches!(Location::parse("https://mlspec.example/team").unwrap(), Location::Http(_)));
+        assert!(matches!(
+            Location::parse("https://mlspec.example/team").unwrap(),
+            Location::Http(_)
+        ));
     }
 
     #[test]

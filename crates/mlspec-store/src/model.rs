@@ -322,3 +322,125 @@ pub struct StoreInfo {
     /// Objects.
     pub objects: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> ObjectSummary {
+        ObjectSummary {
+            id: "01a2".into(),
+            kind: Kind::Artifact,
+            name: "model".into(),
+            scope: "run-1".into(),
+            status: Status::Deprecated,
+            created_seq: 1,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_seq: 2,
+            updated_at: "2026-01-02T00:00:00Z".into(),
+        }
+    }
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) {
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value, "{json}");
+    }
+
+    #[test]
+    fn what_the_store_hands_out_reads_back_the_same() {
+        round_trip(summary());
+        round_trip(ObjectSummary {
+            scope: String::new(),
+            ..summary()
+        });
+        round_trip(ApplyReport {
+            results: vec![Applied {
+                id: "i".into(),
+                kind: Kind::Run,
+                name: "r".into(),
+                action: ApplyAction::Unchanged,
+                seq: None,
+            }],
+            warnings: vec!["w".into()],
+        });
+        round_trip(Change {
+            object: summary(),
+            changed: true,
+            description: "d".into(),
+            warnings: Vec::new(),
+        });
+        round_trip(Event {
+            seq: 3,
+            at: "t".into(),
+            actor: "Zoë".into(),
+            action: "update".into(),
+            object_id: "i".into(),
+            name: "r".into(),
+            status: Status::Active,
+            changes: vec![FieldChange {
+                path: "/spec/params/lr".into(),
+                previous: None,
+                new: Some(serde_json::json!(0.2)),
+            }],
+            document: serde_json::json!({"kind": "Run"}),
+            hash: "h".into(),
+        });
+        round_trip(LineageGraph {
+            root: "a".into(),
+            nodes: vec![LineageNode {
+                id: "a".into(),
+                kind: Kind::Module,
+                name: "m".into(),
+                scope: "1".into(),
+                status: Status::Archived,
+                depth: 0,
+            }],
+            edges: vec![LineageEdge {
+                source: "a".into(),
+                target: "b".into(),
+                relation: "uses".into(),
+            }],
+            truncated: true,
+        });
+        round_trip(VerifyReport {
+            events: 1,
+            objects: 1,
+            head_seq: 1,
+            head_hash: "h".into(),
+            problems: vec!["p".into()],
+        });
+        round_trip(StoreInfo {
+            backend: "sqlite".into(),
+            store_id: "s".into(),
+            schema_version: 3,
+            events: 1,
+            objects: 1,
+        });
+        round_trip(Direction::Downstream);
+    }
+
+    #[test]
+    fn a_stored_object_reads_back_with_its_document() {
+        let yaml = "apiVersion: mlspec/v1\nkind: Dataset\nmetadata: {name: d}\nspec:\n  versions:\n    - {version: '1', status: Active, definition: {datastore: lake, path: d/1}}\n";
+        let document = mlspec_spec::validate_text(yaml, mlspec_spec::Format::Yaml, &Default::default())
+            .documents
+            .remove(0);
+        let object = StoredObject {
+            summary: ObjectSummary {
+                kind: Kind::Dataset,
+                ..summary()
+            },
+            version: Some(VersionInfo {
+                version: Version::new("1").unwrap(),
+                status: Status::Active,
+            }),
+            document,
+        };
+        let json = serde_json::to_string(&object).unwrap();
+        let back: StoredObject = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            (&back.summary, &back.version, &back.document),
+            (&object.summary, &object.version, &object.document)
+        );
+    }
+}

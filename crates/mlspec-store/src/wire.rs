@@ -326,8 +326,11 @@ pub fn page_offset(token: &str) -> Result<u32> {
         .strip_prefix('o')
         .and_then(|digits| digits.parse::<u32>().ok())
         .ok_or_else(|| {
-            StoreError::invalid(format!("`{}` is not a page token", token.chars().take(40).collect::<String>()))
-                .with_hint("pass the nextPageToken of the previous page unchanged")
+            StoreError::invalid(format!(
+                "`{}` is not a page token",
+                token.chars().take(40).collect::<String>()
+            ))
+            .with_hint("pass the nextPageToken of the previous page unchanged")
         })
 }
 
@@ -388,7 +391,11 @@ mod tests {
         for text in ["metrics.accuracy desc", "name", "created", "updated asc", "labels.team"] {
             let order = parse_order(text).unwrap();
             let json = serde_json::to_string(&OrderTree::from(&order)).unwrap();
-            assert_eq!(OrderBy::from(serde_json::from_str::<OrderTree>(&json).unwrap()), order, "{json}");
+            assert_eq!(
+                OrderBy::from(serde_json::from_str::<OrderTree>(&json).unwrap()),
+                order,
+                "{json}"
+            );
         }
     }
 
@@ -403,7 +410,11 @@ mod tests {
     fn page_tokens_round_trip_and_refuse_junk() {
         assert_eq!(page_offset(&page_token(1234)).unwrap(), 1234);
         for junk in ["", "o", "ox", "12", "o-1", "o99999999999"] {
-            assert_eq!(page_offset(junk).unwrap_err().kind, ErrorKind::InvalidArgument, "{junk}");
+            assert_eq!(
+                page_offset(junk).unwrap_err().kind,
+                ErrorKind::InvalidArgument,
+                "{junk}"
+            );
         }
     }
 
@@ -412,7 +423,10 @@ mod tests {
         let error = StoreError::new(ErrorKind::FailedPrecondition, "archived").with_hint("reactivate it");
         let body = serde_json::to_vec(&ErrorBody { error: error.clone() }).unwrap();
         assert_eq!(error_from_answer(409, &body, "http://h"), error);
-        assert_eq!(error_from_answer(502, b"<html>bad gateway", "http://h").kind, ErrorKind::Unavailable);
+        assert_eq!(
+            error_from_answer(502, b"<html>bad gateway", "http://h").kind,
+            ErrorKind::Unavailable
+        );
         assert_eq!(error_from_answer(404, b"", "http://h").kind, ErrorKind::NotFound);
     }
 }

@@ -100,11 +100,25 @@ async fn within(
 /// The OpenAPI document of the API.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "mlspec", description = "The mlspec metadata store over HTTP: apply, get, list, lifecycle, history, lineage, verify."),
+    info(
+        title = "mlspec",
+        description = "The mlspec metadata store over HTTP: apply, get, list, lifecycle, history, lineage, verify."
+    ),
     paths(
-        info, verify, apply, search, explain, list,
-        get_by_id, history_by_id, lineage_by_id, act_by_id,
-        get_by_name, history_by_name, lineage_by_name, act_by_name,
+        info,
+        verify,
+        apply,
+        search,
+        explain,
+        list,
+        get_by_id,
+        history_by_id,
+        lineage_by_id,
+        act_by_id,
+        get_by_name,
+        history_by_name,
+        lineage_by_name,
+        act_by_name,
     ),
     components(schemas(ErrorAnswer, Direction, GraphFormat, ByWhat, Action))
 )]
@@ -370,7 +384,11 @@ async fn lineage(state: &ApiState, selector: &Selector, params: &LineageParams) 
     Ok(match params.format.unwrap_or(GraphFormat::Json) {
         GraphFormat::Json => Json(graph).into_response(),
         GraphFormat::Dot => ([(header::CONTENT_TYPE, "text/vnd.graphviz")], graph.to_dot()).into_response(),
-        GraphFormat::Mermaid => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], graph.to_mermaid()).into_response(),
+        GraphFormat::Mermaid => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            graph.to_mermaid(),
+        )
+            .into_response(),
     })
 }
 

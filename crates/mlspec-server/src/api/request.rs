@@ -119,7 +119,12 @@ pub fn format(headers: &HeaderMap, accepts_yaml: bool) -> Result<Format, ApiErro
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let expected = if accepts_yaml {
         "application/json or application/yaml"
     } else {
@@ -135,7 +140,10 @@ pub fn format(headers: &HeaderMap, accepts_yaml: bool) -> Result<Format, ApiErro
                 "the body's Content-Type is `{}`; this endpoint takes {expected}",
                 excerpt(content_type)
             ),
-            format!("send the header Content-Type: {}", expected.split(' ').next().unwrap_or_default()),
+            format!(
+                "send the header Content-Type: {}",
+                expected.split(' ').next().unwrap_or_default()
+            ),
         )),
     }
 }
@@ -157,7 +165,10 @@ pub fn documents(bytes: &[u8], format: Format) -> Result<Vec<Document>, ApiError
             .into_iter()
             .filter(|d| d.severity == Severity::Error)
             .collect();
-        return Err(ApiError::invalid_documents(summary(&errors, outcome.omitted.errors), errors));
+        return Err(ApiError::invalid_documents(
+            summary(&errors, outcome.omitted.errors),
+            errors,
+        ));
     }
     if outcome.documents.is_empty() {
         return Err(ApiError::invalid("the body holds no document").with_hint("send one document or an array of them"));
@@ -212,7 +223,11 @@ fn summary(errors: &[Diagnostic], omitted: usize) -> String {
         at.push(path.clone());
     }
     let more = errors.len() + omitted - 1;
-    let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+    let more = if more > 0 {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    };
     if at.is_empty() {
         format!("{}{more}", first.message)
     } else {
@@ -259,7 +274,11 @@ impl ListParams {
 }
 
 fn statuses(text: Option<&str>) -> Result<Vec<Status>, ApiError> {
-    let words = text.unwrap_or_default().split(',').map(str::trim).filter(|w| !w.is_empty());
+    let words = text
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty());
     words
         .map(|word| {
             serde_json::from_value(serde_json::Value::String(word.to_owned())).map_err(|_| {
@@ -271,7 +290,11 @@ fn statuses(text: Option<&str>) -> Result<Vec<Status>, ApiError> {
 }
 
 fn labels(text: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs = text.unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty());
+    let pairs = text
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
     pairs
         .map(|pair| {
             pair.split_once('=')
@@ -296,7 +319,12 @@ pub fn list_query(search: SearchRequest) -> Result<(ListQuery, u32), ApiError> {
         (None, Some(tree)) => Some(tree.into()),
         (None, None) => None,
     };
-    let offset = search.page_token.as_deref().map(wire::page_offset).transpose()?.unwrap_or(0);
+    let offset = search
+        .page_token
+        .as_deref()
+        .map(wire::page_offset)
+        .transpose()?
+        .unwrap_or(0);
     let page = search.limit.map_or(MAX_PAGE, |limit| limit.min(MAX_PAGE));
     let query = ListQuery {
         kind: search.kind,
@@ -315,7 +343,12 @@ fn filter_error(text: &str, diagnostics: &[mlspec_spec::expr::diagnostic::ExprDi
     let Some(first) = diagnostics.first() else {
         return ApiError::invalid(format!("the filter `{}` is invalid", excerpt(text)));
     };
-    let near: String = text.get(first.span.start..).unwrap_or_default().chars().take(20).collect();
+    let near: String = text
+        .get(first.span.start..)
+        .unwrap_or_default()
+        .chars()
+        .take(20)
+        .collect();
     let message = format!(
         "the filter is invalid at column {} (near `{near}`): {}",
         first.span.start + 1,

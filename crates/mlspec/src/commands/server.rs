@@ -60,11 +60,18 @@ async fn serve(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     config.check(&args.listen).map_err(anyhow::Error::msg)?;
     // Listening for the signals before the address is known, so that none sent after is lost.
     let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}: is the address in use? choose another with --listen", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}: is the address in use? choose another with --listen",
+            args.listen
+        )
+    })?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(StepState::new(server_info(&addr, &location.redacted(), std::env::args().collect())));
+    let state = Arc::new(StepState::new(server_info(
+        &addr,
+        &location.redacted(),
+        std::env::args().collect(),
+    )));
     errln!("mlspec server: serving http://{addr}/api/v1 (the store at {location}); stop with Ctrl-C");
     let shutdown = async {
         tokio::select! {

@@ -77,7 +77,10 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length")) {
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+    {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
@@ -87,7 +90,10 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
     let _ = stream.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer.split(' ').nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -107,7 +113,9 @@ const JSON: (&str, &str) = ("Content-Type", "application/json");
 const YAML: (&str, &str) = ("Content-Type", "application/yaml");
 
 fn run_yaml(name: &str) -> String {
-    format!("apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: {name}, labels: {{team: risk}}}}\nspec: {{status: Running, params: {{lr: 0.1}}}}\n")
+    format!(
+        "apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: {name}, labels: {{team: risk}}}}\nspec: {{status: Running, params: {{lr: 0.1}}}}\n"
+    )
 }
 
 #[test]
@@ -117,7 +125,13 @@ fn the_api_applies_gets_lists_and_refuses_with_json_errors() {
     let server = start(project.path(), None);
 
     let docs = format!("{}---\n{}", run_yaml("train-1"), run_yaml("train-2"));
-    let (status, report) = call(&server, "POST", "/api/v1/apply", &[YAML, ("X-MLSpec-Actor", "Zo%C3%AB")], docs.as_bytes());
+    let (status, report) = call(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &[YAML, ("X-MLSpec-Actor", "Zo%C3%AB")],
+        docs.as_bytes(),
+    );
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["results"][0]["action"], "Created");
     let id = report["results"][0]["id"].as_str().unwrap().to_owned();
@@ -128,30 +142,75 @@ fn the_api_applies_gets_lists_and_refuses_with_json_errors() {
     let (status, by_id) = call(&server, "GET", &format!("/api/v1/ids/{id}"), &[], b"");
     assert_eq!((status, &by_id["name"]), (200, &Value::from("train-1")));
 
-    let (status, page) = call(&server, "GET", "/api/v1/Run?where=params.lr%20%3E%200.05&order_by=name%20desc&limit=1", &[], b"");
+    let (status, page) = call(
+        &server,
+        "GET",
+        "/api/v1/Run?where=params.lr%20%3E%200.05&order_by=name%20desc&limit=1",
+        &[],
+        b"",
+    );
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["items"][0]["name"], "train-2");
     let token = page["nextPageToken"].as_str().unwrap();
-    let (_, next) = call(&server, "GET", &format!("/api/v1/Run?where=params.lr%20%3E%200.05&order_by=name%20desc&limit=1&page_token={token}"), &[], b"");
+    let (_, next) = call(
+        &server,
+        "GET",
+        &format!("/api/v1/Run?where=params.lr%20%3E%200.05&order_by=name%20desc&limit=1&page_token={token}"),
+        &[],
+        b"",
+    );
     assert_eq!(next["items"][0]["name"], "train-1");
     assert!(next.get("nextPageToken").is_none(), "{next}");
 
     let (status, change) = call(&server, "POST", "/api/v1/Run/train-2/deprecate", &[], b"");
     assert_eq!((status, &change["object"]["status"]), (200, &Value::from("Deprecated")));
-    let (status, change) = call(&server, "POST", "/api/v1/Run/train-2/rename", &[JSON], br#"{"name": "train-3"}"#);
+    let (status, change) = call(
+        &server,
+        "POST",
+        "/api/v1/Run/train-2/rename",
+        &[JSON],
+        br#"{"name": "train-3"}"#,
+    );
     assert_eq!((status, &change["object"]["name"]), (200, &Value::from("train-3")));
-    let (status, history) = call(&server, "GET", &format!("/api/v1/ids/{}/history", change["object"]["id"].as_str().unwrap()), &[], b"");
-    let actions: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let (status, history) = call(
+        &server,
+        "GET",
+        &format!("/api/v1/ids/{}/history", change["object"]["id"].as_str().unwrap()),
+        &[],
+        b"",
+    );
+    let actions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!((status, actions), (200, vec!["create", "deprecate", "rename"]));
-    let (status, dot) = request(&server.addr, "GET", "/api/v1/Run/train-1/lineage?format=dot&direction=upstream&depth=2", &[], b"").unwrap();
+    let (status, dot) = request(
+        &server.addr,
+        "GET",
+        "/api/v1/Run/train-1/lineage?format=dot&direction=upstream&depth=2",
+        &[],
+        b"",
+    )
+    .unwrap();
     assert!(status == 200 && dot.starts_with("digraph lineage"), "{status} {dot}");
     let (status, verify) = call(&server, "GET", "/api/v1/store/verify", &[], b"");
     assert_eq!((status, verify["problems"].as_array().map(Vec::len)), (200, Some(0)));
 
     // Bad input: 400 with where; unknown: 404; a name taken ignoring case: 409.
-    let (status, error) = call(&server, "GET", "/api/v1/Run?where=metrics.accuracy%20%3E%3E%201", &[], b"");
+    let (status, error) = call(
+        &server,
+        "GET",
+        "/api/v1/Run?where=metrics.accuracy%20%3E%3E%201",
+        &[],
+        b"",
+    );
     assert_eq!((status, kind(&error)), (400, "InvalidArgument"));
-    assert!(error["error"]["message"].as_str().unwrap().contains("column"), "{error}");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("column"),
+        "{error}"
+    );
     let invalid = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: bad}\nspec: {status: Sleeping}\n";
     let (status, error) = call(&server, "POST", "/api/v1/apply", &[YAML], invalid.as_bytes());
     assert_eq!((status, kind(&error)), (400, "InvalidArgument"));
@@ -160,12 +219,30 @@ fn the_api_applies_gets_lists_and_refuses_with_json_errors() {
     assert_eq!((status, kind(&error)), (404, "NotFound"));
     let (status, error) = call(&server, "GET", "/api/v1/Spaceship/x", &[], b"");
     assert_eq!((status, kind(&error)), (404, "NotFound"));
-    let (status, error) = call(&server, "POST", "/api/v1/apply", &[YAML], run_yaml("TRAIN-1").as_bytes());
+    let (status, error) = call(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &[YAML],
+        run_yaml("TRAIN-1").as_bytes(),
+    );
     assert_eq!((status, kind(&error)), (409, "AlreadyExists"));
     // The request's form: 415, 413 (declared, and actual), 405, malformed JSON.
-    let (status, error) = call(&server, "POST", "/api/v1/apply", &[("Content-Type", "text/plain")], b"x");
+    let (status, error) = call(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &[("Content-Type", "text/plain")],
+        b"x",
+    );
     assert_eq!((status, kind(&error)), (415, "InvalidArgument"));
-    let (status, _) = call(&server, "POST", "/api/v1/apply", &[YAML, ("Content-Length", "999999999999")], b"");
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &[YAML, ("Content-Length", "999999999999")],
+        b"",
+    );
     assert_eq!(status, 413);
     let (status, _) = call(&server, "POST", "/api/v1/search", &[JSON], &vec![b' '; 100_000]);
     assert_eq!(status, 413);
@@ -185,7 +262,10 @@ fn the_api_applies_gets_lists_and_refuses_with_json_errors() {
 /// What a command prints, with the parts that differ between two stores (ids, times, hashes,
 /// the store's location) masked.
 fn masked(out: &super::store::Out) -> String {
-    let id = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{64}|\d{4}-\d{2}-\d{2}[T ][0-9:.]+Z?").unwrap();
+    let id = regex::Regex::new(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{64}|\d{4}-\d{2}-\d{2}[T ][0-9:.]+Z?",
+    )
+    .unwrap();
     format!("{} {}", out.code, id.replace_all(&out.stdout, "[X]"))
 }
 
@@ -215,7 +295,16 @@ fn every_store_command_works_against_a_server_as_against_the_database() {
         assert_eq!(both(&["apply", &quickstart]).code, 0);
         for args in [
             vec!["list", "runs"],
-            vec!["list", "runs", "--where", "metrics.accuracy > 0.5", "--order-by", "metrics.accuracy desc", "--format", "json"],
+            vec![
+                "list",
+                "runs",
+                "--where",
+                "metrics.accuracy > 0.5",
+                "--order-by",
+                "metrics.accuracy desc",
+                "--format",
+                "json",
+            ],
             vec!["get", "Dataset", "penguins-raw", "-o", "json"],
             vec!["lineage", "Run", "train-1", "--format", "dot"],
             vec!["lineage", "Artifact", "model", "--upstream", "--format", "json"],
@@ -229,7 +318,11 @@ fn every_store_command_works_against_a_server_as_against_the_database() {
         ] {
             both(&args);
         }
-        assert!(mlspec(served.path(), &["--store", "http://127.0.0.1:1", "list", "runs"]).stderr.contains("did not answer"));
+        assert!(
+            mlspec(served.path(), &["--store", "http://127.0.0.1:1", "list", "runs"])
+                .stderr
+                .contains("did not answer")
+        );
     }
 }
 
@@ -245,7 +338,10 @@ fn sigterm_stops_the_server_cleanly() {
         if let Some(status) = server.child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the server did not stop within 10 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop within 10 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();
@@ -288,12 +384,19 @@ impl Proxy {
         let (up, open) = (proxy.up.clone(), proxy.open.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let Ok(server) = TcpStream::connect(&upstream) else { continue };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
                 if !up.load(Ordering::SeqCst) {
                     continue;
                 }
-                open.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                open.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
                     std::thread::spawn(move || {
                         let _ = std::io::copy(&mut from, &mut to);
                         let _ = to.shutdown(std::net::Shutdown::Both);
@@ -317,7 +420,9 @@ impl Proxy {
 #[test]
 fn an_unreachable_database_is_503_with_a_reason_and_recovers() {
     // The PostgreSQL store only (MLSPEC_TEST_POSTGRES), reached through a proxy that fails.
-    let Some(Some(url)) = test_stores("server_down").pop() else { return };
+    let Some(Some(url)) = test_stores("server_down").pop() else {
+        return;
+    };
     let project = tempfile::tempdir().unwrap();
     assert_eq!(mlspec(project.path(), &["--store", &url, "init"]).code, 0);
     let (scheme_user, rest) = url.rsplit_once('@').unwrap();
@@ -329,18 +434,26 @@ fn an_unreachable_database_is_503_with_a_reason_and_recovers() {
     proxy.set_up(false);
     let (status, error) = call(&server, "GET", "/api/v1/Run", &[], b"");
     assert_eq!((status, kind(&error)), (503, "Unavailable"), "{error}");
-    assert!(error["error"]["message"].as_str().unwrap().contains("connection"), "{error}");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("connection"),
+        "{error}"
+    );
     proxy.set_up(true);
     let deadline = Instant::now() + Duration::from_secs(20);
     while call(&server, "GET", "/api/v1/Run", &[], b"").0 != 200 {
-        assert!(Instant::now() < deadline, "the server did not recover within 20 s of the database's return");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not recover within 20 s of the database's return"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 fn python() -> String {
     std::env::var("MLSPEC_INTEROP_PYTHON").unwrap_or_else(|_| {
-        panic!("MLSPEC_INTEROP_PYTHON is not set: run the suite with scripts/test, which makes a venv with schemathesis")
+        panic!(
+            "MLSPEC_INTEROP_PYTHON is not set: run the suite with scripts/test, which makes a venv with schemathesis"
+        )
     })
 }
 
@@ -359,8 +472,16 @@ fn the_openapi_document_is_valid_and_the_live_server_keeps_it() {
     assert_eq!(status, 200);
     let file = project.path().join("openapi.json");
     std::fs::write(&file, &document).unwrap();
-    let out = Command::new(venv_tool("openapi-spec-validator")).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(venv_tool("openapi-spec-validator"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = Command::new(venv_tool("schemathesis"))
         .current_dir(project.path())
@@ -378,6 +499,10 @@ fn the_openapi_document_is_valid_and_the_live_server_keeps_it() {
         ])
         .output()
         .unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{report}");
 }
