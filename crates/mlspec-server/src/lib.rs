@@ -1,5 +1,6 @@
-//! MLSpec's HTTP side. For now: the standard endpoints every pipeline step serves, so that any
-//! orchestrator, prober or scraper can watch any step the same way.
+//! MLSpec's HTTP side: the standard endpoints every pipeline step serves, so that any
+//! orchestrator, prober or scraper can watch any step the same way; the store's REST API
+//! ([`api`]); and `mlspec server`, which serves both over one store ([`server`]).
 //!
 //! | endpoint | answers |
 //! |---|---|
@@ -11,8 +12,9 @@
 //! | `GET /v2` | Open Inference Protocol server metadata, for OIP clients |
 //!
 //! The `/v2/...` paths are the Open Inference Protocol's, so KServe and Triton clients and
-//! Kubernetes probes work unchanged. [`router`] gives the endpoints to any Rust program, and
-//! [`serve::serve`] serves them with bounded connections.
+//! Kubernetes probes work unchanged. [`router`] gives the endpoints to any Rust program
+//! ([`probes`]: the five every mlspec process serves), and [`serve::serve`] serves them with
+//! bounded connections.
 
 pub mod api;
 pub mod exposition;

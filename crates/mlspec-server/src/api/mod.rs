@@ -261,7 +261,10 @@ async fn explain(
     body: Body,
 ) -> Answer<Plan> {
     let search: SearchRequest = small_json(&headers, body, timeout).await?;
-    let (query, _) = request::list_query(search)?;
+    let limit = search.limit;
+    let (mut query, _) = request::list_query(search)?;
+    // The plan of the query as asked, not of one page of it.
+    query.limit = limit;
     Ok(Json(Plan {
         plan: state.store.explain_list(&query).await?,
     }))
@@ -272,8 +275,9 @@ async fn small_json<T: serde::de::DeserializeOwned>(
     body: Body,
     timeout: Option<Extension<BodyTimeout>>,
 ) -> Result<T, ApiError> {
+    request::format(headers, false)?;
     let bytes = request::body(headers, body, MAX_SMALL_BODY_BYTES, body_time(timeout)).await?;
-    request::json(headers, &bytes)
+    request::json(&bytes)
 }
 
 /// One page: asks the store for one more than the page holds, to know whether another follows.

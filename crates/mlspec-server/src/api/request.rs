@@ -148,9 +148,8 @@ pub fn format(headers: &HeaderMap, accepts_yaml: bool) -> Result<Format, ApiErro
     }
 }
 
-/// A small JSON body as `T`.
-pub fn json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
-    format(headers, false)?;
+/// A JSON body as `T`.
+pub fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("the body is not the JSON expected: {e}")))
 }
 
@@ -349,8 +348,13 @@ fn filter_error(text: &str, diagnostics: &[mlspec_spec::expr::diagnostic::ExprDi
         .chars()
         .take(20)
         .collect();
+    let near = if near.is_empty() {
+        "at its end".to_owned()
+    } else {
+        format!("near `{near}`")
+    };
     let message = format!(
-        "the filter is invalid at column {} (near `{near}`): {}",
+        "the filter is invalid at column {} ({near}): {}",
         first.span.start + 1,
         first.message
     );
