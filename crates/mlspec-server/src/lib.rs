@@ -1,5 +1,6 @@
-//! MLSpec's HTTP side. For now: the standard endpoints every pipeline step serves, so that any
-//! orchestrator, prober or scraper can watch any step the same way.
+//! MLSpec's HTTP side: the standard endpoints every pipeline step serves, so that any
+//! orchestrator, prober or scraper can watch any step the same way; the store's REST API
+//! ([`api`]); and `mlspec server`, which serves both over one store ([`server`]).
 //!
 //! | endpoint | answers |
 //! |---|---|
@@ -11,14 +12,17 @@
 //! | `GET /v2` | Open Inference Protocol server metadata, for OIP clients |
 //!
 //! The `/v2/...` paths are the Open Inference Protocol's, so KServe and Triton clients and
-//! Kubernetes probes work unchanged. [`router`] gives the endpoints to any Rust program, and
-//! [`serve::serve`] serves them with bounded connections.
+//! Kubernetes probes work unchanged. [`router`] gives the endpoints to any Rust program
+//! ([`probes`]: the five every mlspec process serves), and [`serve::serve`] serves them with
+//! bounded connections.
 
+pub mod api;
 pub mod exposition;
 pub mod history;
 pub mod probe;
 pub mod process;
 pub mod serve;
+pub mod server;
 pub mod state;
 
 use std::sync::Arc;
@@ -50,15 +54,23 @@ pub const MAX_METRICS_PER_POST: usize = 10_000;
 /// The standard step endpoints over `state`.
 pub fn router(state: Arc<StepState>) -> Router {
     Router::new()
-        .route("/ok", get(ready))
-        .route("/readyz", get(ready))
         .route("/v2/health/ready", get(ready))
-        .route("/healthz", get(live))
         .route("/v2/health/live", get(live))
-        .route("/varz", get(varz))
-        .route("/metrics", get(metrics))
         .route("/api/v1/metrics", axum::routing::post(post_metrics))
         .route("/v2", get(server_metadata))
+        .with_state(state.clone())
+        .merge(probes(state))
+}
+
+/// The endpoints every mlspec process that serves HTTP answers, a step or `mlspec server`:
+/// `/ok`, `/readyz`, `/healthz`, `/varz` and `/metrics`, over `state`.
+pub fn probes(state: Arc<StepState>) -> Router {
+    Router::new()
+        .route("/ok", get(ready))
+        .route("/readyz", get(ready))
+        .route("/healthz", get(live))
+        .route("/varz", get(varz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -120,24 +132,11 @@ async fn post_metrics(
     body: Body,
 ) -> Response {
     let BodyTimeout(limit) = timeout.map(|Extension(t)| t).unwrap_or_default();
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_POST_BYTES as u64) {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large_body(), 0);
-    }
-    let collected = tokio::time::timeout(limit, http_body_util::Limited::new(body, MAX_POST_BYTES).collect()).await;
-    let body = match collected {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-            return refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large_body(), 0);
-        }
-        Ok(Err(error)) => return refuse(StatusCode::BAD_REQUEST, format!("cannot read the body: {error}"), 0),
-        Err(_) => {
-            let reason = format!("the body did not arrive within {} s", limit.as_secs_f64());
-            return refuse(StatusCode::REQUEST_TIMEOUT, reason, 0);
-        }
+    let body = match read_body(&headers, body, MAX_POST_BYTES, limit).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large_body(), 0),
+        Err(BodyError::Unreadable(reason)) => return refuse(StatusCode::BAD_REQUEST, reason, 0),
+        Err(BodyError::TooSlow(reason)) => return refuse(StatusCode::REQUEST_TIMEOUT, reason, 0),
     };
     let metrics = match parse_metrics(&body) {
         Ok(metrics) => metrics,
@@ -147,6 +146,43 @@ async fn post_metrics(
     match state.report(metrics) {
         Ok(accepted) => (StatusCode::ACCEPTED, axum::Json(json!({ "accepted": accepted }))).into_response(),
         Err((accepted, refused)) => refuse(StatusCode::PAYLOAD_TOO_LARGE, refused.0, accepted),
+    }
+}
+
+/// Why a request's body could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// It is (or says it is) over the limit (413).
+    TooLarge,
+    /// The connection failed while it arrived (400).
+    Unreadable(String),
+    /// It did not arrive in time (408).
+    TooSlow(String),
+}
+
+/// Reads a request's body whole, refusing one whose declared length or actual size is over
+/// `max` bytes (without reading past the limit) or that does not arrive within `limit`.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+    limit: std::time::Duration,
+) -> Result<axum::body::Bytes, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    match tokio::time::timeout(limit, http_body_util::Limited::new(body, max).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(error)) => Err(BodyError::Unreadable(format!("cannot read the body: {error}"))),
+        Err(_) => Err(BodyError::TooSlow(format!(
+            "the body did not arrive within {} s",
+            limit.as_secs_f64()
+        ))),
     }
 }
 

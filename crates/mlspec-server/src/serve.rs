@@ -11,6 +11,10 @@
 //!   when the process is out of file descriptors) closes the connection that has waited longest
 //!   without a request in progress, so a prober's fresh connection is always served. When every
 //!   connection is busy with a request, the new one is closed.
+//!
+//! [`serve_until`] also shuts down gracefully: once its shutdown future completes it stops
+//! accepting, lets every request in progress finish and be answered (closing idle keep-alive
+//! connections at once), and returns when all are done or the grace period is over.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -92,10 +96,30 @@ fn from_env<T>(var: &str, default: T, parse: impl Fn(&str) -> Result<T, String>)
 
 /// Serves `router` on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, router: Router, limits: ServeLimits) {
+    serve_until(listener, router, limits, std::future::pending(), Duration::MAX).await;
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits
+/// (at most `grace`) for the requests in progress to be answered.
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let router = router.layer(axum::Extension(BodyTimeout(limits.header_timeout)));
     let connections = Arc::new(Connections::default());
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = match listener.accept().await {
+        while tasks.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(_) => {
                 // Out of file descriptors, or a transient failure: free the longest-idle
@@ -111,14 +135,18 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServeLimits) {
         }
         let _ = stream.set_nodelay(true);
         let connection = connections.add();
-        tokio::spawn(serve_connection(
+        tasks.spawn(serve_connection(
             stream,
             router.clone(),
             limits,
             connection,
             connections.clone(),
+            stopping.clone(),
         ));
     }
+    drop(listener);
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
 }
 
 async fn serve_connection(
@@ -127,6 +155,7 @@ async fn serve_connection(
     limits: ServeLimits,
     connection: Arc<Connection>,
     connections: Arc<Connections>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
@@ -148,10 +177,20 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .serve_connection(io, service);
+    let mut served = std::pin::pin!(served);
+    let idle = || activity.idle_for(limits.idle_timeout, &connection.in_request);
     tokio::select! {
-        _ = served => {}
-        () = activity.idle_for(limits.idle_timeout) => {}
+        _ = served.as_mut() => {}
+        () = idle() => {}
         () = connection.evicted.notified() => {}
+        () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+            // Answer the request in progress, if any, then close.
+            served.as_mut().graceful_shutdown();
+            tokio::select! {
+                _ = served.as_mut() => {}
+                () = idle() => {}
+            }
+        }
     }
     connections.remove(connection.id);
 }
@@ -241,15 +280,19 @@ impl Activity {
         self.last.store(now, Ordering::Relaxed);
     }
 
-    /// Completes once nothing moved for `limit`.
-    async fn idle_for(&self, limit: Duration) {
+    /// Completes once nothing moved for `limit` while no request was in progress (a request
+    /// being answered — a slow store query — is not idleness).
+    async fn idle_for(&self, limit: Duration, in_request: &AtomicBool) {
         loop {
             let last = self.start + Duration::from_millis(self.last.load(Ordering::Relaxed));
             let deadline = last + limit;
-            if Instant::now() >= deadline {
+            if Instant::now() < deadline {
+                tokio::time::sleep_until(deadline.into()).await;
+            } else if in_request.load(Ordering::Relaxed) {
+                self.touch();
+            } else {
                 return;
             }
-            tokio::time::sleep_until(deadline.into()).await;
         }
     }
 }

@@ -28,6 +28,15 @@ pub fn check_batch(documents: &[&Document]) -> Vec<BatchFinding> {
     out
 }
 
+/// Checks only that a test report's holdback data is not the data of the evaluation it
+/// follows: the rule across documents that a store does not check itself (it checks names,
+/// with its own error kinds).
+pub fn check_holdback(documents: &[&Document]) -> Vec<BatchFinding> {
+    let mut out = Vec::new();
+    holdback_not_evaluation_data(documents, &mut out);
+    out
+}
+
 fn unique_names(documents: &[&Document], out: &mut Vec<BatchFinding>) {
     let mut seen: HashMap<(Kind, Option<String>, String), usize> = HashMap::default();
     for (i, doc) in documents.iter().enumerate() {

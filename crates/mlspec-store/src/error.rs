@@ -4,7 +4,8 @@
 use std::fmt;
 
 /// What class of failure an error is; identical on SQLite and PostgreSQL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ErrorKind {
     /// The object, version or store does not exist.
     NotFound,
@@ -40,16 +41,48 @@ impl ErrorKind {
             ErrorKind::Internal => "Internal",
         }
     }
+
+    /// The HTTP status the REST API answers an error of this kind with. Only [`Unavailable`]
+    /// (retrying may help) and [`DataLoss`]/[`Internal`] (the server's fault) are 5xx: a
+    /// deterministic refusal is never one, so clients do not retry it.
+    ///
+    /// [`Unavailable`]: ErrorKind::Unavailable
+    /// [`DataLoss`]: ErrorKind::DataLoss
+    /// [`Internal`]: ErrorKind::Internal
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidArgument => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::FailedPrecondition => 409,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::DataLoss | ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The kind an HTTP status most likely means, for an answer that carries no error body of
+    /// the API's own (a proxy's, say): [`ErrorKind::http_status`] reversed, 409 read as a
+    /// conflict, and the statuses the API adds for a request's form (413, 415) read as invalid.
+    pub fn from_http_status(status: u16) -> ErrorKind {
+        match status {
+            404 | 410 => ErrorKind::NotFound,
+            409 | 412 => ErrorKind::Conflict,
+            502..=504 | 408 | 429 => ErrorKind::Unavailable,
+            400..=499 => ErrorKind::InvalidArgument,
+            _ => ErrorKind::Internal,
+        }
+    }
 }
 
 /// A store error: its kind, what happened, and (when there is one) what to do about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreError {
     /// The class of failure.
     pub kind: ErrorKind,
     /// What happened.
     pub message: String,
     /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 

@@ -33,8 +33,10 @@
 //!
 //! One SQL implementation ([`SqlStore`]) over sqlx's `Any` driver serves SQLite (embedded, the
 //! default: `.mlspec/store.db`, found by walking up from the working directory) and PostgreSQL
-//! (for teams and many server processes); only the DDL and connection settings differ. Both run
-//! the same conformance suite.
+//! (for teams and many server processes); only the DDL and connection settings differ. The
+//! third backend, [`HttpStore`], is a client of `mlspec server` (`http://HOST:PORT`), which
+//! serves one of the other two over a REST API ([`wire`]). All three run the same conformance
+//! suite.
 //!
 //! ```no_run
 //! # async fn demo(docs: Vec<mlspec_spec::Document>) -> Result<(), mlspec_store::StoreError> {
@@ -53,6 +55,7 @@ mod current;
 mod error;
 mod fields;
 mod filter;
+mod http;
 mod lineage;
 pub mod links;
 mod location;
@@ -62,6 +65,7 @@ mod resolve;
 mod sql;
 mod upgrade;
 mod verify;
+pub mod wire;
 mod write;
 
 use std::time::Duration;
@@ -72,6 +76,7 @@ use sqlx::AnyConnection;
 
 pub use current::display as object_label;
 pub use error::{ErrorKind, Result, StoreError};
+pub use http::HttpStore;
 pub use location::{Location, STORE_DIR, STORE_FILE};
 pub use model::*;
 pub use read::diff;
@@ -132,9 +137,12 @@ pub trait Store: Send + Sync {
     async fn verify(&self) -> Result<VerifyReport>;
 }
 
-/// Opens an existing store.
+/// Opens an existing store: a database, or the server at an http(s) URL.
 pub async fn open(location: &Location) -> Result<Box<dyn Store>> {
-    Ok(Box::new(SqlStore::open(location).await?))
+    Ok(match location {
+        Location::Http(_) => Box::new(HttpStore::open(location).await?),
+        Location::Sqlite(_) | Location::Postgres(_) => Box::new(SqlStore::open(location).await?),
+    })
 }
 
 /// The digest that pins one version of a stored document: `sha256:` and the hex SHA-256 of the

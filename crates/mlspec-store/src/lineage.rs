@@ -10,6 +10,9 @@
 //! the reached objects are then described, by key, through `objects_by_created_seq`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use mlspec_spec::Kind;
 
 use sqlx::{AnyConnection, Row};
 
@@ -161,4 +164,56 @@ async fn describe(
 /// `$1, $2, …, $n`.
 fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Drawings of a graph, for `mlspec lineage --format` and the API's `format=`.
+impl LineageGraph {
+    /// Graphviz: executions (runs) as boxes, everything else as ellipses.
+    pub fn to_dot(&self) -> String {
+        let graph = self;
+        let mut out = String::from("digraph lineage {\n  rankdir=LR;\n");
+        for node in &graph.nodes {
+            let shape = if node.kind == Kind::Run { "box" } else { "ellipse" };
+            let _ = writeln!(out, "  \"{}\" [label=\"{}\", shape={shape}];", node.id, label(node));
+        }
+        for edge in &graph.edges {
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                edge.source, edge.target, edge.relation
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Mermaid flowchart: nodes numbered in graph order, runs as rounded boxes.
+    pub fn to_mermaid(&self) -> String {
+        let graph = self;
+        let index: HashMap<&str, usize> = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        let mut out = String::from("flowchart LR\n");
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let text = label(node);
+            let _ = if node.kind == Kind::Run {
+                writeln!(out, "  n{i}([\"{text}\"])")
+            } else {
+                writeln!(out, "  n{i}[\"{text}\"]")
+            };
+        }
+        for edge in &graph.edges {
+            if let (Some(s), Some(t)) = (index.get(edge.source.as_str()), index.get(edge.target.as_str())) {
+                let _ = writeln!(out, "  n{s} -->|{}| n{t}", edge.relation);
+            }
+        }
+        out
+    }
+}
+
+fn label(node: &LineageNode) -> String {
+    crate::current::display(node.kind, &node.name, &node.scope)
 }

@@ -1,5 +1,5 @@
-//! Where a store lives: a SQLite file (the default, `.mlspec/store.db` in a project) or a
-//! PostgreSQL database, named by a URL, `MLSPEC_STORE`, or found by walking up from the working
+//! Where a store lives: a SQLite file (the default, `.mlspec/store.db` in a project), a
+//! PostgreSQL database, or `mlspec server` (an http(s) URL), named by a URL, `MLSPEC_STORE`, or found by walking up from the working
 //! directory the way git finds `.git`.
 
 use std::fmt;
@@ -19,19 +19,25 @@ pub enum Location {
     Sqlite(PathBuf),
     /// A PostgreSQL connection URL (`postgres://…` or `postgresql://…`).
     Postgres(String),
+    /// The URL of an `mlspec server` (`http://HOST:PORT` or `https://…`).
+    Http(String),
 }
 
 impl Location {
-    /// Parses `sqlite:PATH`, `sqlite://PATH`, `postgres://…`, `postgresql://…`, or a plain file
-    /// path (a SQLite database).
+    /// Parses `sqlite:PATH`, `sqlite://PATH`, `postgres://…`, `postgresql://…`, `http://…`,
+    /// `https://…`, or a plain file path (a SQLite database).
     pub fn parse(text: &str) -> Result<Location> {
         let text = text.trim();
-        let usage = "write sqlite:PATH, a file path, or postgres://USER@HOST:PORT/DATABASE";
+        let usage =
+            "write sqlite:PATH, a file path, postgres://USER@HOST:PORT/DATABASE or http://HOST:PORT (an mlspec server)";
         if text.is_empty() {
             return Err(StoreError::invalid("the store URL is empty").with_hint(usage));
         }
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return check_postgres_url(text).map(|()| Location::Postgres(text.to_owned()));
+        }
+        if text.starts_with("http://") || text.starts_with("https://") {
+            return check_http_url(text).map(|()| Location::Http(text.to_owned()));
         }
         if let Some(rest) = text.strip_prefix("sqlite:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -78,7 +84,7 @@ impl Location {
     pub fn redacted(&self) -> String {
         match self {
             Location::Sqlite(path) => path.display().to_string(),
-            Location::Postgres(url) => redact_password(url),
+            Location::Postgres(url) | Location::Http(url) => redact_password(url),
         }
     }
 }
@@ -112,6 +118,21 @@ fn check_postgres_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+fn check_http_url(url: &str) -> Result<()> {
+    let bad = |why: String| {
+        StoreError::invalid(format!("malformed server URL `{}`: {why}", redact_password(url)))
+            .with_hint("write http://HOST:PORT (or https://…), where `mlspec server` listens")
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host".to_owned()));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("a query or fragment has no meaning here".to_owned()));
+    }
+    Ok(())
+}
+
 /// The URL with its secrets (the user info's password, `password=` parameters) replaced by
 /// `***`.
 fn redact_password(url: &str) -> String {
@@ -137,6 +158,14 @@ mod tests {
             Location::parse("postgres://u@h:5432/db").unwrap(),
             Location::Postgres(_)
         ));
+        assert_eq!(
+            Location::parse("http://127.0.0.1:5000").unwrap(),
+            Location::Http("http://127.0.0.1:5000".into())
+        );
+        assert!(matches!(
+            Location::parse("https://mlspec.example/team").unwrap(),
+            Location::Http(_)
+        ));
     }
 
     #[test]
@@ -147,6 +176,9 @@ mod tests {
             "postgres://u@h:port/db",
             "postgres:///db",
             "sqlite::memory:",
+            "http://",
+            "http://h:notaport",
+            "http://h:5000/?x=1",
         ] {
             let error = Location::parse(bad).unwrap_err();
             assert_eq!(error.kind, crate::ErrorKind::InvalidArgument, "{bad}");
@@ -159,5 +191,7 @@ mod tests {
         assert_eq!(location.to_string(), "postgres://me:***@h:1/db");
         let location = Location::parse("postgres://me@h/db?sslmode=require&password=secret").unwrap();
         assert_eq!(location.to_string(), "postgres://me@h/db?sslmode=require&password=***");
+        let location = Location::parse("http://me:secret@h:1").unwrap();
+        assert_eq!(location.to_string(), "http://me:***@h:1");
     }
 }

@@ -2,7 +2,7 @@
 
 use mlspec_spec::expr::query::{Filter, OrderBy};
 use mlspec_spec::{Document, Kind, Name, ObjectId, Ref, RefTarget, Status, Version};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which object a command means.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +43,8 @@ impl From<&Ref> for Selector {
 }
 
 /// One object as stored now.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StoredObject {
     /// The summary (id, kind, name, status, times).
@@ -53,33 +54,39 @@ pub struct StoredObject {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<VersionInfo>,
     /// The current document, with `metadata.id` and `metadata.status` set by the store.
-    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub document: Document,
 }
 
 /// A selected version of a Dataset.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     /// The version.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub version: Version,
     /// Its own status.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Active"))]
     pub status: Status,
 }
 
 /// What lists show of an object.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectSummary {
     /// The system id.
     pub id: String,
     /// The kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Run"))]
     pub kind: Kind,
     /// The name.
     pub name: String,
     /// What the name is unique within besides the kind: a Module's version, an Artifact's run id.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// The lifecycle status.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Active"))]
     pub status: Status,
     /// The event that created it.
     pub created_seq: i64,
@@ -127,7 +134,8 @@ impl ListQuery {
 }
 
 /// What applying one document did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ApplyAction {
     /// A new object.
     Created,
@@ -138,12 +146,14 @@ pub enum ApplyAction {
 }
 
 /// The outcome for one applied document, in input order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Applied {
     /// The object's id.
     pub id: String,
     /// Its kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Run"))]
     pub kind: Kind,
     /// Its name.
     pub name: String,
@@ -155,7 +165,8 @@ pub struct Applied {
 }
 
 /// The outcome of a batch.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApplyReport {
     /// One entry per document, in input order.
     pub results: Vec<Applied>,
@@ -164,7 +175,8 @@ pub struct ApplyReport {
 }
 
 /// The outcome of a status change, rename or promotion.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// The object after the change.
@@ -178,7 +190,8 @@ pub struct Change {
 }
 
 /// One entry of an object's history.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// Its position in the store's event log.
@@ -194,6 +207,7 @@ pub struct Event {
     /// The object's name after the event.
     pub name: String,
     /// The object's status after the event.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Active"))]
     pub status: Status,
     /// The fields that changed (JSON Pointer, previous value, new value); empty for a create.
     pub changes: Vec<FieldChange>,
@@ -204,7 +218,8 @@ pub struct Event {
 }
 
 /// One changed field.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
     /// A JSON Pointer into the document.
     pub path: String,
@@ -215,7 +230,9 @@ pub struct FieldChange {
 }
 
 /// Which way lineage is followed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Direction {
     /// What the object came from.
     Upstream,
@@ -226,7 +243,8 @@ pub enum Direction {
 }
 
 /// A lineage subgraph around one object.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineageGraph {
     /// The object asked about.
     pub root: String,
@@ -239,25 +257,29 @@ pub struct LineageGraph {
 }
 
 /// An object in a lineage graph.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineageNode {
     /// Its id.
     pub id: String,
     /// Its kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Run"))]
     pub kind: Kind,
     /// Its name.
     pub name: String,
     /// A Module's version, an Artifact's run id.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// Its status.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Active"))]
     pub status: Status,
     /// Its distance from the root, in edges.
     pub depth: u32,
 }
 
 /// An edge: `source` flowed into `target`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineageEdge {
     /// Where it comes from.
     pub source: String,
@@ -268,7 +290,8 @@ pub struct LineageEdge {
 }
 
 /// What `store verify` found.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     /// Events checked.
@@ -284,7 +307,8 @@ pub struct VerifyReport {
 }
 
 /// A store's identity and size.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StoreInfo {
     /// sqlite or postgres.
@@ -297,4 +321,126 @@ pub struct StoreInfo {
     pub events: i64,
     /// Objects.
     pub objects: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> ObjectSummary {
+        ObjectSummary {
+            id: "01a2".into(),
+            kind: Kind::Artifact,
+            name: "model".into(),
+            scope: "run-1".into(),
+            status: Status::Deprecated,
+            created_seq: 1,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_seq: 2,
+            updated_at: "2026-01-02T00:00:00Z".into(),
+        }
+    }
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) {
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value, "{json}");
+    }
+
+    #[test]
+    fn what_the_store_hands_out_reads_back_the_same() {
+        round_trip(summary());
+        round_trip(ObjectSummary {
+            scope: String::new(),
+            ..summary()
+        });
+        round_trip(ApplyReport {
+            results: vec![Applied {
+                id: "i".into(),
+                kind: Kind::Run,
+                name: "r".into(),
+                action: ApplyAction::Unchanged,
+                seq: None,
+            }],
+            warnings: vec!["w".into()],
+        });
+        round_trip(Change {
+            object: summary(),
+            changed: true,
+            description: "d".into(),
+            warnings: Vec::new(),
+        });
+        round_trip(Event {
+            seq: 3,
+            at: "t".into(),
+            actor: "Zoë".into(),
+            action: "update".into(),
+            object_id: "i".into(),
+            name: "r".into(),
+            status: Status::Active,
+            changes: vec![FieldChange {
+                path: "/spec/params/lr".into(),
+                previous: None,
+                new: Some(serde_json::json!(0.2)),
+            }],
+            document: serde_json::json!({"kind": "Run"}),
+            hash: "h".into(),
+        });
+        round_trip(LineageGraph {
+            root: "a".into(),
+            nodes: vec![LineageNode {
+                id: "a".into(),
+                kind: Kind::Module,
+                name: "m".into(),
+                scope: "1".into(),
+                status: Status::Archived,
+                depth: 0,
+            }],
+            edges: vec![LineageEdge {
+                source: "a".into(),
+                target: "b".into(),
+                relation: "uses".into(),
+            }],
+            truncated: true,
+        });
+        round_trip(VerifyReport {
+            events: 1,
+            objects: 1,
+            head_seq: 1,
+            head_hash: "h".into(),
+            problems: vec!["p".into()],
+        });
+        round_trip(StoreInfo {
+            backend: "sqlite".into(),
+            store_id: "s".into(),
+            schema_version: 3,
+            events: 1,
+            objects: 1,
+        });
+        round_trip(Direction::Downstream);
+    }
+
+    #[test]
+    fn a_stored_object_reads_back_with_its_document() {
+        let yaml = "apiVersion: mlspec/v1\nkind: Dataset\nmetadata: {name: d}\nspec:\n  versions:\n    - {version: '1', status: Active, definition: {datastore: lake, path: d/1}}\n";
+        let document = mlspec_spec::validate_text(yaml, mlspec_spec::Format::Yaml, &Default::default())
+            .documents
+            .remove(0);
+        let object = StoredObject {
+            summary: ObjectSummary {
+                kind: Kind::Dataset,
+                ..summary()
+            },
+            version: Some(VersionInfo {
+                version: Version::new("1").unwrap(),
+                status: Status::Active,
+            }),
+            document,
+        };
+        let json = serde_json::to_string(&object).unwrap();
+        let back: StoredObject = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            (&back.summary, &back.version, &back.document),
+            (&object.summary, &object.version, &object.document)
+        );
+    }
 }

@@ -198,6 +198,10 @@ impl SqlStore {
                 (sqlite_url(path, create), Backend::Sqlite)
             }
             Location::Postgres(url) => (url.clone(), Backend::Postgres),
+            Location::Http(_) => {
+                return Err(StoreError::invalid(format!("{location} is a server, not a database"))
+                    .with_hint("a server's store is made and upgraded where it runs, with its own --store"));
+            }
         };
         let options: AnyConnectOptions = url
             .parse()

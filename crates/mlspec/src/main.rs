@@ -41,7 +41,8 @@ mod violation;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// The metadata store: sqlite:PATH, a file path, or postgres://USER@HOST:PORT/DB. Default:
+    /// The metadata store: sqlite:PATH, a file path, postgres://USER@HOST:PORT/DB, or
+    /// http://HOST:PORT (an `mlspec server`). Default:
     /// .mlspec/store.db in this directory or the nearest parent that has one.
     #[arg(
         long,
@@ -80,6 +81,7 @@ enum Command {
     Lineage(commands::lineage::Args),
     Store(commands::store::Args),
     Db(commands::store::DbArgs),
+    Server(commands::server::Args),
     Step(commands::step::Args),
     Objectives(commands::objectives::Args),
     Data(Box<commands::data::Args>),
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         Command::Lineage(args) => commands::lineage::run(args, &choice),
         Command::Store(args) => commands::store::run(args, &choice),
         Command::Db(args) => commands::store::upgrade(args, &choice),
+        Command::Server(args) => commands::server::run(args, &choice),
         Command::Step(args) => commands::step::run(args, &choice),
         Command::Objectives(args) => commands::objectives::run(args, &choice),
         Command::Data(args) => commands::data::run(*args, &choice),

@@ -166,7 +166,7 @@ async fn old_store(location: &Location, version: i64) {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             format!("sqlite://{}?mode=rwc", path.display())
         }
-        Location::Postgres(url) => url.clone(),
+        Location::Postgres(url) | Location::Http(url) => url.clone(),
     };
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
@@ -292,7 +292,7 @@ async fn a_postgres_connection_lost_mid_batch_is_a_clear_error() {
     let mut admin = sqlx::AnyConnection::connect(&postgres_admin_url()).await.unwrap();
     let database = match &fixture.location {
         Location::Postgres(url) => url.rsplit('/').next().unwrap().to_owned(),
-        Location::Sqlite(_) => unreachable!(),
+        Location::Sqlite(_) | Location::Http(_) => unreachable!(),
     };
     sqlx::query("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1")
         .bind(&database)

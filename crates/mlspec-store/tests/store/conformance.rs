@@ -1,5 +1,6 @@
-//! One conformance suite, stamped out per backend: every case runs on SQLite and on PostgreSQL
-//! and must behave identically, errors included.
+//! One conformance suite, stamped out per backend: every case runs on SQLite, on PostgreSQL,
+//! and through `mlspec server`'s API (the http backend) on each of them, and must behave
+//! identically, errors included.
 
 use mlspec_spec::expr::query::{parse_filter, parse_order};
 use mlspec_spec::{Kind, Name, Spec, Status, Version};
@@ -22,6 +23,22 @@ macro_rules! conformance {
             $(#[tokio::test]
             async fn $name() {
                 let $store = Fixture::postgres().await;
+                $body
+            })*
+        }
+        mod http_sqlite {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let $store = Fixture::http_sqlite().await;
+                $body
+            })*
+        }
+        mod http_postgres {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let $store = Fixture::http_postgres().await;
                 $body
             })*
         }

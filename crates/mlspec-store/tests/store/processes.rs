@@ -17,7 +17,7 @@ const BATCH: usize = 1_000;
 fn spawn_child(location: &Location, role: &str, id: usize) -> Child {
     let url = match location {
         Location::Sqlite(path) => format!("sqlite:{}", path.display()),
-        Location::Postgres(url) => url.clone(),
+        Location::Postgres(url) | Location::Http(url) => url.clone(),
     };
     Command::new(std::env::current_exe().unwrap())
         .args([

@@ -5,7 +5,7 @@ use std::ops::Deref;
 use std::path::PathBuf;
 
 use mlspec_spec::{Document, Format, Kind, Limits, Name, validate_text};
-use mlspec_store::{ErrorKind, Location, Selector, SqlStore, Store, StoreError};
+use mlspec_store::{ErrorKind, HttpStore, Location, Selector, SqlStore, Store, StoreError};
 use sqlx::{AnyConnection, Connection};
 
 /// The PostgreSQL server the suite uses: `MLSPEC_TEST_POSTGRES` (scripts/test sets it).
@@ -19,17 +19,35 @@ pub fn postgres_admin_url() -> String {
     }
 }
 
-/// A fresh, empty store; its files or database live as long as the fixture.
+/// A fresh, empty store; its files or database live as long as the fixture. With `served`,
+/// the tests reach it through `mlspec server`'s API (an in-process server on 127.0.0.1:0)
+/// with the http backend; the raw SQL helpers still reach the database behind it.
 pub struct Fixture {
     pub store: SqlStore,
     pub location: Location,
+    served: Option<Served>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// A store served over HTTP, and the client that reaches it.
+struct Served {
+    client: HttpStore,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 impl Deref for Fixture {
     type Target = dyn Store;
     fn deref(&self) -> &Self::Target {
-        &self.store
+        match &self.served {
+            Some(served) => &served.client,
+            None => &self.store,
+        }
     }
 }
 
@@ -42,6 +60,7 @@ impl Fixture {
         Fixture {
             store,
             location,
+            served: None,
             _dir: Some(dir),
         }
     }
@@ -53,8 +72,31 @@ impl Fixture {
         Fixture {
             store,
             location,
+            served: None,
             _dir: None,
         }
+    }
+
+    /// A SQLite store behind an in-process `mlspec server`, reached with the http backend.
+    pub async fn http_sqlite() -> Fixture {
+        Fixture::sqlite().await.served().await
+    }
+
+    /// A PostgreSQL store behind an in-process `mlspec server`, reached with the http backend.
+    pub async fn http_postgres() -> Fixture {
+        Fixture::postgres().await.served().await
+    }
+
+    async fn served(mut self) -> Fixture {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(self.store.clone());
+        let router = mlspec_server::api::router(store, std::time::Duration::from_secs(60));
+        let server = tokio::spawn(mlspec_server::serve::serve(listener, router, Default::default()));
+        let location = Location::parse(&format!("http://{address}")).unwrap();
+        let client = HttpStore::open(&location).await.unwrap();
+        self.served = Some(Served { client, server });
+        self
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -110,7 +152,7 @@ impl Fixture {
     pub fn sqlite_path(&self) -> PathBuf {
         match &self.location {
             Location::Sqlite(path) => path.clone(),
-            Location::Postgres(_) => panic!("not a SQLite store"),
+            Location::Postgres(_) | Location::Http(_) => panic!("not a SQLite store"),
         }
     }
 }
@@ -119,7 +161,7 @@ pub async fn raw_connection(location: &Location) -> AnyConnection {
     sqlx::any::install_default_drivers();
     let url = match location {
         Location::Sqlite(path) => format!("sqlite://{}", path.display()),
-        Location::Postgres(url) => url.clone(),
+        Location::Postgres(url) | Location::Http(url) => url.clone(),
     };
     AnyConnection::connect(&url).await.unwrap()
 }

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use mlspec_spec::Kind;
 use mlspec_store::{Direction, LineageGraph, LineageNode};
 
 use crate::output::{Choice, Format, formats};
@@ -52,8 +51,8 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let graph = block_on(async { Ok(choice.open().await?.lineage(&selector, direction, args.depth).await?) })?;
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&graph)? + "\n",
-        Format::Dot => dot(&graph),
-        Format::Mermaid => mermaid(&graph),
+        Format::Dot => graph.to_dot(),
+        Format::Mermaid => graph.to_mermaid(),
         _ => text(&graph),
     };
     out!("{text}");
@@ -88,49 +87,6 @@ fn text(graph: &LineageGraph) -> String {
             edge.relation,
             name(&edge.target)
         );
-    }
-    out
-}
-
-/// Graphviz: executions (runs) as boxes, everything else as ellipses.
-fn dot(graph: &LineageGraph) -> String {
-    let mut out = String::from("digraph lineage {\n  rankdir=LR;\n");
-    for node in &graph.nodes {
-        let shape = if node.kind == Kind::Run { "box" } else { "ellipse" };
-        let _ = writeln!(out, "  \"{}\" [label=\"{}\", shape={shape}];", node.id, label(node));
-    }
-    for edge in &graph.edges {
-        let _ = writeln!(
-            out,
-            "  \"{}\" -> \"{}\" [label=\"{}\"];",
-            edge.source, edge.target, edge.relation
-        );
-    }
-    out.push_str("}\n");
-    out
-}
-
-/// Mermaid flowchart: nodes numbered in graph order, runs as rounded boxes.
-fn mermaid(graph: &LineageGraph) -> String {
-    let index: HashMap<&str, usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
-    let mut out = String::from("flowchart LR\n");
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let text = label(node);
-        let _ = if node.kind == Kind::Run {
-            writeln!(out, "  n{i}([\"{text}\"])")
-        } else {
-            writeln!(out, "  n{i}[\"{text}\"]")
-        };
-    }
-    for edge in &graph.edges {
-        if let (Some(s), Some(t)) = (index.get(edge.source.as_str()), index.get(edge.target.as_str())) {
-            let _ = writeln!(out, "  n{s} -->|{}| n{t}", edge.relation);
-        }
     }
     out
 }

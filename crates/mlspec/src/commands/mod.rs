@@ -22,6 +22,7 @@ pub mod package;
 pub mod pipeline;
 pub mod recreate;
 pub mod schema;
+pub mod server;
 pub mod step;
 pub mod store;
 pub mod test;

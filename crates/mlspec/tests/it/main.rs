@@ -15,6 +15,7 @@ mod output;
 mod pipeline;
 mod roundtrip;
 mod runtime;
+mod server;
 mod split;
 mod step;
 mod test_stage;

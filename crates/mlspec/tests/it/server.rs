@@ -1,0 +1,508 @@
+//! `mlspec server` end to end: the REST API answered over a real socket (JSON errors with the
+//! right statuses), every store command run with `--store http://…` against SQLite and
+//! PostgreSQL behind a server giving what it gives against the database directly, a graceful
+//! SIGTERM, the database going away (503, then recovery), and the third-party checks: PyPI's
+//! `openapi-spec-validator` on the served OpenAPI document and `schemathesis` against the live
+//! server (from the venv named by MLSPEC_INTEROP_PYTHON, which scripts/interop-setup makes).
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+
+use super::store::{mlspec, quickstart, test_stores};
+
+/// A running `mlspec server`, killed (by PID) when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `mlspec server` in `dir` (on its project store, or `store`) and waits for `/ok`.
+fn start(dir: &Path, store: Option<&str>) -> Server {
+    start_with(dir, store, &[])
+}
+
+/// [`start`] with environment variables.
+fn start_with(dir: &Path, store: Option<&str>, env: &[(&str, &str)]) -> Server {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut command = Command::new(cargo_bin("mlspec"));
+    command
+        .current_dir(dir)
+        .env_remove("MLSPEC_STORE")
+        .envs(env.iter().copied())
+        .args(["server", "--listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(store) = store {
+        command.args(["--store", store]);
+    }
+    let server = Server {
+        child: command.spawn().unwrap(),
+        addr,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while request(&server.addr, "GET", "/ok", &[], b"").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "the server did not answer /ok within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+/// One HTTP/1.1 request on a fresh connection: the status and the body; `None` when the
+/// server cannot be reached.
+fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+    {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn call(server: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+    let (status, body) = request(&server.addr, method, path, headers, body).unwrap();
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {status} {body}: {e}"));
+    (status, json)
+}
+
+/// The error kind of an error answer, checking its shape.
+fn kind(answer: &Value) -> &str {
+    assert!(answer["error"]["message"].is_string(), "{answer}");
+    answer["error"]["kind"].as_str().unwrap()
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+const YAML: (&str, &str) = ("Content-Type", "application/yaml");
+
+fn run_yaml(name: &str) -> String {
+    format!(
+        "apiVersion: mlspec/v1\nkind: Run\nmetadata: {{name: {name}, labels: {{team: risk}}}}\nspec: {{status: Running, params: {{lr: 0.1}}}}\n"
+    )
+}
+
+#[test]
+fn the_api_applies_gets_lists_and_refuses_with_json_errors() {
+    let project = tempfile::tempdir().unwrap();
+    assert_eq!(mlspec(project.path(), &["init"]).code, 0);
+    let server = start(project.path(), None);
+
+    let docs = format!("{}---\n{}", run_yaml("train-1"), run_yaml("train-2"));
+    let (status, report) = call(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &[YAML, ("X-MLSpec-Actor", "Zo%C3%AB")],
+        docs.as_bytes(),
+    );
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["results"][0]["action"], "Created");
+    let id = report["results"][0]["id"].as_str().unwrap().to_owned();
+
+    let (status, object) = call(&server, "GET", "/api/v1/Run/train-1", &[], b"");
+    assert_eq!((status, object["id"].as_str()), (200, Some(id.as_str())));
+    assert_eq!(object["document"]["metadata"]["createdBy"], "Zoë");
+    let (status, by_id) = call(&server, "GET", &format!("/api/v1/ids/{id}"), &[], b"");
+    assert_eq!((status, &by_id["name"]), (200, &Value::from("train-1")));
+
+    let (status, page) = call(
+        &server,
+        "GET",
+        "/api/v1/Run?where=params.lr%20%3E%200.05&order_by=name%20desc&limit=1",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["name"], "train-2");
+    let token = page["nextPageToken"].as_str().unwrap();
+    let (_, next) = call(
+        &server,
+        "GET",
+        &format!("/api/v1/Run?where=params.lr%20%3E%200.05&order_by=name%20desc&limit=1&page_token={token}"),
+        &[],
+        b"",
+    );
+    assert_eq!(next["items"][0]["name"], "train-1");
+    assert!(next.get("nextPageToken").is_none(), "{next}");
+
+    let (status, change) = call(&server, "POST", "/api/v1/Run/train-2/deprecate", &[], b"");
+    assert_eq!((status, &change["object"]["status"]), (200, &Value::from("Deprecated")));
+    let (status, change) = call(
+        &server,
+        "POST",
+        "/api/v1/Run/train-2/rename",
+        &[JSON],
+        br#"{"name": "train-3"}"#,
+    );
+    assert_eq!((status, &change["object"]["name"]), (200, &Value::from("train-3")));
+    let (status, history) = call(
+        &server,
+        "GET",
+        &format!("/api/v1/ids/{}/history", change["object"]["id"].as_str().unwrap()),
+        &[],
+        b"",
+    );
+    let actions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!((status, actions), (200, vec!["create", "deprecate", "rename"]));
+    let (status, dot) = request(
+        &server.addr,
+        "GET",
+        "/api/v1/Run/train-1/lineage?format=dot&direction=upstream&depth=2",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(status == 200 && dot.starts_with("digraph lineage"), "{status} {dot}");
+    let (status, verify) = call(&server, "GET", "/api/v1/store/verify", &[], b"");
+    assert_eq!((status, verify["problems"].as_array().map(Vec::len)), (200, Some(0)));
+
+    // Bad input: 400 with where; unknown: 404; a name taken ignoring case: 409.
+    let (status, error) = call(
+        &server,
+        "GET",
+        "/api/v1/Run?where=metrics.accuracy%20%3E%3E%201",
+        &[],
+        b"",
+    );
+    assert_eq!((status, kind(&error)), (400, "InvalidArgument"));
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("column"),
+        "{error}"
+    );
+    let invalid = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: bad}\nspec: {status: Sleeping}\n";
+    let (status, error) = call(&server, "POST", "/api/v1/apply", &[YAML], invalid.as_bytes());
+    assert_eq!((status, kind(&error)), (400, "InvalidArgument"));
+    assert_eq!(error["error"]["diagnostics"][0]["line"], 4, "{error}");
+    let (status, error) = call(&server, "GET", "/api/v1/Run/nope", &[], b"");
+    assert_eq!((status, kind(&error)), (404, "NotFound"));
+    let (status, error) = call(&server, "GET", "/api/v1/Spaceship/x", &[], b"");
+    assert_eq!((status, kind(&error)), (404, "NotFound"));
+    let (status, error) = call(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &[YAML],
+        run_yaml("TRAIN-1").as_bytes(),
+    );
+    assert_eq!((status, kind(&error)), (409, "AlreadyExists"));
+    // The request's form: 415, 413 (declared, and actual), 405, malformed JSON.
+    let (status, error) = call(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &[("Content-Type", "text/plain")],
+        b"x",
+    );
+    assert_eq!((status, kind(&error)), (415, "InvalidArgument"));
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &[YAML, ("Content-Length", "999999999999")],
+        b"",
+    );
+    assert_eq!(status, 413);
+    let (status, _) = call(&server, "POST", "/api/v1/search", &[JSON], &vec![b' '; 100_000]);
+    assert_eq!(status, 413);
+    let (status, _) = call(&server, "DELETE", "/api/v1/Run/train-1", &[], b"");
+    assert_eq!(status, 405);
+    let (status, error) = call(&server, "POST", "/api/v1/apply", &[JSON], b"{\"apiVersion\": ");
+    assert_eq!((status, kind(&error)), (400, "InvalidArgument"));
+
+    // The probes are the step's.
+    assert_eq!(request(&server.addr, "GET", "/healthz", &[], b"").unwrap().0, 200);
+    let (status, varz) = call(&server, "GET", "/varz", &[], b"");
+    assert_eq!((status, &varz["name"]), (200, &Value::from("mlspec-server")));
+    let (status, metrics) = request(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+    assert!(status == 200 && metrics.contains("process_"), "{metrics}");
+}
+
+/// What a command prints, with the parts that differ between two stores (ids, times, hashes,
+/// the store's location) masked.
+fn masked(out: &super::store::Out) -> String {
+    let id = regex::Regex::new(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{64}|\d{4}-\d{2}-\d{2}[T ][0-9:.]+Z?",
+    )
+    .unwrap();
+    format!("{} {}", out.code, id.replace_all(&out.stdout, "[X]"))
+}
+
+#[test]
+fn every_store_command_works_against_a_server_as_against_the_database() {
+    for store in test_stores("server_cli") {
+        let direct = tempfile::tempdir().unwrap();
+        let served = tempfile::tempdir().unwrap();
+        for dir in [direct.path(), served.path()] {
+            assert_eq!(mlspec(dir, &["init"]).code, 0);
+        }
+        // A PostgreSQL store is served; the direct comparison runs on a SQLite project.
+        if let Some(url) = &store {
+            assert_eq!(mlspec(served.path(), &["--store", url, "init"]).code, 0);
+        }
+        let server = start(served.path(), store.as_deref());
+        let remote = format!("http://{}", server.addr);
+        let both = |args: &[&str]| {
+            let here = mlspec(direct.path(), args);
+            let mut remote_args = vec!["--store", remote.as_str()];
+            remote_args.extend_from_slice(args);
+            let there = mlspec(served.path(), &remote_args);
+            assert_eq!(masked(&here), masked(&there), "{args:?}: {}", there.stderr);
+            there
+        };
+        let quickstart = quickstart();
+        assert_eq!(both(&["apply", &quickstart]).code, 0);
+        for args in [
+            vec!["list", "runs"],
+            vec![
+                "list",
+                "runs",
+                "--where",
+                "metrics.accuracy > 0.5",
+                "--order-by",
+                "metrics.accuracy desc",
+                "--format",
+                "json",
+            ],
+            vec!["get", "Dataset", "penguins-raw", "-o", "json"],
+            vec!["lineage", "Run", "train-1", "--format", "dot"],
+            vec!["lineage", "Artifact", "model", "--upstream", "--format", "json"],
+            vec!["deprecate", "Run", "prepare-1"],
+            vec!["rename", "Run", "prepare-1", "prepared"],
+            vec!["history", "Run", "prepared"],
+            vec!["archive", "Run", "prepared"],
+            vec!["list", "runs", "--status", "archived"],
+            vec!["get", "Run", "nope"],
+            vec!["store", "verify"],
+        ] {
+            both(&args);
+        }
+        assert!(
+            mlspec(served.path(), &["--store", "http://127.0.0.1:1", "list", "runs"])
+                .stderr
+                .contains("did not answer")
+        );
+    }
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let project = tempfile::tempdir().unwrap();
+    assert_eq!(mlspec(project.path(), &["init"]).code, 0);
+    let mut server = start(project.path(), None);
+    let pid = nix::unistd::Pid::from_raw(server.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    server.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success() && stderr.contains("stopped"), "{status}: {stderr}");
+}
+
+#[test]
+fn flags_for_later_pieces_and_public_addresses_are_refused() {
+    let project = tempfile::tempdir().unwrap();
+    assert_eq!(mlspec(project.path(), &["init"]).code, 0);
+    for (args, says) in [
+        (vec!["server", "--artifacts", "art"], "--artifacts is not supported yet"),
+        (vec!["server", "--token-file", "t"], "--token-file is not supported yet"),
+        (vec!["server", "--listen", "0.0.0.0:5000"], "loopback only"),
+    ] {
+        let out = mlspec(project.path(), &args);
+        assert!(out.code == 2 && out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that can fail like a network or server outage: while
+/// down it resets every connection through it and refuses new ones.
+struct Proxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn to(upstream: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = Proxy {
+            port: listener.local_addr().unwrap().port(),
+            up: Default::default(),
+            open: Default::default(),
+        };
+        proxy.up.store(true, Ordering::SeqCst);
+        let (up, open) = (proxy.up.clone(), proxy.open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                if !up.load(Ordering::SeqCst) {
+                    continue;
+                }
+                open.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        proxy
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+        if !up {
+            for stream in self.open.lock().unwrap().drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_503_with_a_reason_and_recovers() {
+    // The PostgreSQL store only (MLSPEC_TEST_POSTGRES), reached through a proxy that fails.
+    let Some(Some(url)) = test_stores("server_down").pop() else {
+        return;
+    };
+    let project = tempfile::tempdir().unwrap();
+    assert_eq!(mlspec(project.path(), &["--store", &url, "init"]).code, 0);
+    let (scheme_user, rest) = url.rsplit_once('@').unwrap();
+    let (host_port, database) = rest.split_once('/').unwrap();
+    let proxy = Proxy::to(host_port.to_owned());
+    let proxied = format!("{scheme_user}@127.0.0.1:{}/{database}", proxy.port);
+    let server = start_with(project.path(), Some(&proxied), &[("MLSPEC_STORE_CONNECT_TIMEOUT", "2")]);
+    assert_eq!(call(&server, "GET", "/api/v1/Run", &[], b"").0, 200);
+    proxy.set_up(false);
+    let (status, error) = call(&server, "GET", "/api/v1/Run", &[], b"");
+    assert_eq!((status, kind(&error)), (503, "Unavailable"), "{error}");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("connection"),
+        "{error}"
+    );
+    proxy.set_up(true);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while call(&server, "GET", "/api/v1/Run", &[], b"").0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not recover within 20 s of the database's return"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn python() -> String {
+    std::env::var("MLSPEC_INTEROP_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "MLSPEC_INTEROP_PYTHON is not set: run the suite with scripts/test, which makes a venv with schemathesis"
+        )
+    })
+}
+
+/// A tool installed beside the venv's python.
+fn venv_tool(name: &str) -> String {
+    Path::new(&python()).with_file_name(name).display().to_string()
+}
+
+#[test]
+fn the_openapi_document_is_valid_and_the_live_server_keeps_it() {
+    let project = tempfile::tempdir().unwrap();
+    assert_eq!(mlspec(project.path(), &["init"]).code, 0);
+    assert_eq!(mlspec(project.path(), &["apply", &quickstart()]).code, 0);
+    let server = start(project.path(), None);
+    let (status, document) = request(&server.addr, "GET", "/api/v1/openapi.json", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    let file = project.path().join("openapi.json");
+    std::fs::write(&file, &document).unwrap();
+    let out = Command::new(venv_tool("openapi-spec-validator"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = Command::new(venv_tool("schemathesis"))
+        .current_dir(project.path())
+        .args([
+            "run",
+            &format!("http://{}/api/v1/openapi.json", server.addr),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--max-time",
+            "45",
+            "--workers",
+            "2",
+            "--seed",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+}
