@@ -1,0 +1,857 @@
+//! MLflow runs as MLSpec Run documents.
+//!
+//! | MLflow                         | the Run document                                         |
+//! |--------------------------------|----------------------------------------------------------|
+//! | `run_id` (32 hex)              | `metadata.id` and `metadata.name`                        |
+//! | `experiment_id`                | `spec.experiment` (by id) and label `mlflow.org/experiment-id` |
+//! | `status`, `start_time`, `end_time` | `spec.status`, `spec.startTime`, `spec.endTime`      |
+//! | `user_id`                      | `metadata.createdBy`                                     |
+//! | params                         | `spec.params` (text; immutable)                          |
+//! | metrics (every step)           | `spec.metrics`: one point per key and step               |
+//! | tags (`mlflow.runName`, …)     | `spec.tags`                                              |
+//! | tag `mlflow.parentRunId`       | also `spec.parent`, a lineage edge                       |
+//! | `log_input` datasets           | `spec.inputs` → Dataset versions; the inputs as MLflow sent them in tag `mlspec.inputs` |
+//! | `log_outputs` logged models    | `spec.outputs` → the logged model's Artifact; steps in tag `mlspec.outputs` |
+//! | lifecycle `deleted`            | status Archived                                          |
+//!
+//! Metric values: JSON has no NaN or infinity, so ±Infinity is stored as ±1.7976931348623157e308
+//! (what MLflow's own SQL store does) and NaN as an empty array (a value with no number, which
+//! `--where metrics.…` never matches); both read back as MLflow sent them. A second value at the
+//! same key and step replaces the first when it is not older (MLflow keeps both; its "latest"
+//! is the same one). Negative steps are refused.
+//!
+//! Every change is a read-modify-write of the document under the run's lock
+//! ([`crate::state`]), so concurrent clients lose nothing.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use mlspec_spec::kinds::{RunSpec, RunStatus};
+use mlspec_spec::newtypes::{LabelKey, LabelValue, ShortText};
+use mlspec_spec::values::{Metric, MetricValue, ParamValue};
+use mlspec_spec::{Document, Kind, Metadata, Name, ObjectId, Ref, Spec, Status};
+use mlspec_store::{ListQuery, Selector, StoredObject};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{MlflowError, Result};
+use crate::experiments::{self, RESERVED_PREFIX, lifecycle_stage, tag_key, visible_tags};
+use crate::filter::{self, Entity, Subject, Value as FilterValue, ViewType, page, parse_filter, parse_order_by};
+use crate::naming::{millis, new_run_id, now_millis, object_id, time_of};
+use crate::state::MlflowState;
+use crate::wire::{Body, Double, Int64, KeyValue, Query, key_values, required, run_id_of};
+use crate::{AppState, limits};
+
+/// The label that holds a run's (or logged model's) experiment id.
+pub const EXPERIMENT_LABEL: &str = "mlflow.org/experiment-id";
+/// The reserved tag holding the dataset inputs as MLflow sent them.
+pub const INPUTS_TAG: &str = "mlspec.inputs";
+/// The reserved tag holding the model outputs as MLflow sent them.
+pub const OUTPUTS_TAG: &str = "mlspec.outputs";
+const RUN_NAME_TAG: &str = "mlflow.runName";
+const PARENT_TAG: &str = "mlflow.parentRunId";
+const USER_TAG: &str = "mlflow.user";
+
+/// One metric point as MLflow sends and receives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Double,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub timestamp: Int64,
+    /// The step.
+    #[serde(default)]
+    pub step: Int64,
+}
+
+/// A run as stored, with what MLflow's answers need.
+pub struct Run {
+    stored: StoredObject,
+}
+
+impl Run {
+    /// The run with `id`, or a 404.
+    pub async fn load(state: &MlflowState, id: &str) -> Result<Run> {
+        let stored = state.object(Kind::Run, id, "Run").await?;
+        Ok(Run { stored })
+    }
+
+    fn spec(&self) -> Option<&RunSpec> {
+        match &self.stored.document.spec {
+            Spec::Run(spec) => Some(spec),
+            _ => None,
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &str {
+        &self.stored.summary.id
+    }
+
+    /// Its experiment's id.
+    pub fn experiment_id(&self) -> &str {
+        self.stored
+            .document
+            .metadata
+            .labels
+            .iter()
+            .find(|(k, _)| k.as_str() == EXPERIMENT_LABEL)
+            .map_or(experiments::DEFAULT_ID, |(_, v)| v.as_str())
+    }
+
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.spec()
+            .and_then(|s| s.tags.iter().find(|(k, _)| k.as_str() == key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Where its artifacts are, as the client sees it.
+    pub fn artifact_uri(&self) -> String {
+        format!("mlflow-artifacts:/{}/{}/artifacts", self.experiment_id(), self.id())
+    }
+
+    fn active(&self) -> bool {
+        self.stored.summary.status != Status::Archived
+    }
+
+    fn status(&self) -> &'static str {
+        self.spec().map_or("FINISHED", |s| status_text(s.status))
+    }
+
+    fn start_ms(&self) -> Option<i64> {
+        self.spec().and_then(|s| s.start_time.as_ref()).map(millis)
+    }
+
+    fn end_ms(&self) -> Option<i64> {
+        self.spec().and_then(|s| s.end_time.as_ref()).map(millis)
+    }
+
+    fn user(&self) -> String {
+        self.stored.document.metadata.created_by.as_ref().map_or_else(
+            || self.tag(USER_TAG).unwrap_or("").to_owned(),
+            |u| u.as_str().to_owned(),
+        )
+    }
+
+    /// Every point of `key`, by step.
+    fn history(&self, key: &str) -> Vec<MetricPoint> {
+        let mut points: Vec<MetricPoint> = self
+            .spec()
+            .map(|s| {
+                s.metrics
+                    .iter()
+                    .filter(|m| m.key.as_str() == key)
+                    .map(point_of)
+                    .collect()
+            })
+            .unwrap_or_default();
+        points.sort_by_key(|p| (p.step.0, p.timestamp.0));
+        points
+    }
+
+    /// The latest point of each key (largest step, then latest time).
+    fn latest(&self) -> BTreeMap<String, MetricPoint> {
+        let mut latest: BTreeMap<String, MetricPoint> = BTreeMap::new();
+        for metric in self.spec().map(|s| s.metrics.as_slice()).unwrap_or_default() {
+            let point = point_of(metric);
+            let newer = latest
+                .get(&point.key)
+                .is_none_or(|p| (point.step.0, point.timestamp.0) >= (p.step.0, p.timestamp.0));
+            if newer {
+                latest.insert(point.key.clone(), point);
+            }
+        }
+        latest
+    }
+
+    fn reserved_json(&self, tag: &str) -> Vec<Value> {
+        self.tag(tag)
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default()
+    }
+
+    /// The run's `info` message.
+    pub fn info_json(&self) -> Value {
+        let mut info = json!({
+            "run_id": self.id(),
+            "run_uuid": self.id(),
+            "experiment_id": self.experiment_id(),
+            "run_name": self.tag(RUN_NAME_TAG).unwrap_or(""),
+            "user_id": self.user(),
+            "status": self.status(),
+            "start_time": self.start_ms().unwrap_or(0),
+            "artifact_uri": self.artifact_uri(),
+            "lifecycle_stage": lifecycle_stage(self.active()),
+        });
+        if let Some(end) = self.end_ms() {
+            info["end_time"] = json!(end);
+        }
+        info
+    }
+
+    /// The whole run as MLflow's `Run` message.
+    pub fn to_json(&self) -> Value {
+        let metrics: Vec<MetricPoint> = self.latest().into_values().collect();
+        let (params, tags) = match self.spec() {
+            Some(spec) => (
+                key_values(spec.params.iter().map(|(k, v)| (k.as_str(), param_text(v)))),
+                visible_tags(&spec.tags),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let inputs = self.reserved_json(INPUTS_TAG);
+        let outputs = self.reserved_json(OUTPUTS_TAG);
+        json!({
+            "info": self.info_json(),
+            "data": {"metrics": metrics, "params": params, "tags": tags},
+            "inputs": if inputs.is_empty() { json!({}) } else { json!({"dataset_inputs": inputs}) },
+            "outputs": if outputs.is_empty() { json!({}) } else { json!({"model_outputs": outputs}) },
+        })
+    }
+}
+
+impl Subject for Run {
+    fn values(&self, entity: Entity, key: &str) -> Vec<FilterValue> {
+        let text = |t: &str| vec![FilterValue::text(t)];
+        match entity {
+            Entity::Metric => self
+                .latest()
+                .get(key)
+                .filter(|p| !p.value.0.is_nan())
+                .map(|p| FilterValue::Num(p.value.0))
+                .into_iter()
+                .collect(),
+            Entity::Param => self
+                .spec()
+                .and_then(|s| s.params.iter().find(|(k, _)| k.as_str() == key))
+                .map(|(_, v)| FilterValue::text(param_text(v)))
+                .into_iter()
+                .collect(),
+            Entity::Tag if key.starts_with(RESERVED_PREFIX) => Vec::new(),
+            Entity::Tag => self.tag(key).map(FilterValue::text).into_iter().collect(),
+            Entity::Dataset => self.dataset_values(key),
+            Entity::Attribute => match key {
+                "run_id" | "run_uuid" | "id" => text(self.id()),
+                "run_name" | "name" => text(self.tag(RUN_NAME_TAG).unwrap_or("")),
+                "status" => text(self.status()),
+                "user_id" => text(&self.user()),
+                "artifact_uri" => text(&self.artifact_uri()),
+                "experiment_id" => text(self.experiment_id()),
+                "lifecycle_stage" => text(lifecycle_stage(self.active())),
+                "start_time" | "created" => self
+                    .start_ms()
+                    .map(|t| FilterValue::Num(t as f64))
+                    .into_iter()
+                    .collect(),
+                "end_time" => self.end_ms().map(|t| FilterValue::Num(t as f64)).into_iter().collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+impl Run {
+    fn dataset_values(&self, key: &str) -> Vec<FilterValue> {
+        self.reserved_json(INPUTS_TAG)
+            .iter()
+            .filter_map(|input| match key {
+                "context" => input["tags"].as_array().and_then(|tags| {
+                    tags.iter()
+                        .find(|t| t["key"] == "mlflow.data.context")
+                        .and_then(|t| t["value"].as_str())
+                        .map(FilterValue::text)
+                }),
+                field => input["dataset"][field].as_str().map(FilterValue::text),
+            })
+            .collect()
+    }
+}
+
+fn point_of(metric: &Metric) -> MetricPoint {
+    let value = match &metric.value {
+        MetricValue::Scalar(v) if *v == f64::MAX => f64::INFINITY,
+        MetricValue::Scalar(v) if *v == f64::MIN => f64::NEG_INFINITY,
+        MetricValue::Scalar(v) => *v,
+        _ => f64::NAN,
+    };
+    MetricPoint {
+        key: metric.key.as_str().to_owned(),
+        value: Double(value),
+        timestamp: Int64(metric.timestamp.as_ref().map_or(0, millis)),
+        step: Int64(metric.step.map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX))),
+    }
+}
+
+fn param_text(value: &ParamValue) -> &str {
+    match value {
+        ParamValue::String(s) => s,
+        ParamValue::Number(_) => "",
+    }
+}
+
+fn status_text(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Scheduled => "SCHEDULED",
+        RunStatus::Running => "RUNNING",
+        RunStatus::Finished | RunStatus::Unknown => "FINISHED",
+        RunStatus::Failed => "FAILED",
+        RunStatus::Killed => "KILLED",
+    }
+}
+
+fn parse_status(text: &str) -> Result<RunStatus> {
+    Ok(match text {
+        "RUNNING" | "1" => RunStatus::Running,
+        "SCHEDULED" | "2" => RunStatus::Scheduled,
+        "FINISHED" | "3" => RunStatus::Finished,
+        "FAILED" | "4" => RunStatus::Failed,
+        "KILLED" | "5" => RunStatus::Killed,
+        other => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid run status '{other}': use RUNNING, SCHEDULED, FINISHED, FAILED or KILLED"
+            )));
+        }
+    })
+}
+
+/// A metric point as the spec keeps it (see the module docs for NaN and infinities).
+fn metric_of(point: &MetricPoint) -> Result<Metric> {
+    let key = limits::key(&point.key, "metric")?;
+    let step = u64::try_from(point.step.0).map_err(|_| {
+        MlflowError::invalid(format!(
+            "metric `{}`: step {} is negative; MLSpec records steps from 0",
+            point.key, point.step.0
+        ))
+    })?;
+    let value = match point.value.0 {
+        v if v.is_nan() => MetricValue::Array(Vec::new()),
+        v if v == f64::INFINITY => MetricValue::Scalar(f64::MAX),
+        v if v == f64::NEG_INFINITY => MetricValue::Scalar(f64::MIN),
+        v => MetricValue::Scalar(v),
+    };
+    let timestamp = if point.timestamp.0 == 0 {
+        now_millis()
+    } else {
+        point.timestamp.0
+    };
+    Ok(Metric {
+        key,
+        value,
+        step: Some(step),
+        timestamp: Some(time_of(timestamp, "timestamp")?),
+    })
+}
+
+/// Records a point: a new step is added; at a known step the newer value wins.
+fn add_metric(spec: &mut RunSpec, metric: Metric) {
+    match spec
+        .metrics
+        .iter_mut()
+        .find(|m| m.key == metric.key && m.step == metric.step)
+    {
+        Some(existing) if existing.timestamp <= metric.timestamp => *existing = metric,
+        Some(_) => {}
+        None => spec.metrics.push(metric),
+    }
+}
+
+/// Records a param; an existing key keeps its value, and a different one is a 400.
+fn add_param(spec: &mut RunSpec, run_id: &str, param: &KeyValue) -> Result<()> {
+    let key = limits::key(&param.key, "param")?;
+    limits::text(&param.value, limits::PARAM_VALUE, "Param value")?;
+    match spec.params.get(&key) {
+        Some(existing) if param_text(existing) == param.value => Ok(()),
+        Some(existing) => Err(MlflowError::invalid(format!(
+            "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' \
+             for run ID='{run_id}'. Attempted logging new value '{}'.",
+            param.key,
+            param_text(existing),
+            param.value
+        ))),
+        None => {
+            spec.params.0.insert(key, ParamValue::String(param.value.clone()));
+            Ok(())
+        }
+    }
+}
+
+fn add_tag(spec: &mut RunSpec, tag: &KeyValue) -> Result<()> {
+    let key = tag_key(&tag.key)?;
+    spec.tags.0.insert(key, limits::tag_value(&tag.value)?);
+    Ok(())
+}
+
+/// Sets a reserved tag (MLSpec's own bookkeeping).
+pub fn set_reserved(spec: &mut RunSpec, key: &str, value: String) -> Result<()> {
+    spec.tags.0.insert(limits::key(key, "tag")?, value);
+    Ok(())
+}
+
+/// Reads a run, changes it with `change`, checks and stores it — all under the run's lock.
+/// `extra` documents (a new Dataset version) are applied in the same transaction.
+pub async fn update<F>(state: &MlflowState, run_id: &str, change: F) -> Result<Run>
+where
+    F: FnOnce(&mut RunSpec) -> Result<Vec<Document>>,
+{
+    let _lock = state.lock(run_id).await;
+    let run = Run::load(state, run_id).await?;
+    if !run.active() {
+        return Err(MlflowError::invalid(format!(
+            "The run {run_id} must be in the 'active' state. Current state is deleted."
+        )));
+    }
+    let mut document = run.stored.document;
+    let Spec::Run(spec) = &mut document.spec else {
+        return Err(MlflowError::not_found(format!("Run with id={run_id} not found")));
+    };
+    let mut documents = change(spec)?;
+    documents.push(document);
+    state.save(&documents).await?;
+    Run::load(state, run_id).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CreateRequest {
+    experiment_id: Option<String>,
+    user_id: Option<String>,
+    run_name: Option<String>,
+    start_time: Option<Int64>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>) -> Result<Json<Value>> {
+    let experiment_id = r
+        .experiment_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .unwrap_or(experiments::DEFAULT_ID);
+    let experiment = experiments::get(&state, experiment_id).await?;
+    let id = new_run_id();
+    let mut spec = RunSpec::with_status(RunStatus::Running);
+    spec.experiment = Some(Ref::from(object_id(experiment.id(), "Experiment")?));
+    let start = r.start_time.map_or_else(now_millis, |t| t.0);
+    spec.start_time = Some(time_of(start, "start_time")?);
+    for tag in &r.tags {
+        add_tag(&mut spec, tag)?;
+    }
+    let run_name = r
+        .run_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            spec.tags
+                .iter()
+                .find(|(k, _)| k.as_str() == RUN_NAME_TAG)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap_or_else(|| format!("run-{}", &id[..8]));
+    add_tag(
+        &mut spec,
+        &KeyValue {
+            key: RUN_NAME_TAG.into(),
+            value: run_name,
+        },
+    )?;
+    spec.parent = parent_of(&state, &spec).await?;
+    let mut metadata = Metadata::named(Name::new(id.as_str()).map_err(|e| MlflowError::internal(e.to_string()))?);
+    metadata.id = Some(ObjectId::new(id.as_str()).map_err(|e| MlflowError::internal(e.to_string()))?);
+    metadata.created_by = r.user_id.as_deref().and_then(|u| ShortText::new(u).ok());
+    metadata
+        .labels
+        .0
+        .insert(label_key(EXPERIMENT_LABEL)?, label_value(experiment.id())?);
+    let document = Document {
+        api_version: Default::default(),
+        metadata,
+        spec: Spec::Run(spec),
+    };
+    state.save(&[document]).await?;
+    let run = Run::load(&state, &id).await?;
+    Ok(Json(json!({"run": run.to_json()})))
+}
+
+/// The parent run named by the `mlflow.parentRunId` tag, when it is a stored run.
+async fn parent_of(state: &MlflowState, spec: &RunSpec) -> Result<Option<Ref>> {
+    let Some(parent) = spec.tags.iter().find(|(k, _)| k.as_str() == PARENT_TAG).map(|(_, v)| v) else {
+        return Ok(None);
+    };
+    match Run::load(state, parent).await {
+        Ok(run) => Ok(Some(Ref::from(object_id(run.id(), "Run")?))),
+        Err(e) if e.kind == crate::error::ErrorKind::ResourceDoesNotExist => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A label key the code spells, as the spec's type.
+pub fn label_key(key: &str) -> Result<LabelKey> {
+    LabelKey::new(key).map_err(|e| MlflowError::internal(e.to_string()))
+}
+
+/// A label value, or a 400 naming it.
+pub fn label_value(value: &str) -> Result<LabelValue> {
+    LabelValue::new(value).map_err(|e| MlflowError::invalid(e.to_string()))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RunQuery {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+}
+
+pub(crate) async fn get(State(state): AppState, Query(q): Query<RunQuery>) -> Result<Json<Value>> {
+    let id = run_id_of(&q.run_id, &q.run_uuid)?;
+    let run = Run::load(&state, &id).await?;
+    Ok(Json(json!({"run": run.to_json()})))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UpdateRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    status: Option<String>,
+    end_time: Option<Int64>,
+    run_name: Option<String>,
+}
+
+pub(crate) async fn update_handler(State(state): AppState, Body(r): Body<UpdateRequest>) -> Result<Json<Value>> {
+    let id = run_id_of(&r.run_id, &r.run_uuid)?;
+    let status = r.status.as_deref().map(parse_status).transpose()?;
+    let run = update(&state, &id, |spec| {
+        if let Some(status) = status {
+            spec.status = status;
+        }
+        if matches!(spec.status, RunStatus::Running | RunStatus::Scheduled) {
+            spec.end_time = None;
+        } else {
+            let end = r.end_time.map_or_else(now_millis, |t| t.0);
+            spec.end_time = Some(time_of(end, "end_time")?.max(spec.start_time.unwrap_or_default()));
+        }
+        if let Some(name) = r.run_name.as_deref().filter(|n| !n.is_empty()) {
+            add_tag(
+                spec,
+                &KeyValue {
+                    key: RUN_NAME_TAG.into(),
+                    value: name.into(),
+                },
+            )?;
+        }
+        Ok(Vec::new())
+    })
+    .await?;
+    Ok(Json(json!({"run_info": run.info_json()})))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KeyValueRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+}
+
+impl KeyValueRequest {
+    fn pair(&self) -> Result<KeyValue> {
+        Ok(KeyValue {
+            key: required(&self.key, "key")?.to_owned(),
+            value: self.value.clone().unwrap_or_default(),
+        })
+    }
+}
+
+pub(crate) async fn log_param(State(state): AppState, Body(r): Body<KeyValueRequest>) -> Result<Json<Value>> {
+    let id = run_id_of(&r.run_id, &r.run_uuid)?;
+    let param = r.pair()?;
+    update(&state, &id, |spec| add_param(spec, &id, &param).map(|()| Vec::new())).await?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn set_tag(State(state): AppState, Body(r): Body<KeyValueRequest>) -> Result<Json<Value>> {
+    let id = run_id_of(&r.run_id, &r.run_uuid)?;
+    let tag = r.pair()?;
+    update(&state, &id, |spec| add_tag(spec, &tag).map(|()| Vec::new())).await?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn delete_tag(State(state): AppState, Body(r): Body<KeyValueRequest>) -> Result<Json<Value>> {
+    let id = run_id_of(&r.run_id, &r.run_uuid)?;
+    let key = tag_key(required(&r.key, "key")?)?;
+    update(&state, &id, |spec| match spec.tags.0.remove(&key) {
+        Some(_) => Ok(Vec::new()),
+        None => Err(MlflowError::not_found(format!(
+            "No tag with name: {key} in run with id {id}"
+        ))),
+    })
+    .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogMetricRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(flatten)]
+    point: MetricPoint,
+}
+
+pub(crate) async fn log_metric(State(state): AppState, Body(r): Body<LogMetricRequest>) -> Result<Json<Value>> {
+    let id = run_id_of(&r.run_id, &r.run_uuid)?;
+    let metric = metric_of(&r.point)?;
+    update(&state, &id, |spec| {
+        add_metric(spec, metric);
+        Ok(Vec::new())
+    })
+    .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogBatchRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(default)]
+    metrics: Vec<MetricPoint>,
+    #[serde(default)]
+    params: Vec<KeyValue>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+fn check_batch(r: &LogBatchRequest) -> Result<()> {
+    let counts = [
+        (r.metrics.len(), limits::BATCH_METRICS, "metrics"),
+        (r.params.len(), limits::BATCH_PARAMS, "params"),
+        (r.tags.len(), limits::BATCH_TAGS, "tags"),
+        (
+            r.metrics.len() + r.params.len() + r.tags.len(),
+            limits::BATCH_TOTAL,
+            "total entities",
+        ),
+    ];
+    for (count, max, what) in counts {
+        if count > max {
+            return Err(MlflowError::invalid(format!(
+                "A batch logging request can contain at most {max} {what}. Got {count} {what}. \
+                 Please split up the batch into smaller batches."
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn log_batch(State(state): AppState, Body(r): Body<LogBatchRequest>) -> Result<Json<Value>> {
+    let id = run_id_of(&r.run_id, &r.run_uuid)?;
+    check_batch(&r)?;
+    let metrics = r.metrics.iter().map(metric_of).collect::<Result<Vec<_>>>()?;
+    update(&state, &id, |spec| {
+        for param in &r.params {
+            add_param(spec, &id, param)?;
+        }
+        for tag in &r.tags {
+            add_tag(spec, tag)?;
+        }
+        for metric in metrics {
+            add_metric(spec, metric);
+        }
+        Ok(Vec::new())
+    })
+    .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DeleteRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+}
+
+pub(crate) async fn delete(State(state): AppState, Body(r): Body<DeleteRequest>) -> Result<Json<Value>> {
+    set_status(&state, &r, Status::Archived).await
+}
+
+pub(crate) async fn restore(State(state): AppState, Body(r): Body<DeleteRequest>) -> Result<Json<Value>> {
+    set_status(&state, &r, Status::Active).await
+}
+
+async fn set_status(state: &MlflowState, r: &DeleteRequest, status: Status) -> Result<Json<Value>> {
+    let id = run_id_of(&r.run_id, &r.run_uuid)?;
+    let _lock = state.lock(&id).await;
+    Run::load(state, &id).await?;
+    let selector = Selector::Id(object_id(&id, "Run")?);
+    state.store.set_status(&selector, status, crate::state::ACTOR).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HistoryQuery {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    metric_key: Option<String>,
+    max_results: Option<Int64>,
+    page_token: Option<String>,
+}
+
+pub(crate) async fn metric_history(State(state): AppState, Query(q): Query<HistoryQuery>) -> Result<Json<Value>> {
+    let id = run_id_of(&q.run_id, &q.run_uuid)?;
+    let key = required(&q.metric_key, "metric_key")?;
+    let max = limits::max_results(q.max_results, 25_000, 25_000)?;
+    let run = Run::load(&state, &id).await?;
+    let (points, next) = page(run.history(key), q.page_token.as_deref(), max)?;
+    let mut response = json!({"metrics": points});
+    if let Some(token) = next {
+        response["next_page_token"] = json!(token);
+    }
+    Ok(Json(response))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchRequest {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    filter: Option<String>,
+    run_view_type: Option<String>,
+    max_results: Option<Int64>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    page_token: Option<String>,
+}
+
+pub(crate) async fn search(State(state): AppState, Body(r): Body<SearchRequest>) -> Result<Json<Value>> {
+    let comparisons = parse_filter(r.filter.as_deref().unwrap_or(""))?;
+    let order = parse_order_by(&r.order_by)?;
+    let view = ViewType::parse(r.run_view_type.as_deref())?;
+    let max = limits::max_results(r.max_results, 1000, 50_000)?;
+    let mut query = ListQuery::new(Kind::Run);
+    query.statuses = view.statuses();
+    query.filter = Some(store_filter(&r.experiment_ids, &comparisons));
+    let mut runs = Vec::new();
+    for summary in state.store.list(&query).await? {
+        let run = Run::load(&state, &summary.id).await?;
+        if comparisons.iter().all(|c| c.matches(&run)) {
+            runs.push(run);
+        }
+    }
+    filter::sort(&mut runs, &order, |run: &Run| {
+        FilterValue::Num(run.start_ms().unwrap_or(0) as f64)
+    });
+    let (runs, next) = page(runs, r.page_token.as_deref(), max)?;
+    let runs: Vec<Value> = runs.iter().map(Run::to_json).collect();
+    let mut response = json!({"runs": runs});
+    if let Some(token) = next {
+        response["next_page_token"] = json!(token);
+    }
+    Ok(Json(response))
+}
+
+/// The store's indexed filter: the experiments (by label) and the indexable comparisons.
+fn store_filter(experiment_ids: &[String], comparisons: &[filter::Comparison]) -> mlspec_spec::expr::query::Filter {
+    use mlspec_spec::expr::ast::BinOp;
+    use mlspec_spec::expr::query::{Field, Filter, Literal};
+    let experiments = experiment_ids
+        .iter()
+        .map(|id| Filter::Compare {
+            field: Field::Label(EXPERIMENT_LABEL.to_owned()),
+            op: BinOp::Eq,
+            value: Literal::Text(id.clone()),
+        })
+        .collect();
+    let mut parts = vec![Filter::Any(experiments)];
+    parts.extend(filter::indexed(comparisons));
+    Filter::All(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(value: f64, step: i64, timestamp: i64) -> MetricPoint {
+        MetricPoint {
+            key: "loss".into(),
+            value: Double(value),
+            timestamp: Int64(timestamp),
+            step: Int64(step),
+        }
+    }
+
+    #[test]
+    fn non_finite_values_round_trip() {
+        for value in [f64::INFINITY, f64::NEG_INFINITY, 1.5] {
+            let back = point_of(&metric_of(&point(value, 1, 5)).unwrap());
+            assert_eq!(back.value.0, value);
+        }
+        assert!(point_of(&metric_of(&point(f64::NAN, 1, 5)).unwrap()).value.0.is_nan());
+        assert!(metric_of(&point(1.0, -1, 5)).is_err());
+    }
+
+    #[test]
+    fn one_point_per_step_the_newer_wins() {
+        let mut spec = RunSpec::with_status(RunStatus::Running);
+        add_metric(&mut spec, metric_of(&point(1.0, 0, 10)).unwrap());
+        add_metric(&mut spec, metric_of(&point(2.0, 0, 5)).unwrap());
+        add_metric(&mut spec, metric_of(&point(3.0, 1, 5)).unwrap());
+        assert_eq!(spec.metrics.len(), 2);
+        assert_eq!(spec.metrics[0].value, MetricValue::Scalar(1.0));
+        add_metric(&mut spec, metric_of(&point(4.0, 0, 20)).unwrap());
+        assert_eq!(spec.metrics[0].value, MetricValue::Scalar(4.0));
+    }
+
+    #[test]
+    fn params_are_immutable() {
+        let mut spec = RunSpec::with_status(RunStatus::Running);
+        let lr = |v: &str| KeyValue {
+            key: "lr".into(),
+            value: v.into(),
+        };
+        add_param(&mut spec, "r", &lr("0.1")).unwrap();
+        add_param(&mut spec, "r", &lr("0.1")).unwrap();
+        let error = add_param(&mut spec, "r", &lr("0.2")).unwrap_err();
+        assert!(error.message.contains("Changing param values is not allowed"));
+        assert!(
+            add_param(
+                &mut spec,
+                "r",
+                &KeyValue {
+                    key: "big".into(),
+                    value: "x".repeat(6001)
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn reserved_tags_are_refused() {
+        let mut spec = RunSpec::with_status(RunStatus::Running);
+        assert!(
+            add_tag(
+                &mut spec,
+                &KeyValue {
+                    key: "mlspec.inputs".into(),
+                    value: "[]".into()
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn batch_limits() {
+        let request = LogBatchRequest {
+            run_id: None,
+            run_uuid: None,
+            metrics: vec![point(1.0, 0, 0); 1001],
+            params: Vec::new(),
+            tags: Vec::new(),
+        };
+        assert!(
+            check_batch(&request)
+                .unwrap_err()
+                .message
+                .contains("at most 1000 metrics")
+        );
+    }
+}
