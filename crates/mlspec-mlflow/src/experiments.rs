@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{MlflowError, Result};
-use crate::filter::{Entity, Subject, Value as FilterValue, ViewType, page, parse_filter, parse_order_by};
+use crate::filter::{Entity, Subject, Value as FilterValue, ViewType, page, paged, parse_filter, parse_order_by};
 use crate::naming::{candidate_names, millis, millis_of_text, new_experiment_id};
 use crate::state::MlflowState;
 use crate::wire::{Body, KeyValue, Query, key_values, required};
@@ -133,24 +133,20 @@ pub fn tag_key(key: &str) -> Result<Key> {
 
 /// The experiment with `id` (the Default one is created on first use).
 pub async fn get(state: &MlflowState, id: &str) -> Result<Experiment> {
-    match state.object(Kind::Experiment, id, "Experiment").await {
-        Err(e) if id == DEFAULT_ID && e.kind == crate::error::ErrorKind::ResourceDoesNotExist => {
-            ensure_default(state).await?;
-            Box::pin(get(state, id)).await
-        }
-        other => other.map(|stored| Experiment { stored }),
+    if id == DEFAULT_ID {
+        ensure_default(state).await?;
     }
+    let stored = state.object(Kind::Experiment, id, "Experiment").await?;
+    Ok(Experiment { stored })
 }
 
 /// The live experiment with the exact MLflow name `name`, if any (the Default one is created
 /// on first use).
 pub async fn by_name(state: &MlflowState, name: &str) -> Result<Option<Experiment>> {
-    let found = find_by_name(state, name).await?;
-    if found.is_none() && name == DEFAULT_NAME {
+    if name == DEFAULT_NAME {
         ensure_default(state).await?;
-        return Ok(Some(get(state, DEFAULT_ID).await?));
     }
-    Ok(found)
+    find_by_name(state, name).await
 }
 
 /// The live experiment with the exact MLflow name `name`, if any; creates nothing (safe under
@@ -167,12 +163,21 @@ async fn find_by_name(state: &MlflowState, name: &str) -> Result<Option<Experime
     Ok(None)
 }
 
+/// Creates the Default experiment unless it exists (cheap once it does: one flag read).
 async fn ensure_default(state: &MlflowState) -> Result<()> {
-    let _catalog = state.lock_catalog().await;
-    if state.object(Kind::Experiment, DEFAULT_ID, "Experiment").await.is_ok() {
+    if state.default_experiment_exists() {
         return Ok(());
     }
-    create(state, DEFAULT_ID.to_owned(), DEFAULT_NAME, None, &[]).await
+    let _catalog = state.lock_catalog().await;
+    match state.object(Kind::Experiment, DEFAULT_ID, "Experiment").await {
+        Ok(_) => {}
+        Err(e) if e.kind == crate::error::ErrorKind::ResourceDoesNotExist => {
+            create(state, DEFAULT_ID.to_owned(), DEFAULT_NAME, None, &[]).await?;
+        }
+        Err(e) => return Err(e),
+    }
+    state.mark_default_experiment();
+    Ok(())
 }
 
 /// Creates an experiment (the caller holds the catalog lock).
@@ -375,10 +380,6 @@ pub(crate) async fn search(State(state): AppState, Body(r): Body<SearchRequest>)
     });
     let max = limits::max_results(r.max_results, 1000, 50_000)?;
     let (items, next) = page(found, r.page_token.as_deref(), max)?;
-    let experiments: Vec<Value> = items.iter().map(Experiment::to_json).collect();
-    let mut response = json!({"experiments": experiments});
-    if let Some(token) = next {
-        response["next_page_token"] = json!(token);
-    }
-    Ok(Json(response))
+    let experiments = items.iter().map(Experiment::to_json).collect();
+    Ok(Json(paged("experiments", experiments, next)))
 }

@@ -230,18 +230,16 @@ enum Token {
     Comma,
 }
 
-struct Lexer<'a> {
+struct Lexer {
     chars: Vec<(usize, char)>,
     at: usize,
-    text: &'a str,
 }
 
-impl<'a> Lexer<'a> {
-    fn new(text: &'a str) -> Self {
+impl Lexer {
+    fn new(text: &str) -> Self {
         Lexer {
             chars: text.chars().enumerate().collect(),
             at: 0,
-            text,
         }
     }
 
@@ -285,7 +283,6 @@ impl<'a> Lexer<'a> {
             };
             tokens.push((start, token));
         }
-        let _ = self.text;
         Ok(tokens)
     }
 
@@ -710,6 +707,16 @@ pub fn sort<T: Subject>(items: &mut [T], order: &[OrderBy], fallback: impl Fn(&T
         }
         compare_values(Some(&fallback(b)), Some(&fallback(a)))
     });
+}
+
+/// An answer holding one page: `{KEY: [...], next_page_token}` (the token only when more remain).
+pub fn paged(key: &str, items: Vec<serde_json::Value>, next: Option<String>) -> serde_json::Value {
+    let mut answer = serde_json::Map::new();
+    answer.insert(key.to_owned(), serde_json::Value::Array(items));
+    if let Some(token) = next {
+        answer.insert("next_page_token".to_owned(), serde_json::Value::String(token));
+    }
+    serde_json::Value::Object(answer)
 }
 
 /// One page of `items` from the offset a page token holds, and the next token if more remain.

@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::artifacts::{Written, artifact_document, digest_file};
 use crate::error::{MlflowError, Result};
-use crate::filter::{Entity, OrderBy, Subject, Value as FilterValue, page, parse_filter};
+use crate::filter::{Entity, OrderBy, Subject, Value as FilterValue, page, paged, parse_filter};
 use crate::naming::{millis, millis_of_text, new_model_id};
 use crate::runs::{EXPERIMENT_LABEL, Run, label_key, label_value};
 use crate::state::MlflowState;
@@ -393,11 +393,8 @@ pub(crate) async fn search(State(state): AppState, Body(r): Body<SearchRequest>)
         FilterValue::Num(m.stored.document.metadata.created_at.as_ref().map_or(0, millis) as f64)
     });
     let (models, next) = page(models, r.page_token.as_deref(), max)?;
-    let mut response = json!({"models": models.iter().map(LoggedModel::to_json).collect::<Vec<_>>()});
-    if let Some(token) = next {
-        response["next_page_token"] = json!(token);
-    }
-    Ok(Json(response))
+    let models = models.iter().map(LoggedModel::to_json).collect();
+    Ok(Json(paged("models", models, next)))
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{MlflowError, Result};
-use crate::filter::{Entity, Subject, Value as FilterValue, page, parse_filter};
+use crate::filter::{Entity, Subject, Value as FilterValue, page, paged, parse_filter};
 use crate::models::{LoggedModel, files_of};
 use crate::naming::{candidate_names, now_millis, object_id};
 use crate::runs::Run;
@@ -255,11 +255,8 @@ pub(crate) async fn search_models(State(state): AppState, Query(q): Query<Search
         .filter(|m| comparisons.iter().all(|c| c.matches(m)))
         .collect();
     let (models, next) = page(models, q.page_token.as_deref(), max)?;
-    let mut response = json!({"registered_models": models.iter().map(RegisteredModel::to_json).collect::<Vec<_>>()});
-    if let Some(token) = next {
-        response["next_page_token"] = json!(token);
-    }
-    Ok(Json(response))
+    let models = models.iter().map(RegisteredModel::to_json).collect();
+    Ok(Json(paged("registered_models", models, next)))
 }
 
 #[derive(Deserialize)]
@@ -544,9 +541,5 @@ pub(crate) async fn search_versions(State(state): AppState, Query(q): Query<Sear
         }
     }
     let (versions, next) = page(found, q.page_token.as_deref(), max)?;
-    let mut response = json!({"model_versions": versions});
-    if let Some(token) = next {
-        response["next_page_token"] = json!(token);
-    }
-    Ok(Json(response))
+    Ok(Json(paged("model_versions", versions, next)))
 }

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 
 use crate::error::{MlflowError, Result};
 use crate::experiments::{self, RESERVED_PREFIX, lifecycle_stage, tag_key, visible_tags};
-use crate::filter::{self, Entity, Subject, Value as FilterValue, ViewType, page, parse_filter, parse_order_by};
+use crate::filter::{self, Entity, Subject, Value as FilterValue, ViewType, page, paged, parse_filter, parse_order_by};
 use crate::naming::{millis, new_run_id, now_millis, object_id, time_of};
 use crate::state::MlflowState;
 use crate::wire::{Body, Double, Int64, KeyValue, Query, key_values, required, run_id_of};
@@ -391,8 +391,9 @@ pub fn set_reserved(spec: &mut RunSpec, key: &str, value: String) -> Result<()> 
     Ok(())
 }
 
-/// Reads a run, changes it with `change`, checks and stores it — all under the run's lock.
-/// `extra` documents (a new Dataset version) are applied in the same transaction.
+/// Reads a run, changes it with `change`, checks and stores it — all under the run's lock —
+/// and returns it as changed. The documents `change` returns (a new Dataset version) are
+/// applied in the same transaction.
 pub async fn update<F>(state: &MlflowState, run_id: &str, change: F) -> Result<Run>
 where
     F: FnOnce(&mut RunSpec) -> Result<Vec<Document>>,
@@ -404,14 +405,14 @@ where
             "The run {run_id} must be in the 'active' state. Current state is deleted."
         )));
     }
-    let mut document = run.stored.document;
-    let Spec::Run(spec) = &mut document.spec else {
+    let mut stored = run.stored;
+    let Spec::Run(spec) = &mut stored.document.spec else {
         return Err(MlflowError::not_found(format!("Run with id={run_id} not found")));
     };
     let mut documents = change(spec)?;
-    documents.push(document);
+    documents.push(stored.document.clone());
     state.save(&documents).await?;
-    Run::load(state, run_id).await
+    Ok(Run { stored })
 }
 
 #[derive(Deserialize)]
@@ -701,11 +702,8 @@ pub(crate) async fn metric_history(State(state): AppState, Query(q): Query<Histo
     let max = limits::max_results(q.max_results, 25_000, 25_000)?;
     let run = Run::load(&state, &id).await?;
     let (points, next) = page(run.history(key), q.page_token.as_deref(), max)?;
-    let mut response = json!({"metrics": points});
-    if let Some(token) = next {
-        response["next_page_token"] = json!(token);
-    }
-    Ok(Json(response))
+    let points = points.iter().map(|p| json!(p)).collect();
+    Ok(Json(paged("metrics", points, next)))
 }
 
 #[derive(Deserialize)]
@@ -739,12 +737,8 @@ pub(crate) async fn search(State(state): AppState, Body(r): Body<SearchRequest>)
         FilterValue::Num(run.start_ms().unwrap_or(0) as f64)
     });
     let (runs, next) = page(runs, r.page_token.as_deref(), max)?;
-    let runs: Vec<Value> = runs.iter().map(Run::to_json).collect();
-    let mut response = json!({"runs": runs});
-    if let Some(token) = next {
-        response["next_page_token"] = json!(token);
-    }
-    Ok(Json(response))
+    let runs = runs.iter().map(Run::to_json).collect();
+    Ok(Json(paged("runs", runs, next)))
 }
 
 /// The store's indexed filter: the experiments (by label) and the indexable comparisons.

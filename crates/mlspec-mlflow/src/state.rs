@@ -19,6 +19,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlspec_spec::rules::Severity;
 use mlspec_spec::{Document, Kind};
@@ -43,6 +44,7 @@ pub struct MlflowState {
     pub artifacts: ArtifactRoot,
     stripes: Vec<Mutex<()>>,
     catalog: Mutex<()>,
+    default_experiment: AtomicBool,
 }
 
 impl MlflowState {
@@ -53,7 +55,18 @@ impl MlflowState {
             artifacts: ArtifactRoot::new(artifacts),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             catalog: Mutex::new(()),
+            default_experiment: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the Default experiment is known to exist.
+    pub fn default_experiment_exists(&self) -> bool {
+        self.default_experiment.load(Ordering::Acquire)
+    }
+
+    /// Records that the Default experiment exists.
+    pub fn mark_default_experiment(&self) {
+        self.default_experiment.store(true, Ordering::Release);
     }
 
     /// Holds the write lock of the object with `id` (see the module docs).
