@@ -4,7 +4,9 @@
 //! MLflow name ([`crate::naming`]) and the exact name is kept in the reserved tag
 //! `mlspec.name`. MLflow's tags are the spec's `tags` (reserved `mlspec.*` keys hidden).
 //! "Deleted" is the Archived status; "active" is Active. The Default experiment (id `0`) is
-//! created on first use, as MLflow's server creates it at start.
+//! created on first use, as MLflow's server creates it at start. Artifacts are always proxied
+//! under the server's artifact root (`mlflow-artifacts:/<id>`): an `artifact_location` given at
+//! creation is ignored.
 
 use axum::Json;
 use axum::extract::State;
@@ -28,8 +30,6 @@ pub const DEFAULT_ID: &str = "0";
 const DEFAULT_NAME: &str = "Default";
 /// The reserved tag that keeps an experiment's exact MLflow name.
 const NAME_TAG: &str = "mlspec.name";
-/// The reserved tag that keeps an artifact location the client chose.
-const LOCATION_TAG: &str = "mlspec.artifactLocation";
 /// Tag keys with this prefix are MLSpec's own and hidden from MLflow.
 pub const RESERVED_PREFIX: &str = "mlspec.";
 
@@ -62,14 +62,14 @@ impl Experiment {
         self.tag(NAME_TAG).unwrap_or(&self.stored.summary.name)
     }
 
-    fn active(&self) -> bool {
+    /// Whether it is active (not deleted).
+    pub fn active(&self) -> bool {
         self.stored.summary.status != Status::Archived
     }
 
     /// Where its runs' artifacts go.
     pub fn artifact_location(&self) -> String {
-        self.tag(LOCATION_TAG)
-            .map_or_else(|| format!("mlflow-artifacts:/{}", self.id()), str::to_owned)
+        format!("mlflow-artifacts:/{}", self.id())
     }
 
     fn created_ms(&self) -> i64 {
@@ -172,7 +172,7 @@ async fn ensure_default(state: &MlflowState) -> Result<()> {
     match state.object(Kind::Experiment, DEFAULT_ID, "Experiment").await {
         Ok(_) => {}
         Err(e) if e.kind == crate::error::ErrorKind::ResourceDoesNotExist => {
-            create(state, DEFAULT_ID.to_owned(), DEFAULT_NAME, None, &[]).await?;
+            create(state, DEFAULT_ID.to_owned(), DEFAULT_NAME, &[]).await?;
         }
         Err(e) => return Err(e),
     }
@@ -181,7 +181,7 @@ async fn ensure_default(state: &MlflowState) -> Result<()> {
 }
 
 /// Creates an experiment (the caller holds the catalog lock).
-async fn create(state: &MlflowState, id: String, name: &str, location: Option<&str>, tags: &[KeyValue]) -> Result<()> {
+async fn create(state: &MlflowState, id: String, name: &str, tags: &[KeyValue]) -> Result<()> {
     limits::text(name, limits::EXPERIMENT_NAME, "experiment name")?;
     if find_by_name(state, name).await?.is_some() {
         return Err(MlflowError::exists(format!("Experiment(name={name}) already exists")));
@@ -200,11 +200,6 @@ async fn create(state: &MlflowState, id: String, name: &str, location: Option<&s
         spec_tags.0.insert(tag_key(&tag.key)?, limits::tag_value(&tag.value)?);
     }
     spec_tags.0.insert(limits::key(NAME_TAG, "tag")?, name.to_owned());
-    if let Some(location) = location.filter(|l| !l.is_empty()) {
-        spec_tags
-            .0
-            .insert(limits::key(LOCATION_TAG, "tag")?, location.to_owned());
-    }
     let mut metadata = Metadata::named(document_name);
     metadata.id = Some(ObjectId::new(id).map_err(|e| MlflowError::invalid(e.to_string()))?);
     let document = Document {
@@ -239,7 +234,6 @@ pub(crate) async fn get_by_name(State(state): AppState, Query(q): Query<ByNameQu
 #[derive(Deserialize)]
 pub(crate) struct CreateRequest {
     name: Option<String>,
-    artifact_location: Option<String>,
     #[serde(default)]
     tags: Vec<KeyValue>,
 }
@@ -249,7 +243,7 @@ pub(crate) async fn create_handler(State(state): AppState, Body(r): Body<CreateR
     let id = new_experiment_id();
     ensure_default(&state).await?;
     let _catalog = state.lock_catalog().await;
-    create(&state, id.clone(), name, r.artifact_location.as_deref(), &r.tags).await?;
+    create(&state, id.clone(), name, &r.tags).await?;
     Ok(Json(json!({"experiment_id": id})))
 }
 

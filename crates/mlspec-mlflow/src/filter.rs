@@ -13,8 +13,8 @@
 //! ```
 //!
 //! There is no OR (MLflow has none). Keywords are case-insensitive. A metric is compared with a
-//! number; params and tags with text; `start_time`, `end_time` and the other `*_time` /
-//! `*_timestamp*` attributes with a number. A bad filter is a 400 that gives the character
+//! number; params and tags with text; `start_time`, `end_time`, `created` and the other
+//! `*_time` / `*_timestamp*` attributes with a number. A bad filter is a 400 that gives the character
 //! position where parsing stopped.
 //!
 //! # Evaluation
@@ -408,7 +408,7 @@ fn entity_of(word: &str) -> Option<Entity> {
 
 /// Whether an attribute holds a number (a time).
 fn numeric_attribute(key: &str) -> bool {
-    key.ends_with("_time") || key.contains("timestamp")
+    key.ends_with("_time") || key.contains("timestamp") || key == "created"
 }
 
 struct Parser {

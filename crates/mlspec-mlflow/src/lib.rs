@@ -133,6 +133,10 @@ fn model_routes() -> Router<Arc<MlflowState>> {
         .route(&path("registered-models/search"), get(registry::search_models))
         .route(&path("registered-models/rename"), post(registry::rename_model))
         .route(
+            &path("registered-models/get-latest-versions"),
+            post(registry::latest_versions),
+        )
+        .route(
             &path("registered-models/alias"),
             get(registry::get_by_alias)
                 .post(registry::set_alias)

@@ -137,13 +137,28 @@ impl RegisteredModel {
     }
 }
 
+/// The tag MLflow's client uses to tell prompts from models: it adds
+/// `` tag.`mlflow.prompt.is_prompt` != 'true' `` to every registry search, and models lack the
+/// tag, so (as MLflow's server does) an absent tag reads as `false`.
+const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+
+/// A tag's value for a filter, the prompt tag defaulting to `false`.
+fn tag_value(tags: &BTreeMap<String, String>, key: &str) -> Option<FilterValue> {
+    match tags.get(key) {
+        Some(value) => Some(FilterValue::text(value)),
+        None if key == PROMPT_TAG => Some(FilterValue::text("false")),
+        None => None,
+    }
+}
+
 impl Subject for RegisteredModel {
     fn values(&self, entity: Entity, key: &str) -> Vec<FilterValue> {
-        match (entity, key) {
-            (Entity::Attribute, "name") => vec![FilterValue::text(&self.name)],
-            (Entity::Tag, key) => self.tags.get(key).map(|v| FilterValue::text(v)).into_iter().collect(),
-            _ => Vec::new(),
-        }
+        let value = match (entity, key) {
+            (Entity::Attribute, "name") => Some(FilterValue::text(&self.name)),
+            (Entity::Tag, key) => tag_value(&self.tags, key),
+            _ => None,
+        };
+        value.into_iter().collect()
     }
 }
 
@@ -485,6 +500,24 @@ pub(crate) async fn create_version(State(state): AppState, Body(r): Body<CreateV
 }
 
 #[derive(Deserialize)]
+pub(crate) struct LatestRequest {
+    name: Option<String>,
+}
+
+/// `registered-models/get-latest-versions`: the newest version (stages are not kept, so one
+/// answers for every stage asked).
+pub(crate) async fn latest_versions(State(state): AppState, Body(r): Body<LatestRequest>) -> Result<Json<Value>> {
+    let model = load(&state, required(&r.name, "name")?).await?;
+    let latest: Vec<Value> = model
+        .versions
+        .last()
+        .map(|v| model.version_json(v))
+        .into_iter()
+        .collect();
+    Ok(Json(json!({"model_versions": latest})))
+}
+
+#[derive(Deserialize)]
 pub(crate) struct VersionQuery {
     name: Option<String>,
     version: Option<String>,
@@ -520,7 +553,7 @@ impl Subject for VersionView<'_> {
             (Entity::Attribute, "run_id") => Some(FilterValue::text(&self.version.run_id)),
             (Entity::Attribute, "source" | "source_path") => Some(FilterValue::text(&self.version.source)),
             (Entity::Attribute, "model_id") => Some(FilterValue::text(&self.version.model_id)),
-            (Entity::Tag, key) => self.version.tags.get(key).map(|v| FilterValue::text(v)),
+            (Entity::Tag, key) => tag_value(&self.version.tags, key),
             _ => None,
         };
         value.into_iter().collect()
@@ -542,4 +575,28 @@ pub(crate) async fn search_versions(State(state): AppState, Query(q): Query<Sear
     }
     let (versions, next) = page(found, q.page_token.as_deref(), max)?;
     Ok(Json(paged("model_versions", versions, next)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(tags: &[(&str, &str)]) -> RegisteredModel {
+        RegisteredModel {
+            name: "m".into(),
+            description: String::new(),
+            tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            aliases: BTreeMap::new(),
+            creation_timestamp: 0,
+            last_updated_timestamp: 0,
+            versions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_clients_prompt_filter_keeps_models_and_drops_prompts() {
+        let filter = parse_filter("name = 'm' AND tag.`mlflow.prompt.is_prompt` != 'true'").unwrap();
+        assert!(filter.iter().all(|c| c.matches(&model(&[]))));
+        assert!(!filter.iter().all(|c| c.matches(&model(&[(PROMPT_TAG, "true")]))));
+    }
 }

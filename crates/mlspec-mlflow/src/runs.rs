@@ -432,6 +432,11 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
         .filter(|id| !id.is_empty())
         .unwrap_or(experiments::DEFAULT_ID);
     let experiment = experiments::get(&state, experiment_id).await?;
+    if !experiment.active() {
+        return Err(MlflowError::invalid(format!(
+            "The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
+        )));
+    }
     let id = new_run_id();
     let mut spec = RunSpec::with_status(RunStatus::Running);
     spec.experiment = Some(Ref::from(object_id(experiment.id(), "Experiment")?));

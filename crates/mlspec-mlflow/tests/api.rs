@@ -319,6 +319,7 @@ const ROUTES: &[&str] = &[
     "logged-models/search",
     "registered-models/create",
     "registered-models/rename",
+    "registered-models/get-latest-versions",
     "registered-models/alias",
     "model-versions/create",
 ];

@@ -118,6 +118,13 @@ assert client.get_model_version_by_alias("mlspec-registered", "champion").versio
 loaded = mlflow.sklearn.load_model("models:/mlspec-registered@champion")
 assert (loaded.predict(features) == model.predict(features)).all()
 assert client.get_registered_model("mlspec-registered").aliases == {"champion": "1"}
+assert [m.name for m in client.search_registered_models("name = 'mlspec-registered'")] == ["mlspec-registered"]
+assert [v.version for v in client.search_model_versions(f"run_id = '{run_id}'")] == ["1"]
+pyfunc = mlflow.pyfunc.load_model("models:/mlspec-registered/1")
+assert (pyfunc.predict(features) == model.predict(features)).all()
+assert [e.experiment_id for e in client.search_experiments(filter_string="name LIKE 'mlspec interop%'")] == [
+    experiment_id
+]
 
 # Errors the client branches on.
 expect_error("RESOURCE_ALREADY_EXISTS", client.create_experiment, EXPERIMENT)
