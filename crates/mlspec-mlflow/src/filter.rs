@@ -599,26 +599,32 @@ pub fn parse_filter_at(text: &str) -> std::result::Result<Vec<Comparison>, Filte
 
 /// The metric and param comparisons the store can answer from its index.
 pub fn indexed(comparisons: &[Comparison]) -> Vec<Filter> {
-    comparisons
-        .iter()
-        .filter_map(|c| {
-            let op = match c.op {
-                Op::Eq => BinOp::Eq,
-                Op::Ne => BinOp::Ne,
-                Op::Lt => BinOp::Lt,
-                Op::Le => BinOp::Le,
-                Op::Gt => BinOp::Gt,
-                Op::Ge => BinOp::Ge,
-                _ => return None,
-            };
-            let (field, value) = match (c.entity, &c.value) {
-                (Entity::Metric, Literal::Num(n)) => (Field::Metric(c.key.clone()), StoreLiteral::Num(*n)),
-                (Entity::Param, Literal::Text(t)) => (Field::Param(c.key.clone()), StoreLiteral::Text(t.clone())),
-                _ => return None,
-            };
-            Some(Filter::Compare { field, op, value })
-        })
-        .collect()
+    comparisons.iter().filter_map(index_filter).collect()
+}
+
+/// Whether the store's index decides `comparison` alone (as [`indexed`] hands it over).
+pub fn is_indexed(comparison: &Comparison) -> bool {
+    index_filter(comparison).is_some()
+}
+
+/// The store filter for a comparison of a metric with a number or a param with text, by
+/// `=`, `!=`, `<`, `<=`, `>` or `>=`.
+fn index_filter(c: &Comparison) -> Option<Filter> {
+    let op = match c.op {
+        Op::Eq => BinOp::Eq,
+        Op::Ne => BinOp::Ne,
+        Op::Lt => BinOp::Lt,
+        Op::Le => BinOp::Le,
+        Op::Gt => BinOp::Gt,
+        Op::Ge => BinOp::Ge,
+        _ => return None,
+    };
+    let (field, value) = match (c.entity, &c.value) {
+        (Entity::Metric, Literal::Num(n)) => (Field::Metric(c.key.clone()), StoreLiteral::Num(*n)),
+        (Entity::Param, Literal::Text(t)) => (Field::Param(c.key.clone()), StoreLiteral::Text(t.clone())),
+        _ => return None,
+    };
+    Some(Filter::Compare { field, op, value })
 }
 
 /// One key of an ORDER BY.
@@ -719,12 +725,17 @@ pub fn paged(key: &str, items: Vec<serde_json::Value>, next: Option<String>) -> 
     serde_json::Value::Object(answer)
 }
 
+/// The offset a page token holds; 0 without one.
+pub fn offset_of(token: Option<&str>) -> Result<usize> {
+    match token.filter(|t| !t.is_empty()) {
+        None => Ok(0),
+        Some(token) => decode_token(token),
+    }
+}
+
 /// One page of `items` from the offset a page token holds, and the next token if more remain.
 pub fn page<T>(items: Vec<T>, token: Option<&str>, max: usize) -> Result<(Vec<T>, Option<String>)> {
-    let offset = match token.filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(token) => decode_token(token)?,
-    };
+    let offset = offset_of(token)?;
     let total = items.len();
     let page: Vec<T> = items.into_iter().skip(offset).take(max).collect();
     let next = (offset.saturating_add(max) < total).then(|| encode_token(offset + max));

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use mlspec_spec::expr::query::{OrderBy, OrderKey};
 use mlspec_spec::kinds::{RunSpec, RunStatus};
 use mlspec_spec::newtypes::{LabelKey, LabelValue, ShortText};
 use mlspec_spec::values::{Metric, MetricValue, ParamValue};
@@ -731,19 +732,66 @@ pub(crate) async fn search(State(state): AppState, Body(r): Body<SearchRequest>)
     let mut query = ListQuery::new(Kind::Run);
     query.statuses = view.statuses();
     query.filter = Some(store_filter(&r.experiment_ids, &comparisons));
-    let mut runs = Vec::new();
-    for summary in state.store.list(&query).await? {
-        let run = Run::load(&state, &summary.id).await?;
+    let (runs, next) = if order.is_empty() && comparisons.iter().all(filter::is_indexed) {
+        search_in_store(&state, query, &comparisons, r.page_token.as_deref(), max).await?
+    } else {
+        search_documents(&state, &query, &comparisons, &order, r.page_token.as_deref(), max).await?
+    };
+    let runs = runs.iter().map(Run::to_json).collect();
+    Ok(Json(paged("runs", runs, next)))
+}
+
+/// A search the store answers whole — its index decides every comparison and it orders by
+/// creation, newest first — so only one page of runs is read. The comparisons are checked
+/// again on those runs (a NaN at the latest step is not in the index).
+async fn search_in_store(
+    state: &MlflowState,
+    mut query: ListQuery,
+    comparisons: &[filter::Comparison],
+    token: Option<&str>,
+    max: usize,
+) -> Result<(Vec<Run>, Option<String>)> {
+    let offset = filter::offset_of(token)?;
+    query.order = Some(OrderBy {
+        key: OrderKey::Created,
+        descending: true,
+    });
+    query.offset = u32::try_from(offset).map_err(|_| MlflowError::invalid("Invalid page token: offset too large"))?;
+    query.limit = Some(u32::try_from(max + 1).unwrap_or(u32::MAX));
+    let summaries = state.store.list(&query).await?;
+    let more = summaries.len() > max;
+    let mut runs = Vec::with_capacity(max.min(summaries.len()));
+    for summary in summaries.iter().take(max) {
+        let run = Run::load(state, &summary.id).await?;
         if comparisons.iter().all(|c| c.matches(&run)) {
             runs.push(run);
         }
     }
-    filter::sort(&mut runs, &order, |run: &Run| {
-        FilterValue::Num(run.start_ms().unwrap_or(0) as f64)
+    Ok((runs, more.then(|| filter::encode_token(offset + max))))
+}
+
+/// A search that reads every run the index lets through, then filters, sorts and pages them:
+/// for comparisons the index cannot decide (tags, attributes, LIKE, IN) and for `order_by`.
+/// Ties, and runs without an `order_by` key, come newest first, as in the store's order.
+async fn search_documents(
+    state: &MlflowState,
+    query: &ListQuery,
+    comparisons: &[filter::Comparison],
+    order: &[filter::OrderBy],
+    token: Option<&str>,
+    max: usize,
+) -> Result<(Vec<Run>, Option<String>)> {
+    let mut runs = Vec::new();
+    for summary in state.store.list(query).await? {
+        let run = Run::load(state, &summary.id).await?;
+        if comparisons.iter().all(|c| c.matches(&run)) {
+            runs.push(run);
+        }
+    }
+    filter::sort(&mut runs, order, |run: &Run| {
+        FilterValue::Num(run.stored.summary.created_seq as f64)
     });
-    let (runs, next) = page(runs, r.page_token.as_deref(), max)?;
-    let runs = runs.iter().map(Run::to_json).collect();
-    Ok(Json(paged("runs", runs, next)))
+    page(runs, token, max)
 }
 
 /// The store's indexed filter: the experiments (by label) and the indexable comparisons.

@@ -205,6 +205,63 @@ async fn history_pages() {
     assert_eq!(steps, [0, 1, 2, 3, 4, 5, 6]);
 }
 
+/// Every page of a runs/search, concatenated.
+async fn search_all(api: &Api, experiment: &str, filter: &str, order_by: Value) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token = Value::Null;
+    loop {
+        let (status, page) = api
+            .post(
+                "runs/search",
+                json!({"experiment_ids": [experiment], "filter": filter, "max_results": 2,
+                       "page_token": token, "order_by": order_by}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let runs = page["runs"].as_array().cloned().unwrap_or_default();
+        ids.extend(runs.iter().map(|r| r["info"]["run_id"].as_str().unwrap().to_owned()));
+        match &page["next_page_token"] {
+            Value::String(next) => token = json!(next),
+            _ => return ids,
+        }
+    }
+}
+
+#[tokio::test]
+async fn run_search_pages_newest_first_by_index_or_by_document() {
+    let api = api().await;
+    let (_, created) = api.post("experiments/create", json!({"name": "paging"})).await;
+    let experiment = created["experiment_id"].as_str().unwrap().to_owned();
+    let mut made = Vec::new();
+    for i in 0..5 {
+        let (_, run) = api.post("runs/create", json!({"experiment_id": experiment})).await;
+        let id = run["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+        let metric = json!({"run_id": id, "key": "acc", "value": i, "timestamp": 1, "step": 0});
+        api.post("runs/log-metric", metric).await;
+        api.post(
+            "runs/set-tag",
+            json!({"run_id": id, "key": "even", "value": (i % 2 == 0).to_string()}),
+        )
+        .await;
+        made.push(id);
+    }
+    let newest_first: Vec<String> = made.iter().rev().cloned().collect();
+    // The index decides: the store pages.
+    assert_eq!(search_all(&api, &experiment, "", json!([])).await, newest_first);
+    assert_eq!(
+        search_all(&api, &experiment, "metrics.acc >= 1", json!([])).await,
+        newest_first[..4]
+    );
+    // Tags and order_by: the documents decide.
+    let even: Vec<String> = newest_first.iter().step_by(2).cloned().collect();
+    assert_eq!(
+        search_all(&api, &experiment, "tags.even = 'true'", json!([])).await,
+        even
+    );
+    let by_acc = search_all(&api, &experiment, "", json!(["metrics.acc ASC"])).await;
+    assert_eq!(by_acc, made);
+}
+
 #[tokio::test]
 async fn limits_and_bad_filters_are_400s_that_say_why() {
     let api = api().await;
