@@ -12,7 +12,9 @@
 //!   (SHA-256) as it goes, then renamed into place; a download is read in 64 KiB chunks. Neither
 //!   is held in memory whole.
 //! - **Recorded**: a file uploaded under a stored run also becomes an MLSpec Artifact document
-//!   of that run (its path, digest, size and media type), so lineage shows what a run wrote.
+//!   of that run (its path, digest, size and media type), so lineage shows what a run wrote. Its
+//!   path is in the Datastore `mlflow-artifacts`, a document made with the first artifact, whose
+//!   `uri` is the artifact root (`file:///…`), so MLSpec's tools can find the files.
 
 use std::path::{Path, PathBuf};
 
@@ -23,8 +25,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
-use mlspec_spec::kinds::{ArtifactSpec, ArtifactType};
-use mlspec_spec::newtypes::{Digest, MediaType, RelativePath};
+use mlspec_spec::kinds::{ArtifactSpec, ArtifactType, DatastoreSpec, DatastoreType};
+use mlspec_spec::newtypes::{Digest, MediaType, RelativePath, ShortText};
 use mlspec_spec::values::DataPath;
 use mlspec_spec::{Document, Kind, Metadata, Name, Ref, Spec};
 use serde::Deserialize;
@@ -63,7 +65,13 @@ pub struct Written {
 impl ArtifactRoot {
     /// The root at `root`.
     pub fn new(root: PathBuf) -> ArtifactRoot {
+        let root = std::path::absolute(&root).unwrap_or(root);
         ArtifactRoot { root }
+    }
+
+    /// The root as a `file://` URL.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.root.display())
     }
 
     /// The file or directory `relative` names under the root, checked (see the module docs);
@@ -268,7 +276,33 @@ async fn record_run_file(state: &MlflowState, path: &str, written: &Written, med
         return Ok(());
     };
     let document = artifact_document(name, run_id, path, written, media_type, artifact_type(relative))?;
+    ensure_datastore(state).await?;
     state.save(&[document]).await
+}
+
+/// Makes the Datastore document of the artifact root unless it exists.
+pub async fn ensure_datastore(state: &MlflowState) -> Result<()> {
+    if state.datastore.is_made() {
+        return Ok(());
+    }
+    let _catalog = state.lock_catalog().await;
+    let name = Name::new(DATASTORE).map_err(|e| MlflowError::internal(e.to_string()))?;
+    if state.named(Kind::Datastore, &name).await?.is_none() {
+        let uri = ShortText::new(state.artifacts.url()).map_err(|e| MlflowError::internal(e.to_string()))?;
+        let document = Document {
+            api_version: Default::default(),
+            metadata: Metadata::named(name),
+            spec: Spec::Datastore(DatastoreSpec {
+                store_type: DatastoreType::Filesystem,
+                uri,
+                connection: Default::default(),
+                read_only: false,
+            }),
+        };
+        state.save(&[document]).await?;
+    }
+    state.datastore.mark();
+    Ok(())
 }
 
 /// An Artifact document for a file under the artifact root, produced by `run_id`.

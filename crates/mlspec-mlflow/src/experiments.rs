@@ -165,7 +165,7 @@ async fn find_by_name(state: &MlflowState, name: &str) -> Result<Option<Experime
 
 /// Creates the Default experiment unless it exists (cheap once it does: one flag read).
 async fn ensure_default(state: &MlflowState) -> Result<()> {
-    if state.default_experiment_exists() {
+    if state.default_experiment.is_made() {
         return Ok(());
     }
     let _catalog = state.lock_catalog().await;
@@ -176,7 +176,7 @@ async fn ensure_default(state: &MlflowState) -> Result<()> {
         }
         Err(e) => return Err(e),
     }
-    state.mark_default_experiment();
+    state.default_experiment.mark();
     Ok(())
 }
 

@@ -238,6 +238,7 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
     set_label(&mut document, EXPERIMENT_LABEL, &experiment_id)?;
     set_label(&mut document, TYPE_LABEL, TYPE_VALUE)?;
     set_label(&mut document, STATUS_LABEL, PENDING)?;
+    crate::artifacts::ensure_datastore(&state).await?;
     state.save(&[document]).await?;
     let model = LoggedModel::load(&state, &id).await?;
     Ok(Json(json!({"model": model.to_json()})))

@@ -44,7 +44,26 @@ pub struct MlflowState {
     pub artifacts: ArtifactRoot,
     stripes: Vec<Mutex<()>>,
     catalog: Mutex<()>,
-    default_experiment: AtomicBool,
+    /// Set once the Default experiment is known to exist.
+    pub default_experiment: Made,
+    /// Set once the Datastore of the artifact root is known to exist.
+    pub datastore: Made,
+}
+
+/// A flag for something made once (checked without a lock, set after it is stored).
+#[derive(Default)]
+pub struct Made(AtomicBool);
+
+impl Made {
+    /// Whether it is known to exist.
+    pub fn is_made(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Records that it exists.
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl MlflowState {
@@ -55,18 +74,9 @@ impl MlflowState {
             artifacts: ArtifactRoot::new(artifacts),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             catalog: Mutex::new(()),
-            default_experiment: AtomicBool::new(false),
+            default_experiment: Made::default(),
+            datastore: Made::default(),
         }
-    }
-
-    /// Whether the Default experiment is known to exist.
-    pub fn default_experiment_exists(&self) -> bool {
-        self.default_experiment.load(Ordering::Acquire)
-    }
-
-    /// Records that the Default experiment exists.
-    pub fn mark_default_experiment(&self) {
-        self.default_experiment.store(true, Ordering::Release);
     }
 
     /// Holds the write lock of the object with `id` (see the module docs).

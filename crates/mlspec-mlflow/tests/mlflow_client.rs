@@ -142,6 +142,19 @@ async fn the_mlflow_client_logs_mlspec_documents() {
     };
     assert!(model.size > 0);
 
+    // The files' datastore is the artifact root.
+    let datastore = store
+        .get(&Selector::KindText {
+            kind: Kind::Datastore,
+            text: "mlflow-artifacts".into(),
+        })
+        .await
+        .unwrap();
+    let Spec::Datastore(datastore) = datastore.document.spec else {
+        panic!()
+    };
+    assert_eq!(datastore.uri.as_str(), format!("file://{}", server.artifacts.display()));
+
     let report = store.verify().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
