@@ -2,7 +2,8 @@
 //!
 //! | MLflow                         | the Run document                                         |
 //! |--------------------------------|----------------------------------------------------------|
-//! | `run_id` (32 hex)              | `metadata.id` and `metadata.name`                        |
+//! | `run_id` (32 hex)              | `metadata.id`                                            |
+//! | `run_name` (tag `mlflow.runName`) | `metadata.name`: the run name sanitized, then the id's last 8 hex digits (run names repeat) |
 //! | `experiment_id`                | `spec.experiment` (by id) and label `mlflow.org/experiment-id` |
 //! | `status`, `start_time`, `end_time` | `spec.status`, `spec.startTime`, `spec.endTime`      |
 //! | `user_id`                      | `metadata.createdBy`                                     |
@@ -411,6 +412,14 @@ where
         return Err(MlflowError::not_found(format!("Run with id={run_id} not found")));
     };
     let mut documents = change(spec)?;
+    let run_name = spec
+        .tags
+        .iter()
+        .find(|(k, _)| k.as_str() == RUN_NAME_TAG)
+        .map(|(_, v)| v.clone());
+    if let Some(run_name) = run_name {
+        stored.document.metadata.name = document_name(&run_name, run_id)?;
+    }
     documents.push(stored.document.clone());
     state.save(&documents).await?;
     Ok(Run { stored })
@@ -456,16 +465,16 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
                 .find(|(k, _)| k.as_str() == RUN_NAME_TAG)
                 .map(|(_, v)| v.clone())
         })
-        .unwrap_or_else(|| format!("run-{}", &id[..8]));
+        .unwrap_or_else(|| format!("run-{}", &id[24..]));
     add_tag(
         &mut spec,
         &KeyValue {
             key: RUN_NAME_TAG.into(),
-            value: run_name,
+            value: run_name.clone(),
         },
     )?;
     spec.parent = parent_of(&state, &spec).await?;
-    let mut metadata = Metadata::named(Name::new(id.as_str()).map_err(|e| MlflowError::internal(e.to_string()))?);
+    let mut metadata = Metadata::named(document_name(&run_name, &id)?);
     metadata.id = Some(ObjectId::new(id.as_str()).map_err(|e| MlflowError::internal(e.to_string()))?);
     metadata.created_by = r.user_id.as_deref().and_then(|u| ShortText::new(u).ok());
     metadata
@@ -480,6 +489,23 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
     state.save(&[document]).await?;
     let run = Run::load(&state, &id).await?;
     Ok(Json(json!({"run": run.to_json()})))
+}
+
+/// A run's document name: its MLflow name sanitized, then the last 8 hex digits of its id (the
+/// random ones), so names stay unique while MLflow's repeat; a rename follows the name.
+fn document_name(run_name: &str, run_id: &str) -> Result<Name> {
+    let stem = Name::sanitized_text(run_name, 200);
+    let stem = stem.trim_end_matches(['-', '_']);
+    let stem = if stem.is_empty() { "run" } else { stem };
+    let suffix = run_id.get(run_id.len().saturating_sub(8)..).unwrap_or(run_id);
+    let name = if stem.ends_with(suffix) {
+        stem.to_owned()
+    } else {
+        format!("{stem}-{suffix}")
+    };
+    Name::new(name)
+        .or_else(|_| Name::new(run_id))
+        .map_err(|e| MlflowError::internal(e.to_string()))
 }
 
 /// The parent run named by the `mlflow.parentRunId` tag, when it is a stored run.
@@ -868,6 +894,19 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn document_names_follow_run_names_and_stay_unique() {
+        let id = "0192f3a4b5c6d7e8f9a0b1c2d3e4f5a6";
+        assert_eq!(
+            document_name("bright-cat-42", id).unwrap().as_str(),
+            "bright-cat-42-d3e4f5a6"
+        );
+        assert_eq!(document_name("my run / 2", id).unwrap().as_str(), "my-run---2-d3e4f5a6");
+        assert_eq!(document_name("", id).unwrap().as_str(), "run-d3e4f5a6");
+        assert_eq!(document_name("ü", id).unwrap().as_str(), "run-d3e4f5a6");
+        assert_eq!(document_name("run-d3e4f5a6", id).unwrap().as_str(), "run-d3e4f5a6");
     }
 
     #[test]

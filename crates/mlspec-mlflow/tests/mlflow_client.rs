@@ -101,9 +101,16 @@ async fn the_mlflow_client_logs_mlspec_documents() {
     assert_eq!(run.params.len(), 3);
     assert_eq!(run.inputs.len(), 1);
     assert_eq!(run.outputs.len(), 1);
-    let Spec::Run(child) = document(store, made["child"].as_str().unwrap()).await.spec else {
-        panic!()
-    };
+    // Named by their MLflow names (the child was renamed), unique by the id's last digits.
+    let parent = document(store, run_id).await;
+    assert_eq!(parent.metadata.name.as_str(), format!("parent-{}", &run_id[24..]));
+    let child = document(store, made["child"].as_str().unwrap()).await;
+    assert!(
+        child.metadata.name.as_str().starts_with("child-renamed-"),
+        "{}",
+        child.metadata.name
+    );
+    let Spec::Run(child) = child.spec else { panic!() };
     assert_eq!(child.parent.unwrap().to_string(), run_id);
 
     // `mlspec list runs --where` sees them.

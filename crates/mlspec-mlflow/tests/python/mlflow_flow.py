@@ -80,6 +80,8 @@ inputs = run.inputs.dataset_inputs
 assert len(inputs) == 1 and inputs[0].dataset.name == "train", inputs
 assert inputs[0].tags[0].value == "training"
 assert client.get_run(child_id).data.tags["mlflow.parentRunId"] == run_id
+client.update_run(child_id, name="child renamed")
+assert client.get_run(child_id).info.run_name == "child renamed"
 
 history = client.get_metric_history(run_id, "acc")
 assert [m.step for m in history] == [0, 1, 2, 3, 4], history
