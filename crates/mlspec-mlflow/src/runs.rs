@@ -11,6 +11,7 @@
 //! | metrics (every step)           | `spec.metrics`: one point per key and step               |
 //! | tags (`mlflow.runName`, …)     | `spec.tags`                                              |
 //! | tag `mlflow.parentRunId`       | also `spec.parent`, a lineage edge                       |
+//! | tags `mlflow.source.*`         | also `spec.source`: repository, commit, entry point      |
 //! | `log_input` datasets           | `spec.inputs` → Dataset versions; the inputs as MLflow sent them in tag `mlspec.inputs` |
 //! | `log_outputs` logged models    | `spec.outputs` → the logged model's Artifact; steps in tag `mlspec.outputs` |
 //! | lifecycle `deleted`            | status Archived                                          |
@@ -29,7 +30,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use mlspec_spec::expr::query::{OrderBy, OrderKey};
-use mlspec_spec::kinds::{RunSpec, RunStatus};
+use mlspec_spec::kinds::{RunSpec, RunStatus, SourceCode};
 use mlspec_spec::newtypes::{LabelKey, LabelValue, ShortText};
 use mlspec_spec::values::{Metric, MetricValue, ParamValue};
 use mlspec_spec::{Document, Kind, Metadata, Name, ObjectId, Ref, Spec, Status};
@@ -420,6 +421,7 @@ where
     if let Some(run_name) = run_name {
         stored.document.metadata.name = document_name(&run_name, run_id)?;
     }
+    spec.source = source_of(spec).or(spec.source.take());
     documents.push(stored.document.clone());
     state.save(&documents).await?;
     Ok(Run { stored })
@@ -474,6 +476,7 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
         },
     )?;
     spec.parent = parent_of(&state, &spec).await?;
+    spec.source = source_of(&spec);
     let mut metadata = Metadata::named(document_name(&run_name, &id)?);
     metadata.id = Some(ObjectId::new(id.as_str()).map_err(|e| MlflowError::internal(e.to_string()))?);
     metadata.created_by = r.user_id.as_deref().and_then(|u| ShortText::new(u).ok());
@@ -489,6 +492,25 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
     state.save(&[document]).await?;
     let run = Run::load(&state, &id).await?;
     Ok(Json(json!({"run": run.to_json()})))
+}
+
+/// The code a run ran, from MLflow's source tags: the repository (`mlflow.source.git.repoURL`,
+/// else the source name), the commit and the entry point (`mlflow.source.name`).
+fn source_of(spec: &RunSpec) -> Option<SourceCode> {
+    let tag = |key: &str| {
+        spec.tags
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .and_then(|(_, v)| ShortText::new(v.as_str()).ok())
+    };
+    let entry_point = tag("mlflow.source.name");
+    let uri = tag("mlflow.source.git.repoURL").or_else(|| entry_point.clone())?;
+    Some(SourceCode {
+        uri,
+        revision: tag("mlflow.source.git.commit"),
+        entry_point,
+        digest: None,
+    })
 }
 
 /// A run's document name: its MLflow name sanitized, then the last 8 hex digits of its id (the
@@ -907,6 +929,29 @@ mod tests {
         assert_eq!(document_name("", id).unwrap().as_str(), "run-d3e4f5a6");
         assert_eq!(document_name("ü", id).unwrap().as_str(), "run-d3e4f5a6");
         assert_eq!(document_name("run-d3e4f5a6", id).unwrap().as_str(), "run-d3e4f5a6");
+    }
+
+    #[test]
+    fn source_tags_become_the_source() {
+        let mut spec = RunSpec::with_status(RunStatus::Running);
+        assert_eq!(source_of(&spec), None);
+        for (key, value) in [
+            ("mlflow.source.name", "train.py"),
+            ("mlflow.source.git.commit", "abc123"),
+        ] {
+            add_tag(
+                &mut spec,
+                &KeyValue {
+                    key: key.into(),
+                    value: value.into(),
+                },
+            )
+            .unwrap();
+        }
+        let source = source_of(&spec).unwrap();
+        assert_eq!(source.uri.as_str(), "train.py");
+        assert_eq!(source.revision.unwrap().as_str(), "abc123");
+        assert_eq!(source.entry_point.unwrap().as_str(), "train.py");
     }
 
     #[test]

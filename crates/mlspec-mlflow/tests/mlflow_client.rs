@@ -101,6 +101,8 @@ async fn the_mlflow_client_logs_mlspec_documents() {
     assert_eq!(run.params.len(), 3);
     assert_eq!(run.inputs.len(), 1);
     assert_eq!(run.outputs.len(), 1);
+    let source = run.source.unwrap();
+    assert!(source.entry_point.unwrap().as_str().ends_with("mlflow_flow.py"));
     // Named by their MLflow names (the child was renamed), unique by the id's last digits.
     let parent = document(store, run_id).await;
     assert_eq!(parent.metadata.name.as_str(), format!("parent-{}", &run_id[24..]));
