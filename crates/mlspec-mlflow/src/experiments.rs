@@ -186,15 +186,7 @@ async fn create(state: &MlflowState, id: String, name: &str, tags: &[KeyValue]) 
     if find_by_name(state, name).await?.is_some() {
         return Err(MlflowError::exists(format!("Experiment(name={name}) already exists")));
     }
-    let mut document_name = None;
-    for candidate in candidate_names(name) {
-        if state.named(Kind::Experiment, &candidate).await?.is_none() {
-            document_name = Some(candidate);
-            break;
-        }
-    }
-    let document_name =
-        document_name.ok_or_else(|| MlflowError::exists(format!("Experiment(name={name}) already exists")))?;
+    let document_name = free_name(state, name).await?;
     let mut spec_tags = Tags::default();
     for tag in tags {
         spec_tags.0.insert(tag_key(&tag.key)?, limits::tag_value(&tag.value)?);
@@ -268,30 +260,29 @@ pub(crate) async fn update(State(state): AppState, Body(r): Body<UpdateRequest>)
     let id = required(&r.experiment_id, "experiment_id")?;
     let new_name = required(&r.new_name, "new_name")?;
     limits::text(new_name, limits::EXPERIMENT_NAME, "experiment name")?;
+    // Before the catalog lock: a 404 early, and the Default experiment made if it is the one.
+    get(&state, id).await?;
+    let _catalog = state.lock_catalog().await;
+    let _lock = state.lock(id).await;
     let experiment = get(&state, id).await?;
     if experiment.name() == new_name {
         return Ok(Json(json!({})));
     }
-    let _catalog = state.lock_catalog().await;
-    let experiment = get(&state, id).await?;
     if find_by_name(&state, new_name).await?.is_some() {
         return Err(MlflowError::exists(format!(
             "Experiment(name={new_name}) already exists"
         )));
     }
-    let mut document = experiment.stored.document.clone();
-    let target = free_name(&state, new_name).await?;
+    let mut document = experiment.stored.document;
+    document.metadata.name = free_name(&state, new_name).await?;
     if let Spec::Experiment(spec) = &mut document.spec {
         spec.tags.0.insert(limits::key(NAME_TAG, "tag")?, new_name.to_owned());
     }
     state.save(&[document]).await?;
-    if !target.as_str().eq_ignore_ascii_case(&experiment.stored.summary.name) {
-        let selector = Selector::Id(crate::naming::object_id(id, "Experiment")?);
-        state.store.rename(&selector, &target, crate::state::ACTOR).await?;
-    }
     Ok(Json(json!({})))
 }
 
+/// The first of `name`'s candidate document names that no live experiment has.
 async fn free_name(state: &MlflowState, name: &str) -> Result<Name> {
     for candidate in candidate_names(name) {
         if state.named(Kind::Experiment, &candidate).await?.is_none() {

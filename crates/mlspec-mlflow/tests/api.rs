@@ -116,6 +116,39 @@ async fn mlflow_error_codes_and_statuses() {
 }
 
 #[tokio::test]
+async fn experiments_keep_exact_names_through_renames() {
+    let api = api().await;
+    let (_, first) = api.post("experiments/create", json!({"name": "my exp/1"})).await;
+    let id = first["experiment_id"].as_str().unwrap().to_owned();
+    let (_, other) = api.post("experiments/create", json!({"name": "My-Exp"})).await;
+    let (status, _) = api.post("experiments/create", json!({"name": "my-exp"})).await;
+    assert_eq!(status, StatusCode::OK, "names differing in case are distinct in MLflow");
+    let (status, _) = api
+        .post(
+            "experiments/update",
+            json!({"experiment_id": id, "new_name": "renamed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, found) = api.get("experiments/get-by-name?experiment_name=renamed").await;
+    assert_eq!(found["experiment"]["experiment_id"], json!(id));
+    let (status, _) = api.get("experiments/get-by-name?experiment_name=my%20exp%2F1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = api
+        .post(
+            "experiments/update",
+            json!({"experiment_id": other["experiment_id"], "new_name": "renamed"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS")
+    );
+    let (_, found) = api.get("experiments/get-by-name?experiment_name=my-exp").await;
+    assert_eq!(found["experiment"]["name"], "my-exp");
+}
+
+#[tokio::test]
 async fn wrong_content_types_and_malformed_json_are_400s() {
     let api = api().await;
     let uri = "/api/2.0/mlflow/experiments/create";
