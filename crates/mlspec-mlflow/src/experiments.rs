@@ -47,9 +47,7 @@ impl Experiment {
     }
 
     fn tag(&self, key: &str) -> Option<&str> {
-        self.spec()
-            .and_then(|s| s.tags.iter().find(|(k, _)| k.as_str() == key))
-            .map(|(_, v)| v.as_str())
+        self.spec().and_then(|s| crate::naming::tag(&s.tags, key))
     }
 
     /// Its id.

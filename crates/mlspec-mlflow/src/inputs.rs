@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::error::{MlflowError, Result};
 use crate::naming::{candidate_names, hashed_name, object_id};
-use crate::runs::{INPUTS_TAG, OUTPUTS_TAG, Run, set_reserved, update};
+use crate::runs::{INPUTS_TAG, OUTPUTS_TAG, Run, reserved_list, set_reserved, update};
 use crate::state::MlflowState;
 use crate::wire::{Body, Int64, KeyValue, run_id_of};
 use crate::{AppState, limits};
@@ -149,12 +149,7 @@ async fn dataset_document(state: &MlflowState, dataset: &MlflowDataset) -> Resul
 
 /// Adds the inputs to the run: a reference to each dataset version, and the MLflow form.
 fn add_inputs(spec: &mut RunSpec, inputs: &[DatasetInput]) -> Result<()> {
-    let mut recorded: Vec<DatasetInput> = spec
-        .tags
-        .iter()
-        .find(|(k, _)| k.as_str() == INPUTS_TAG)
-        .and_then(|(_, v)| serde_json::from_str(v).ok())
-        .unwrap_or_default();
+    let mut recorded: Vec<DatasetInput> = reserved_list(spec, INPUTS_TAG);
     for input in inputs {
         let reference = Ref {
             target: RefTarget::Named {
@@ -232,12 +227,7 @@ pub(crate) async fn log_outputs(State(state): AppState, Body(r): Body<LogOutputs
         state.object(Kind::Artifact, &model.model_id, "Logged model").await?;
     }
     update(&state, &id, |spec| {
-        let mut recorded: Vec<ModelOutput> = spec
-            .tags
-            .iter()
-            .find(|(k, _)| k.as_str() == OUTPUTS_TAG)
-            .and_then(|(_, v)| serde_json::from_str(v).ok())
-            .unwrap_or_default();
+        let mut recorded: Vec<ModelOutput> = reserved_list(spec, OUTPUTS_TAG);
         for model in &r.models {
             let reference = Ref::from(object_id(&model.model_id, "Logged model")?);
             if !spec.outputs.contains(&reference) {

@@ -77,13 +77,7 @@ impl LoggedModel {
     }
 
     fn label(&self, key: &str) -> &str {
-        self.stored
-            .document
-            .metadata
-            .labels
-            .iter()
-            .find(|(k, _)| k.as_str() == key)
-            .map_or("", |(_, v)| v.as_str())
+        crate::naming::label(&self.stored.document.metadata.labels, key).unwrap_or("")
     }
 
     fn spec(&self) -> Option<&ArtifactSpec> {

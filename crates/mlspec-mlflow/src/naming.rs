@@ -1,4 +1,5 @@
-//! Names, ids and times between MLflow and MLSpec.
+//! Names, ids and times between MLflow and MLSpec, and lookups by key in a document's tags and
+//! labels.
 //!
 //! MLflow names are free text ("my experiment/v2"), case-sensitive; an MLSpec name is
 //! `[A-Za-z0-9][A-Za-z0-9_-]*`, unique ignoring case. An MLflow name becomes the document name
@@ -12,6 +13,8 @@
 //! experiment); new ones here are the creation time in microseconds, decimal too.
 
 use chrono::{DateTime, Utc};
+use mlspec_spec::document::Labels;
+use mlspec_spec::values::Tags;
 use mlspec_spec::{Name, ObjectId};
 use sha2::{Digest as _, Sha256};
 
@@ -38,6 +41,16 @@ pub fn hashed_name(text: &str) -> Option<Name> {
         format!("{stem}-{}", &hash[..8])
     };
     Name::new(name).ok()
+}
+
+/// The value of the tag `key`.
+pub fn tag<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v.as_str())
+}
+
+/// The value of the label `key`.
+pub fn label<'a>(labels: &'a Labels, key: &str) -> Option<&'a str> {
+    labels.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v.as_str())
 }
 
 /// A name or id as an object id, or a 404 saying nothing has it (an id MLSpec cannot hold was

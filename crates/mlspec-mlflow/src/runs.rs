@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 use crate::error::{MlflowError, Result};
 use crate::experiments::{self, RESERVED_PREFIX, lifecycle_stage, tag_key, visible_tags};
 use crate::filter::{self, Entity, Subject, Value as FilterValue, ViewType, page, paged, parse_filter, parse_order_by};
-use crate::naming::{millis, new_run_id, now_millis, object_id, time_of};
+use crate::naming::{label, millis, new_run_id, now_millis, object_id, tag, time_of};
 use crate::state::MlflowState;
 use crate::wire::{Body, Double, Int64, KeyValue, Query, key_values, required, run_id_of};
 use crate::{AppState, limits};
@@ -97,19 +97,11 @@ impl Run {
 
     /// Its experiment's id.
     pub fn experiment_id(&self) -> &str {
-        self.stored
-            .document
-            .metadata
-            .labels
-            .iter()
-            .find(|(k, _)| k.as_str() == EXPERIMENT_LABEL)
-            .map_or(experiments::DEFAULT_ID, |(_, v)| v.as_str())
+        label(&self.stored.document.metadata.labels, EXPERIMENT_LABEL).unwrap_or(experiments::DEFAULT_ID)
     }
 
     fn tag(&self, key: &str) -> Option<&str> {
-        self.spec()
-            .and_then(|s| s.tags.iter().find(|(k, _)| k.as_str() == key))
-            .map(|(_, v)| v.as_str())
+        self.spec().and_then(|s| tag(&s.tags, key))
     }
 
     /// Where its artifacts are, as the client sees it.
@@ -171,10 +163,8 @@ impl Run {
         latest
     }
 
-    fn reserved_json(&self, tag: &str) -> Vec<Value> {
-        self.tag(tag)
-            .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or_default()
+    fn reserved_json(&self, key: &str) -> Vec<Value> {
+        self.spec().map(|s| reserved_list(s, key)).unwrap_or_default()
     }
 
     /// The run's `info` message.
@@ -388,6 +378,13 @@ fn add_tag(spec: &mut RunSpec, tag: &KeyValue) -> Result<()> {
     Ok(())
 }
 
+/// The list a reserved tag holds as JSON (empty when absent).
+pub fn reserved_list<T: serde::de::DeserializeOwned>(spec: &RunSpec, key: &str) -> Vec<T> {
+    tag(&spec.tags, key)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
 /// Sets a reserved tag (MLSpec's own bookkeeping).
 pub fn set_reserved(spec: &mut RunSpec, key: &str, value: String) -> Result<()> {
     spec.tags.0.insert(limits::key(key, "tag")?, value);
@@ -413,13 +410,8 @@ where
         return Err(MlflowError::not_found(format!("Run with id={run_id} not found")));
     };
     let mut documents = change(spec)?;
-    let run_name = spec
-        .tags
-        .iter()
-        .find(|(k, _)| k.as_str() == RUN_NAME_TAG)
-        .map(|(_, v)| v.clone());
-    if let Some(run_name) = run_name {
-        stored.document.metadata.name = document_name(&run_name, run_id)?;
+    if let Some(run_name) = tag(&spec.tags, RUN_NAME_TAG) {
+        stored.document.metadata.name = document_name(run_name, run_id)?;
     }
     spec.source = source_of(spec).or(spec.source.take());
     documents.push(stored.document.clone());
@@ -461,12 +453,7 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
         .run_name
         .clone()
         .filter(|n| !n.is_empty())
-        .or_else(|| {
-            spec.tags
-                .iter()
-                .find(|(k, _)| k.as_str() == RUN_NAME_TAG)
-                .map(|(_, v)| v.clone())
-        })
+        .or_else(|| tag(&spec.tags, RUN_NAME_TAG).map(str::to_owned))
         .unwrap_or_else(|| format!("run-{}", &id[24..]));
     add_tag(
         &mut spec,
@@ -497,17 +484,12 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
 /// The code a run ran, from MLflow's source tags: the repository (`mlflow.source.git.repoURL`,
 /// else the source name), the commit and the entry point (`mlflow.source.name`).
 fn source_of(spec: &RunSpec) -> Option<SourceCode> {
-    let tag = |key: &str| {
-        spec.tags
-            .iter()
-            .find(|(k, _)| k.as_str() == key)
-            .and_then(|(_, v)| ShortText::new(v.as_str()).ok())
-    };
-    let entry_point = tag("mlflow.source.name");
-    let uri = tag("mlflow.source.git.repoURL").or_else(|| entry_point.clone())?;
+    let text = |key: &str| tag(&spec.tags, key).and_then(|v| ShortText::new(v).ok());
+    let entry_point = text("mlflow.source.name");
+    let uri = text("mlflow.source.git.repoURL").or_else(|| entry_point.clone())?;
     Some(SourceCode {
         uri,
-        revision: tag("mlflow.source.git.commit"),
+        revision: text("mlflow.source.git.commit"),
         entry_point,
         digest: None,
     })
@@ -532,7 +514,7 @@ fn document_name(run_name: &str, run_id: &str) -> Result<Name> {
 
 /// The parent run named by the `mlflow.parentRunId` tag, when it is a stored run.
 async fn parent_of(state: &MlflowState, spec: &RunSpec) -> Result<Option<Ref>> {
-    let Some(parent) = spec.tags.iter().find(|(k, _)| k.as_str() == PARENT_TAG).map(|(_, v)| v) else {
+    let Some(parent) = tag(&spec.tags, PARENT_TAG) else {
         return Ok(None);
     };
     match Run::load(state, parent).await {
