@@ -88,7 +88,7 @@ pub enum Literal {
     Text(String),
     /// A parenthesized list of texts, for IN.
     List(Vec<String>),
-    /// Nothing, for IS [NOT] NULL.
+    /// Nothing, for `IS NULL` and `IS NOT NULL`.
     Null,
 }
 

@@ -430,20 +430,37 @@ pub(crate) struct CreateRequest {
 }
 
 pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>) -> Result<Json<Value>> {
-    let experiment_id = r
-        .experiment_id
-        .as_deref()
-        .filter(|id| !id.is_empty())
-        .unwrap_or(experiments::DEFAULT_ID);
-    let experiment = experiments::get(&state, experiment_id).await?;
+    let experiment_id = r.experiment_id.as_deref().filter(|id| !id.is_empty());
+    let experiment = experiments::get(&state, experiment_id.unwrap_or(experiments::DEFAULT_ID)).await?;
     if !experiment.active() {
         return Err(MlflowError::invalid(format!(
-            "The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
+            "The experiment {} must be in the 'active' state. Current state is deleted.",
+            experiment.id()
         )));
     }
     let id = new_run_id();
+    let spec = new_run_spec(&state, &r, experiment.id(), &id).await?;
+    let run_name = tag(&spec.tags, RUN_NAME_TAG).unwrap_or_default();
+    let mut metadata = Metadata::named(document_name(run_name, &id)?);
+    metadata.id = Some(ObjectId::new(id.as_str()).map_err(|e| MlflowError::internal(e.to_string()))?);
+    metadata.created_by = r.user_id.as_deref().and_then(|u| ShortText::new(u).ok());
+    let labels = &mut metadata.labels.0;
+    labels.insert(label_key(EXPERIMENT_LABEL)?, label_value(experiment.id())?);
+    let document = Document {
+        api_version: Default::default(),
+        metadata,
+        spec: Spec::Run(spec),
+    };
+    state.save(&[document]).await?;
+    let run = Run::load(&state, &id).await?;
+    Ok(Json(json!({"run": run.to_json()})))
+}
+
+/// The spec of a new run: Running since `start_time`, its tags (the run name among them), and
+/// its experiment, parent and source.
+async fn new_run_spec(state: &MlflowState, r: &CreateRequest, experiment_id: &str, id: &str) -> Result<RunSpec> {
     let mut spec = RunSpec::with_status(RunStatus::Running);
-    spec.experiment = Some(Ref::from(object_id(experiment.id(), "Experiment")?));
+    spec.experiment = Some(Ref::from(object_id(experiment_id, "Experiment")?));
     let start = r.start_time.map_or_else(now_millis, |t| t.0);
     spec.start_time = Some(time_of(start, "start_time")?);
     for tag in &r.tags {
@@ -459,26 +476,12 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
         &mut spec,
         &KeyValue {
             key: RUN_NAME_TAG.into(),
-            value: run_name.clone(),
+            value: run_name,
         },
     )?;
-    spec.parent = parent_of(&state, &spec).await?;
+    spec.parent = parent_of(state, &spec).await?;
     spec.source = source_of(&spec);
-    let mut metadata = Metadata::named(document_name(&run_name, &id)?);
-    metadata.id = Some(ObjectId::new(id.as_str()).map_err(|e| MlflowError::internal(e.to_string()))?);
-    metadata.created_by = r.user_id.as_deref().and_then(|u| ShortText::new(u).ok());
-    metadata
-        .labels
-        .0
-        .insert(label_key(EXPERIMENT_LABEL)?, label_value(experiment.id())?);
-    let document = Document {
-        api_version: Default::default(),
-        metadata,
-        spec: Spec::Run(spec),
-    };
-    state.save(&[document]).await?;
-    let run = Run::load(&state, &id).await?;
-    Ok(Json(json!({"run": run.to_json()})))
+    Ok(spec)
 }
 
 /// The code a run ran, from MLflow's source tags: the repository (`mlflow.source.git.repoURL`,
