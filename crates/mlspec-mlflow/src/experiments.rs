@@ -351,13 +351,9 @@ pub(crate) async fn search(State(state): AppState, Body(r): Body<SearchRequest>)
     ensure_default(&state).await?;
     let mut query = ListQuery::new(Kind::Experiment);
     query.statuses = view.statuses();
-    let mut found = Vec::new();
-    for summary in state.store.list(&query).await? {
-        let experiment = get(&state, &summary.id).await?;
-        if comparisons.iter().all(|c| c.matches(&experiment)) {
-            found.push(experiment);
-        }
-    }
+    let experiments = state.listed(&query, "Experiment").await?;
+    let experiments = experiments.into_iter().map(|stored| Experiment { stored }).collect();
+    let mut found = crate::filter::matching(experiments, &comparisons);
     crate::filter::sort(&mut found, &order, |e: &Experiment| {
         FilterValue::Num(e.created_ms() as f64)
     });

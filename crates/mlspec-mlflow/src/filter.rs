@@ -757,6 +757,14 @@ pub fn decode_token(token: &str) -> Result<usize> {
         .ok_or_else(|| MlflowError::invalid(format!("Invalid page token '{}'", crate::limits::shorten(token))))
 }
 
+/// The items every comparison holds for.
+pub fn matching<T: Subject>(items: Vec<T>, comparisons: &[Comparison]) -> Vec<T> {
+    items
+        .into_iter()
+        .filter(|item| comparisons.iter().all(|c| c.matches(item)))
+        .collect()
+}
+
 /// MLflow's `run_view_type` / `view_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewType {

@@ -368,13 +368,12 @@ pub(crate) async fn search(State(state): AppState, Body(r): Body<SearchRequest>)
         Filter::Any(experiments),
         label(TYPE_LABEL, TYPE_VALUE),
     ]));
-    let mut models = Vec::new();
-    for summary in state.store.list(&query).await? {
-        let model = LoggedModel::load(&state, &summary.id).await?;
-        if comparisons.iter().all(|c| c.matches(&model)) {
-            models.push(model);
-        }
-    }
+    let models = state.listed(&query, "Logged model").await?;
+    let models = models
+        .into_iter()
+        .map(LoggedModel::from_stored)
+        .collect::<Result<Vec<_>>>()?;
+    let mut models = crate::filter::matching(models, &comparisons);
     let order: Vec<OrderBy> = r
         .order_by
         .iter()

@@ -793,13 +793,9 @@ async fn search_in_store(
     query.limit = Some(u32::try_from(max + 1).unwrap_or(u32::MAX));
     let summaries = state.store.list(&query).await?;
     let more = summaries.len() > max;
-    let mut runs = Vec::with_capacity(max.min(summaries.len()));
-    for summary in summaries.iter().take(max) {
-        let run = Run::load(state, &summary.id).await?;
-        if comparisons.iter().all(|c| c.matches(&run)) {
-            runs.push(run);
-        }
-    }
+    let ids: Vec<String> = summaries.into_iter().take(max).map(|s| s.id).collect();
+    let runs = state.objects(Kind::Run, &ids, "Run").await?;
+    let runs = filter::matching(runs.into_iter().map(|stored| Run { stored }).collect(), comparisons);
     Ok((runs, more.then(|| filter::encode_token(offset + max))))
 }
 
@@ -814,13 +810,8 @@ async fn search_documents(
     token: Option<&str>,
     max: usize,
 ) -> Result<(Vec<Run>, Option<String>)> {
-    let mut runs = Vec::new();
-    for summary in state.store.list(query).await? {
-        let run = Run::load(state, &summary.id).await?;
-        if comparisons.iter().all(|c| c.matches(&run)) {
-            runs.push(run);
-        }
-    }
+    let runs = state.listed(query, "Run").await?;
+    let mut runs = filter::matching(runs.into_iter().map(|stored| Run { stored }).collect(), comparisons);
     filter::sort(&mut runs, order, |run: &Run| {
         FilterValue::Num(run.stored.summary.created_seq as f64)
     });

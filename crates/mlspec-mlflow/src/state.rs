@@ -21,9 +21,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use mlspec_spec::rules::Severity;
 use mlspec_spec::{Document, Kind};
-use mlspec_store::{Selector, Store, StoredObject};
+use mlspec_store::{ListQuery, Selector, Store, StoredObject};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::artifacts::ArtifactRoot;
@@ -35,6 +36,9 @@ pub const ACTOR: &str = "mlflow-api";
 
 /// Lock stripes for per-object read-modify-write.
 const STRIPES: usize = 64;
+
+/// How many documents a listing reads at once.
+const READ_AHEAD: usize = 4;
 
 /// The state behind the MLflow routes.
 pub struct MlflowState {
@@ -103,6 +107,22 @@ impl MlflowState {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The objects of `kind` with these ids, in order, read a few at a time (the store's pool
+    /// serves concurrent readers).
+    pub async fn objects(&self, kind: Kind, ids: &[String], what: &str) -> Result<Vec<StoredObject>> {
+        futures_util::stream::iter(ids.iter().cloned())
+            .map(|id| async move { self.object(kind, &id, what).await })
+            .buffered(READ_AHEAD)
+            .try_collect()
+            .await
+    }
+
+    /// Every object `query` lists, read a few at a time.
+    pub async fn listed(&self, query: &ListQuery, what: &str) -> Result<Vec<StoredObject>> {
+        let ids: Vec<String> = self.store.list(query).await?.into_iter().map(|s| s.id).collect();
+        self.objects(query.kind, &ids, what).await
     }
 
     /// The live object of `kind` named `name`, if any.
