@@ -178,6 +178,20 @@ async fn ensure_default(state: &MlflowState) -> Result<()> {
     Ok(())
 }
 
+/// A new experiment id no object has (the caller holds the catalog lock, so no other creation
+/// can take it meanwhile).
+async fn unused_id(state: &MlflowState) -> Result<String> {
+    loop {
+        let id = new_experiment_id();
+        let selector = mlspec_store::Selector::Id(crate::naming::object_id(&id, "Experiment")?);
+        match state.store.get(&selector).await {
+            Err(e) if e.kind == mlspec_store::ErrorKind::NotFound => return Ok(id),
+            Err(e) => return Err(e.into()),
+            Ok(_) => tokio::task::yield_now().await,
+        }
+    }
+}
+
 /// Creates an experiment (the caller holds the catalog lock).
 async fn create(state: &MlflowState, id: String, name: &str, tags: &[KeyValue]) -> Result<()> {
     limits::text(name, limits::EXPERIMENT_NAME, "experiment name")?;
@@ -230,9 +244,9 @@ pub(crate) struct CreateRequest {
 
 pub(crate) async fn create_handler(State(state): AppState, Body(r): Body<CreateRequest>) -> Result<Json<Value>> {
     let name = required(&r.name, "name")?;
-    let id = new_experiment_id();
     ensure_default(&state).await?;
     let _catalog = state.lock_catalog().await;
+    let id = unused_id(&state).await?;
     create(&state, id.clone(), name, &r.tags).await?;
     Ok(Json(json!({"experiment_id": id})))
 }
