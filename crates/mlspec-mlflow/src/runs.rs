@@ -410,13 +410,37 @@ where
         return Err(MlflowError::not_found(format!("Run with id={run_id} not found")));
     };
     let mut documents = change(spec)?;
-    if let Some(run_name) = tag(&spec.tags, RUN_NAME_TAG) {
-        stored.document.metadata.name = document_name(run_name, run_id)?;
-    }
+    let names = match tag(&spec.tags, RUN_NAME_TAG) {
+        Some(run_name) => document_names(run_name, run_id)?,
+        None => Vec::new(),
+    };
     spec.source = source_of(spec).or(spec.source.take());
     documents.push(stored.document.clone());
-    state.save(&documents).await?;
+    if names.contains(&stored.document.metadata.name) {
+        state.save(&documents).await?;
+    } else {
+        // The run name changed: the document follows it.
+        stored.document = save_named(state, documents, names).await?;
+    }
     Ok(Run { stored })
+}
+
+/// Saves `documents` — the run's last — with the run under the first of `names` no other live
+/// run has; returns the run's document as saved.
+async fn save_named(state: &MlflowState, mut documents: Vec<Document>, names: Vec<Name>) -> Result<Document> {
+    let last = names.len().saturating_sub(1);
+    for (i, name) in names.into_iter().enumerate() {
+        if let Some(run) = documents.last_mut() {
+            run.metadata.name = name;
+        }
+        match state.save(&documents).await {
+            Err(e) if e.kind == crate::error::ErrorKind::ResourceAlreadyExists && i < last => {}
+            other => {
+                return other.and_then(|()| documents.pop().ok_or_else(|| MlflowError::internal("no run to save")));
+            }
+        }
+    }
+    Err(MlflowError::internal("a run has no document name"))
 }
 
 #[derive(Deserialize)]
@@ -440,8 +464,12 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
     }
     let id = new_run_id();
     let spec = new_run_spec(&state, &r, experiment.id(), &id).await?;
-    let run_name = tag(&spec.tags, RUN_NAME_TAG).unwrap_or_default();
-    let mut metadata = Metadata::named(document_name(run_name, &id)?);
+    let names = document_names(tag(&spec.tags, RUN_NAME_TAG).unwrap_or_default(), &id)?;
+    let first = names
+        .first()
+        .cloned()
+        .ok_or_else(|| MlflowError::internal("a run has no document name"))?;
+    let mut metadata = Metadata::named(first);
     metadata.id = Some(ObjectId::new(id.as_str()).map_err(|e| MlflowError::internal(e.to_string()))?);
     metadata.created_by = r.user_id.as_deref().and_then(|u| ShortText::new(u).ok());
     let labels = &mut metadata.labels.0;
@@ -451,7 +479,7 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
         metadata,
         spec: Spec::Run(spec),
     };
-    state.save(&[document]).await?;
+    save_named(&state, vec![document], names).await?;
     let run = Run::load(&state, &id).await?;
     Ok(Json(json!({"run": run.to_json()})))
 }
@@ -498,21 +526,29 @@ fn source_of(spec: &RunSpec) -> Option<SourceCode> {
     })
 }
 
-/// A run's document name: its MLflow name sanitized, then the last 8 hex digits of its id (the
-/// random ones), so names stay unique while MLflow's repeat; a rename follows the name.
-fn document_name(run_name: &str, run_id: &str) -> Result<Name> {
+/// The document names a run may have: its MLflow name sanitized, then the last 8 hex digits of
+/// its id (the random ones) — or, should another run of that name have them too, the whole id.
+/// Names stay unique while MLflow's repeat, and a rename follows the run name.
+fn document_names(run_name: &str, run_id: &str) -> Result<Vec<Name>> {
     let stem = Name::sanitized_text(run_name, 200);
     let stem = stem.trim_end_matches(['-', '_']);
     let stem = if stem.is_empty() { "run" } else { stem };
-    let suffix = run_id.get(run_id.len().saturating_sub(8)..).unwrap_or(run_id);
-    let name = if stem.ends_with(suffix) {
-        stem.to_owned()
-    } else {
-        format!("{stem}-{suffix}")
-    };
-    Name::new(name)
-        .or_else(|_| Name::new(run_id))
-        .map_err(|e| MlflowError::internal(e.to_string()))
+    let short = run_id.get(run_id.len().saturating_sub(8)..).unwrap_or(run_id);
+    let mut names = Vec::with_capacity(2);
+    for suffix in [short, run_id] {
+        let name = if stem.ends_with(suffix) {
+            stem.to_owned()
+        } else {
+            format!("{stem}-{suffix}")
+        };
+        let name = Name::new(name)
+            .or_else(|_| Name::new(run_id))
+            .map_err(|e| MlflowError::internal(e.to_string()))?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// The parent run named by the `mlflow.parentRunId` tag, when it is a stored run.
@@ -897,14 +933,14 @@ mod tests {
     #[test]
     fn document_names_follow_run_names_and_stay_unique() {
         let id = "0192f3a4b5c6d7e8f9a0b1c2d3e4f5a6";
-        assert_eq!(
-            document_name("bright-cat-42", id).unwrap().as_str(),
-            "bright-cat-42-d3e4f5a6"
-        );
-        assert_eq!(document_name("my run / 2", id).unwrap().as_str(), "my-run---2-d3e4f5a6");
-        assert_eq!(document_name("", id).unwrap().as_str(), "run-d3e4f5a6");
-        assert_eq!(document_name("ü", id).unwrap().as_str(), "run-d3e4f5a6");
-        assert_eq!(document_name("run-d3e4f5a6", id).unwrap().as_str(), "run-d3e4f5a6");
+        let first = |run_name: &str| document_names(run_name, id).unwrap()[0].to_string();
+        assert_eq!(first("bright-cat-42"), "bright-cat-42-d3e4f5a6");
+        assert_eq!(first("my run / 2"), "my-run---2-d3e4f5a6");
+        assert_eq!(first(""), "run-d3e4f5a6");
+        assert_eq!(first("ü"), "run-d3e4f5a6");
+        assert_eq!(first("run-d3e4f5a6"), "run-d3e4f5a6");
+        let names = document_names("train", id).unwrap();
+        assert_eq!(names[1].as_str(), format!("train-{id}"));
     }
 
     #[test]

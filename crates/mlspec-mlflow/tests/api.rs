@@ -18,6 +18,7 @@ use tower::ServiceExt as _;
 
 struct Api {
     app: Router,
+    store: Arc<dyn Store>,
     dir: tempfile::TempDir,
 }
 
@@ -26,8 +27,8 @@ async fn api() -> Api {
     let location = Location::parse(&format!("sqlite:{}", dir.path().join("store.db").display())).unwrap();
     let (store, _) = SqlStore::init(&location).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
-    let app = mlspec_mlflow::router(store, dir.path().join("artifacts"));
-    Api { app, dir }
+    let app = mlspec_mlflow::router(store.clone(), dir.path().join("artifacts"));
+    Api { app, store, dir }
 }
 
 impl Api {
@@ -146,6 +147,35 @@ async fn experiments_keep_exact_names_through_renames() {
     );
     let (_, found) = api.get("experiments/get-by-name?experiment_name=my-exp").await;
     assert_eq!(found["experiment"]["name"], "my-exp");
+}
+
+#[tokio::test]
+async fn a_run_whose_name_is_taken_is_named_by_its_whole_id() {
+    let api = api().await;
+    let run = api.run().await;
+    let taken = format!("taken-{}", &run[24..]);
+    let document: mlspec_spec::Document = serde_json::from_value(json!({
+        "apiVersion": "mlspec/v1", "kind": "Run",
+        "metadata": {"name": taken}, "spec": {"status": "Running"}
+    }))
+    .unwrap();
+    api.store.apply(&[document], "test").await.unwrap();
+    let (status, body) = api
+        .post("runs/update", json!({"run_id": run, "run_name": "taken"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let selector = mlspec_store::Selector::Id(mlspec_spec::ObjectId::new(run.as_str()).unwrap());
+    let stored = api.store.get(&selector).await.unwrap();
+    assert_eq!(stored.summary.name, format!("taken-{run}"));
+    // Later changes keep that name.
+    let (status, _) = api
+        .post("runs/set-tag", json!({"run_id": run, "key": "k", "value": "v"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        api.store.get(&selector).await.unwrap().summary.name,
+        format!("taken-{run}")
+    );
 }
 
 #[tokio::test]
