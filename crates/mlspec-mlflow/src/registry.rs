@@ -403,17 +403,24 @@ async fn resolve_source(state: &MlflowState, source: &str) -> Result<Source> {
     )))
 }
 
-/// The first version number from `from` whose package name is free, and that name.
+/// The version number and package name of a new version: number `from` named `<model>-v<N>`
+/// after the model's plain name, else after its hashed name (another model's name may differ
+/// only in case); when both are taken (a package left by a crash before its registry entry was
+/// written), the next number.
 async fn free_package_name(state: &MlflowState, model: &str, from: u64) -> Result<(u64, Name)> {
-    let stem = candidate_names(model)
-        .into_iter()
-        .next()
-        .ok_or_else(|| MlflowError::invalid(format!("registered model name `{model}` cannot be mapped")))?;
+    let stems = candidate_names(model);
+    if stems.is_empty() {
+        return Err(MlflowError::invalid(format!(
+            "registered model name `{model}` cannot be mapped"
+        )));
+    }
     let mut number = from;
     loop {
-        let name = Name::new(format!("{stem}-v{number}")).map_err(|e| MlflowError::invalid(e.to_string()))?;
-        if state.named(mlspec_spec::Kind::ModelPackage, &name).await?.is_none() {
-            return Ok((number, name));
+        for stem in &stems {
+            let name = Name::new(format!("{stem}-v{number}")).map_err(|e| MlflowError::invalid(e.to_string()))?;
+            if state.named(mlspec_spec::Kind::ModelPackage, &name).await?.is_none() {
+                return Ok((number, name));
+            }
         }
         number += 1;
     }

@@ -179,6 +179,47 @@ async fn a_run_whose_name_is_taken_is_named_by_its_whole_id() {
 }
 
 #[tokio::test]
+async fn registered_models_differing_in_case_each_start_at_version_1() {
+    let api = api().await;
+    let run = api.run().await;
+    let (_, found) = api.get(&format!("runs/get?run_id={run}")).await;
+    let experiment = found["run"]["info"]["experiment_id"].as_str().unwrap().to_owned();
+    let uri = format!("/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts/model/MLmodel");
+    let (status, _) = api
+        .send(Method::PUT, uri, Some("text/plain"), Body::from("flavors: {}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for name in ["Reg", "reg"] {
+        api.post("registered-models/create", json!({"name": name})).await;
+        let source = format!("runs:/{run}/model");
+        let (status, body) = api
+            .post(
+                "model-versions/create",
+                json!({"name": name, "source": source, "run_id": run}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["model_version"]["version"], "1");
+        assert_eq!(body["model_version"]["status"], "READY");
+    }
+    let (status, body) = api
+        .post(
+            "model-versions/create",
+            json!({"name": "reg", "source": "s3://bucket/model"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
+    );
+    let (status, body) = api.get("model-versions/get?name=reg&version=7").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
+    );
+}
+
+#[tokio::test]
 async fn wrong_content_types_and_malformed_json_are_400s() {
     let api = api().await;
     let uri = "/api/2.0/mlflow/experiments/create";
