@@ -585,6 +585,22 @@ pub(crate) async fn get(State(state): AppState, Query(q): Query<RunQuery>) -> Re
     Ok(Json(json!({"run": run.to_json()})))
 }
 
+/// The end time a run's status calls for: none while it runs; for an ended run the time given,
+/// else the one it has, else now — never before its start (the rules refuse that).
+fn set_end_time(spec: &mut RunSpec, given: Option<Int64>) -> Result<()> {
+    if matches!(spec.status, RunStatus::Running | RunStatus::Scheduled) {
+        spec.end_time = None;
+        return Ok(());
+    }
+    let end = match (given, spec.end_time) {
+        (Some(Int64(ms)), _) => time_of(ms, "end_time")?,
+        (None, Some(end)) => end,
+        (None, None) => time_of(now_millis(), "end_time")?,
+    };
+    spec.end_time = Some(end.max(spec.start_time.unwrap_or_default()));
+    Ok(())
+}
+
 #[derive(Deserialize)]
 pub(crate) struct UpdateRequest {
     run_id: Option<String>,
@@ -601,12 +617,7 @@ pub(crate) async fn update_handler(State(state): AppState, Body(r): Body<UpdateR
         if let Some(status) = status {
             spec.status = status;
         }
-        if matches!(spec.status, RunStatus::Running | RunStatus::Scheduled) {
-            spec.end_time = None;
-        } else {
-            let end = r.end_time.map_or_else(now_millis, |t| t.0);
-            spec.end_time = Some(time_of(end, "end_time")?.max(spec.start_time.unwrap_or_default()));
-        }
+        set_end_time(spec, r.end_time)?;
         if let Some(name) = r.run_name.as_deref().filter(|n| !n.is_empty()) {
             add_tag(
                 spec,
@@ -964,6 +975,25 @@ mod tests {
         assert_eq!(source.uri.as_str(), "train.py");
         assert_eq!(source.revision.unwrap().as_str(), "abc123");
         assert_eq!(source.entry_point.unwrap().as_str(), "train.py");
+    }
+
+    #[test]
+    fn end_times_follow_the_status() {
+        let mut spec = RunSpec::with_status(RunStatus::Finished);
+        spec.start_time = Some(time_of(1000, "t").unwrap());
+        set_end_time(&mut spec, Some(Int64(5000))).unwrap();
+        assert_eq!(spec.end_time.map(|t| millis(&t)), Some(5000));
+        set_end_time(&mut spec, None).unwrap();
+        assert_eq!(
+            spec.end_time.map(|t| millis(&t)),
+            Some(5000),
+            "a rename keeps the end time"
+        );
+        set_end_time(&mut spec, Some(Int64(10))).unwrap();
+        assert_eq!(spec.end_time.map(|t| millis(&t)), Some(1000), "never before the start");
+        spec.status = RunStatus::Running;
+        set_end_time(&mut spec, Some(Int64(5000))).unwrap();
+        assert_eq!(spec.end_time, None);
     }
 
     #[test]
