@@ -201,7 +201,9 @@ pub(crate) async fn create(State(state): AppState, Body(r): Body<CreateRequest>)
     let experiment_id = r
         .experiment_id
         .clone()
+        .filter(|id| !id.is_empty())
         .unwrap_or_else(|| run.experiment_id().to_owned());
+    crate::experiments::get(&state, &experiment_id).await?;
     let id = new_model_id();
     let extras = Extras {
         name: r
