@@ -32,20 +32,19 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Bounds on connections.
     pub limits: ServeLimits,
-    /// Where artifacts are kept (`--artifacts`): for the MLflow artifact routes, not yet here.
-    pub artifacts: Option<PathBuf>,
+    /// Where artifacts are kept (`--artifacts`), for the routes in `extra`.
+    pub artifacts: PathBuf,
+    /// Routes served beside the API over the same store: the MLflow tracking API.
+    pub extra: Router,
     /// The tokens file (`--token-file`): for the auth layer, not yet here.
     pub token_file: Option<PathBuf>,
 }
 
 impl ServerConfig {
-    /// Refuses what this build cannot honour yet, rather than accept it and do nothing: the
-    /// artifact root (the MLflow artifact routes use it) and tokens (the auth layer). And
-    /// without tokens the API is open to whoever reaches it, so it listens on loopback only.
+    /// Refuses what this build cannot honour yet, rather than accept it and do nothing: tokens
+    /// (the auth layer). And without tokens the API is open to whoever reaches it, so it
+    /// listens on loopback only.
     pub fn check(&self, listen: &SocketAddr) -> Result<(), String> {
-        if self.artifacts.is_some() {
-            return Err("--artifacts is not supported yet: this build has no artifact routes (the MLflow tracking API will use it)".to_owned());
-        }
         if self.token_file.is_some() {
             return Err("--token-file is not supported yet: this build has no token authentication".to_owned());
         }
@@ -78,9 +77,11 @@ pub fn server_info(listen: &SocketAddr, store: &str, command: Vec<String>) -> St
     }
 }
 
-/// The server's routes: the probes over `state` and the API over the store.
+/// The server's routes: the probes over `state`, the API over the store, and the extra routes.
 pub fn app(config: &ServerConfig, state: Arc<StepState>) -> Router {
-    crate::api::router(config.store.clone(), config.request_timeout).merge(crate::probes(state))
+    crate::api::router(config.store.clone(), config.request_timeout)
+        .merge(config.extra.clone())
+        .merge(crate::probes(state))
 }
 
 /// Serves until `shutdown` completes, then shuts down gracefully (see the module docs).

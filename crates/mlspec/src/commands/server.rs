@@ -25,7 +25,8 @@ pub struct Args {
     /// The longest one API request may take before it is stopped and answered 503.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_REQUEST_TIMEOUT.as_secs_f64(), value_parser = seconds)]
     request_timeout: f64,
-    /// Where the MLflow artifact routes will keep artifacts. Not supported yet: refused.
+    /// Where the MLflow artifact routes keep artifacts (default: `artifacts/` in the project's
+    /// state directory, `.mlspec/`).
     #[arg(long, value_name = "DIR")]
     artifacts: Option<PathBuf>,
     /// The file of hashed API tokens the auth layer will read. Not supported yet: refused.
@@ -50,11 +51,16 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let location = choice.location()?;
+    let store: Arc<dyn mlspec_store::Store> = Arc::from(mlspec_store::open(&location).await?);
+    let artifacts = args
+        .artifacts
+        .unwrap_or_else(|| crate::step::spool::state_dir().join("artifacts"));
     let config = ServerConfig {
-        store: Arc::from(mlspec_store::open(&location).await?),
+        store: store.clone(),
         request_timeout: Duration::from_secs_f64(args.request_timeout),
         limits: ServeLimits::from_env().map_err(anyhow::Error::msg)?,
-        artifacts: args.artifacts,
+        extra: mlspec_mlflow::router(store, artifacts.clone()),
+        artifacts,
         token_file: args.token_file,
     };
     config.check(&args.listen).map_err(anyhow::Error::msg)?;

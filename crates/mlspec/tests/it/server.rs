@@ -354,7 +354,6 @@ fn flags_for_later_pieces_and_public_addresses_are_refused() {
     let project = tempfile::tempdir().unwrap();
     assert_eq!(mlspec(project.path(), &["init"]).code, 0);
     for (args, says) in [
-        (vec!["server", "--artifacts", "art"], "--artifacts is not supported yet"),
         (vec!["server", "--token-file", "t"], "--token-file is not supported yet"),
         (vec!["server", "--listen", "0.0.0.0:5000"], "loopback only"),
     ] {
@@ -505,4 +504,56 @@ fn the_openapi_document_is_valid_and_the_live_server_keeps_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{report}");
+}
+
+/// The MLflow client, unchanged, talks to `mlspec server` (the tracking API is mounted beside
+/// the REST API): what it logs is an mlspec Run that `list --where` finds, and its artifact is
+/// kept under the project's `.mlspec/artifacts/` by default.
+#[test]
+fn the_mlflow_client_logs_to_the_server_and_mlspec_sees_the_run() {
+    let project = tempfile::tempdir().unwrap();
+    assert_eq!(mlspec(project.path(), &["init"]).code, 0);
+    let server = start(project.path(), None);
+    let script = r#"
+import mlflow, sys
+mlflow.set_experiment("churn")
+with mlflow.start_run(run_name="fit") as run:
+    mlflow.log_param("lr", 0.1)
+    mlflow.log_metric("loss", 0.25, step=3)
+    mlflow.log_dict({"k": 1}, "config.json")
+print(run.info.run_id)
+"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .env("MLFLOW_TRACKING_URI", format!("http://{}", server.addr))
+        .current_dir(project.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The client prints its own lines ("View run … at …") before the id.
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let run_id = printed.lines().last().unwrap_or_default().trim().to_owned();
+
+    let listed = mlspec(
+        project.path(),
+        &["list", "runs", "--where", "metrics.loss < 0.5", "--format", "json"],
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains(&run_id), "{}", listed.stdout);
+    let stored = project.path().join(".mlspec/artifacts");
+    let found = walk(&stored).into_iter().any(|p| p.ends_with("config.json"));
+    assert!(found, "no config.json under {}", stored.display());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
