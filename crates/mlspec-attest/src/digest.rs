@@ -52,7 +52,9 @@ pub fn file(path: &Path) -> Result<FileDigest, AttestError> {
     let mut handle = File::open(path).map_err(io)?;
     let before = stamp(&handle)?;
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
+    // Up to 1 MiB, and no more than the file needs: most outputs are small.
+    let wanted = usize::try_from(before.0).unwrap_or(usize::MAX).saturating_add(1);
+    let mut buffer = vec![0u8; wanted.clamp(8 << 10, 1 << 20)];
     let mut size = 0u64;
     loop {
         let n = handle.read(&mut buffer).map_err(io)?;

@@ -121,7 +121,7 @@ pub async fn execute(
     if let Some(lineage) = lineage.as_mut() {
         lineage.pipeline(EventType::Start, None).await;
     }
-    let outcome = run::run(plan, &inputs, store, options, run_id, lineage.as_mut()).await?;
+    let mut outcome = run::run(plan, &inputs, store, options, run_id, lineage.as_mut()).await?;
     if let Some(mut lineage) = lineage {
         let (kind, error) = match outcome.status {
             mlspec_spec::kinds::RunStatus::Finished => (EventType::Complete, None),
@@ -133,13 +133,12 @@ pub async fn execute(
     }
     let environment = record::environment(&options.env, &inputs.tools)?;
     let workflow = record::workflow_record(plan, pipeline_ref, &pinned, &outcome, environment, &root)?;
+    let mut ending = std::mem::take(&mut outcome.cached_runs);
+    ending.extend([record::ended_run(started, &outcome), workflow.clone()]);
     store
-        .apply(
-            &[record::ended_run(started, &outcome), workflow.clone()],
-            &crate::store::actor(),
-        )
+        .apply(&ending, &crate::store::actor())
         .await
-        .context("the pipeline's Run and WorkflowRecord could not be recorded")?;
+        .context("the pipeline's Run, its cached steps' Runs and its WorkflowRecord could not be recorded")?;
     Ok(Finished {
         outcome,
         record: workflow,

@@ -103,6 +103,10 @@ pub struct Outcome {
     pub signal: Option<Signal>,
     pub ended: DateTime<Utc>,
     pub steps: Vec<StepResult>,
+    /// The Runs of the steps answered from the cache, to be recorded with the pipeline Run's
+    /// end (one transaction; if the runner dies first, the next run answers them from the
+    /// cache again).
+    pub cached_runs: Vec<Document>,
 }
 
 /// The inputs of the run: pipeline inputs by name, stored documents by reference.
@@ -127,8 +131,7 @@ struct Scheduler<'a> {
     signals: watch::Sender<Option<Signal>>,
     progress: Progress,
     lineage: Option<&'a mut Lineage>,
-    /// Runs answered from the cache, recorded together when the run ends (one transaction; if
-    /// the runner dies first, the next run answers them from the cache again).
+    /// Runs answered from the cache (see [`Outcome::cached_runs`]).
     cached_runs: Vec<Document>,
 }
 
@@ -174,6 +177,7 @@ pub async fn run(
         signal,
         ended: Utc::now(),
         steps,
+        cached_runs: scheduler.cached_runs,
     })
 }
 
@@ -202,12 +206,6 @@ impl Scheduler<'_> {
                 _ = interrupt.recv() => received = Some(self.stop(Signal::SIGINT)),
                 _ = terminate.recv() => received = Some(self.stop(Signal::SIGTERM)),
             }
-        }
-        if !self.cached_runs.is_empty() {
-            self.store
-                .apply(&self.cached_runs, &crate::store::actor())
-                .await
-                .context("the Runs answered from the cache could not be recorded")?;
         }
         Ok(received)
     }
