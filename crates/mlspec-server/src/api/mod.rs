@@ -17,8 +17,8 @@
 //! | `GET /api/v1/openapi.json` | this API's OpenAPI 3.1 document, generated from the code ([`ApiDoc`]) |
 //!
 //! Errors are [`error::ApiError`]s; requests are read by [`request`]. Who acts comes from the
-//! `X-MLSpec-Actor` header for now: [`request::actor`] is where an auth layer will take it from
-//! the caller's token instead.
+//! `X-MLSpec-Actor` header ([`request::actor`]); on a server with tokens the token check
+//! ([`crate::auth`]) sets that header to the token's name, whatever the client sent.
 
 pub mod error;
 pub mod request;
@@ -120,9 +120,67 @@ async fn within(
         lineage_by_name,
         act_by_name,
     ),
-    components(schemas(ErrorAnswer, Direction, GraphFormat, ByWhat, Action))
+    components(schemas(ErrorAnswer, Direction, GraphFormat, ByWhat, Action)),
+    modifiers(&Tokens)
 )]
 pub struct ApiDoc;
+
+/// Adds to the document what a server with tokens asks for ([`crate::auth`]): a bearer token
+/// or basic auth with the token as password (or neither, on a server without tokens), and the
+/// 401 and 403 answers of every operation.
+struct Tokens;
+
+impl utoipa::Modify for Tokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::{Ref, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let schemes = [
+            (
+                "bearer",
+                HttpAuthScheme::Bearer,
+                "A token of `mlspec server token create`",
+            ),
+            (
+                "basic",
+                HttpAuthScheme::Basic,
+                "Any user name, a token as the password (MLflow's MLFLOW_TRACKING_USERNAME/PASSWORD)",
+            ),
+        ];
+        for (name, scheme, description) in schemes {
+            let mut http = Http::new(scheme);
+            http.description = Some(description.to_owned());
+            components.add_security_scheme(name, SecurityScheme::Http(http));
+        }
+        openapi.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("basic", Vec::<String>::new()),
+            SecurityRequirement::default(),
+        ]);
+        let refusal = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::Content::new(Some(Ref::from_schema_name("ErrorAnswer"))),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".to_owned(),
+                    refusal("No token, or one the server does not know (a server with tokens)").into(),
+                );
+                responses.insert(
+                    "403".to_owned(),
+                    refusal("The token's scope does not allow the request").into(),
+                );
+            }
+        }
+    }
+}
 
 /// Result of a handler.
 type Answer<T> = Result<Json<T>, ApiError>;
