@@ -228,3 +228,23 @@ fn is_not_a_database(message: &str) -> bool {
 pub(crate) fn is_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database table is locked")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_reads_back_as_the_kind_that_answers_it() {
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::Conflict,
+            ErrorKind::InvalidArgument,
+            ErrorKind::Unavailable,
+            ErrorKind::Internal,
+            ErrorKind::Unauthenticated,
+            ErrorKind::PermissionDenied,
+        ] {
+            assert_eq!(ErrorKind::from_http_status(kind.http_status()), kind, "{kind:?}");
+        }
+    }
+}

@@ -326,3 +326,23 @@ impl Store for HttpStore {
         self.get_json(self.url(&["store", "verify"])?).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_becomes_a_sensitive_bearer_header_and_is_never_quoted() {
+        assert!(authorization(None).unwrap().is_empty());
+        assert!(authorization(Some(" \n")).unwrap().is_empty());
+        let headers = authorization(Some("mlspec_abc\n")).unwrap();
+        let value = &headers[reqwest::header::AUTHORIZATION];
+        assert_eq!(value, "Bearer mlspec_abc");
+        assert!(value.is_sensitive() && !format!("{value:?}").contains("abc"));
+        let error = authorization(Some("mlspec_a\u{7}secret")).unwrap_err();
+        assert!(
+            error.message.contains(TOKEN_VAR) && !error.to_string().contains("secret"),
+            "{error}"
+        );
+    }
+}

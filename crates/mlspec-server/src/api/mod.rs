@@ -243,7 +243,7 @@ async fn verify(State(state): State<ApiState>) -> Answer<VerifyReport> {
 /// Validates documents as `mlspec apply` does, then creates or updates them in one
 /// transaction: all or nothing.
 #[utoipa::path(post, path = "/api/v1/apply", tag = "objects",
-    params(("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8); `anonymous` when absent")),
+    params(("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8); `anonymous` when absent. A server with tokens records the token's name instead")),
     request_body(description = "One document or an array of them (JSON), or YAML documents separated by `---`",
         content((Object = "application/json"), (String = "application/yaml"))),
     responses(
@@ -547,7 +547,7 @@ fn action(text: &str) -> Result<Action, ApiError> {
 /// Deprecates, archives, reactivates, renames or promotes the object.
 #[utoipa::path(post, path = "/api/v1/ids/{id}/{action}", tag = "lifecycle",
     params(("id" = String, Path, description = "The object's system id"), ("action" = Action, Path),
-        ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8)")),
+        ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8); a server with tokens records the token's name instead")),
     request_body(content = Option<Object>, description = "rename: {\"name\"}; promote: {\"dataset\", \"version\"?}; none for the others", content_type = "application/json"),
     responses((status = 200, description = "Done", body = Change), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer),
         (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 413, description = "The body is too large", body = ErrorAnswer), (status = 415, description = "The wrong content type", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
@@ -567,7 +567,7 @@ async fn act_by_id(
 #[utoipa::path(post, path = "/api/v1/{kind}/{name}/{action}", tag = "lifecycle",
     params(("kind" = String, Path, description = "A kind"), ("name" = String, Path, description = "An id, a name, or name@version"),
         ("action" = Action, Path), ByParam,
-        ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8)")),
+        ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8); a server with tokens records the token's name instead")),
     request_body(content = Option<Object>, description = "rename: {\"name\"}; promote: {\"dataset\", \"version\"?}; none for the others", content_type = "application/json"),
     responses((status = 200, description = "Done", body = Change), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer),
         (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 413, description = "The body is too large", body = ErrorAnswer), (status = 415, description = "The wrong content type", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]

@@ -239,7 +239,14 @@ impl Auth {
     /// The tokens, reread first if the file changed. A file removed holds no token (every
     /// token is refused); a damaged one is an error until it is repaired.
     pub fn tokens(&self) -> Result<Arc<TokenFile>, Refusal> {
-        let now = stamp(&self.file).ok();
+        let now = match stamp(&self.file) {
+            Ok(stamp) => Some(stamp),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                let why = format!("cannot read the token file {}: {e}", self.file.display());
+                return Err(Refusal::NoTokenFile(why));
+            }
+        };
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if loaded.stamp != now {
             loaded.tokens = match now {
@@ -247,7 +254,7 @@ impl Auth {
                 Some(_) => read_file(&self.file).map(Arc::new),
             };
             loaded.stamp = now;
-            log_reload(&self.file, &loaded.tokens);
+            log_reload(&self.file, now.is_some(), &loaded.tokens);
         }
         loaded.tokens.clone().map_err(Refusal::NoTokenFile)
     }
@@ -280,9 +287,14 @@ impl Auth {
     }
 }
 
-/// Says on stderr that the token file was reread (how many tokens, never which).
-fn log_reload(file: &Path, tokens: &Result<Arc<TokenFile>, String>) {
+/// Says on stderr that the token file was reread (how many tokens, never which), removed, or
+/// found damaged.
+fn log_reload(file: &Path, exists: bool, tokens: &Result<Arc<TokenFile>, String>) {
     let line = match tokens {
+        Ok(_) if !exists => format!(
+            "mlspec server: the token file {} was removed: every token is refused",
+            file.display()
+        ),
         Ok(tokens) => format!(
             "mlspec server: reread the token file {}: {} token(s)",
             file.display(),
