@@ -15,6 +15,7 @@ use mlspec_server::auth::{Auth, DEFAULT_FILE_NAME, Scope, TokenFile, read_file, 
 use mlspec_server::server::{DEFAULT_REQUEST_TIMEOUT, ServerConfig, server_info};
 use mlspec_server::{ServeLimits, StepState};
 use mlspec_store::Location;
+use nix::fcntl::{Flock, FlockArg};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::files::{Owned, write_whole};
@@ -122,6 +123,7 @@ fn manage_tokens(command: TokenCommand, file: &Path) -> anyhow::Result<ExitCode>
         TokenCommand::Create { name, scope } => create(file, &name, &scope)?,
         TokenCommand::List => list(file)?,
         TokenCommand::Revoke { name } => {
+            let _lock = lock_directory(file)?;
             let mut tokens = existing(file)?;
             tokens.revoke(&name).map_err(anyhow::Error::msg)?;
             save(file, &tokens)?;
@@ -136,6 +138,7 @@ fn manage_tokens(command: TokenCommand, file: &Path) -> anyhow::Result<ExitCode>
 
 fn create(file: &Path, name: &str, scope: &str) -> anyhow::Result<()> {
     let scope: Scope = scope.parse().map_err(anyhow::Error::msg)?;
+    let _lock = lock_directory(file)?;
     let mut tokens = if file.exists() {
         existing(file)?
     } else {
@@ -180,11 +183,22 @@ fn existing(file: &Path) -> anyhow::Result<TokenFile> {
     read_file(file).map_err(anyhow::Error::msg)
 }
 
-/// Writes the token file whole (readable by its owner only: 0600), making its directory.
+/// Makes the token file's directory and locks it (flock, exclusive) until the lock is dropped,
+/// so that two commands changing the file at once cannot lose one's change.
+fn lock_directory(file: &Path) -> anyhow::Result<Flock<std::fs::File>> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    let handle = std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    Flock::lock(handle, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| anyhow::anyhow!("cannot lock {}: {errno}", dir.display()))
+}
+
+/// Writes the token file whole: a temporary file (created readable by its owner only, 0600)
+/// renamed over it.
 fn save(file: &Path, tokens: &TokenFile) -> anyhow::Result<()> {
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
-    }
     write_whole(file, &tokens.to_bytes(), Some(&TOKENS))
 }
 

@@ -778,3 +778,20 @@ fn anonymous_reads_pass_when_allowed_and_writes_still_need_a_token() {
     let log = server.stop();
     assert!(log.contains("reads are open to anyone") && !log.contains(&ci), "{log}");
 }
+
+#[test]
+fn tokens_made_at_once_are_all_kept() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let names: Vec<String> = (0..6).map(|i| format!("pod-{i}")).collect();
+    std::thread::scope(|scope| {
+        for name in &names {
+            scope.spawn(move || create_token(dir, name, "write"));
+        }
+    });
+    let list = mlspec(dir, &["server", "token", "list"]);
+    for name in &names {
+        assert!(list.stdout.contains(name.as_str()), "{name}: {}", list.stdout);
+    }
+}
