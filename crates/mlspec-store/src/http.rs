@@ -345,4 +345,9 @@ mod tests {
             "{error}"
         );
     }
+
+    #[test]
+    fn the_token_variable_is_one_that_recorded_environments_redact() {
+        assert!(mlspec_spec::redact::is_secret_variable(TOKEN_VAR));
+    }
 }
