@@ -37,21 +37,19 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Bounds on connections.
     pub limits: ServeLimits,
-    /// Where artifacts are kept (`--artifacts`): for the MLflow artifact routes, not yet here.
-    pub artifacts: Option<PathBuf>,
+    /// Where artifacts are kept (`--artifacts`), for the routes in `extra`.
+    pub artifacts: PathBuf,
+    /// Routes served beside the API over the same store: the MLflow tracking API, checked as
+    /// MLflow's routes ([`Policy::MLFLOW`]) when there are tokens.
+    pub extra: Router,
     /// The token check (`--token-file`, or the default file when it exists); `None`: no
     /// tokens, everything open, loopback only.
     pub auth: Option<Arc<Auth>>,
 }
 
 impl ServerConfig {
-    /// Refuses what this build cannot honour yet, rather than accept it and do nothing: the
-    /// artifact root (the MLflow artifact routes use it). And without tokens the API is open
-    /// to whoever reaches it, so it listens on loopback only.
+    /// Without tokens the API is open to whoever reaches it, so it listens on loopback only.
     pub fn check(&self, listen: &SocketAddr) -> Result<(), String> {
-        if self.artifacts.is_some() {
-            return Err("--artifacts is not supported yet: this build has no artifact routes (the MLflow tracking API will use it)".to_owned());
-        }
         if self.auth.is_none() && !listen.ip().is_loopback() {
             return Err(format!(
                 "refusing to listen on {listen}: without tokens the API lets anyone who reaches it write to the store, so it listens on loopback only (127.0.0.1 or ::1); create a token first (`mlspec server token create --name NAME --scope write`)"
@@ -81,12 +79,14 @@ pub fn server_info(listen: &SocketAddr, store: &str, command: Vec<String>) -> St
     }
 }
 
-/// The server's routes: the probes over `state` and the API over the store, each behind the
-/// token check when there is one.
+/// The server's routes: the probes over `state`, the API over the store and the extra routes,
+/// each behind the token check when there is one.
 pub fn app(config: &ServerConfig, state: Arc<StepState>) -> Router {
     let auth = config.auth.as_ref();
     let api = crate::api::router(config.store.clone(), config.request_timeout);
-    protect(api, auth, Policy::API).merge(protect(crate::probes(state), auth, Policy::PROBES))
+    protect(api, auth, Policy::API)
+        .merge(protect(config.extra.clone(), auth, Policy::MLFLOW))
+        .merge(protect(crate::probes(state), auth, Policy::PROBES))
 }
 
 /// Serves until `shutdown` completes, then shuts down gracefully (see the module docs).
@@ -114,7 +114,8 @@ mod tests {
             store,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             limits: ServeLimits::default(),
-            artifacts: None,
+            artifacts: PathBuf::from("artifacts"),
+            extra: Router::new(),
             auth,
         }
     }

@@ -50,7 +50,12 @@ pub(crate) async fn apply(conn: &mut AnyConnection, documents: &[Document], acto
                 RefTarget::Id(id) => Some(id.as_str()),
                 RefTarget::Named { .. } => None,
             });
-            d.metadata.id.as_ref().map(ObjectId::as_str).into_iter().chain(referenced)
+            d.metadata
+                .id
+                .as_ref()
+                .map(ObjectId::as_str)
+                .into_iter()
+                .chain(referenced)
         })
         .collect();
     resolver.prefetch_ids(conn, &ids).await?;

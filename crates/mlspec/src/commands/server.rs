@@ -47,10 +47,12 @@ struct ServeArgs {
     /// The longest one API request may take before it is stopped and answered 503.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_REQUEST_TIMEOUT.as_secs_f64(), value_parser = seconds)]
     request_timeout: f64,
-    /// Reads (get, list, search, history, lineage) need no token; writes still do.
+    /// Reads (get, list, search, history, lineage; MLflow's gets and searches) need no token;
+    /// writes still do.
     #[arg(long)]
     allow_anonymous_read: bool,
-    /// Where the MLflow artifact routes will keep artifacts. Not supported yet: refused.
+    /// Where the MLflow artifact routes keep artifacts (default: `artifacts/` in the project's
+    /// state directory, `.mlspec/`).
     #[arg(long, value_name = "DIR")]
     artifacts: Option<PathBuf>,
 }
@@ -246,11 +248,16 @@ fn describe_auth(auth: Option<&Arc<Auth>>, default_file: &Path) -> String {
 async fn serve(args: ServeArgs, choice: &StoreChoice, token_file: &Path, explicit: bool) -> anyhow::Result<ExitCode> {
     let location = choice.location()?;
     let auth = open_auth(token_file, explicit, args.allow_anonymous_read)?;
+    let store: Arc<dyn mlspec_store::Store> = Arc::from(mlspec_store::open(&location).await?);
+    let artifacts = args
+        .artifacts
+        .unwrap_or_else(|| crate::step::spool::state_dir().join("artifacts"));
     let config = ServerConfig {
-        store: Arc::from(mlspec_store::open(&location).await?),
+        store: store.clone(),
         request_timeout: Duration::from_secs_f64(args.request_timeout),
         limits: ServeLimits::from_env().map_err(anyhow::Error::msg)?,
-        artifacts: args.artifacts,
+        extra: mlspec_mlflow::router(store, artifacts.clone()),
+        artifacts,
         auth: auth.clone(),
     };
     config.check(&args.listen).map_err(anyhow::Error::msg)?;

@@ -364,11 +364,10 @@ fn sigterm_stops_the_server_cleanly() {
 }
 
 #[test]
-fn flags_for_later_pieces_missing_tokens_and_public_addresses_are_refused() {
+fn missing_tokens_and_public_addresses_are_refused() {
     let project = tempfile::tempdir().unwrap();
     assert_eq!(mlspec(project.path(), &["init"]).code, 0);
     for (args, says) in [
-        (vec!["server", "--artifacts", "art"], "--artifacts is not supported yet"),
         (vec!["server", "--token-file", "t"], "cannot read the token file"),
         (vec!["server", "--allow-anonymous-read"], "needs tokens"),
         (vec!["server", "--listen", "0.0.0.0:5000"], "loopback only"),
@@ -794,4 +793,108 @@ fn tokens_made_at_once_are_all_kept() {
     for name in &names {
         assert!(list.stdout.contains(name.as_str()), "{name}: {}", list.stdout);
     }
+}
+
+/// The MLflow client, unchanged, talks to `mlspec server` (the tracking API is mounted beside
+/// the REST API): what it logs is an mlspec Run that `list --where` finds, and its artifact is
+/// kept under the project's `.mlspec/artifacts/` by default.
+#[test]
+fn the_mlflow_client_logs_to_the_server_and_mlspec_sees_the_run() {
+    let project = tempfile::tempdir().unwrap();
+    assert_eq!(mlspec(project.path(), &["init"]).code, 0);
+    let server = start(project.path(), None);
+    let script = r#"
+import mlflow, sys
+mlflow.set_experiment("churn")
+with mlflow.start_run(run_name="fit") as run:
+    mlflow.log_param("lr", 0.1)
+    mlflow.log_metric("loss", 0.25, step=3)
+    mlflow.log_dict({"k": 1}, "config.json")
+print(run.info.run_id)
+"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .env("MLFLOW_TRACKING_URI", format!("http://{}", server.addr))
+        .current_dir(project.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The client prints its own lines ("View run … at …") before the id.
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let run_id = printed.lines().last().unwrap_or_default().trim().to_owned();
+
+    let listed = mlspec(
+        project.path(),
+        &["list", "runs", "--where", "metrics.loss < 0.5", "--format", "json"],
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains(&run_id), "{}", listed.stdout);
+    let stored = project.path().join(".mlspec/artifacts");
+    let found = walk(&stored).into_iter().any(|p| p.ends_with("config.json"));
+    assert!(found, "no config.json under {}", stored.display());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The MLflow client, unchanged, against a server with tokens: `MLFLOW_TRACKING_TOKEN` (Bearer)
+/// and `MLFLOW_TRACKING_USERNAME`/`PASSWORD` (basic, the token as password) are accepted; a
+/// read token may not log (PERMISSION_DENIED), no token may not read (UNAUTHENTICATED).
+#[test]
+fn the_mlflow_client_logs_with_a_token_or_basic_credentials() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let ci = create_token(dir, "ci", "write");
+    let reader = create_token(dir, "reader", "read");
+    let server = start(dir, None);
+    let script = r#"
+import mlflow
+mlflow.set_experiment("churn")
+with mlflow.start_run(run_name="fit"):
+    mlflow.log_metric("loss", 0.25)
+print("logged")
+"#;
+    let log_with = |env: &[(&str, &str)]| {
+        let out = Command::new(python())
+            .args(["-c", script])
+            .env("MLFLOW_TRACKING_URI", format!("http://{}", server.addr))
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            .env_remove("MLFLOW_TRACKING_TOKEN")
+            .env_remove("MLFLOW_TRACKING_USERNAME")
+            .env_remove("MLFLOW_TRACKING_PASSWORD")
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = log_with(&[("MLFLOW_TRACKING_TOKEN", &ci)]);
+    assert!(ok && text.contains("logged"), "{text}");
+    let (ok, text) = log_with(&[
+        ("MLFLOW_TRACKING_USERNAME", "someone"),
+        ("MLFLOW_TRACKING_PASSWORD", &ci),
+    ]);
+    assert!(ok && text.contains("logged"), "{text}");
+    let (ok, text) = log_with(&[("MLFLOW_TRACKING_TOKEN", &reader)]);
+    assert!(!ok && text.contains("PERMISSION_DENIED"), "{text}");
+    let (ok, text) = log_with(&[]);
+    assert!(!ok && text.contains("UNAUTHENTICATED"), "{text}");
+    let log = server.stop();
+    assert!(!log.contains(&ci) && !log.contains(&reader), "{log}");
 }
