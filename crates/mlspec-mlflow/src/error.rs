@@ -22,6 +22,11 @@ pub enum ErrorKind {
     ResourceAlreadyExists,
     /// The store cannot be reached now; retrying may help.
     TemporarilyUnavailable,
+    /// No credentials, or unknown ones (the server's token check, or the server's own store
+    /// behind another server with tokens).
+    Unauthenticated,
+    /// Credentials whose scope does not allow the request.
+    PermissionDenied,
     /// A bug or damaged data.
     Internal,
 }
@@ -34,6 +39,8 @@ impl ErrorKind {
             ErrorKind::ResourceDoesNotExist => "RESOURCE_DOES_NOT_EXIST",
             ErrorKind::ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
             ErrorKind::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            ErrorKind::Unauthenticated => "UNAUTHENTICATED",
+            ErrorKind::PermissionDenied => "PERMISSION_DENIED",
             ErrorKind::Internal => "INTERNAL_ERROR",
         }
     }
@@ -44,6 +51,8 @@ impl ErrorKind {
             ErrorKind::InvalidParameterValue | ErrorKind::ResourceAlreadyExists => StatusCode::BAD_REQUEST,
             ErrorKind::ResourceDoesNotExist => StatusCode::NOT_FOUND,
             ErrorKind::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,6 +113,8 @@ impl From<StoreError> for MlflowError {
             S::AlreadyExists => ErrorKind::ResourceAlreadyExists,
             S::Conflict | S::InvalidArgument | S::FailedPrecondition => ErrorKind::InvalidParameterValue,
             S::Unavailable => ErrorKind::TemporarilyUnavailable,
+            S::Unauthenticated => ErrorKind::Unauthenticated,
+            S::PermissionDenied => ErrorKind::PermissionDenied,
             S::DataLoss | S::Internal => ErrorKind::Internal,
         };
         let message = match &error.hint {
@@ -134,6 +145,8 @@ mod tests {
             S::Conflict,
             S::InvalidArgument,
             S::FailedPrecondition,
+            S::Unauthenticated,
+            S::PermissionDenied,
         ] {
             let error = MlflowError::from(StoreError::new(kind, "x"));
             assert!(error.kind.status().is_client_error(), "{kind:?} → {:?}", error.kind);

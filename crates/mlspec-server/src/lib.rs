@@ -17,6 +17,7 @@
 //! bounded connections.
 
 pub mod api;
+pub mod auth;
 pub mod exposition;
 pub mod history;
 pub mod probe;

@@ -4,6 +4,10 @@
 //! one store, with the connection bounds of [`crate::serve`], a timeout on every API request,
 //! and a graceful shutdown: on SIGINT or SIGTERM readiness turns 503, the listener closes, and
 //! the requests in progress are finished and answered before the process exits.
+//!
+//! With a token file, the API and `/varz` are behind the token check ([`crate::auth`]); the
+//! other probes stay open. Without one, whoever reaches the server may read and write, so it
+//! listens on loopback only.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +19,7 @@ use axum::Router;
 use mlspec_store::Store;
 use tokio::net::TcpListener;
 
+use crate::auth::{Auth, Policy, protect};
 use crate::serve::{ServeLimits, serve_until};
 use crate::{Phase, StepInfo, StepState};
 
@@ -34,23 +39,20 @@ pub struct ServerConfig {
     pub limits: ServeLimits,
     /// Where artifacts are kept (`--artifacts`), for the routes in `extra`.
     pub artifacts: PathBuf,
-    /// Routes served beside the API over the same store: the MLflow tracking API.
+    /// Routes served beside the API over the same store: the MLflow tracking API, checked as
+    /// MLflow's routes ([`Policy::MLFLOW`]) when there are tokens.
     pub extra: Router,
-    /// The tokens file (`--token-file`): for the auth layer, not yet here.
-    pub token_file: Option<PathBuf>,
+    /// The token check (`--token-file`, or the default file when it exists); `None`: no
+    /// tokens, everything open, loopback only.
+    pub auth: Option<Arc<Auth>>,
 }
 
 impl ServerConfig {
-    /// Refuses what this build cannot honour yet, rather than accept it and do nothing: tokens
-    /// (the auth layer). And without tokens the API is open to whoever reaches it, so it
-    /// listens on loopback only.
+    /// Without tokens the API is open to whoever reaches it, so it listens on loopback only.
     pub fn check(&self, listen: &SocketAddr) -> Result<(), String> {
-        if self.token_file.is_some() {
-            return Err("--token-file is not supported yet: this build has no token authentication".to_owned());
-        }
-        if !listen.ip().is_loopback() {
+        if self.auth.is_none() && !listen.ip().is_loopback() {
             return Err(format!(
-                "refusing to listen on {listen}: without tokens the API lets anyone who reaches it write to the store, so it listens on loopback only (127.0.0.1 or ::1)"
+                "refusing to listen on {listen}: without tokens the API lets anyone who reaches it write to the store, so it listens on loopback only (127.0.0.1 or ::1); create a token first (`mlspec server token create --name NAME --scope write`)"
             ));
         }
         Ok(())
@@ -77,11 +79,14 @@ pub fn server_info(listen: &SocketAddr, store: &str, command: Vec<String>) -> St
     }
 }
 
-/// The server's routes: the probes over `state`, the API over the store, and the extra routes.
+/// The server's routes: the probes over `state`, the API over the store and the extra routes,
+/// each behind the token check when there is one.
 pub fn app(config: &ServerConfig, state: Arc<StepState>) -> Router {
-    crate::api::router(config.store.clone(), config.request_timeout)
-        .merge(config.extra.clone())
-        .merge(crate::probes(state))
+    let auth = config.auth.as_ref();
+    let api = crate::api::router(config.store.clone(), config.request_timeout);
+    protect(api, auth, Policy::API)
+        .merge(protect(config.extra.clone(), auth, Policy::MLFLOW))
+        .merge(protect(crate::probes(state), auth, Policy::PROBES))
 }
 
 /// Serves until `shutdown` completes, then shuts down gracefully (see the module docs).
@@ -98,4 +103,37 @@ pub async fn run(
         state.set_phase(Phase::ShuttingDown { reason });
     };
     serve_until(listener, router, config.limits, stopping, SHUTDOWN_GRACE).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(auth: Option<Arc<Auth>>, store: Arc<dyn Store>) -> ServerConfig {
+        ServerConfig {
+            store,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            limits: ServeLimits::default(),
+            artifacts: PathBuf::from("artifacts"),
+            extra: Router::new(),
+            auth,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_public_address_needs_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = mlspec_store::Location::Sqlite(dir.path().join("store.db"));
+        let store: Arc<dyn Store> = Arc::new(mlspec_store::SqlStore::init(&location).await.unwrap().0);
+        let public: SocketAddr = "0.0.0.0:5000".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let open = config(None, store.clone());
+        assert!(open.check(&public).unwrap_err().contains("loopback only"));
+        assert!(open.check(&loopback).is_ok());
+
+        let file = dir.path().join(crate::auth::DEFAULT_FILE_NAME);
+        std::fs::write(&file, crate::auth::TokenFile::default().to_bytes()).unwrap();
+        let auth = Arc::new(Auth::open(file, false).unwrap());
+        assert!(config(Some(auth), store).check(&public).is_ok());
+    }
 }

@@ -25,6 +25,12 @@ pub enum ErrorKind {
     DataLoss,
     /// A bug or an unexpected database error.
     Internal,
+    /// The request carries no credentials, or ones the server does not know (a server with
+    /// tokens: see `mlspec server token`).
+    Unauthenticated,
+    /// The credentials are valid but their scope does not allow the request (a read token
+    /// asked to write).
+    PermissionDenied,
 }
 
 impl ErrorKind {
@@ -39,6 +45,8 @@ impl ErrorKind {
             ErrorKind::Unavailable => "Unavailable",
             ErrorKind::DataLoss => "DataLoss",
             ErrorKind::Internal => "Internal",
+            ErrorKind::Unauthenticated => "Unauthenticated",
+            ErrorKind::PermissionDenied => "PermissionDenied",
         }
     }
 
@@ -52,6 +60,8 @@ impl ErrorKind {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorKind::InvalidArgument => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::PermissionDenied => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::FailedPrecondition => 409,
             ErrorKind::Unavailable => 503,
@@ -64,6 +74,8 @@ impl ErrorKind {
     /// conflict, and the statuses the API adds for a request's form (413, 415) read as invalid.
     pub fn from_http_status(status: u16) -> ErrorKind {
         match status {
+            401 => ErrorKind::Unauthenticated,
+            403 => ErrorKind::PermissionDenied,
             404 | 410 => ErrorKind::NotFound,
             409 | 412 => ErrorKind::Conflict,
             502..=504 | 408 | 429 => ErrorKind::Unavailable,
@@ -215,4 +227,24 @@ fn is_not_a_database(message: &str) -> bool {
 /// SQLite's lock errors, once its busy timeout has run out.
 pub(crate) fn is_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database table is locked")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_reads_back_as_the_kind_that_answers_it() {
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::Conflict,
+            ErrorKind::InvalidArgument,
+            ErrorKind::Unavailable,
+            ErrorKind::Internal,
+            ErrorKind::Unauthenticated,
+            ErrorKind::PermissionDenied,
+        ] {
+            assert_eq!(ErrorKind::from_http_status(kind.http_status()), kind, "{kind:?}");
+        }
+    }
 }

@@ -8,6 +8,11 @@
 //! A request that gets no answer within the store's timeouts ([`Timeouts`]:
 //! `MLSPEC_STORE_CONNECT_TIMEOUT` to connect, that plus `MLSPEC_STORE_STATEMENT_TIMEOUT` for
 //! the answer) fails as [`ErrorKind::Unavailable`], naming the server.
+//!
+//! A server with tokens wants one: [`TOKEN_VAR`] (`MLSPEC_TOKEN`) holds it, and every request
+//! carries it as `Authorization: Bearer …`, marked sensitive so that it is never printed —
+//! not in an error, not in a debug dump. The server's 401 and 403 come back as
+//! [`ErrorKind::Unauthenticated`] and [`ErrorKind::PermissionDenied`].
 
 use async_trait::async_trait;
 use mlspec_spec::{Document, Name, Status, Version};
@@ -22,6 +27,10 @@ use crate::model::*;
 use crate::sql::Timeouts;
 use crate::wire::{self, API_PREFIX, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest};
 
+/// The environment variable holding the token sent to a server with tokens (`mlspec server
+/// token create` prints one).
+pub const TOKEN_VAR: &str = "MLSPEC_TOKEN";
+
 /// How long an idle connection to the server is kept for reuse.
 const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(4);
 
@@ -34,13 +43,15 @@ pub struct HttpStore {
 
 impl HttpStore {
     /// Connects to the server at `location` (an [`Location::Http`]) with the environment's
-    /// timeouts, and checks that it answers as an mlspec store.
+    /// timeouts and token ([`TOKEN_VAR`]), and checks that it answers as an mlspec store.
     pub async fn open(location: &Location) -> Result<HttpStore> {
-        HttpStore::open_with(location, Timeouts::from_env()?).await
+        let token = std::env::var(TOKEN_VAR).ok();
+        HttpStore::open_with(location, Timeouts::from_env()?, token.as_deref()).await
     }
 
-    /// [`HttpStore::open`] with the given timeouts.
-    pub async fn open_with(location: &Location, timeouts: Timeouts) -> Result<HttpStore> {
+    /// [`HttpStore::open`] with the given timeouts and token (none, or an empty one: no
+    /// `Authorization` header).
+    pub async fn open_with(location: &Location, timeouts: Timeouts, token: Option<&str>) -> Result<HttpStore> {
         let Location::Http(url) = location else {
             return Err(StoreError::invalid(format!("{location} is not an http(s) URL")));
         };
@@ -54,6 +65,7 @@ impl HttpStore {
             .pool_idle_timeout(POOL_IDLE)
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.operation())
+            .default_headers(authorization(token)?)
             .build()
             .map_err(|e| StoreError::new(ErrorKind::Internal, format!("cannot make an HTTP client: {e}")))?;
         let store = HttpStore {
@@ -171,6 +183,26 @@ impl HttpStore {
         let request = SearchRequest::from_query(query, offset, limit);
         self.post_json(self.url(&["search"])?, &request, None).await
     }
+}
+
+/// The headers that carry `token`, marked sensitive; none for no token. A token is trimmed
+/// (a file read with `$(cat …)` may end in a newline) and never quoted in an error.
+fn authorization(token: Option<&str>) -> Result<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(headers);
+    };
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        StoreError::invalid(format!(
+            "{TOKEN_VAR} holds characters an HTTP header cannot carry (its value is not shown)"
+        ))
+        .with_hint(format!(
+            "set {TOKEN_VAR} to the token `mlspec server token create` printed, nothing else"
+        ))
+    })?;
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Ok(headers)
 }
 
 /// An error and its causes, `a: b: c` (reqwest's own message says little without them).
@@ -292,5 +324,30 @@ impl Store for HttpStore {
 
     async fn verify(&self) -> Result<VerifyReport> {
         self.get_json(self.url(&["store", "verify"])?).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_becomes_a_sensitive_bearer_header_and_is_never_quoted() {
+        assert!(authorization(None).unwrap().is_empty());
+        assert!(authorization(Some(" \n")).unwrap().is_empty());
+        let headers = authorization(Some("mlspec_abc\n")).unwrap();
+        let value = &headers[reqwest::header::AUTHORIZATION];
+        assert_eq!(value, "Bearer mlspec_abc");
+        assert!(value.is_sensitive() && !format!("{value:?}").contains("abc"));
+        let error = authorization(Some("mlspec_a\u{7}secret")).unwrap_err();
+        assert!(
+            error.message.contains(TOKEN_VAR) && !error.to_string().contains("secret"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_token_variable_is_one_that_recorded_environments_redact() {
+        assert!(mlspec_spec::redact::is_secret_variable(TOKEN_VAR));
     }
 }

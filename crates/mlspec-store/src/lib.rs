@@ -76,7 +76,7 @@ use sqlx::AnyConnection;
 
 pub use current::display as object_label;
 pub use error::{ErrorKind, Result, StoreError};
-pub use http::HttpStore;
+pub use http::{HttpStore, TOKEN_VAR};
 pub use location::{Location, STORE_DIR, STORE_FILE};
 pub use model::*;
 pub use read::diff;

@@ -125,6 +125,8 @@ mod tests {
             ErrorKind::Unavailable,
             ErrorKind::DataLoss,
             ErrorKind::Internal,
+            ErrorKind::Unauthenticated,
+            ErrorKind::PermissionDenied,
         ] {
             let error = StoreError::new(kind, "m").with_hint("h");
             let api = ApiError::from(error.clone());

@@ -17,8 +17,8 @@
 //! | `GET /api/v1/openapi.json` | this API's OpenAPI 3.1 document, generated from the code ([`ApiDoc`]) |
 //!
 //! Errors are [`error::ApiError`]s; requests are read by [`request`]. Who acts comes from the
-//! `X-MLSpec-Actor` header for now: [`request::actor`] is where an auth layer will take it from
-//! the caller's token instead.
+//! `X-MLSpec-Actor` header ([`request::actor`]); on a server with tokens the token check
+//! ([`crate::auth`]) sets that header to the token's name, whatever the client sent.
 
 pub mod error;
 pub mod request;
@@ -120,9 +120,67 @@ async fn within(
         lineage_by_name,
         act_by_name,
     ),
-    components(schemas(ErrorAnswer, Direction, GraphFormat, ByWhat, Action))
+    components(schemas(ErrorAnswer, Direction, GraphFormat, ByWhat, Action)),
+    modifiers(&Tokens)
 )]
 pub struct ApiDoc;
+
+/// Adds to the document what a server with tokens asks for ([`crate::auth`]): a bearer token
+/// or basic auth with the token as password (or neither, on a server without tokens), and the
+/// 401 and 403 answers of every operation.
+struct Tokens;
+
+impl utoipa::Modify for Tokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::{Ref, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let schemes = [
+            (
+                "bearer",
+                HttpAuthScheme::Bearer,
+                "A token of `mlspec server token create`",
+            ),
+            (
+                "basic",
+                HttpAuthScheme::Basic,
+                "Any user name, a token as the password (MLflow's MLFLOW_TRACKING_USERNAME/PASSWORD)",
+            ),
+        ];
+        for (name, scheme, description) in schemes {
+            let mut http = Http::new(scheme);
+            http.description = Some(description.to_owned());
+            components.add_security_scheme(name, SecurityScheme::Http(http));
+        }
+        openapi.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("basic", Vec::<String>::new()),
+            SecurityRequirement::default(),
+        ]);
+        let refusal = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::Content::new(Some(Ref::from_schema_name("ErrorAnswer"))),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".to_owned(),
+                    refusal("No token, or one the server does not know (a server with tokens)").into(),
+                );
+                responses.insert(
+                    "403".to_owned(),
+                    refusal("The token's scope does not allow the request").into(),
+                );
+            }
+        }
+    }
+}
 
 /// Result of a handler.
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -185,7 +243,7 @@ async fn verify(State(state): State<ApiState>) -> Answer<VerifyReport> {
 /// Validates documents as `mlspec apply` does, then creates or updates them in one
 /// transaction: all or nothing.
 #[utoipa::path(post, path = "/api/v1/apply", tag = "objects",
-    params(("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8); `anonymous` when absent")),
+    params(("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8); `anonymous` when absent. A server with tokens records the token's name instead")),
     request_body(description = "One document or an array of them (JSON), or YAML documents separated by `---`",
         content((Object = "application/json"), (String = "application/yaml"))),
     responses(
@@ -489,7 +547,7 @@ fn action(text: &str) -> Result<Action, ApiError> {
 /// Deprecates, archives, reactivates, renames or promotes the object.
 #[utoipa::path(post, path = "/api/v1/ids/{id}/{action}", tag = "lifecycle",
     params(("id" = String, Path, description = "The object's system id"), ("action" = Action, Path),
-        ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8)")),
+        ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8); a server with tokens records the token's name instead")),
     request_body(content = Option<Object>, description = "rename: {\"name\"}; promote: {\"dataset\", \"version\"?}; none for the others", content_type = "application/json"),
     responses((status = 200, description = "Done", body = Change), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer),
         (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 413, description = "The body is too large", body = ErrorAnswer), (status = 415, description = "The wrong content type", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
@@ -509,7 +567,7 @@ async fn act_by_id(
 #[utoipa::path(post, path = "/api/v1/{kind}/{name}/{action}", tag = "lifecycle",
     params(("kind" = String, Path, description = "A kind"), ("name" = String, Path, description = "An id, a name, or name@version"),
         ("action" = Action, Path), ByParam,
-        ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8)")),
+        ("x-mlspec-actor" = Option<String>, Header, description = "Who acts (percent-encoded UTF-8); a server with tokens records the token's name instead")),
     request_body(content = Option<Object>, description = "rename: {\"name\"}; promote: {\"dataset\", \"version\"?}; none for the others", content_type = "application/json"),
     responses((status = 200, description = "Done", body = Change), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object, kind or route", body = ErrorAnswer),
         (status = 409, description = "A conflict with the store's state", body = ErrorAnswer), (status = 413, description = "The body is too large", body = ErrorAnswer), (status = 415, description = "The wrong content type", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]

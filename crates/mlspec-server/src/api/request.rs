@@ -76,8 +76,8 @@ pub enum ByWhat {
     Name,
 }
 
-/// Who acts: the `X-MLSpec-Actor` header (percent-encoded UTF-8), else [`ANONYMOUS`]. This is
-/// the place where an auth layer will put the token's name instead.
+/// Who acts: the `X-MLSpec-Actor` header (percent-encoded UTF-8), else [`ANONYMOUS`]. On a
+/// server with tokens the token check ([`crate::auth`]) has set it to the token's name.
 pub fn actor(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(value) = headers.get(ACTOR_HEADER) else {
         return Ok(ANONYMOUS.to_owned());

@@ -4,6 +4,9 @@
 //! SIGTERM, the database going away (503, then recovery), and the third-party checks: PyPI's
 //! `openapi-spec-validator` on the served OpenAPI document and `schemathesis` against the live
 //! server (from the venv named by MLSPEC_INTEROP_PYTHON, which scripts/interop-setup makes).
+//! And tokens: made once and stored hashed, 401/403/200 by scope, basic auth, anonymous
+//! reads, the http backend with MLSPEC_TOKEN, revocation seen at once, and no token in any
+//! output.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
-use super::store::{mlspec, quickstart, test_stores};
+use super::store::{mlspec, mlspec_with, quickstart, test_stores};
 
 /// A running `mlspec server`, killed (by PID) when dropped.
 struct Server {
@@ -44,6 +47,11 @@ fn start(dir: &Path, store: Option<&str>) -> Server {
 
 /// [`start`] with environment variables.
 fn start_with(dir: &Path, store: Option<&str>, env: &[(&str, &str)]) -> Server {
+    launch(dir, store, env, &[])
+}
+
+/// [`start_with`] with more arguments for `mlspec server`.
+fn launch(dir: &Path, store: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Server {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut command = Command::new(cargo_bin("mlspec"));
     command
@@ -51,6 +59,7 @@ fn start_with(dir: &Path, store: Option<&str>, env: &[(&str, &str)]) -> Server {
         .env_remove("MLSPEC_STORE")
         .envs(env.iter().copied())
         .args(["server", "--listen", &addr])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(store) = store {
@@ -71,6 +80,17 @@ fn start_with(dir: &Path, store: Option<&str>, env: &[(&str, &str)]) -> Server {
 /// One HTTP/1.1 request on a fresh connection: the status and the body; `None` when the
 /// server cannot be reached.
 fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<(u16, String)> {
+    let answer = exchange(addr, method, path, headers, body)?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// One HTTP/1.1 request on a fresh connection: the whole answer, head and body.
+fn exchange(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<String> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -88,13 +108,7 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
     let _ = stream.write_all(body);
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
+    Some(String::from_utf8_lossy(&answer).into_owned())
 }
 
 fn call(server: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
@@ -350,11 +364,12 @@ fn sigterm_stops_the_server_cleanly() {
 }
 
 #[test]
-fn flags_for_later_pieces_and_public_addresses_are_refused() {
+fn missing_tokens_and_public_addresses_are_refused() {
     let project = tempfile::tempdir().unwrap();
     assert_eq!(mlspec(project.path(), &["init"]).code, 0);
     for (args, says) in [
-        (vec!["server", "--token-file", "t"], "--token-file is not supported yet"),
+        (vec!["server", "--token-file", "t"], "cannot read the token file"),
+        (vec!["server", "--allow-anonymous-read"], "needs tokens"),
         (vec!["server", "--listen", "0.0.0.0:5000"], "loopback only"),
     ] {
         let out = mlspec(project.path(), &args);
@@ -506,6 +521,280 @@ fn the_openapi_document_is_valid_and_the_live_server_keeps_it() {
     assert!(out.status.success(), "{report}");
 }
 
+impl Server {
+    /// Stops the server (SIGTERM) and returns everything it wrote to stderr.
+    fn stop(mut self) -> String {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let _ = self.child.wait();
+        let mut stderr = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        stderr
+    }
+}
+
+/// `mlspec server token create` in `dir`: the token it prints, checked to be printed once.
+fn create_token(dir: &Path, name: &str, scope: &str) -> String {
+    let out = mlspec(dir, &["server", "token", "create", "--name", name, "--scope", scope]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let token = out.stdout.trim().to_owned();
+    assert!(token.starts_with("mlspec_") && token.len() == 71, "{token}");
+    assert!(
+        !out.stderr.contains(&token) && out.stderr.contains("shown only now"),
+        "{}",
+        out.stderr
+    );
+    token
+}
+
+fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}
+
+fn basic(user: &str, token: &str) -> (&'static str, String) {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"));
+    ("Authorization", format!("Basic {encoded}"))
+}
+
+/// [`call`] with headers given as owned pairs.
+fn call_as(
+    server: &Server,
+    method: &str,
+    path: &str,
+    auth: &(&str, String),
+    more: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut headers = vec![(auth.0, auth.1.as_str())];
+    headers.extend_from_slice(more);
+    call(server, method, path, &headers, body)
+}
+
+#[test]
+fn tokens_are_made_once_stored_hashed_and_guard_the_api_by_scope() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let ci = create_token(dir, "ci", "write");
+    let reader = create_token(dir, "reader", "read");
+    let admin = create_token(dir, "ops", "admin");
+    let tokens = [&ci, &reader, &admin];
+
+    // The file holds hashes only, readable by its owner only; the list shows no secret.
+    let file = dir.join(".mlspec/server-tokens.json");
+    let stored = std::fs::read_to_string(&file).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let list = mlspec(dir, &["server", "token", "list"]);
+    for token in tokens {
+        let secret = token.trim_start_matches("mlspec_");
+        assert!(!stored.contains(secret) && !list.stdout.contains(secret), "{stored}");
+    }
+    assert!(list.stdout.contains("ci") && list.stdout.contains("write") && !list.stdout.contains("sha256"));
+    assert_eq!(
+        mlspec(dir, &["server", "token", "create", "--name", "ci", "--scope", "read"]).code,
+        2
+    );
+
+    let server = start(dir, None);
+    // No token: 401 with a challenge; a read token may read, not write: 403; a write token may.
+    let answer = exchange(&server.addr, "GET", "/api/v1/Run", &[], b"").unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 401") && answer.to_ascii_lowercase().contains("www-authenticate: bearer"),
+        "{answer}"
+    );
+    let (status, error) = call(&server, "POST", "/api/v1/apply", &[YAML], run_yaml("a").as_bytes());
+    assert_eq!((status, kind(&error)), (401, "Unauthenticated"));
+    let (status, error) = call_as(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &bearer(&reader),
+        &[YAML],
+        run_yaml("a").as_bytes(),
+    );
+    assert_eq!((status, kind(&error)), (403, "PermissionDenied"));
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("needs write"),
+        "{error}"
+    );
+    let (status, report) = call_as(
+        &server,
+        "POST",
+        "/api/v1/apply",
+        &bearer(&ci),
+        &[YAML, ("X-MLSpec-Actor", "eve")],
+        run_yaml("a").as_bytes(),
+    );
+    assert_eq!(status, 200, "{report}");
+    // The token's name is the actor, whatever the client claims.
+    let (_, history) = call_as(&server, "GET", "/api/v1/Run/a/history", &bearer(&reader), &[], b"");
+    assert_eq!(history[0]["actor"], "ci", "{history}");
+    let (status, error) = call_as(&server, "GET", "/api/v1/Run/a", &bearer("mlspec_0000"), &[], b"");
+    assert_eq!((status, kind(&error)), (401, "Unauthenticated"));
+
+    // Basic auth (MLflow's username/password): the password is the token.
+    let (status, _) = call_as(&server, "GET", "/api/v1/Run/a", &basic("anyone", &reader), &[], b"");
+    assert_eq!(status, 200);
+    let (status, _) = call_as(&server, "POST", "/api/v1/Run/a/deprecate", &basic("x", &ci), &[], b"");
+    assert_eq!(status, 200);
+    // store verify is admin's; the probes and the OpenAPI document are open; /varz is a read.
+    assert_eq!(
+        call_as(&server, "GET", "/api/v1/store/verify", &bearer(&ci), &[], b"").0,
+        403
+    );
+    assert_eq!(
+        call_as(&server, "GET", "/api/v1/store/verify", &bearer(&admin), &[], b"").0,
+        200
+    );
+    for open in ["/ok", "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"] {
+        assert_eq!(request(&server.addr, "GET", open, &[], b"").unwrap().0, 200, "{open}");
+    }
+    assert_eq!(call(&server, "GET", "/varz", &[], b"").0, 401);
+    let (status, varz) = request(
+        &server.addr,
+        "GET",
+        "/varz",
+        &[("Authorization", &format!("Bearer {reader}"))],
+        b"",
+    )
+    .unwrap();
+    assert!(
+        status == 200 && tokens.iter().all(|t| !varz.contains(t.as_str())),
+        "{varz}"
+    );
+
+    // The http backend sends MLSPEC_TOKEN; without it, the server's refusal says what to do.
+    let remote = format!("http://{}", server.addr);
+    let with = |token: &str, args: &[&str]| {
+        let mut all = vec!["--store", remote.as_str()];
+        all.extend_from_slice(args);
+        let out = mlspec_with(dir, &[("MLSPEC_TOKEN", token)], &all);
+        for t in tokens {
+            assert!(
+                !out.stdout.contains(t.as_str()) && !out.stderr.contains(t.as_str()),
+                "{args:?}"
+            );
+        }
+        out
+    };
+    let quickstart = quickstart();
+    for args in [
+        vec!["apply", quickstart.as_str()],
+        vec!["list", "runs"],
+        vec!["get", "Dataset", "penguins-raw", "-o", "json"],
+        vec!["lineage", "Artifact", "model", "--upstream"],
+        vec!["rename", "Run", "prepare-1", "prepared"],
+        vec!["history", "Run", "prepared"],
+    ] {
+        let out = with(&ci, &args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(with(&admin, &["store", "verify"]).code, 0);
+    let out = with(&reader, &["deprecate", "Run", "prepared"]);
+    assert!(
+        out.code != 0 && out.stderr.contains("PermissionDenied"),
+        "{}",
+        out.stderr
+    );
+    let out = mlspec(dir, &["--store", &remote, "list", "runs"]);
+    assert!(
+        out.code != 0 && out.stderr.contains("Unauthenticated") && out.stderr.contains("MLSPEC_TOKEN"),
+        "{}",
+        out.stderr
+    );
+
+    // Revoking takes effect at the next request, without a restart.
+    let out = mlspec(dir, &["server", "token", "revoke", "ci"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (status, error) = call_as(&server, "GET", "/api/v1/Run", &bearer(&ci), &[], b"");
+    assert_eq!((status, kind(&error)), (401, "Unauthenticated"));
+    assert_eq!(
+        call_as(&server, "GET", "/api/v1/Run", &bearer(&reader), &[], b"").0,
+        200
+    );
+
+    let log = server.stop();
+    assert!(
+        log.contains("tokens on (3 in") && log.contains("reread the token file"),
+        "{log}"
+    );
+    for token in tokens {
+        assert!(!log.contains(token.as_str()), "{log}");
+    }
+}
+
+#[test]
+fn anonymous_reads_pass_when_allowed_and_writes_still_need_a_token() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let file = dir.join("tokens.json");
+    let file_arg = file.display().to_string();
+    let out = mlspec(
+        dir,
+        &[
+            "server",
+            "token",
+            "create",
+            "--token-file",
+            &file_arg,
+            "--name",
+            "ci",
+            "--scope",
+            "write",
+        ],
+    );
+    let ci = out.stdout.trim().to_owned();
+    let server = launch(dir, None, &[], &["--token-file", &file_arg, "--allow-anonymous-read"]);
+    assert_eq!(call(&server, "GET", "/api/v1/Run", &[], b"").0, 200);
+    assert_eq!(
+        call(&server, "POST", "/api/v1/search", &[JSON], br#"{"kind": "Run"}"#).0,
+        200
+    );
+    let (status, error) = call(&server, "POST", "/api/v1/apply", &[YAML], run_yaml("a").as_bytes());
+    assert_eq!((status, kind(&error)), (401, "Unauthenticated"));
+    // Credentials presented are checked even where none are needed.
+    assert_eq!(
+        call_as(&server, "GET", "/api/v1/Run", &bearer("wrong"), &[], b"").0,
+        401
+    );
+    assert_eq!(
+        call_as(
+            &server,
+            "POST",
+            "/api/v1/apply",
+            &bearer(&ci),
+            &[YAML],
+            run_yaml("a").as_bytes()
+        )
+        .0,
+        200
+    );
+    let out = mlspec(dir, &["--store", &format!("http://{}", server.addr), "list", "runs"]);
+    assert!(out.code == 0 && out.stdout.contains('a'), "{}", out.stderr);
+    let log = server.stop();
+    assert!(log.contains("reads are open to anyone") && !log.contains(&ci), "{log}");
+}
+
+#[test]
+fn tokens_made_at_once_are_all_kept() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let names: Vec<String> = (0..6).map(|i| format!("pod-{i}")).collect();
+    std::thread::scope(|scope| {
+        for name in &names {
+            scope.spawn(move || create_token(dir, name, "write"));
+        }
+    });
+    let list = mlspec(dir, &["server", "token", "list"]);
+    for name in &names {
+        assert!(list.stdout.contains(name.as_str()), "{name}: {}", list.stdout);
+    }
+}
+
 /// The MLflow client, unchanged, talks to `mlspec server` (the tracking API is mounted beside
 /// the REST API): what it logs is an mlspec Run that `list --where` finds, and its artifact is
 /// kept under the project's `.mlspec/artifacts/` by default.
@@ -556,4 +845,56 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+/// The MLflow client, unchanged, against a server with tokens: `MLFLOW_TRACKING_TOKEN` (Bearer)
+/// and `MLFLOW_TRACKING_USERNAME`/`PASSWORD` (basic, the token as password) are accepted; a
+/// read token may not log (PERMISSION_DENIED), no token may not read (UNAUTHENTICATED).
+#[test]
+fn the_mlflow_client_logs_with_a_token_or_basic_credentials() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let ci = create_token(dir, "ci", "write");
+    let reader = create_token(dir, "reader", "read");
+    let server = start(dir, None);
+    let script = r#"
+import mlflow
+mlflow.set_experiment("churn")
+with mlflow.start_run(run_name="fit"):
+    mlflow.log_metric("loss", 0.25)
+print("logged")
+"#;
+    let log_with = |env: &[(&str, &str)]| {
+        let out = Command::new(python())
+            .args(["-c", script])
+            .env("MLFLOW_TRACKING_URI", format!("http://{}", server.addr))
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            .env_remove("MLFLOW_TRACKING_TOKEN")
+            .env_remove("MLFLOW_TRACKING_USERNAME")
+            .env_remove("MLFLOW_TRACKING_PASSWORD")
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = log_with(&[("MLFLOW_TRACKING_TOKEN", &ci)]);
+    assert!(ok && text.contains("logged"), "{text}");
+    let (ok, text) = log_with(&[
+        ("MLFLOW_TRACKING_USERNAME", "someone"),
+        ("MLFLOW_TRACKING_PASSWORD", &ci),
+    ]);
+    assert!(ok && text.contains("logged"), "{text}");
+    let (ok, text) = log_with(&[("MLFLOW_TRACKING_TOKEN", &reader)]);
+    assert!(!ok && text.contains("PERMISSION_DENIED"), "{text}");
+    let (ok, text) = log_with(&[]);
+    assert!(!ok && text.contains("UNAUTHENTICATED"), "{text}");
+    let log = server.stop();
+    assert!(!log.contains(&ci) && !log.contains(&reader), "{log}");
 }

@@ -12,11 +12,18 @@ pub struct Out {
 }
 
 pub fn mlspec(dir: &Path, args: &[&str]) -> Out {
+    mlspec_with(dir, &[], args)
+}
+
+/// [`mlspec`] with environment variables.
+pub fn mlspec_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
     let out = Command::cargo_bin("mlspec")
         .unwrap()
         .current_dir(dir)
         .env_remove("MLSPEC_STORE")
+        .env_remove("MLSPEC_TOKEN")
         .env("MLSPEC_ACTOR", "tester")
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .unwrap();
