@@ -344,7 +344,10 @@ async fn set_status(state: &MlflowState, r: &IdRequest, status: Status) -> Resul
     }
     get(state, id).await?;
     let selector = Selector::Id(crate::naming::object_id(id, "Experiment")?);
-    state.store.set_status(&selector, status, crate::state::ACTOR).await?;
+    state
+        .store
+        .set_status(&selector, status, &crate::state::actor())
+        .await?;
     Ok(Json(json!({})))
 }
 

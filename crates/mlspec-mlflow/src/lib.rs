@@ -83,6 +83,7 @@ pub fn router_with_state(state: Arc<MlflowState>) -> Router {
         .route("/api/3.0/mlflow/server-info", get(server_info))
         .layer(DefaultBodyLimit::max(wire::MAX_JSON_BODY))
         .merge(artifact_files)
+        .layer(axum::middleware::from_fn(state::with_actor))
         .with_state(state)
 }
 

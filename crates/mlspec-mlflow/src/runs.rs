@@ -769,7 +769,10 @@ async fn set_status(state: &MlflowState, r: &DeleteRequest, status: Status) -> R
     let _lock = state.lock(&id).await;
     Run::load(state, &id).await?;
     let selector = Selector::Id(object_id(&id, "Run")?);
-    state.store.set_status(&selector, status, crate::state::ACTOR).await?;
+    state
+        .store
+        .set_status(&selector, status, &crate::state::actor())
+        .await?;
     Ok(Json(json!({})))
 }
 

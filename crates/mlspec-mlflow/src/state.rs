@@ -31,8 +31,38 @@ use crate::artifacts::ArtifactRoot;
 use crate::error::{MlflowError, Result};
 use crate::naming::object_id;
 
-/// Who the store records as the author of the changes made through the MLflow API.
+/// Who the store records as the author of a change made through the MLflow API when the
+/// request names no one (no token, no `X-MLSpec-Actor` header).
 pub const ACTOR: &str = "mlflow-api";
+
+tokio::task_local! {
+    /// Who acts for the request being answered.
+    static REQUEST_ACTOR: String;
+}
+
+/// The author of the changes the request being answered makes: the name the server's token
+/// check put in `X-MLSpec-Actor` (or that a client sent, on a server without tokens), else
+/// [`ACTOR`].
+pub fn actor() -> String {
+    REQUEST_ACTOR
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| ACTOR.to_owned())
+}
+
+/// Answers `request` with its actor known to [`actor`]; a malformed header is a 400.
+pub async fn with_actor(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let named = request
+        .headers()
+        .get(mlspec_store::wire::ACTOR_HEADER)
+        .map(|value| mlspec_store::wire::decode_actor(value.as_bytes()));
+    let actor = match named {
+        None => ACTOR.to_owned(),
+        Some(Ok(actor)) => actor,
+        Some(Err(reason)) => return MlflowError::invalid(reason).into_response(),
+    };
+    REQUEST_ACTOR.scope(actor, next.run(request)).await
+}
 
 /// Lock stripes for per-object read-modify-write.
 const STRIPES: usize = 64;
@@ -144,7 +174,7 @@ impl MlflowState {
         for document in documents {
             check(document)?;
         }
-        self.store.apply(documents, ACTOR).await?;
+        self.store.apply(documents, &actor()).await?;
         Ok(())
     }
 }

@@ -43,6 +43,21 @@ pub const API_PREFIX: &str = "/api/v1";
 /// the client says who it is; an auth layer will set the actor from the token instead.
 pub const ACTOR_HEADER: &str = "x-mlspec-actor";
 
+/// Who acts, from an [`ACTOR_HEADER`] value: percent-encoded UTF-8, 1 to 256 printable
+/// characters once trimmed; the error says what is wrong.
+pub fn decode_actor(value: &[u8]) -> std::result::Result<String, String> {
+    let decoded = percent_encoding::percent_decode(value)
+        .decode_utf8()
+        .map_err(|_| format!("the {ACTOR_HEADER} header is not percent-encoded UTF-8"))?;
+    let actor = decoded.trim();
+    if actor.is_empty() || actor.chars().count() > 256 || actor.chars().any(char::is_control) {
+        return Err(format!(
+            "the {ACTOR_HEADER} header must name who acts in 1 to 256 printable characters"
+        ));
+    }
+    Ok(actor.to_owned())
+}
+
 /// The most objects one page of a list holds; a larger `limit` is answered in pages.
 pub const MAX_PAGE: u32 = 1000;
 

@@ -82,16 +82,7 @@ pub fn actor(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(value) = headers.get(ACTOR_HEADER) else {
         return Ok(ANONYMOUS.to_owned());
     };
-    let decoded = percent_encoding::percent_decode(value.as_bytes())
-        .decode_utf8()
-        .map_err(|_| ApiError::invalid(format!("the {ACTOR_HEADER} header is not percent-encoded UTF-8")))?;
-    let actor = decoded.trim();
-    if actor.is_empty() || actor.chars().count() > 256 || actor.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!(
-            "the {ACTOR_HEADER} header must name who acts in 1 to 256 printable characters"
-        )));
-    }
-    Ok(actor.to_owned())
+    wire::decode_actor(value.as_bytes()).map_err(ApiError::invalid)
 }
 
 /// The largest body of documents accepted, in bytes: what `mlspec validate` reads

@@ -886,6 +886,14 @@ print("logged")
     };
     let (ok, text) = log_with(&[("MLFLOW_TRACKING_TOKEN", &ci)]);
     assert!(ok && text.contains("logged"), "{text}");
+    // The store records the token's name as who made the changes.
+    let history = mlspec(dir, &["history", "Experiment/churn", "--format", "json"]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    assert!(
+        history.stdout.contains("\"ci\"") && !history.stdout.contains("mlflow-api"),
+        "{}",
+        history.stdout
+    );
     let (ok, text) = log_with(&[
         ("MLFLOW_TRACKING_USERNAME", "someone"),
         ("MLFLOW_TRACKING_PASSWORD", &ci),
