@@ -98,11 +98,43 @@ pub async fn run(
 ) {
     state.set_phase(Phase::Running);
     let router = app(&config, state.clone());
+    let watching = tokio::spawn(watch_store(config.store.clone(), state.clone()));
     let stopping = async {
         let reason = shutdown.await;
+        watching.abort();
         state.set_phase(Phase::ShuttingDown { reason });
     };
     serve_until(listener, router, config.limits, stopping, SHUTDOWN_GRACE).await;
+}
+
+/// How often readiness asks the store whether it answers, and how long it waits.
+pub const STORE_CHECK: Duration = Duration::from_secs(2);
+
+/// Keeps readiness (`/ok`, `/readyz`) true to the store: 503 with the reason while the store
+/// does not answer a one-object query within [`STORE_CHECK`], 200 again once it does. Liveness
+/// (`/healthz`) stays 200: restarting the server would not bring the database back.
+async fn watch_store(store: Arc<dyn Store>, state: Arc<StepState>) {
+    let mut tick = tokio::time::interval(STORE_CHECK);
+    let probe = mlspec_store::ListQuery {
+        limit: Some(1),
+        ..mlspec_store::ListQuery::new(mlspec_spec::Kind::Experiment)
+    };
+    loop {
+        tick.tick().await;
+        let failure = match tokio::time::timeout(STORE_CHECK, store.list(&probe)).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(error)) => Some(format!("the store does not answer: {}", error.message)),
+            Err(_) => Some(format!(
+                "the store did not answer within {} s",
+                STORE_CHECK.as_secs_f64()
+            )),
+        };
+        match (failure, state.phase()) {
+            (Some(reason), _) => state.set_phase(Phase::Failed { reason }),
+            (None, Phase::Failed { .. }) => state.set_phase(Phase::Running),
+            (None, _) => {}
+        }
+    }
 }
 
 #[cfg(test)]

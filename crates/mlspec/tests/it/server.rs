@@ -452,9 +452,18 @@ fn an_unreachable_database_is_503_with_a_reason_and_recovers() {
         error["error"]["message"].as_str().unwrap().contains("connection"),
         "{error}"
     );
+    // Readiness follows the store (checked every 2 s); liveness does not.
+    let probe = |path: &str| request(&server.addr, "GET", path, &[], b"").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while probe("/readyz").0 != 503 {
+        assert!(Instant::now() < deadline, "/readyz stayed 200 without the database");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(probe("/readyz").1.contains("store"), "{:?}", probe("/readyz"));
+    assert_eq!(probe("/healthz").0, 200);
     proxy.set_up(true);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while call(&server, "GET", "/api/v1/Run", &[], b"").0 != 200 {
+    while call(&server, "GET", "/api/v1/Run", &[], b"").0 != 200 || probe("/readyz").0 != 200 {
         assert!(
             Instant::now() < deadline,
             "the server did not recover within 20 s of the database's return"
