@@ -494,7 +494,7 @@ def main():
     parser.add_argument("--mlflow-venv", required=True, help="a venv with the full PyPI mlflow 3.17.2")
     parser.add_argument("--runs", type=int, default=100_000, help="filler runs of the large search")
     parser.add_argument("--search-reps", type=int, default=200, help="timed searches per phase")
-    parser.add_argument("--search-cap", type=float, default=90.0, help="seconds at most per large search phase")
+    parser.add_argument("--search-cap", type=float, default=60.0, help="seconds at most per large search phase")
     parser.add_argument("--raw-seconds", type=float, default=15.0, help="seconds of the raw log-batch phase")
     parser.add_argument("--json", help="also write every result here")
     args = parser.parse_args()
