@@ -9,7 +9,7 @@
 //! creation is ignored.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use mlspec_spec::kinds::ExperimentSpec;
 use mlspec_spec::newtypes::Key;
 use mlspec_spec::values::Tags;
@@ -351,7 +351,7 @@ async fn set_status(state: &MlflowState, r: &IdRequest, status: Status) -> Resul
     Ok(Json(json!({})))
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 pub(crate) struct SearchRequest {
     max_results: Option<crate::wire::Int64>,
     page_token: Option<String>,
@@ -359,6 +359,37 @@ pub(crate) struct SearchRequest {
     #[serde(default)]
     order_by: Vec<String>,
     view_type: Option<String>,
+}
+
+impl SearchRequest {
+    /// The request of `GET experiments/search`: the same fields in the query string, `order_by`
+    /// repeated once per key.
+    fn from_query(query: &str) -> Result<SearchRequest> {
+        let mut request = SearchRequest::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let value = value.into_owned();
+            match key.as_ref() {
+                "max_results" => {
+                    let n = value.trim().parse().map_err(|_| {
+                        MlflowError::invalid(format!("Invalid value {value:?} for parameter 'max_results'"))
+                    })?;
+                    request.max_results = Some(crate::wire::Int64(n));
+                }
+                "page_token" => request.page_token = Some(value),
+                "filter" => request.filter = Some(value),
+                "order_by" => request.order_by.push(value),
+                "view_type" => request.view_type = Some(value),
+                _ => {}
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// `GET experiments/search`, as MLflow's server also takes it.
+pub(crate) async fn search_by_get(State(state): AppState, RawQuery(query): RawQuery) -> Result<Json<Value>> {
+    let request = SearchRequest::from_query(query.as_deref().unwrap_or(""))?;
+    search(State(state), Body(request)).await
 }
 
 pub(crate) async fn search(State(state): AppState, Body(r): Body<SearchRequest>) -> Result<Json<Value>> {

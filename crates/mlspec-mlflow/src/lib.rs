@@ -94,7 +94,10 @@ fn tracking_routes() -> Router<Arc<MlflowState>> {
         .route(&path("experiments/get-by-name"), get(experiments::get_by_name))
         .route(&path("experiments/create"), post(experiments::create_handler))
         .route(&path("experiments/get"), get(experiments::get_handler))
-        .route(&path("experiments/search"), post(experiments::search))
+        .route(
+            &path("experiments/search"),
+            post(experiments::search).get(experiments::search_by_get),
+        )
         .route(&path("experiments/update"), post(experiments::update))
         .route(&path("experiments/delete"), post(experiments::delete))
         .route(&path("experiments/restore"), post(experiments::restore))

@@ -150,6 +150,47 @@ async fn experiments_keep_exact_names_through_renames() {
 }
 
 #[tokio::test]
+async fn experiments_search_by_get_takes_the_query_string() {
+    let api = api().await;
+    for name in ["b-exp", "a-exp", "c-exp"] {
+        api.post("experiments/create", json!({"name": name})).await;
+    }
+    let names = |body: &Value| -> Vec<String> {
+        body["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, posted) = api
+        .post(
+            "experiments/search",
+            json!({"filter": "name LIKE '%-exp'", "order_by": ["name DESC"], "max_results": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, got) = api
+        .get("experiments/search?filter=name%20LIKE%20%27%25-exp%27&order_by=name%20DESC&order_by=creation_time&max_results=2")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(names(&got), ["c-exp", "b-exp"]);
+    assert_eq!(names(&got), names(&posted));
+    let (_, next) = api
+        .get(&format!(
+            "experiments/search?filter=name%20LIKE%20%27%25-exp%27&order_by=name%20DESC&max_results=2&page_token={}",
+            got["next_page_token"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(names(&next), ["a-exp"]);
+    let (status, body) = api.get("experiments/search?max_results=many").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
+    );
+}
+
+#[tokio::test]
 async fn a_run_whose_name_is_taken_is_named_by_its_whole_id() {
     let api = api().await;
     let run = api.run().await;

@@ -14,6 +14,8 @@ use mlspec_spec::expr::query::{Field, Filter, Literal, OrderBy, OrderKey};
 pub(crate) enum Bind {
     Text(String),
     Num(f64),
+    /// An object key (`objects.created_seq`).
+    Key(i64),
 }
 
 /// SQL text with its parameters, numbered `$1…` in order.
@@ -41,7 +43,7 @@ impl Sql {
             Filter::Any(parts) if parts.is_empty() => "SELECT created_seq AS k FROM objects WHERE 1 = 0".to_owned(),
             Filter::All(parts) => self.combine(parts, kind, " INTERSECT "),
             Filter::Any(parts) => self.combine(parts, kind, " UNION "),
-            Filter::Compare { field, op, value } => self.comparison(field, *op, value, kind),
+            Filter::Compare { field, op, value } => self.comparison_keys(field, *op, value, kind),
         }
     }
 
@@ -61,18 +63,57 @@ impl Sql {
         members.join(operator)
     }
 
-    fn comparison(&mut self, field: &Field, op: BinOp, value: &Literal, kind: Kind) -> String {
+    /// A condition on the row `o` (an object of `kind`) that holds when `filter` does: each
+    /// comparison probes its index at the object's key, so a walk over the objects in key order
+    /// can stop as soon as it has a page — the plan for a dense filter, where [`Sql::keys`]
+    /// would read every matching row first.
+    pub fn holds(&mut self, filter: &Filter, kind: Kind) -> String {
+        match filter {
+            Filter::All(parts) if parts.is_empty() => "1 = 1".to_owned(),
+            Filter::Any(parts) if parts.is_empty() => "1 = 0".to_owned(),
+            Filter::All(parts) => self.connect(parts, kind, " AND "),
+            Filter::Any(parts) => self.connect(parts, kind, " OR "),
+            Filter::Compare { field, op, value } => {
+                let test = self.comparison(field, *op, value, kind);
+                format!(
+                    "EXISTS (SELECT 1 FROM {} WHERE {} = o.created_seq AND {})",
+                    test.rows, test.key, test.condition
+                )
+            }
+        }
+    }
+
+    fn connect(&mut self, parts: &[Filter], kind: Kind, operator: &str) -> String {
+        let members: Vec<String> = parts.iter().map(|part| self.holds(part, kind)).collect();
+        format!("({})", members.join(operator))
+    }
+
+    fn comparison_keys(&mut self, field: &Field, op: BinOp, value: &Literal, kind: Kind) -> String {
+        let test = self.comparison(field, op, value, kind);
+        format!("SELECT {} AS k FROM {} WHERE {}", test.key, test.rows, test.condition)
+    }
+
+    /// Where one comparison looks (the index rows, the object key column) and what it asks.
+    fn comparison(&mut self, field: &Field, op: BinOp, value: &Literal, kind: Kind) -> Comparison {
         let op = operator(op);
         let kind = self.bind(Bind::Text(kind.as_str().to_owned()));
         match field {
             Field::Name => {
                 let value = self.bind(Bind::Text(literal_text(value).to_lowercase()));
-                format!("SELECT created_seq AS k FROM objects WHERE kind = {kind} AND name_key {op} {value}")
+                Comparison {
+                    rows: "objects",
+                    key: "created_seq",
+                    condition: format!("kind = {kind} AND name_key {op} {value}"),
+                }
             }
             Field::Label(key) => {
                 let key = self.bind(Bind::Text(key.clone()));
                 let value = self.bind(Bind::Text(literal_text(value)));
-                format!("SELECT object_key AS k FROM labels WHERE key = {key} AND value {op} {value}")
+                Comparison {
+                    rows: "labels",
+                    key: "object_key",
+                    condition: format!("key = {key} AND value {op} {value}"),
+                }
             }
             _ => {
                 let key = self.bind(Bind::Text(field.index_key().unwrap_or_default()));
@@ -80,10 +121,11 @@ impl Sql {
                     Literal::Num(n) => ("num", self.bind(Bind::Num(*n))),
                     other => ("text", self.bind(Bind::Text(literal_text(other)))),
                 };
-                format!(
-                    "SELECT f.object_key AS k FROM fields f JOIN field_keys fk ON fk.id = f.key_id \
-                     WHERE fk.kind = {kind} AND fk.key = {key} AND f.{column} {op} {value}"
-                )
+                Comparison {
+                    rows: "fields f JOIN field_keys fk ON fk.id = f.key_id",
+                    key: "f.object_key",
+                    condition: format!("fk.kind = {kind} AND fk.key = {key} AND f.{column} {op} {value}"),
+                }
             }
         }
     }
@@ -121,6 +163,13 @@ impl Sql {
             }
         }
     }
+}
+
+/// One comparison's index rows (`rows`, naming objects by the column `key`) and its test.
+struct Comparison {
+    rows: &'static str,
+    key: &'static str,
+    condition: String,
 }
 
 fn operator(op: BinOp) -> &'static str {

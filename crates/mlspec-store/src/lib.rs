@@ -71,7 +71,7 @@ mod write;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mlspec_spec::{Document, Name, Status, Version};
+use mlspec_spec::{Document, Name, ObjectId, Status, Version};
 use sqlx::AnyConnection;
 
 pub use current::display as object_label;
@@ -105,6 +105,16 @@ pub trait Store: Send + Sync {
 
     /// The object a selector names, as stored now.
     async fn get(&self, selector: &Selector) -> Result<StoredObject>;
+
+    /// The objects with these ids, as stored now, in the order given (a page of a listing read
+    /// at once). An id that is not stored is NotFound.
+    async fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<StoredObject>> {
+        let mut objects = Vec::with_capacity(ids.len());
+        for id in ids {
+            objects.push(self.get(&Selector::Id(id.clone())).await?);
+        }
+        Ok(objects)
+    }
 
     /// The objects of a kind (Active only unless statuses are given), in name order.
     async fn list(&self, query: &ListQuery) -> Result<Vec<ObjectSummary>>;
@@ -222,6 +232,10 @@ impl Store for SqlStore {
 
     async fn get(&self, selector: &Selector) -> Result<StoredObject> {
         with_connection!(self, |conn| read::get(conn, selector))
+    }
+
+    async fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<StoredObject>> {
+        with_connection!(self, |conn| read::get_many(conn, ids))
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<ObjectSummary>> {

@@ -1,6 +1,6 @@
 //! Reading: one object, lists, and an object's history with what each event changed.
 
-use mlspec_spec::Status;
+use mlspec_spec::{ObjectId, Status};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
@@ -11,7 +11,7 @@ use crate::model::{Event, FieldChange, ListQuery, ObjectSummary, Selector, Store
 use crate::resolve::Resolver;
 use crate::sql::Backend;
 use mlspec_spec::expr::ast::BinOp;
-use mlspec_spec::expr::query::{Field, Filter, Literal};
+use mlspec_spec::expr::query::{Field, Filter, Literal, OrderKey};
 
 /// The object `selector` names, as stored now.
 pub(crate) async fn get(conn: &mut AnyConnection, selector: &Selector) -> Result<StoredObject> {
@@ -24,6 +24,33 @@ pub(crate) async fn get(conn: &mut AnyConnection, selector: &Selector) -> Result
     })
 }
 
+/// The objects with these ids, as stored now, in the order given: a few queries of many ids
+/// each, instead of one lookup per object.
+pub(crate) async fn get_many(conn: &mut AnyConnection, ids: &[ObjectId]) -> Result<Vec<StoredObject>> {
+    const IDS_PER_QUERY: usize = 500;
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let params: Vec<&str> = chunk.iter().map(ObjectId::as_str).collect();
+        let filter = format!("o.id IN ({})", placeholders.join(", "));
+        for current in fetch_current(conn, &filter, &params).await? {
+            found.insert(current.id.clone(), current);
+        }
+    }
+    ids.iter()
+        .map(|id| {
+            let current = found
+                .get(id.as_str())
+                .ok_or_else(|| StoreError::not_found(format!("no object has the id `{id}`")))?;
+            Ok(StoredObject {
+                summary: current.summary(),
+                version: None,
+                document: current.parse_document()?,
+            })
+        })
+        .collect()
+}
+
 /// The object with this id, as stored now.
 pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<Current> {
     fetch_current(conn, "o.id = $1", &[id])
@@ -34,24 +61,111 @@ pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<
 }
 
 /// The objects of a kind, filtered by status, labels and the query's filter, in its order.
+///
+/// A filtered page in creation order is first looked for among the newest (or oldest) objects
+/// only, walking them in order and probing the filter's indexes at each ([`Window`]); when a
+/// dense filter fills the page there, no key set is read. Otherwise, the filter's key sets
+/// drive the listing ([`Sql::keys`]), whose cost follows the matching rows.
 pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
+    let persistent = Backend::of(conn).keeps_plans();
+    if let Some(window) = Window::for_query(query) {
+        let edge = window.edge(conn).await?;
+        let (text, params) = window.statement(query, edge, Backend::of(conn));
+        let rows = bound(&text, params, persistent).fetch_all(&mut *conn).await?;
+        if edge.is_none() || Some(rows.len()) == query.limit.map(|l| l as usize) {
+            return rows.iter().map(summary_from_row).collect();
+        }
+    }
     let (text, params) = list_statement(query);
-    let rows = bound(&text, params, Backend::of(conn).keeps_plans())
-        .fetch_all(conn)
-        .await?;
+    let rows = bound(&text, params, persistent).fetch_all(conn).await?;
     rows.iter().map(summary_from_row).collect()
 }
 
 /// The database's plan for `list` (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN), one line
-/// per step: how a query shows that it reads an index.
+/// per step: how a query shows that it reads an index. A listing that first walks a window
+/// shows that walk's plan, then the one it falls back to.
 pub(crate) async fn explain_list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<String>> {
-    let (text, params) = list_statement(query);
+    let mut statements = Vec::new();
+    if let Some(window) = Window::for_query(query) {
+        let edge = window.edge(conn).await?;
+        statements.push(window.statement(query, edge, Backend::of(conn)));
+    }
+    statements.push(list_statement(query));
     let backend = Backend::of(conn);
     let (prefix, column) = backend.explain();
-    let rows = bound(&format!("{prefix}{text}"), params, backend.keeps_plans())
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|row| Ok(row.try_get::<String, _>(column)?)).collect()
+    let mut plan = Vec::new();
+    for (text, params) in statements {
+        let rows = bound(&format!("{prefix}{text}"), params, backend.keeps_plans())
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in rows {
+            plan.push(row.try_get::<String, _>(column)?);
+        }
+    }
+    Ok(plan)
+}
+
+/// The newest (or oldest) objects of the store, walked in creation order to find a filtered
+/// page among them: enough objects to fill the page at one match in twenty, within bounds, so
+/// a sparse filter wastes little before the key sets answer it.
+struct Window {
+    descending: bool,
+    objects: u32,
+}
+
+impl Window {
+    const FEWEST: u32 = 1_000;
+    const MOST: u32 = 20_000;
+
+    /// A window for a filtered, limited listing in creation order; none for any other.
+    fn for_query(query: &ListQuery) -> Option<Window> {
+        let order = query.order.as_ref()?;
+        let limit = query.limit?;
+        let filtered = query.filter.is_some() || !query.labels.is_empty();
+        if order.key != OrderKey::Created || !filtered {
+            return None;
+        }
+        let page_end = limit.saturating_add(query.offset);
+        Some(Window {
+            descending: order.descending,
+            objects: page_end.saturating_mul(20).clamp(Self::FEWEST, Self::MOST),
+        })
+    }
+
+    /// The key of the window's last object, or none when the store holds fewer objects (then
+    /// the window is the whole store and its answer is final).
+    async fn edge(&self, conn: &mut AnyConnection) -> Result<Option<i64>> {
+        let direction = if self.descending { "DESC" } else { "ASC" };
+        let text = format!(
+            "SELECT created_seq FROM objects ORDER BY created_seq {direction} LIMIT 1 OFFSET {}",
+            self.objects
+        );
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(text))
+            .fetch_optional(conn)
+            .await?)
+    }
+
+    /// The page among the window's objects (among all objects when `edge` is none). SQLite is
+    /// told to walk the table itself (`NOT INDEXED`): by the index on kind and status, it would
+    /// read every object of the kind and sort them.
+    fn statement(&self, query: &ListQuery, edge: Option<i64>, backend: Backend) -> (String, Vec<Bind>) {
+        let mut sql = Sql::default();
+        let (mut conditions, parts) = scope(query, &mut sql);
+        if let Some(edge) = edge {
+            let side = if self.descending { ">" } else { "<" };
+            let edge = sql.bind(Bind::Key(edge));
+            conditions.push(format!("o.created_seq {side} {edge}"));
+        }
+        conditions.push(sql.holds(&Filter::All(parts), query.kind));
+        let direction = if self.descending { "DESC" } else { "ASC" };
+        let text = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM objects o{} WHERE {} ORDER BY o.created_seq {direction}{}",
+            if backend == Backend::Sqlite { " NOT INDEXED" } else { "" },
+            conditions.join(" AND "),
+            page(query)
+        );
+        (text, sql.params)
+    }
 }
 
 fn bound(
@@ -64,19 +178,20 @@ fn bound(
         statement = match param {
             Bind::Text(v) => statement.bind(v),
             Bind::Num(v) => statement.bind(v),
+            Bind::Key(v) => statement.bind(v),
         };
     }
     statement
 }
 
-/// The SQL of a listing and its parameters.
-fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
+/// The conditions every listing of `query` has (kind and statuses), and the filter's parts
+/// (the labels asked for, then the filter).
+fn scope(query: &ListQuery, sql: &mut Sql) -> (Vec<String>, Vec<Filter>) {
     let statuses = if query.statuses.is_empty() {
         vec![Status::Active]
     } else {
         query.statuses.clone()
     };
-    let mut sql = Sql::default();
     let kind = sql.bind(Bind::Text(query.kind.as_str().to_owned()));
     let status_list: Vec<String> = statuses
         .iter()
@@ -92,11 +207,27 @@ fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
         })
         .collect();
     parts.extend(query.filter.clone());
-    // The filter's keys drive the join (CROSS JOIN keeps SQLite from scanning the kind instead).
-    let mut conditions = vec![
+    let conditions = vec![
         format!("o.kind = {kind}"),
         format!("o.status IN ({})", status_list.join(", ")),
     ];
+    (conditions, parts)
+}
+
+/// The LIMIT and OFFSET clause of `query`, if it pages.
+fn page(query: &ListQuery) -> String {
+    if query.limit.is_none() && query.offset == 0 {
+        return String::new();
+    }
+    let limit = query.limit.map_or(i64::MAX, i64::from);
+    format!(" LIMIT {limit} OFFSET {}", query.offset)
+}
+
+/// The SQL of a listing driven by the filter's key sets, and its parameters.
+fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
+    let mut sql = Sql::default();
+    let (mut conditions, parts) = scope(query, &mut sql);
+    // The filter's keys drive the join (CROSS JOIN keeps SQLite from scanning the kind instead).
     let source = if parts.is_empty() {
         "objects o".to_owned()
     } else {
@@ -107,14 +238,11 @@ fn list_statement(query: &ListQuery) -> (String, Vec<Bind>) {
         )
     };
     let (join, order) = sql.order(query.order.as_ref());
-    let mut text = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM {source}{join} WHERE {} ORDER BY {order}",
-        conditions.join(" AND ")
+    let text = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM {source}{join} WHERE {} ORDER BY {order}{}",
+        conditions.join(" AND "),
+        page(query)
     );
-    if query.limit.is_some() || query.offset > 0 {
-        let limit = query.limit.map_or(i64::MAX, i64::from);
-        text.push_str(&format!(" LIMIT {limit} OFFSET {}", query.offset));
-    }
     (text, sql.params)
 }
 

@@ -19,6 +19,10 @@ uvicorn worker, the job runner off) and goes through the same phases:
    through the MLflow API, then copies: for mlspec through `POST /api/v1/apply` in batches, for
    MLflow straight into its SQLite tables — its API has no bulk path), then the same search.
 
+Last, the client's ceiling: the workload's log_batch phase against `mlflow_null_server.py`, a
+server that answers at once and keeps nothing — what the Python client costs by itself, so what
+no server can beat through it.
+
 The peak RSS of the tree from the workload to the end is "RSS under load". Every answer is
 checked (status, rows returned, the client's own error field): a failed step exits non-zero,
 so a failure cannot look like speed.
@@ -45,6 +49,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT = os.path.join(HERE, "mlflow_bench_client.py")
+NULL_SERVER = os.path.join(HERE, "mlflow_null_server.py")
 
 # The filter of the anchor's client; about a quarter of the runs match it.
 FILTER = "metrics.acc > 0.5 and params.lr = '0.1'"
@@ -428,10 +433,10 @@ def measure(name, launch, client_python, args, fill):
     return result
 
 
-def run_client(python, port, work):
+def run_client(python, port, work, extra=()):
     out = os.path.join(work, "client.json")
     done = subprocess.run([python, CLIENT, "--tracking-uri", f"http://127.0.0.1:{port}", "--max-seconds", "240",
-                           "--out", out], capture_output=True, text=True, timeout=330)
+                           "--out", out, *extra], capture_output=True, text=True, timeout=330)
     try:
         with open(out) as f:
             result = json.load(f)
@@ -443,6 +448,21 @@ def run_client(python, port, work):
     return result
 
 
+def client_ceiling(python):
+    """Metric points/s of the workload's log_batch phase against a server that does no work
+    (mlflow_null_server.py): the Python client's own cost, which bounds any server's number."""
+    work = tempfile.mkdtemp(prefix="bench-server-null-")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, NULL_SERVER, str(port)])
+    try:
+        wait_ready(port, server, time.monotonic(), 30)
+        client = run_client(python, port, work, ["--single-runs", "0", "--search-reps", "0", "--history-reps", "0"])
+        return client["phases"]["log_batch"]["metric_points_per_s"]
+    finally:
+        stop(server)
+        subprocess.run(["rm", "-rf", work])
+
+
 # --- the table -------------------------------------------------------------------------------------
 
 
@@ -450,7 +470,7 @@ def verdict(met):
     return "met" if met else "NOT met"
 
 
-def table(ours, theirs, runs):
+def table(ours, theirs, ceiling, runs):
     def phase(r, name):
         return r["client"]["phases"][name]
 
@@ -459,6 +479,9 @@ def table(ours, theirs, runs):
     rows = [
         ("metric points/s (client log_batch phase)", f"{points[0]:,.0f}", f"{points[1]:,.0f}",
          f"≥ 5× MLflow: {ratio:.1f}× — {verdict(ratio >= POINTS_RATIO_TARGET)}"),
+        ("the same against a server that does no work (the client's ceiling)", f"{ceiling:,.0f}", f"{ceiling:,.0f}",
+         f"no server can pass {ceiling / points[1]:.1f}× MLflow through this client; mlspec reaches "
+         f"{points[0] / ceiling:.0%} of the ceiling, MLflow {points[1] / ceiling:.0%}"),
         (f"metric points/s, raw log-batch of 1,000 points, {RAW_THREADS} connections", f"{ours['raw_points_per_s']:,.0f}",
          f"{theirs['raw_points_per_s']:,.0f}", f"{ours['raw_points_per_s'] / theirs['raw_points_per_s']:.1f}× — "
          f"{verdict(ours['raw_points_per_s'] >= POINTS_RATIO_TARGET * theirs['raw_points_per_s'])}"),
@@ -505,10 +528,11 @@ def main():
                    lambda work, api, run_id, n: fill_mlspec(api, run_id, n))
     theirs = measure("mlflow", lambda work, port, log: launch_mlflow(args.mlflow_venv, work, port, log), python, args,
                      lambda work, api, run_id, n: fill_mlflow(os.path.join(work, "mlflow.db"), run_id, n))
+    ceiling = client_ceiling(python)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"mlspec": ours, "mlflow": theirs}, f, indent=2)
-    table(ours, theirs, args.runs)
+            json.dump({"mlspec": ours, "mlflow": theirs, "client_ceiling_points_per_s": ceiling}, f, indent=2)
+    table(ours, theirs, ceiling, args.runs)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 //! identically, errors included.
 
 use mlspec_spec::expr::query::{parse_filter, parse_order};
-use mlspec_spec::{Kind, Name, Spec, Status, Version};
+use mlspec_spec::{Kind, Name, ObjectId, Spec, Status, Version};
 use mlspec_store::{ApplyAction, Direction, ErrorKind, ListQuery, Selector};
 
 use crate::support::*;
@@ -109,6 +109,20 @@ conformance! {
         assert_kind(store.get(&named(Kind::Run, "nope")).await, ErrorKind::NotFound);
         assert_kind(store.get(&named(Kind::Dataset, "train-1")).await, ErrorKind::NotFound);
         assert_intact(&store).await;
+    }
+
+    async fn gets_many_by_id_in_the_order_asked(store) {
+        let report = store.apply_yaml(&join(&[run("a"), run_with("b", "params: {lr: 0.1}"), run("c")])).await.unwrap();
+        let ids: Vec<ObjectId> = report.results.iter().map(|r| ObjectId::new(r.id.as_str()).unwrap()).collect();
+        let asked = [ids[2].clone(), ids[0].clone(), ids[1].clone(), ids[0].clone()];
+        let got = store.get_many(&asked).await.unwrap();
+        let names: Vec<&str> = got.iter().map(|o| o.summary.name.as_str()).collect();
+        assert_eq!(names, ["c", "a", "b", "a"]);
+        let one = store.get(&text(Kind::Run, ids[1].as_str())).await.unwrap();
+        assert_eq!((&got[2].summary, &got[2].document), (&one.summary, &one.document));
+        assert!(store.get_many(&[]).await.unwrap().is_empty());
+        let missing = [ids[0].clone(), ObjectId::new("no-such-object").unwrap()];
+        assert_kind(store.get_many(&missing).await, ErrorKind::NotFound);
     }
 
     async fn same_content_writes_no_event(store) {
@@ -383,6 +397,9 @@ conformance! {
         ];
         for (filter, expected) in cases {
             assert_eq!(found(&store, filter, None, None, 0).await, *expected, "{filter}");
+            // A page in creation order walks the objects and probes the indexes instead.
+            let newest_first: Vec<&str> = expected.iter().rev().copied().collect();
+            assert_eq!(found(&store, filter, Some("created desc"), Some(10), 0).await, newest_first, "{filter}");
         }
         assert_eq!(events(&store).await, 5, "queries write nothing");
     }
@@ -397,6 +414,19 @@ conformance! {
         assert_eq!(found(&store, all, Some("created desc"), Some(2), 1).await, ["d", "c"]);
         assert_eq!(found(&store, all, Some("name desc"), Some(2), 4).await, ["a"]);
         assert_eq!(found(&store, all, None, Some(10), 5).await, Vec::<String>::new());
+    }
+
+    async fn pages_in_creation_order_past_the_newest_objects(store) {
+        let runs: Vec<String> = (0..1_200).map(|i| run_with(&format!("r{i:04}"), &format!("params: {{i: {i}}}"))).collect();
+        store.apply_yaml(&join(&runs)).await.unwrap();
+        let names = |range: &[u32]| range.iter().map(|i| format!("r{i:04}")).collect::<Vec<_>>();
+        // Dense: the page is among the newest objects.
+        assert_eq!(found(&store, "params.i >= 0", Some("created desc"), Some(3), 2).await, names(&[1197, 1196, 1195]));
+        // Sparse: only the oldest runs match, past the newest objects walked first.
+        assert_eq!(found(&store, "params.i < 5", Some("created desc"), Some(3), 0).await, names(&[4, 3, 2]));
+        assert_eq!(found(&store, "params.i < 5", Some("created desc"), Some(10), 3).await, names(&[1, 0]));
+        assert_eq!(found(&store, "params.i >= 1195", Some("created"), Some(2), 1).await, names(&[1196, 1197]));
+        assert_eq!(found(&store, "params.i < 2 or params.i > 1197", Some("created desc"), Some(4), 0).await, names(&[1199, 1198, 1, 0]));
     }
 
     async fn where_sees_updates_and_dropped_fields(store) {
