@@ -25,12 +25,15 @@
 //!   spec's tasks but ranking; the outcome as an Evaluation's metrics, slices and fairness.
 //! - [`leakage`]: rows, keys and near-duplicates shared between inputs, with a re-checkable
 //!   proof of disjointness, and the Split document's LeakageCheck.
+//! - [`ingest`]: a source — files, a database query, a command's output — as a
+//!   content-addressed snapshot of Parquet shards with per-shard profiles merged into one.
 //! - [`error`]: every problem has a kind to branch on, and names the file, the line or row,
 //!   and the column.
 
 pub mod drift;
 pub mod error;
 pub mod eval;
+pub mod ingest;
 pub mod leakage;
 pub mod profile;
 pub mod read;

@@ -20,8 +20,8 @@ use crate::output::{Format, TABLE_OR_JSON, formats};
 use crate::progress::Progress;
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 
-mod sign;
-mod split;
+pub(crate) mod sign;
+pub(crate) mod split;
 
 /// Profile, validate and compare data.
 #[derive(clap::Args)]

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod eval;
 pub mod get;
 pub mod history;
+pub mod ingest;
 pub mod init;
 pub mod kinds;
 pub mod lifecycle;

@@ -8,6 +8,7 @@ mod attest;
 mod data;
 mod demo;
 mod eval;
+mod ingest;
 mod interop;
 mod log;
 mod objectives;

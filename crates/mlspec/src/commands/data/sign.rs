@@ -79,6 +79,18 @@ fn shards(inputs: &[PathBuf]) -> anyhow::Result<(Manifest, Vec<PathBuf>)> {
 pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let key = SigningKey::read(&args.key)?;
     let (manifest, paths) = shards(&args.inputs)?;
+    write_envelope(&manifest, &paths, &key, &args.out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs the shards (`manifest`'s entries, at `paths`) and writes the envelope to `out`: the
+/// one format `data sign` and `ingest --sign` write and `data verify` reads.
+pub(crate) fn write_envelope(
+    manifest: &Manifest,
+    paths: &[PathBuf],
+    key: &SigningKey,
+    out: &Path,
+) -> anyhow::Result<()> {
     if manifest.entries.is_empty() {
         bail!("there is no shard to sign");
     }
@@ -87,9 +99,28 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|e| Subject::sha256(&e.path, &e.digest.sha256))
         .collect();
-    let predicate = ShardManifest {
+    let predicate = shard_manifest(manifest, paths);
+    let statement = Statement::new(subjects, predicate);
+    let envelope = Envelope::sign(IN_TOTO, &serde_json::to_vec(&statement)?, &[key]);
+    let text = serde_json::to_string_pretty(&envelope)? + "\n";
+    crate::files::write_whole(out, text.as_bytes(), Some(&crate::files::ENVELOPE))?;
+    errln!(
+        "{}: {} shards, {} bytes, manifest {}, signed by {}",
+        out.display(),
+        manifest.entries.len(),
+        manifest.bytes(),
+        manifest.digest(),
+        key.public().key_id()
+    );
+    Ok(())
+}
+
+/// The shards' ids, paths, sizes, SHA-256 and (for Parquet) row counts, with the manifest's
+/// digest and total bytes.
+pub(crate) fn shard_manifest(manifest: &Manifest, paths: &[PathBuf]) -> ShardManifest {
+    ShardManifest {
         shards: (0u64..)
-            .zip(manifest.entries.iter().zip(&paths))
+            .zip(manifest.entries.iter().zip(paths))
             .map(|(id, (e, path))| Shard {
                 id,
                 path: e.path.clone(),
@@ -100,20 +131,7 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
             .collect(),
         manifest: manifest.digest(),
         bytes: manifest.bytes(),
-    };
-    let statement = Statement::new(subjects, predicate);
-    let envelope = Envelope::sign(IN_TOTO, &serde_json::to_vec(&statement)?, &[&key]);
-    let text = serde_json::to_string_pretty(&envelope)? + "\n";
-    crate::files::write_whole(&args.out, text.as_bytes(), Some(&crate::files::ENVELOPE))?;
-    errln!(
-        "{}: {} shards, {} bytes, manifest {}, signed by {}",
-        args.out.display(),
-        manifest.entries.len(),
-        manifest.bytes(),
-        manifest.digest(),
-        key.public().key_id()
-    );
-    Ok(ExitCode::SUCCESS)
+    }
 }
 
 pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {

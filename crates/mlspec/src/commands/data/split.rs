@@ -215,7 +215,14 @@ pub(super) async fn run_split(args: SplitArgs, choice: &StoreChoice) -> anyhow::
     if recording && let Some(store) = store.for_recording().await? {
         for (part, entry) in outcome.parts.iter().zip(split_parts.iter_mut()) {
             let name = mlspec_spec::Name::new(format!("{}-{}", dataset_stem(&input), role_name(part.role)))?;
-            let (document, reference) = part_dataset(store, name, part, entry.digest.clone()).await?;
+            let version = NewVersion {
+                definition: local_data(&part.path)?,
+                digest: entry.digest.clone(),
+                rows: Some(part.rows),
+                bytes: std::fs::metadata(&part.path).ok().map(|m| m.len()),
+                profile: None,
+            };
+            let (document, reference) = dataset_version(store, name, version).await?;
             datasets.extend(document);
             entry.output = Some(reference);
         }
@@ -266,14 +273,24 @@ fn dataset_stem(input: &Ref) -> String {
     }
 }
 
-/// The Dataset version a part is: an existing version with the same digest, or a new version
-/// (the first of a new Dataset, or the next of an existing one) with the document to apply.
-async fn part_dataset(
+/// A Dataset version to record.
+pub(crate) struct NewVersion {
+    pub definition: DataPath,
+    pub digest: Option<Digest>,
+    pub rows: Option<u64>,
+    pub bytes: Option<u64>,
+    pub profile: Option<Ref>,
+}
+
+/// The Dataset version data is: an existing version of `name` with the same digest, or a new
+/// version (the first of a new Dataset, or the next of an existing one) with the document to
+/// apply.
+pub(crate) async fn dataset_version(
     store: &dyn mlspec_store::Store,
     name: mlspec_spec::Name,
-    part: &mlspec_data::split::Part,
-    digest: Option<Digest>,
+    new: NewVersion,
 ) -> anyhow::Result<(Option<Document>, Ref)> {
+    let digest = new.digest;
     let selector = mlspec_store::Selector::Name {
         kind: Kind::Dataset,
         name: name.clone(),
@@ -310,16 +327,11 @@ async fn part_dataset(
     spec.versions.push(DatasetVersion {
         version: version.clone(),
         status: mlspec_spec::Status::Active,
-        definition: DataPath {
-            datastore: mlspec_spec::Name::new("local")?,
-            path: Some(local_path(&part.path)?),
-            table: None,
-            query: None,
-        },
+        definition: new.definition,
         digest,
-        rows: Some(part.rows),
-        bytes: std::fs::metadata(&part.path).ok().map(|m| m.len()),
-        profile: None,
+        rows: new.rows,
+        bytes: new.bytes,
+        profile: new.profile,
         schema: None,
         produced_by: None,
         checkpoints: Vec::new(),
@@ -337,7 +349,17 @@ async fn part_dataset(
     Ok((Some(document), versioned(&version)))
 }
 
-/// A part's path for the `local` datastore (the working directory): as written, without `.`
+/// A path in the `local` datastore (the working directory).
+pub(crate) fn local_data(path: &Path) -> anyhow::Result<DataPath> {
+    Ok(DataPath {
+        datastore: mlspec_spec::Name::new("local")?,
+        path: Some(local_path(path)?),
+        table: None,
+        query: None,
+    })
+}
+
+/// A path for the `local` datastore (the working directory): as written, without `.`
 /// segments, or the file name when the path is absolute or climbs out.
 fn local_path(path: &Path) -> anyhow::Result<RelativePath> {
     use std::path::Component;

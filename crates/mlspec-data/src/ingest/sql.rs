@@ -1,0 +1,631 @@
+//! A database query's result as a stream of record batches, never all in memory.
+//!
+//! - **PostgreSQL** (`postgres://…`): the query's columns are described first (their types
+//!   become the Arrow schema: `int2/4/8` → Int16/32/64, `float4/8` → Float32/64, `numeric` →
+//!   Float64, `bool` → Boolean, `date` → Date32, `timestamp` → Timestamp(µs),
+//!   `timestamptz` → Timestamp(µs, +00:00), anything else → Utf8 as PostgreSQL prints it), then the
+//!   rows arrive through `COPY (SELECT …) TO STDOUT` in CSV — the server's fastest way out —
+//!   and are parsed as they come.
+//! - **SQLite** (`sqlite:PATH`, opened read-only): rows are fetched one by one; a column's type
+//!   comes from its declared type, or, for an expression, from its first non-null value
+//!   (INTEGER → Int64, REAL → Float64, TEXT → Utf8, BLOB → Binary). A later value of another
+//!   kind that does not convert exactly (a real in an integer column, text in a number column)
+//!   is an error naming the row and column: cast it in the query.
+//!
+//! The database runs on a thread of its own and hands batches over a small bounded channel, so
+//! reading, parsing and writing overlap and memory stays bounded. Errors carry the database's
+//! own message. The source is named in errors by its URL with any password replaced by `***`.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use arrow::array::{ArrayRef, BinaryBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use futures_util::StreamExt as _;
+use sqlx::{Column as _, Connection as _, Executor as _, Row as _, Statement as _, TypeInfo as _, ValueRef as _};
+
+use crate::error::{DataError, ErrorKind};
+
+/// Rows per batch.
+pub const BATCH_ROWS: usize = 8_192;
+
+/// Batches in flight between the database thread and the reader.
+const IN_FLIGHT: usize = 4;
+
+/// A query's rows, as they arrive.
+pub struct QueryBatches {
+    schema: SchemaRef,
+    receiver: Receiver<Result<RecordBatch, DataError>>,
+    failed: bool,
+}
+
+impl QueryBatches {
+    /// The columns.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl Iterator for QueryBatches {
+    type Item = Result<RecordBatch, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let next = self.receiver.recv().ok()?;
+        self.failed = next.is_err();
+        Some(next)
+    }
+}
+
+/// A database URL with any password replaced by `***`: what documents and messages show.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split_once(':').map_or(credentials, |(user, _)| user);
+            let masked = if credentials.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            // A password may also come as a parameter.
+            format!("{scheme}://{masked}@{host}{}", redact_password_parameter(tail))
+        }
+        None => format!("{scheme}://{authority}{}", redact_password_parameter(tail)),
+    }
+}
+
+fn redact_password_parameter(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+/// Runs `query` against the database at `url` (`postgres://…` or `sqlite:PATH`) and streams
+/// its rows. Returns once the columns are known, or with the database's error.
+pub fn query(url: &str, query: &str) -> Result<QueryBatches, DataError> {
+    let source = redacted(url);
+    let query = query.trim().trim_end_matches(';').trim().to_owned();
+    if query.is_empty() {
+        return Err(DataError::new(
+            ErrorKind::InvalidArgument,
+            &source,
+            "the query is empty",
+        ));
+    }
+    let (schema_tx, schema_rx) = sync_channel::<Result<SchemaRef, DataError>>(1);
+    let (tx, rx) = sync_channel(IN_FLIGHT);
+    let url = url.to_owned();
+    let thread_source = source.clone();
+    std::thread::Builder::new()
+        .name("mlspec-ingest-sql".into())
+        .spawn(move || run_on_thread(&url, &query, &thread_source, schema_tx, tx))
+        .map_err(|e| {
+            DataError::new(
+                ErrorKind::Internal,
+                &source,
+                format!("cannot start the reader thread: {e}"),
+            )
+        })?;
+    let schema = schema_rx.recv().map_err(|_| {
+        DataError::new(
+            ErrorKind::Internal,
+            &source,
+            "the reader thread ended before the columns were known",
+        )
+    })??;
+    Ok(QueryBatches {
+        schema,
+        receiver: rx,
+        failed: false,
+    })
+}
+
+type SchemaSender = SyncSender<Result<SchemaRef, DataError>>;
+type BatchSender = SyncSender<Result<RecordBatch, DataError>>;
+
+/// The database thread's side of the stream: the columns once, then batches; an error goes to
+/// whichever the reader waits on.
+struct Handoff {
+    schema: Option<SchemaSender>,
+    batches: BatchSender,
+}
+
+impl Handoff {
+    /// Sends the columns; false when the reader is gone.
+    fn columns(&mut self, schema: SchemaRef) -> bool {
+        self.schema.take().is_some_and(|tx| tx.send(Ok(schema)).is_ok())
+    }
+
+    /// Sends a batch; false when the reader is gone.
+    fn batch(&self, batch: RecordBatch) -> bool {
+        self.batches.send(Ok(batch)).is_ok()
+    }
+
+    fn fail(mut self, error: DataError) {
+        match self.schema.take() {
+            Some(tx) => drop(tx.send(Err(error))),
+            None => drop(self.batches.send(Err(error))),
+        }
+    }
+}
+
+fn run_on_thread(url: &str, query: &str, source: &str, schema: SchemaSender, batches: BatchSender) {
+    let mut handoff = Handoff {
+        schema: Some(schema),
+        batches,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return handoff.fail(DataError::new(
+                ErrorKind::Internal,
+                source,
+                format!("cannot start: {e}"),
+            ));
+        }
+    };
+    let outcome = runtime.block_on(async {
+        if url.starts_with("sqlite:") {
+            sqlite(url, query, source, &mut handoff).await
+        } else {
+            postgres(url, query, source, &mut handoff).await
+        }
+    });
+    if let Err(error) = outcome {
+        handoff.fail(error);
+    }
+}
+
+fn database_error(source: &str, error: &sqlx::Error) -> DataError {
+    let message = match error {
+        sqlx::Error::Database(e) => format!("the database refused the query: {}", e.message()),
+        sqlx::Error::Io(e) => format!("the connection to the database was lost: {e}"),
+        other => format!("the database failed: {other}"),
+    };
+    DataError::new(ErrorKind::Io, source, message)
+}
+
+fn connect_error(source: &str, error: &sqlx::Error) -> DataError {
+    let why = match error {
+        sqlx::Error::Database(e) => e.message().to_owned(),
+        other => other.to_string(),
+    };
+    DataError::new(ErrorKind::Io, source, format!("cannot connect: {why}"))
+        .with_hint("check the URL (postgres://USER@HOST:PORT/DB, sqlite:PATH) and that the database is up")
+}
+
+// --- PostgreSQL ---------------------------------------------------------------------------
+
+async fn postgres(url: &str, query: &str, source: &str, handoff: &mut Handoff) -> Result<(), DataError> {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| connect_error(source, &e))?;
+    conn.execute("SET DateStyle = 'ISO, YMD'")
+        .await
+        .map_err(|e| database_error(source, &e))?;
+    let described = conn
+        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.to_owned())))
+        .await
+        .map_err(|e| database_error(source, &e))?;
+    let columns: Vec<(String, String)> = described
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.type_info().name().to_ascii_uppercase()))
+        .collect();
+    refuse_repeated_names(columns.iter().map(|(name, _)| name.as_str()), source)?;
+    let schema: SchemaRef = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, ty)| Field::new(name, postgres_arrow_type(ty), true))
+            .collect::<Vec<_>>(),
+    ));
+    let copy = copy_statement(query, &columns);
+    let mut decoder = arrow::csv::ReaderBuilder::new(schema.clone())
+        .with_header(false)
+        .with_batch_size(BATCH_ROWS)
+        .with_null_regex(
+            regex::Regex::new(r"^\\N$").map_err(|e| DataError::new(ErrorKind::Internal, source, e.to_string()))?,
+        )
+        .build_decoder();
+    let mut stream = conn.copy_out_raw(&copy).await.map_err(|e| database_error(source, &e))?;
+    if !handoff.columns(schema.clone()) {
+        return Ok(());
+    }
+    let mut rows_sent = 0u64;
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| database_error(source, &e))?;
+        pending.extend_from_slice(&chunk);
+        let mut offset = 0;
+        while offset < pending.len() {
+            let read = decoder
+                .decode(&pending[offset..])
+                .map_err(|e| csv_error(source, rows_sent, e))?;
+            offset += read;
+            if decoder.capacity() == 0 {
+                if !send_flushed(&mut decoder, handoff, source, &mut rows_sent)? {
+                    return Ok(());
+                }
+            } else if read == 0 {
+                break;
+            }
+        }
+        pending.drain(..offset);
+    }
+    decoder.decode(&pending).map_err(|e| csv_error(source, rows_sent, e))?;
+    decoder.decode(&[]).map_err(|e| csv_error(source, rows_sent, e))?;
+    send_flushed(&mut decoder, handoff, source, &mut rows_sent)?;
+    Ok(())
+}
+
+/// Sends the decoder's rows; false when the reader is gone.
+fn send_flushed(
+    decoder: &mut arrow::csv::reader::Decoder,
+    handoff: &Handoff,
+    source: &str,
+    rows: &mut u64,
+) -> Result<bool, DataError> {
+    match decoder.flush().map_err(|e| csv_error(source, *rows, e))? {
+        Some(batch) => {
+            *rows += batch.num_rows() as u64;
+            Ok(handoff.batch(batch))
+        }
+        None => Ok(true),
+    }
+}
+
+fn csv_error(source: &str, rows: u64, error: arrow::error::ArrowError) -> DataError {
+    DataError::new(
+        ErrorKind::Malformed,
+        source,
+        format!("cannot read a value PostgreSQL sent: {error}"),
+    )
+    .at(format!("after row {rows}"))
+}
+
+fn refuse_repeated_names<'a>(names: impl Iterator<Item = &'a str>, source: &str) -> Result<(), DataError> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(DataError::new(
+                ErrorKind::InvalidArgument,
+                source,
+                format!("two columns of the query are named `{name}`"),
+            )
+            .with_hint("give each column its own name with AS"));
+        }
+    }
+    Ok(())
+}
+
+fn postgres_arrow_type(name: &str) -> DataType {
+    match name {
+        "INT2" => DataType::Int16,
+        "INT4" => DataType::Int32,
+        "INT8" => DataType::Int64,
+        "FLOAT4" => DataType::Float32,
+        "FLOAT8" | "NUMERIC" => DataType::Float64,
+        "BOOL" => DataType::Boolean,
+        "DATE" => DataType::Date32,
+        "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "TIMESTAMPTZ" => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        _ => DataType::Utf8,
+    }
+}
+
+/// `COPY (SELECT …) TO STDOUT` over the query, each column printed so that Arrow's CSV parser
+/// reads it exactly: booleans as true/false, times in ISO form (UTC for timestamptz), the rest as
+/// PostgreSQL prints it; NULL as `\N`, so that an empty string stays one.
+fn copy_statement(query: &str, columns: &[(String, String)]) -> String {
+    let select: Vec<String> = columns
+        .iter()
+        .map(|(name, ty)| {
+            let column = format!("q.{}", quote_identifier(name));
+            match ty.as_str() {
+                "BOOL" => format!("CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END"),
+                "TIMESTAMP" => format!("to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"),
+                "TIMESTAMPTZ" => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"),
+                _ => column,
+            }
+        })
+        .collect();
+    format!(
+        "COPY (SELECT {} FROM ({query}) AS q) TO STDOUT WITH (FORMAT csv, NULL '\\N')",
+        select.join(", ")
+    )
+}
+
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+// --- SQLite ---------------------------------------------------------------------------------
+
+async fn sqlite(url: &str, query: &str, source: &str, handoff: &mut Handoff) -> Result<(), DataError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .map_err(|e| DataError::new(ErrorKind::InvalidArgument, source, format!("not a SQLite URL: {e}")))?
+        .read_only(true)
+        .create_if_missing(false);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|e| connect_error(source, &e))?;
+    let described = conn
+        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.to_owned())))
+        .await
+        .map_err(|e| database_error(source, &e))?;
+    let declared: Vec<(String, String)> = described
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.type_info().name().to_owned()))
+        .collect();
+    refuse_repeated_names(declared.iter().map(|(name, _)| name.as_str()), source)?;
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(query.to_owned())).fetch(&mut conn);
+    let mut buffered = Vec::with_capacity(BATCH_ROWS);
+    let mut columns: Option<SqliteColumns> = None;
+    let mut row_number = 0u64;
+    loop {
+        let next = rows.next().await;
+        let done = next.is_none();
+        if let Some(row) = next {
+            buffered.push(row.map_err(|e| database_error(source, &e))?);
+        }
+        if buffered.len() < BATCH_ROWS && !done {
+            continue;
+        }
+        let columns = match &mut columns {
+            Some(columns) => columns,
+            None => {
+                let decided = SqliteColumns::decide(&declared, &buffered);
+                if !handoff.columns(decided.schema.clone()) {
+                    return Ok(());
+                }
+                columns.insert(decided)
+            }
+        };
+        if !buffered.is_empty() {
+            let batch = columns.batch(&buffered, row_number, source)?;
+            row_number += buffered.len() as u64;
+            buffered.clear();
+            if !handoff.batch(batch) {
+                return Ok(());
+            }
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// The kind of Arrow column a SQLite column becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Affinity {
+    Integer,
+    Real,
+    Text,
+    Blob,
+}
+
+struct SqliteColumns {
+    schema: SchemaRef,
+    affinities: Vec<Affinity>,
+}
+
+impl SqliteColumns {
+    /// The columns' kinds: declared, or from the first non-null value among `rows`.
+    fn decide(declared: &[(String, String)], rows: &[sqlx::sqlite::SqliteRow]) -> SqliteColumns {
+        let affinities: Vec<Affinity> = declared
+            .iter()
+            .enumerate()
+            .map(|(i, (_, type_name))| {
+                declared_affinity(type_name)
+                    .or_else(|| rows.iter().find_map(|row| value_affinity(row, i)))
+                    .unwrap_or(Affinity::Text)
+            })
+            .collect();
+        let fields: Vec<Field> = declared
+            .iter()
+            .zip(&affinities)
+            .map(|((name, _), affinity)| Field::new(name, arrow_type(*affinity), true))
+            .collect();
+        SqliteColumns {
+            schema: Arc::new(Schema::new(fields)),
+            affinities,
+        }
+    }
+
+    fn batch(&self, rows: &[sqlx::sqlite::SqliteRow], first_row: u64, source: &str) -> Result<RecordBatch, DataError> {
+        let arrays = self
+            .affinities
+            .iter()
+            .enumerate()
+            .map(|(i, affinity)| column_array(rows, i, *affinity, first_row, self.schema.field(i).name(), source))
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| DataError::new(ErrorKind::Internal, source, format!("cannot assemble rows: {e}")))
+    }
+}
+
+fn declared_affinity(declared: &str) -> Option<Affinity> {
+    let declared = declared.to_ascii_uppercase();
+    // SQLite's own affinity rules (section 3.1 of its datatype documentation), in order.
+    if declared.contains("INT") {
+        Some(Affinity::Integer)
+    } else if declared.contains("CHAR") || declared.contains("CLOB") || declared.contains("TEXT") {
+        Some(Affinity::Text)
+    } else if declared.contains("BLOB") {
+        Some(Affinity::Blob)
+    } else if declared.contains("REAL") || declared.contains("FLOA") || declared.contains("DOUB") {
+        Some(Affinity::Real)
+    } else if declared == "BOOLEAN" {
+        Some(Affinity::Integer)
+    } else {
+        None
+    }
+}
+
+fn value_affinity(row: &sqlx::sqlite::SqliteRow, index: usize) -> Option<Affinity> {
+    let value = row.try_get_raw(index).ok()?;
+    if value.is_null() {
+        return None;
+    }
+    declared_affinity(value.type_info().name())
+}
+
+fn arrow_type(affinity: Affinity) -> DataType {
+    match affinity {
+        Affinity::Integer => DataType::Int64,
+        Affinity::Real => DataType::Float64,
+        Affinity::Text => DataType::Utf8,
+        Affinity::Blob => DataType::Binary,
+    }
+}
+
+fn column_array(
+    rows: &[sqlx::sqlite::SqliteRow],
+    index: usize,
+    affinity: Affinity,
+    first_row: u64,
+    name: &str,
+    source: &str,
+) -> Result<ArrayRef, DataError> {
+    let misfit = |row: usize, found: &str| {
+        DataError::new(
+            ErrorKind::Malformed,
+            source,
+            format!("a {found} value in a column of {} values", arrow_type(affinity)),
+        )
+        .at(format!("row {}", first_row + row as u64 + 1))
+        .with_column(name)
+        .with_hint("cast the column in the query (CAST(… AS REAL) or AS TEXT)")
+    };
+    let values = rows.iter().map(|row| {
+        row.try_get_raw(index)
+            .ok()
+            .filter(|v| !v.is_null())
+            .map(|v| v.type_info().name().to_ascii_uppercase())
+    });
+    Ok(match affinity {
+        Affinity::Integer => {
+            let mut builder = Int64Builder::with_capacity(rows.len());
+            for (i, (row, kind)) in rows.iter().zip(values).enumerate() {
+                match kind.as_deref() {
+                    None => builder.append_null(),
+                    Some("INTEGER") => builder.append_value(
+                        row.try_get_unchecked::<i64, _>(index)
+                            .map_err(|_| misfit(i, "integer"))?,
+                    ),
+                    Some("REAL") => {
+                        let real: f64 = row.try_get_unchecked(index).map_err(|_| misfit(i, "real"))?;
+                        if real.fract() != 0.0 || !real.is_finite() || real.abs() > 9.0e15 {
+                            return Err(misfit(i, "real"));
+                        }
+                        builder.append_value(real as i64);
+                    }
+                    Some(other) => return Err(misfit(i, &other.to_ascii_lowercase())),
+                }
+            }
+            Arc::new(builder.finish())
+        }
+        Affinity::Real => {
+            let mut builder = Float64Builder::with_capacity(rows.len());
+            for (i, (row, kind)) in rows.iter().zip(values).enumerate() {
+                match kind.as_deref() {
+                    None => builder.append_null(),
+                    Some("INTEGER" | "REAL") => {
+                        builder.append_value(row.try_get_unchecked::<f64, _>(index).map_err(|_| misfit(i, "real"))?)
+                    }
+                    Some(other) => return Err(misfit(i, &other.to_ascii_lowercase())),
+                }
+            }
+            Arc::new(builder.finish())
+        }
+        Affinity::Text => {
+            let mut builder = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
+            for (i, (row, kind)) in rows.iter().zip(values).enumerate() {
+                match kind.as_deref() {
+                    None => builder.append_null(),
+                    Some("INTEGER") => builder.append_value(
+                        row.try_get_unchecked::<i64, _>(index)
+                            .map_err(|_| misfit(i, "integer"))?
+                            .to_string(),
+                    ),
+                    Some("REAL") => builder.append_value(
+                        row.try_get_unchecked::<f64, _>(index)
+                            .map_err(|_| misfit(i, "real"))?
+                            .to_string(),
+                    ),
+                    Some("TEXT") => builder.append_value(
+                        row.try_get_unchecked::<String, _>(index)
+                            .map_err(|_| misfit(i, "text"))?,
+                    ),
+                    Some(other) => return Err(misfit(i, &other.to_ascii_lowercase())),
+                }
+            }
+            Arc::new(builder.finish())
+        }
+        Affinity::Blob => {
+            let mut builder = BinaryBuilder::with_capacity(rows.len(), rows.len() * 8);
+            for (i, (row, kind)) in rows.iter().zip(values).enumerate() {
+                match kind.as_deref() {
+                    None => builder.append_null(),
+                    Some(_) => builder.append_value(
+                        row.try_get_unchecked::<Vec<u8>, _>(index)
+                            .map_err(|_| misfit(i, "blob"))?,
+                    ),
+                }
+            }
+            Arc::new(builder.finish())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redacted("postgres://ann:s3cr%40t@db:5432/x"),
+            "postgres://ann:***@db:5432/x"
+        );
+        assert_eq!(
+            redacted("postgres://ann@db/x?sslmode=require&password=p"),
+            "postgres://ann@db/x?sslmode=require&password=***"
+        );
+        assert_eq!(redacted("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redacted("sqlite:/tmp/a.db"), "sqlite:/tmp/a.db");
+        assert_eq!(redacted("postgres://a:b@c@host/x"), "postgres://a:***@host/x");
+    }
+
+    #[test]
+    fn copy_prints_each_type_as_arrow_reads_it() {
+        let columns = vec![
+            ("b".to_owned(), "BOOL".to_owned()),
+            ("t \"x\"".to_owned(), "TIMESTAMPTZ".to_owned()),
+            ("n".to_owned(), "INT8".to_owned()),
+        ];
+        assert_eq!(
+            copy_statement("select 1", &columns),
+            "COPY (SELECT CASE WHEN q.\"b\" THEN 'true' WHEN NOT q.\"b\" THEN 'false' END, \
+             to_char(q.\"t \"\"x\"\"\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), q.\"n\" \
+             FROM (select 1) AS q) TO STDOUT WITH (FORMAT csv, NULL '\\N')"
+        );
+    }
+}
