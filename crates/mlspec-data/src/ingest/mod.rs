@@ -9,8 +9,9 @@
 //! - [`Sharding::Bytes`]: a new shard once a shard's encoded size reaches B bytes;
 //! - [`Sharding::By`]: one shard per value of a column, in the order values first appear.
 //!
-//! Each shard is profiled as it is written, and the shards' profiles are appended in order into
-//! the profile of the whole snapshot. The output is deterministic: the same rows in the same
+//! Each shard is profiled as it is written — on a thread of its own, beside the Parquet
+//! encoding — and the shards' profiles are appended in order into the profile of the whole
+//! snapshot. The output is deterministic: the same rows in the same
 //! order give the same bytes, so re-ingesting an unchanged source gives the same shard digests
 //! and the same snapshot digest (the digest of the shard manifest, see `mlspec data sign`).
 //!
@@ -18,6 +19,7 @@
 //! a source that fails half-way (a query error, a dropped connection) leaves no snapshot that
 //! looks complete.
 
+pub mod pgcopy;
 pub mod sql;
 
 use std::collections::HashMap;
@@ -62,6 +64,10 @@ pub struct WrittenShard {
     pub value: Option<String>,
     /// Rows in it.
     pub rows: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The lowercase hex SHA-256 of its bytes, computed as they were written.
+    pub sha256: String,
     /// Its profile.
     pub profile: Profiler,
 }
@@ -115,11 +121,12 @@ pub fn write_shards(
 
 /// One open shard.
 struct Open {
+    /// The shard's number, in the order shards were started.
+    index: usize,
     file: String,
     value: Option<String>,
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<HashingFile>,
     rows: u64,
-    profile: Profiler,
 }
 
 /// The shards being written.
@@ -133,12 +140,15 @@ struct Shards<'a> {
     open: Vec<Open>,
     /// For `By`: a value's shard in `open`.
     by_value: HashMap<Option<String>, usize>,
-    done: Vec<WrittenShard>,
+    /// Closed shards, without their profiles yet.
+    done: Vec<Closed>,
     next_index: usize,
+    profiles: ProfileWorker,
 }
 
 impl<'a> Shards<'a> {
     fn new(dir: &'a Path, schema: SchemaRef, sharding: &'a Sharding) -> Result<Shards<'a>, DataError> {
+        let schema_for_profiles = schema.clone();
         let by = match sharding {
             Sharding::By(column) => Some(schema.index_of(column).map_err(|_| {
                 DataError::new(
@@ -167,6 +177,7 @@ impl<'a> Shards<'a> {
             by_value: HashMap::new(),
             done: Vec::new(),
             next_index: 0,
+            profiles: ProfileWorker::start(schema_for_profiles)?,
         })
     }
 
@@ -274,7 +285,8 @@ impl<'a> Shards<'a> {
 
     /// Opens the next shard file.
     fn start(&mut self, value: Option<String>) -> Result<(), DataError> {
-        let file = format!("shard-{:05}.parquet", self.next_index);
+        let index = self.next_index;
+        let file = format!("shard-{index:05}.parquet");
         self.next_index += 1;
         let path = self.dir.join(&file);
         let handle = File::create(&path).map_err(|e| {
@@ -285,19 +297,20 @@ impl<'a> Shards<'a> {
             )
         })?;
         let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-        let writer = ArrowWriter::try_new(handle, self.schema.clone(), Some(properties)).map_err(|e| {
-            DataError::new(
-                ErrorKind::Io,
-                &path.display().to_string(),
-                format!("cannot write Parquet: {e}"),
-            )
-        })?;
+        let writer =
+            ArrowWriter::try_new(HashingFile::new(handle), self.schema.clone(), Some(properties)).map_err(|e| {
+                DataError::new(
+                    ErrorKind::Io,
+                    &path.display().to_string(),
+                    format!("cannot write Parquet: {e}"),
+                )
+            })?;
         self.open.push(Open {
+            index,
             file,
             value,
             writer,
             rows: 0,
-            profile: Profiler::new(&self.schema, &[])?,
         });
         Ok(())
     }
@@ -309,7 +322,7 @@ impl<'a> Shards<'a> {
         open.writer
             .write(batch)
             .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write: {e}")))?;
-        open.profile.add(batch, open.rows)?;
+        self.profiles.add(open.index, batch, open.rows)?;
         open.rows += batch.num_rows() as u64;
         Ok(())
     }
@@ -317,14 +330,20 @@ impl<'a> Shards<'a> {
     fn close_all(&mut self) -> Result<(), DataError> {
         for open in self.open.drain(..) {
             let file = self.dir.join(&open.file).display().to_string();
-            open.writer
-                .close()
+            let written = open
+                .writer
+                .into_inner()
                 .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write: {e}")))?;
-            self.done.push(WrittenShard {
+            let (bytes, sha256) = written
+                .finish()
+                .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write: {e}")))?;
+            self.done.push(Closed {
+                index: open.index,
                 file: open.file,
                 value: open.value,
                 rows: open.rows,
-                profile: open.profile,
+                bytes,
+                sha256,
             });
         }
         self.by_value.clear();
@@ -337,8 +356,24 @@ impl<'a> Shards<'a> {
             self.start(None)?;
         }
         self.close_all()?;
-        self.done.sort_by(|a, b| a.file.cmp(&b.file));
-        Ok(self.done)
+        let mut profiles = self.profiles.finish()?;
+        self.done.sort_by_key(|closed| closed.index);
+        self.done
+            .into_iter()
+            .map(|closed| {
+                let profile = profiles.get_mut(closed.index).and_then(Option::take).ok_or_else(|| {
+                    DataError::new(ErrorKind::Internal, &closed.file, "the shard's profile is missing")
+                })?;
+                Ok(WrittenShard {
+                    file: closed.file,
+                    value: closed.value,
+                    rows: closed.rows,
+                    bytes: closed.bytes,
+                    sha256: closed.sha256,
+                    profile,
+                })
+            })
+            .collect()
     }
 
     fn error(&self, kind: ErrorKind, message: impl Into<String>) -> DataError {
@@ -347,6 +382,132 @@ impl<'a> Shards<'a> {
             error = error.with_column(column);
         }
         error
+    }
+}
+
+/// A closed shard, before its profile is back from the profiling thread.
+struct Closed {
+    index: usize,
+    file: String,
+    value: Option<String>,
+    rows: u64,
+    bytes: u64,
+    sha256: String,
+}
+
+/// A shard file that hashes its bytes as they are written, so that no shard is read again to
+/// be digested.
+struct HashingFile {
+    file: std::io::BufWriter<File>,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl HashingFile {
+    fn new(file: File) -> HashingFile {
+        HashingFile {
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            hasher: sha2::Digest::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Flushes the file; its size and lowercase hex SHA-256.
+    fn finish(mut self) -> std::io::Result<(u64, String)> {
+        use std::io::Write as _;
+        self.file.flush()?;
+        let digest = sha2::Digest::finalize(self.hasher);
+        Ok((self.bytes, digest.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+}
+
+impl std::io::Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..written]);
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Profiles the shards' batches on a thread of its own, beside the Parquet encoding.
+struct ProfileWorker {
+    sender: Option<std::sync::mpsc::SyncSender<(usize, RecordBatch, u64)>>,
+    thread: Option<std::thread::JoinHandle<Result<Vec<Option<Profiler>>, DataError>>>,
+}
+
+impl ProfileWorker {
+    /// Batches waiting to be profiled (bounded memory).
+    const QUEUE: usize = 8;
+
+    fn start(schema: SchemaRef) -> Result<ProfileWorker, DataError> {
+        let empty = Profiler::new(&schema, &[])?;
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, RecordBatch, u64)>(Self::QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("mlspec-ingest-profile".into())
+            .spawn(move || {
+                let mut profiles: Vec<Option<Profiler>> = Vec::new();
+                for (shard, batch, first_row) in receiver {
+                    if profiles.len() <= shard {
+                        profiles.resize_with(shard + 1, || None);
+                    }
+                    profiles[shard]
+                        .get_or_insert_with(|| empty.clone())
+                        .add(&batch, first_row)?;
+                }
+                // A shard no row reached still has a profile, of nothing.
+                Ok(profiles
+                    .into_iter()
+                    .map(|p| Some(p.unwrap_or_else(|| empty.clone())))
+                    .collect())
+            })
+            .map_err(|e| {
+                DataError::new(
+                    ErrorKind::Internal,
+                    "",
+                    format!("cannot start the profiling thread: {e}"),
+                )
+            })?;
+        Ok(ProfileWorker {
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    fn add(&mut self, shard: usize, batch: &RecordBatch, first_row: u64) -> Result<(), DataError> {
+        let sent = self
+            .sender
+            .as_ref()
+            .is_some_and(|s| s.send((shard, batch.clone(), first_row)).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The worker stopped: its error says why.
+        Err(self
+            .join()
+            .err()
+            .unwrap_or_else(|| DataError::new(ErrorKind::Internal, "", "the profiling thread stopped")))
+    }
+
+    fn finish(&mut self) -> Result<Vec<Option<Profiler>>, DataError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<Vec<Option<Profiler>>, DataError> {
+        self.sender = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(DataError::new(ErrorKind::Internal, "", "the profiling thread panicked")),
+            None => Err(DataError::new(
+                ErrorKind::Internal,
+                "",
+                "the profiling thread was already stopped",
+            )),
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 //!   become the Arrow schema: `int2/4/8` → Int16/32/64, `float4/8` → Float32/64, `numeric` →
 //!   Float64, `bool` → Boolean, `date` → Date32, `timestamp` → Timestamp(µs),
 //!   `timestamptz` → Timestamp(µs, +00:00), anything else → Utf8 as PostgreSQL prints it), then the
-//!   rows arrive through `COPY (SELECT …) TO STDOUT` in CSV — the server's fastest way out —
-//!   and are parsed as they come.
+//!   rows arrive through `COPY (SELECT …) TO STDOUT` in the binary format — the server's fastest
+//!   way out — and are decoded as they come ([`super::pgcopy`]).
 //! - **SQLite** (`sqlite:PATH`, opened read-only): rows are fetched one by one; a column's type
 //!   comes from its declared type, or, for an expression, from its first non-null value
 //!   (INTEGER → Int64, REAL → Float64, TEXT → Utf8, BLOB → Binary). A later value of another
@@ -21,10 +21,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use arrow::array::{ArrayRef, BinaryBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures_util::StreamExt as _;
 use sqlx::{Column as _, Connection as _, Executor as _, Row as _, Statement as _, TypeInfo as _, ValueRef as _};
 
+use super::pgcopy::{self, PgType};
 use crate::error::{DataError, ErrorKind};
 
 /// Rows per batch.
@@ -216,9 +217,6 @@ async fn postgres(url: &str, query: &str, source: &str, handoff: &mut Handoff) -
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .map_err(|e| connect_error(source, &e))?;
-    conn.execute("SET DateStyle = 'ISO, YMD'")
-        .await
-        .map_err(|e| database_error(source, &e))?;
     let described = conn
         .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.to_owned())))
         .await
@@ -229,74 +227,65 @@ async fn postgres(url: &str, query: &str, source: &str, handoff: &mut Handoff) -
         .map(|c| (c.name().to_owned(), c.type_info().name().to_ascii_uppercase()))
         .collect();
     refuse_repeated_names(columns.iter().map(|(name, _)| name.as_str()), source)?;
+    let types: Vec<PgType> = columns.iter().map(|(_, ty)| PgType::of(ty)).collect();
     let schema: SchemaRef = Arc::new(Schema::new(
         columns
             .iter()
-            .map(|(name, ty)| Field::new(name, postgres_arrow_type(ty), true))
+            .zip(&types)
+            .map(|((name, _), ty)| Field::new(name, ty.arrow(), true))
             .collect::<Vec<_>>(),
     ));
     let copy = copy_statement(query, &columns);
-    let mut decoder = arrow::csv::ReaderBuilder::new(schema.clone())
-        .with_header(false)
-        .with_batch_size(BATCH_ROWS)
-        .with_null_regex(
-            regex::Regex::new(r"^\\N$").map_err(|e| DataError::new(ErrorKind::Internal, source, e.to_string()))?,
-        )
-        .build_decoder();
+    let mut decoder = pgcopy::Decoder::new(schema.clone(), &types);
     let mut stream = conn.copy_out_raw(&copy).await.map_err(|e| database_error(source, &e))?;
-    if !handoff.columns(schema.clone()) {
+    if !handoff.columns(schema) {
         return Ok(());
     }
-    let mut rows_sent = 0u64;
     let mut pending: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| database_error(source, &e))?;
         pending.extend_from_slice(&chunk);
-        let mut offset = 0;
-        while offset < pending.len() {
-            let read = decoder
-                .decode(&pending[offset..])
-                .map_err(|e| csv_error(source, rows_sent, e))?;
-            offset += read;
-            if decoder.capacity() == 0 {
-                if !send_flushed(&mut decoder, handoff, source, &mut rows_sent)? {
-                    return Ok(());
-                }
-            } else if read == 0 {
+        let mut used = 0;
+        loop {
+            used += decoder
+                .decode(&pending[used..], BATCH_ROWS)
+                .map_err(|e| copy_error(source, &decoder, &e))?;
+            if decoder.rows() < BATCH_ROWS {
                 break;
             }
+            if !send_batch(&mut decoder, handoff, source)? {
+                return Ok(());
+            }
         }
-        pending.drain(..offset);
+        pending.drain(..used);
     }
-    decoder.decode(&pending).map_err(|e| csv_error(source, rows_sent, e))?;
-    decoder.decode(&[]).map_err(|e| csv_error(source, rows_sent, e))?;
-    send_flushed(&mut decoder, handoff, source, &mut rows_sent)?;
+    if !decoder.done() || !pending.is_empty() {
+        return Err(DataError::new(
+            ErrorKind::Io,
+            source,
+            "the data ended before its end marker: the connection was lost",
+        )
+        .at(format!("after row {}", decoder.rows_before + decoder.rows() as u64)));
+    }
+    send_batch(&mut decoder, handoff, source)?;
     Ok(())
 }
 
 /// Sends the decoder's rows; false when the reader is gone.
-fn send_flushed(
-    decoder: &mut arrow::csv::reader::Decoder,
-    handoff: &Handoff,
-    source: &str,
-    rows: &mut u64,
-) -> Result<bool, DataError> {
-    match decoder.flush().map_err(|e| csv_error(source, *rows, e))? {
-        Some(batch) => {
-            *rows += batch.num_rows() as u64;
-            Ok(handoff.batch(batch))
-        }
+fn send_batch(decoder: &mut pgcopy::Decoder, handoff: &Handoff, source: &str) -> Result<bool, DataError> {
+    match decoder.flush().map_err(|e| copy_error(source, decoder, &e))? {
+        Some(batch) => Ok(handoff.batch(batch)),
         None => Ok(true),
     }
 }
 
-fn csv_error(source: &str, rows: u64, error: arrow::error::ArrowError) -> DataError {
+fn copy_error(source: &str, decoder: &pgcopy::Decoder, why: &str) -> DataError {
     DataError::new(
         ErrorKind::Malformed,
         source,
-        format!("cannot read a value PostgreSQL sent: {error}"),
+        format!("cannot read a row PostgreSQL sent: {why}"),
     )
-    .at(format!("after row {rows}"))
+    .at(format!("row {}", decoder.rows_before + decoder.rows() as u64 + 1))
 }
 
 fn refuse_repeated_names<'a>(names: impl Iterator<Item = &'a str>, source: &str) -> Result<(), DataError> {
@@ -314,39 +303,16 @@ fn refuse_repeated_names<'a>(names: impl Iterator<Item = &'a str>, source: &str)
     Ok(())
 }
 
-fn postgres_arrow_type(name: &str) -> DataType {
-    match name {
-        "INT2" => DataType::Int16,
-        "INT4" => DataType::Int32,
-        "INT8" => DataType::Int64,
-        "FLOAT4" => DataType::Float32,
-        "FLOAT8" | "NUMERIC" => DataType::Float64,
-        "BOOL" => DataType::Boolean,
-        "DATE" => DataType::Date32,
-        "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
-        "TIMESTAMPTZ" => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-        _ => DataType::Utf8,
-    }
-}
-
-/// `COPY (SELECT …) TO STDOUT` over the query, each column printed so that Arrow's CSV parser
-/// reads it exactly: booleans as true/false, times in ISO form (UTC for timestamptz), the rest as
-/// PostgreSQL prints it; NULL as `\N`, so that an empty string stays one.
+/// `COPY (SELECT …) TO STDOUT (FORMAT binary)` over the query, each column sent in a form
+/// [`pgcopy`] reads: numbers, booleans, dates and timestamps in their own binary form, `numeric`
+/// as float8, anything else as text.
 fn copy_statement(query: &str, columns: &[(String, String)]) -> String {
     let select: Vec<String> = columns
         .iter()
-        .map(|(name, ty)| {
-            let column = format!("q.{}", quote_identifier(name));
-            match ty.as_str() {
-                "BOOL" => format!("CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END"),
-                "TIMESTAMP" => format!("to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"),
-                "TIMESTAMPTZ" => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"),
-                _ => column,
-            }
-        })
+        .map(|(name, ty)| PgType::of(ty).select(ty, &format!("q.{}", quote_identifier(name))))
         .collect();
     format!(
-        "COPY (SELECT {} FROM ({query}) AS q) TO STDOUT WITH (FORMAT csv, NULL '\\N')",
+        "COPY (SELECT {} FROM ({query}) AS q) TO STDOUT WITH (FORMAT binary)",
         select.join(", ")
     )
 }
@@ -615,17 +581,16 @@ mod tests {
     }
 
     #[test]
-    fn copy_prints_each_type_as_arrow_reads_it() {
+    fn copy_sends_each_type_as_the_decoder_reads_it() {
         let columns = vec![
             ("b".to_owned(), "BOOL".to_owned()),
-            ("t \"x\"".to_owned(), "TIMESTAMPTZ".to_owned()),
-            ("n".to_owned(), "INT8".to_owned()),
+            ("t \"x\"".to_owned(), "NUMERIC".to_owned()),
+            ("u".to_owned(), "UUID".to_owned()),
         ];
         assert_eq!(
             copy_statement("select 1", &columns),
-            "COPY (SELECT CASE WHEN q.\"b\" THEN 'true' WHEN NOT q.\"b\" THEN 'false' END, \
-             to_char(q.\"t \"\"x\"\"\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), q.\"n\" \
-             FROM (select 1) AS q) TO STDOUT WITH (FORMAT csv, NULL '\\N')"
+            "COPY (SELECT q.\"b\", q.\"t \"\"x\"\"\"::float8, q.\"u\"::text \
+             FROM (select 1) AS q) TO STDOUT WITH (FORMAT binary)"
         );
     }
 }

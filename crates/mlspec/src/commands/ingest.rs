@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use mlspec_attest::digest::Manifest;
+use mlspec_attest::digest::{Entry, FileDigest, Manifest};
 use mlspec_attest::keys::SigningKey;
 use mlspec_data::ingest::sql::{self, redacted};
 use mlspec_data::ingest::{Sharding, Written, partial_dir, write_shards};
@@ -154,7 +154,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot move the finished snapshot to {}", args.out.display()))?;
     let finished = chrono::Utc::now();
 
-    let manifest = Manifest::of(&args.out)?;
+    let manifest = manifest_of(&written);
     let paths: Vec<PathBuf> = manifest.entries.iter().map(|e| args.out.join(&e.path)).collect();
     let manifest_file = beside(&args.out, "manifest.json");
     let listing = serde_json::to_string_pretty(&shard_manifest(&manifest, &paths))? + "\n";
@@ -421,6 +421,24 @@ fn sniff_format(path: &Path) -> anyhow::Result<mlspec_data::read::Format> {
         Some(b'{') => mlspec_data::read::Format::JsonLines,
         _ => mlspec_data::read::Format::Csv,
     })
+}
+
+/// The shards' manifest, from the digests taken as they were written (the same as
+/// `Manifest::of` the directory computes, without reading the shards again).
+fn manifest_of(written: &Written) -> Manifest {
+    let mut entries: Vec<Entry> = written
+        .shards
+        .iter()
+        .map(|shard| Entry {
+            path: shard.file.clone(),
+            digest: FileDigest {
+                sha256: shard.sha256.clone(),
+                size: shard.bytes,
+            },
+        })
+        .collect();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Manifest { entries }
 }
 
 fn shards(out: &Path, manifest: &Manifest, written: &Written) -> anyhow::Result<Vec<Shard>> {
