@@ -27,6 +27,7 @@ pub mod server;
 pub mod step;
 pub mod store;
 pub mod test;
+pub mod training;
 pub mod validate;
 
 #[cfg(test)]

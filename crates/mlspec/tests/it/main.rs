@@ -20,6 +20,7 @@ mod server;
 mod split;
 mod step;
 mod test_stage;
+mod training;
 
 use std::path::{Path, PathBuf};
 
