@@ -399,6 +399,79 @@ mod tests {
         assert!(batch.column(4).as_boolean().value(0) && !batch.column(4).as_boolean().value(1));
     }
 
+    fn int_text_schema() -> (SchemaRef, [PgType; 2]) {
+        let types = [PgType::Int8, PgType::Text];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        (schema, types)
+    }
+
+    /// Feeds `bytes` in pieces cut at `cuts`, as a stream would; the decoded rows.
+    fn feed(bytes: &[u8], cuts: &[usize]) -> Result<Vec<(Option<i64>, Option<String>)>, String> {
+        let (schema, types) = int_text_schema();
+        let mut decoder = Decoder::new(schema, &types);
+        let mut pending = Vec::new();
+        let mut rows = Vec::new();
+        let mut start = 0;
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        ends.push(bytes.len());
+        ends.sort_unstable();
+        for end in ends {
+            pending.extend_from_slice(&bytes[start..end.max(start)]);
+            start = end.max(start);
+            loop {
+                let used = decoder.decode(&pending, 3)?;
+                pending.drain(..used);
+                if decoder.rows() < 3 {
+                    break;
+                }
+                collect(&mut decoder, &mut rows)?;
+            }
+        }
+        collect(&mut decoder, &mut rows)?;
+        Ok(rows)
+    }
+
+    fn collect(decoder: &mut Decoder, rows: &mut Vec<(Option<i64>, Option<String>)>) -> Result<(), String> {
+        if let Some(batch) = decoder.flush()? {
+            let numbers = batch.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+            let texts = batch.column(1).as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                rows.push((
+                    numbers.is_valid(i).then(|| numbers.value(i)),
+                    texts.is_valid(i).then(|| texts.value(i).to_owned()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_in_any_pieces_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300), cuts in proptest::collection::vec(0usize..400, 0..6)) {
+            let mut with_header = SIGNATURE.to_vec();
+            with_header.extend([0u8; 8]);
+            with_header.extend(&bytes);
+            let _ = feed(&bytes, &cuts);
+            let _ = feed(&with_header, &cuts);
+        }
+
+        #[test]
+        fn rows_decode_the_same_however_the_stream_is_cut(
+            rows in proptest::collection::vec((proptest::option::of(proptest::num::i64::ANY), proptest::option::of(".{0,12}")), 0..20),
+            cuts in proptest::collection::vec(0usize..2000, 0..8),
+        ) {
+            let encoded: Vec<Vec<Option<Vec<u8>>>> = rows
+                .iter()
+                .map(|(n, s)| vec![n.map(|n| n.to_be_bytes().to_vec()), s.as_ref().map(|s| s.as_bytes().to_vec())])
+                .collect();
+            let decoded = feed(&stream(&encoded), &cuts).unwrap();
+            proptest::prop_assert_eq!(decoded, rows);
+        }
+    }
+
     #[test]
     fn refuses_what_is_not_binary_copy() {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, true)]));

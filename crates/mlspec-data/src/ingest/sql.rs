@@ -61,40 +61,10 @@ impl Iterator for QueryBatches {
     }
 }
 
-/// A database URL with any password replaced by `***`: what documents and messages show.
+/// A database URL with any password replaced by `***` (the one secret redactor,
+/// [`mlspec_spec::redact`]): what documents and messages show.
 pub fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split_once(':').map_or(credentials, |(user, _)| user);
-            let masked = if credentials.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            // A password may also come as a parameter.
-            format!("{scheme}://{masked}@{host}{}", redact_password_parameter(tail))
-        }
-        None => format!("{scheme}://{authority}{}", redact_password_parameter(tail)),
-    }
-}
-
-fn redact_password_parameter(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else {
-        return tail.to_owned();
-    };
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{path}?{}", pairs.join("&"))
+    mlspec_spec::redact::redact(url).into_owned()
 }
 
 /// Runs `query` against the database at `url` (`postgres://…` or `sqlite:PATH`) and streams

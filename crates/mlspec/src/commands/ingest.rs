@@ -122,8 +122,12 @@ fn key_value(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
-    Key::new(key.trim()).map_err(|e| format!("`{key}`: {e}"))?;
-    Ok((key.trim().to_owned(), value.to_owned()))
+    let key = key.trim();
+    // The key names an environment variable (MLSPEC_PARAM_<KEY>) and a recorded parameter.
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{key}`: a parameter name is letters, digits and `_`"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 /// Where the rows come from.
@@ -613,4 +617,26 @@ fn synthetic(args: &Args) -> anyhow::Result<Option<SyntheticGeneration>> {
         seed: args.seed,
         fraction: Some(1.0),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_parameters_parse_or_say_why() {
+        assert_eq!(byte_size("64M"), Ok(64 << 20));
+        assert_eq!(byte_size("512k"), Ok(512 << 10));
+        assert_eq!(byte_size("1000"), Ok(1000));
+        assert_eq!(byte_size("2GB"), Ok(2 << 30));
+        for bad in ["", "0", "M", "1.5M", "10X", "99999999999999999999G", "-1"] {
+            assert!(byte_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(key_value("rows=10"), Ok(("rows".to_owned(), "10".to_owned())));
+        assert_eq!(key_value("expr=a=b"), Ok(("expr".to_owned(), "a=b".to_owned())));
+        assert!(key_value("novalue").is_err());
+        assert!(key_value("bad key=1").is_err());
+        assert_eq!(quoted_table("s.t\"x").unwrap(), "\"s\".\"t\"\"x\"");
+        assert!(quoted_table("a.b.c").is_err() && quoted_table(".t").is_err());
+    }
 }
