@@ -409,7 +409,10 @@ mod tests {
     }
 
     /// Feeds `bytes` in pieces cut at `cuts`, as a stream would; the decoded rows.
-    fn feed(bytes: &[u8], cuts: &[usize]) -> Result<Vec<(Option<i64>, Option<String>)>, String> {
+    /// Decoded rows of the (int8, text) test schema.
+    type Rows = Vec<(Option<i64>, Option<String>)>;
+
+    fn feed(bytes: &[u8], cuts: &[usize]) -> Result<Rows, String> {
         let (schema, types) = int_text_schema();
         let mut decoder = Decoder::new(schema, &types);
         let mut pending = Vec::new();
@@ -434,7 +437,7 @@ mod tests {
         Ok(rows)
     }
 
-    fn collect(decoder: &mut Decoder, rows: &mut Vec<(Option<i64>, Option<String>)>) -> Result<(), String> {
+    fn collect(decoder: &mut Decoder, rows: &mut Rows) -> Result<(), String> {
         if let Some(batch) = decoder.flush()? {
             let numbers = batch.column(0).as_primitive::<arrow::datatypes::Int64Type>();
             let texts = batch.column(1).as_string::<i32>();
