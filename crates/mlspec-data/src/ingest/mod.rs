@@ -361,9 +361,12 @@ impl<'a> Shards<'a> {
         self.done
             .into_iter()
             .map(|closed| {
-                let profile = profiles.get_mut(closed.index).and_then(Option::take).ok_or_else(|| {
-                    DataError::new(ErrorKind::Internal, &closed.file, "the shard's profile is missing")
-                })?;
+                // A shard no row reached (the one empty shard of an empty source) has the profile
+                // of nothing.
+                let profile = match profiles.get_mut(closed.index).and_then(Option::take) {
+                    Some(profile) => profile,
+                    None => Profiler::new(&self.schema, &[])?,
+                };
                 Ok(WrittenShard {
                     file: closed.file,
                     value: closed.value,

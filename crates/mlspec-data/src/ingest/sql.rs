@@ -12,6 +12,10 @@
 //!   kind that does not convert exactly (a real in an integer column, text in a number column)
 //!   is an error naming the row and column: cast it in the query.
 //!
+//! - **ODBC** (`odbc:DSN` or `odbc:DRIVER=…;…`): through the unixODBC driver manager built into
+//!   mlspec, which loads the named driver; arrow-odbc maps the driver's column types to Arrow's.
+//!   Text and binary values are at most [`ODBC_MAX_VALUE_BYTES`] long.
+//!
 //! The database runs on a thread of its own and hands batches over a small bounded channel, so
 //! reading, parsing and writing overlap and memory stays bounded. Errors carry the database's
 //! own message. The source is named in errors by its URL with any password replaced by `***`.
@@ -37,8 +41,9 @@ const IN_FLIGHT: usize = 4;
 /// A query's rows, as they arrive.
 pub struct QueryBatches {
     schema: SchemaRef,
-    receiver: Receiver<Result<RecordBatch, DataError>>,
+    receiver: Receiver<Result<Option<RecordBatch>, DataError>>,
     failed: bool,
+    source: String,
 }
 
 impl QueryBatches {
@@ -55,7 +60,17 @@ impl Iterator for QueryBatches {
         if self.failed {
             return None;
         }
-        let next = self.receiver.recv().ok()?;
+        let next = match self.receiver.recv() {
+            Ok(Ok(Some(batch))) => Ok(batch),
+            Ok(Ok(None)) => return None,
+            Ok(Err(error)) => Err(error),
+            // The reader went away without saying the data was all there.
+            Err(_) => Err(DataError::new(
+                ErrorKind::Internal,
+                &self.source,
+                "the database reader stopped before the end of the data",
+            )),
+        };
         self.failed = next.is_err();
         Some(next)
     }
@@ -64,10 +79,13 @@ impl Iterator for QueryBatches {
 /// A database URL with any password replaced by `***` (the one secret redactor,
 /// [`mlspec_spec::redact`]): what documents and messages show.
 pub fn redacted(url: &str) -> String {
-    mlspec_spec::redact::redact(url).into_owned()
+    match url.strip_prefix("odbc:") {
+        Some(connection) => format!("odbc:{}", redacted_odbc(connection)),
+        None => mlspec_spec::redact::redact(url).into_owned(),
+    }
 }
 
-/// Runs `query` against the database at `url` (`postgres://…` or `sqlite:PATH`) and streams
+/// Runs `query` against the database at `url` (`postgres://…`, `sqlite:PATH` or `odbc:…`) and streams
 /// its rows. Returns once the columns are known, or with the database's error.
 pub fn query(url: &str, query: &str) -> Result<QueryBatches, DataError> {
     let source = redacted(url);
@@ -104,14 +122,16 @@ pub fn query(url: &str, query: &str) -> Result<QueryBatches, DataError> {
         schema,
         receiver: rx,
         failed: false,
+        source,
     })
 }
 
 type SchemaSender = SyncSender<Result<SchemaRef, DataError>>;
-type BatchSender = SyncSender<Result<RecordBatch, DataError>>;
+/// Batches, then `None` once every row was sent.
+type BatchSender = SyncSender<Result<Option<RecordBatch>, DataError>>;
 
-/// The database thread's side of the stream: the columns once, then batches; an error goes to
-/// whichever the reader waits on.
+/// The database thread's side of the stream: the columns once, then batches and the end; an
+/// error goes to whichever the reader waits on.
 struct Handoff {
     schema: Option<SchemaSender>,
     batches: BatchSender,
@@ -125,7 +145,12 @@ impl Handoff {
 
     /// Sends a batch; false when the reader is gone.
     fn batch(&self, batch: RecordBatch) -> bool {
-        self.batches.send(Ok(batch)).is_ok()
+        self.batches.send(Ok(Some(batch))).is_ok()
+    }
+
+    /// Says every row was sent.
+    fn end(self) {
+        let _ = self.batches.send(Ok(None));
     }
 
     fn fail(mut self, error: DataError) {
@@ -141,26 +166,46 @@ fn run_on_thread(url: &str, query: &str, source: &str, schema: SchemaSender, bat
         schema: Some(schema),
         batches,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            return handoff.fail(DataError::new(
-                ErrorKind::Internal,
-                source,
-                format!("cannot start: {e}"),
-            ));
+    // A driver or a conversion library may panic on data it does not expect; that is an error
+    // of this source, not the end of its rows.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(url, query, source, &mut handoff)));
+    match outcome {
+        Ok(Ok(())) => handoff.end(),
+        Ok(Err(error)) => handoff.fail(error),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("an unexpected failure");
+            handoff.fail(
+                DataError::new(
+                    ErrorKind::Malformed,
+                    source,
+                    format!("the rows could not be read: {why}"),
+                )
+                .with_hint("select fewer or other columns, or cast the unusual ones (e.g. to text) in the query"),
+            );
         }
-    };
-    let outcome = runtime.block_on(async {
-        if url.starts_with("sqlite:") {
-            sqlite(url, query, source, &mut handoff).await
-        } else {
-            postgres(url, query, source, &mut handoff).await
-        }
-    });
-    if let Err(error) = outcome {
-        handoff.fail(error);
     }
+}
+
+/// Reads the rows of `query` into `handoff`.
+fn read(url: &str, query: &str, source: &str, handoff: &mut Handoff) -> Result<(), DataError> {
+    if let Some(connection) = url.strip_prefix("odbc:") {
+        return odbc(connection, query, source, handoff);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DataError::new(ErrorKind::Internal, source, format!("cannot start: {e}")))?;
+    runtime.block_on(async {
+        if url.starts_with("sqlite:") {
+            sqlite(url, query, source, handoff).await
+        } else {
+            postgres(url, query, source, handoff).await
+        }
+    })
 }
 
 fn database_error(source: &str, error: &sqlx::Error) -> DataError {
@@ -289,6 +334,82 @@ fn copy_statement(query: &str, columns: &[(String, String)]) -> String {
 
 fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+// --- ODBC -----------------------------------------------------------------------------------
+
+/// The longest text or binary value an ODBC column may hold (longer values stop the ingestion
+/// with the column named).
+pub const ODBC_MAX_VALUE_BYTES: usize = 65_536;
+
+/// The most bytes one batch's fetch buffers may take (fewer rows per batch for wide columns).
+const ODBC_MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// Runs the query through the ODBC driver manager built into mlspec (unixODBC), which loads the
+/// driver the connection string or the DSN names, and hands the rows over as Arrow batches
+/// (arrow-odbc maps the driver's column types to Arrow's).
+fn odbc(connection: &str, query: &str, source: &str, handoff: &mut Handoff) -> Result<(), DataError> {
+    let failed =
+        |e: &dyn std::fmt::Display| DataError::new(ErrorKind::Io, source, format!("the ODBC source refused: {e}"));
+    let connection = odbc_connection_string(connection);
+    let environment = arrow_odbc::odbc_api::Environment::new().map_err(|e| failed(&e))?;
+    let conn = environment
+        .connect_with_connection_string(&connection, arrow_odbc::odbc_api::ConnectionOptions::default())
+        .map_err(|e| {
+            DataError::new(ErrorKind::Io, source, format!("cannot connect: {e}"))
+                .with_hint("give odbc:DSN (a data source in odbc.ini) or odbc:DRIVER=…;… (a connection string); is the driver installed?")
+        })?;
+    let Some(cursor) = conn.execute(query, (), None).map_err(|e| failed(&e))? else {
+        return Err(
+            DataError::new(ErrorKind::InvalidArgument, source, "the statement returns no rows")
+                .with_hint("give a SELECT"),
+        );
+    };
+    let reader = arrow_odbc::OdbcReaderBuilder::new()
+        .with_max_num_rows_per_batch(BATCH_ROWS)
+        .with_max_bytes_per_batch(ODBC_MAX_BATCH_BYTES)
+        .with_max_text_size(ODBC_MAX_VALUE_BYTES)
+        .with_max_binary_size(ODBC_MAX_VALUE_BYTES)
+        .build(cursor)
+        .map_err(|e| failed(&e))?;
+    let schema = arrow::array::RecordBatchReader::schema(&reader);
+    refuse_repeated_names(schema.fields().iter().map(|f| f.name().as_str()), source)?;
+    if !handoff.columns(schema) {
+        return Ok(());
+    }
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| failed(&e).at(format!("after row {rows}")))?;
+        rows += batch.num_rows() as u64;
+        if !handoff.batch(batch) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// `odbc:DSN` names a data source; anything with `=` is a connection string already.
+fn odbc_connection_string(text: &str) -> String {
+    if text.contains('=') {
+        text.to_owned()
+    } else {
+        format!("DSN={text}")
+    }
+}
+
+/// An ODBC connection string with the values of its secret attributes (`PWD`, `PASSWORD`, and
+/// anything the secret redactor finds) replaced by `***`.
+pub fn redacted_odbc(connection: &str) -> String {
+    let pairs: Vec<String> = connection
+        .split(';')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if ["pwd", "password"].contains(&key.trim().to_ascii_lowercase().as_str()) => {
+                format!("{key}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    mlspec_spec::redact::redact(&pairs.join(";")).into_owned()
 }
 
 // --- SQLite ---------------------------------------------------------------------------------
@@ -548,6 +669,11 @@ mod tests {
         assert_eq!(redacted("postgres://db/x"), "postgres://db/x");
         assert_eq!(redacted("sqlite:/tmp/a.db"), "sqlite:/tmp/a.db");
         assert_eq!(redacted("postgres://a:b@c@host/x"), "postgres://a:***@host/x");
+        assert_eq!(
+            redacted("odbc:Driver=/x/psqlodbcw.so;Server=db;UID=ann;PWD=s3cret;Database=d"),
+            "odbc:Driver=/x/psqlodbcw.so;Server=db;UID=ann;PWD=***;Database=d"
+        );
+        assert_eq!(redacted("odbc:warehouse"), "odbc:warehouse");
     }
 
     #[test]

@@ -257,7 +257,8 @@ fn source_of(args: &Args) -> anyhow::Result<Source> {
         return Ok(Source::Command);
     }
     let source = args.source.clone().unwrap_or_default();
-    if source.starts_with("postgres://") || source.starts_with("postgresql://") || source.starts_with("sqlite:") {
+    let database = ["postgres://", "postgresql://", "sqlite:", "odbc:"];
+    if database.iter().any(|prefix| source.starts_with(prefix)) {
         let query = match (&args.query, &args.table) {
             (Some(query), _) => query.clone(),
             (None, Some(table)) => format!("SELECT * FROM {}", quoted_table(table)?),
@@ -527,6 +528,11 @@ fn ingestion_source(args: &Args, source: &Source) -> anyhow::Result<(IngestionSo
                 table: args.table.as_deref().map(Key::new).transpose()?,
                 query: args.query.is_some().then(|| Text::new(query.as_str())).transpose()?,
             };
+            if url.starts_with("odbc:") {
+                options
+                    .0
+                    .insert(Key::new("connector")?, ParamValue::String("odbc".to_owned()));
+            }
             (
                 IngestionSource {
                     connector: Connector::Sql,
@@ -567,6 +573,8 @@ fn datastore_document(url: &str) -> anyhow::Result<Document> {
             DatastoreType::Sqlite,
             format!("sqlite:{}", path.trim_start_matches("//")),
         )
+    } else if let Some(connection) = url.strip_prefix("odbc:") {
+        (DatastoreType::Other, format!("odbc:{}", odbc_address(connection)))
     } else {
         let shown = redacted(url);
         let (scheme, rest) = shown.split_once("://").unwrap_or(("postgres", &shown));
@@ -586,6 +594,32 @@ fn datastore_document(url: &str) -> anyhow::Result<Document> {
         metadata: Metadata::named(Name::new(if name.is_empty() { "database".to_owned() } else { name })?),
         spec: Spec::Datastore(spec),
     })
+}
+
+/// Where an ODBC source is: the DSN, or the connection string's attributes that say where
+/// (driver, server, port, database, DSN) — never the user or the password.
+fn odbc_address(connection: &str) -> String {
+    if !connection.contains('=') {
+        return connection.to_owned();
+    }
+    let kept = [
+        "driver",
+        "dsn",
+        "server",
+        "servername",
+        "host",
+        "port",
+        "database",
+        "db",
+    ];
+    connection
+        .split(';')
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(key, _)| kept.contains(&key.trim().to_ascii_lowercase().as_str()))
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 fn labelling(args: &Args) -> anyhow::Result<Option<Labelling>> {

@@ -494,3 +494,105 @@ fn a_generator_command_is_ingested_with_its_seed_and_parameters() {
     assert_eq!(taken.code, 2);
     assert!(taken.stderr.contains("already exists"), "{}", taken.stderr);
 }
+
+/// The ODBC driver library Debian's package installs (`psqlodbcw.so`, `libsqlite3odbc.so`).
+fn odbc_driver(file: &str) -> String {
+    let found = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("odbc").join(file))
+        .find(|path| path.is_file());
+    found
+        .unwrap_or_else(|| panic!("no ODBC driver {file}: run the suite with scripts/test, which installs odbc-postgresql and libsqliteodbc"))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn odbc_sources_read_through_debians_drivers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let script = "import sqlite3\nc = sqlite3.connect('src.db')\nc.execute('create table t (id integer, name text, score real)')\nc.executemany('insert into t values (?, ?, ?)', [(i, f'n{i}' if i % 3 else None, i / 4) for i in range(5000)])\nc.commit()\n";
+    let made = std::process::Command::new(reference_python())
+        .current_dir(dir)
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let sqlite = format!(
+        "odbc:Driver={};Database={}",
+        odbc_driver("libsqlite3odbc.so"),
+        dir.join("src.db").display()
+    );
+    let out = mlspec(
+        dir,
+        &[
+            "ingest",
+            &sqlite,
+            "--query",
+            "select id, name, score from t order by id",
+            "--out",
+            "via-odbc",
+            "-q",
+            "--no-record",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ingestion = document(&out.stdout);
+    assert_eq!(ingestion["spec"]["source"]["options"]["connector"], "odbc");
+    let (rows, _) = read_back(dir, "via-odbc");
+    assert_eq!(rows.len(), 5000);
+    assert_eq!(
+        (rows[7]["id"].clone(), rows[7]["name"].clone(), rows[7]["score"].clone()),
+        (7.into(), "n7".into(), 1.75.into())
+    );
+    assert!(rows[3]["name"].is_null());
+    let bad = mlspec(
+        dir,
+        &[
+            "ingest",
+            &sqlite,
+            "--query",
+            "select nope from t",
+            "--out",
+            "bad",
+            "-q",
+            "--no-record",
+        ],
+    );
+    assert_eq!(bad.code, 2);
+    assert!(!dir.join("bad").exists());
+
+    let Ok(admin) = std::env::var("MLSPEC_TEST_POSTGRES") else {
+        return;
+    };
+    // postgres://USER@HOST:PORT/DB as an ODBC connection string, with a password the test server ignores.
+    let rest = admin.strip_prefix("postgres://").unwrap();
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (host_port, database) = rest.split_once('/').unwrap();
+    let (host, port) = host_port.split_once(':').unwrap();
+    let postgres = format!(
+        "odbc:Driver={};Server={host};Port={port};Database={database};UID={user};PWD=hunter2",
+        odbc_driver("psqlodbcw.so")
+    );
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let query = "select i as id, 'n' || i as name, (i * 0.5)::float8 as half, i * 0.5 as exact, i % 2 = 0 as even from generate_series(1, 3000) i";
+    let out = mlspec(dir, &["ingest", &postgres, "--query", query, "--out", "pg-odbc", "-q"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+    let datastores = mlspec(dir, &["list", "datastores", "--format", "json"]).stdout;
+    assert!(
+        !datastores.contains("hunter2") && !datastores.contains(&format!("UID={user}")),
+        "{datastores}"
+    );
+    let (rows, _) = read_back(dir, "pg-odbc");
+    assert_eq!(rows.len(), 3000);
+    assert_eq!(rows[9]["id"], 10);
+    assert_eq!(rows[9]["name"], "n10");
+    assert_eq!(rows[9]["half"], 5.0);
+    assert_eq!(rows[9]["exact"], "5.0", "numeric stays a decimal through ODBC");
+    assert_eq!(
+        rows[9]["even"], "1",
+        "psqlODBC sends booleans as text unless BoolsAsChar=0"
+    );
+}
