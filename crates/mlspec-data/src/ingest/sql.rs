@@ -657,6 +657,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reader_that_stops_without_the_end_marker_is_an_error() {
+        let schema: SchemaRef = Arc::new(Schema::empty());
+        let (tx, rx) = sync_channel(4);
+        let batches = QueryBatches {
+            schema: schema.clone(),
+            receiver: rx,
+            failed: false,
+            source: "db".into(),
+        };
+        tx.send(Ok(Some(RecordBatch::new_empty(schema.clone())))).unwrap();
+        drop(tx);
+        let items: Vec<_> = batches.collect();
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_ok());
+        assert!(
+            items[1]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("stopped before the end")
+        );
+
+        let (tx, rx) = sync_channel(4);
+        let finished = QueryBatches {
+            schema,
+            receiver: rx,
+            failed: false,
+            source: "db".into(),
+        };
+        tx.send(Ok(None)).unwrap();
+        drop(tx);
+        assert_eq!(finished.count(), 0, "the end marker ends the rows");
+    }
+
+    #[test]
     fn passwords_never_show() {
         assert_eq!(
             redacted("postgres://ann:s3cr%40t@db:5432/x"),
