@@ -181,7 +181,8 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         metadata: Metadata::named(Name::new(format!("{name}-profile"))?),
         spec: Spec::DataProfile(profile),
     };
-    let (ingestion_source, datastore) = ingestion_source(&args, &source)?;
+    let (mut ingestion_source, datastore) = ingestion_source(&args, &source)?;
+    let labelling = labelling(&args, &mut ingestion_source)?;
     let spec = IngestionSpec {
         source: ingestion_source,
         dataset: None,
@@ -189,7 +190,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         run: None,
         started_at: started,
         finished_at: Some(finished),
-        labelling: labelling(&args)?,
+        labelling,
         synthetic: synthetic(&args)?,
     };
     errln!(
@@ -622,14 +623,24 @@ fn odbc_address(connection: &str) -> String {
         .join(";")
 }
 
-fn labelling(args: &Args) -> anyhow::Result<Option<Labelling>> {
+/// Who labelled the data; the labels file itself goes into the source's options (its path and
+/// digest), so that the record names exactly which labels were used.
+fn labelling(args: &Args, source: &mut IngestionSource) -> anyhow::Result<Option<Labelling>> {
     let (Some(labels), Some(labeller)) = (&args.labels, &args.labeller) else {
         return Ok(None);
     };
     let digest = mlspec_attest::digest::file(labels)?.prefixed()?;
+    source
+        .options
+        .0
+        .insert(Key::new("labels")?, ParamValue::String(labels.display().to_string()));
+    source
+        .options
+        .0
+        .insert(Key::new("labelsDigest")?, ParamValue::String(digest.to_string()));
     Ok(Some(Labelling {
         tool: ShortText::new(labeller.as_str())?,
-        guidelines: Some(ShortText::new(format!("labels: {} ({digest})", labels.display()))?),
+        guidelines: None,
         annotators_per_item: None,
         agreement: None,
     }))

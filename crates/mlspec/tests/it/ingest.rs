@@ -475,6 +475,32 @@ fn a_generator_command_is_ingested_with_its_seed_and_parameters() {
     );
     let (rows, _) = read_back(dir, "syn");
     assert_eq!(rows[49]["y"], 147);
+    std::fs::write(dir.join("labels.csv"), "x,label\n0,spam\n").unwrap();
+    let labelled = mlspec(
+        dir,
+        &[
+            "ingest",
+            "syn/shard-00000.parquet",
+            "--out",
+            "labelled",
+            "--labels",
+            "labels.csv",
+            "--labeller",
+            "acme-annotators",
+            "-q",
+            "--no-record",
+        ],
+    );
+    assert_eq!(labelled.code, 0, "{}", labelled.stderr);
+    let labelled = document(&labelled.stdout);
+    assert_eq!(labelled["spec"]["labelling"]["tool"], "acme-annotators");
+    assert_eq!(labelled["spec"]["source"]["connector"], "parquet");
+    use sha2::Digest as _;
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(std::fs::read(dir.join("labels.csv")).unwrap()))
+    );
+    assert_eq!(labelled["spec"]["source"]["options"]["labelsDigest"], digest);
     let failing = mlspec(
         dir,
         &[
