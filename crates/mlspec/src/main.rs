@@ -16,6 +16,7 @@ mod output;
 
 mod args;
 mod commands;
+mod datasets;
 mod documents;
 mod env;
 mod evaluation;

@@ -10,18 +10,18 @@ use mlspec_data::profile::{OutlierRules, ProfileOptions, Profiler, profile};
 use mlspec_data::validate::Validator;
 use mlspec_data::{ReadOptions, open};
 use mlspec_spec::kinds::{Anomaly, DataProfileSpec, FeatureStats, IssueSeverity, Outcome, ValidationReportSpec};
-use mlspec_spec::newtypes::Digest;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Status};
 use mlspec_store::Selector;
 
 use crate::args::{CsvArgs, OutputArgs};
+use crate::datasets::content_digest;
 use crate::documents::{derived_name, document_name, read_one, write_document};
 use crate::output::{Format, TABLE_OR_JSON, formats};
 use crate::progress::Progress;
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 
-pub(crate) mod sign;
-pub(crate) mod split;
+mod sign;
+mod split;
 
 /// Profile, validate and compare data.
 #[derive(clap::Args)]
@@ -505,12 +505,6 @@ async fn run_profile(args: ProfileArgs, choice: &StoreChoice) -> anyhow::Result<
         record(&mut store, vec![document]).await?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `sha256:` and the hex SHA-256 of the file's bytes (as stored, compressed or not), streamed by
-/// the trust chain's one digest implementation (a file that changes while read is refused).
-pub(crate) fn content_digest(path: &Path) -> anyhow::Result<Digest> {
-    Ok(mlspec_attest::digest::file(path)?.prefixed()?)
 }
 
 /// Checks the `--dataset` reference in the store, when one is given and a store is in use: a

@@ -22,8 +22,7 @@ use mlspec_spec::values::{DataPath, ParamValue, Params};
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec};
 
 use crate::args::{CsvArgs, OutputArgs};
-use crate::commands::data::sign::{shard_manifest, write_envelope};
-use crate::commands::data::split::{NewVersion, dataset_version, local_data};
+use crate::datasets::{NewVersion, dataset_version, local_data, shard_manifest, write_envelope};
 use crate::documents::write_document;
 use crate::progress::Progress;
 use crate::store::{LazyStore, StoreChoice, block_on, record};

@@ -19,8 +19,7 @@ use mlspec_spec::values::{MetricValue, ParamValue, Params};
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec};
 use mlspec_store::{ListQuery, Selector, Store, StoredObject};
 
-use crate::commands::data::content_digest;
-use crate::commands::data::split::local_data;
+use crate::datasets::{content_digest, local_data};
 use crate::store::{StoreChoice, actor, block_on};
 
 /// Record what was done to a trained model after training.

@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use mlspec_attest::digest::{Difference, Entry, Manifest};
-use mlspec_attest::dsse::{Envelope, IN_TOTO};
+use mlspec_attest::dsse::Envelope;
 use mlspec_attest::keys::SigningKey;
-use mlspec_attest::predicate::{DATASET_MANIFEST_V1, Shard, ShardManifest};
-use mlspec_attest::statement::{Statement, Subject};
+use mlspec_attest::predicate::DATASET_MANIFEST_V1;
+use mlspec_attest::statement::Statement;
 
+use crate::datasets::write_envelope;
 use crate::trust::{report, trusted_key};
 
 /// Sign a dataset: a directory of shards or a list of files. The envelope (an in-toto
@@ -81,57 +82,6 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let (manifest, paths) = shards(&args.inputs)?;
     write_envelope(&manifest, &paths, &key, &args.out)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Signs the shards (`manifest`'s entries, at `paths`) and writes the envelope to `out`: the
-/// one format `data sign` and `ingest --sign` write and `data verify` reads.
-pub(crate) fn write_envelope(
-    manifest: &Manifest,
-    paths: &[PathBuf],
-    key: &SigningKey,
-    out: &Path,
-) -> anyhow::Result<()> {
-    if manifest.entries.is_empty() {
-        bail!("there is no shard to sign");
-    }
-    let subjects: Vec<Subject> = manifest
-        .entries
-        .iter()
-        .map(|e| Subject::sha256(&e.path, &e.digest.sha256))
-        .collect();
-    let predicate = shard_manifest(manifest, paths);
-    let statement = Statement::new(subjects, predicate);
-    let envelope = Envelope::sign(IN_TOTO, &serde_json::to_vec(&statement)?, &[key]);
-    let text = serde_json::to_string_pretty(&envelope)? + "\n";
-    crate::files::write_whole(out, text.as_bytes(), Some(&crate::files::ENVELOPE))?;
-    errln!(
-        "{}: {} shards, {} bytes, manifest {}, signed by {}",
-        out.display(),
-        manifest.entries.len(),
-        manifest.bytes(),
-        manifest.digest(),
-        key.public().key_id()
-    );
-    Ok(())
-}
-
-/// The shards' ids, paths, sizes, SHA-256 and (for Parquet) row counts, with the manifest's
-/// digest and total bytes.
-pub(crate) fn shard_manifest(manifest: &Manifest, paths: &[PathBuf]) -> ShardManifest {
-    ShardManifest {
-        shards: (0u64..)
-            .zip(manifest.entries.iter().zip(paths))
-            .map(|(id, (e, path))| Shard {
-                id,
-                path: e.path.clone(),
-                size: e.digest.size,
-                sha256: e.digest.sha256.clone(),
-                rows: mlspec_data::parquet_rows(path),
-            })
-            .collect(),
-        manifest: manifest.digest(),
-        bytes: manifest.bytes(),
-    }
 }
 
 pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {

@@ -1,7 +1,7 @@
 //! `mlspec data split` and `mlspec data leakage`: deterministic splits written to one file per
 //! part with a Split document, and the leakage check between any datasets.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -9,13 +9,13 @@ use mlspec_data::leakage::{LeakageOptions, LeakageReport, compare, hash_file};
 use mlspec_data::profile::OutlierRules;
 use mlspec_data::rowhash::Normalization;
 use mlspec_data::split::{Method, NullKeys, SplitOptions, parts, role_name, split};
-use mlspec_spec::kinds::{DatasetSpec, DatasetVersion, SplitMethod, SplitPart, SplitRole, SplitSpec};
-use mlspec_spec::newtypes::{Digest, Key, RelativePath};
-use mlspec_spec::values::DataPath;
+use mlspec_spec::kinds::{SplitMethod, SplitPart, SplitRole, SplitSpec};
+use mlspec_spec::newtypes::Key;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
-use super::{RecordArgs, check_dataset, content_digest};
+use super::{RecordArgs, check_dataset};
 use crate::args::{CsvArgs, OutputArgs};
+use crate::datasets::{NewVersion, content_digest, dataset_version, local_data};
 use crate::documents::{derived_name, document_name, file_stem, write_document};
 use crate::output::{Format, TABLE_OR_JSON, formats};
 use crate::progress::Progress;
@@ -270,111 +270,6 @@ fn dataset_stem(input: &Ref) -> String {
     match &input.target {
         mlspec_spec::RefTarget::Named { name, .. } => name.to_string(),
         mlspec_spec::RefTarget::Id(id) => id.to_string(),
-    }
-}
-
-/// A Dataset version to record.
-pub(crate) struct NewVersion {
-    pub definition: DataPath,
-    pub digest: Option<Digest>,
-    pub rows: Option<u64>,
-    pub bytes: Option<u64>,
-    pub profile: Option<Ref>,
-}
-
-/// The Dataset version data is: an existing version of `name` with the same digest, or a new
-/// version (the first of a new Dataset, or the next of an existing one) with the document to
-/// apply.
-pub(crate) async fn dataset_version(
-    store: &dyn mlspec_store::Store,
-    name: mlspec_spec::Name,
-    new: NewVersion,
-) -> anyhow::Result<(Option<Document>, Ref)> {
-    let digest = new.digest;
-    let selector = mlspec_store::Selector::Name {
-        kind: Kind::Dataset,
-        name: name.clone(),
-        version: None,
-    };
-    let mut spec = match store.get(&selector).await {
-        Ok(stored) => match stored.document.spec {
-            Spec::Dataset(spec) => spec,
-            _ => bail!("Dataset/{name} is not a Dataset"),
-        },
-        Err(e) if e.kind == mlspec_store::ErrorKind::NotFound => DatasetSpec {
-            versions: Vec::new(),
-            current: None,
-        },
-        Err(e) => return Err(e.into()),
-    };
-    let versioned = |version: &mlspec_spec::Version| {
-        let mut reference = Ref::named(Kind::Dataset, name.clone());
-        if let mlspec_spec::RefTarget::Named { version: v, .. } = &mut reference.target {
-            *v = Some(version.clone());
-        }
-        reference
-    };
-    if let Some(same) = spec.versions.iter().find(|v| v.digest.is_some() && v.digest == digest) {
-        return Ok((None, versioned(&same.version)));
-    }
-    let next = spec
-        .versions
-        .iter()
-        .filter_map(|v| v.version.as_str().parse::<u64>().ok())
-        .max()
-        .map_or(1, |n| n + 1);
-    let version = mlspec_spec::Version::new(next.to_string())?;
-    spec.versions.push(DatasetVersion {
-        version: version.clone(),
-        status: mlspec_spec::Status::Active,
-        definition: new.definition,
-        digest,
-        rows: new.rows,
-        bytes: new.bytes,
-        profile: new.profile,
-        schema: None,
-        produced_by: None,
-        checkpoints: Vec::new(),
-        views: Vec::new(),
-        created_at: None,
-        created_by: None,
-        notes: None,
-    });
-    spec.current = Some(version.clone());
-    let document = Document {
-        api_version: ApiVersion::V1,
-        metadata: Metadata::named(name.clone()),
-        spec: Spec::Dataset(spec),
-    };
-    Ok((Some(document), versioned(&version)))
-}
-
-/// A path in the `local` datastore (the working directory).
-pub(crate) fn local_data(path: &Path) -> anyhow::Result<DataPath> {
-    Ok(DataPath {
-        datastore: mlspec_spec::Name::new("local")?,
-        path: Some(local_path(path)?),
-        table: None,
-        query: None,
-    })
-}
-
-/// A path for the `local` datastore (the working directory): as written, without `.`
-/// segments, or the file name when the path is absolute or climbs out.
-fn local_path(path: &Path) -> anyhow::Result<RelativePath> {
-    use std::path::Component;
-    let segments: Vec<String> = path
-        .components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    match RelativePath::new(segments.join("/")) {
-        Ok(relative) => Ok(relative),
-        Err(_) => Ok(RelativePath::new(
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        )?),
     }
 }
 
