@@ -19,6 +19,7 @@ mod server;
 mod split;
 mod step;
 mod test_stage;
+mod transform;
 
 use std::path::{Path, PathBuf};
 
