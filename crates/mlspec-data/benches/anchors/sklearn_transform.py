@@ -1,8 +1,9 @@
 """The scikit-learn side of scripts/bench-transform: the same transformations as
-benches/transform.yaml in one ColumnTransformer, fitted and applied on the same CSV, the result
+benches/transform.yaml in one ColumnTransformer, fitted and applied on the same CSV or Parquet
+file (pandas reads it), the result
 written to Parquet (pyarrow). Prints the seconds of each stage on standard error.
 
-Usage: sklearn_transform.py DATA.csv OUT.parquet
+Usage: sklearn_transform.py DATA.csv|DATA.parquet OUT.parquet
 """
 import sys
 import time
@@ -35,7 +36,7 @@ def transformer():
             ("num0", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), ["num0"]),
             ("num1", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()), ["num1"]),
             ("num2", MinMaxScaler(), ["num2"]),
-            ("num3", make_pipeline(FunctionTransformer(lambda x: np.log(np.clip(x, 0, None) + 1)), StandardScaler()), ["num3"]),
+            ("num3", make_pipeline(FunctionTransformer(lambda x: np.log(np.clip(x, 0, None) + 1), feature_names_out="one-to-one"), StandardScaler()), ["num3"]),
             ("num4", edges, ["num4"]),
             ("num5", KBinsDiscretizer(n_bins=10, encode="ordinal", strategy="quantile", quantile_method="linear"), ["num5"]),
             ("num6", make_pipeline(SimpleImputer(strategy="constant", fill_value=0.0), MinMaxScaler()), ["num6"]),
@@ -55,7 +56,7 @@ def transformer():
 def main(data, out):
     stages = []
     start = time.perf_counter()
-    frame = pd.read_csv(data)
+    frame = pd.read_parquet(data) if data.endswith(".parquet") else pd.read_csv(data)
     stages.append(("read", time.perf_counter() - start))
     start = time.perf_counter()
     columns = transformer()

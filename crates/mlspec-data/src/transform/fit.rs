@@ -110,7 +110,11 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     let a = *sorted.get(below)?;
     let b = *sorted.get((below + 1).min(last))?;
     let difference = b - a;
-    Some(if t >= 0.5 { b - difference * (1.0 - t) } else { a + difference * t })
+    Some(if t >= 0.5 {
+        b - difference * (1.0 - t)
+    } else {
+        a + difference * t
+    })
 }
 
 /// The median of sorted values: the middle one, or the mean of the middle two.
@@ -248,11 +252,7 @@ fn add_numbers(acc: &mut NumberAcc, plan: &FeaturePlan, values: &[f64]) {
         }
         _ => {}
     }
-    let fed: Vec<f64> = present
-        .iter()
-        .map(|&v| feed(plan, v))
-        .filter(|v| !v.is_nan())
-        .collect();
+    let fed: Vec<f64> = present.iter().map(|&v| feed(plan, v)).filter(|v| !v.is_nan()).collect();
     record_fed(acc, &plan.encoding, &fed);
 }
 
@@ -281,9 +281,7 @@ fn number_steps(plan: &FeaturePlan, mut acc: NumberAcc) -> Vec<Step> {
     let mut steps = Vec::new();
     if let Some(impute) = &plan.impute {
         let (strategy, fill) = match impute {
-            Impute::Learned(Strategy::Mean) => {
-                ("mean", neumaier(acc.raw_sum.iter().copied()) / acc.present as f64)
-            }
+            Impute::Learned(Strategy::Mean) => ("mean", neumaier(acc.raw_sum.iter().copied()) / acc.present as f64),
             Impute::Learned(Strategy::Median) => {
                 acc.raw_values.sort_unstable_by(f64::total_cmp);
                 ("median", median(&acc.raw_values).unwrap_or(f64::NAN))
@@ -324,7 +322,11 @@ fn number_steps(plan: &FeaturePlan, mut acc: NumberAcc) -> Vec<Step> {
             std_dev: acc.moments.std_dev(),
         }),
         Encoding::MinMax => {
-            let (min, max) = if acc.min <= acc.max { (acc.min, acc.max) } else { (0.0, 0.0) };
+            let (min, max) = if acc.min <= acc.max {
+                (acc.min, acc.max)
+            } else {
+                (0.0, 0.0)
+            };
             steps.push(Step::MinMax { min, max });
         }
         Encoding::Bucketize(boundaries) => steps.push(Step::Bucketize {
@@ -469,7 +471,11 @@ impl OutlierFit {
             DataError::new(
                 ErrorKind::Empty,
                 file,
-                format!("`{}` has no values to learn the {} rule's bounds from", self.rule.feature, self.rule.method.name()),
+                format!(
+                    "`{}` has no values to learn the {} rule's bounds from",
+                    self.rule.feature,
+                    self.rule.method.name()
+                ),
             )
             .with_column(&self.rule.feature)
         };
@@ -508,7 +514,10 @@ mod tests {
     fn quantiles_interpolate_as_numpy() {
         // numpy.percentile([1, 2, 3, 4, 10], [25, 50, 75, 90]) = [2, 3, 4, 7.6]
         let sorted = [1.0, 2.0, 3.0, 4.0, 10.0];
-        let got: Vec<f64> = [0.25, 0.5, 0.75, 0.9].iter().filter_map(|q| quantile(&sorted, *q)).collect();
+        let got: Vec<f64> = [0.25, 0.5, 0.75, 0.9]
+            .iter()
+            .filter_map(|q| quantile(&sorted, *q))
+            .collect();
         assert_eq!(got[..3], [2.0, 3.0, 4.0]);
         assert!((got[3] - 7.6).abs() < 1e-15);
         assert_eq!(quantile(&[], 0.5), None);
@@ -542,13 +551,22 @@ mod tests {
             top_k: Some(2),
             ..VocabularyOptions::default()
         };
-        assert_eq!(vocabulary(counts.clone(), &options, &category_order(false)), ["10", "b"]);
+        assert_eq!(
+            vocabulary(counts.clone(), &options, &category_order(false)),
+            ["10", "b"]
+        );
         let options = VocabularyOptions {
             min_frequency: 3,
             ..VocabularyOptions::default()
         };
         assert_eq!(vocabulary(counts, &options, &category_order(false)), ["10", "a", "b"]);
-        let numbers: HashMap<String, u64> = [("10", 1), ("9", 1), ("-1", 1)].iter().map(|(v, c)| ((*v).to_owned(), *c)).collect();
-        assert_eq!(vocabulary(numbers, &VocabularyOptions::default(), &category_order(true)), ["-1", "9", "10"]);
+        let numbers: HashMap<String, u64> = [("10", 1), ("9", 1), ("-1", 1)]
+            .iter()
+            .map(|(v, c)| ((*v).to_owned(), *c))
+            .collect();
+        assert_eq!(
+            vocabulary(numbers, &VocabularyOptions::default(), &category_order(true)),
+            ["-1", "9", "10"]
+        );
     }
 }

@@ -31,6 +31,9 @@ mod spec;
 mod steps;
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use arrow::array::RecordBatch;
 
 use mlspec_spec::kinds::{FeatureMapping, OutlierRule, TransformationSpec};
 use mlspec_spec::newtypes::{Key, ShortText};
@@ -41,7 +44,7 @@ pub use spec::{
 pub use steps::{Chain, Fill, Step};
 
 use crate::error::{DataError, ErrorKind};
-use crate::read::{Format, ReadOptions, detect, open};
+use crate::read::{Batches, Format, ReadOptions, detect, open};
 use crate::split::Writer;
 
 /// What `fit` learned.
@@ -154,6 +157,10 @@ fn open_columns(
     )
 }
 
+fn internal_stop(file: &str) -> DataError {
+    DataError::new(ErrorKind::Internal, file, "the writing thread stopped")
+}
+
 fn internal(file: &str, error: arrow::error::ArrowError) -> DataError {
     DataError::new(ErrorKind::Internal, file, error.to_string())
 }
@@ -170,9 +177,7 @@ pub fn fit(path: &Path, read: &ReadOptions, plan: &Plan, mut progress: impl FnMu
     let mut features: Vec<fit::FeatureFit> = plan.features.iter().map(|f| fit::FeatureFit::new(f, &schema)).collect();
     let mut outliers: Vec<fit::OutlierFit> = plan.outliers.iter().map(|o| fit::OutlierFit::new(o, &schema)).collect();
     let mut rows = 0u64;
-    let mut batches = batches;
-    while let Some(batch) = batches.next() {
-        let batch = batch?;
+    pipelined(batches, &file, |batch, bytes| {
         for feature in &mut features {
             feature.add(&batch).map_err(|e| internal(&file, e))?;
         }
@@ -180,8 +185,9 @@ pub fn fit(path: &Path, read: &ReadOptions, plan: &Plan, mut progress: impl FnMu
             rule.add(&batch).map_err(|e| internal(&file, e))?;
         }
         rows += batch.num_rows() as u64;
-        progress(batches.bytes_read());
-    }
+        progress(bytes);
+        Ok(())
+    })?;
     Ok(Fitted {
         rows,
         chains: features.into_iter().map(fit::FeatureFit::finish).collect(),
@@ -189,6 +195,42 @@ pub fn fit(path: &Path, read: &ReadOptions, plan: &Plan, mut progress: impl FnMu
             .into_iter()
             .map(|o| o.finish(&file))
             .collect::<Result<_, _>>()?,
+    })
+}
+
+/// Reads `batches` on a thread of its own, so that parsing the next batch overlaps the work on
+/// this one, and calls `work` with each batch and the bytes read so far; stops at the first
+/// error, the reader's or the work's.
+fn pipelined(
+    batches: Batches,
+    file: &str,
+    mut work: impl FnMut(RecordBatch, u64) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    std::thread::scope(|scope| {
+        let (send, receive) = mpsc::sync_channel(4);
+        let reader = scope.spawn(move || {
+            let mut batches = batches;
+            while let Some(batch) = batches.next() {
+                let bytes = batches.bytes_read();
+                let failed = batch.is_err();
+                if send.send(batch.map(|b| (b, bytes))).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut outcome = Ok(());
+        for item in &receive {
+            if let Err(error) = item.and_then(|(batch, bytes)| work(batch, bytes)) {
+                outcome = Err(error);
+                break;
+            }
+        }
+        // The reader stops at its next send.
+        drop(receive);
+        reader
+            .join()
+            .map_err(|_| DataError::new(ErrorKind::Internal, file, "the reading thread failed"))?;
+        outcome
     })
 }
 
@@ -220,10 +262,14 @@ pub fn apply(
     let target = out.display().to_string();
     let format = output_format(out)?;
     if same_file(path, out) {
-        return Err(DataError::new(ErrorKind::InvalidArgument, &target, "the output would overwrite the input")
-            .with_hint("write the transformed data to another file"));
+        return Err(DataError::new(
+            ErrorKind::InvalidArgument,
+            &target,
+            "the output would overwrite the input",
+        )
+        .with_hint("write the transformed data to another file"));
     }
-    let mut batches = open(path, read)?;
+    let batches = open(path, read)?;
     let input = batches.schema();
     let mut bound = fitted
         .chains
@@ -238,7 +284,10 @@ pub fn apply(
             _ => Err(DataError::new(
                 ErrorKind::NoSuchColumn,
                 &file,
-                format!("there is no numeric column `{}` for {fitted_file}'s outlier rule", rule.feature),
+                format!(
+                    "there is no numeric column `{}` for {fitted_file}'s outlier rule",
+                    rule.feature
+                ),
             )
             .with_column(&rule.feature)
             .with_hint("apply the transformation to data with the columns it was fitted on")),
@@ -250,21 +299,40 @@ pub fn apply(
     let mut writer = Writer::create(&partial, format, &schema)?;
     let mut removed = vec![0u64; rules.len()];
     let (mut rows_in, mut rows_out) = (0u64, 0u64);
-    let written = (|| {
-        while let Some(batch) = batches.next() {
-            let batch = batch?;
-            let kept = apply::keep(&batch, &rules, &mut removed).map_err(|e| internal(&file, e))?;
-            let result = apply::transform_batch(&batch, kept.as_ref(), &schema, &chain_of, &mut bound)
-                .map_err(|e| internal(&file, e))?;
-            rows_in += batch.num_rows() as u64;
+    // Three stages on three threads: reading, transforming, writing (here).
+    let written = std::thread::scope(|scope| {
+        let (send, receive) = mpsc::sync_channel::<(RecordBatch, u64)>(4);
+        let (file, schema, chain_of, rules) = (&file, &schema, &chain_of, &rules);
+        let (bound, removed, rows_in) = (&mut bound, &mut removed, &mut rows_in);
+        let transformer = scope.spawn(move || {
+            pipelined(batches, file, |batch, bytes| {
+                let kept = apply::keep(&batch, rules, removed).map_err(|e| internal(file, e))?;
+                let result = apply::transform_batch(&batch, kept.as_ref(), schema, chain_of, bound)
+                    .map_err(|e| internal(file, e))?;
+                *rows_in += batch.num_rows() as u64;
+                // A closed channel: the writer failed, and says why.
+                send.send((result, bytes)).map_err(|_| internal_stop(file))
+            })
+        });
+        let mut outcome = Ok(());
+        for (result, bytes) in &receive {
             rows_out += result.num_rows() as u64;
-            writer.write(&result, &partial_name)?;
-            progress(batches.bytes_read());
+            if let Err(error) = writer.write(&result, &partial_name) {
+                outcome = Err(error);
+                break;
+            }
+            progress(bytes);
         }
+        drop(receive);
+        let transformed = transformer
+            .join()
+            .map_err(|_| DataError::new(ErrorKind::Internal, file, "the transforming thread failed"))?;
+        outcome.and(transformed)
+    })
+    .and_then(|()| {
         writer.finish(&partial_name)?;
-        std::fs::rename(&partial, out)
-            .map_err(|e| DataError::new(ErrorKind::Io, &target, format!("cannot write: {e}")))
-    })();
+        std::fs::rename(&partial, out).map_err(|e| DataError::new(ErrorKind::Io, &target, format!("cannot write: {e}")))
+    });
     if let Err(error) = written {
         let _ = std::fs::remove_file(&partial);
         return Err(error);

@@ -204,7 +204,13 @@ pub struct FeaturePlan {
 impl FeaturePlan {
     /// Whether the chain works on text (categories, or a text constant) rather than numbers.
     pub fn textual(&self) -> bool {
-        self.encoding.categorical() || matches!(&self.impute, Some(Impute::Constant { constant: Constant::Text(_) }))
+        self.encoding.categorical()
+            || matches!(
+                &self.impute,
+                Some(Impute::Constant {
+                    constant: Constant::Text(_)
+                })
+            )
     }
 }
 
@@ -289,16 +295,28 @@ impl Plan {
             }
         })?;
         if raw.features.is_empty() && raw.outliers.is_empty() {
-            return Err(DataError::new(ErrorKind::Empty, file, "the transform spec has no features and no outliers")
-                .with_hint("list what to learn under `features`, and rows to drop under `outliers`; see docs/transform.md"));
+            return Err(DataError::new(
+                ErrorKind::Empty,
+                file,
+                "the transform spec has no features and no outliers",
+            )
+            .with_hint(
+                "list what to learn under `features`, and rows to drop under `outliers`; see docs/transform.md",
+            ));
         }
         let mut features = Vec::new();
         let mut seen = HashSet::new();
         for (entry, value) in raw.features.into_iter().enumerate() {
             let plan = feature_plan(file, entry, value)?;
             if !seen.insert(plan.feature.clone()) {
-                return Err(entry_error(file, "features", entry, Some(&plan.feature), "the feature is listed twice")
-                    .with_hint("give each feature one entry with all its steps"));
+                return Err(entry_error(
+                    file,
+                    "features",
+                    entry,
+                    Some(&plan.feature),
+                    "the feature is listed twice",
+                )
+                .with_hint("give each feature one entry with all its steps"));
             }
             features.push(plan);
         }
@@ -321,8 +339,9 @@ impl Plan {
         for plan in &self.features {
             let data_type = column_type(&self.file, "features", plan.entry, &plan.feature, schema, data)?;
             if let Some(why) = unsuitable(plan, data_type) {
-                return Err(entry_error(&self.file, "features", plan.entry, Some(&plan.feature), why.0)
-                    .with_hint(why.1));
+                return Err(
+                    entry_error(&self.file, "features", plan.entry, Some(&plan.feature), why.0).with_hint(why.1),
+                );
             }
         }
         for (entry, rule) in self.outliers.iter().enumerate() {
@@ -333,7 +352,10 @@ impl Plan {
                     "outliers",
                     entry,
                     Some(&rule.feature),
-                    format!("an outlier rule needs a numeric column, and `{}` is {data_type} in {data}", rule.feature),
+                    format!(
+                        "an outlier rule needs a numeric column, and `{}` is {data_type} in {data}",
+                        rule.feature
+                    ),
                 )
                 .with_hint("drop the rule, or read the column as a number (--type COL=float)"));
             }
@@ -515,7 +537,10 @@ fn feature_plan(file: &str, entry: usize, value: serde_json::Value) -> Result<Fe
             }
             (None, Some(quantiles)) if quantiles >= 2 => Encoding::Quantiles(quantiles),
             (None, Some(quantiles)) => {
-                return fail(format!("{quantiles} quantile buckets cannot split anything"), "ask for at least 2");
+                return fail(
+                    format!("{quantiles} quantile buckets cannot split anything"),
+                    "ask for at least 2",
+                );
             }
             _ => {
                 return fail(
@@ -571,10 +596,16 @@ fn feature_plan(file: &str, entry: usize, value: serde_json::Value) -> Result<Fe
     }
     let log = raw.log.and_then(Switch::options).map(|l| l.offset);
     if log.is_some_and(|offset| !offset.is_finite()) {
-        return fail("the log offset is not a finite number".into(), "e.g. `log: {offset: 1}`");
+        return fail(
+            "the log offset is not a finite number".into(),
+            "e.g. `log: {offset: 1}`",
+        );
     }
     if matches!(&raw.impute, Some(Impute::Constant { constant: Constant::Number(v) }) if !v.is_finite()) {
-        return fail("the constant is not a finite number".into(), "give a finite number or a text");
+        return fail(
+            "the constant is not a finite number".into(),
+            "give a finite number or a text",
+        );
     }
     if encoding == Encoding::Plain && raw.impute.is_none() && raw.clip.is_none() && log.is_none() {
         return fail(
@@ -607,7 +638,10 @@ fn outlier_plan(file: &str, entry: usize, value: serde_json::Value) -> Result<Ou
                 return fail("a range rule has no threshold", "give `min`, `max` or both");
             }
             if rule.min.is_none() && rule.max.is_none() {
-                return fail("a range rule needs `min`, `max` or both", "e.g. `{method: range, min: 0, max: 120}`");
+                return fail(
+                    "a range rule needs `min`, `max` or both",
+                    "e.g. `{method: range, min: 0, max: 120}`",
+                );
             }
             if [rule.min, rule.max].iter().flatten().any(|v| !v.is_finite())
                 || matches!((rule.min, rule.max), (Some(min), Some(max)) if min > max)
@@ -626,7 +660,10 @@ fn outlier_plan(file: &str, entry: usize, value: serde_json::Value) -> Result<Ou
                 );
             }
             if rule.threshold.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-                return fail("the threshold must be a positive number", "e.g. 1.5 for iqr, 3 for zscore");
+                return fail(
+                    "the threshold must be a positive number",
+                    "e.g. 1.5 for iqr, 3 for zscore",
+                );
             }
         }
     }
@@ -637,6 +674,12 @@ fn outlier_plan(file: &str, entry: usize, value: serde_json::Value) -> Result<Ou
 fn entry_message(error: &serde_json::Error) -> String {
     let text = error.to_string();
     let text = text.split(" at line ").next().unwrap_or(&text);
-    text.replace("data did not match any variant of untagged enum Impute", "impute is `mean`, `median`, `mostFrequent` or `{constant: VALUE}`")
-        .replace("data did not match any variant of untagged enum Switch", "expected `true`, `false` or a mapping of options")
+    text.replace(
+        "data did not match any variant of untagged enum Impute",
+        "impute is `mean`, `median`, `mostFrequent` or `{constant: VALUE}`",
+    )
+    .replace(
+        "data did not match any variant of untagged enum Switch",
+        "expected `true`, `false` or a mapping of options",
+    )
 }

@@ -245,7 +245,9 @@ pub fn chains(mappings: &[FeatureMapping], file: &str) -> Result<Vec<Chain>, Dat
         let same = chains.last().is_some_and(|c| c.feature == feature);
         if same {
             if let Some(chain) = chains.last_mut() {
-                if chain.steps.last().is_some_and(Step::categorical) || matches!(chain.steps.last(), Some(Step::Bucketize { .. })) {
+                if chain.steps.last().is_some_and(Step::categorical)
+                    || matches!(chain.steps.last(), Some(Step::Bucketize { .. }))
+                {
                     return Err(fail(
                         "a step follows the feature's encoding".into(),
                         "a vocabulary, one-hot or bucketize mapping is the last of its feature",
@@ -279,12 +281,8 @@ fn number_param(mapping: &FeatureMapping, name: &str) -> Result<Option<f64>, Str
 }
 
 fn required(mapping: &FeatureMapping, name: &str) -> Result<f64, String> {
-    number_param(mapping, name)?.ok_or_else(|| {
-        format!(
-            "a {} mapping needs parameters.{name}",
-            type_name(mapping.mapping_type)
-        )
-    })
+    number_param(mapping, name)?
+        .ok_or_else(|| format!("a {} mapping needs parameters.{name}", type_name(mapping.mapping_type)))
 }
 
 /// The type's name as the spec writes it.
@@ -334,7 +332,8 @@ fn step(mapping: &FeatureMapping) -> Result<Step, String> {
             max: required(mapping, "max")?,
         },
         MappingType::Bucketize => {
-            if mapping.boundaries.iter().any(|b| !b.is_finite()) || mapping.boundaries.windows(2).any(|w| w[0] >= w[1]) {
+            if mapping.boundaries.iter().any(|b| !b.is_finite()) || mapping.boundaries.windows(2).any(|w| w[0] >= w[1])
+            {
                 return Err("the bucket boundaries do not increase".into());
             }
             Step::Bucketize {

@@ -15,7 +15,16 @@ fn unit(i: u64, salt: u64) -> f64 {
     ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-const CITIES: [&str; 8] = ["Zurich", "amsterdam", "Berlin", "köln", "Paris", "Oslo", "Lima", "Accra"];
+const CITIES: [&str; 8] = [
+    "Zurich",
+    "amsterdam",
+    "Berlin",
+    "köln",
+    "Paris",
+    "Oslo",
+    "Lima",
+    "Accra",
+];
 
 /// Rows of a training (`test` false) or test file, and per one-hot/vocabulary feature the test
 /// rows whose value the training data never had.
@@ -129,14 +138,34 @@ fn reference(dir: &Path, args: &[&str]) -> (bool, String) {
 }
 
 fn fit(dir: &Path, out: &str, extra: &[&str]) {
-    let mut args = vec!["data", "transform", "fit", "train.csv", "--spec", "transform.yaml", "--out", out, "--quiet"];
+    let mut args = vec![
+        "data",
+        "transform",
+        "fit",
+        "train.csv",
+        "--spec",
+        "transform.yaml",
+        "--out",
+        out,
+        "--quiet",
+    ];
     args.extend(extra);
     let fitted = mlspec(dir, &args);
     assert_eq!(fitted.code, 0, "{}", fitted.stderr);
 }
 
 fn apply(dir: &Path, fitted: &str, out: &str, extra: &[&str]) -> String {
-    let mut args = vec!["data", "transform", "apply", "test.csv", "--fitted", fitted, "--out", out, "--quiet"];
+    let mut args = vec![
+        "data",
+        "transform",
+        "apply",
+        "test.csv",
+        "--fitted",
+        fitted,
+        "--out",
+        out,
+        "--quiet",
+    ];
     args.extend(extra);
     let applied = mlspec(dir, &args);
     assert_eq!(applied.code, 0, "{}", applied.stderr);
@@ -163,7 +192,13 @@ fn fit_and_apply_agree_with_scikit_learn() {
         assert_eq!(check.code, 0, "{document}: {}", check.stderr);
     }
     let fitted = std::fs::read_to_string(dir.join("fitted.json")).unwrap();
-    for recorded in ["\"type\": \"impute\"", "\"strategy\": \"median\"", "\"stdDev\"", "\"Zurich\"", "\"köln\""] {
+    for recorded in [
+        "\"type\": \"impute\"",
+        "\"strategy\": \"median\"",
+        "\"stdDev\"",
+        "\"Zurich\"",
+        "\"köln\"",
+    ] {
         assert!(fitted.contains(recorded), "{recorded} in {fitted}");
     }
 }
@@ -191,7 +226,10 @@ fn outlier_rules_remove_exactly_the_rows_numpy_finds() {
         );
     }
     let kept = counts.last().unwrap().1;
-    assert!(summary.contains(&format!("rows out to out.parquet")) && summary.contains(&format!(", {kept} rows out")), "{summary}");
+    assert!(
+        summary.contains(&format!("rows out to out.parquet")) && summary.contains(&format!(", {kept} rows out")),
+        "{summary}"
+    );
     let check = mlspec(dir, &["validate", "applied.yaml"]);
     assert_eq!(check.code, 0, "{}", check.stderr);
     let applied = std::fs::read_to_string(dir.join("applied.yaml")).unwrap();
@@ -208,7 +246,10 @@ fn applying_twice_gives_identical_bytes() {
         let second = format!("second.{extension}");
         apply(dir, "fitted.yaml", &first, &[]);
         apply(dir, "fitted.yaml", &second, &[]);
-        let (a, b) = (std::fs::read(dir.join(&first)).unwrap(), std::fs::read(dir.join(&second)).unwrap());
+        let (a, b) = (
+            std::fs::read(dir.join(&first)).unwrap(),
+            std::fs::read(dir.join(&second)).unwrap(),
+        );
         assert!(!a.is_empty() && a == b, "{extension} differs");
     }
     // Fitting twice gives the same document.
@@ -224,7 +265,17 @@ fn fit_failing(spec: &str) -> (i32, String) {
     let (tmp, _) = project(spec);
     let out = mlspec(
         tmp.path(),
-        &["data", "transform", "fit", "train.csv", "--spec", "transform.yaml", "--out", "f.yaml", "--quiet"],
+        &[
+            "data",
+            "transform",
+            "fit",
+            "train.csv",
+            "--spec",
+            "transform.yaml",
+            "--out",
+            "f.yaml",
+            "--quiet",
+        ],
     );
     assert!(!tmp.path().join("f.yaml").exists(), "nothing is written on error");
     (out.code, out.stderr)
@@ -232,13 +283,23 @@ fn fit_failing(spec: &str) -> (i32, String) {
 
 #[test]
 fn a_missing_feature_is_a_located_error() {
-    let (code, stderr) = fit_failing("features:\n  - {feature: age, standardize: true}\n  - {feature: nope, minMax: true}\n");
+    let (code, stderr) =
+        fit_failing("features:\n  - {feature: age, standardize: true}\n  - {feature: nope, minMax: true}\n");
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("transform.yaml (features[1]), column `nope`: train.csv has no column `nope`"), "{stderr}");
-    assert!(stderr.contains("hint: name one of its columns (id, age, income"), "{stderr}");
+    assert!(
+        stderr.contains("transform.yaml (features[1]), column `nope`: train.csv has no column `nope`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: name one of its columns (id, age, income"),
+        "{stderr}"
+    );
     let (code, stderr) = fit_failing("outliers:\n  - {feature: gone, method: iqr}\n");
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("transform.yaml (outliers[0]), column `gone`"), "{stderr}");
+    assert!(
+        stderr.contains("transform.yaml (outliers[0]), column `gone`"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -246,30 +307,65 @@ fn a_wrong_type_is_a_located_error() {
     let (code, stderr) = fit_failing("features:\n  - {feature: city, standardize: true}\n");
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("transform.yaml (features[0]), column `city`: `standardize` needs a numeric column, and `city` is Utf8"),
+        stderr.contains(
+            "transform.yaml (features[0]), column `city`: `standardize` needs a numeric column, and `city` is Utf8"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("hint: use `vocabulary` or `oneHot`"), "{stderr}");
     let (code, stderr) = fit_failing("features:\n  - {feature: weight, oneHot: true}\n");
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("(features[0]), column `weight`: a vocabulary or one-hot encoding needs"), "{stderr}");
+    assert!(
+        stderr.contains("(features[0]), column `weight`: a vocabulary or one-hot encoding needs"),
+        "{stderr}"
+    );
     let (code, stderr) = fit_failing("outliers:\n  - {feature: color, method: zscore}\n");
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("(outliers[0]), column `color`: an outlier rule needs a numeric column"), "{stderr}");
+    assert!(
+        stderr.contains("(outliers[0]), column `color`: an outlier rule needs a numeric column"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_bad_spec_is_a_located_error() {
     let cases = [
-        ("features:\n  - {feature: age, standardize: true\n", "transform.yaml (line "),
-        ("features:\n  - {feature: age, standardise: true}\n", "transform.yaml (features[0]), column `age`: not a feature entry: unknown field `standardise`"),
-        ("features:\n  - {feature: age, standardize: true, minMax: true}\n", "(features[0]), column `age`: the entry asks for more than one encoding"),
-        ("features:\n  - {feature: score, bucketize: {boundaries: [0.5, 0.2]}}\n", "(features[0]), column `score`: the bucket boundaries [0.5, 0.2] do not increase"),
-        ("features:\n  - {feature: age, impute: average}\n", "(features[0]), column `age`: not a feature entry: impute is `mean`, `median`"),
-        ("features:\n  - {feature: city, vocabulary: true, log: true}\n", "(features[0]), column `city`: clip and log work on numbers"),
-        ("features:\n  - {feature: age, standardize: true}\n  - {feature: age, minMax: true}\n", "(features[1]), column `age`: the feature is listed twice"),
-        ("outliers:\n  - {feature: age, method: range}\n", "(outliers[0]), column `age`: a range rule needs `min`, `max` or both"),
-        ("outliers:\n  - {feature: age, method: tukey}\n", "(outliers[0]), column `age`: not an outlier rule: unknown variant `tukey`"),
+        (
+            "features:\n  - {feature: age, standardize: true\n",
+            "transform.yaml (line ",
+        ),
+        (
+            "features:\n  - {feature: age, standardise: true}\n",
+            "transform.yaml (features[0]), column `age`: not a feature entry: unknown field `standardise`",
+        ),
+        (
+            "features:\n  - {feature: age, standardize: true, minMax: true}\n",
+            "(features[0]), column `age`: the entry asks for more than one encoding",
+        ),
+        (
+            "features:\n  - {feature: score, bucketize: {boundaries: [0.5, 0.2]}}\n",
+            "(features[0]), column `score`: the bucket boundaries [0.5, 0.2] do not increase",
+        ),
+        (
+            "features:\n  - {feature: age, impute: average}\n",
+            "(features[0]), column `age`: not a feature entry: impute is `mean`, `median`",
+        ),
+        (
+            "features:\n  - {feature: city, vocabulary: true, log: true}\n",
+            "(features[0]), column `city`: clip and log work on numbers",
+        ),
+        (
+            "features:\n  - {feature: age, standardize: true}\n  - {feature: age, minMax: true}\n",
+            "(features[1]), column `age`: the feature is listed twice",
+        ),
+        (
+            "outliers:\n  - {feature: age, method: range}\n",
+            "(outliers[0]), column `age`: a range rule needs `min`, `max` or both",
+        ),
+        (
+            "outliers:\n  - {feature: age, method: tukey}\n",
+            "(outliers[0]), column `age`: not an outlier rule: unknown variant `tukey`",
+        ),
         ("[1, 2]\n", "transform.yaml"),
         ("{}\n", "the transform spec has no features and no outliers"),
     ];
@@ -289,16 +385,43 @@ fn apply_refuses_data_without_the_fitted_columns() {
     std::fs::write(dir.join("serving.csv"), "id,age\n1,30\n").unwrap();
     let out = mlspec(
         dir,
-        &["data", "transform", "apply", "serving.csv", "--fitted", "fitted.yaml", "--out", "o.csv"],
+        &[
+            "data",
+            "transform",
+            "apply",
+            "serving.csv",
+            "--fitted",
+            "fitted.yaml",
+            "--out",
+            "o.csv",
+        ],
     );
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("serving.csv, column `income`: there is no column `income`"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("serving.csv, column `income`: there is no column `income`"),
+        "{}",
+        out.stderr
+    );
     assert!(!dir.join("o.csv").exists() && !dir.join("o.csv.partial").exists());
     // The input is never the output.
     let out = mlspec(
         dir,
-        &["data", "transform", "apply", "test.csv", "--fitted", "fitted.yaml", "--out", "test.csv"],
+        &[
+            "data",
+            "transform",
+            "apply",
+            "test.csv",
+            "--fitted",
+            "fitted.yaml",
+            "--out",
+            "test.csv",
+        ],
     );
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("the output would overwrite the input"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the output would overwrite the input"),
+        "{}",
+        out.stderr
+    );
 }

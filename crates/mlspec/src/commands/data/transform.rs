@@ -117,7 +117,9 @@ async fn run_fit(args: FitArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     let plan = Plan::read(&args.spec)?;
     let size = std::fs::metadata(&args.file).map_or(0, |m| m.len());
     let mut progress = Progress::new(size, args.quiet);
-    let fitted = fit(&args.file, &args.csv.read_options(), &plan, |bytes| progress.update(bytes))?;
+    let fitted = fit(&args.file, &args.csv.read_options(), &plan, |bytes| {
+        progress.update(bytes)
+    })?;
     progress.finish();
     let name = document_name(args.name.as_deref(), &args.file, "transform")?;
     // A fitted document removes nothing yet; its output is what applying it to the training
