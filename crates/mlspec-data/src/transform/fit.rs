@@ -186,7 +186,7 @@ impl FeatureFit {
     pub(crate) fn new(plan: &FeaturePlan, schema: &Schema) -> FeatureFit {
         let column = schema.index_of(&plan.feature).unwrap_or_default();
         let data_type = schema.field(column).data_type();
-        let acc = if plan.textual() {
+        let acc = if plan.textual(data_type) {
             Acc::Texts(TextAcc::default())
         } else {
             Acc::Numbers(Box::new(NumberAcc {
@@ -296,10 +296,12 @@ fn number_steps(plan: &FeaturePlan, mut acc: NumberAcc) -> Vec<Step> {
         let fill = if fill.is_nan() { 0.0 } else { fill };
         let fed = feed(plan, fill);
         if !fed.is_nan() && acc.missing > 0 {
-            let copies = vec![fed; usize::try_from(acc.missing).unwrap_or(0)];
             match plan.encoding {
                 Encoding::Standardize => acc.moments.merge(Moments::constant(fed, acc.missing)),
-                _ => record_fed(&mut acc, &plan.encoding, &copies),
+                Encoding::Quantiles(_) => acc
+                    .values
+                    .extend(std::iter::repeat_n(fed, usize::try_from(acc.missing).unwrap_or(0))),
+                _ => record_fed(&mut acc, &plan.encoding, &[fed]),
             }
         }
         steps.push(Step::Impute {

@@ -202,15 +202,17 @@ pub struct FeaturePlan {
 }
 
 impl FeaturePlan {
-    /// Whether the chain works on text (categories, or a text constant) rather than numbers.
-    pub fn textual(&self) -> bool {
+    /// Whether the chain works on a column of this type as text (categories, a text constant,
+    /// or the most frequent of a text column's values) rather than as numbers.
+    pub fn textual(&self, data_type: &DataType) -> bool {
         self.encoding.categorical()
-            || matches!(
-                &self.impute,
+            || match &self.impute {
                 Some(Impute::Constant {
-                    constant: Constant::Text(_)
-                })
-            )
+                    constant: Constant::Text(_),
+                }) => true,
+                Some(Impute::Learned(Strategy::MostFrequent)) => !numeric(data_type),
+                _ => false,
+            }
     }
 }
 
@@ -403,11 +405,11 @@ fn unsuitable(plan: &FeaturePlan, data_type: &DataType) -> Option<(String, &'sta
             )
         });
     }
-    if plan.textual() {
+    if plan.textual(data_type) {
         return (!categorical(data_type)).then(|| {
             (
-                format!("a text constant cannot fill `{feature}`, which is {data_type}"),
-                "give a number as the constant",
+                format!("`{feature}` is {data_type}, which cannot be imputed as text"),
+                "give a number as the constant, or impute a text, boolean or integer column",
             )
         });
     }

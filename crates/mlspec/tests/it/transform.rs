@@ -227,7 +227,7 @@ fn outlier_rules_remove_exactly_the_rows_numpy_finds() {
     }
     let kept = counts.last().unwrap().1;
     assert!(
-        summary.contains(&format!("rows out to out.parquet")) && summary.contains(&format!(", {kept} rows out")),
+        summary.contains("rows out to out.parquet") && summary.contains(&format!(", {kept} rows out")),
         "{summary}"
     );
     let check = mlspec(dir, &["validate", "applied.yaml"]);
