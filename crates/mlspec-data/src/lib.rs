@@ -20,6 +20,10 @@
 //! - [`rowhash`]: canonical row hashes, independent of column order and number formatting.
 //! - [`split`]: deterministic splits (stable key hash, seeded random, time) with per-split
 //!   profiles, digests and a leakage check.
+//! - [`transform`]: fitted feature transformations — vocabularies, standardization, min-max
+//!   scaling, logarithms, buckets, imputation, clipping, one-hot — and outlier rules, learned
+//!   on training data in one pass and applied unchanged to any other data, as scikit-learn's
+//!   preprocessing computes them.
 //! - [`eval`]: classification and regression metrics overall and per slice, bootstrap
 //!   intervals and fairness summaries, as scikit-learn and fairlearn compute them, for the
 //!   spec's tasks but ranking; the outcome as an Evaluation's metrics, slices and fairness.
@@ -40,6 +44,7 @@ pub mod read;
 pub mod rowhash;
 pub mod schema;
 pub mod split;
+pub mod transform;
 pub mod validate;
 
 pub use error::{DataError, ErrorKind};

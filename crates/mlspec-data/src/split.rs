@@ -180,14 +180,16 @@ impl Analysis {
 /// A piece of a batch for one part, and the part's row number of its first row.
 type Piece = (usize, RecordBatch, u64);
 
-enum Writer {
+/// A data file being written, in any of the formats the engine reads.
+pub(crate) enum Writer {
     Csv(Box<arrow::csv::Writer<BufWriter<File>>>),
     Json(arrow::json::LineDelimitedWriter<BufWriter<File>>),
     Parquet(Box<ArrowWriter<File>>),
 }
 
 impl Writer {
-    fn create(path: &Path, format: Format, schema: &SchemaRef) -> Result<Writer, DataError> {
+    /// Creates the file at `path`, with the schema's header for CSV.
+    pub(crate) fn create(path: &Path, format: Format, schema: &SchemaRef) -> Result<Writer, DataError> {
         let file = path.display().to_string();
         let handle =
             File::create(path).map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot create: {e}")))?;
@@ -205,7 +207,7 @@ impl Writer {
     }
 
     /// Writes a batch to the part's `file` (named in errors).
-    fn write(&mut self, batch: &RecordBatch, file: &str) -> Result<(), DataError> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch, file: &str) -> Result<(), DataError> {
         match self {
             Writer::Csv(w) => w.write(batch).map_err(|e| cannot_write(file, e)),
             Writer::Json(w) => w.write(batch).map_err(|e| cannot_write(file, e)),
@@ -214,7 +216,7 @@ impl Writer {
     }
 
     /// Flushes and closes the part's `file` (named in errors).
-    fn finish(self, file: &str) -> Result<(), DataError> {
+    pub(crate) fn finish(self, file: &str) -> Result<(), DataError> {
         match self {
             Writer::Csv(w) => w.into_inner().into_inner().map(drop).map_err(|e| cannot_write(file, e)),
             Writer::Json(mut w) => {

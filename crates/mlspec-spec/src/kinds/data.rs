@@ -774,6 +774,13 @@ pub enum MappingType {
     OneHot,
     /// Hash into a fixed number of buckets (`parameters.buckets`).
     Hash,
+    /// Fill missing values (`parameters.strategy`: `mean`, `median`, `mostFrequent` or
+    /// `constant`; `parameters.value`: the value filled in).
+    Impute,
+    /// Limit numbers to a range (`parameters.min`, `parameters.max`, either may be absent).
+    Clip,
+    /// The natural logarithm of the value plus `parameters.offset` (0 when absent).
+    Log,
     /// A custom function (described in `parameters`).
     Custom,
 }

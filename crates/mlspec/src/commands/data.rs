@@ -22,6 +22,7 @@ use crate::store::{LazyStore, StoreChoice, block_on, record};
 
 mod sign;
 mod split;
+mod transform;
 
 /// Profile, validate and compare data.
 #[derive(clap::Args)]
@@ -40,6 +41,7 @@ enum Command {
     Sign(sign::SignArgs),
     Verify(sign::VerifyArgs),
     Leakage(split::LeakageArgs),
+    Transform(transform::TransformArgs),
 }
 
 /// Compare current data with a baseline, per feature: numeric features binned by the
@@ -218,6 +220,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
         Command::Leakage(args) => split::run_leakage(args),
+        Command::Transform(args) => block_on(transform::run(args, choice)),
     }
 }
 

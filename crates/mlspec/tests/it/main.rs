@@ -21,6 +21,7 @@ mod split;
 mod step;
 mod test_stage;
 mod training;
+mod transform;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,241 @@
+//! `mlspec data transform fit` and `mlspec data transform apply`: feature transformations
+//! learned once on training data (a Transformation document with every fitted value) and
+//! applied unchanged to any other data.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::bail;
+use mlspec_data::transform::{Applied, Fitted, Plan, apply, fit};
+use mlspec_spec::kinds::TransformationSpec;
+use mlspec_spec::newtypes::ShortText;
+use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
+
+use super::{RecordArgs, check_dataset, read_document};
+use crate::args::{CsvArgs, OutputArgs};
+use crate::documents::{derived_name, document_name, write_document};
+use crate::progress::Progress;
+use crate::store::{LazyStore, StoreChoice, record};
+
+/// Learn and apply feature transformations (vocabularies, standardization, min-max scaling,
+/// logarithms, buckets, imputation, clipping, one-hot) and outlier rules: `fit` on training
+/// data, `apply` with exactly those values on any other data. See docs/transform.md.
+#[derive(clap::Args)]
+pub(super) struct TransformArgs {
+    #[command(subcommand)]
+    command: TransformCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum TransformCommand {
+    Fit(FitArgs),
+    Apply(ApplyArgs),
+}
+
+/// Learn a transform spec's mappings from training data in one pass — vocabularies (with
+/// top-k, minimum-frequency and out-of-vocabulary buckets), means and standard deviations,
+/// extremes, quantile boundaries, fill values, outlier bounds — and write them as a
+/// Transformation document (to --out or standard output). Exit 0; 2 when the spec names a
+/// missing feature or a step that does not suit its type, or the data cannot be read.
+#[derive(clap::Args)]
+struct FitArgs {
+    /// The training data.
+    file: PathBuf,
+    /// The transform spec (YAML): `features` with their steps, and `outliers`.
+    #[arg(long, value_name = "TRANSFORM.yaml")]
+    spec: PathBuf,
+    /// The document's name (default: from the file name).
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    record: RecordArgs,
+}
+
+/// Apply a fitted Transformation (from `fit`) to data: outlier rules drop rows (counted per
+/// rule), each feature's chain maps its values with the recorded parameters, values outside a
+/// vocabulary go to its out-of-vocabulary bucket (counted). Writes the data to --out (Parquet,
+/// CSV or JSON Lines by its name; the same input gives the same bytes), the applied
+/// Transformation (with the counts) to --document, and a summary to standard error. Exit 0;
+/// 2 on bad input.
+#[derive(clap::Args)]
+struct ApplyArgs {
+    /// The data to transform.
+    file: PathBuf,
+    /// The fitted Transformation document.
+    #[arg(long, value_name = "FITTED.yaml")]
+    fitted: PathBuf,
+    /// The transformed data: .parquet, .csv or .jsonl.
+    #[arg(long, value_name = "OUT")]
+    out: PathBuf,
+    /// Also write the applied Transformation (inputs, outputs, rows, removed counts) here.
+    #[arg(long, value_name = "PATH")]
+    document: Option<PathBuf>,
+    /// The applied document's name (default: from the output's file name).
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    record: RecordArgs,
+}
+
+pub(super) async fn run(args: TransformArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    match args.command {
+        TransformCommand::Fit(args) => run_fit(args, choice).await,
+        TransformCommand::Apply(args) => run_apply(args, choice).await,
+    }
+}
+
+/// The data file as a reference: the `--dataset` given, else a Dataset named after the file.
+fn data_ref(record: &RecordArgs, file: &Path) -> anyhow::Result<Ref> {
+    Ok(match &record.dataset {
+        Some(dataset) => dataset.clone(),
+        None => Ref::named(Kind::Dataset, derived_name(file, "data")?),
+    })
+}
+
+fn code() -> anyhow::Result<ShortText> {
+    Ok(ShortText::new(format!(
+        "mlspec data transform {}",
+        env!("CARGO_PKG_VERSION")
+    ))?)
+}
+
+async fn run_fit(args: FitArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let mut store = LazyStore::new(choice);
+    check_dataset(&mut store, &args.record).await?;
+    let plan = Plan::read(&args.spec)?;
+    let size = std::fs::metadata(&args.file).map_or(0, |m| m.len());
+    let mut progress = Progress::new(size, args.quiet);
+    let fitted = fit(&args.file, &args.csv.read_options(), &plan, |bytes| {
+        progress.update(bytes)
+    })?;
+    progress.finish();
+    let name = document_name(args.name.as_deref(), &args.file, "transform")?;
+    // A fitted document removes nothing yet; its output is what applying it to the training
+    // data would give.
+    let spec = TransformationSpec {
+        inputs: vec![data_ref(&args.record, &args.file)?],
+        outputs: vec![Ref::named(Kind::Dataset, derived_name(&args.file, "transformed")?)],
+        run: None,
+        mappings: fitted.mappings()?,
+        outlier_rules: fitted.outlier_rules(&[])?,
+        rows_in: Some(fitted.rows),
+        rows_out: None,
+        code: Some(code()?),
+    };
+    let document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(name),
+        spec: Spec::Transformation(spec),
+    };
+    write_document(&document, &args.output)?;
+    errln!("{}", fit_summary(&fitted));
+    if !args.record.no_record && args.record.dataset.is_some() {
+        record(&mut store, vec![document]).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fit_summary(fitted: &Fitted) -> String {
+    let mut out = format!(
+        "fitted {} features and {} outlier rules on {} rows",
+        fitted.chains.len(),
+        fitted.outliers.len(),
+        fitted.rows
+    );
+    for rule in &fitted.outliers {
+        out.push_str(&format!(
+            "\n  {} {}: keeps [{}, {}]",
+            rule.feature,
+            rule.method.name(),
+            rule.min.map_or("-inf".into(), |v| v.to_string()),
+            rule.max.map_or("inf".into(), |v| v.to_string()),
+        ));
+    }
+    out
+}
+
+async fn run_apply(args: ApplyArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let mut store = LazyStore::new(choice);
+    check_dataset(&mut store, &args.record).await?;
+    let fitted_file = args.fitted.display().to_string();
+    let document = read_document(&args.fitted)?;
+    let Spec::Transformation(recorded) = &document.spec else {
+        bail!("{fitted_file} is {}, not a Transformation", document.kind());
+    };
+    let fitted = Fitted::from_spec(recorded, &fitted_file)?;
+    let size = std::fs::metadata(&args.file).map_or(0, |m| m.len());
+    let mut progress = Progress::new(size, args.quiet);
+    let applied = apply(
+        &args.file,
+        &args.csv.read_options(),
+        &fitted,
+        &fitted_file,
+        &args.out,
+        |bytes| progress.update(bytes),
+    )?;
+    progress.finish();
+    err!("{}", apply_summary(&fitted, &applied, &args.out));
+    let name = document_name(args.name.as_deref(), &args.out, "transformation")?;
+    let spec = TransformationSpec {
+        inputs: vec![data_ref(&args.record, &args.file)?],
+        outputs: vec![Ref::named(Kind::Dataset, derived_name(&args.out, "data")?)],
+        run: None,
+        mappings: recorded.mappings.clone(),
+        outlier_rules: fitted.outlier_rules(&applied.removed)?,
+        rows_in: Some(applied.rows_in),
+        rows_out: Some(applied.rows_out),
+        code: Some(code()?),
+    };
+    let applied_document = Document {
+        api_version: ApiVersion::V1,
+        metadata: Metadata::named(name),
+        spec: Spec::Transformation(spec),
+    };
+    if let Some(path) = &args.document {
+        let output = OutputArgs {
+            out: Some(path.clone()),
+            format: crate::output::Format::Yaml,
+        };
+        write_document(&applied_document, &output)?;
+    }
+    if !args.record.no_record && args.record.dataset.is_some() {
+        record(&mut store, vec![applied_document]).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rows in and out, removals per rule, unseen values per vocabulary.
+fn apply_summary(fitted: &Fitted, applied: &Applied, out: &Path) -> String {
+    let mut text = format!(
+        "{} rows in, {} removed, {} rows out to {}\n",
+        applied.rows_in,
+        applied.rows_in - applied.rows_out,
+        applied.rows_out,
+        out.display()
+    );
+    for (rule, removed) in fitted.outliers.iter().zip(&applied.removed) {
+        text.push_str(&format!(
+            "  outlier {} {}: {removed} rows removed\n",
+            rule.feature,
+            rule.method.name()
+        ));
+    }
+    for (feature, unseen) in &applied.unseen {
+        text.push_str(&format!(
+            "  {feature}: {unseen} values outside the vocabulary (out-of-vocabulary bucket)\n"
+        ));
+    }
+    text
+}
