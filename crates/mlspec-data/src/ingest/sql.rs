@@ -27,7 +27,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use arrow::array::{ArrayRef, BinaryBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures_util::StreamExt as _;
-use sqlx::{Column as _, Connection as _, Executor as _, Row as _, Statement as _, TypeInfo as _, ValueRef as _};
+use sqlx::{Column as _, Connection as _, Row as _, Statement as _, TypeInfo as _, ValueRef as _};
 
 use super::pgcopy::{self, PgType};
 use crate::error::{DataError, ErrorKind};
@@ -232,16 +232,7 @@ async fn postgres(url: &str, query: &str, source: &str, handoff: &mut Handoff) -
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .map_err(|e| connect_error(source, &e))?;
-    let described = conn
-        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.to_owned())))
-        .await
-        .map_err(|e| database_error(source, &e))?;
-    let columns: Vec<(String, String)> = described
-        .columns()
-        .iter()
-        .map(|c| (c.name().to_owned(), c.type_info().name().to_ascii_uppercase()))
-        .collect();
-    refuse_repeated_names(columns.iter().map(|(name, _)| name.as_str()), source)?;
+    let columns = describe(&mut conn, query, source).await?;
     let types: Vec<PgType> = columns.iter().map(|(_, ty)| PgType::of(ty)).collect();
     let schema: SchemaRef = Arc::new(Schema::new(
         columns
@@ -301,6 +292,26 @@ fn copy_error(source: &str, decoder: &pgcopy::Decoder, why: &str) -> DataError {
         format!("cannot read a row PostgreSQL sent: {why}"),
     )
     .at(format!("row {}", decoder.rows_before + decoder.rows() as u64 + 1))
+}
+
+/// The query's columns, as the database describes them before running it: each name with its
+/// type's name in upper case. Two columns of one name are refused.
+async fn describe<'c, E: sqlx::Executor<'c>>(
+    conn: E,
+    query: &str,
+    source: &str,
+) -> Result<Vec<(String, String)>, DataError> {
+    let described = conn
+        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.to_owned())))
+        .await
+        .map_err(|e| database_error(source, &e))?;
+    let columns: Vec<(String, String)> = described
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.type_info().name().to_ascii_uppercase()))
+        .collect();
+    refuse_repeated_names(columns.iter().map(|(name, _)| name.as_str()), source)?;
+    Ok(columns)
 }
 
 fn refuse_repeated_names<'a>(names: impl Iterator<Item = &'a str>, source: &str) -> Result<(), DataError> {
@@ -422,16 +433,7 @@ async fn sqlite(url: &str, query: &str, source: &str, handoff: &mut Handoff) -> 
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .map_err(|e| connect_error(source, &e))?;
-    let described = conn
-        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.to_owned())))
-        .await
-        .map_err(|e| database_error(source, &e))?;
-    let declared: Vec<(String, String)> = described
-        .columns()
-        .iter()
-        .map(|c| (c.name().to_owned(), c.type_info().name().to_owned()))
-        .collect();
-    refuse_repeated_names(declared.iter().map(|(name, _)| name.as_str()), source)?;
+    let declared = describe(&mut conn, query, source).await?;
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(query.to_owned())).fetch(&mut conn);
     let mut buffered = Vec::with_capacity(BATCH_ROWS);
     let mut columns: Option<SqliteColumns> = None;
