@@ -159,7 +159,12 @@ pub fn references(document: &Document) -> Vec<Reference<'_>> {
         Spec::Training(training) => {
             c.opt("run", &training.run, Uses);
             c.all("datasets", &training.datasets, Input);
-            c.produced("model", &training.model);
+            if let Some(model) = &training.model {
+                c.produced("model", model);
+            }
+            for (i, trial) in training.trials.iter().enumerate() {
+                c.opt(&format!("trials/{i}/run"), &trial.run, Uses);
+            }
         }
         Spec::Evaluation(evaluation) => {
             c.add("model", &evaluation.model, Input);

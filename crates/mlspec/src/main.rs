@@ -32,6 +32,7 @@ mod step;
 mod store;
 mod table;
 mod trust;
+mod tune;
 mod validation;
 mod verdict;
 mod violation;
@@ -88,6 +89,7 @@ enum Command {
     Data(Box<commands::data::Args>),
     Ingest(Box<commands::ingest::Args>),
     Training(commands::training::Args),
+    Tune(Box<commands::tune::Args>),
     Eval(Box<commands::eval::Args>),
     Test(Box<commands::test::Args>),
     Keygen(commands::package::KeygenArgs),
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
         Command::Data(args) => commands::data::run(*args, &choice),
         Command::Ingest(args) => commands::ingest::run(*args, &choice),
         Command::Training(args) => commands::training::run(args, &choice),
+        Command::Tune(args) => commands::tune::run(*args, &choice),
         Command::Eval(args) => commands::eval::run(*args, &choice),
         Command::Test(args) => commands::test::run(*args, &choice),
         Command::Keygen(args) => commands::package::keygen(args),

@@ -238,6 +238,13 @@ pub struct Search {
     /// The random seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The sampler that implements the algorithm, and its settings, e.g. `tpe (10 random
+    /// startup trials)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<ShortText>,
+    /// The rule that stopped unpromising trials early, e.g. `median (after 5 trials)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruner: Option<ShortText>,
 }
 
 /// The state of a trial.
@@ -265,6 +272,9 @@ pub struct Trial {
     pub metrics: Vec<Metric>,
     /// How it ended.
     pub status: TrialStatus,
+    /// Why it failed or was pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ShortText>,
     /// Its run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<Ref>,
@@ -375,8 +385,8 @@ pub struct Compression {
 
 /// How a model was trained.
 ///
-/// Rules: trial ids are unique; `bestTrial` names a trial; every trial's params are keys of the
-/// search space; choices or a `min`/`max` range are given for each domain, `min <= max`; failed
+/// Rules: a Training without a `search` names its `model` and at least one dataset; trial ids
+/// are unique; `bestTrial` names a trial; every trial's params are keys of the search space; choices or a `min`/`max` range are given for each domain, `min <= max`; failed
 /// conversion checks must not be marked passed (`|after − before| <= tolerance`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -384,10 +394,12 @@ pub struct TrainingSpec {
     /// The training run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<Ref>,
-    /// The data trained on (usually the train split).
+    /// The data trained on (usually the train split); a search may leave it to its trials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub datasets: Vec<Ref>,
-    /// The trained model.
-    pub model: Ref,
+    /// The trained model; a search whose trials keep no model names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Ref>,
     /// The framework, e.g. `scikit-learn 1.5`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub framework: Option<ShortText>,
@@ -419,8 +431,13 @@ pub struct TrainingSpec {
 
 impl Rules for TrainingSpec {
     fn check(&self, f: &mut Findings) {
-        if self.datasets.is_empty() {
-            f.error("/spec/datasets", "training reads at least one dataset");
+        if self.search.is_none() {
+            if self.datasets.is_empty() {
+                f.error("/spec/datasets", "training reads at least one dataset");
+            }
+            if self.model.is_none() {
+                f.error("/spec/model", "name the trained model (only a search may leave it out)");
+            }
         }
         f.unique("/spec/trials", "id", &self.trials, |t| &t.id);
         if let Some(best) = &self.best_trial

@@ -28,6 +28,7 @@ pub mod step;
 pub mod store;
 pub mod test;
 pub mod training;
+pub mod tune;
 pub mod validate;
 
 #[cfg(test)]

@@ -241,9 +241,12 @@ async fn training_of(
         let Spec::Training(spec) = candidate.document.spec else {
             continue;
         };
-        let trains_it = match store.get(&Selector::from(&spec.model)).await {
-            Ok(trained) => trained.summary.id == model.summary.id,
-            Err(_) => false,
+        let trains_it = match &spec.model {
+            Some(trained) => store
+                .get(&Selector::from(trained))
+                .await
+                .is_ok_and(|trained| trained.summary.id == model.summary.id),
+            None => false,
         };
         if trains_it || named.is_some() {
             return Ok((candidate.document.metadata.name, spec));

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use mlspec_spec::kinds::{RunStatus, StepStatus};
 use mlspec_spec::newtypes::{Digest, Key};
 use mlspec_spec::values::ParamValue;
@@ -120,21 +119,10 @@ fn step_environment(job: &Job) -> anyhow::Result<BTreeMap<String, String>> {
     if let Some(store) = &job.store {
         env.entry(crate::env::STORE.to_owned()).or_insert_with(|| store.clone());
     }
-    let exe = std::env::current_exe().context("cannot find the mlspec executable")?;
-    if let Ok(path) = path_with(&exe).into_string() {
+    if let Some(path) = step::path_with_this_mlspec()? {
         env.insert("PATH".to_owned(), path);
     }
     Ok(env)
-}
-
-/// PATH with the running mlspec's directory first: the steps of a pipeline that call `mlspec`
-/// call the same one.
-fn path_with(exe: &Path) -> std::ffi::OsString {
-    let mut dirs: Vec<PathBuf> = exe.parent().map(Path::to_path_buf).into_iter().collect();
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    std::env::join_paths(dirs).unwrap_or_default()
 }
 
 /// The last lines of the step's standard error, for a message.

@@ -17,7 +17,8 @@ use mlspec_spec::values::UniqueMap;
 use mlspec_spec::{ApiVersion, Document, Metadata, Name, ObjectId, Ref, Spec};
 
 use super::files::data_path;
-use super::run::{BoundInput, Outcome, run_document};
+use super::run::{BoundInput, Outcome};
+use crate::step::record::run_document;
 
 /// The pipeline Run as it starts.
 pub fn pipeline_run(plan: &Plan, run_id: &ObjectId, pipeline: &Ref, inputs: &[Ref]) -> anyhow::Result<Document> {

@@ -13,7 +13,7 @@ use mlspec_spec::kinds::{PortType, RunSpec, RunStatus, StepStatus};
 use mlspec_spec::newtypes::{Digest, Key};
 use mlspec_spec::template::Slot;
 use mlspec_spec::values::Tags;
-use mlspec_spec::{ApiVersion, Document, Metadata, ObjectId, Ref, Spec};
+use mlspec_spec::{Document, ObjectId, Ref, Spec};
 use mlspec_store::Store;
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -25,6 +25,7 @@ use super::execute::{self, Job, OutputSlot, Ran, WrittenOutput};
 use super::lineage::{Lineage, StepEvent};
 use super::progress::Progress;
 use crate::openlineage::EventType;
+use crate::step::record::run_document;
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -566,15 +567,4 @@ fn status_word(status: StepStatus) -> &'static str {
         StepStatus::Killed => "killed",
         StepStatus::Skipped => "skipped",
     }
-}
-
-/// A Run document named `<step>-<id tail>`.
-pub fn run_document(step: &str, id: &ObjectId, run: RunSpec) -> anyhow::Result<Document> {
-    let mut metadata = Metadata::named(crate::step::record::run_name(step, id)?);
-    metadata.id = Some(id.clone());
-    Ok(Document {
-        api_version: ApiVersion::V1,
-        metadata,
-        spec: Spec::Run(run),
-    })
 }

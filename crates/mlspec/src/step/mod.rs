@@ -150,6 +150,18 @@ pub async fn run(plan: Plan, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// PATH with the running mlspec's directory first: the commands of a pipeline's steps or a
+/// search's trials that call `mlspec` call the same one. None when PATH is not UTF-8 (it is
+/// then left as it is).
+pub fn path_with_this_mlspec() -> anyhow::Result<Option<String>> {
+    let exe = std::env::current_exe().context("cannot find the mlspec executable")?;
+    let mut dirs: Vec<PathBuf> = exe.parent().map(Path::to_path_buf).into_iter().collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    Ok(std::env::join_paths(dirs).ok().and_then(|path| path.into_string().ok()))
+}
+
 /// Where a step's command runs, and where its output goes besides the log files.
 pub struct Setting {
     /// The command's working directory; output paths are recorded relative to it.
@@ -201,6 +213,11 @@ impl Serving {
             state,
             listener,
         })
+    }
+
+    /// What the command has reported so far, while it runs.
+    pub fn state(&self) -> Arc<StepState> {
+        self.state.clone()
     }
 
     /// Serves the endpoints while the command runs, passing on each signal `signals` delivers;
@@ -278,7 +295,7 @@ impl Serving {
 }
 
 /// SIGINT and SIGTERM sent to this process, as they come.
-fn os_signals() -> watch::Receiver<Option<Signal>> {
+pub fn os_signals() -> watch::Receiver<Option<Signal>> {
     let (sender, receiver) = watch::channel(None);
     if let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
         tokio::spawn(async move {

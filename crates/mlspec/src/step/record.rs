@@ -142,6 +142,17 @@ pub fn run_name(step: &str, run_id: &ObjectId) -> anyhow::Result<Name> {
     Ok(Name::new(format!("{}-{tail}", name_part(step)))?)
 }
 
+/// A Run document named `<step>-<id tail>`.
+pub fn run_document(step: &str, id: &ObjectId, run: RunSpec) -> anyhow::Result<Document> {
+    let mut metadata = Metadata::named(run_name(step, id)?);
+    metadata.id = Some(id.clone());
+    Ok(Document {
+        api_version: ApiVersion::V1,
+        metadata,
+        spec: Spec::Run(run),
+    })
+}
+
 /// Text reduced to what a Name allows: letters, digits, `_` and `-`, starting with a letter or
 /// digit, at most 200 characters.
 pub fn name_part(text: &str) -> String {

@@ -22,6 +22,7 @@ mod step;
 mod test_stage;
 mod training;
 mod transform;
+mod tune;
 
 use std::path::{Path, PathBuf};
 
