@@ -1,7 +1,7 @@
 //! What a search records: its own Run (the parent of every trial's Run), and the Training
 //! document — the search space, sampler, objective, every ended trial with its parameters,
-//! final metrics, status and Run, and the best trial — a new version of it after each trial,
-//! so that an interrupted search can be continued from the store alone.
+//! final metrics, status and Run, and the best trial — a new version of it as trials end, so
+//! that an interrupted search can be continued from the store alone.
 
 use mlspec_spec::kinds::{Goal, RunSpec, RunStatus, Search, TrainingSpec, Trial, TrialStatus};
 use mlspec_spec::newtypes::{Key, ShortText};

@@ -356,7 +356,7 @@ fn wait_until_recorded(dir: &Path, recorded: usize) {
 
 #[test]
 fn an_interrupted_search_continues_where_it_stopped() {
-    let script = format!("sleep 0.2; {REPORT_X}");
+    let script = format!("sleep 0.3; {REPORT_X}");
     let dir = project(&[("space.yaml", "x: {min: -5, max: 5}\n"), ("trial.sh", &script)]);
     let args = |name: &'static str| {
         vec![
@@ -364,7 +364,7 @@ fn an_interrupted_search_continues_where_it_stopped() {
             "--space",
             "space.yaml",
             "--trials",
-            "10",
+            "30",
             "--jobs",
             "2",
             "--sampler",
@@ -387,7 +387,7 @@ fn an_interrupted_search_continues_where_it_stopped() {
     child.wait().unwrap();
     // …then interrupted with Ctrl-C…
     let child = start_tune(dir.path(), &args("resumable"));
-    wait_until_recorded(dir.path(), 5);
+    wait_until_recorded(dir.path(), 8);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -421,7 +421,7 @@ fn an_interrupted_search_continues_where_it_stopped() {
     assert!(
         again
             .stderr
-            .contains("is complete (10 of 10 trials recorded); nothing to run"),
+            .contains("is complete (30 of 30 trials recorded); nothing to run"),
         "{}",
         again.stderr
     );
