@@ -15,6 +15,7 @@ use mlspec_spec::Status;
 mod output;
 
 mod args;
+mod columns;
 mod commands;
 mod datasets;
 mod documents;

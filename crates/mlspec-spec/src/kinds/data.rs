@@ -831,7 +831,8 @@ pub struct OutlierRule {
 
 /// Feature mappings and outlier removal applied to data.
 ///
-/// Rules: at least one input and one output; vocabulary integers are unique within a mapping;
+/// Rules: at least one input; an applied transformation (with `rowsOut`) names at least one
+/// output (a fitted one, not applied yet, may name none); vocabulary integers are unique within a mapping;
 /// bucket boundaries increase; `rowsOut` equals `rowsIn` minus the rows the outlier rules removed
 /// when both counts are given.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -839,7 +840,8 @@ pub struct OutlierRule {
 pub struct TransformationSpec {
     /// The data read.
     pub inputs: Vec<Ref>,
-    /// The data written.
+    /// The data written (none for a fitted transformation not applied yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<Ref>,
     /// The run that applied it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -866,8 +868,11 @@ impl Rules for TransformationSpec {
         if self.inputs.is_empty() {
             f.error("/spec/inputs", "a transformation reads at least one input");
         }
-        if self.outputs.is_empty() {
-            f.error("/spec/outputs", "a transformation writes at least one output");
+        if self.outputs.is_empty() && self.rows_out.is_some() {
+            f.error(
+                "/spec/outputs",
+                "an applied transformation (with rowsOut) names what it wrote",
+            );
         }
         for (i, m) in self.mappings.iter().enumerate() {
             let mut codes: Vec<i64> = m.vocabulary.values().copied().collect();

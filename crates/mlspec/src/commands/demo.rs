@@ -12,9 +12,11 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
 
 /// Run the whole MLSpec chain on generated data, in DIR with its own store: objectives →
-/// profile → split with leakage check → a pipeline of modules (schema → validation → training
-/// with smartcore's logistic regression → evaluation on slices) and its recreation from the
-/// WorkflowRecord → test on the holdback → package → sign → inference log → audit. Prints what
+/// ingestion from a SQLite database → profile → split with leakage check → a transformation
+/// fitted on the train part and applied to every part → a search of the model's L2 penalty →
+/// a pipeline of modules (schema → validation → training with smartcore's logistic regression
+/// → evaluation on slices) and its recreation from the WorkflowRecord → test on the holdback →
+/// package (with the fitted transformation) → sign → inference log → audit. Prints what
 /// each stage recorded; the last lines are the audit chain of one logged request. Exit 0, or
 /// the failing stage's exit code.
 #[derive(clap::Args)]
@@ -39,14 +41,21 @@ enum DemoStep {
 }
 
 /// Fit the demo's churn model (logistic regression on age, income and tenure) to a training
-/// part; write MODEL_DIR/model.json and report train_accuracy to the step, if in one.
+/// part; write MODEL_DIR/model.json and report train_accuracy (and val_accuracy, with
+/// --validation) to the step, if in one.
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// The training part (CSV, as `data split` writes it).
+    /// The training part (CSV or Parquet, as `data split` or `data transform apply` write it).
     data: PathBuf,
     /// The model directory to write.
     #[arg(long, value_name = "MODEL_DIR")]
     out: PathBuf,
+    /// The L2 penalty.
+    #[arg(long, default_value_t = 0.0)]
+    alpha: f64,
+    /// A validation part to report val_accuracy on.
+    #[arg(long, value_name = "FILE")]
+    validation: Option<PathBuf>,
 }
 
 /// Score a part with the demo's model: label, prediction, score, gender, country.
@@ -54,7 +63,7 @@ struct TrainArgs {
 struct PredictArgs {
     /// The model directory (`demo train --out`).
     model: PathBuf,
-    /// The part to score (CSV).
+    /// The part to score (CSV or Parquet).
     data: PathBuf,
     /// The predictions file to write (CSV).
     #[arg(long, value_name = "FILE")]
@@ -71,6 +80,24 @@ const SOURCE_DATE_EPOCH: &str = "1764547200";
 
 /// Rows of generated customer data.
 const ROWS: u64 = 6000;
+
+/// The snapshot `mlspec ingest` takes of the CRM database: one Parquet shard.
+const SNAPSHOT: &str = "customers/shard-00000.parquet";
+/// How `data split` names the parts of the snapshot: `parts/<stem>-<role>.parquet`.
+const PART_STEM: &str = "shard-00000";
+
+/// Stage 4's transformation: the model's features standardized (income imputed first, tenure
+/// clipped to its possible range), and rows with an impossible age dropped.
+const TRANSFORM: &str = "features:
+  - {feature: age, standardize: true}
+  - {feature: income, impute: median, standardize: true}
+  - {feature: tenure, clip: {min: 0, max: 72}, standardize: true}
+outliers:
+  - {feature: age, method: range, min: 18, max: 100}
+";
+
+/// Stage 7's search space: the logistic regression's L2 penalty.
+const SEARCH_SPACE: &str = "alpha: {choices: [0, 0.1, 1, 10, 100]}\n";
 
 /// A deterministic number in [0, 1) (SplitMix64 of the row and a stream).
 fn unit(i: u64, stream: u64) -> f64 {
@@ -118,15 +145,6 @@ spec:
     - name: fair-by-gender
       expression: gap(accuracy, by=gender) < 0.1
       severity: warn
----
-apiVersion: mlspec/v1
-kind: Dataset
-metadata:
-  name: customers
-spec:
-  versions:
-    - version: \"1\"
-      definition: {datastore: local, path: customers.csv}
 ";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -179,15 +197,30 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
     };
     outln!("mlspec demo in {}\n", dir.display());
     demo.stage("store", &["init"])?;
-    write_customers(&dir.join("customers.csv"))?;
     std::fs::write(dir.join("objectives.yaml"), OBJECTIVES)?;
     demo.stage("1 objectives", &["apply", "objectives.yaml"])?;
+    crate::store::block_on(write_crm(&dir.join("crm.db")))?;
+    demo.stage(
+        "2 ingest",
+        &[
+            "ingest",
+            "sqlite:crm.db",
+            "--table",
+            "customers",
+            "--out",
+            "customers",
+            "--dataset",
+            "customers",
+            "--document",
+            "ingestion.yaml",
+        ],
+    )?;
     demo.stage(
         "3 profile",
         &[
             "data",
             "profile",
-            "customers.csv",
+            SNAPSHOT,
             "--slice",
             "country,gender",
             "--dataset",
@@ -202,7 +235,7 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
         &[
             "data",
             "split",
-            "customers.csv",
+            SNAPSHOT,
             "--by",
             "user_id",
             "--holdback",
@@ -218,11 +251,14 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
             "--quiet",
         ],
     )?;
+    transform(&demo)?;
+    let alpha = search(&demo)?;
     std::fs::write(dir.join("modules.yaml"), MODULES)?;
     std::fs::write(dir.join("pipeline.yaml"), PIPELINE)?;
     let environment = format!("SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH}");
+    let alpha = format!("alpha={alpha}");
     demo.stage(
-        "4-8 pipeline",
+        "5-8 pipeline",
         &[
             "pipeline",
             "run",
@@ -230,11 +266,13 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
             "-f",
             "modules.yaml",
             "--input",
-            "customers=customers.csv",
+            &format!("customers={SNAPSHOT}"),
             "--input",
-            "train=Dataset/customers-train@1",
+            "train=Dataset/customers-train-transformed@1",
             "--input",
-            "test=Dataset/customers-test@1",
+            "test=Dataset/customers-test-transformed@1",
+            "--param",
+            &alpha,
             "--env",
             &environment,
             "--out",
@@ -244,10 +282,13 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
     demo.stage("recreate", &["recreate", "workflow.yaml", "--check"])?;
     let outputs = pipeline_outputs(&dir.join("workflow.yaml"))?;
     copy_dir(&dir.join(output(&outputs, "train", "model")?), &dir.join("model"))?;
+    // The package carries the fitted transformation its inputs go through.
+    std::fs::copy(dir.join("fitted.yaml"), dir.join("model/transform.yaml"))
+        .context("cannot copy fitted.yaml into the model")?;
     let model = Model::load(&dir.join("model"))?;
     predict(
         &model,
-        &dir.join("parts/customers-holdback.csv"),
+        &dir.join("parts/holdback.parquet"),
         &dir.join("holdback-predictions.csv"),
     )?;
     demo.stage(
@@ -256,7 +297,7 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
             "test",
             "holdback-predictions.csv",
             "--holdback",
-            "parts/customers-holdback.csv",
+            &format!("parts/{PART_STEM}-holdback.parquet"),
             "--dataset",
             "Dataset/customers-holdback",
             "--evaluation",
@@ -307,7 +348,7 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
             "--require-objectives-met",
         ],
     )?;
-    let requests = requests(&model, &dir.join("parts/customers-holdback.csv"))?;
+    let requests = requests(&model, &dir.join("parts/holdback.parquet"))?;
     demo.stage_with_input(
         "13 inference log",
         &[
@@ -348,6 +389,24 @@ struct Demo {
 }
 
 impl Demo {
+    /// What `mlspec ARGS` prints, for the demo to read (not shown).
+    fn capture(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = std::process::Command::new(&self.exe)
+            .args(args)
+            .current_dir(&self.dir)
+            .env_remove(crate::env::STORE)
+            .output()
+            .with_context(|| format!("cannot run {}", self.exe.display()))?;
+        if !out.status.success() {
+            bail!(
+                "mlspec {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     fn stage(&self, name: &str, args: &[&str]) -> anyhow::Result<()> {
         self.stage_with_input(name, args, "")
     }
@@ -427,13 +486,121 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_customers(path: &Path) -> anyhow::Result<()> {
-    let mut csv = String::from("row_id,user_id,age,income,tenure,country,gender,churned\n");
+/// Writes the customers into a new SQLite database (the "CRM" the demo ingests from).
+async fn write_crm(path: &Path) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut db = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    sqlx::query(
+        "CREATE TABLE customers (row_id INTEGER NOT NULL, user_id INTEGER NOT NULL, age REAL NOT NULL, \
+         income REAL NOT NULL, tenure REAL NOT NULL, country TEXT NOT NULL, gender TEXT NOT NULL, churned INTEGER NOT NULL)",
+    )
+    .execute(&mut db)
+    .await?;
+    let mut insert = db.begin().await?;
     for i in 0..ROWS {
         let (row, user, age, income, tenure, country, gender, churned) = customer(i);
-        writeln!(csv, "{row},{user},{age},{income},{tenure},{country},{gender},{churned}")?;
+        sqlx::query("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(i64::try_from(row)?)
+            .bind(i64::try_from(user)?)
+            .bind(age)
+            .bind(income)
+            .bind(tenure)
+            .bind(country)
+            .bind(gender)
+            .bind(i64::from(churned))
+            .execute(&mut *insert)
+            .await?;
     }
-    std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))
+    insert.commit().await?;
+    db.close().await?;
+    Ok(())
+}
+
+/// Stage 4: fits the transformation on the train part and applies it to every part.
+fn transform(demo: &Demo) -> anyhow::Result<()> {
+    std::fs::write(demo.dir.join("transform.yaml"), TRANSFORM)?;
+    demo.stage(
+        "4 transform fit",
+        &[
+            "data",
+            "transform",
+            "fit",
+            &format!("parts/{PART_STEM}-train.parquet"),
+            "--spec",
+            "transform.yaml",
+            "--dataset",
+            "Dataset/customers-train@1",
+            "--name",
+            "churn-features",
+            "--out",
+            "fitted.yaml",
+            "--quiet",
+        ],
+    )?;
+    for role in ["train", "validation", "test", "holdback"] {
+        demo.stage(
+            &format!("4 transform apply ({role})"),
+            &[
+                "data",
+                "transform",
+                "apply",
+                &format!("parts/{PART_STEM}-{role}.parquet"),
+                "--fitted",
+                "fitted.yaml",
+                "--dataset",
+                &format!("Dataset/customers-{role}@1"),
+                "--out",
+                &format!("parts/{role}.parquet"),
+                "--name",
+                &format!("churn-features-{role}"),
+                "--quiet",
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Stage 7: a grid search of the model's L2 penalty on the validation part; the best value.
+fn search(demo: &Demo) -> anyhow::Result<f64> {
+    std::fs::write(demo.dir.join("search-space.yaml"), SEARCH_SPACE)?;
+    demo.stage(
+        "7 tune",
+        &[
+            "tune",
+            "--space",
+            "search-space.yaml",
+            "--sampler",
+            "grid",
+            "--objective",
+            "maximize metrics.val_accuracy",
+            "--name",
+            "churn-search",
+            "--dataset",
+            "Dataset/customers-train@1",
+            "--",
+            "mlspec",
+            "demo",
+            "train",
+            "parts/train.parquet",
+            "--validation",
+            "parts/validation.parquet",
+            "--alpha",
+            "{params.alpha}",
+            "--out",
+            "trials/{params.alpha}",
+        ],
+    )?;
+    let training: serde_json::Value =
+        serde_json::from_str(&demo.capture(&["get", "training", "churn-search", "-o", "json"])?)
+            .context("`mlspec get training churn-search` did not print JSON")?;
+    training["spec"]["params"]["alpha"]
+        .as_f64()
+        .context("the search recorded no best alpha")
 }
 
 /// A trained model: feature means and scales, coefficients and intercept.
@@ -486,6 +653,12 @@ impl Model {
         })
     }
 
+    /// The share of `rows` whose label the model predicts.
+    fn accuracy(&self, rows: &[Row]) -> f64 {
+        let right = rows.iter().filter(|r| u8::from(self.score(r.0) > 0.5) == r.1).count();
+        right as f64 / rows.len().max(1) as f64
+    }
+
     fn score(&self, features: [f64; 3]) -> f64 {
         let z: f64 = (0..3)
             .map(|j| self.coefficients[j] * (features[j] - self.means[j]) / self.scales[j])
@@ -498,55 +671,99 @@ impl Model {
 /// (features, label, gender, country, row id) of a part's rows.
 type Row = ([f64; 3], u8, String, String, String);
 
+/// A part's rows (CSV or Parquet, as `data split` and `data transform apply` write them).
 fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut rows = Vec::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let [row, _, age, income, tenure, country, gender, churned] = f.as_slice() else {
-            bail!("{}: unexpected line {line}", path.display());
-        };
-        let number = |t: &str| {
-            t.parse::<f64>()
-                .with_context(|| format!("{}: `{t}` is not a number", path.display()))
-        };
-        rows.push((
-            [number(age)?, number(income)?, number(tenure)?],
-            churned
-                .parse::<u8>()
-                .with_context(|| format!("{}: bad label", path.display()))?,
-            (*gender).to_owned(),
-            (*country).to_owned(),
-            (*row).to_owned(),
-        ));
-    }
-    Ok(rows)
+    use crate::columns::{Column, read_columns};
+    let columns = read_columns(path)?;
+    let find = |name: &str| {
+        columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
+            .with_context(|| format!("{}: no column `{name}`", path.display()))
+    };
+    let numbers = |name: &str| -> anyhow::Result<Vec<f64>> {
+        match find(name)? {
+            Column::Numbers(values) => values
+                .iter()
+                .map(|v| v.with_context(|| format!("{}: a missing `{name}`", path.display())))
+                .collect(),
+            Column::Texts(_) => bail!("{}: `{name}` is not numeric", path.display()),
+        }
+    };
+    let texts = |name: &str| -> anyhow::Result<Vec<String>> {
+        Ok(match find(name)? {
+            Column::Texts(values) => values.iter().map(|v| v.clone().unwrap_or_default()).collect(),
+            Column::Numbers(values) => values
+                .iter()
+                .map(|v| v.map(|n| n.to_string()).unwrap_or_default())
+                .collect(),
+        })
+    };
+    let (age, income, tenure, churned) = (
+        numbers("age")?,
+        numbers("income")?,
+        numbers("tenure")?,
+        numbers("churned")?,
+    );
+    let (gender, country, row) = (texts("gender")?, texts("country")?, texts("row_id")?);
+    Ok((0..age.len())
+        .map(|i| {
+            (
+                [age[i], income[i], tenure[i]],
+                u8::from(churned[i] > 0.5),
+                gender[i].clone(),
+                country[i].clone(),
+                row[i].clone(),
+            )
+        })
+        .collect())
 }
 
-/// `demo train`: fits the model, writes it, and reports its training accuracy.
+/// `demo train`: fits the model, writes it, and reports its training (and validation)
+/// accuracy.
 fn train_step(args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let (model, accuracy, rows) = train(&args.data)?;
+    let rows = read_rows(&args.data)?;
+    let model = train(&rows, args.alpha)?;
     model.save(&args.out)?;
+    let accuracy = model.accuracy(&rows);
+    report_metric("train_accuracy", accuracy)?;
+    let validation = match &args.validation {
+        Some(part) => {
+            let accuracy = model.accuracy(&read_rows(part)?);
+            report_metric("val_accuracy", accuracy)?;
+            format!(", validation accuracy {accuracy:.4}")
+        }
+        None => String::new(),
+    };
+    outln!(
+        "{} rows, alpha {}, train accuracy {accuracy:.4}{validation}, model in {}",
+        rows.len(),
+        args.alpha,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reports a metric to the step this runs in, if any.
+fn report_metric(key: &str, value: f64) -> anyhow::Result<()> {
     if let Some(file) = std::env::var_os(crate::env::METRICS_FILE) {
         use std::io::Write as _;
-        let line = serde_json::json!({"key": "train_accuracy", "value": accuracy});
+        let line = serde_json::json!({"key": key, "value": value});
         std::fs::OpenOptions::new()
             .append(true)
             .open(&file)
             .and_then(|mut f| writeln!(f, "{line}"))
             .with_context(|| format!("cannot report the metric to {}", Path::new(&file).display()))?;
     }
-    outln!(
-        "{rows} rows, train accuracy {accuracy:.4}, model in {}",
-        args.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-/// Stage 7: fits a logistic regression (smartcore) on the train part: the model, its training
-/// accuracy and the rows it saw.
-fn train(part: &Path) -> anyhow::Result<(Model, f64, usize)> {
-    let rows = read_rows(part)?;
+/// Stage 7: fits a logistic regression (smartcore, L2 penalty `alpha`) to a part's rows.
+fn train(rows: &[Row], alpha: f64) -> anyhow::Result<Model> {
+    if rows.is_empty() {
+        bail!("no rows to train on");
+    }
     let n = rows.len() as f64;
     let mut means = [0.0; 3];
     let mut scales = [0.0; 3];
@@ -562,21 +779,20 @@ fn train(part: &Path) -> anyhow::Result<(Model, f64, usize)> {
         .collect();
     let y: Vec<i32> = rows.iter().map(|r| i32::from(r.1)).collect();
     let matrix = DenseMatrix::from_2d_vec(&x).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let fitted = LogisticRegression::fit(&matrix, &y, LogisticRegressionParameters::default())
-        .map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
+    let parameters = LogisticRegressionParameters::default().with_alpha(alpha);
+    let fitted =
+        LogisticRegression::fit(&matrix, &y, parameters).map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
     let coefficients = [
         *fitted.coefficients().get((0, 0)),
         *fitted.coefficients().get((0, 1)),
         *fitted.coefficients().get((0, 2)),
     ];
-    let model = Model {
+    Ok(Model {
         means,
         scales,
         coefficients,
         intercept: *fitted.intercept().get((0, 0)),
-    };
-    let accuracy = rows.iter().filter(|r| u8::from(model.score(r.0) > 0.5) == r.1).count() as f64 / n;
-    Ok((model, accuracy, rows.len()))
+    })
 }
 
 /// Writes the model's predictions on a part: label, prediction, score, gender, country.

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Float64Type};
 use mlspec_spec::kinds::{
     ArtifactSpec, ArtifactType, Compression, CompressionMethod, Conversion, ConversionCheck, EvaluationSpec,
     TrainingSpec,
@@ -19,6 +17,7 @@ use mlspec_spec::values::{MetricValue, ParamValue, Params};
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec};
 use mlspec_store::{ListQuery, Selector, Store, StoredObject};
 
+use crate::columns::{Column, read_columns};
 use crate::datasets::{content_digest, local_data};
 use crate::store::{StoreChoice, actor, block_on};
 
@@ -406,48 +405,4 @@ fn same_length(column: &str, a: usize, b: usize) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-enum Column {
-    Numbers(Vec<Option<f64>>),
-    Texts(Vec<Option<String>>),
-}
-
-/// Every column of a prediction file: numbers as f64, anything else as text.
-fn read_columns(path: &Path) -> anyhow::Result<Vec<(String, Column)>> {
-    let batches = mlspec_data::open(path, &mlspec_data::ReadOptions::default())?;
-    let schema = batches.schema();
-    let mut columns: Vec<(String, Column)> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let numeric = f.data_type().is_numeric();
-            (
-                f.name().clone(),
-                if numeric {
-                    Column::Numbers(Vec::new())
-                } else {
-                    Column::Texts(Vec::new())
-                },
-            )
-        })
-        .collect();
-    for batch in batches {
-        let batch = batch?;
-        for ((_, column), array) in columns.iter_mut().zip(batch.columns()) {
-            match column {
-                Column::Numbers(values) => {
-                    let cast = arrow::compute::cast(array, &DataType::Float64)?;
-                    let numbers = cast.as_primitive::<Float64Type>();
-                    values.extend((0..numbers.len()).map(|i| numbers.is_valid(i).then(|| numbers.value(i))));
-                }
-                Column::Texts(values) => {
-                    let cast = arrow::compute::cast(array, &DataType::Utf8)?;
-                    let texts = cast.as_string::<i32>();
-                    values.extend((0..texts.len()).map(|i| texts.is_valid(i).then(|| texts.value(i).to_owned())));
-                }
-            }
-        }
-    }
-    Ok(columns)
 }

@@ -10,9 +10,13 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     for stage in [
         "── 1 objectives",
+        "── 2 ingest: mlspec ingest sqlite:crm.db --table customers",
         "── 3 profile",
         "── 6 split",
-        "── 4-8 pipeline",
+        "── 4 transform fit",
+        "── 4 transform apply (holdback)",
+        "── 7 tune",
+        "── 5-8 pipeline",
         "── recreate",
         "── 9 test",
         "── 10 package",
@@ -23,6 +27,18 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
         assert!(out.stdout.contains(stage), "{stage} is missing:\n{}", out.stdout);
     }
     assert!(out.stdout.contains("no leakage"), "{}", out.stdout);
+    // Stage 2 read the rows out of the database it made; stage 7 searched five penalties.
+    assert!(
+        out.stdout.contains("customers: 6000 rows in 1 shards"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Training/churn-search: 5 trials (5 completed, 0 pruned, 0 failed)"),
+        "{}",
+        out.stdout
+    );
     // The pipeline ran its five steps, and recreating it from its record wrote the same bytes.
     assert!(
         out.stdout
@@ -52,7 +68,7 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
     );
     assert!(audit.contains("verified)"), "the package's signature: {audit}");
     assert!(
-        audit.contains("data       Dataset/customers-train@1 (version 1, sha256:"),
+        audit.contains("data       Dataset/customers-train-transformed@1 (version 1, sha256:"),
         "{audit}"
     );
     let last = out.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap();

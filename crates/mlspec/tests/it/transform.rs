@@ -425,3 +425,63 @@ fn apply_refuses_data_without_the_fitted_columns() {
         out.stderr
     );
 }
+
+#[test]
+fn recorded_transformations_trace_the_data_they_read_and_wrote() {
+    let (tmp, _) = project(SPEC);
+    let dir = tmp.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let datasets = "apiVersion: mlspec/v1\nkind: Dataset\nmetadata: {name: train-data}\nspec: {versions: [{version: \"1\", definition: {datastore: local, path: train.csv}}]}\n---\n\
+                    apiVersion: mlspec/v1\nkind: Dataset\nmetadata: {name: test-data}\nspec: {versions: [{version: \"1\", definition: {datastore: local, path: test.csv}}]}\n";
+    std::fs::write(dir.join("datasets.yaml"), datasets).unwrap();
+    assert_eq!(mlspec(dir, &["apply", "datasets.yaml"]).code, 0);
+    fit(
+        dir,
+        "fitted.yaml",
+        &["--dataset", "Dataset/train-data@1", "--name", "features"],
+    );
+    let said = apply(
+        dir,
+        "fitted.yaml",
+        "test-out.parquet",
+        &["--dataset", "Dataset/test-data@1", "--name", "features-test"],
+    );
+    assert!(said.contains("recorded Dataset/test-data-transformed"), "{said}");
+    // The fitted document has written nothing: no outputs.
+    let fitted = mlspec(dir, &["get", "transformation", "features", "-o", "json"]);
+    let fitted: serde_json::Value = serde_json::from_str(&fitted.stdout).unwrap();
+    assert!(fitted["spec"].get("outputs").is_none(), "{fitted}");
+    // The applied one names the output, a Dataset version with the written file's digest.
+    let output = mlspec(dir, &["get", "dataset", "test-data-transformed", "-o", "json"]);
+    let output: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let version = &output["spec"]["versions"][0];
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(
+        std::fs::read(dir.join("test-out.parquet")).unwrap(),
+    ));
+    assert_eq!(version["digest"], format!("sha256:{digest}"));
+    assert_eq!(version["definition"]["path"], "test-out.parquet");
+    let lineage = mlspec(dir, &["lineage", "dataset", "test-data-transformed", "--upstream"]);
+    assert!(
+        lineage
+            .stdout
+            .contains("Dataset/test-data --input--> Transformation/features-test"),
+        "{}",
+        lineage.stdout
+    );
+    assert!(
+        lineage
+            .stdout
+            .contains("Transformation/features-test --output--> Dataset/test-data-transformed"),
+        "{}",
+        lineage.stdout
+    );
+    // Applying again writes the same bytes: the same version, nothing new.
+    let again = apply(
+        dir,
+        "fitted.yaml",
+        "test-out.parquet",
+        &["--dataset", "Dataset/test-data@1", "--name", "features-test"],
+    );
+    assert!(!again.contains("recorded Dataset/test-data-transformed"), "{again}");
+}

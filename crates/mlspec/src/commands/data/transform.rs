@@ -13,6 +13,7 @@ use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
 
 use super::{RecordArgs, check_dataset, read_document};
 use crate::args::{CsvArgs, OutputArgs};
+use crate::datasets::{NewVersion, content_digest, dataset_version, local_data};
 use crate::documents::{derived_name, document_name, write_document};
 use crate::progress::Progress;
 use crate::store::{LazyStore, StoreChoice, record};
@@ -122,11 +123,10 @@ async fn run_fit(args: FitArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     })?;
     progress.finish();
     let name = document_name(args.name.as_deref(), &args.file, "transform")?;
-    // A fitted document removes nothing yet; its output is what applying it to the training
-    // data would give.
+    // A fitted document has written no data yet: it lists no outputs (and no rowsOut).
     let spec = TransformationSpec {
         inputs: vec![data_ref(&args.record, &args.file)?],
-        outputs: vec![Ref::named(Kind::Dataset, derived_name(&args.file, "transformed")?)],
+        outputs: Vec::new(),
         run: None,
         mappings: fitted.mappings()?,
         outlier_rules: fitted.outlier_rules(&[])?,
@@ -188,9 +188,14 @@ async fn run_apply(args: ApplyArgs, choice: &StoreChoice) -> anyhow::Result<Exit
     progress.finish();
     err!("{}", apply_summary(&fitted, &applied, &args.out));
     let name = document_name(args.name.as_deref(), &args.out, "transformation")?;
+    let recording = !args.record.no_record && args.record.dataset.is_some();
+    let (output_dataset, output) = match (recording, store.for_recording().await?) {
+        (true, Some(store)) => output_version(store, &args.record, &args.out, &applied).await?,
+        _ => (None, Ref::named(Kind::Dataset, derived_name(&args.out, "data")?)),
+    };
     let spec = TransformationSpec {
         inputs: vec![data_ref(&args.record, &args.file)?],
-        outputs: vec![Ref::named(Kind::Dataset, derived_name(&args.out, "data")?)],
+        outputs: vec![output],
         run: None,
         mappings: recorded.mappings.clone(),
         outlier_rules: fitted.outlier_rules(&applied.removed)?,
@@ -210,10 +215,39 @@ async fn run_apply(args: ApplyArgs, choice: &StoreChoice) -> anyhow::Result<Exit
         };
         write_document(&applied_document, &output)?;
     }
-    if !args.record.no_record && args.record.dataset.is_some() {
-        record(&mut store, vec![applied_document]).await?;
+    if recording {
+        record(
+            &mut store,
+            output_dataset.into_iter().chain([applied_document]).collect(),
+        )
+        .await?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The transformed data as a Dataset version: `<input dataset>-transformed`, versioned by the
+/// output file's digest (the same output again is the same version), with the document that
+/// records it when it is new.
+async fn output_version(
+    store: &dyn mlspec_store::Store,
+    record: &RecordArgs,
+    out: &Path,
+    applied: &Applied,
+) -> anyhow::Result<(Option<Document>, Ref)> {
+    let name = match record.dataset.as_ref().map(|r| &r.target) {
+        Some(mlspec_spec::RefTarget::Named { name, .. }) => {
+            mlspec_spec::Name::new(format!("{}-transformed", name.as_str()))?
+        }
+        _ => derived_name(out, "data")?,
+    };
+    let version = NewVersion {
+        definition: local_data(out)?,
+        digest: Some(content_digest(out)?),
+        rows: Some(applied.rows_out),
+        bytes: std::fs::metadata(out).ok().map(|m| m.len()),
+        profile: None,
+    };
+    dataset_version(store, name, version).await
 }
 
 /// Rows in and out, removals per rule, unseen values per vocabulary.
