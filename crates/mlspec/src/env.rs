@@ -37,3 +37,20 @@ pub fn document_time() -> chrono::DateTime<chrono::Utc> {
 
 /// What every name above starts with; a step records the variables that do.
 pub const PREFIX: &str = "MLSPEC_";
+
+/// The variable a command run with parameters (a search's trial, an ingested generator) reads
+/// parameter `key` from: `MLSPEC_PARAM_` and the key in upper case, characters other than ASCII
+/// letters and digits as `_` (`learning-rate` → `MLSPEC_PARAM_LEARNING_RATE`).
+pub fn param_variable(key: &str) -> String {
+    let name: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("MLSPEC_PARAM_{name}")
+}

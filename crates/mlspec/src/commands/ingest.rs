@@ -406,7 +406,7 @@ fn run_command(args: &Args, dir: &Path) -> anyhow::Result<PathBuf> {
         command.env("MLSPEC_SEED", seed.to_string());
     }
     for (key, value) in &args.params {
-        command.env(format!("MLSPEC_PARAM_{}", key.to_ascii_uppercase()), value);
+        command.env(crate::env::param_variable(key), value);
     }
     let status = command.status().with_context(|| format!("cannot run `{program}`"))?;
     if !status.success() {

@@ -240,18 +240,10 @@ fn prune_verdict(watchers: &Watchers, history: &[Metric]) -> Option<String> {
 pub fn parameter_environment(id: &Key, params: &Params) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for (key, value) in params.0.iter() {
-        let name: String = key
-            .as_str()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        env.insert(format!("MLSPEC_PARAM_{name}"), mlspec_pipeline::param_text(value));
+        env.insert(
+            crate::env::param_variable(key.as_str()),
+            mlspec_pipeline::param_text(value),
+        );
     }
     let json: serde_json::Map<String, serde_json::Value> = params
         .0

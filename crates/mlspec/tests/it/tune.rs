@@ -24,8 +24,9 @@ fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
 /// Reports `score` = the parameter x (the best trial has the largest x).
 const REPORT_X: &str = r#"printf '{"key":"score","value":%s}\n' "$MLSPEC_PARAM_X" >> "$MLSPEC_METRICS_FILE""#;
 
-fn training(dir: &Path, store: Option<&str>, name: &str) -> Value {
-    let mut args = vec!["get", "training", name, "-o", "json"];
+/// `mlspec get KIND NAME -o json`, from `store` or the project's.
+fn get(dir: &Path, store: Option<&str>, kind: &str, name: &str) -> Value {
+    let mut args = vec!["get", kind, name, "-o", "json"];
     if let Some(store) = store {
         args.extend(["--store", store]);
     }
@@ -34,14 +35,12 @@ fn training(dir: &Path, store: Option<&str>, name: &str) -> Value {
     serde_json::from_str(&got.stdout).unwrap()
 }
 
+fn training(dir: &Path, store: Option<&str>, name: &str) -> Value {
+    get(dir, store, "training", name)
+}
+
 fn run_document(dir: &Path, store: Option<&str>, id: &str) -> Value {
-    let mut args = vec!["get", "run", id, "-o", "json"];
-    if let Some(store) = store {
-        args.extend(["--store", store]);
-    }
-    let got = mlspec(dir, &args);
-    assert_eq!(got.code, 0, "{}", got.stderr);
-    serde_json::from_str(&got.stdout).unwrap()
+    get(dir, store, "run", id)
 }
 
 /// The recorded trials (none yet: the field is left out).
