@@ -371,4 +371,41 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_parsed_or_refused_without_panicking(text in "\\PC{0,200}") {
+            let _ = Space::parse(&text);
+        }
+
+        /// Any well-formed domain: every sample is a value the domain holds, found again at the
+        /// coordinate it was drawn at (what resuming a search relies on).
+        #[test]
+        fn samples_round_trip_through_their_coordinates(
+            min in -1e6f64..1e6,
+            width in 0.0f64..1e6,
+            step in proptest::option::of(1e-3f64..1e3),
+            log in proptest::bool::ANY,
+            seed in 0u64..1_000,
+        ) {
+            use rand::SeedableRng as _;
+            let min = if log { min.abs() + 1e-3 } else { min };
+            let mut text = format!("p: {{min: {min}, max: {}, log: {log}", min + width);
+            if let Some(step) = step {
+                text.push_str(&format!(", step: {step}"));
+            }
+            text.push('}');
+            let Ok(space) = Space::parse(&text) else { return Ok(()) };
+            let domain = &space.params[0].1;
+            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+            for _ in 0..20 {
+                let coordinate = domain.sample(&mut rng);
+                let value = domain.value(coordinate);
+                proptest::prop_assert!(domain.coordinate(&value).is_some(), "{value:?} outside {domain:?}");
+                if domain.finite_count().is_some() {
+                    proptest::prop_assert_eq!(domain.coordinate(&value), Some(coordinate));
+                }
+            }
+        }
+    }
 }
