@@ -1,6 +1,6 @@
 //! Everything the commands write passes mlspec's own checks. After the demo (which runs
-//! objectives, profile, infer-schema, validate, split, training, eval, test, package and log
-//! append) and the document-recording commands it does not run (`objectives check`,
+//! objectives, ingest, profile, infer-schema, validate, split, transform fit and apply, tune,
+//! training, eval, test, package and log append) and the document-recording commands it does not run (`objectives check`,
 //! `step run`): every document file validates and applying it again changes nothing; every
 //! stored object's `get`, in YAML and in JSON, validates, is the same document in both, and
 //! applying it changes nothing; `store verify` is clean. Then every object is copied into new
@@ -23,15 +23,20 @@ fn unchanged(out: &Out) -> bool {
         .is_some_and(|l| l.starts_with("0 created, 0 updated,"))
 }
 
-/// Every `.yaml` file under `dir` (the demo writes no other YAML than documents), outside the
-/// store's directory.
+/// The YAML files the demo writes that are inputs to commands, not documents: a transform
+/// spec and a search space.
+const DEMO_INPUTS: [&str; 2] = ["transform.yaml", "search-space.yaml"];
+
+/// Every `.yaml` document file under `dir` (the demo's inputs left out), outside the store's
+/// directory.
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        let input = path.file_name().is_some_and(|n| DEMO_INPUTS.iter().any(|i| n == *i));
         if path.is_dir() && !path.ends_with(".mlspec") {
             found.extend(yaml_files(&path));
-        } else if path.extension().is_some_and(|e| e == "yaml") {
+        } else if path.extension().is_some_and(|e| e == "yaml") && !input {
             found.push(path);
         }
     }
