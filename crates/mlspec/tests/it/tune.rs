@@ -154,6 +154,8 @@ fn a_grid_search_visits_every_combination_once_with_params_in_arguments() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // What a user sees: each trial as it starts and ends, then the summary and the best.
+    insta::assert_snapshot!("tune_grid_output", format!("{}{}", out.stderr, out.stdout));
     let training = training(dir.path(), None, "grid");
     let seen: BTreeSet<(String, String)> = trials(&training)
         .iter()
