@@ -22,8 +22,10 @@
 
 mod csv;
 mod dates;
+mod ends;
 mod json;
 mod names;
+mod parallel;
 mod parquet;
 mod scan;
 
@@ -368,6 +370,7 @@ impl Place {
 }
 
 /// A file being read: its name, compression, and the raw bytes read so far.
+#[derive(Clone)]
 struct Source {
     path: PathBuf,
     file: String,
