@@ -12,6 +12,7 @@ use arrow::error::ArrowError;
 use regex::Regex;
 
 use super::dates::Layout;
+use super::ends::RecordEnds;
 use super::parallel::{Blocks, ParallelCsv};
 use super::scan::{Broken, Scanner};
 use super::{
@@ -79,8 +80,21 @@ fn null_regex(values: &[String]) -> Result<Regex, regex::Error> {
 pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRef, BatchIter), DataError> {
     let (dialect, shape) = prepare(&source, options)?;
     let schema = shape.schema.clone();
-    let reader = ParallelCsv::new(source, dialect, shape, options, Blocks::default());
-    Ok((schema, until_error(reader)))
+    let reader = match RecordEnds::new(&dialect) {
+        Some(ends) => until_error(ParallelCsv::new(
+            source,
+            dialect,
+            ends,
+            shape,
+            options,
+            Blocks::default(),
+        )),
+        None => {
+            let input = source.decoded(true)?;
+            until_error(CsvBatches::new(source, input, &dialect, shape, options, None))
+        }
+    };
+    Ok((schema, reader))
 }
 
 /// The file's dialect, and the shape of its batches from the columns inferred (names made

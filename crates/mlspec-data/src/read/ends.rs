@@ -14,8 +14,10 @@
 //! - line breaks before a record (blank lines) belong to no record; at the end of the data the
 //!   last record ends wherever the data does, even inside quotes.
 //!
-//! Between the bytes that matter, `memchr` jumps ahead, so a record without quotes costs one
-//! vectorized search per field. The tests hold every answer to csv-core's own.
+//! Between the bytes that matter, `memchr` jumps ahead: a record without quotes costs one
+//! vectorized search for a quote or a line break. (Dialects whose delimiter, quote or escape
+//! is itself a line break are left to the sequential reader.) The tests hold every answer to
+//! csv-core's own.
 
 use super::csv::Dialect;
 
@@ -33,31 +35,43 @@ pub(super) fn is_line_break(byte: u8) -> bool {
 }
 
 impl RecordEnds {
-    pub(super) fn new(dialect: &Dialect) -> RecordEnds {
-        RecordEnds {
+    /// The record ends of `dialect`; `None` when one of its special bytes is a line break,
+    /// which only a full parse tells apart.
+    pub(super) fn new(dialect: &Dialect) -> Option<RecordEnds> {
+        let special = [Some(dialect.delimiter), Some(dialect.quote), dialect.escape];
+        if special.into_iter().flatten().any(is_line_break) {
+            return None;
+        }
+        Some(RecordEnds {
             delimiter: dialect.delimiter,
             quote: dialect.quote,
             escape: dialect.escape,
-        }
+        })
     }
 
     /// The end of the record that starts at `data[start]` (a byte that is not a line break):
     /// the index just past the line break that ends it; `None` when `data` ends first (more
     /// data decides, or at the end of the file the record ends with it).
     pub(super) fn end(&self, data: &[u8], start: usize) -> Option<usize> {
-        let mut at = start;
+        // Unquoted from `at` on; `at` is a field's first byte when `field_start`.
+        let (mut at, mut field_start) = (start, true);
         loop {
-            // At a field's first byte.
-            if *data.get(at)? == self.quote {
-                at = self.closing_quote(data, at + 1)? + 1;
-            }
-            // Unquoted: up to the next delimiter (another field) or line break (the end).
-            let found = at + memchr::memchr3(self.delimiter, b'\r', b'\n', data.get(at..)?)?;
-            if data.get(found) == Some(&self.delimiter) {
-                at = found + 1;
-            } else {
+            let found = at + memchr::memchr3(self.quote, b'\r', b'\n', data.get(at..)?)?;
+            if data.get(found) != Some(&self.quote) {
                 return Some(found + 1);
             }
+            // Between `at` and the quote only delimiters tell where fields start.
+            let opens = if found == at {
+                field_start
+            } else {
+                data.get(found - 1) == Some(&self.delimiter)
+            };
+            at = if opens {
+                self.closing_quote(data, found + 1)? + 1
+            } else {
+                found + 1
+            };
+            field_start = false;
         }
     }
 

@@ -91,6 +91,7 @@ enum State {
 
 /// What the threads need to read a file.
 struct Plan {
+    ends: RecordEnds,
     parsing: Parsing,
     blocks: Blocks,
 }
@@ -99,12 +100,14 @@ impl ParallelCsv {
     pub(super) fn new(
         source: Source,
         dialect: Dialect,
+        ends: RecordEnds,
         shape: Arc<Shape>,
         options: &ReadOptions,
         blocks: Blocks,
     ) -> ParallelCsv {
         ParallelCsv {
             state: State::Ready(Box::new(Plan {
+                ends,
                 parsing: Parsing {
                     source,
                     dialect,
@@ -161,11 +164,11 @@ impl BatchSource for ParallelCsv {
 impl Plan {
     /// Starts the splitter and the workers; returns where each worker's batches arrive.
     fn start(self) -> Result<Vec<Receiver<Parsed>>, DataError> {
-        let Plan { parsing, blocks } = self;
+        let Plan { ends, parsing, blocks } = self;
         let file = parsing.source.file.clone();
         let splitter = Splitter {
             input: parsing.source.decoded(true)?,
-            ends: RecordEnds::new(&parsing.dialect),
+            ends,
             pending: Vec::new(),
             start: Place { line: 1, byte: 0 },
             in_header: parsing.dialect.header,
@@ -456,7 +459,8 @@ mod tests {
         let parallel = (|| {
             let source = source(path);
             let (dialect, shape) = prepare(&source, options)?;
-            until_error(ParallelCsv::new(source, dialect, shape, options, blocks)).collect()
+            let ends = RecordEnds::new(&dialect).unwrap();
+            until_error(ParallelCsv::new(source, dialect, ends, shape, options, blocks)).collect()
         })();
         (sequential, parallel)
     }
@@ -616,7 +620,8 @@ mod tests {
         let options = batched(10);
         let source = source(&path);
         let (dialect, shape) = prepare(&source, &options).unwrap();
-        let mut reader = until_error(ParallelCsv::new(source, dialect, shape, &options, TINY));
+        let ends = RecordEnds::new(&dialect).unwrap();
+        let mut reader = until_error(ParallelCsv::new(source, dialect, ends, shape, &options, TINY));
         assert_eq!(reader.next().unwrap().unwrap().num_rows(), 10);
         drop(reader);
     }
