@@ -1,6 +1,6 @@
 //! The parallel CSV reader. Parsing is nearly all the work of reading CSV, and one thread
-//! parses about 150 MB a second; this reader spreads the parsing over the machine's cores and
-//! still gives exactly what the sequential reader ([`CsvBatches`]) gives:
+//! parses about 200 MB a second with Arrow; this reader spreads the parsing over the machine's
+//! cores and still gives exactly what the sequential reader ([`CsvBatches`]) gives:
 //!
 //! - one thread, the splitter, reads (and decompresses) the file and cuts it into blocks of
 //!   whole records, as many as one batch holds, finding where records end with [`RecordEnds`]
