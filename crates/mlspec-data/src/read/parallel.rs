@@ -7,8 +7,10 @@
 //!   — a vectorized search per field rather than a parse;
 //! - workers, one per core, each parse whole blocks into batches with Arrow's decoder;
 //! - the blocks go to the workers in turn and their batches are taken back in the same turn, so
-//!   batches come out in file order — the sequential reader's batches, row for row — however
-//!   the threads are scheduled.
+//!   batches come out in file order, however the threads are scheduled: the sequential reader's
+//!   batches, row for row, when the batch size ends them (a batch ended by its bytes,
+//!   [`BATCH_BYTES`], may end a record earlier or later than the sequential reader's, whose
+//!   cut depends on its read buffer).
 //!
 //! Errors stay exact. A block whose fast parse fails (a value of the wrong type, a record with
 //! the wrong number of fields, invalid UTF-8), or that the splitter marks (a record near the
