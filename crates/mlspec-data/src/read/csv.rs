@@ -51,16 +51,21 @@ impl Dialect {
     }
 
     /// Arrow's view of the dialect; `header` when Arrow itself reads the header line.
-    fn arrow(&self, header: bool) -> arrow::csv::reader::Format {
-        let mut format = arrow::csv::reader::Format::default()
+    pub(super) fn arrow(&self, header: bool) -> arrow::csv::reader::Format {
+        self.arrow_empty_missing(header).with_null_regex(self.nulls.clone())
+    }
+
+    /// Arrow's view of the dialect where only empty fields are missing (Arrow's default, which
+    /// skips matching every field against the null values).
+    pub(super) fn arrow_empty_missing(&self, header: bool) -> arrow::csv::reader::Format {
+        let format = arrow::csv::reader::Format::default()
             .with_header(header)
             .with_delimiter(self.delimiter)
-            .with_quote(self.quote)
-            .with_null_regex(self.nulls.clone());
-        if let Some(escape) = self.escape {
-            format = format.with_escape(escape);
+            .with_quote(self.quote);
+        match self.escape {
+            Some(escape) => format.with_escape(escape),
+            None => format,
         }
-        format
     }
 }
 
@@ -231,10 +236,15 @@ pub(super) struct CsvBatches {
     end_of_input: bool,
 }
 
-/// Arrow's decoder for batches of up to `rows` records of the shape's columns, without a header.
-pub(super) fn arrow_decoder(shape: &Shape, dialect: &Dialect, rows: usize) -> arrow::csv::reader::Decoder {
+/// Arrow's decoder for batches of up to `rows` records of the shape's columns, without a header,
+/// in `format` (the dialect's).
+pub(super) fn arrow_decoder(
+    shape: &Shape,
+    format: arrow::csv::reader::Format,
+    rows: usize,
+) -> arrow::csv::reader::Decoder {
     let mut builder = arrow::csv::ReaderBuilder::new(shape.decoded.clone())
-        .with_format(dialect.arrow(false))
+        .with_format(format)
         .with_batch_size(rows);
     if let Some(projection) = &shape.columns {
         builder = builder.with_projection(projection.clone());
@@ -264,7 +274,7 @@ impl CsvBatches {
             input,
             source,
             scanner,
-            decoder: arrow_decoder(&shape, dialect, rows),
+            decoder: arrow_decoder(&shape, dialect.arrow(false), rows),
             shape,
             in_header: dialect.header && start.is_none(),
             places: Vec::with_capacity(rows),
