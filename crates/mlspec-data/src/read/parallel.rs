@@ -4,8 +4,10 @@
 //!
 //! - one thread, the splitter, reads (and decompresses) the file and cuts it into blocks of
 //!   whole records, as many as one batch holds, finding where records end with [`RecordEnds`]
-//!   — a vectorized search per field rather than a parse;
-//! - workers, one per core, each parse whole blocks into batches with Arrow's decoder;
+//!   — about one vectorized search per record rather than a parse;
+//! - workers, one per core, each parse whole blocks into batches with Arrow's decoder (with the
+//!   default null values, matched after decoding rather than field by field:
+//!   [`spellings_after`]);
 //! - the blocks go to the workers in turn and their batches are taken back in the same turn, so
 //!   batches come out in file order, however the threads are scheduled: the sequential reader's
 //!   batches, row for row, when the batch size ends them (a batch ended by its bytes,
