@@ -88,6 +88,8 @@ pub(super) struct ParallelCsv {
 enum State {
     Ready(Box<Plan>),
     Running {
+        /// The file, named in errors.
+        file: String,
         results: Vec<Receiver<Parsed>>,
         turn: usize,
     },
@@ -126,7 +128,7 @@ impl ParallelCsv {
     }
 
     fn next(&mut self) -> Result<Option<RecordBatch>, DataError> {
-        let State::Running { results, turn } = &mut self.state else {
+        let State::Running { file, results, turn } = &mut self.state else {
             return Ok(None);
         };
         let parsed = results[*turn % results.len()].recv();
@@ -142,12 +144,13 @@ impl ParallelCsv {
                 Err(error)
             }
             Err(_) => {
-                self.state = State::Done;
-                Err(DataError::new(
+                let error = DataError::new(
                     ErrorKind::Internal,
-                    "the CSV reader",
+                    file,
                     "a reading thread stopped before the end of the file",
-                ))
+                );
+                self.state = State::Done;
+                Err(error)
             }
         }
     }
@@ -159,6 +162,7 @@ impl BatchSource for ParallelCsv {
             && let State::Ready(plan) = std::mem::replace(&mut self.state, State::Done)
         {
             self.state = State::Running {
+                file: plan.parsing.source.file.clone(),
                 results: plan.start()?,
                 turn: 0,
             };
