@@ -1,8 +1,9 @@
 //! Readers: CSV, Parquet and JSON Lines files — plain, gzip or zstd — as a stream of Arrow
-//! record batches. Memory is bounded by one batch (and, for CSV and JSON Lines, the sample read
-//! to infer the schema), never by the file: a batch holds at most [`BATCH_CELLS`] values and
-//! about [`BATCH_BYTES`] of input, and one record (a CSV record, a JSON Lines line) at most
-//! [`Limits::max_record_bytes`].
+//! record batches. Memory is bounded by a few batches (one for Parquet and JSON Lines, a few per
+//! core for CSV, which is parsed on every core: [`parallel`]; and, for CSV and JSON Lines, the
+//! sample read to infer the schema), never by the file: a batch holds at most [`BATCH_CELLS`]
+//! values and about [`BATCH_BYTES`] of input, and one record (a CSV record, a JSON Lines line)
+//! at most [`Limits::max_record_bytes`].
 //!
 //! The format comes from the file name (`.csv`, `.tsv`, `.parquet`/`.pq`, `.jsonl`/`.ndjson`,
 //! each optionally followed by `.gz` or `.zst`) unless the options name one. CSV column types are
@@ -22,8 +23,10 @@
 
 mod csv;
 mod dates;
+mod ends;
 mod json;
 mod names;
+mod parallel;
 mod parquet;
 mod scan;
 
@@ -368,6 +371,7 @@ impl Place {
 }
 
 /// A file being read: its name, compression, and the raw bytes read so far.
+#[derive(Clone)]
 struct Source {
     path: PathBuf,
     file: String,

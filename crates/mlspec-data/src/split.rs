@@ -24,6 +24,7 @@ use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use mlspec_spec::kinds::SplitRole;
 use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 
 use crate::error::{DataError, ErrorKind};
 use crate::leakage::{HashedRows, Hashers, LeakageOptions, LeakageReport, compare};
@@ -188,8 +189,14 @@ pub(crate) enum Writer {
 }
 
 impl Writer {
-    /// Creates the file at `path`, with the schema's header for CSV.
-    pub(crate) fn create(path: &Path, format: Format, schema: &SchemaRef) -> Result<Writer, DataError> {
+    /// Creates the file at `path`, with the schema's header for CSV; a Parquet file is written
+    /// with `parquet` (the defaults when `None`).
+    pub(crate) fn create(
+        path: &Path,
+        format: Format,
+        schema: &SchemaRef,
+        parquet: Option<WriterProperties>,
+    ) -> Result<Writer, DataError> {
         let file = path.display().to_string();
         let handle =
             File::create(path).map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot create: {e}")))?;
@@ -197,7 +204,7 @@ impl Writer {
             Format::Csv => Writer::Csv(Box::new(arrow::csv::Writer::new(BufWriter::new(handle)))),
             Format::JsonLines => Writer::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(handle))),
             Format::Parquet => Writer::Parquet(Box::new(
-                ArrowWriter::try_new(handle, schema.clone(), None)
+                ArrowWriter::try_new(handle, schema.clone(), parquet)
                     .map_err(|e| DataError::new(ErrorKind::Io, &file, format!("cannot write Parquet: {e}")))?,
             )),
         };
@@ -294,7 +301,7 @@ pub fn split(
         let path = options
             .out_dir
             .join(format!("{}-{}.{}", options.stem, role_name(*role), extension(format)));
-        writers.push(Writer::create(&path, format, &schema)?);
+        writers.push(Writer::create(&path, format, &schema, None)?);
         empty.push(Analysis {
             profile: Profiler::new(&schema, &[])?,
             hashed: HashedRows::new(role_name(*role)),

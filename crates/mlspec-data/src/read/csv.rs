@@ -12,6 +12,8 @@ use arrow::error::ArrowError;
 use regex::Regex;
 
 use super::dates::Layout;
+use super::ends::RecordEnds;
+use super::parallel::{Blocks, ParallelCsv};
 use super::scan::{Broken, Scanner};
 use super::{
     BATCH_BYTES, BatchIter, BatchSource, CsvOptions, Place, ReadOptions, Shape, Source, batch_rows, names,
@@ -25,7 +27,8 @@ pub(super) struct Dialect {
     pub delimiter: u8,
     pub quote: u8,
     pub escape: Option<u8>,
-    header: bool,
+    /// The first record names the columns.
+    pub header: bool,
     nulls: Regex,
 }
 
@@ -48,16 +51,21 @@ impl Dialect {
     }
 
     /// Arrow's view of the dialect; `header` when Arrow itself reads the header line.
-    fn arrow(&self, header: bool) -> arrow::csv::reader::Format {
-        let mut format = arrow::csv::reader::Format::default()
+    pub(super) fn arrow(&self, header: bool) -> arrow::csv::reader::Format {
+        self.arrow_empty_missing(header).with_null_regex(self.nulls.clone())
+    }
+
+    /// Arrow's view of the dialect where only empty fields are missing (Arrow's default, which
+    /// skips matching every field against the null values).
+    pub(super) fn arrow_empty_missing(&self, header: bool) -> arrow::csv::reader::Format {
+        let format = arrow::csv::reader::Format::default()
             .with_header(header)
             .with_delimiter(self.delimiter)
-            .with_quote(self.quote)
-            .with_null_regex(self.nulls.clone());
-        if let Some(escape) = self.escape {
-            format = format.with_escape(escape);
+            .with_quote(self.quote);
+        match self.escape {
+            Some(escape) => format.with_escape(escape),
+            None => format,
         }
-        format
     }
 }
 
@@ -75,8 +83,30 @@ fn null_regex(values: &[String]) -> Result<Regex, regex::Error> {
 }
 
 pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRef, BatchIter), DataError> {
-    let dialect = Dialect::of(&source, &options.csv)?;
-    let (inferred, header) = infer(&source, &dialect, options)?;
+    let (dialect, shape) = prepare(&source, options)?;
+    let schema = shape.schema.clone();
+    let reader = match RecordEnds::new(&dialect) {
+        Some(ends) => until_error(ParallelCsv::new(
+            source,
+            dialect,
+            ends,
+            shape,
+            options,
+            Blocks::default(),
+        )),
+        None => {
+            let input = source.decoded(true)?;
+            until_error(CsvBatches::new(source, input, &dialect, shape, options, None))
+        }
+    };
+    Ok((schema, reader))
+}
+
+/// The file's dialect, and the shape of its batches from the columns inferred (names made
+/// unique, types overridden, dates found).
+pub(super) fn prepare(source: &Source, options: &ReadOptions) -> Result<(Dialect, Arc<Shape>), DataError> {
+    let dialect = Dialect::of(source, &options.csv)?;
+    let (inferred, header) = infer(source, &dialect, options)?;
     let raw: Vec<String> = inferred.fields().iter().map(|f| f.name().clone()).collect();
     let (names, warnings) = names::unique(&raw, &format!("{} ({})", source.file, header.at()));
     source.warn(options, &warnings);
@@ -88,12 +118,10 @@ pub(super) fn batches(source: Source, options: &ReadOptions) -> Result<(SchemaRe
     let dates = if text_columns.is_empty() {
         Vec::new()
     } else {
-        date_layouts(&source, &dialect, options, &decoded, &text_columns)?
+        date_layouts(source, &dialect, options, &decoded, &text_columns)?
     };
-    let shape = Shape::new(decoded, &names, dates, options.only_columns.clone());
-    let schema = shape.schema.clone();
-    let reader = CsvBatches::new(source, dialect, shape, options, true)?;
-    Ok((schema, until_error(reader)))
+    let shape = Arc::new(Shape::new(decoded, &names, dates, options.only_columns.clone()));
+    Ok((dialect, shape))
 }
 
 /// The file's columns and their types from the first `infer_rows` rows (Arrow's inference, the
@@ -129,16 +157,15 @@ fn date_layouts(
     columns: &[usize],
 ) -> Result<Vec<(usize, Layout)>, DataError> {
     let raw: Vec<String> = decoded.fields().iter().map(|f| f.name().clone()).collect();
-    let shape = Shape::new(decoded.clone(), &raw, Vec::new(), None);
+    let shape = Arc::new(Shape::new(decoded.clone(), &raw, Vec::new(), None));
     let sample_source = Source {
-        path: source.path.clone(),
-        file: source.file.clone(),
-        compression: source.compression,
         read: Arc::new(Default::default()),
+        ..source.clone()
     };
+    let input = sample_source.decoded(false)?;
     let mut candidates: Vec<Option<Vec<Layout>>> = vec![None; columns.len()];
     let mut left = options.csv.infer_rows.max(1);
-    for batch in until_error(CsvBatches::new(sample_source, dialect.clone(), shape, options, false)?) {
+    for batch in until_error(CsvBatches::new(sample_source, input, dialect, shape, options, None)) {
         let batch = batch?;
         let take = left.min(batch.num_rows());
         for (candidates, &column) in candidates.iter_mut().zip(columns) {
@@ -189,13 +216,14 @@ impl Read for Guarded {
     }
 }
 
-/// The batches of a CSV file.
-struct CsvBatches {
+/// The batches of a CSV file, or of a block of its records, read in order on one thread: the
+/// scanner places every record (for errors) and checks the limits before the decoder parses it.
+pub(super) struct CsvBatches {
     source: Source,
     input: Box<dyn BufRead + Send>,
     scanner: Scanner,
     decoder: arrow::csv::reader::Decoder,
-    shape: Shape,
+    shape: Arc<Shape>,
     /// The header line has yet to be passed.
     in_header: bool,
     /// Where each record of the batch being decoded starts.
@@ -208,37 +236,80 @@ struct CsvBatches {
     end_of_input: bool,
 }
 
+/// Arrow's decoder for batches of up to `rows` records of the shape's columns, without a header,
+/// in `format` (the dialect's).
+pub(super) fn arrow_decoder(
+    shape: &Shape,
+    format: arrow::csv::reader::Format,
+    rows: usize,
+) -> arrow::csv::reader::Decoder {
+    let mut builder = arrow::csv::ReaderBuilder::new(shape.decoded.clone())
+        .with_format(format)
+        .with_batch_size(rows);
+    if let Some(projection) = &shape.columns {
+        builder = builder.with_projection(projection.clone());
+    }
+    builder.build_decoder()
+}
+
 impl CsvBatches {
-    fn new(
+    /// Reads `input`: the whole file (`start` is `None`: its header, if any, is passed), or a
+    /// block of it that starts at a record boundary at `start`.
+    pub(super) fn new(
         source: Source,
-        dialect: Dialect,
-        shape: Shape,
+        input: Box<dyn BufRead + Send>,
+        dialect: &Dialect,
+        shape: Arc<Shape>,
         options: &ReadOptions,
-        counted: bool,
-    ) -> Result<CsvBatches, DataError> {
+        start: Option<Place>,
+    ) -> CsvBatches {
         let columns = shape.decoded.fields().len();
         let rows = batch_rows(options.batch_size, columns);
-        let mut builder = arrow::csv::ReaderBuilder::new(shape.decoded.clone())
-            .with_format(dialect.arrow(false))
-            .with_batch_size(rows);
-        if let Some(projection) = &shape.columns {
-            builder = builder.with_projection(projection.clone());
-        }
-        let mut scanner = Scanner::new(&dialect, options.limits);
+        let mut scanner = Scanner::new(dialect, options.limits);
         scanner.expect_fields(columns);
-        Ok(CsvBatches {
-            input: source.decoded(counted)?,
+        if let Some(place) = start {
+            scanner.resume_at(place);
+        }
+        CsvBatches {
+            input,
             source,
             scanner,
-            decoder: builder.build_decoder(),
+            decoder: arrow_decoder(&shape, dialect.arrow(false), rows),
             shape,
-            in_header: dialect.header,
+            in_header: dialect.header && start.is_none(),
             places: Vec::with_capacity(rows),
             pending_bytes: 0,
             rows_before: 0,
             batch_rows: rows,
             end_of_input: false,
-        })
+        }
+    }
+
+    /// Scans the rest of the input for the limits only, and names where the scan stopped: for
+    /// input that ends in a read failure, which is reported there unless a record before it
+    /// breaks a limit.
+    pub(super) fn scan_to_end(&mut self) -> Result<Place, DataError> {
+        loop {
+            let buf = self
+                .input
+                .fill_buf()
+                .map_err(|e| self.source.io_error(self.scanner.place(), &e))?;
+            if buf.is_empty() {
+                return Ok(self.scanner.place());
+            }
+            let mut consumed = 0;
+            while consumed < buf.len() {
+                let scanned = self
+                    .scanner
+                    .scan(&buf[consumed..])
+                    .map_err(|broken| self.source.limit_error(broken.place, broken.what))?;
+                if scanned.consumed == 0 {
+                    return Ok(self.scanner.place());
+                }
+                consumed += scanned.consumed;
+            }
+            self.input.consume(consumed);
+        }
     }
 
     /// Reads records into the decoder until the batch is full or the input ends.
@@ -303,7 +374,7 @@ impl CsvBatches {
     }
 
     /// The next batch: its records read, decoded and shaped.
-    fn batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
+    pub(super) fn batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
         self.fill()?;
         self.pending_bytes = 0;
         let decoded = self.decoder.flush().map_err(|e| self.arrow_error(e))?;
@@ -337,8 +408,29 @@ impl CsvBatches {
             .and_then(|n| usize::try_from(n.checked_sub(self.rows_before)?).ok())
             .and_then(|i| self.places.get(i).copied())
             .unwrap_or_else(|| self.scanner.place());
-        DataError::from_arrow(&self.source.file, place.at(), &self.shape.schema, error)
+        let mut placed = DataError::from_arrow(&self.source.file, place.at(), &self.shape.schema, error);
+        placed.message = without_record_number(&placed.message);
+        placed
     }
+}
+
+/// Arrow's message without its record number ("… at line 50", "… for line 4 and field 2"),
+/// which counts records from where its decoder started, not lines of the file: the error's
+/// place says where.
+fn without_record_number(message: &str) -> String {
+    for (marker, joint) in [(" at line ", ""), (" for line ", " in")] {
+        if let Some(start) = message.rfind(marker) {
+            let after = &message[start + marker.len()..];
+            let rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+            if rest.len() < after.len() {
+                let rest = rest
+                    .strip_prefix(" and")
+                    .map_or_else(|| rest.to_owned(), |r| format!("{joint}{r}"));
+                return format!("{}{rest}", &message[..start]);
+            }
+        }
+    }
+    message.to_owned()
 }
 
 /// The number that follows the last `marker` in `text`.

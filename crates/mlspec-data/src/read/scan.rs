@@ -78,6 +78,13 @@ impl Scanner {
         self.expected_fields = Some(fields);
     }
 
+    /// Scans on from `place`, where a record (or blank lines) starts: for a block cut from
+    /// the middle of the data.
+    pub(super) fn resume_at(&mut self, place: Place) {
+        self.line = place.line;
+        self.offset = place.byte;
+    }
+
     /// Where the scanner is: the record being read, else the next byte.
     pub(super) fn place(&self) -> Place {
         self.current.map_or(

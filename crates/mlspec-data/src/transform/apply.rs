@@ -4,7 +4,6 @@
 //! the kept rows' columns then go through their chains. Columns without a chain pass through
 //! unchanged, in place.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int8Array, Int64Array, RecordBatch, StringArray};
@@ -20,6 +19,8 @@ use crate::error::{DataError, ErrorKind};
 pub(crate) struct Bound<'a> {
     chain: &'a Chain,
     column: usize,
+    /// A vocabulary's codes, or one-hot values' columns, by value.
+    lookup: foldhash::HashMap<&'a str, i64>,
     /// Values outside the vocabulary (sent to the out-of-vocabulary bucket, or all zeros).
     pub(crate) unseen: u64,
 }
@@ -104,6 +105,7 @@ impl<'a> Bound<'a> {
         Ok(Bound {
             chain,
             column,
+            lookup: lookup(chain),
             unseen: 0,
         })
     }
@@ -131,7 +133,7 @@ impl<'a> Bound<'a> {
                 let first_oov = Step::first_oov(codes);
                 let codes: Vec<Option<i64>> = filled
                     .map(|v| {
-                        v.map(|v| match codes.get(v) {
+                        v.map(|v| match self.lookup.get(v) {
                             Some(code) => *code,
                             None => {
                                 self.unseen += 1;
@@ -143,11 +145,10 @@ impl<'a> Bound<'a> {
                 vec![Arc::new(Int64Array::from(codes))]
             }
             Some(Step::OneHot { values: kept }) => {
-                let index: HashMap<&str, usize> = kept.iter().map(String::as_str).zip(0..).collect();
-                let hits: Vec<Option<Option<usize>>> = filled
+                let hits: Vec<Option<Option<i64>>> = filled
                     .map(|v| {
                         v.map(|v| {
-                            let hit = index.get(v).copied();
+                            let hit = self.lookup.get(v).copied();
                             if hit.is_none() {
                                 self.unseen += 1;
                             }
@@ -155,7 +156,7 @@ impl<'a> Bound<'a> {
                         })
                     })
                     .collect();
-                (0..kept.len())
+                (0..kept.len() as i64)
                     .map(|column| {
                         let indicators: Int8Array = hits
                             .iter()
@@ -167,6 +168,15 @@ impl<'a> Bound<'a> {
             }
             _ => vec![Arc::new(filled.collect::<StringArray>())],
         })
+    }
+}
+
+/// What a chain's encoding looks values up in: a vocabulary's codes, one-hot values' columns.
+fn lookup(chain: &Chain) -> foldhash::HashMap<&str, i64> {
+    match chain.steps.last() {
+        Some(Step::Vocabulary { codes, .. }) => codes.iter().map(|(value, code)| (value.as_str(), *code)).collect(),
+        Some(Step::OneHot { values }) => values.iter().map(String::as_str).zip(0..).collect(),
+        _ => foldhash::HashMap::default(),
     }
 }
 

@@ -3,7 +3,8 @@
 //! What each step keeps, and what that costs:
 //! - mean imputation: a compensated (Neumaier) sum and a count — exact to rounding;
 //! - median imputation, quantile buckets and IQR rules: every present value of the column
-//!   (8 bytes a value), sorted at the end — exact, as numpy computes them;
+//!   (8 bytes a value), the few ranks needed selected at the end — exact, as numpy computes
+//!   them;
 //! - most-frequent imputation and vocabularies: a count per distinct value — exact;
 //! - standardize and z-score rules: per batch the mean and the sum of squared deviations
 //!   (two passes over the batch), merged across batches with Chan's formula; min-max: the
@@ -15,7 +16,7 @@
 //! imputed feature has exactly the mean and variance scikit-learn's SimpleImputer →
 //! StandardScaler pipeline finds.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
@@ -100,15 +101,15 @@ fn neumaier(values: impl Iterator<Item = f64>) -> f64 {
     sum + compensation
 }
 
-/// The q-quantile of sorted values by linear interpolation, as numpy's default `linear`
-/// method computes it (including its two-sided interpolation).
-pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
-    let position = q * last as f64;
-    let below = (position.floor() as usize).min(last);
+/// The q-quantile of values by linear interpolation, as numpy's default `linear` method
+/// computes it (including its two-sided interpolation); the values at the ranks it reads
+/// ([`quantile_ranks`]) must be where sorting puts them ([`place_ranks`]).
+pub(crate) fn quantile(ordered: &[f64], q: f64) -> Option<f64> {
+    let [below, above] = quantile_ranks(ordered.len(), q);
+    let position = q * ordered.len().checked_sub(1)? as f64;
     let t = position - below as f64;
-    let a = *sorted.get(below)?;
-    let b = *sorted.get((below + 1).min(last))?;
+    let a = *ordered.get(below)?;
+    let b = *ordered.get(above)?;
     let difference = b - a;
     Some(if t >= 0.5 {
         b - difference * (1.0 - t)
@@ -117,15 +118,53 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     })
 }
 
-/// The median of sorted values: the middle one, or the mean of the middle two.
-fn median(sorted: &[f64]) -> Option<f64> {
-    let n = sorted.len();
-    let upper = *sorted.get(n / 2)?;
+/// The ranks (positions in sorted order) [`quantile`] reads among `len` values.
+fn quantile_ranks(len: usize, q: f64) -> [usize; 2] {
+    let last = len.saturating_sub(1);
+    let below = ((q * last as f64).floor() as usize).min(last);
+    [below, (below + 1).min(last)]
+}
+
+/// The median: the middle value, or the mean of the middle two; the values at those ranks
+/// must be where sorting puts them ([`median_ranks`]).
+fn median(ordered: &[f64]) -> Option<f64> {
+    let n = ordered.len();
+    let upper = *ordered.get(n / 2)?;
     if n % 2 == 1 {
         Some(upper)
     } else {
-        sorted.get(n / 2 - 1).map(|lower| (lower + upper) / 2.0)
+        ordered.get(n / 2 - 1).map(|lower| (lower + upper) / 2.0)
     }
+}
+
+/// The ranks [`median`] reads among `len` values.
+fn median_ranks(len: usize) -> [usize; 2] {
+    [(len / 2).saturating_sub(1), len / 2]
+}
+
+/// Puts the values of `ranks` where sorting would, leaving the others around them in no
+/// order: a selection per rank, each on what lies above the last, costs far less than
+/// sorting a million values for a median or ten quantiles.
+fn place_ranks(values: &mut [f64], mut ranks: Vec<usize>) {
+    ranks.sort_unstable();
+    ranks.dedup();
+    let mut from = 0;
+    for rank in ranks {
+        if let Some(above) = values.get_mut(from..)
+            && rank >= from
+            && rank < from + above.len()
+        {
+            above.select_nth_unstable_by(rank - from, f64::total_cmp);
+            from = rank + 1;
+        }
+    }
+}
+
+/// The quantiles `qs` of `values` (reordered in the process).
+fn quantiles(values: &mut [f64], qs: &[f64]) -> Vec<Option<f64>> {
+    let len = values.len();
+    place_ranks(values, qs.iter().flat_map(|q| quantile_ranks(len, *q)).collect());
+    qs.iter().map(|q| quantile(values, *q)).collect()
 }
 
 /// A column's values as f64, NaN for missing ones.
@@ -283,7 +322,8 @@ fn number_steps(plan: &FeaturePlan, mut acc: NumberAcc) -> Vec<Step> {
         let (strategy, fill) = match impute {
             Impute::Learned(Strategy::Mean) => ("mean", neumaier(acc.raw_sum.iter().copied()) / acc.present as f64),
             Impute::Learned(Strategy::Median) => {
-                acc.raw_values.sort_unstable_by(f64::total_cmp);
+                let ranks = median_ranks(acc.raw_values.len()).to_vec();
+                place_ranks(&mut acc.raw_values, ranks);
                 ("median", median(&acc.raw_values).unwrap_or(f64::NAN))
             }
             Impute::Learned(Strategy::MostFrequent) => ("mostFrequent", most_frequent_number(&acc.raw_counts)),
@@ -336,10 +376,8 @@ fn number_steps(plan: &FeaturePlan, mut acc: NumberAcc) -> Vec<Step> {
             quantiles: None,
         }),
         Encoding::Quantiles(buckets) => {
-            acc.values.sort_unstable_by(f64::total_cmp);
-            let mut boundaries: Vec<f64> = (1..*buckets)
-                .filter_map(|i| quantile(&acc.values, f64::from(i) / f64::from(*buckets)))
-                .collect();
+            let qs: Vec<f64> = (1..*buckets).map(|i| f64::from(i) / f64::from(*buckets)).collect();
+            let mut boundaries: Vec<f64> = quantiles(&mut acc.values, &qs).into_iter().flatten().collect();
             boundaries.dedup();
             steps.push(Step::Bucketize {
                 boundaries,
@@ -485,8 +523,7 @@ impl OutlierFit {
             OutlierMethod::Range => {}
             OutlierMethod::Iqr => {
                 let threshold = self.rule.threshold.unwrap_or(1.5);
-                self.values.sort_unstable_by(f64::total_cmp);
-                let (Some(q1), Some(q3)) = (quantile(&self.values, 0.25), quantile(&self.values, 0.75)) else {
+                let [Some(q1), Some(q3)] = quantiles(&mut self.values, &[0.25, 0.75])[..] else {
                     return Err(empty());
                 };
                 self.rule.threshold = Some(threshold);
@@ -525,6 +562,25 @@ mod tests {
         assert_eq!(quantile(&[], 0.5), None);
         assert_eq!(median(&[1.0, 2.0, 4.0, 8.0]), Some(3.0));
         assert_eq!(median(&[5.0]), Some(5.0));
+    }
+
+    #[test]
+    fn selected_ranks_give_the_quantiles_of_the_sorted_values() {
+        let values: Vec<f64> = (0..1001).map(|i| (f64::from(i) * 0.61).sin() * 1e3).collect();
+        let qs: Vec<f64> = (1..10)
+            .map(|i| f64::from(i) / 10.0)
+            .chain([0.25, 0.75, 0.0, 1.0])
+            .collect();
+        for len in [0, 1, 2, 10, 1000, 1001] {
+            let mut sorted = values[..len].to_vec();
+            sorted.sort_unstable_by(f64::total_cmp);
+            let mut selected = values[..len].to_vec();
+            let expected: Vec<Option<f64>> = qs.iter().map(|q| quantile(&sorted, *q)).collect();
+            assert_eq!(quantiles(&mut selected, &qs), expected, "{len} values");
+            let mut selected = values[..len].to_vec();
+            place_ranks(&mut selected, median_ranks(len).to_vec());
+            assert_eq!(median(&selected), median(&sorted), "{len} values");
+        }
     }
 
     #[test]

@@ -296,7 +296,7 @@ pub fn apply(
     let (schema, chain_of) = apply::output_schema(&input, &fitted.chains, fitted_file)?;
     let partial = partial_path(out);
     let partial_name = partial.display().to_string();
-    let mut writer = Writer::create(&partial, format, &schema)?;
+    let mut writer = Writer::create(&partial, format, &schema, Some(output_properties()))?;
     let mut removed = vec![0u64; rules.len()];
     let (mut rows_in, mut rows_out) = (0u64, 0u64);
     // Three stages on three threads: reading, transforming, writing (here).
@@ -349,6 +349,16 @@ pub fn apply(
         removed,
         unseen,
     })
+}
+
+/// How transformed data is written to Parquet: with small dictionaries (64 KiB a page, 1 MiB
+/// by default). Codes, buckets and indicators take a few values and keep their dictionaries;
+/// scaled and logged numbers are nearly all distinct, and interning 128 Ki of them per column
+/// before giving up on the dictionary took a fifth of the writing time for nothing.
+fn output_properties() -> parquet::file::properties::WriterProperties {
+    parquet::file::properties::WriterProperties::builder()
+        .set_dictionary_page_size_limit(64 << 10)
+        .build()
 }
 
 /// The format of the output file, which must not be compressed.
