@@ -356,6 +356,53 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Batches, DataError> {
     })
 }
 
+/// Opens an Arrow IPC stream written by this program (a spool of batches already read from
+/// `file`, named in errors) as record batches: the batches come back as written, with the
+/// stream's bytes read counted for progress.
+pub(crate) fn open_ipc_stream(path: &Path, file: &str) -> Result<Batches, DataError> {
+    let spool_error = |e: &dyn std::fmt::Display| {
+        DataError::new(
+            ErrorKind::Io,
+            file,
+            format!("cannot read back the spooled batches ({}): {e}", path.display()),
+        )
+    };
+    let raw = File::open(path).map_err(|e| spool_error(&e))?;
+    let size = raw.metadata().map_or(0, |m| m.len());
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let counting = BufReader::with_capacity(
+        1 << 16,
+        Counting {
+            inner: raw,
+            count: bytes_read.clone(),
+        },
+    );
+    let reader = arrow::ipc::reader::StreamReader::try_new(counting, None).map_err(|e| spool_error(&e))?;
+    let schema = reader.schema();
+    let file = file.to_owned();
+    let mut failed = false;
+    let inner = reader.map_while(move |batch| {
+        if failed {
+            return None;
+        }
+        failed = batch.is_err();
+        Some(batch.map_err(|e| {
+            DataError::new(
+                ErrorKind::Io,
+                &file,
+                format!("cannot read back the spooled batches: {e}"),
+            )
+        }))
+    });
+    Ok(Batches {
+        schema,
+        inner: Box::new(inner),
+        rows: 0,
+        bytes_read,
+        size,
+    })
+}
+
 /// Where a record starts: its physical line (1-based) and the byte offset of its first byte in
 /// the (decompressed) data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,6 +17,9 @@
 //!   CSV or JSON Lines, chosen by the output's name), deterministically: the same input and
 //!   document give the same bytes. It counts the rows each outlier rule removed and the values
 //!   outside each vocabulary ([`Applied`]).
+//! - [`fit_spooling`] and [`Spool::apply`] do both to the training data itself with one read
+//!   of it: the fitting pass keeps the batches it parsed in a temporary Arrow spool, which the
+//!   applying pass reads instead of the file (see the `spool` module).
 //!
 //! Per feature, steps run in a fixed order: **impute → clip → log → one encoding**
 //! (standardize, min-max, bucketize, vocabulary or one-hot). Outlier rules look at the raw
@@ -28,6 +31,7 @@
 mod apply;
 mod fit;
 mod spec;
+mod spool;
 mod steps;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +45,7 @@ use mlspec_spec::newtypes::{Key, ShortText};
 pub use spec::{
     Bounds, Constant, Encoding, FeaturePlan, Impute, OutlierMethod, OutlierPlan, Plan, Strategy, VocabularyOptions,
 };
+pub use spool::Spool;
 pub use steps::{Chain, Fill, Step};
 
 use crate::error::{DataError, ErrorKind};
@@ -167,23 +172,54 @@ fn internal(file: &str, error: arrow::error::ArrowError) -> DataError {
 
 /// Learns the plan's chains and outlier bounds from the training data at `path`, in one pass;
 /// `progress` is called after each batch with the bytes read.
-pub fn fit(path: &Path, read: &ReadOptions, plan: &Plan, mut progress: impl FnMut(u64)) -> Result<Fitted, DataError> {
+pub fn fit(path: &Path, read: &ReadOptions, plan: &Plan, progress: impl FnMut(u64)) -> Result<Fitted, DataError> {
     let file = path.display().to_string();
     let batches = open_columns(path, read, |schema| {
         plan.resolve(schema, &file)?;
         Ok(Some(plan.columns(schema)))
     })?;
+    fit_batches(batches, &file, plan, progress, |_| Ok(()))
+}
+
+/// Learns the plan from the training data at `path` as [`fit`] does, and spools every batch
+/// read (all columns) beside `out`, so that [`Spool::apply`] writes the transformed data to
+/// `out` without reading `path` again. `out` is checked first, as [`apply`] checks it.
+pub fn fit_spooling(
+    path: &Path,
+    read: &ReadOptions,
+    plan: &Plan,
+    out: &Path,
+    progress: impl FnMut(u64),
+) -> Result<(Fitted, Spool), DataError> {
+    let file = path.display().to_string();
+    let format = check_output(path, out)?;
+    let batches = open(path, read)?;
+    plan.resolve(&batches.schema(), &file)?;
+    let mut spooling = spool::Spooling::create(&file, out, format, &batches.schema())?;
+    let fitted = fit_batches(batches, &file, plan, progress, |batch| spooling.write(batch))?;
+    Ok((fitted, spooling.finish()?))
+}
+
+/// Fits the plan on `batches` (of `file`, named in errors), handing each batch to `also` too.
+fn fit_batches(
+    batches: Batches,
+    file: &str,
+    plan: &Plan,
+    mut progress: impl FnMut(u64),
+    mut also: impl FnMut(&RecordBatch) -> Result<(), DataError>,
+) -> Result<Fitted, DataError> {
     let schema = batches.schema();
     let mut features: Vec<fit::FeatureFit> = plan.features.iter().map(|f| fit::FeatureFit::new(f, &schema)).collect();
     let mut outliers: Vec<fit::OutlierFit> = plan.outliers.iter().map(|o| fit::OutlierFit::new(o, &schema)).collect();
     let mut rows = 0u64;
-    pipelined(batches, &file, |batch, bytes| {
+    pipelined(batches, file, |batch, bytes| {
         for feature in &mut features {
-            feature.add(&batch).map_err(|e| internal(&file, e))?;
+            feature.add(&batch).map_err(|e| internal(file, e))?;
         }
         for rule in &mut outliers {
-            rule.add(&batch).map_err(|e| internal(&file, e))?;
+            rule.add(&batch).map_err(|e| internal(file, e))?;
         }
+        also(&batch)?;
         rows += batch.num_rows() as u64;
         progress(bytes);
         Ok(())
@@ -191,10 +227,7 @@ pub fn fit(path: &Path, read: &ReadOptions, plan: &Plan, mut progress: impl FnMu
     Ok(Fitted {
         rows,
         chains: features.into_iter().map(fit::FeatureFit::finish).collect(),
-        outliers: outliers
-            .into_iter()
-            .map(|o| o.finish(&file))
-            .collect::<Result<_, _>>()?,
+        outliers: outliers.into_iter().map(|o| o.finish(file)).collect::<Result<_, _>>()?,
     })
 }
 
@@ -256,25 +289,50 @@ pub fn apply(
     fitted: &Fitted,
     fitted_file: &str,
     out: &Path,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<Applied, DataError> {
-    let file = path.display().to_string();
-    let target = out.display().to_string();
+    let format = check_output(path, out)?;
+    let batches = open(path, read)?;
+    apply_batches(
+        batches,
+        &path.display().to_string(),
+        fitted,
+        fitted_file,
+        (out, format),
+        progress,
+    )
+}
+
+/// The format of `out`, which must not be the input at `path`.
+fn check_output(path: &Path, out: &Path) -> Result<Format, DataError> {
     let format = output_format(out)?;
     if same_file(path, out) {
         return Err(DataError::new(
             ErrorKind::InvalidArgument,
-            &target,
+            &out.display().to_string(),
             "the output would overwrite the input",
         )
         .with_hint("write the transformed data to another file"));
     }
-    let batches = open(path, read)?;
+    Ok(format)
+}
+
+/// Applies `fitted` to `batches` (of `file`, named in errors), writing them to `out` in
+/// `format`.
+fn apply_batches(
+    batches: Batches,
+    file: &str,
+    fitted: &Fitted,
+    fitted_file: &str,
+    (out, format): (&Path, Format),
+    mut progress: impl FnMut(u64),
+) -> Result<Applied, DataError> {
+    let target = out.display().to_string();
     let input = batches.schema();
     let mut bound = fitted
         .chains
         .iter()
-        .map(|chain| apply::Bound::new(chain, &input, &file, fitted_file))
+        .map(|chain| apply::Bound::new(chain, &input, file, fitted_file))
         .collect::<Result<Vec<_>, _>>()?;
     let rules = fitted
         .outliers
@@ -283,7 +341,7 @@ pub fn apply(
             Ok(column) if spec::numeric(input.field(column).data_type()) => Ok((column, rule)),
             _ => Err(DataError::new(
                 ErrorKind::NoSuchColumn,
-                &file,
+                file,
                 format!(
                     "there is no numeric column `{}` for {fitted_file}'s outlier rule",
                     rule.feature
@@ -302,7 +360,7 @@ pub fn apply(
     // Three stages on three threads: reading, transforming, writing (here).
     let written = std::thread::scope(|scope| {
         let (send, receive) = mpsc::sync_channel::<(RecordBatch, u64)>(4);
-        let (file, schema, chain_of, rules) = (&file, &schema, &chain_of, &rules);
+        let (schema, chain_of, rules) = (&schema, &chain_of, &rules);
         let (bound, removed, rows_in) = (&mut bound, &mut removed, &mut rows_in);
         let transformer = scope.spawn(move || {
             pipelined(batches, file, |batch, bytes| {

@@ -485,3 +485,161 @@ fn recorded_transformations_trace_the_data_they_read_and_wrote() {
     );
     assert!(!again.contains("recorded Dataset/test-data-transformed"), "{again}");
 }
+
+/// Runs mlspec in `dir`, expecting success.
+fn succeeds(dir: &Path, args: &[&str]) {
+    let out = mlspec(dir, args);
+    assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+}
+
+/// The temporary spools left in `dir` (there should be none).
+fn spools_left(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".mlspec-spool"))
+        .collect()
+}
+
+/// `fit FILE --apply-out OUT` in one directory and `fit FILE` then `apply FILE` in another
+/// write the same bytes: the fitted document, the data and the applied document.
+#[test]
+fn fit_with_apply_out_writes_what_fit_then_apply_write() {
+    let (tmp, _) = project(&format!("{SPEC}outliers:\n  - {{feature: income, method: iqr}}\n"));
+    let dir = tmp.path();
+    // Several batches (8192 rows each).
+    std::fs::write(dir.join("train.csv"), data(20_000, false).0).unwrap();
+    let to_parquet = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import pandas; pandas.read_csv('train.csv').to_parquet('train.parquet')",
+        ])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(to_parquet.success());
+    for input in ["train.csv", "train.parquet"] {
+        for out in ["out.parquet", "out.csv"] {
+            let (two, one) = (dir.join("two"), dir.join("one"));
+            for run in [&two, &one] {
+                let _ = std::fs::remove_dir_all(run);
+                std::fs::create_dir(run).unwrap();
+                for file in [input, "transform.yaml"] {
+                    std::fs::copy(dir.join(file), run.join(file)).unwrap();
+                }
+            }
+            let fit = ["data", "transform", "fit", input, "--spec", "transform.yaml"];
+            let fit = [&fit[..], &["--out", "fitted.yaml", "--quiet"]].concat();
+            succeeds(&two, &fit);
+            succeeds(
+                &two,
+                &[
+                    "data",
+                    "transform",
+                    "apply",
+                    input,
+                    "--fitted",
+                    "fitted.yaml",
+                    "--out",
+                    out,
+                    "--document",
+                    "applied.yaml",
+                    "--quiet",
+                ],
+            );
+            succeeds(
+                &one,
+                &[&fit[..], &["--apply-out", out, "--apply-document", "applied.yaml"]].concat(),
+            );
+            for written in ["fitted.yaml", out, "applied.yaml"] {
+                let (a, b) = (
+                    std::fs::read(two.join(written)).unwrap(),
+                    std::fs::read(one.join(written)).unwrap(),
+                );
+                assert!(!a.is_empty() && a == b, "{input} → {out}: {written} differs");
+            }
+            assert!(spools_left(&one).is_empty(), "{:?}", spools_left(&one));
+        }
+    }
+}
+
+#[test]
+fn fit_with_apply_out_refuses_what_apply_refuses_and_leaves_no_spool() {
+    let (tmp, _) = project(SPEC);
+    let dir = tmp.path();
+    let fit = ["data", "transform", "fit", "train.csv", "--spec", "transform.yaml"];
+    // The input is never the output; refused before reading.
+    let out = mlspec(
+        dir,
+        &[&fit[..], &["--out", "f.yaml", "--apply-out", "train.csv"]].concat(),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the output would overwrite the input"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("f.yaml").exists());
+    // A failure while applying (one-hot columns named like an input column) removes the spool.
+    std::fs::write(dir.join("clash.csv"), "color,color_red\nred,1\nblue,2\n").unwrap();
+    std::fs::write(
+        dir.join("onehot.yaml"),
+        "features:\n  - {feature: color, oneHot: true}\n",
+    )
+    .unwrap();
+    let out = mlspec(
+        dir,
+        &[
+            "data",
+            "transform",
+            "fit",
+            "clash.csv",
+            "--spec",
+            "onehot.yaml",
+            "--out",
+            "f.yaml",
+            "--apply-out",
+            "o.csv",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("two output columns would be named `color_red`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("o.csv").exists() && !dir.join("o.csv.partial").exists());
+    assert!(spools_left(dir).is_empty(), "{:?}", spools_left(dir));
+}
+
+#[test]
+fn fit_with_apply_out_records_both_documents() {
+    let (tmp, _) = project(SPEC);
+    let dir = tmp.path();
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    let dataset = "apiVersion: mlspec/v1\nkind: Dataset\nmetadata: {name: train-data}\nspec: {versions: [{version: \"1\", definition: {datastore: local, path: train.csv}}]}\n";
+    std::fs::write(dir.join("dataset.yaml"), dataset).unwrap();
+    assert_eq!(mlspec(dir, &["apply", "dataset.yaml"]).code, 0);
+    fit(
+        dir,
+        "fitted.yaml",
+        &[
+            "--dataset",
+            "Dataset/train-data@1",
+            "--name",
+            "features",
+            "--apply-out",
+            "train-out.parquet",
+        ],
+    );
+    let fitted = mlspec(dir, &["get", "transformation", "features", "-o", "json"]);
+    let fitted: serde_json::Value = serde_json::from_str(&fitted.stdout).unwrap();
+    assert!(fitted["spec"].get("outputs").is_none(), "{fitted}");
+    let lineage = mlspec(dir, &["lineage", "dataset", "train-data-transformed", "--upstream"]);
+    for edge in [
+        "Dataset/train-data --input--> Transformation/train-out-transformation",
+        "Transformation/train-out-transformation --output--> Dataset/train-data-transformed",
+    ] {
+        assert!(lineage.stdout.contains(edge), "{edge} in {}", lineage.stdout);
+    }
+}

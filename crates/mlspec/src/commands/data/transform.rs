@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use mlspec_data::transform::{Applied, Fitted, Plan, apply, fit};
+use mlspec_data::transform::{Applied, Fitted, Plan, Spool, apply, fit, fit_spooling};
 use mlspec_spec::kinds::TransformationSpec;
 use mlspec_spec::newtypes::ShortText;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Ref, Spec};
@@ -36,8 +36,10 @@ enum TransformCommand {
 /// Learn a transform spec's mappings from training data in one pass — vocabularies (with
 /// top-k, minimum-frequency and out-of-vocabulary buckets), means and standard deviations,
 /// extremes, quantile boundaries, fill values, outlier bounds — and write them as a
-/// Transformation document (to --out or standard output). Exit 0; 2 when the spec names a
-/// missing feature or a step that does not suit its type, or the data cannot be read.
+/// Transformation document (to --out or standard output). With --apply-out, also applies it
+/// to the training data itself, reading the file only once (as `apply FILE --fitted … --out
+/// OUT` would, to the byte). Exit 0; 2 when the spec names a missing feature or a step that
+/// does not suit its type, or the data cannot be read.
 #[derive(clap::Args)]
 struct FitArgs {
     /// The training data.
@@ -52,6 +54,14 @@ struct FitArgs {
     output: OutputArgs,
     #[command(flatten)]
     csv: CsvArgs,
+    /// Also apply the fitted transformation to FILE and write the transformed data here
+    /// (.parquet, .csv or .jsonl), as `apply` would, reading FILE only once: its batches are
+    /// spooled to a temporary Arrow file beside OUT while fitting.
+    #[arg(long, value_name = "OUT")]
+    apply_out: Option<PathBuf>,
+    /// With --apply-out: also write the applied Transformation here (as apply's --document).
+    #[arg(long, value_name = "PATH", requires = "apply_out")]
+    apply_document: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -118,9 +128,14 @@ async fn run_fit(args: FitArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     let plan = Plan::read(&args.spec)?;
     let size = std::fs::metadata(&args.file).map_or(0, |m| m.len());
     let mut progress = Progress::new(size, args.quiet);
-    let fitted = fit(&args.file, &args.csv.read_options(), &plan, |bytes| {
-        progress.update(bytes)
-    })?;
+    let read = args.csv.read_options();
+    let (fitted, spool) = match &args.apply_out {
+        None => (fit(&args.file, &read, &plan, |bytes| progress.update(bytes))?, None),
+        Some(out) => {
+            let (fitted, spool) = fit_spooling(&args.file, &read, &plan, out, |bytes| progress.update(bytes))?;
+            (fitted, Some(spool))
+        }
+    };
     progress.finish();
     let name = document_name(args.name.as_deref(), &args.file, "transform")?;
     // A fitted document has written no data yet: it lists no outputs (and no rowsOut).
@@ -141,10 +156,51 @@ async fn run_fit(args: FitArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     };
     write_document(&document, &args.output)?;
     errln!("{}", fit_summary(&fitted));
-    if !args.record.no_record && args.record.dataset.is_some() {
-        record(&mut store, vec![document]).await?;
+    let applied_documents = match (spool, &document.spec) {
+        (Some(spool), Spec::Transformation(recorded)) => apply_spooled(&mut store, &args, spool, recorded).await?,
+        _ => Vec::new(),
+    };
+    if recording(&args.record) {
+        record(&mut store, [document].into_iter().chain(applied_documents).collect()).await?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fit --apply-out`: the fitted document `recorded` applied to the spooled training data, as
+/// `apply` would apply it; returns what to record.
+async fn apply_spooled(
+    store: &mut LazyStore<'_>,
+    args: &FitArgs,
+    spool: Spool,
+    recorded: &TransformationSpec,
+) -> anyhow::Result<Vec<Document>> {
+    let Some(out) = &args.apply_out else {
+        return Ok(Vec::new());
+    };
+    let fitted_file = args
+        .output
+        .out
+        .as_ref()
+        .map_or_else(|| "the fitted transformation".to_owned(), |p| p.display().to_string());
+    // As `apply` takes it from the document written.
+    let fitted = Fitted::from_spec(recorded, &fitted_file)?;
+    let mut progress = Progress::new(spool.size(), args.quiet);
+    let applied = spool.apply(&fitted, &fitted_file, |bytes| progress.update(bytes))?;
+    progress.finish();
+    let target = Applying {
+        file: &args.file,
+        out,
+        document: args.apply_document.as_deref(),
+        name: None,
+        record: &args.record,
+    };
+    finish_apply(store, &target, recorded, &fitted, &applied).await
+}
+
+/// Whether the run records its documents in the store: with a `--dataset`, unless
+/// `--no-record`.
+fn recording(record: &RecordArgs) -> bool {
+    !record.no_record && record.dataset.is_some()
 }
 
 fn fit_summary(fitted: &Fitted) -> String {
@@ -186,15 +242,52 @@ async fn run_apply(args: ApplyArgs, choice: &StoreChoice) -> anyhow::Result<Exit
         |bytes| progress.update(bytes),
     )?;
     progress.finish();
-    err!("{}", apply_summary(&fitted, &applied, &args.out));
-    let name = document_name(args.name.as_deref(), &args.out, "transformation")?;
-    let recording = !args.record.no_record && args.record.dataset.is_some();
+    let target = Applying {
+        file: &args.file,
+        out: &args.out,
+        document: args.document.as_deref(),
+        name: args.name.as_deref(),
+        record: &args.record,
+    };
+    let documents = finish_apply(&mut store, &target, recorded, &fitted, &applied).await?;
+    if recording(&args.record) {
+        record(&mut store, documents).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a transformation was applied to, and where its results go.
+struct Applying<'a> {
+    /// The data read.
+    file: &'a Path,
+    /// The transformed data written.
+    out: &'a Path,
+    /// Where the applied document goes, if anywhere.
+    document: Option<&'a Path>,
+    /// The applied document's name (default: from `out`).
+    name: Option<&'a str>,
+    record: &'a RecordArgs,
+}
+
+/// After the data is written: prints the summary, writes the applied Transformation (the
+/// fitted document `recorded` with what applying it did), and returns what to record when
+/// recording: the output's Dataset version (when new) and the applied document.
+async fn finish_apply(
+    store: &mut LazyStore<'_>,
+    target: &Applying<'_>,
+    recorded: &TransformationSpec,
+    fitted: &Fitted,
+    applied: &Applied,
+) -> anyhow::Result<Vec<Document>> {
+    err!("{}", apply_summary(fitted, applied, target.out));
+    let name = document_name(target.name, target.out, "transformation")?;
+    let recording = recording(target.record);
     let (output_dataset, output) = match (recording, store.for_recording().await?) {
-        (true, Some(store)) => output_version(store, &args.record, &args.out, &applied).await?,
-        _ => (None, Ref::named(Kind::Dataset, derived_name(&args.out, "data")?)),
+        (true, Some(store)) => output_version(store, target.record, target.out, applied).await?,
+        _ => (None, Ref::named(Kind::Dataset, derived_name(target.out, "data")?)),
     };
     let spec = TransformationSpec {
-        inputs: vec![data_ref(&args.record, &args.file)?],
+        inputs: vec![data_ref(target.record, target.file)?],
         outputs: vec![output],
         run: None,
         mappings: recorded.mappings.clone(),
@@ -208,21 +301,18 @@ async fn run_apply(args: ApplyArgs, choice: &StoreChoice) -> anyhow::Result<Exit
         metadata: Metadata::named(name),
         spec: Spec::Transformation(spec),
     };
-    if let Some(path) = &args.document {
+    if let Some(path) = target.document {
         let output = OutputArgs {
-            out: Some(path.clone()),
+            out: Some(path.to_owned()),
             format: crate::output::Format::Yaml,
         };
         write_document(&applied_document, &output)?;
     }
-    if recording {
-        record(
-            &mut store,
-            output_dataset.into_iter().chain([applied_document]).collect(),
-        )
-        .await?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(if recording {
+        output_dataset.into_iter().chain([applied_document]).collect()
+    } else {
+        Vec::new()
+    })
 }
 
 /// The transformed data as a Dataset version: `<input dataset>-transformed`, versioned by the
