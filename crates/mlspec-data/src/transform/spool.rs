@@ -99,9 +99,13 @@ impl Spool {
         std::fs::metadata(&self.path).map_or(0, |m| m.len())
     }
 
+    /// Where [`Spool::apply`] writes: the output given to [`fit_spooling`](super::fit_spooling).
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
     /// Applies `fitted` (the document `fitted_file`, named in errors) to the spooled batches,
-    /// writing the output given to [`fit_spooling`](super::fit_spooling) exactly as
-    /// [`apply`](super::apply) writes it from the file; `progress` is called after each batch
+    /// writing [`Spool::out`] exactly as [`apply`](super::apply) writes it from the file; `progress` is called after each batch
     /// with the spool's bytes read. The spool is removed when this returns.
     pub fn apply(self, fitted: &Fitted, fitted_file: &str, progress: impl FnMut(u64)) -> Result<Applied, DataError> {
         let batches = open_ipc_stream(&self.path, &self.file)?;

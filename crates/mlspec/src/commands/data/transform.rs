@@ -156,12 +156,15 @@ async fn run_fit(args: FitArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
     };
     write_document(&document, &args.output)?;
     errln!("{}", fit_summary(&fitted));
-    let applied_documents = match (spool, &document.spec) {
-        (Some(spool), Spec::Transformation(recorded)) => apply_spooled(&mut store, &args, spool, recorded).await?,
-        _ => Vec::new(),
-    };
+    // Recorded as `fit` then `apply` record: the fitted document stays when applying fails.
     if recording(&args.record) {
-        record(&mut store, [document].into_iter().chain(applied_documents).collect()).await?;
+        record(&mut store, vec![document.clone()]).await?;
+    }
+    if let (Some(spool), Spec::Transformation(recorded)) = (spool, &document.spec) {
+        let applied_documents = apply_spooled(&mut store, &args, spool, recorded).await?;
+        if recording(&args.record) {
+            record(&mut store, applied_documents).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -174,9 +177,6 @@ async fn apply_spooled(
     spool: Spool,
     recorded: &TransformationSpec,
 ) -> anyhow::Result<Vec<Document>> {
-    let Some(out) = &args.apply_out else {
-        return Ok(Vec::new());
-    };
     let fitted_file = args
         .output
         .out
@@ -184,12 +184,13 @@ async fn apply_spooled(
         .map_or_else(|| "the fitted transformation".to_owned(), |p| p.display().to_string());
     // As `apply` takes it from the document written.
     let fitted = Fitted::from_spec(recorded, &fitted_file)?;
+    let out = spool.out().to_owned();
     let mut progress = Progress::new(spool.size(), args.quiet);
     let applied = spool.apply(&fitted, &fitted_file, |bytes| progress.update(bytes))?;
     progress.finish();
     let target = Applying {
         file: &args.file,
-        out,
+        out: &out,
         document: args.apply_document.as_deref(),
         name: None,
         record: &args.record,
