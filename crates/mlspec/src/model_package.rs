@@ -1,11 +1,17 @@
 //! A model package directory: the model's files, the package document `mlspec-package.yaml`
 //! that pins each by digest, and the signed attestations beside it. `package` builds, signs and
-//! verifies one; `log` binds inference logs to one.
+//! verifies one (`verify_signed_package`, for every command that must trust one); `log` binds
+//! inference logs to one.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
-use mlspec_spec::kinds::ModelPackageSpec;
+use anyhow::{Context as _, bail};
+use mlspec_attest::digest::Manifest;
+use mlspec_attest::dsse::{Envelope, IN_TOTO};
+use mlspec_attest::keys::PublicKey;
+use mlspec_attest::predicate::{self, VERDICT_V1};
+use mlspec_attest::statement::Statement;
+use mlspec_spec::kinds::{ModelPackageSpec, Outcome};
 use mlspec_spec::{Document, Spec};
 
 use crate::documents::read_one;
@@ -39,5 +45,78 @@ pub fn read_package(dir: &Path) -> anyhow::Result<(Document, ModelPackageSpec)> 
             Ok((document, spec))
         }
         _ => bail!("{} is not a ModelPackage", path.display()),
+    }
+}
+
+/// What checking a package's signatures found: the statements signed by the trusted key, and
+/// every problem (a bad signature, a file that changed, a verdict not met).
+pub struct VerifiedPackage {
+    pub statements: Vec<Statement>,
+    pub problems: Vec<String>,
+}
+
+/// Checks the package in `dir`: each envelope of its attestations file signed by `public`, an
+/// in-toto statement, the signed manifest equal to the files now (the attestations file left
+/// out), and — with `require_objectives_met` — a signed verdict that passed. An error when the
+/// attestations cannot be read at all.
+pub fn verify_signed_package(
+    dir: &Path,
+    public: &PublicKey,
+    require_objectives_met: bool,
+) -> anyhow::Result<VerifiedPackage> {
+    let path = dir.join(ENVELOPES_FILE);
+    let text = crate::inputs::read_text(&path, mlspec_spec::validate::Limits::default().max_bytes)
+        .with_context(|| "sign the package with `mlspec package sign`".to_owned())?;
+    let mut problems = Vec::new();
+    let mut statements = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let at = format!("{}:{}", path.display(), i + 1);
+        let envelope = Envelope::parse(line, &at)?;
+        let checked = envelope.verify(std::slice::from_ref(public))?;
+        if checked.verified.is_empty() {
+            problems.extend(checked.failures.into_iter().map(|f| format!("{at}: {f}")));
+            continue;
+        }
+        if envelope.payload_type != IN_TOTO {
+            problems.push(format!(
+                "{at}: the payload type is {}, not {IN_TOTO}",
+                envelope.payload_type
+            ));
+            continue;
+        }
+        match serde_json::from_slice::<Statement>(&envelope.payload_bytes()?) {
+            Ok(statement) => statements.push(statement),
+            Err(e) => problems.push(format!("{at}: the payload is not an in-toto statement: {e}")),
+        }
+    }
+    if statements.is_empty() && problems.is_empty() {
+        bail!("{} holds no envelope", path.display());
+    }
+    if let Some(statement) = statements.first() {
+        let signed = statement.manifest();
+        let mut actual = Manifest::of(dir)?;
+        actual.entries.retain(|e| e.path != ENVELOPES_FILE);
+        let actual = actual.without_sizes();
+        problems.extend(signed.differences(&actual).iter().map(ToString::to_string));
+    }
+    if require_objectives_met {
+        problems.extend(objectives_not_met(&statements));
+    }
+    Ok(VerifiedPackage { statements, problems })
+}
+
+/// Why the signed verdict does not show the objectives met: there is none, it cannot be read,
+/// or it failed.
+fn objectives_not_met(statements: &[Statement]) -> Option<String> {
+    let Some(statement) = statements.iter().find(|s| s.predicate_type == VERDICT_V1) else {
+        return Some("no signed verdict: the package was signed without a test report's verdict".into());
+    };
+    match statement.predicate_as::<predicate::Verdict>() {
+        Err(e) => Some(format!("the signed verdict cannot be read: {e}")),
+        Ok(verdict) if verdict.result != Outcome::Passed => Some(format!(
+            "the signed verdict against \"{}\" is `failed`",
+            verdict.objectives
+        )),
+        Ok(_) => None,
     }
 }

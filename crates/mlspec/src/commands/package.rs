@@ -4,21 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use mlspec_attest::digest::{Manifest, file};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
 use mlspec_attest::keys::{Algorithm, SigningKey, write_key_pair};
 use mlspec_attest::predicate::{
-    self, BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails, VERDICT_V1,
+    self, BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails,
 };
 use mlspec_attest::statement::{Statement, Subject};
-use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, Outcome, PackageFile, Resources, Security, Verdict};
+use mlspec_spec::kinds::{Accelerator, ModelPackageSpec, PackageFile, Resources, Security, Verdict};
 use mlspec_spec::newtypes::{ByteSize, Digest, RelativePath, ShortText};
 use mlspec_spec::validate::Encoding;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Version};
 
 use crate::documents::{document_text, load_document};
-use crate::model_package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, read_package};
+use crate::model_package::{
+    ENVELOPES_FILE, PACKAGE_FILE, VerifiedPackage, package_dir, read_package, verify_signed_package,
+};
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 use crate::trust::{report, trusted_key};
 
@@ -517,44 +519,8 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             format!("verified: the model-signing signature {} holds", path.display())
         }));
     }
-    let path = args.dir.join(ENVELOPES_FILE);
-    let text = crate::inputs::read_text(&path, mlspec_spec::validate::Limits::default().max_bytes)
-        .with_context(|| "sign the package with `mlspec package sign`".to_owned())?;
-    let mut problems = Vec::new();
-    let mut statements = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let at = format!("{}:{}", path.display(), i + 1);
-        let envelope = Envelope::parse(line, &at)?;
-        let checked = envelope.verify(std::slice::from_ref(&public))?;
-        if checked.verified.is_empty() {
-            problems.extend(checked.failures.into_iter().map(|f| format!("{at}: {f}")));
-            continue;
-        }
-        if envelope.payload_type != IN_TOTO {
-            problems.push(format!(
-                "{at}: the payload type is {}, not {IN_TOTO}",
-                envelope.payload_type
-            ));
-            continue;
-        }
-        match serde_json::from_slice::<Statement>(&envelope.payload_bytes()?) {
-            Ok(statement) => statements.push(statement),
-            Err(e) => problems.push(format!("{at}: the payload is not an in-toto statement: {e}")),
-        }
-    }
-    if statements.is_empty() && problems.is_empty() {
-        bail!("{} holds no envelope", path.display());
-    }
-    if let Some(statement) = statements.first() {
-        let signed = statement.manifest();
-        let mut actual = Manifest::of(&args.dir)?;
-        actual.entries.retain(|e| e.path != ENVELOPES_FILE);
-        let actual = actual.without_sizes();
-        problems.extend(signed.differences(&actual).iter().map(ToString::to_string));
-    }
-    if args.require_objectives_met {
-        problems.extend(objectives_not_met(&statements));
-    }
+    let VerifiedPackage { statements, problems } =
+        verify_signed_package(&args.dir, &public, args.require_objectives_met)?;
     Ok(report(&problems, || {
         format!(
             "verified: {} statements signed by {}; {} files match their signed digests",
@@ -563,20 +529,4 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             statements.first().map_or(0, |s| s.subject.len())
         )
     }))
-}
-
-/// Why the signed verdict does not show the objectives met: there is none, it cannot be read,
-/// or it failed.
-fn objectives_not_met(statements: &[Statement]) -> Option<String> {
-    let Some(statement) = statements.iter().find(|s| s.predicate_type == VERDICT_V1) else {
-        return Some("no signed verdict: the package was signed without a test report's verdict".into());
-    };
-    match statement.predicate_as::<predicate::Verdict>() {
-        Err(e) => Some(format!("the signed verdict cannot be read: {e}")),
-        Ok(verdict) if verdict.result != Outcome::Passed => Some(format!(
-            "the signed verdict against \"{}\" is `failed`",
-            verdict.objectives
-        )),
-        Ok(_) => None,
-    }
 }
