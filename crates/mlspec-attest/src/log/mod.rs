@@ -206,6 +206,9 @@ pub struct LogOptions {
     pub fsync: Fsync,
     /// Sign a checkpoint every this many lines (and at close); 0: only at close.
     pub checkpoint_every: u64,
+    /// Also sign one at a [`LogWriter::tick`] when new lines are this old without one (a
+    /// server's quiet hours still end up signed); None: by count only.
+    pub checkpoint_interval: Option<Duration>,
     /// Whether lines of an existing log that no checkpoint covers (a writer stopped before
     /// signing them, or someone else appended them) may be signed over.
     pub unsigned_tail: UnsignedTail,
@@ -219,6 +222,7 @@ impl Default for LogOptions {
             layout: Layout::Combined,
             fsync: Fsync::Never,
             checkpoint_every: 100_000,
+            checkpoint_interval: None,
             unsigned_tail: UnsignedTail::Refuse,
             lock_wait: Duration::from_secs(30),
         }
@@ -248,6 +252,8 @@ pub struct LogWriter {
     options: LogOptions,
     unsynced: u64,
     last_sync: Instant,
+    /// The line count at the last checkpoint, and when it was signed.
+    checkpointed: (u64, Instant),
     line: String,
     times: line::TimeCache,
     _lock: lock::LogLock,
@@ -334,6 +340,7 @@ impl LogWriter {
                 options,
                 unsynced: 0,
                 last_sync: Instant::now(),
+                checkpointed: (report.lines, Instant::now()),
                 line: String::with_capacity(512),
                 times: line::TimeCache::default(),
                 _lock: lock,
@@ -404,6 +411,25 @@ impl LogWriter {
         Ok(())
     }
 
+    /// For a writer's idle moments (a server calls it on a timer): the lines an
+    /// [`Fsync::Every`] policy owes to the disk are synced — [`append`](Self::append) only
+    /// checks when a line comes, so without this the tail of a quiet log would wait for the next
+    /// request — and a checkpoint is signed when `checkpoint_interval` has passed since the last
+    /// one and lines came since.
+    pub fn tick(&mut self) -> Result<(), AttestError> {
+        if self.unsynced > 0 {
+            self.sync_if_due()?;
+        }
+        let stale = self
+            .options
+            .checkpoint_interval
+            .is_some_and(|interval| self.checkpointed.1.elapsed() >= interval);
+        if stale && self.lines > self.checkpointed.0 {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
     fn sync(&mut self) -> Result<(), AttestError> {
         self.out.flush().map_err(|e| self.error(e))?;
         self.out.get_ref().sync_data().map_err(|e| self.error(e))?;
@@ -450,7 +476,9 @@ impl LogWriter {
             .map_err(cannot)?;
         file.write_all(text.as_bytes())
             .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
-            .map_err(cannot)
+            .map_err(cannot)?;
+        self.checkpointed = (self.lines, Instant::now());
+        Ok(())
     }
 
     /// Lines in the log.
@@ -545,4 +573,82 @@ fn split_chain(line: &[u8], layout: Layout) -> Option<(&[u8], [u8; 32])> {
     let mut chain = [0u8; 32];
     hex::decode_to_slice(hex, &mut chain).ok()?;
     Some((line.get(..start)?, chain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Algorithm;
+
+    fn request(i: u64) -> Request {
+        Request {
+            client: "10.1.2.3".into(),
+            user: None,
+            time: chrono::DateTime::from_timestamp(1_796_000_000, 0),
+            method: "POST".into(),
+            path: "/v2/models/churn/infer".into(),
+            protocol: None,
+            status: 200,
+            bytes: 512,
+            referer: None,
+            user_agent: None,
+            request_id: format!("req-{i}"),
+            latency_ms: 1.5,
+            input_digest: None,
+            output_digest: None,
+        }
+    }
+
+    fn writer(path: &Path, options: LogOptions) -> (LogWriter, crate::keys::PublicKey) {
+        let binding = Binding {
+            model: "churn@1.0.0".into(),
+            package: format!("sha256:{}", "a".repeat(64)),
+            pipeline: format!("sha256:{}", "b".repeat(64)),
+            data: format!("sha256:{}", "c".repeat(64)),
+        };
+        let key = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let public = key.public();
+        (LogWriter::open(path, binding, key, options).unwrap().0, public)
+    }
+
+    fn checkpoints(path: &Path) -> usize {
+        std::fs::read_to_string(checkpoints_path(path)).map_or(0, |t| t.lines().count())
+    }
+
+    #[test]
+    fn a_tick_syncs_the_tail_a_quiet_log_owes_and_signs_it_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.log");
+        let options = LogOptions {
+            fsync: Fsync::Every(Duration::from_millis(300)),
+            checkpoint_interval: Some(Duration::from_millis(700)),
+            ..LogOptions::default()
+        };
+        let (mut log, public) = writer(&path, options);
+        log.append(&request(1)).unwrap();
+        log.append(&request(2)).unwrap();
+        // Not due yet: the lines wait in the buffer.
+        log.tick().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        std::thread::sleep(Duration::from_millis(350));
+        log.tick().unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(written.lines().count(), 2);
+        assert_eq!(checkpoints(&path), 0);
+        std::thread::sleep(Duration::from_millis(400));
+        log.tick().unwrap();
+        assert_eq!(checkpoints(&path), 1);
+        // Nothing new since: no further checkpoint, however long it stays quiet.
+        std::thread::sleep(Duration::from_millis(800));
+        log.tick().unwrap();
+        assert_eq!(checkpoints(&path), 1);
+        log.append(&request(3)).unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        log.tick().unwrap();
+        assert_eq!(checkpoints(&path), 2);
+        assert_eq!(log.close().unwrap(), 3);
+        let report = verify::verify(&path, &public, Layout::Combined, UnsignedTail::Refuse).unwrap();
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        assert_eq!((report.lines, report.covered, report.checkpoints), (3, 3, 3));
+    }
 }

@@ -199,6 +199,7 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         layout: args.format.layout(),
         fsync: args.fsync,
         checkpoint_every: args.checkpoint_every,
+        checkpoint_interval: None,
         unsigned_tail: unsigned_tail(args.allow_unsigned_tail),
         lock_wait: Duration::from_secs(args.lock_wait),
     };
