@@ -303,20 +303,8 @@ impl Migrator {
             self.notes.push(format!("`{path}`: empty credential dropped"));
             return None;
         }
-        let variable: String = path
-            .rsplit('.')
-            .next()
-            .unwrap_or(path)
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let variable = format!("MLSPEC_{variable}");
+        let key = path.rsplit('.').next().unwrap_or(path);
+        let variable = format!("MLSPEC_{}", crate::redact::variable_part(key));
         self.notes.push(format!(
             "warning: `{path}` held an inline credential; it was NOT copied. Set the environment variable {variable} to its value (the v1 document refers to env:{variable})"
         ));

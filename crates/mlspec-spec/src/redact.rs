@@ -208,6 +208,21 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` as part of an environment variable's name: upper case, every character other than
+/// an ASCII letter or digit as `_` (`learning-rate` → `LEARNING_RATE`) — the one rule for the
+/// variables mlspec names after keys (a migrated credential's `env:` reference, a parameter).
+pub fn variable_part(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// An environment variable's value as it may be shown: [`MASK`] when the name looks like a
 /// credential, else the value with any secret inside it redacted.
 pub fn redact_env(name: &str, value: &str) -> String {

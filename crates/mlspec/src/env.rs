@@ -42,15 +42,5 @@ pub const PREFIX: &str = "MLSPEC_";
 /// parameter `key` from: `MLSPEC_PARAM_` and the key in upper case, characters other than ASCII
 /// letters and digits as `_` (`learning-rate` → `MLSPEC_PARAM_LEARNING_RATE`).
 pub fn param_variable(key: &str) -> String {
-    let name: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("MLSPEC_PARAM_{name}")
+    format!("MLSPEC_PARAM_{}", mlspec_spec::redact::variable_part(key))
 }

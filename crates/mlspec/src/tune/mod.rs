@@ -19,7 +19,7 @@ pub mod sampler;
 pub mod space;
 pub mod trial;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -131,10 +131,7 @@ pub async fn search(
             break;
         };
         let outcome = joined.context("a trial's task failed")??;
-        if let Some(trial) = book
-            .record(outcome, &request, &mut sampler, rule.as_deref(), store)
-            .await?
-        {
+        if let Some(trial) = book.record(outcome, &mut sampler, rule.as_deref(), store).await? {
             ended += 1;
             errln!("{}", trial_line(&trial, &request.objective));
         }
@@ -260,21 +257,20 @@ fn index_of(id: &Key) -> Option<u64> {
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The search's record: its Training document and Run, written as trials end.
-struct Book {
-    name: Name,
+struct Book<'a> {
+    request: &'a Request,
     training: TrainingSpec,
     run_id: ObjectId,
     started: chrono::DateTime<chrono::Utc>,
-    command: Vec<String>,
     /// When the Training document was last written.
     checkpointed: std::time::Instant,
 }
 
-impl Book {
+impl<'a> Book<'a> {
     /// The stored search to continue, or a new one.
-    async fn open(request: &Request, store: &dyn Store, definition: Search) -> anyhow::Result<Book> {
+    async fn open(request: &'a Request, store: &dyn Store, definition: Search) -> anyhow::Result<Book<'a>> {
         let mut book = Book {
-            name: request.name.clone(),
+            request,
             training: TrainingSpec {
                 run: None,
                 datasets: request.datasets.clone(),
@@ -291,7 +287,6 @@ impl Book {
             },
             run_id: ObjectId::generate(),
             started: chrono::Utc::now(),
-            command: request.command.clone(),
             checkpointed: std::time::Instant::now(),
         };
         if request.fresh {
@@ -334,13 +329,13 @@ impl Book {
     async fn start(&mut self, store: &dyn Store) -> anyhow::Result<()> {
         self.training.run = Some(Ref::from(self.run_id.clone()));
         let run = record::search_run(
-            &self.name,
+            &self.request.name,
             &self.run_id,
-            &self.command,
+            &self.request.command,
             RunStatus::Running,
             self.started,
         )?;
-        let training = record::training_document(&self.name, &self.training);
+        let training = record::training_document(&self.request.name, &self.training);
         apply(store, &[run, training]).await?;
         self.checkpointed = std::time::Instant::now();
         Ok(())
@@ -352,21 +347,21 @@ impl Book {
     async fn record(
         &mut self,
         outcome: TrialOutcome,
-        request: &Request,
         sampler: &mut Sampler,
         rule: Option<&Mutex<MedianRule>>,
         store: &dyn Store,
     ) -> anyhow::Result<Option<Trial>> {
+        let objective = &self.request.objective;
         let coordinates = outcome.job.coordinates.clone();
-        let curve = request.objective.curve(run_metrics(&outcome.documents));
-        let (trial, mut documents) = record::ended_trial(outcome, &request.objective, &self.name)?;
+        let curve = objective.curve(run_metrics(&outcome.documents));
+        let (trial, mut documents) = record::ended_trial(outcome, objective, &self.request.name)?;
         let Some(trial) = trial else {
             apply(store, &documents).await?;
             return Ok(None);
         };
         if trial.status == TrialStatus::Completed {
-            if let Ok(value) = record::objective_value(&trial.metrics, &request.objective) {
-                sampler.observe(&coordinates, request.objective.loss(value));
+            if let Ok(value) = record::objective_value(&trial.metrics, objective) {
+                sampler.observe(&coordinates, objective.loss(value));
             }
             if let Some(Ok(mut rule)) = rule.map(Mutex::lock) {
                 rule.completed(curve);
@@ -374,10 +369,10 @@ impl Book {
         }
         self.training.trials.push(trial.clone());
         self.training.trials.sort_by_key(|t| index_of(&t.id));
-        record::summarise(&mut self.training, &request.objective);
+        record::summarise(&mut self.training, objective);
         let checkpoint = self.checkpointed.elapsed() >= CHECKPOINT_EVERY;
         if checkpoint {
-            documents.push(record::training_document(&self.name, &self.training));
+            documents.push(record::training_document(&self.request.name, &self.training));
         }
         apply(store, &documents).await?;
         if checkpoint {
@@ -393,11 +388,21 @@ impl Book {
         } else {
             RunStatus::Finished
         };
-        let mut run = record::search_run(&self.name, &self.run_id, &self.command, status, self.started)?;
+        let mut run = record::search_run(
+            &self.request.name,
+            &self.run_id,
+            &self.request.command,
+            status,
+            self.started,
+        )?;
         if let (Some(signal), Spec::Run(spec)) = (interrupted, &mut run.spec) {
             spec.signal = Some(ShortText::new(signal.as_str())?);
         }
-        apply(store, &[run, record::training_document(&self.name, &self.training)]).await
+        apply(
+            store,
+            &[run, record::training_document(&self.request.name, &self.training)],
+        )
+        .await
     }
 }
 
@@ -438,14 +443,10 @@ async fn apply(store: &dyn Store, documents: &[Document]) -> anyhow::Result<()> 
 
 /// `KEY=VALUE …`, for progress lines.
 pub fn show_params(params: &Params) -> String {
-    let shown: BTreeMap<&str, String> = params
+    params
         .0
         .iter()
-        .map(|(k, v)| (k.as_str(), mlspec_pipeline::param_text(v)))
-        .collect();
-    shown
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| format!("{k}={}", mlspec_pipeline::param_text(v)))
         .collect::<Vec<_>>()
         .join(" ")
 }
