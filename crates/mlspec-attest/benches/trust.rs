@@ -41,6 +41,7 @@ fn request(i: u64) -> Request {
         latency_ms: 12.5,
         input_digest: None,
         output_digest: None,
+        extra: Default::default(),
     }
 }
 

@@ -18,6 +18,7 @@
 //! [`parse`] undoes all of it: `log audit` shows the values the serving stack reported.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -148,6 +149,9 @@ pub(super) fn combined(out: &mut String, request: &Request, binding: &str, times
     if let Some(digest) = &request.output_digest {
         push_extension(out, "out", digest);
     }
+    for (key, value) in &request.extra {
+        push_extension(out, key, value);
+    }
 }
 
 /// A JSON Lines object: the logging proto's fields, then `chain` — which the writer appends
@@ -185,6 +189,8 @@ struct RequestInfo<'a> {
     latency_ms: f64,
     input_digest: Option<Cow<'a, str>>,
     output_digest: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    extensions: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -221,6 +227,13 @@ pub(super) fn json_line(out: &mut String, request: &Request, binding: &Binding) 
             latency_ms: request.latency_ms,
             input_digest: borrowed(&request.input_digest),
             output_digest: borrowed(&request.output_digest),
+            extensions: (!request.extra.is_empty()).then(|| {
+                request
+                    .extra
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
+                    .collect()
+            }),
         },
         model_info: ModelInfo {
             name: Cow::Borrowed(&binding.model),
@@ -428,8 +441,9 @@ fn parse_json(line: &str) -> Result<Entry, String> {
         ("latency_ms", latency),
         ("in", owned(request.input_digest)),
         ("out", owned(request.output_digest)),
-        ("chain", line.chain),
     ];
+    let extensions = request.extensions.unwrap_or_default().into_iter();
+    let extensions = extensions.map(|(key, value)| (key.into_owned(), value.into_owned()));
     Ok(Entry {
         client: request.client.into_owned(),
         user: owned(request.user).filter(|u| !u.is_empty()),
@@ -444,6 +458,8 @@ fn parse_json(line: &str) -> Result<Entry, String> {
         fields: fields
             .into_iter()
             .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+            .chain(extensions)
+            .chain(line.chain.map(|chain| ("chain".to_owned(), chain)))
             .collect(),
     })
 }
@@ -468,6 +484,41 @@ mod tests {
             latency_ms: 1.5,
             input_digest: Some("".into()),
             output_digest: Some("-".into()),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn extra_fields_come_back_in_key_order_before_the_chain_in_both_layouts() {
+        let request = Request {
+            extra: BTreeMap::from([
+                ("upstream".to_owned(), "refused: 127.0.0.1:9 \"x\" chain=00".to_owned()),
+                ("route".to_owned(), "canary".to_owned()),
+            ]),
+            ..hostile()
+        };
+        let mut line = String::new();
+        combined(&mut line, &request, " model=m", &mut TimeCache::default());
+        assert!(
+            line.ends_with(" route=canary upstream=refused:%20127.0.0.1:9%20%22x%22%20chain%3D00"),
+            "{line}"
+        );
+        let binding = Binding {
+            model: "m".into(),
+            package: "p".into(),
+            pipeline: "q".into(),
+            data: "d".into(),
+        };
+        let mut json = String::new();
+        json_line(&mut json, &request, &binding).unwrap();
+        json.push_str(",\"chain\":\"ab\"}");
+        for (text, layout) in [(line, Layout::Combined), (json, Layout::JsonLines)] {
+            let entry = parse(&text, layout).unwrap();
+            let keys: Vec<&str> = entry.fields.iter().map(|(k, _)| k.as_str()).collect();
+            let at = keys.iter().position(|k| *k == "route").unwrap();
+            assert_eq!(keys[at + 1], "upstream", "{keys:?}");
+            assert_eq!(entry.field("upstream"), Some("refused: 127.0.0.1:9 \"x\" chain=00"));
+            assert_eq!(entry.field("route"), Some("canary"));
         }
     }
 

@@ -33,6 +33,7 @@ mod line;
 mod lock;
 mod verify;
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -96,7 +97,25 @@ pub struct Request {
     /// Digest of the response body, optional.
     #[serde(default)]
     pub output_digest: Option<String>,
+    /// More extension fields, written after the others in key order: what a gateway adds
+    /// (`route=canary`, `upstream=refused`, `event=rollback`). Keys are lower-case words
+    /// (`a-z 0-9 _`) other than the fields every line has.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
 }
+
+/// The extension fields every line has, which [`Request::extra`] cannot name.
+pub const RESERVED_FIELDS: [&str; 9] = [
+    "rid",
+    "model",
+    "package",
+    "pipeline",
+    "data",
+    "latency_ms",
+    "in",
+    "out",
+    "chain",
+];
 
 impl Request {
     /// The protocol, `HTTP/1.1` by default.
@@ -123,8 +142,23 @@ impl Request {
         if self.latency_ms.is_nan() || self.latency_ms < 0.0 {
             return Err(format!("`latency_ms` {} is negative", self.latency_ms));
         }
-        Ok(())
+        self.extra.keys().try_for_each(|key| check_extra_key(key))
     }
+}
+
+/// Why `key` cannot be an extra extension field.
+fn check_extra_key(key: &str) -> Result<(), String> {
+    let word = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !word {
+        return Err(format!("extra field `{key}` is not a lower-case word (a-z, 0-9, _)"));
+    }
+    if RESERVED_FIELDS.contains(&key) {
+        return Err(format!("extra field `{key}` is one every line has"));
+    }
+    Ok(())
 }
 
 /// What every line is bound to: the model and the digests of what made it.
@@ -138,6 +172,15 @@ pub struct Binding {
     pub pipeline: String,
     /// The training data's digest.
     pub data: String,
+}
+
+/// Which of a writer's bindings a line is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BindingId(usize);
+
+impl BindingId {
+    /// The binding the writer was opened with.
+    pub const FIRST: BindingId = BindingId(0);
 }
 
 /// A binding's extension fields, rendered once for every line.
@@ -247,7 +290,7 @@ pub struct LogWriter {
     first: Option<[u8; 32]>,
     chain: [u8; 32],
     lines: u64,
-    binding: RenderedBinding,
+    bindings: Vec<RenderedBinding>,
     key: SigningKey,
     options: LogOptions,
     unsynced: u64,
@@ -335,7 +378,7 @@ impl LogWriter {
                 first: report.first,
                 chain: report.head,
                 lines: report.lines,
-                binding: RenderedBinding::new(binding),
+                bindings: vec![RenderedBinding::new(binding)],
                 key,
                 options,
                 unsynced: 0,
@@ -349,15 +392,36 @@ impl LogWriter {
         ))
     }
 
-    /// Appends one request; its line number (1-based).
+    /// Another binding lines can be appended under ([`append_as`](Self::append_as)): a gateway
+    /// serving two packages (a canary, a rollback target) binds each line to the one that
+    /// answered. The binding `open` was given is [`BindingId::FIRST`].
+    pub fn add_binding(&mut self, binding: Binding) -> BindingId {
+        if let Some(i) = self.bindings.iter().position(|b| b.binding == binding) {
+            return BindingId(i);
+        }
+        self.bindings.push(RenderedBinding::new(binding));
+        BindingId(self.bindings.len() - 1)
+    }
+
+    /// Appends one request under the binding `open` was given; its line number (1-based).
     pub fn append(&mut self, request: &Request) -> Result<u64, AttestError> {
+        self.append_as(request, BindingId::FIRST)
+    }
+
+    /// Appends one request under a binding from [`add_binding`](Self::add_binding) (an unknown
+    /// id is refused); its line number (1-based).
+    pub fn append_as(&mut self, request: &Request, binding: BindingId) -> Result<u64, AttestError> {
+        let at = || format!("request {}", self.lines + 1);
         request
             .check()
-            .map_err(|e| AttestError::new(ErrorKind::InvalidArgument, format!("request {}", self.lines + 1), e))?;
+            .map_err(|e| AttestError::new(ErrorKind::InvalidArgument, at(), e))?;
+        let Some(binding) = self.bindings.get(binding.0) else {
+            return Err(AttestError::new(ErrorKind::InvalidArgument, at(), "no such binding"));
+        };
         self.line.clear();
         match self.options.layout {
-            Layout::Combined => line::combined(&mut self.line, request, &self.binding.rendered, &mut self.times),
-            Layout::JsonLines => line::json_line(&mut self.line, request, &self.binding.binding)
+            Layout::Combined => line::combined(&mut self.line, request, &binding.rendered, &mut self.times),
+            Layout::JsonLines => line::json_line(&mut self.line, request, &binding.binding)
                 .map_err(|e| AttestError::new(ErrorKind::Internal, "log", e.to_string()))?,
         }
         let chain = next_chain(&self.chain, self.line.as_bytes());
@@ -481,6 +545,12 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Hands the buffered lines to the OS without waiting for the disk: after it, a killed
+    /// process loses nothing it appended (a crashed machine still may, until the next sync).
+    pub fn flush(&mut self) -> Result<(), AttestError> {
+        self.out.flush().map_err(|e| self.error(e))
+    }
+
     /// Lines in the log.
     pub fn lines(&self) -> u64 {
         self.lines
@@ -596,6 +666,7 @@ mod tests {
             latency_ms: 1.5,
             input_digest: None,
             output_digest: None,
+            extra: BTreeMap::new(),
         }
     }
 
@@ -613,6 +684,53 @@ mod tests {
 
     fn checkpoints(path: &Path) -> usize {
         std::fs::read_to_string(checkpoints_path(path)).map_or(0, |t| t.lines().count())
+    }
+
+    #[test]
+    fn extra_fields_are_lower_case_words_other_than_the_fields_every_line_has() {
+        for (key, refused) in [
+            ("route", false),
+            ("event_2", false),
+            ("chain", true),
+            ("rid", true),
+            ("Route", true),
+            ("a b", true),
+            ("", true),
+        ] {
+            let request = Request {
+                extra: BTreeMap::from([(key.to_owned(), "x".to_owned())]),
+                ..request(1)
+            };
+            assert_eq!(request.check().is_err(), refused, "{key}");
+        }
+    }
+
+    #[test]
+    fn each_line_carries_the_binding_it_was_appended_under_and_the_log_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.log");
+        let (mut log, public) = writer(&path, LogOptions::default());
+        let canary = Binding {
+            model: "churn@2.0.0".into(),
+            package: format!("sha256:{}", "d".repeat(64)),
+            pipeline: format!("sha256:{}", "e".repeat(64)),
+            data: format!("sha256:{}", "f".repeat(64)),
+        };
+        let id = log.add_binding(canary.clone());
+        assert_eq!(log.add_binding(canary), id, "the same binding is added once");
+        log.append(&request(1)).unwrap();
+        log.append_as(&request(2), id).unwrap();
+        log.append_as(&request(3), BindingId::FIRST).unwrap();
+        assert!(log.append_as(&request(4), BindingId(7)).is_err());
+        assert_eq!(log.close().unwrap(), 3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let models: Vec<String> = text
+            .lines()
+            .map(|l| parse(l, Layout::Combined).unwrap().field("model").unwrap().to_owned())
+            .collect();
+        assert_eq!(models, ["churn@1.0.0", "churn@2.0.0", "churn@1.0.0"]);
+        let report = verify::verify(&path, &public, Layout::Combined, UnsignedTail::Refuse).unwrap();
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
     }
 
     #[test]
