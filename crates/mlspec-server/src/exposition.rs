@@ -53,12 +53,95 @@ enum Type {
     Gauge,
 }
 
-struct Page {
+/// A histogram's state: the count of observations at or below each bound (cumulative, the
+/// bounds ascending), the count of all of them and their sum.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistogramSnapshot {
+    /// `(upper bound, cumulative count)`, ascending; `+Inf` is added from `count`.
+    pub buckets: Vec<(f64, u64)>,
+    /// All observations.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+}
+
+/// A metrics page being written: families of counters, gauges and histograms, each sample with
+/// its label set (`{a="x"}`, or empty), in one of the two formats.
+pub struct Page {
     format: Format,
     out: String,
 }
 
 impl Page {
+    /// An empty page.
+    pub fn new(format: Format) -> Page {
+        Page {
+            format,
+            out: String::with_capacity(4096),
+        }
+    }
+
+    /// A counter family; `name` without `_total`.
+    pub fn counter(&mut self, name: &str, help: &str, samples: &[(String, f64)]) {
+        self.family(name, Type::Counter, help, samples);
+    }
+
+    /// A gauge family.
+    pub fn gauge(&mut self, name: &str, help: &str, samples: &[(String, f64)]) {
+        self.family(name, Type::Gauge, help, samples);
+    }
+
+    /// A histogram family: `_bucket{le=…}` (ending with `+Inf`), `_count` and `_sum` per label
+    /// set; `labels` are the set's pairs without braces (`route="canary"`), or empty.
+    pub fn histogram(&mut self, name: &str, help: &str, series: &[(String, HistogramSnapshot)]) {
+        let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.out, "# TYPE {name} histogram");
+        for (labels, snapshot) in series {
+            let with = |extra: String| match labels.is_empty() {
+                true => format!("{{{extra}}}"),
+                false => format!("{{{labels},{extra}}}"),
+            };
+            let bounds = snapshot.buckets.iter().map(|(bound, n)| (number(*bound), *n));
+            for (bound, n) in bounds.chain([("+Inf".to_owned(), snapshot.count)]) {
+                let _ = writeln!(self.out, "{name}_bucket{} {n}", with(format!("le=\"{bound}\"")));
+            }
+            let plain = if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{labels}}}")
+            };
+            let _ = writeln!(self.out, "{name}_count{plain} {}", snapshot.count);
+            let _ = writeln!(self.out, "{name}_sum{plain} {}", number(snapshot.sum));
+        }
+    }
+
+    /// The page's text (OpenMetrics' `# EOF` added).
+    pub fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
+    }
+
+    /// The process's own CPU, memory and start time (the standard `process_` families).
+    pub fn process(&mut self, own: &ProcessStats) {
+        self.counter(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            &[(String::new(), own.cpu_seconds)],
+        );
+        self.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            &[(String::new(), own.resident_bytes as f64)],
+        );
+        self.gauge(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            &[(String::new(), own.start_time_seconds)],
+        );
+    }
+
     /// Writes one metric family: `name` without `_total`; counters get the suffix on samples.
     fn family(&mut self, name: &str, kind: Type, help: &str, samples: &[(String, f64)]) {
         let (family, sample) = match (kind, self.format) {
@@ -77,28 +160,8 @@ impl Page {
 
 /// Renders the page.
 pub fn render(state: &StepState, own: &ProcessStats, child: Option<&ProcessStats>, format: Format) -> String {
-    let mut page = Page {
-        format,
-        out: String::with_capacity(4096),
-    };
-    page.family(
-        "process_cpu_seconds",
-        Type::Counter,
-        "Total user and system CPU time spent in seconds.",
-        &[(String::new(), own.cpu_seconds)],
-    );
-    page.family(
-        "process_resident_memory_bytes",
-        Type::Gauge,
-        "Resident memory size in bytes.",
-        &[(String::new(), own.resident_bytes as f64)],
-    );
-    page.family(
-        "process_start_time_seconds",
-        Type::Gauge,
-        "Start time of the process since unix epoch in seconds.",
-        &[(String::new(), own.start_time_seconds)],
-    );
+    let mut page = Page::new(format);
+    page.process(own);
     let phase = state.phase();
     let states: Vec<(String, f64)> = Phase::NAMES
         .iter()
@@ -144,10 +207,7 @@ pub fn render(state: &StepState, own: &ProcessStats, child: Option<&ProcessStats
         );
     }
     reported(&mut page, state);
-    if format == Format::OpenMetrics {
-        page.out.push_str("# EOF\n");
-    }
-    page.out
+    page.finish()
 }
 
 fn reported(page: &mut Page, state: &StepState) {
@@ -239,7 +299,8 @@ fn escape_help(text: &str) -> String {
     text.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-fn escape_label(text: &str) -> String {
+/// A label value escaped for either format.
+pub fn escape_label(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

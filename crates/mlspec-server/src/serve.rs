@@ -12,6 +12,8 @@
 //!   without a request in progress, so a prober's fresh connection is always served. When every
 //!   connection is busy with a request, the new one is closed.
 //!
+//! Each request carries its client's address as `axum::extract::ConnectInfo<SocketAddr>`.
+//!
 //! [`serve_until`] also shuts down gracefully: once its shutdown future completes it stops
 //! accepting, lets every request in progress finish and be answered (closing idle keep-alive
 //! connections at once), and returns when all are done or the grace period is over.
@@ -158,12 +160,16 @@ async fn serve_connection(
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     let activity = Arc::new(Activity::new());
+    let peer = stream.peer_addr().ok();
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
     });
     let busy = connection.clone();
-    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        }
         let router = router.clone();
         let busy = busy.clone();
         busy.in_request.store(true, Ordering::Relaxed);

@@ -1,0 +1,130 @@
+//! The thread that owns the inference log.
+//!
+//! Requests hand their finished lines over a bounded channel; a request reserves its place in
+//! the channel before it is forwarded, so that a line is never dropped for want of room (a
+//! full channel slows new requests instead) and a response body dropped mid-stream can still
+//! send its line synchronously. The thread appends whatever is ready, then hands the batch to
+//! the OS (`flush`: a killed gateway loses nothing it appended) and lets the fsync policy and
+//! the checkpoint timer run (`tick`, also every 10 ms when idle). Once the server has drained
+//! (SIGTERM) it is told to close the log: synced, a last checkpoint signed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mlspec_attest::log::{Binding, BindingId, LogWriter, Request};
+use tokio::sync::mpsc;
+
+/// Room for lines not yet written.
+pub const CAPACITY: usize = 65_536;
+
+/// What the log thread is asked to do.
+pub enum Item {
+    /// Append a line.
+    Line(Box<Request>, BindingId),
+    /// Bind later lines to another package (a rollback target); answers its id.
+    Bind(Binding, tokio::sync::oneshot::Sender<BindingId>),
+    /// Time passed: sync and sign what is due.
+    Tick,
+    /// The gateway stopped: close the log (synced, a last checkpoint signed).
+    Close,
+}
+
+/// The log's state, for `/varz` and `/readyz`.
+#[derive(Default)]
+pub struct LogStatus {
+    /// Lines in the log.
+    pub lines: std::sync::atomic::AtomicU64,
+    /// The error that stopped the writer, if one did.
+    pub failed: Mutex<Option<String>>,
+}
+
+impl LogStatus {
+    /// Why lines cannot be written, if they cannot.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+}
+
+/// Starts the thread; it ends at [`Item::Close`] (or when every sender is dropped), returning
+/// the log's line count.
+pub fn start(
+    writer: LogWriter,
+    status: Arc<LogStatus>,
+) -> (
+    mpsc::Sender<Item>,
+    std::thread::JoinHandle<Result<u64, mlspec_attest::AttestError>>,
+) {
+    let (sender, receiver) = mpsc::channel(CAPACITY);
+    let thread = std::thread::Builder::new()
+        .name("mlspec-log".into())
+        .spawn(move || run(writer, receiver, &status));
+    let thread = match thread {
+        Ok(thread) => thread,
+        // The OS refused a thread: nothing can be logged, so nothing may be served.
+        Err(e) => std::thread::spawn(move || {
+            Err(mlspec_attest::AttestError::new(
+                mlspec_attest::ErrorKind::Io,
+                "log",
+                format!("cannot start the log thread: {e}"),
+            ))
+        }),
+    };
+    (sender, thread)
+}
+
+/// Sends `Tick` every 10 ms until the log's channel closes.
+pub async fn tick(sender: mpsc::Sender<Item>) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        ticks.tick().await;
+        if matches!(sender.try_send(Item::Tick), Err(mpsc::error::TrySendError::Closed(_))) {
+            return;
+        }
+    }
+}
+
+fn run(
+    mut writer: LogWriter,
+    mut receiver: mpsc::Receiver<Item>,
+    status: &LogStatus,
+) -> Result<u64, mlspec_attest::AttestError> {
+    let fail = |e: &mlspec_attest::AttestError| {
+        if let Ok(mut failed) = status.failed.lock() {
+            failed.get_or_insert_with(|| e.to_string());
+        }
+    };
+    while let Some(first) = receiver.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(item) = next {
+            if matches!(item, Item::Close) {
+                return writer.close();
+            }
+            if let Err(e) = handle(&mut writer, item) {
+                fail(&e);
+                // Requests now find the gateway not ready; what arrives is drained, not written.
+                while receiver.blocking_recv().is_some() {}
+                return Err(e);
+            }
+            next = receiver.try_recv().ok();
+        }
+        let done = writer.flush().and_then(|()| writer.tick());
+        if let Err(e) = done {
+            fail(&e);
+            while receiver.blocking_recv().is_some() {}
+            return Err(e);
+        }
+        status.lines.store(writer.lines(), std::sync::atomic::Ordering::Relaxed);
+    }
+    writer.close()
+}
+
+fn handle(writer: &mut LogWriter, item: Item) -> Result<(), mlspec_attest::AttestError> {
+    match item {
+        Item::Line(request, binding) => writer.append_as(&request, binding).map(drop),
+        Item::Bind(binding, reply) => {
+            let _ = reply.send(writer.add_binding(binding));
+            Ok(())
+        }
+        Item::Tick | Item::Close => Ok(()),
+    }
+}
