@@ -77,14 +77,22 @@ impl Findings {
         items: &'a [T],
         key: impl Fn(&'a T) -> K,
     ) {
-        let mut seen = HashSet::default();
-        for (i, item) in items.iter().enumerate() {
-            if !seen.insert(key(item)) {
-                self.error(
-                    format!("{path}/{i}/{field}"),
-                    format!("duplicate {field}; each must be unique in this list"),
-                );
-            }
+        for i in repeats(items, key) {
+            self.error(
+                format!("{path}/{i}/{field}"),
+                format!("duplicate {field}; each must be unique in this list"),
+            );
+        }
+    }
+
+    /// Reports every value of a list of plain values (names, keys) that repeats an earlier one,
+    /// as a duplicate `what` at `path/INDEX`.
+    pub fn unique_values<T: std::hash::Hash + Eq>(&mut self, path: &str, what: &str, items: &[T]) {
+        for i in repeats(items, |item| item) {
+            self.error(
+                format!("{path}/{i}"),
+                format!("duplicate {what}; each must be unique in this list"),
+            );
         }
     }
 
@@ -113,6 +121,15 @@ impl Findings {
             self.error(path, message);
         }
     }
+}
+
+/// The indexes of the items whose `key` equals an earlier item's.
+fn repeats<'a, T, K: std::hash::Hash + Eq>(items: &'a [T], key: impl Fn(&'a T) -> K) -> impl Iterator<Item = usize> {
+    let mut seen = HashSet::default();
+    items
+        .iter()
+        .enumerate()
+        .filter_map(move |(i, item)| (!seen.insert(key(item))).then_some(i))
 }
 
 impl Finding {
