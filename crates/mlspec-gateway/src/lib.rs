@@ -15,11 +15,13 @@
 //! - [`upstream`]: the pooled client and the health poller behind `/readyz`.
 //! - [`metrics`]: counters and latency histograms for `/metrics` and `/varz`.
 //! - [`monitor`]: the samples that the policy's signals are evaluated over.
+//! - [`protocol`]: the tabular features and predictions read from each protocol's bodies.
 
 pub mod error;
 pub mod logger;
 pub mod metrics;
 pub mod monitor;
+pub mod protocol;
 pub mod proxy;
 pub mod route;
 pub mod upstream;

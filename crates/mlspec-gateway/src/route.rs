@@ -204,7 +204,7 @@ mod tests {
         })
     }
 
-    fn routes(basis_points: u32, mode: CanaryMode) -> Routes {
+    fn routes_at(basis_points: u32, mode: CanaryMode) -> Routes {
         Routes {
             primary: arm("a"),
             canary: Some(Canary {
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_share_of_keys_goes_to_the_canary_and_each_key_always_lands_on_the_same_route() {
-        let routes = routes(1_000, CanaryMode::Split);
+        let routes = routes_at(1_000, CanaryMode::Split);
         let keys: Vec<String> = (0..20_000).map(|i| format!("session-{i}")).collect();
         let canary = keys
             .iter()
@@ -230,7 +230,7 @@ mod tests {
             // Raising the share never moves a key back to the primary.
             if first == Route::Canary {
                 assert_eq!(
-                    super::routes(5_000, CanaryMode::Split)
+                    routes_at(5_000, CanaryMode::Split)
                         .choose(Some(key.as_bytes()), None)
                         .route,
                     Route::Canary
@@ -243,19 +243,19 @@ mod tests {
 
     #[test]
     fn the_header_can_name_the_route_and_shadow_mode_mirrors_to_the_canary() {
-        let split = routes(0, CanaryMode::Split);
+        let split = routes_at(0, CanaryMode::Split);
         assert_eq!(split.choose(Some(b"canary"), None).route, Route::Canary);
         assert_eq!(
-            routes(10_000, CanaryMode::Split).choose(Some(b"primary"), None).route,
+            routes_at(10_000, CanaryMode::Split).choose(Some(b"primary"), None).route,
             Route::Primary
         );
-        let shadow = routes(10_000, CanaryMode::Shadow).choose(Some(b"canary"), None);
+        let shadow = routes_at(10_000, CanaryMode::Shadow).choose(Some(b"canary"), None);
         assert_eq!(shadow.route, Route::Primary);
         assert_eq!(
             shadow.shadow.map(|a| a.package.clone()).as_deref(),
             Some("ModelPackage/b")
         );
-        assert_eq!(routes(2_550, CanaryMode::Split).canary_percent(), 25.5);
-        assert_eq!(routes(2_550, CanaryMode::Shadow).canary_percent(), 0.0);
+        assert_eq!(routes_at(2_550, CanaryMode::Split).canary_percent(), 25.5);
+        assert_eq!(routes_at(2_550, CanaryMode::Shadow).canary_percent(), 0.0);
     }
 }
