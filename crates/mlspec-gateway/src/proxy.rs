@@ -6,8 +6,8 @@
 //! `gateway=` field: `unavailable` (503: the upstream refuses connections, or the log cannot be
 //! written), `bad-gateway` (502: the upstream broke the connection or answered something that
 //! is not HTTP), `timeout` (504: no answer head within `--upstream-timeout`), `too-large`
-//! (413), `body-timeout` (408), `body-unreadable` (400). A client that leaves before its answer
-//! is complete is logged with `aborted=client` (status 499 when no answer had started).
+//! (413), `body-timeout` (408). A client that leaves before its answer is complete (or whose
+//! body breaks off) is logged with `aborted=client` — status 499 when no answer had started.
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -100,9 +100,7 @@ pub async fn forward(State(gateway): State<Arc<Gateway>>, request: axum::extract
             return pending.refuse(StatusCode::PAYLOAD_TOO_LARGE, "too-large", &reason);
         }
         Err(BodyError::TooSlow(reason)) => return pending.refuse(StatusCode::REQUEST_TIMEOUT, "body-timeout", &reason),
-        Err(BodyError::Unreadable(reason)) => {
-            return pending.refuse(StatusCode::BAD_REQUEST, "body-unreadable", &reason);
-        }
+        Err(BodyError::Unreadable(reason)) => return pending.client_left(&reason),
     };
     pending.input(&body);
     if let Some(shadow) = choice.shadow {
@@ -322,6 +320,18 @@ impl Pending {
         self.record.status = status.as_u16();
         self.finish(bytes, None, None);
         response
+    }
+
+    /// The request's body stopped arriving (the client left, or sent a broken body): logged
+    /// as 499 with `aborted=client`; the 400 answer reaches a client still listening.
+    fn client_left(mut self, reason: &str) -> Response {
+        self.record.extra.insert("aborted".into(), "client".into());
+        self.record
+            .extra
+            .insert("error".into(), truncated(reason, HEADER_LIMIT));
+        self.record.status = 499;
+        self.finish(0, None, None);
+        gateway_answer(StatusCode::BAD_REQUEST, reason)
     }
 
     /// Streams the upstream's answer back, logging it when its last byte is sent.

@@ -11,7 +11,7 @@
 //! The table is replaced whole (a rollout step, a promotion, a rollback) and read with one
 //! short read lock (a clone of an `Arc`) per request.
 
-use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+use std::hash::BuildHasher as _;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
@@ -149,9 +149,7 @@ fn ip_bytes(ip: IpAddr) -> Vec<u8> {
 /// A key's bucket in 0..10,000 (a fixed hash: the same key lands in the same bucket in every
 /// gateway and every run).
 fn bucket(key: &[u8]) -> u32 {
-    let mut hasher = foldhash::fast::FixedState::with_seed(0x6d6c_7370_6563).build_hasher();
-    key.hash(&mut hasher);
-    (hasher.finish() % 10_000) as u32
+    (foldhash::fast::FixedState::with_seed(0x6d6c_7370_6563).hash_one(key) % 10_000) as u32
 }
 
 /// The table, swapped whole.
@@ -246,7 +244,9 @@ mod tests {
         let split = routes_at(0, CanaryMode::Split);
         assert_eq!(split.choose(Some(b"canary"), None).route, Route::Canary);
         assert_eq!(
-            routes_at(10_000, CanaryMode::Split).choose(Some(b"primary"), None).route,
+            routes_at(10_000, CanaryMode::Split)
+                .choose(Some(b"primary"), None)
+                .route,
             Route::Primary
         );
         let shadow = routes_at(10_000, CanaryMode::Shadow).choose(Some(b"canary"), None);

@@ -85,6 +85,9 @@ enum Command {
     Store(commands::store::Args),
     Db(commands::store::DbArgs),
     Server(commands::server::Args),
+    /// Serve a signed model package through the gateway: every request forwarded to its model
+    /// server and logged, traffic split for rollouts, signals monitored.
+    Serve(Box<commands::serve::Args>),
     Step(commands::step::Args),
     Objectives(commands::objectives::Args),
     Data(Box<commands::data::Args>),
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Store(args) => commands::store::run(args, &choice),
         Command::Db(args) => commands::store::upgrade(args, &choice),
         Command::Server(args) => commands::server::run(args, &choice),
+        Command::Serve(args) => commands::serve::run(*args, &choice),
         Command::Step(args) => commands::step::run(args, &choice),
         Command::Objectives(args) => commands::objectives::run(args, &choice),
         Command::Data(args) => commands::data::run(*args, &choice),

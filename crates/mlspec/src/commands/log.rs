@@ -97,7 +97,7 @@ impl LayoutArg {
     }
 }
 
-fn fsync(text: &str) -> Result<Fsync, String> {
+pub(crate) fn fsync(text: &str) -> Result<Fsync, String> {
     match text {
         "never" => Ok(Fsync::Never),
         "line" => Ok(Fsync::EveryLine),

@@ -23,6 +23,7 @@ pub mod package;
 pub mod pipeline;
 pub mod recreate;
 pub mod schema;
+pub mod serve;
 pub mod server;
 pub mod step;
 pub mod store;

@@ -16,6 +16,7 @@ mod output;
 mod pipeline;
 mod roundtrip;
 mod runtime;
+mod serve;
 mod server;
 mod split;
 mod step;

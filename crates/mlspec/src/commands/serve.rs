@@ -1,0 +1,225 @@
+//! `mlspec serve PACKAGE --upstream URL`: the serving gateway in front of a model server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use mlspec_attest::keys::SigningKey;
+use mlspec_attest::log::{Fsync, LogOptions, UnsignedTail};
+use mlspec_gateway::route::CanaryMode;
+use mlspec_gateway::upstream::{Address, HealthCheck};
+use mlspec_gateway::{Config, Package, Settings};
+use mlspec_server::serve::ServeLimits;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::commands::log::{binding, fsync};
+use crate::model_package::{package_dir, read_package, verify_signed_package};
+use crate::store::StoreChoice;
+use crate::trust::trusted_key;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The signed model package directory (or its mlspec-package.yaml) the upstream serves.
+    package: PathBuf,
+    /// The model server: http://HOST:PORT[/PREFIX].
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+    /// Where the gateway listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The inference log it appends to.
+    #[arg(long, value_name = "FILE", default_value = "serve.log")]
+    log: PathBuf,
+    /// The private key that signs the log's checkpoints.
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// The public key the packages' signatures are verified with (default: the --key's).
+    #[arg(long, value_name = "KEY")]
+    pubkey: Option<PathBuf>,
+    /// Serve a package whose signature does not verify or whose signed verdict was not met
+    /// (said at start, and on /varz).
+    #[arg(long)]
+    allow_unverified: bool,
+    /// A second package and its server, rolled out beside the first: PACKAGE=URL.
+    #[arg(long, value_name = "PACKAGE=URL")]
+    canary: Option<String>,
+    /// The share of requests the canary answers, in percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 10.0, requires = "canary")]
+    canary_percent: f64,
+    /// Mirror every request to the canary and drop its answers, instead of splitting traffic.
+    #[arg(long, requires = "canary")]
+    shadow: bool,
+    /// The largest request body forwarded, in bytes (larger: 413).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Seconds the upstream may take to start its answer (slower: 504).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    upstream_timeout: f64,
+    /// The upstream's health check: GET this path (default: /v2/health/ready for the Open
+    /// Inference Protocol); `tcp` to only connect.
+    #[arg(long, value_name = "PATH", default_value = "/v2/health/ready")]
+    health_path: String,
+    /// Seconds between health checks.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    health_interval: f64,
+    /// When log lines reach the disk: `never`, `line`, N lines or Tms.
+    #[arg(long, default_value = "10ms", value_parser = fsync)]
+    fsync: Fsync,
+    /// Sign a checkpoint every N lines.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    checkpoint_every: u64,
+    /// Also sign one when lines are this many seconds old without one.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    checkpoint_interval: f64,
+    /// Sign over lines of the existing log no checkpoint covers (a gateway killed before
+    /// signing them — check them first).
+    #[arg(long)]
+    allow_unsigned_tail: bool,
+    /// Seconds requests in progress may take to finish after SIGTERM.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    grace: f64,
+    /// Write the address listened on to this file once listening (for scripts and tests).
+    #[arg(long, value_name = "FILE")]
+    addr_file: Option<PathBuf>,
+}
+
+pub fn run(args: Args, _choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<ExitCode> {
+    let key = SigningKey::read(&args.key)?;
+    let public = match &args.pubkey {
+        Some(path) => trusted_key(path)?,
+        None => key.public(),
+    };
+    let primary = trusted_package(&args.package, &args.upstream, &public, args.allow_unverified)?;
+    let canary = match &args.canary {
+        Some(text) => {
+            let (dir, url) = text
+                .split_once('=')
+                .with_context(|| format!("--canary `{text}` is not PACKAGE=URL"))?;
+            Some((
+                trusted_package(Path::new(dir), url, &public, args.allow_unverified)?,
+                basis_points(args.canary_percent)?,
+                if args.shadow {
+                    CanaryMode::Shadow
+                } else {
+                    CanaryMode::Split
+                },
+            ))
+        }
+        None => None,
+    };
+    let config = Config {
+        primary,
+        canary,
+        log: args.log.clone(),
+        key,
+        log_options: LogOptions {
+            fsync: args.fsync,
+            checkpoint_every: args.checkpoint_every,
+            checkpoint_interval: Some(seconds(args.checkpoint_interval, "--checkpoint-interval")?),
+            unsigned_tail: match args.allow_unsigned_tail {
+                true => UnsignedTail::Allow,
+                false => UnsignedTail::Refuse,
+            },
+            ..LogOptions::default()
+        },
+        settings: Settings {
+            max_body: args.max_body,
+            body_timeout: ServeLimits::from_env().map_err(anyhow::Error::msg)?.header_timeout,
+            upstream_timeout: seconds(args.upstream_timeout, "--upstream-timeout")?,
+            health: match args.health_path.as_str() {
+                "tcp" => HealthCheck::Connect,
+                path if path.starts_with('/') => HealthCheck::Get(path.to_owned()),
+                other => bail!("--health-path `{other}` is neither a path starting with / nor `tcp`"),
+            },
+            health_interval: seconds(args.health_interval, "--health-interval")?,
+            limits: ServeLimits::from_env().map_err(anyhow::Error::msg)?,
+            grace: seconds(args.grace, "--grace")?,
+        },
+    };
+    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}: is the address in use? choose another with --listen",
+            args.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    if let Some(file) = &args.addr_file {
+        crate::files::write_whole(file, addr.to_string().as_bytes(), Some(&crate::files::ADDRESS))?;
+    }
+    errln!(
+        "mlspec serve: {} via http://{addr} → {} (log {}); stop with Ctrl-C",
+        config.primary.reference,
+        config.primary.upstream,
+        args.log.display()
+    );
+    let shutdown = async {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        errln!("mlspec serve: stopping: finishing the requests in progress");
+    };
+    let stopped = mlspec_gateway::run(listener, config, shutdown).await?;
+    errln!(
+        "mlspec serve: stopped; {} has {} lines, all signed",
+        args.log.display(),
+        stopped.lines
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A package to serve, its signature verified (refused, unless `allow_unverified`, when it
+/// does not verify or its signed verdict was not met).
+fn trusted_package(
+    arg: &Path,
+    upstream: &str,
+    public: &mlspec_attest::keys::PublicKey,
+    allow_unverified: bool,
+) -> anyhow::Result<Package> {
+    let dir = package_dir(arg);
+    let (document, _) = read_package(&dir)?;
+    let verified = verify_signed_package(&dir, public, true)?;
+    if !verified.problems.is_empty() {
+        let problems = verified.problems.join("\n  ");
+        if !allow_unverified {
+            bail!(
+                "refusing to serve {}: it does not verify:\n  {problems}\n(serve it anyway with --allow-unverified)",
+                dir.display()
+            );
+        }
+        errln!(
+            "warning: serving {} although it does not verify:\n  {problems}",
+            dir.display()
+        );
+    }
+    Ok(Package {
+        reference: format!("ModelPackage/{}", document.metadata.name),
+        binding: binding(&dir)?,
+        upstream: Address::parse(upstream)?,
+    })
+}
+
+fn basis_points(percent: f64) -> anyhow::Result<u32> {
+    if !(0.0..=100.0).contains(&percent) {
+        bail!("--canary-percent {percent} is not between 0 and 100");
+    }
+    Ok((percent * 100.0).round() as u32)
+}
+
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    if !(0.001..=86_400.0).contains(&value) {
+        bail!("{flag} {value} is not a number of seconds between 0.001 and 86400");
+    }
+    Ok(Duration::from_secs_f64(value))
+}

@@ -1,0 +1,405 @@
+//! The serving gateway end to end: `mlspec serve` in front of a stand-in model server
+//! (upstream_stub.py), requests answered and logged, faults answered with reasons, packages
+//! refused, canary and shadow routes, SIGTERM and SIGKILL.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mlspec_server::probe;
+use sha2::{Digest as _, Sha256};
+
+use super::store::mlspec;
+
+/// A process killed (by its PID) when the test ends.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for a file a process writes once it listens; its content.
+fn wait_for_file(path: &Path, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.trim().is_empty()
+        {
+            return text.trim().to_owned();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the process exited ({status}) before writing {}", path.display());
+        }
+        assert!(Instant::now() < deadline, "{} was not written", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The stand-in model server; its address.
+pub fn stub(dir: &Path, name: &str) -> (Process, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/upstream_stub.py");
+    let port_file = dir.join(format!("{name}.port"));
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(&port_file)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = wait_for_file(&port_file, &mut child);
+    (Process(child), format!("127.0.0.1:{port}"))
+}
+
+/// A signed package `DIR` named `name` at `version`, whose signed verdict `passed` (or not).
+pub fn signed_package(dir: &Path, package: &str, name: &str, version: &str, passed: bool) {
+    std::fs::create_dir_all(dir.join(package)).unwrap();
+    std::fs::write(dir.join(package).join("weights.bin"), format!("{name} {version}")).unwrap();
+    if !dir.join("keys/private.pem").exists() {
+        assert_eq!(mlspec(dir, &["keygen", "--out", "keys"]).code, 0);
+    }
+    let result = if passed { "passed" } else { "failed" };
+    let report = format!(
+        "apiVersion: mlspec/v1\nkind: TestReport\nmetadata:\n  name: {name}-test\nspec:\n  model: Artifact/model\n  dataset: Dataset/holdback@1\n  evaluation: Evaluation/eval\n  evaluationDataset: Dataset/test@1\n  trainingDatasets: [Dataset/train@1]\n  metrics:\n    - {{key: accuracy, value: 0.96}}\n  holdbackReads: 1\n  holdbackReadBudget: 3\n  verdict:\n    objectives: Objectives/churn\n    result: {result}\n    criteria:\n      - {{name: accuracy, met: {passed}, severity: block}}\n"
+    );
+    std::fs::write(dir.join(format!("{package}-test.yaml")), report).unwrap();
+    let test_report = format!("{package}-test.yaml");
+    let build = mlspec(
+        dir,
+        &[
+            "package",
+            "build",
+            package,
+            "--name",
+            name,
+            "--version",
+            version,
+            "--test-report",
+            &test_report,
+            "--no-record",
+        ],
+    );
+    assert_eq!(build.code, 0, "{}", build.stderr);
+    let sign = mlspec(dir, &["package", "sign", package, "--key", "keys/private.pem"]);
+    assert_eq!(sign.code, 0, "{}", sign.stderr);
+}
+
+/// A running `mlspec serve`.
+pub struct Gateway {
+    pub process: Process,
+    pub addr: String,
+}
+
+/// Starts `mlspec serve PACKAGE --upstream http://UPSTREAM` in `dir` with `extra` arguments.
+pub fn serve(dir: &Path, package: &str, upstream: &str, extra: &[&str]) -> Gateway {
+    let addr_file = dir.join("gateway.addr");
+    let _ = std::fs::remove_file(&addr_file);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("mlspec"))
+        .current_dir(dir)
+        .args([
+            "serve",
+            package,
+            "--upstream",
+            &format!("http://{upstream}"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--key",
+            "keys/private.pem",
+            "--addr-file",
+            "gateway.addr",
+            "--health-interval",
+            "0.2",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = wait_for_file(&addr_file, &mut child);
+    Gateway {
+        process: Process(child),
+        addr,
+    }
+}
+
+impl Gateway {
+    /// Waits until `/readyz` answers `status`.
+    pub fn wait_ready(&self, status: u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = probe::get(&self.addr, "/readyz", Duration::from_secs(2));
+            if answer.as_ref().is_ok_and(|r| r.status == status) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "/readyz never answered {status}: {answer:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a signal and waits for the exit; the exit code and stderr.
+    pub fn stop(mut self, signal: nix::sys::signal::Signal) -> (i32, String) {
+        let pid = nix::unistd::Pid::from_raw(self.process.0.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.process.0.stderr.take() {
+            pipe.read_to_string(&mut stderr).unwrap();
+        }
+        let status = self.process.0.wait().unwrap();
+        (status.code().unwrap_or(-1), stderr)
+    }
+}
+
+/// POSTs `body` to `path` at `addr` with `headers`; the status and body.
+pub fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> probe::Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    probe::parse(&raw).unwrap()
+}
+
+/// An OIP request of one row.
+pub fn infer_body(id: &str, row: [f64; 2]) -> String {
+    format!(
+        r#"{{"id":"{id}","inputs":[{{"name":"x","shape":[1,2],"datatype":"FP64","data":[{},{}]}}]}}"#,
+        row[0], row[1]
+    )
+}
+
+pub const INFER: &str = "/v2/models/m/infer";
+
+/// The log's lines, parsed into (field, value) lists.
+pub fn log_fields(path: &Path) -> Vec<Vec<(String, String)>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let fields = line.rsplit_once('"').unwrap().1;
+            fields
+                .split(' ')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn field<'a>(line: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    line.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn sha256(text: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+fn verify_log(dir: &Path) -> super::store::Out {
+    mlspec(dir, &["log", "verify", "serve.log", "--pubkey", "keys/public.pem"])
+}
+
+#[test]
+fn requests_are_forwarded_answered_and_logged_bound_to_the_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    signed_package(dir, "model", "churn", "1.0.0", true);
+    let (_stub, upstream) = stub(dir, "stub");
+    let gateway = serve(dir, "model", &upstream, &[]);
+    gateway.wait_ready(200);
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let body = infer_body(&format!("r-{i}"), [f64::from(i) - 2.0, 0.5]);
+        let direct = post(&upstream, INFER, &[], &body);
+        let through = post(&gateway.addr, INFER, &[("x-request-id", &format!("req-{i}"))], &body);
+        assert_eq!((through.status, &through.body), (200, &direct.body));
+        sent.push((body, through.body));
+    }
+    let health = probe::get(&gateway.addr, "/v2/health/ready", Duration::from_secs(5)).unwrap();
+    assert_eq!(health.status, 200, "the upstream's own health path is forwarded");
+    let varz: serde_json::Value =
+        serde_json::from_str(&probe::get(&gateway.addr, "/varz", Duration::from_secs(5)).unwrap().body).unwrap();
+    assert_eq!(varz["packages"][0]["model"], "churn@1.0.0");
+    assert_eq!(varz["packages"][0]["upstreamUp"], true);
+    let metrics = probe::get(&gateway.addr, "/metrics", Duration::from_secs(5))
+        .unwrap()
+        .body;
+    assert!(
+        metrics.contains("mlspec_gateway_requests_total{route=\"primary\",code=\"200\"} 6"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mlspec_gateway_request_duration_seconds_bucket{route=\"primary\",le=\"+Inf\"} 6"),
+        "{metrics}"
+    );
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("serve.log has 6 lines, all signed"), "{stderr}");
+    let lines = log_fields(&dir.join("serve.log"));
+    assert_eq!(lines.len(), 6);
+    for (i, (body, answer)) in sent.iter().enumerate() {
+        let line = &lines[i];
+        assert_eq!(field(line, "rid"), Some(format!("req-{i}").as_str()));
+        assert_eq!(field(line, "model"), Some("churn@1.0.0"));
+        assert_eq!(field(line, "route"), Some("primary"));
+        assert_eq!(field(line, "in"), Some(sha256(body).as_str()));
+        assert_eq!(field(line, "out"), Some(sha256(answer).as_str()));
+    }
+    let verified = verify_log(dir);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    let audit = mlspec(
+        dir,
+        &[
+            "log",
+            "audit",
+            "serve.log:2",
+            "--package",
+            "model",
+            "--pubkey",
+            "keys/public.pem",
+        ],
+    );
+    assert_eq!(audit.code, 0, "{}{}", audit.stdout, audit.stderr);
+    assert!(
+        audit.stdout.starts_with("request req-1 — serve.log:2\n"),
+        "{}",
+        audit.stdout
+    );
+}
+
+#[test]
+fn a_package_that_changed_after_signing_or_failed_its_objectives_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    signed_package(dir, "model", "churn", "1.0.0", true);
+    signed_package(dir, "failed", "churn", "0.9.0", false);
+    std::fs::write(dir.join("model/weights.bin"), "changed").unwrap();
+    let start = |package: &str, upstream: &str, extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            package,
+            "--upstream",
+            upstream,
+            "--key",
+            "keys/private.pem",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend(extra);
+        mlspec(dir, &args)
+    };
+    let changed = start("model", "http://127.0.0.1:9", &[]);
+    assert_eq!(changed.code, 2, "{}", changed.stderr);
+    assert!(
+        changed.stderr.contains("refusing to serve model: it does not verify"),
+        "{}",
+        changed.stderr
+    );
+    assert!(changed.stderr.contains("weights.bin"), "{}", changed.stderr);
+    let failed = start("failed", "http://127.0.0.1:9", &[]);
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("the signed verdict against \"Objectives/churn\" is `failed`"),
+        "{}",
+        failed.stderr
+    );
+    let bad_url = start("failed", "127.0.0.1:9", &["--allow-unverified"]);
+    assert_eq!(bad_url.code, 2);
+    assert!(
+        bad_url.stderr.contains("give http://HOST:PORT[/PREFIX]"),
+        "{}",
+        bad_url.stderr
+    );
+    assert!(!dir.join("serve.log").exists(), "nothing was logged");
+}
+
+#[test]
+fn faults_are_answered_with_reasons_and_each_is_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    signed_package(dir, "model", "churn", "1.0.0", true);
+    let (stub_process, upstream) = stub(dir, "stub");
+    let gateway = serve(
+        dir,
+        "model",
+        &upstream,
+        &["--upstream-timeout", "0.5", "--max-body", "2000"],
+    );
+    gateway.wait_ready(200);
+    let body = infer_body("f", [1.0, 1.0]);
+    let cases: [(&str, u16, &str); 5] = [
+        ("slow:2", 504, "sent no answer within 500 ms"),
+        ("garbage", 502, "upstream"),
+        ("close", 502, "upstream"),
+        ("status:500", 500, "asked for"),
+        ("cut", 200, ""),
+    ];
+    for (behaviour, status, reason) in cases {
+        let answer = post(
+            &gateway.addr,
+            INFER,
+            &[("x-stub", behaviour), ("x-request-id", behaviour)],
+            &body,
+        );
+        assert_eq!(answer.status, status, "{behaviour}: {answer:?}");
+        assert!(answer.body.contains(reason), "{behaviour}: {}", answer.body);
+    }
+    let large = post(&gateway.addr, INFER, &[("x-request-id", "large")], &"x".repeat(3000));
+    assert_eq!(large.status, 413);
+    assert!(large.body.contains("over 2000 bytes (--max-body)"), "{}", large.body);
+    // A client that leaves mid-body.
+    let mut stream = TcpStream::connect(&gateway.addr).unwrap();
+    write!(
+        stream,
+        "POST {INFER} HTTP/1.1\r\nHost: x\r\nx-request-id: gone\r\nContent-Length: 1000\r\n\r\n{{\"inp"
+    )
+    .unwrap();
+    drop(stream);
+    // The upstream goes away.
+    drop(stub_process);
+    gateway.wait_ready(503);
+    let readyz = probe::get(&gateway.addr, "/readyz", Duration::from_secs(5)).unwrap();
+    assert!(readyz.body.contains("the primary upstream is down"), "{}", readyz.body);
+    let down = post(&gateway.addr, INFER, &[("x-request-id", "down")], &body);
+    assert_eq!(down.status, 503, "{down:?}");
+    assert!(down.body.contains("failed"), "{}", down.body);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    let lines = log_fields(&dir.join("serve.log"));
+    let line = |rid: &str| {
+        lines
+            .iter()
+            .find(|l| field(l, "rid") == Some(rid))
+            .unwrap_or_else(|| panic!("no line for {rid}: {lines:?}"))
+    };
+    assert_eq!(field(line("slow:2"), "gateway"), Some("timeout"));
+    assert_eq!(field(line("garbage"), "gateway"), Some("bad-gateway"));
+    assert_eq!(field(line("close"), "gateway"), Some("bad-gateway"));
+    assert_eq!(field(line("status:500"), "gateway"), None);
+    assert_eq!(field(line("cut"), "gateway"), Some("bad-gateway"));
+    assert_eq!(field(line("large"), "gateway"), Some("too-large"));
+    assert_eq!(field(line("gone"), "aborted"), Some("client"));
+    assert_eq!(field(line("down"), "gateway"), Some("unavailable"));
+    let text = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(
+        text.contains("\" 504 ") && text.contains("\" 499 ") && text.contains("\" 413 "),
+        "{text}"
+    );
+    let verified = verify_log(dir);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+}
