@@ -12,17 +12,20 @@
 //!
 //! - [`proxy`]: the request path, and the answers the gateway makes itself (502/503/504…).
 //! - [`route`]: which package answers — primary, a weighted sticky canary, or a shadow copy.
+//! - [`rollout`] and [`control`]: the canary's steps, promote/abort, and their record.
 //! - [`upstream`]: the pooled client and the health poller behind `/readyz`.
 //! - [`metrics`]: counters and latency histograms for `/metrics` and `/varz`.
 //! - [`monitor`]: the samples that the policy's signals are evaluated over.
 //! - [`protocol`]: the tabular features and predictions read from each protocol's bodies.
 
+pub mod control;
 pub mod error;
 pub mod logger;
 pub mod metrics;
 pub mod monitor;
 pub mod protocol;
 pub mod proxy;
+pub mod rollout;
 pub mod route;
 pub mod upstream;
 
@@ -95,6 +98,11 @@ pub struct Config {
     pub key: SigningKey,
     /// How it is written.
     pub log_options: LogOptions,
+    /// The rollout of the canary (which then starts at its first step's share).
+    pub rollout: Option<rollout::Rollout>,
+    /// Where the documents the gateway makes go (Rollouts, MonitoringReports): the caller
+    /// records them in its store.
+    pub sink: Option<mpsc::Sender<mlspec_spec::Document>>,
     /// The rest.
     pub settings: Settings,
 }
@@ -114,9 +122,17 @@ pub struct Gateway {
     next_id: AtomicU64,
     started: Instant,
     listen: SocketAddr,
+    rollout: std::sync::Mutex<Option<rollout::Rollout>>,
+    sink: Option<mpsc::Sender<mlspec_spec::Document>>,
+    documents_dropped: AtomicU64,
 }
 
 impl Gateway {
+    /// Hands a document to the store's recorder.
+    fn record(&self, document: mlspec_spec::Document) {
+        control::record(self.sink.as_ref(), document, &self.documents_dropped);
+    }
+
     /// A request id for a request that brought none: unique to this gateway's run.
     fn next_request_id(&self) -> String {
         format!("{}-{}", self.nonce, self.next_id.fetch_add(1, Ordering::Relaxed))
@@ -167,6 +183,8 @@ pub async fn run(
         log,
         key,
         log_options,
+        rollout,
+        sink,
         settings,
     } = config;
     let path = log.clone();
@@ -199,9 +217,14 @@ pub async fn run(
         next_id: AtomicU64::new(1),
         started: Instant::now(),
         listen,
+        rollout: std::sync::Mutex::new(rollout),
+        sink,
+        documents_dropped: AtomicU64::new(0),
     });
+    start_rollout(&gateway);
     let mut background = tokio::task::JoinSet::new();
     background.spawn(logger::tick(log_sender.clone()));
+    background.spawn(control::drive(gateway.clone()));
     for arm in arms(&gateway.routes.get()) {
         background.spawn(upstream::poll(
             gateway.client.clone(),
@@ -224,6 +247,18 @@ pub async fn run(
         .map_err(|e| GatewayError::Io(format!("the log thread failed: {e}")))?
         .map_err(|_| GatewayError::Io("the log thread panicked".into()))??;
     Ok(Stopped { lines })
+}
+
+/// Starts the rollout's first step, if there is a rollout.
+fn start_rollout(gateway: &Gateway) {
+    let Ok(mut slot) = gateway.rollout.lock() else {
+        return;
+    };
+    if let Some(rollout) = slot.as_mut() {
+        let basis_points = rollout.start(control::counts(gateway));
+        control::apply(gateway, rollout::Next::Share(basis_points));
+        gateway.record(rollout.document());
+    }
 }
 
 fn arm(writer: &mut LogWriter, package: Package) -> Arm {
@@ -256,6 +291,9 @@ fn router(gateway: Arc<Gateway>) -> Router {
         .route("/readyz", axum::routing::get(readyz))
         .route("/varz", axum::routing::get(varz))
         .route("/metrics", axum::routing::get(metrics_page))
+        .route("/_mlspec/rollout", axum::routing::get(control::status))
+        .route("/_mlspec/rollout/promote", axum::routing::post(control::promote))
+        .route("/_mlspec/rollout/abort", axum::routing::post(control::abort))
         .fallback(proxy::forward)
         .with_state(gateway)
 }
@@ -319,6 +357,8 @@ fn varz_json(gateway: &Gateway) -> serde_json::Value {
         "responses": responses,
         "gatewayErrors": gateway.metrics.gateway_errors(),
         "inFlight": gateway.metrics.in_flight.load(Ordering::Relaxed),
+        "rollout": gateway.rollout.lock().ok().and_then(|r| r.as_ref().map(|r| r.status())),
+        "documentsDropped": gateway.documents_dropped.load(Ordering::Relaxed),
         "log": {
             "path": gateway.log_path.display().to_string(),
             "lines": gateway.log_status.lines.load(Ordering::Relaxed),

@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 GET for probing a step's endpoints (`mlspec step status`, tests).
+//! A minimal HTTP/1.1 GET (and bodiless POST) for probing a step's endpoints (`mlspec step
+//! status`, tests) and acting on a gateway's (`mlspec rollout`).
 //!
 //! Hand-written on std's TcpStream: it only ever talks plain HTTP to a step's own endpoints,
 //! and a full client stack (TLS, pools, redirects) would be dead weight in the binary.
@@ -27,6 +28,15 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
 
 /// [`get`] with an Accept header.
 pub fn get_with(addr: &str, path: &str, accept: &str, timeout: Duration) -> io::Result<Response> {
+    request(addr, "GET", path, accept, timeout)
+}
+
+/// POSTs an empty body to `path` (a control endpoint's action).
+pub fn post(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
+    request(addr, "POST", path, "*/*", timeout)
+}
+
+fn request(addr: &str, method: &str, path: &str, accept: &str, timeout: Duration) -> io::Result<Response> {
     let target = addr
         .to_socket_addrs()?
         .next()
@@ -36,7 +46,7 @@ pub fn get_with(addr: &str, path: &str, accept: &str, timeout: Duration) -> io::
     stream.set_write_timeout(Some(timeout))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: {accept}\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: {accept}\r\nContent-Length: 0\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.take(MAX_RESPONSE).read_to_end(&mut raw)?;

@@ -88,6 +88,8 @@ enum Command {
     /// Serve a signed model package through the gateway: every request forwarded to its model
     /// server and logged, traffic split for rollouts, signals monitored.
     Serve(Box<commands::serve::Args>),
+    /// Promote, abort or show the rollout a gateway (`mlspec serve --canary`) is running.
+    Rollout(commands::rollout::Args),
     Step(commands::step::Args),
     Objectives(commands::objectives::Args),
     Data(Box<commands::data::Args>),
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Command::Db(args) => commands::store::upgrade(args, &choice),
         Command::Server(args) => commands::server::run(args, &choice),
         Command::Serve(args) => commands::serve::run(*args, &choice),
+        Command::Rollout(args) => commands::rollout::run(args),
         Command::Step(args) => commands::step::run(args, &choice),
         Command::Objectives(args) => commands::objectives::run(args, &choice),
         Command::Data(args) => commands::data::run(*args, &choice),

@@ -22,6 +22,7 @@ pub mod objectives;
 pub mod package;
 pub mod pipeline;
 pub mod recreate;
+pub mod rollout;
 pub mod schema;
 pub mod serve;
 pub mod server;

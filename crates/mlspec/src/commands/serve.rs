@@ -8,15 +8,19 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use mlspec_attest::keys::SigningKey;
 use mlspec_attest::log::{Fsync, LogOptions, UnsignedTail};
+use mlspec_gateway::rollout::Rollout;
 use mlspec_gateway::route::CanaryMode;
 use mlspec_gateway::upstream::{Address, HealthCheck};
 use mlspec_gateway::{Config, Package, Settings};
 use mlspec_server::serve::ServeLimits;
+use mlspec_spec::Document;
+use mlspec_spec::kinds::RolloutStrategy;
+use mlspec_spec::newtypes::{Name, ShortText};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::commands::log::{binding, fsync};
 use crate::model_package::{package_dir, read_package, verify_signed_package};
-use crate::store::StoreChoice;
+use crate::store::{LazyStore, StoreChoice, actor};
 use crate::trust::trusted_key;
 
 #[derive(clap::Args)]
@@ -51,6 +55,14 @@ pub struct Args {
     /// Mirror every request to the canary and drop its answers, instead of splitting traffic.
     #[arg(long, requires = "canary")]
     shadow: bool,
+    /// The canary's rollout plan: a Rollout document whose steps' trafficPercent and duration
+    /// are followed (without it, the canary holds --canary-percent until `mlspec rollout
+    /// promote|abort`).
+    #[arg(long, value_name = "FILE", requires = "canary")]
+    rollout: Option<PathBuf>,
+    /// Where the rollout happens, as its record says (default: the plan's, else `production`).
+    #[arg(long, value_name = "NAME")]
+    environment: Option<String>,
     /// The largest request body forwarded, in bytes (larger: 413).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_body: usize,
@@ -85,15 +97,15 @@ pub struct Args {
     addr_file: Option<PathBuf>,
 }
 
-pub fn run(args: Args, _choice: &StoreChoice) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, choice.clone()))
 }
 
-async fn serve(args: Args) -> anyhow::Result<ExitCode> {
+async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
     let key = SigningKey::read(&args.key)?;
     let public = match &args.pubkey {
         Some(path) => trusted_key(path)?,
@@ -117,9 +129,16 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let (sink, recorder) = recorder(choice);
+    let rollout = match &canary {
+        Some((package, basis_points, mode)) => Some(rollout_plan(&args, &primary, package, *basis_points, *mode)?),
+        None => None,
+    };
     let config = Config {
         primary,
         canary,
+        rollout,
+        sink: Some(sink),
         log: args.log.clone(),
         key,
         log_options: LogOptions {
@@ -171,12 +190,84 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         errln!("mlspec serve: stopping: finishing the requests in progress");
     };
     let stopped = mlspec_gateway::run(listener, config, shutdown).await?;
+    // Every document the gateway made is recorded before the command ends.
+    if tokio::time::timeout(Duration::from_secs(30), recorder).await.is_err() {
+        errln!("warning: the store took over 30 s to take the last documents; some were not recorded");
+    }
     errln!(
         "mlspec serve: stopped; {} has {} lines, all signed",
         args.log.display(),
         stopped.lines
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rollout of the canary: the plan of --rollout, or one step held at --canary-percent.
+fn rollout_plan(
+    args: &Args,
+    primary: &Package,
+    canary: &Package,
+    basis_points: u32,
+    mode: CanaryMode,
+) -> anyhow::Result<Rollout> {
+    let mut rollout = match &args.rollout {
+        Some(path) => {
+            let (document, _) = crate::documents::read_one(&path.display().to_string())?;
+            Rollout::planned(document, &canary.reference, &primary.reference)?
+        }
+        None => {
+            let name = format!("{}-rollout", canary.reference.trim_start_matches("ModelPackage/"));
+            let strategy = match mode {
+                CanaryMode::Split => RolloutStrategy::Canary,
+                CanaryMode::Shadow => RolloutStrategy::Shadow,
+            };
+            let percent = f64::from(basis_points) / 100.0;
+            Rollout::held(
+                Name::new(name.as_str())?,
+                &canary.reference,
+                &primary.reference,
+                percent,
+                strategy,
+            )?
+        }
+    };
+    let spec = rollout.spec_mut();
+    if let Some(environment) = &args.environment {
+        spec.environment = ShortText::new(environment.as_str())?;
+    }
+    spec.endpoint = Some(ShortText::new(format!("http://{}", args.listen))?);
+    spec.canary_endpoint = Some(ShortText::new(canary.upstream.to_string())?);
+    Ok(rollout)
+}
+
+/// The task recording the gateway's documents in the store, in order; it ends when the
+/// gateway drops its sender. A document the store refuses or cannot take is said, not fatal:
+/// serving goes on.
+fn recorder(choice: StoreChoice) -> (tokio::sync::mpsc::Sender<Document>, tokio::task::JoinHandle<()>) {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Document>(4096);
+    let task = tokio::spawn(async move {
+        let mut store = LazyStore::new(&choice);
+        let mut said_no_store = false;
+        while let Some(document) = receiver.recv().await {
+            let what = format!("{}/{}", document.kind(), document.metadata.name);
+            match store.for_recording().await {
+                Ok(Some(store)) => {
+                    if let Err(e) = store.apply(std::slice::from_ref(&document), &actor()).await {
+                        errln!("warning: {what} was not recorded: {e}");
+                    }
+                }
+                Ok(None) if !said_no_store => {
+                    errln!(
+                        "note: no store here, so rollouts and monitoring reports are not recorded (`mlspec init` makes one)"
+                    );
+                    said_no_store = true;
+                }
+                Ok(None) => {}
+                Err(e) => errln!("warning: {what} was not recorded: {e:#}"),
+            }
+        }
+    });
+    (sender, task)
 }
 
 /// A package to serve, its signature verified (refused, unless `allow_unverified`, when it

@@ -403,3 +403,307 @@ fn faults_are_answered_with_reasons_and_each_is_logged() {
     let verified = verify_log(dir);
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
 }
+
+/// Two signed packages (churn 1.0.0 in `model`, 2.0.0 in `model2`), a store, and a stub for each.
+fn two_packages(dir: &Path) -> (Process, String, Process, String) {
+    signed_package(dir, "model", "churn", "1.0.0", true);
+    signed_package(dir, "model2", "churn", "2.0.0", true);
+    // The store knows the package (the Rollout refers to it), without the test chain behind it.
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    std::fs::create_dir_all(dir.join("recorded")).unwrap();
+    std::fs::write(dir.join("recorded/weights.bin"), "w").unwrap();
+    let build = mlspec(dir, &["package", "build", "recorded", "--name", "churn", "--version", "2.0.0"]);
+    assert_eq!(build.code, 0, "{}", build.stderr);
+    let (first, upstream) = stub(dir, "stub");
+    let (second, upstream2) = stub(dir, "stub2");
+    (first, upstream, second, upstream2)
+}
+
+/// The stored document of `reference`, as JSON.
+fn stored(dir: &Path, reference: &str) -> serde_json::Value {
+    let out = mlspec(dir, &["get", reference, "-o", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn models_by_rid(dir: &Path) -> std::collections::BTreeMap<String, (String, String)> {
+    log_fields(&dir.join("serve.log"))
+        .iter()
+        .filter_map(|l| {
+            let value = (field(l, "model")?.to_owned(), field(l, "route")?.to_owned());
+            Some((field(l, "rid")?.to_owned(), value))
+        })
+        .collect()
+}
+
+#[test]
+fn a_canary_answers_its_sticky_share_and_an_operator_promotes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_a, upstream, _b, upstream2) = two_packages(dir);
+    let canary = format!("model2=http://{upstream2}");
+    let gateway = serve(
+        dir,
+        "model",
+        &upstream,
+        &["--canary", &canary, "--canary-percent", "30"],
+    );
+    gateway.wait_ready(200);
+    let body = infer_body("c", [1.0, 2.0]);
+    for i in 0..200 {
+        let key = format!("user-{}", i % 100);
+        let rid = format!("split-{i}");
+        let answer = post(
+            &gateway.addr,
+            INFER,
+            &[("x-mlspec-route", &key), ("x-request-id", &rid)],
+            &body,
+        );
+        assert_eq!(answer.status, 200);
+    }
+    post(
+        &gateway.addr,
+        INFER,
+        &[("x-mlspec-route", "canary"), ("x-request-id", "forced")],
+        &body,
+    );
+    let status = mlspec(dir, &["rollout", "status", &gateway.addr]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status
+            .stdout
+            .contains("rollout churn-rollout of ModelPackage/churn: step 1 of 1, inProgress"),
+        "{}",
+        status.stdout
+    );
+    let promote = mlspec(dir, &["rollout", "promote", &gateway.addr]);
+    assert_eq!(promote.code, 0, "{}", promote.stderr);
+    assert!(promote.stdout.contains("succeeded"), "{}", promote.stdout);
+    post(&gateway.addr, INFER, &[("x-request-id", "after")], &body);
+    let again = mlspec(dir, &["rollout", "abort", &gateway.addr]);
+    assert_eq!(again.code, 2, "an ended rollout cannot be aborted");
+    assert!(again.stderr.contains("the rollout is over"), "{}", again.stderr);
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+
+    let routes = models_by_rid(dir);
+    let canary_share = (0..200).filter(|i| routes[&format!("split-{i}")].1 == "canary").count();
+    assert!((35..=85).contains(&canary_share), "{canary_share} of 200 at 30%");
+    for i in 0..100 {
+        // The same key, the same route.
+        assert_eq!(routes[&format!("split-{i}")], routes[&format!("split-{}", i + 100)]);
+    }
+    for (route, model) in routes.values().map(|(m, r)| (r.as_str(), m.as_str())) {
+        let expected = if route == "canary" {
+            "churn@2.0.0"
+        } else {
+            "churn@1.0.0"
+        };
+        assert!(
+            model == expected || route == "primary" && model == "churn@2.0.0",
+            "{route} {model}"
+        );
+    }
+    assert_eq!(routes["forced"], ("churn@2.0.0".to_owned(), "canary".to_owned()));
+    assert_eq!(
+        routes["after"],
+        ("churn@2.0.0".to_owned(), "primary".to_owned()),
+        "promoted: the canary serves all"
+    );
+    let text = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(
+        text.contains("\"POST /_mlspec/events/promote HTTP/1.1\" 200")
+            && text.contains("event=promote from=churn@1.0.0 to=churn@2.0.0"),
+        "{text}"
+    );
+    let rollout = stored(dir, "Rollout/churn-rollout");
+    let spec = &rollout["spec"];
+    assert_eq!(spec["outcome"], "succeeded");
+    assert_eq!(spec["previous"], "ModelPackage/churn");
+    assert_eq!(spec["steps"][0]["trafficPercent"], 30.0);
+    assert_eq!(spec["steps"][0]["decidedBy"], "operator");
+    assert_eq!(
+        spec["steps"][0]["observations"]["requests"].as_f64().unwrap() as usize,
+        canary_share + 1
+    );
+    assert_eq!(spec["steps"][1]["trafficPercent"], 100.0);
+    let verified = verify_log(dir);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    let line = log_fields(&dir.join("serve.log"))
+        .iter()
+        .position(|l| field(l, "rid") == Some("forced"))
+        .unwrap()
+        + 1;
+    let at = format!("serve.log:{line}");
+    let audit = mlspec(
+        dir,
+        &[
+            "log",
+            "audit",
+            &at,
+            "--package",
+            "model2",
+            "--pubkey",
+            "keys/public.pem",
+        ],
+    );
+    assert_eq!(
+        audit.code, 0,
+        "a canary line audits against the canary's package: {}{}",
+        audit.stdout, audit.stderr
+    );
+}
+
+#[test]
+fn a_planned_rollout_steps_on_schedule_and_an_abort_sends_everything_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_a, upstream, _b, upstream2) = two_packages(dir);
+    std::fs::write(
+        dir.join("plan.yaml"),
+        "apiVersion: mlspec/v1\nkind: Rollout\nmetadata:\n  name: churn-2\nspec:\n  package: ModelPackage/churn\n  environment: staging\n  strategy: canary\n  steps:\n    - {trafficPercent: 20, duration: 300ms, result: pending}\n    - {trafficPercent: 50, duration: 1h, result: pending}\n  outcome: pending\n",
+    )
+    .unwrap();
+    let canary = format!("model2=http://{upstream2}");
+    let gateway = serve(
+        dir,
+        "model",
+        &upstream,
+        &["--canary", &canary, "--rollout", "plan.yaml"],
+    );
+    gateway.wait_ready(200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !mlspec(dir, &["rollout", "status", &gateway.addr])
+        .stdout
+        .contains("step 2 of 2")
+    {
+        assert!(Instant::now() < deadline, "the first step never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics = probe::get(&gateway.addr, "/metrics", Duration::from_secs(5))
+        .unwrap()
+        .body;
+    assert!(
+        metrics.contains("mlspec_gateway_canary_traffic_percent 50"),
+        "{metrics}"
+    );
+    let abort = mlspec(dir, &["rollout", "abort", &gateway.addr]);
+    assert_eq!(abort.code, 0, "{}", abort.stderr);
+    assert!(
+        abort.stdout.contains("2. 50% for 1h: failed (operator)"),
+        "{}",
+        abort.stdout
+    );
+    let body = infer_body("a", [1.0, 2.0]);
+    for i in 0..20 {
+        post(
+            &gateway.addr,
+            INFER,
+            &[
+                ("x-mlspec-route", &format!("k{i}")),
+                ("x-request-id", &format!("back-{i}")),
+            ],
+            &body,
+        );
+    }
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    let routes = models_by_rid(dir);
+    assert!((0..20).all(|i| routes[&format!("back-{i}")] == ("churn@1.0.0".to_owned(), "primary".to_owned())));
+    let spec = &stored(dir, "Rollout/churn-2")["spec"];
+    assert_eq!(spec["outcome"], "rolledBack");
+    assert_eq!(spec["environment"], "staging");
+    assert_eq!(spec["steps"][0]["result"], "succeeded");
+    assert_eq!(spec["steps"][0]["decidedBy"], "schedule");
+    assert_eq!(spec["steps"][1]["result"], "failed");
+    let history = mlspec(dir, &["history", "Rollout/churn-2"]);
+    assert!(
+        history.stdout.lines().count() >= 3,
+        "each change is a version: {}",
+        history.stdout
+    );
+}
+
+#[test]
+fn shadow_copies_are_answered_and_logged_but_never_returned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_a, upstream, _b, upstream2) = two_packages(dir);
+    let canary = format!("model2=http://{upstream2}");
+    let gateway = serve(dir, "model", &upstream, &["--canary", &canary, "--shadow"]);
+    gateway.wait_ready(200);
+    let body = infer_body("s", [1.0, 2.0]);
+    for i in 0..10 {
+        let answer = post(
+            &gateway.addr,
+            INFER,
+            &[("x-mlspec-route", "canary"), ("x-request-id", &format!("s-{i}"))],
+            &body,
+        );
+        assert_eq!(answer.status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    let lines = log_fields(&dir.join("serve.log"));
+    let count = |route: &str, model: &str| {
+        lines
+            .iter()
+            .filter(|l| field(l, "route") == Some(route) && field(l, "model") == Some(model))
+            .count()
+    };
+    assert_eq!(count("primary", "churn@1.0.0"), 10);
+    assert_eq!(count("shadow", "churn@2.0.0"), 10);
+}
+
+#[test]
+fn a_killed_gateway_leaves_a_log_that_says_what_is_unsigned_and_a_restart_needs_consent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    signed_package(dir, "model", "churn", "1.0.0", true);
+    let (_stub, upstream) = stub(dir, "stub");
+    let slow_checkpoints = ["--checkpoint-interval", "3600", "--fsync", "line"];
+    let gateway = serve(dir, "model", &upstream, &slow_checkpoints);
+    gateway.wait_ready(200);
+    let body = infer_body("k", [1.0, 2.0]);
+    for i in 0..5 {
+        post(&gateway.addr, INFER, &[("x-request-id", &format!("k-{i}"))], &body);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, _) = gateway.stop(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(code, -1, "killed");
+    let verified = verify_log(dir);
+    assert_eq!(verified.code, 1, "{}{}", verified.stdout, verified.stderr);
+    assert!(
+        verified.stdout.contains("unsigned") || verified.stderr.contains("unsigned"),
+        "{}{}",
+        verified.stdout,
+        verified.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("serve.log")).unwrap().lines().count(),
+        5,
+        "every answered request was logged"
+    );
+    let refused = mlspec(
+        dir,
+        &[
+            "serve",
+            "model",
+            "--upstream",
+            &format!("http://{upstream}"),
+            "--key",
+            "keys/private.pem",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--allow-unsigned-tail"), "{}", refused.stderr);
+    let gateway = serve(dir, "model", &upstream, &["--allow-unsigned-tail"]);
+    gateway.wait_ready(200);
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    let verified = verify_log(dir);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+}
