@@ -105,7 +105,7 @@ pub fn log_event(gateway: &Gateway, event: &str, from: &Arm, to: &Arm, reason: &
 }
 
 fn send_line(gateway: &Gateway, record: LogRequest, binding: BindingId) {
-    let item = Item::Line(Box::new(record), binding);
+    let item = Item::Line(Box::new(record), binding, None);
     // From a runtime thread: wait for room without blocking it; elsewhere (the monitor's
     // thread), block until there is room.
     match tokio::runtime::Handle::try_current() {

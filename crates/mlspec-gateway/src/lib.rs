@@ -16,8 +16,10 @@
 //! - [`upstream`]: the pooled client and the health poller behind `/readyz`.
 //! - [`metrics`]: counters and latency histograms for `/metrics` and `/varz`.
 //! - [`monitor`]: the samples that the policy's signals are evaluated over.
+//! - [`capture`]: the bodies, kept beside the log for monitoring offline.
 //! - [`protocol`]: the tabular features and predictions read from each protocol's bodies.
 
+pub mod capture;
 pub mod control;
 pub mod error;
 pub mod logger;
@@ -94,6 +96,8 @@ pub struct Config {
     pub canary: Option<(Package, u32, CanaryMode)>,
     /// The inference log.
     pub log: PathBuf,
+    /// The capture file for the bodies, if any.
+    pub capture: Option<PathBuf>,
     /// The key its checkpoints are signed with.
     pub key: SigningKey,
     /// How it is written.
@@ -125,6 +129,8 @@ pub struct Gateway {
     rollout: std::sync::Mutex<Option<rollout::Rollout>>,
     sink: Option<mpsc::Sender<mlspec_spec::Document>>,
     documents_dropped: AtomicU64,
+    /// Whether bodies go to the capture file.
+    capturing: bool,
 }
 
 impl Gateway {
@@ -181,12 +187,15 @@ pub async fn run(
         primary,
         canary,
         log,
+        capture,
         key,
         log_options,
         rollout,
         sink,
         settings,
     } = config;
+    let capturing = capture.is_some();
+    let capture = capture.as_deref().map(capture::Writer::open).transpose()?;
     let path = log.clone();
     let first = primary.binding.clone();
     let (mut writer, _) = tokio::task::spawn_blocking(move || LogWriter::open(&path, first, key, log_options))
@@ -199,7 +208,7 @@ pub async fn run(
         mode,
     });
     let log_status = Arc::new(LogStatus::default());
-    let (log_sender, log_thread) = logger::start(writer, log_status.clone());
+    let (log_sender, log_thread) = logger::start(writer, capture, log_status.clone());
     let gateway = Arc::new(Gateway {
         routes: route::Table::new(Routes {
             primary: Arc::new(primary_arm),
@@ -220,6 +229,7 @@ pub async fn run(
         rollout: std::sync::Mutex::new(rollout),
         sink,
         documents_dropped: AtomicU64::new(0),
+        capturing,
     });
     start_rollout(&gateway);
     let mut background = tokio::task::JoinSet::new();

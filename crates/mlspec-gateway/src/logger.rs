@@ -19,8 +19,8 @@ pub const CAPACITY: usize = 65_536;
 
 /// What the log thread is asked to do.
 pub enum Item {
-    /// Append a line.
-    Line(Box<Request>, BindingId),
+    /// Append a line (and its bodies to the capture file, when there is one).
+    Line(Box<Request>, BindingId, Option<Box<crate::capture::Record>>),
     /// Bind later lines to another package (a rollback target); answers its id.
     Bind(Binding, tokio::sync::oneshot::Sender<BindingId>),
     /// Time passed: sync and sign what is due.
@@ -49,6 +49,7 @@ impl LogStatus {
 /// the log's line count.
 pub fn start(
     writer: LogWriter,
+    capture: Option<crate::capture::Writer>,
     status: Arc<LogStatus>,
 ) -> (
     mpsc::Sender<Item>,
@@ -57,7 +58,7 @@ pub fn start(
     let (sender, receiver) = mpsc::channel(CAPACITY);
     let thread = std::thread::Builder::new()
         .name("mlspec-log".into())
-        .spawn(move || run(writer, receiver, &status));
+        .spawn(move || run(Files { log: writer, capture }, receiver, &status));
     let thread = match thread {
         Ok(thread) => thread,
         // The OS refused a thread: nothing can be logged, so nothing may be served.
@@ -83,8 +84,46 @@ pub async fn tick(sender: mpsc::Sender<Item>) {
     }
 }
 
+/// What the thread writes.
+struct Files {
+    log: LogWriter,
+    capture: Option<crate::capture::Writer>,
+}
+
+impl Files {
+    fn handle(&mut self, item: Item) -> Result<(), mlspec_attest::AttestError> {
+        match item {
+            Item::Line(request, binding, captured) => {
+                self.log.append_as(&request, binding)?;
+                match (&mut self.capture, captured) {
+                    (Some(capture), Some(record)) => capture.write(&record).map_err(capture_error),
+                    _ => Ok(()),
+                }
+            }
+            Item::Bind(binding, reply) => {
+                let _ = reply.send(self.log.add_binding(binding));
+                Ok(())
+            }
+            Item::Tick | Item::Close => Ok(()),
+        }
+    }
+
+    /// Hands the batch to the OS, and lets the fsync policy and checkpoint timer run.
+    fn flush(&mut self) -> Result<(), mlspec_attest::AttestError> {
+        if let Some(capture) = &mut self.capture {
+            capture.flush().map_err(capture_error)?;
+        }
+        self.log.flush()?;
+        self.log.tick()
+    }
+}
+
+fn capture_error(e: crate::GatewayError) -> mlspec_attest::AttestError {
+    mlspec_attest::AttestError::new(mlspec_attest::ErrorKind::Io, "capture", e.to_string())
+}
+
 fn run(
-    mut writer: LogWriter,
+    mut files: Files,
     mut receiver: mpsc::Receiver<Item>,
     status: &LogStatus,
 ) -> Result<u64, mlspec_attest::AttestError> {
@@ -97,9 +136,10 @@ fn run(
         let mut next = Some(first);
         while let Some(item) = next {
             if matches!(item, Item::Close) {
-                return writer.close();
+                files.flush()?;
+                return files.log.close();
             }
-            if let Err(e) = handle(&mut writer, item) {
+            if let Err(e) = files.handle(item) {
                 fail(&e);
                 // Requests now find the gateway not ready; what arrives is drained, not written.
                 while receiver.blocking_recv().is_some() {}
@@ -107,24 +147,15 @@ fn run(
             }
             next = receiver.try_recv().ok();
         }
-        let done = writer.flush().and_then(|()| writer.tick());
-        if let Err(e) = done {
+        if let Err(e) = files.flush() {
             fail(&e);
             while receiver.blocking_recv().is_some() {}
             return Err(e);
         }
-        status.lines.store(writer.lines(), std::sync::atomic::Ordering::Relaxed);
+        status
+            .lines
+            .store(files.log.lines(), std::sync::atomic::Ordering::Relaxed);
     }
-    writer.close()
-}
-
-fn handle(writer: &mut LogWriter, item: Item) -> Result<(), mlspec_attest::AttestError> {
-    match item {
-        Item::Line(request, binding) => writer.append_as(&request, binding).map(drop),
-        Item::Bind(binding, reply) => {
-            let _ = reply.send(writer.add_binding(binding));
-            Ok(())
-        }
-        Item::Tick | Item::Close => Ok(()),
-    }
+    files.flush()?;
+    files.log.close()
 }

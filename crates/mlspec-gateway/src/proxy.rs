@@ -28,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc::OwnedPermit;
 
 use crate::Gateway;
+use crate::capture::Record;
 use crate::logger::Item;
 use crate::monitor::Sample;
 use crate::route::{Arm, Route};
@@ -243,6 +244,8 @@ struct Pending {
     content_type: Option<String>,
     /// Whether the answer's head was sent (a client leaving after it keeps the status).
     answering: bool,
+    /// Whether the request is one whose bodies are captured (not a GET or HEAD).
+    method_has_body: bool,
 }
 
 impl Pending {
@@ -300,6 +303,7 @@ impl Pending {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             answering: false,
+            method_has_body: !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD),
         }
     }
 
@@ -318,7 +322,7 @@ impl Pending {
         let response = gateway_answer(status, reason);
         let bytes = serde_json::json!({ "error": reason }).to_string().len() as u64;
         self.record.status = status.as_u16();
-        self.finish(bytes, None, None);
+        self.finish(bytes, None, None, false);
         response
     }
 
@@ -330,7 +334,7 @@ impl Pending {
             .extra
             .insert("error".into(), truncated(reason, HEADER_LIMIT));
         self.record.status = 499;
-        self.finish(0, None, None);
+        self.finish(0, None, None, false);
         gateway_answer(StatusCode::BAD_REQUEST, reason)
     }
 
@@ -352,8 +356,9 @@ impl Pending {
         Response::from_parts(parts, Body::new(tap))
     }
 
-    /// Sends the line (and the monitor's sample); `output` is the answer's digest and prefix.
-    fn finish(&mut self, bytes: u64, digest: Option<String>, output: Option<Bytes>) {
+    /// Sends the line (and the monitor's sample, and the capture); `output` is the start of
+    /// the answer, `truncated` whether there was more.
+    fn finish(&mut self, bytes: u64, digest: Option<String>, output: Option<Bytes>, truncated: bool) {
         let Some(permit) = self.permit.take() else {
             return;
         };
@@ -369,7 +374,7 @@ impl Pending {
         gateway
             .metrics
             .answered(self.route, self.record.status, elapsed.as_secs_f64());
-        gateway.sample(Sample {
+        let sample = Sample {
             time: self.record.time.unwrap_or_else(Utc::now),
             route: self.route,
             status: self.record.status,
@@ -379,9 +384,11 @@ impl Pending {
             content_type: self.content_type.take(),
             input: self.input.take(),
             output,
-        });
+        };
+        let captured = (gateway.capturing && self.method_has_body).then(|| Box::new(Record::of(&sample, truncated)));
+        gateway.sample(sample);
         let record = std::mem::take(&mut self.record);
-        permit.send(Item::Line(Box::new(record), self.binding));
+        permit.send(Item::Line(Box::new(record), self.binding, captured));
     }
 }
 
@@ -393,7 +400,7 @@ impl Drop for Pending {
             if !self.answering {
                 self.record.status = 499;
             }
-            self.finish(0, None, None);
+            self.finish(0, None, None, false);
         }
     }
 }
@@ -422,7 +429,8 @@ impl Tap {
         }
         let digest = format!("sha256:{}", hex::encode(std::mem::take(&mut self.hasher).finalize()));
         let output = Bytes::from(std::mem::take(&mut self.prefix));
-        pending.finish(self.bytes, Some(digest), Some(output));
+        let truncated = self.bytes > output.len() as u64;
+        pending.finish(self.bytes, Some(digest), Some(output), truncated);
     }
 }
 

@@ -36,6 +36,11 @@ pub struct Args {
     /// The inference log it appends to.
     #[arg(long, value_name = "FILE", default_value = "serve.log")]
     log: PathBuf,
+    /// Also keep every request's and answer's body here (JSON Lines, checked against the log's
+    /// digests), so that `mlspec monitor LOG --capture FILE` can compute drift and performance
+    /// again offline.
+    #[arg(long, value_name = "FILE")]
+    capture: Option<PathBuf>,
     /// The private key that signs the log's checkpoints.
     #[arg(long, value_name = "KEY")]
     key: PathBuf,
@@ -140,6 +145,7 @@ async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
         rollout,
         sink: Some(sink),
         log: args.log.clone(),
+        capture: args.capture.clone(),
         key,
         log_options: LogOptions {
             fsync: args.fsync,

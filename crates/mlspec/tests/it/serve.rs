@@ -217,7 +217,7 @@ fn requests_are_forwarded_answered_and_logged_bound_to_the_package() {
     let dir = tmp.path();
     signed_package(dir, "model", "churn", "1.0.0", true);
     let (_stub, upstream) = stub(dir, "stub");
-    let gateway = serve(dir, "model", &upstream, &[]);
+    let gateway = serve(dir, "model", &upstream, &["--capture", "capture.jsonl"]);
     gateway.wait_ready(200);
     let mut sent = Vec::new();
     for i in 0..5 {
@@ -256,6 +256,17 @@ fn requests_are_forwarded_answered_and_logged_bound_to_the_package() {
         assert_eq!(field(line, "route"), Some("primary"));
         assert_eq!(field(line, "in"), Some(sha256(body).as_str()));
         assert_eq!(field(line, "out"), Some(sha256(answer).as_str()));
+    }
+    let captured: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("capture.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(captured.len(), 5, "the bodies of the 5 POSTs, not the GET");
+    for (i, (body, answer)) in sent.iter().enumerate() {
+        assert_eq!(captured[i]["rid"], format!("req-{i}"));
+        assert_eq!(captured[i]["input"], body.as_str());
+        assert_eq!(captured[i]["output"], answer.as_str());
     }
     let verified = verify_log(dir);
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
@@ -412,7 +423,10 @@ fn two_packages(dir: &Path) -> (Process, String, Process, String) {
     assert_eq!(mlspec(dir, &["init"]).code, 0);
     std::fs::create_dir_all(dir.join("recorded")).unwrap();
     std::fs::write(dir.join("recorded/weights.bin"), "w").unwrap();
-    let build = mlspec(dir, &["package", "build", "recorded", "--name", "churn", "--version", "2.0.0"]);
+    let build = mlspec(
+        dir,
+        &["package", "build", "recorded", "--name", "churn", "--version", "2.0.0"],
+    );
     assert_eq!(build.code, 0, "{}", build.stderr);
     let (first, upstream) = stub(dir, "stub");
     let (second, upstream2) = stub(dir, "stub2");
