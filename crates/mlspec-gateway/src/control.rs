@@ -222,3 +222,65 @@ pub fn record(
         dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// The most labels one feedback post may carry.
+const MAX_FEEDBACK_BYTES: usize = 64 << 20;
+
+/// `POST /_mlspec/feedback` (loopback only): delayed labels, `{"labels": [{"rid": …, "label":
+/// …}]}`, joined by request id to the predictions the monitor keeps. Answers how many matched
+/// and up to 20 ids that matched none.
+pub async fn feedback(State(gateway): State<Arc<Gateway>>, request: axum::extract::Request) -> Response {
+    let refuse = |status: StatusCode, reason: String| (status, axum::Json(json!({ "error": reason }))).into_response();
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    if !peer.is_some_and(|ip| ip.is_loopback()) {
+        return refuse(StatusCode::FORBIDDEN, "feedback is only accepted from the gateway's own host (loopback)".into());
+    }
+    let Some(monitor) = gateway.monitor.clone() else {
+        return refuse(StatusCode::NOT_FOUND, "the gateway watches no policy (serve it with --policy)".into());
+    };
+    let (parts, body) = request.into_parts();
+    let body = match mlspec_server::read_body(&parts.headers, body, MAX_FEEDBACK_BYTES, gateway.settings.body_timeout).await {
+        Ok(body) => body,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("cannot read the labels: {e:?}")),
+    };
+    let labels = match parse_labels(&body) {
+        Ok(labels) => labels,
+        Err(reason) => return refuse(StatusCode::BAD_REQUEST, reason),
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if monitor.try_send(crate::watcher::Input::Labels(labels, reply)).is_err() {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the monitor is busy; send the labels again".into());
+    }
+    match answer.await {
+        Ok((matched, unmatched)) => axum::Json(json!({ "matched": matched, "unmatchedExamples": unmatched })).into_response(),
+        Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the monitor stopped".into()),
+    }
+}
+
+/// `{"labels": [{"rid": "…", "label": 1}, …]}` as (request id, label) pairs.
+pub fn parse_labels(body: &[u8]) -> Result<Vec<(String, crate::protocol::Scalar)>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Labels {
+        labels: Vec<Label>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Label {
+        rid: String,
+        label: serde_json::Value,
+    }
+    let parsed: Labels = serde_json::from_slice(body).map_err(|e| format!("the labels are not {{\"labels\": [{{\"rid\", \"label\"}}]}}: {e}"))?;
+    Ok(parsed.labels.into_iter().map(|l| (l.rid, scalar(l.label))).collect())
+}
+
+/// A JSON label as a value.
+pub fn scalar(value: serde_json::Value) -> crate::protocol::Scalar {
+    use crate::protocol::Scalar;
+    match value {
+        serde_json::Value::Number(n) => n.as_f64().map_or(Scalar::Missing, Scalar::Number),
+        serde_json::Value::String(s) => Scalar::Text(s),
+        serde_json::Value::Bool(b) => Scalar::Bool(b),
+        _ => Scalar::Missing,
+    }
+}

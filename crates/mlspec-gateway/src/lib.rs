@@ -16,7 +16,9 @@
 //! - [`upstream`]: the pooled client and the health poller behind `/readyz`.
 //! - [`metrics`]: counters and latency histograms for `/metrics` and `/varz`.
 //! - [`monitor`]: the samples that the policy's signals are evaluated over.
-//! - [`capture`]: the bodies, kept beside the log for monitoring offline.
+//! - [`watcher`]: the monitor thread — windows evaluated, reports recorded, rollbacks done.
+//! - [`capture`]: the bodies, kept beside the log for monitoring offline; [`replay`]: a
+//!   recorded log monitored offline with the same signals.
 //! - [`protocol`]: the tabular features and predictions read from each protocol's bodies.
 
 pub mod capture;
@@ -26,10 +28,12 @@ pub mod logger;
 pub mod metrics;
 pub mod monitor;
 pub mod protocol;
+pub mod replay;
 pub mod proxy;
 pub mod rollout;
 pub mod route;
 pub mod upstream;
+pub mod watcher;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -107,6 +111,8 @@ pub struct Config {
     /// Where the documents the gateway makes go (Rollouts, MonitoringReports): the caller
     /// records them in its store.
     pub sink: Option<mpsc::Sender<mlspec_spec::Document>>,
+    /// The policy watched, if any.
+    pub monitoring: Option<watcher::Monitoring>,
     /// The rest.
     pub settings: Settings,
 }
@@ -120,7 +126,8 @@ pub struct Gateway {
     log_path: PathBuf,
     metrics: Metrics,
     settings: Settings,
-    monitor: Option<mpsc::Sender<Sample>>,
+    monitor: Option<std::sync::mpsc::SyncSender<watcher::Input>>,
+    latest: watcher::Latest,
     shadow_slots: Arc<Semaphore>,
     nonce: String,
     next_id: AtomicU64,
@@ -147,7 +154,7 @@ impl Gateway {
     /// Hands a sample to the monitor, if one runs (dropped and counted when it is behind).
     fn sample(&self, sample: Sample) {
         if let Some(monitor) = &self.monitor
-            && monitor.try_send(sample).is_err()
+            && monitor.try_send(watcher::Input::Sample(Box::new(sample))).is_err()
         {
             self.metrics.samples_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -192,8 +199,16 @@ pub async fn run(
         log_options,
         rollout,
         sink,
+        monitoring,
         settings,
     } = config;
+    let (monitor, monitor_inputs) = match monitoring.is_some() {
+        true => {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(watcher::CAPACITY);
+            (Some(sender), Some(receiver))
+        }
+        false => (None, None),
+    };
     let capturing = capture.is_some();
     let capture = capture.as_deref().map(capture::Writer::open).transpose()?;
     let path = log.clone();
@@ -220,7 +235,8 @@ pub async fn run(
         log_path: log,
         metrics: Metrics::default(),
         settings,
-        monitor: None,
+        monitor,
+        latest: watcher::Latest::default(),
         shadow_slots: Arc::new(Semaphore::new(SHADOW_SLOTS)),
         nonce: nonce(),
         next_id: AtomicU64::new(1),
@@ -232,6 +248,9 @@ pub async fn run(
         capturing,
     });
     start_rollout(&gateway);
+    if let (Some(monitoring), Some(inputs)) = (monitoring, monitor_inputs) {
+        watcher::start(Arc::downgrade(&gateway), monitoring, inputs, tokio::runtime::Handle::current())?;
+    }
     let mut background = tokio::task::JoinSet::new();
     background.spawn(logger::tick(log_sender.clone()));
     background.spawn(control::drive(gateway.clone()));
@@ -304,6 +323,7 @@ fn router(gateway: Arc<Gateway>) -> Router {
         .route("/_mlspec/rollout", axum::routing::get(control::status))
         .route("/_mlspec/rollout/promote", axum::routing::post(control::promote))
         .route("/_mlspec/rollout/abort", axum::routing::post(control::abort))
+        .route("/_mlspec/feedback", axum::routing::post(control::feedback))
         .fallback(proxy::forward)
         .with_state(gateway)
 }
@@ -369,6 +389,7 @@ fn varz_json(gateway: &Gateway) -> serde_json::Value {
         "inFlight": gateway.metrics.in_flight.load(Ordering::Relaxed),
         "rollout": gateway.rollout.lock().ok().and_then(|r| r.as_ref().map(|r| r.status())),
         "documentsDropped": gateway.documents_dropped.load(Ordering::Relaxed),
+        "monitoring": monitoring_json(gateway),
         "log": {
             "path": gateway.log_path.display().to_string(),
             "lines": gateway.log_status.lines.load(Ordering::Relaxed),
@@ -378,7 +399,29 @@ fn varz_json(gateway: &Gateway) -> serde_json::Value {
     })
 }
 
-async fn metrics_page(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+async fn monitoring_json(gateway: &Gateway) -> serde_json::Value {
+    if gateway.monitor.is_none() {
+        return serde_json::Value::Null;
+    }
+    let signals: Vec<serde_json::Value> = gateway
+        .latest
+        .signals
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|((route, signal), (value, breached))| json!({ "route": route, "signal": signal, "value": value, "breached": breached }))
+        .collect();
+    let actions = gateway.latest.actions.lock().map(|a| a.clone()).unwrap_or_default();
+    json!({
+        "reports": gateway.latest.reports.load(Ordering::Relaxed),
+        "signals": signals,
+        "actions": actions,
+        "samplesDropped": gateway.metrics.samples_dropped.load(Ordering::Relaxed),
+    })
+}
+
+fn metrics_page(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = render_metrics(&gateway, format);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
@@ -456,6 +499,12 @@ fn render_metrics(gateway: &Gateway, format: Format) -> String {
         "Lines written to the inference log.",
         &[(String::new(), gateway.log_status.lines.load(Ordering::Relaxed) as f64)],
     );
+    let signals = gateway.latest.signals.lock().map(|s| s.clone()).unwrap_or_default();
+    let label = |route: &str, signal: &str| format!("{{route=\"{}\",signal=\"{}\"}}", escape_label(route), escape_label(signal));
+    let values: Vec<(String, f64)> = signals.iter().map(|((r, s), (v, _))| (label(r, s), *v)).collect();
+    let breached: Vec<(String, f64)> = signals.iter().map(|((r, s), (_, b))| (label(r, s), f64::from(u8::from(*b)))).collect();
+    page.gauge("mlspec_gateway_signal_value", "The monitoring policy's signals, as the last window found them.", &values);
+    page.gauge("mlspec_gateway_signal_breached", "1 when the signal breached its threshold in the last window.", &breached);
     page.counter(
         "mlspec_gateway_monitor_samples_dropped",
         "Requests the monitor skipped because it was behind.",

@@ -28,15 +28,29 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
 
 /// [`get`] with an Accept header.
 pub fn get_with(addr: &str, path: &str, accept: &str, timeout: Duration) -> io::Result<Response> {
-    request(addr, "GET", path, accept, timeout)
+    request(addr, "GET", path, &[("Accept", accept)], b"", timeout)
 }
 
-/// POSTs an empty body to `path` (a control endpoint's action).
-pub fn post(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
-    request(addr, "POST", path, "*/*", timeout)
+/// POSTs a JSON `body` (or nothing) to `path` (a control endpoint's action).
+pub fn post(addr: &str, path: &str, body: &[u8], timeout: Duration) -> io::Result<Response> {
+    post_with(addr, path, body, &[], timeout)
 }
 
-fn request(addr: &str, method: &str, path: &str, accept: &str, timeout: Duration) -> io::Result<Response> {
+/// [`post`] with more headers.
+pub fn post_with(addr: &str, path: &str, body: &[u8], headers: &[(&str, &str)], timeout: Duration) -> io::Result<Response> {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    request(addr, "POST", path, &all, body, timeout)
+}
+
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<Response> {
     let target = addr
         .to_socket_addrs()?
         .next()
@@ -46,8 +60,14 @@ fn request(addr: &str, method: &str, path: &str, accept: &str, timeout: Duration
     stream.set_write_timeout(Some(timeout))?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: {accept}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     )?;
+    for (name, value) in headers {
+        write!(stream, "{name}: {value}\r\n")?;
+    }
+    write!(stream, "\r\n")?;
+    stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.take(MAX_RESPONSE).read_to_end(&mut raw)?;
     parse(&raw)

@@ -25,6 +25,7 @@ mod examples;
 mod files;
 mod inputs;
 mod model_package;
+mod monitoring;
 mod openlineage;
 mod pipeline;
 mod progress;
@@ -90,6 +91,9 @@ enum Command {
     Serve(Box<commands::serve::Args>),
     /// Promote, abort or show the rollout a gateway (`mlspec serve --canary`) is running.
     Rollout(commands::rollout::Args),
+    /// Evaluate a MonitoringPolicy over a recorded inference log (offline), or join delayed
+    /// labels to logged requests (`monitor feedback`).
+    Monitor(Box<commands::monitor::Args>),
     Step(commands::step::Args),
     Objectives(commands::objectives::Args),
     Data(Box<commands::data::Args>),
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Server(args) => commands::server::run(args, &choice),
         Command::Serve(args) => commands::serve::run(*args, &choice),
         Command::Rollout(args) => commands::rollout::run(args),
+        Command::Monitor(args) => commands::monitor::run(*args, &choice),
         Command::Step(args) => commands::step::run(args, &choice),
         Command::Objectives(args) => commands::objectives::run(args, &choice),
         Command::Data(args) => commands::data::run(*args, &choice),

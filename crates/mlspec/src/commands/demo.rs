@@ -33,11 +33,14 @@ pub struct Args {
     keep_on_failure: bool,
 }
 
-/// The demo pipeline's own steps (its modules call them).
+mod serving;
+
+/// The demo pipeline's own steps (its modules call them), and its model server.
 #[derive(clap::Subcommand)]
 enum DemoStep {
     Train(TrainArgs),
     Predict(PredictArgs),
+    ModelServer(serving::ModelServerArgs),
 }
 
 /// Fit the demo's churn model (logistic regression on age, income and tenure) to a training
@@ -154,6 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             predict(&Model::load(&step.model)?, &step.data, &step.out)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(DemoStep::ModelServer(server)) => return serving::model_server(&server),
         None => {}
     }
     let dir = match args.dir {
@@ -348,38 +352,7 @@ fn stages(dir: PathBuf) -> anyhow::Result<ExitCode> {
             "--require-objectives-met",
         ],
     )?;
-    let requests = requests(&model, &dir.join("parts/holdback.parquet"))?;
-    demo.stage_with_input(
-        "13 inference log",
-        &[
-            "log",
-            "append",
-            "serve.log",
-            "--key",
-            "keys/private.pem",
-            "--package",
-            "model",
-            "--checkpoint-every",
-            "4",
-        ],
-        &requests,
-    )?;
-    demo.stage(
-        "13 log verify",
-        &["log", "verify", "serve.log", "--pubkey", "keys/public.pem"],
-    )?;
-    demo.stage(
-        "audit",
-        &[
-            "log",
-            "audit",
-            "serve.log:3",
-            "--package",
-            "model",
-            "--pubkey",
-            "keys/public.pem",
-        ],
-    )?;
+    serving::stages(&demo)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -803,26 +776,4 @@ fn predict(model: &Model, part: &Path, out: &Path) -> anyhow::Result<()> {
         writeln!(csv, "{label},{},{score:.6},{gender},{country}", u8::from(score > 0.5))?;
     }
     std::fs::write(out, csv).with_context(|| format!("cannot write {}", out.display()))
-}
-
-/// Five requests answered by the model, as `log append` reads them.
-fn requests(model: &Model, part: &Path) -> anyhow::Result<String> {
-    let mut out = String::new();
-    for (i, (features, _, _, _, row)) in read_rows(part)?.into_iter().take(5).enumerate() {
-        let score = model.score(features);
-        let request = serde_json::json!({
-            "client": format!("10.0.0.{}", i + 1),
-            "method": "POST",
-            "path": "/v2/models/churn/infer",
-            "status": 200,
-            "bytes": 48,
-            "user_agent": "mlspec-demo",
-            "request_id": format!("req-{row}"),
-            "latency_ms": 1.5 + i as f64,
-            "time": format!("2026-11-30T12:00:0{i}Z"),
-            "output_digest": Digest::sha256_of(format!("{score:.6}")),
-        });
-        writeln!(out, "{request}")?;
-    }
-    Ok(out)
 }

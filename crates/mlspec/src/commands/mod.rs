@@ -17,6 +17,7 @@ pub mod lineage;
 pub mod list;
 pub mod log;
 pub mod migrate;
+pub mod monitor;
 pub mod new;
 pub mod objectives;
 pub mod package;

@@ -37,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let addr = target.addr.trim_start_matches("http://").trim_end_matches('/');
     let timeout = Duration::from_secs(10);
     let response = match method {
-        "POST" => mlspec_server::probe::post(addr, path, timeout),
+        "POST" => mlspec_server::probe::post(addr, path, b"", timeout),
         _ => mlspec_server::probe::get(addr, path, timeout),
     }
     .with_context(|| format!("cannot reach the gateway at {addr}: is `mlspec serve` running there?"))?;

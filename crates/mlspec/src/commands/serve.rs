@@ -11,6 +11,7 @@ use mlspec_attest::log::{Fsync, LogOptions, UnsignedTail};
 use mlspec_gateway::rollout::Rollout;
 use mlspec_gateway::route::CanaryMode;
 use mlspec_gateway::upstream::{Address, HealthCheck};
+use mlspec_gateway::watcher::{Monitoring, RollbackPlan};
 use mlspec_gateway::{Config, Package, Settings};
 use mlspec_server::serve::ServeLimits;
 use mlspec_spec::Document;
@@ -68,6 +69,18 @@ pub struct Args {
     /// Where the rollout happens, as its record says (default: the plan's, else `production`).
     #[arg(long, value_name = "NAME")]
     environment: Option<String>,
+    /// The MonitoringPolicy whose signals are evaluated live over its windows (each window a
+    /// MonitoringReport in the store; /varz and /metrics show the latest).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The training DataProfile drift is measured against (default: the policy's `baseline`,
+    /// from the store).
+    #[arg(long, value_name = "PROFILE", requires = "policy")]
+    baseline: Option<PathBuf>,
+    /// The policy's rollback target and its model server: PACKAGE=URL (verified when the
+    /// trigger fires; traffic moves only if it verifies).
+    #[arg(long, value_name = "PACKAGE=URL", requires = "policy")]
+    rollback_to: Option<String>,
     /// The largest request body forwarded, in bytes (larger: 413).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_body: usize,
@@ -134,6 +147,10 @@ async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let monitoring = match &args.policy {
+        Some(path) => Some(monitoring(&args, path, &primary, &public, &choice).await?),
+        None => None,
+    };
     let (sink, recorder) = recorder(choice);
     let rollout = match &canary {
         Some((package, basis_points, mode)) => Some(rollout_plan(&args, &primary, package, *basis_points, *mode)?),
@@ -144,6 +161,7 @@ async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
         canary,
         rollout,
         sink: Some(sink),
+        monitoring,
         log: args.log.clone(),
         capture: args.capture.clone(),
         key,
@@ -274,6 +292,58 @@ fn recorder(choice: StoreChoice) -> (tokio::sync::mpsc::Sender<Document>, tokio:
         }
     });
     (sender, task)
+}
+
+/// The policy to watch, and its rollback made ready.
+async fn monitoring(
+    args: &Args,
+    path: &Path,
+    primary: &Package,
+    public: &mlspec_attest::keys::PublicKey,
+    choice: &StoreChoice,
+) -> anyhow::Result<Monitoring> {
+    let mut store = LazyStore::new(choice);
+    let policy = crate::monitoring::load(path, args.baseline.as_deref(), &mut store).await?;
+    if policy.spec.target.to_string() != primary.reference {
+        errln!(
+            "warning: {} watches {}, but the gateway serves {}",
+            path.display(),
+            policy.spec.target,
+            primary.reference
+        );
+    }
+    let rollback = match (&policy.spec.rollback, &args.rollback_to) {
+        (None, Some(_)) => bail!("--rollback-to is given but {} has no `rollback`", path.display()),
+        (Some(rollback), None) => bail!(
+            "{} rolls back to {}: say where it is served with --rollback-to PACKAGE=URL",
+            path.display(),
+            rollback.target
+        ),
+        (None, None) => None,
+        (Some(rollback), Some(text)) => {
+            let (dir, url) = text
+                .split_once('=')
+                .with_context(|| format!("--rollback-to `{text}` is not PACKAGE=URL"))?;
+            let (document, _) = read_package(&package_dir(Path::new(dir)))?;
+            let reference = format!("ModelPackage/{}", document.metadata.name);
+            if reference != rollback.target.to_string() {
+                bail!("--rollback-to {dir} is {reference}, but the policy rolls back to {}", rollback.target);
+            }
+            Address::parse(url)?;
+            let (dir, url, public) = (PathBuf::from(dir), url.to_owned(), public.clone());
+            let prepare = Box::new(move || trusted_package(&dir, &url, &public, false).map_err(|e| format!("{e:#}")));
+            Some(RollbackPlan {
+                target: reference,
+                automatic: rollback.automatic,
+                prepare,
+            })
+        }
+    };
+    Ok(Monitoring {
+        policy: policy.name,
+        watch: policy.watch,
+        rollback,
+    })
 }
 
 /// A package to serve, its signature verified (refused, unless `allow_unverified`, when it
