@@ -14,7 +14,8 @@
 //! - [`route`]: which package answers — primary, a weighted sticky canary, or a shadow copy.
 //! - [`upstream`]: the pooled client and the health poller behind `/readyz`.
 //! - [`metrics`]: counters and latency histograms for `/metrics` and `/varz`.
-//! - [`monitor`]: the samples that the policy's signals are evaluated over.
+//! - [`monitor`]: the samples, and the policy's signals evaluated over windows of them
+//!   ([`monitor::Watch`]).
 //! - [`protocol`]: the tabular features and predictions read from each protocol's bodies.
 
 pub mod error;
