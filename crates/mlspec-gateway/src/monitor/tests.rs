@@ -402,6 +402,26 @@ fn prediction_drift_without_a_baseline_column_compares_with_the_first_window() {
 }
 
 #[test]
+fn prediction_drift_of_an_output_the_baseline_has_compares_with_the_baseline_at_once() {
+    let mut watch = watch(json!([signal("age-out", "predictionDrift", json!({"feature": "age"}))]));
+    for i in 0..40 {
+        let mut s = sample(i, Route::Primary, 200, 1.0, "r");
+        s.output = Some(oip_answer("age", (60 + i) as f64));
+        watch.add(&s);
+    }
+    let report = watch.evaluate(at(60_000)).remove(0);
+    let age = observed(&report, "age-out");
+    assert!(age.breached && age.samples == Some(40), "{age:?}");
+    assert_eq!(examples(age), ["mean 39.5 → 79.5"]);
+}
+
+#[test]
+fn a_watch_can_move_to_the_monitor_thread() {
+    fn send<T: Send + 'static>(_: &T) {}
+    send(&watch(json!([signal("errors", "errorRate", json!({}))])));
+}
+
+#[test]
 fn performance_counts_the_labels_received_in_time_for_a_window() {
     let mut watch = watch(json!([
         signal(
