@@ -15,7 +15,8 @@
 //! - [`rollout`] and [`control`]: the canary's steps, promote/abort, and their record.
 //! - [`upstream`]: the pooled client and the health poller behind `/readyz`.
 //! - [`metrics`]: counters and latency histograms for `/metrics` and `/varz`.
-//! - [`monitor`]: the samples that the policy's signals are evaluated over.
+//! - [`monitor`]: the samples, and the policy's signals evaluated over windows of them
+//!   ([`monitor::Watch`]).
 //! - [`watcher`]: the monitor thread — windows evaluated, reports recorded, rollbacks done.
 //! - [`capture`]: the bodies, kept beside the log for monitoring offline; [`replay`]: a
 //!   recorded log monitored offline with the same signals.
