@@ -231,28 +231,43 @@ const MAX_FEEDBACK_BYTES: usize = 64 << 20;
 /// and up to 20 ids that matched none.
 pub async fn feedback(State(gateway): State<Arc<Gateway>>, request: axum::extract::Request) -> Response {
     let refuse = |status: StatusCode, reason: String| (status, axum::Json(json!({ "error": reason }))).into_response();
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
     if !peer.is_some_and(|ip| ip.is_loopback()) {
-        return refuse(StatusCode::FORBIDDEN, "feedback is only accepted from the gateway's own host (loopback)".into());
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "feedback is only accepted from the gateway's own host (loopback)".into(),
+        );
     }
     let Some(monitor) = gateway.monitor.clone() else {
-        return refuse(StatusCode::NOT_FOUND, "the gateway watches no policy (serve it with --policy)".into());
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "the gateway watches no policy (serve it with --policy)".into(),
+        );
     };
     let (parts, body) = request.into_parts();
-    let body = match mlspec_server::read_body(&parts.headers, body, MAX_FEEDBACK_BYTES, gateway.settings.body_timeout).await {
-        Ok(body) => body,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("cannot read the labels: {e:?}")),
-    };
+    let body =
+        match mlspec_server::read_body(&parts.headers, body, MAX_FEEDBACK_BYTES, gateway.settings.body_timeout).await {
+            Ok(body) => body,
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("cannot read the labels: {e:?}")),
+        };
     let labels = match parse_labels(&body) {
         Ok(labels) => labels,
         Err(reason) => return refuse(StatusCode::BAD_REQUEST, reason),
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
     if monitor.try_send(crate::watcher::Input::Labels(labels, reply)).is_err() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the monitor is busy; send the labels again".into());
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the monitor is busy; send the labels again".into(),
+        );
     }
     match answer.await {
-        Ok((matched, unmatched)) => axum::Json(json!({ "matched": matched, "unmatchedExamples": unmatched })).into_response(),
+        Ok((matched, unmatched)) => {
+            axum::Json(json!({ "matched": matched, "unmatchedExamples": unmatched })).into_response()
+        }
         Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the monitor stopped".into()),
     }
 }
@@ -270,7 +285,8 @@ pub fn parse_labels(body: &[u8]) -> Result<Vec<(String, crate::protocol::Scalar)
         rid: String,
         label: serde_json::Value,
     }
-    let parsed: Labels = serde_json::from_slice(body).map_err(|e| format!("the labels are not {{\"labels\": [{{\"rid\", \"label\"}}]}}: {e}"))?;
+    let parsed: Labels = serde_json::from_slice(body)
+        .map_err(|e| format!("the labels are not {{\"labels\": [{{\"rid\", \"label\"}}]}}: {e}"))?;
     Ok(parsed.labels.into_iter().map(|l| (l.rid, scalar(l.label))).collect())
 }
 

@@ -29,8 +29,8 @@ pub mod logger;
 pub mod metrics;
 pub mod monitor;
 pub mod protocol;
-pub mod replay;
 pub mod proxy;
+pub mod replay;
 pub mod rollout;
 pub mod route;
 pub mod upstream;
@@ -250,7 +250,12 @@ pub async fn run(
     });
     start_rollout(&gateway);
     if let (Some(monitoring), Some(inputs)) = (monitoring, monitor_inputs) {
-        watcher::start(Arc::downgrade(&gateway), monitoring, inputs, tokio::runtime::Handle::current())?;
+        watcher::start(
+            Arc::downgrade(&gateway),
+            monitoring,
+            inputs,
+            tokio::runtime::Handle::current(),
+        )?;
     }
     let mut background = tokio::task::JoinSet::new();
     background.spawn(logger::tick(log_sender.clone()));
@@ -400,7 +405,7 @@ fn varz_json(gateway: &Gateway) -> serde_json::Value {
     })
 }
 
-async fn monitoring_json(gateway: &Gateway) -> serde_json::Value {
+fn monitoring_json(gateway: &Gateway) -> serde_json::Value {
     if gateway.monitor.is_none() {
         return serde_json::Value::Null;
     }
@@ -422,7 +427,7 @@ async fn monitoring_json(gateway: &Gateway) -> serde_json::Value {
     })
 }
 
-fn metrics_page(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+async fn metrics_page(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = render_metrics(&gateway, format);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
@@ -501,11 +506,28 @@ fn render_metrics(gateway: &Gateway, format: Format) -> String {
         &[(String::new(), gateway.log_status.lines.load(Ordering::Relaxed) as f64)],
     );
     let signals = gateway.latest.signals.lock().map(|s| s.clone()).unwrap_or_default();
-    let label = |route: &str, signal: &str| format!("{{route=\"{}\",signal=\"{}\"}}", escape_label(route), escape_label(signal));
+    let label = |route: &str, signal: &str| {
+        format!(
+            "{{route=\"{}\",signal=\"{}\"}}",
+            escape_label(route),
+            escape_label(signal)
+        )
+    };
     let values: Vec<(String, f64)> = signals.iter().map(|((r, s), (v, _))| (label(r, s), *v)).collect();
-    let breached: Vec<(String, f64)> = signals.iter().map(|((r, s), (_, b))| (label(r, s), f64::from(u8::from(*b)))).collect();
-    page.gauge("mlspec_gateway_signal_value", "The monitoring policy's signals, as the last window found them.", &values);
-    page.gauge("mlspec_gateway_signal_breached", "1 when the signal breached its threshold in the last window.", &breached);
+    let breached: Vec<(String, f64)> = signals
+        .iter()
+        .map(|((r, s), (_, b))| (label(r, s), f64::from(u8::from(*b))))
+        .collect();
+    page.gauge(
+        "mlspec_gateway_signal_value",
+        "The monitoring policy's signals, as the last window found them.",
+        &values,
+    );
+    page.gauge(
+        "mlspec_gateway_signal_breached",
+        "1 when the signal breached its threshold in the last window.",
+        &breached,
+    );
     page.counter(
         "mlspec_gateway_monitor_samples_dropped",
         "Requests the monitor skipped because it was behind.",

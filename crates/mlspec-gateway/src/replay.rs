@@ -112,7 +112,10 @@ pub fn replay(
         close_windows(watch, last, &mut replay.reports);
     }
     let unmatched: Vec<&String> = labels.keys().filter(|id| !used_labels.contains(*id)).collect();
-    replay.labels_unmatched = (unmatched.len() as u64, unmatched.into_iter().take(20).cloned().collect());
+    replay.labels_unmatched = (
+        unmatched.len() as u64,
+        unmatched.into_iter().take(20).cloned().collect(),
+    );
     Ok(replay)
 }
 
@@ -178,8 +181,14 @@ mod tests {
 
     #[test]
     fn both_layouts_times_are_read() {
-        assert_eq!(line_time("06/Dec/2026:07:41:48 +0000").map(|t| t.timestamp()), Some(1_796_542_908));
-        assert_eq!(line_time("2026-12-06T07:41:48.250Z").map(|t| t.timestamp_millis()), Some(1_796_542_908_250));
+        assert_eq!(
+            line_time("06/Dec/2026:07:41:48 +0000").map(|t| t.timestamp()),
+            Some(1_796_542_908)
+        );
+        assert_eq!(
+            line_time("2026-12-06T07:41:48.250Z").map(|t| t.timestamp_millis()),
+            Some(1_796_542_908_250)
+        );
         assert_eq!(line_time("yesterday"), None);
     }
 }

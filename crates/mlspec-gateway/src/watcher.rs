@@ -38,7 +38,10 @@ pub enum Input {
     /// An answered request.
     Sample(Box<Sample>),
     /// Delayed ground truth, by request id; answers how many matched, and a few that did not.
-    Labels(Vec<(String, Scalar)>, tokio::sync::oneshot::Sender<(usize, Vec<String>)>),
+    Labels(
+        Vec<(String, Scalar)>,
+        tokio::sync::oneshot::Sender<(usize, Vec<String>)>,
+    ),
 }
 
 /// How a rollback target becomes a package to serve: verified, at the moment of the switch.
@@ -97,7 +100,10 @@ fn run(
     let mut health_checked = Utc::now();
     loop {
         let due = monitoring.watch.next_due();
-        let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(Duration::from_millis(250));
+        let wait = (due - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_millis(250));
         match receiver.recv_timeout(wait) {
             Ok(Input::Sample(sample)) => monitoring.watch.add(&sample),
             Ok(Input::Labels(labels, reply)) => {
@@ -150,31 +156,77 @@ fn act_on(gateway: &Gateway, monitoring: &mut Monitoring, window: WindowReport, 
     };
     report.package = arm.as_ref().and_then(|a| a.package.parse().ok());
     report.source = ShortText::new(format!("http://{}", gateway.listen)).ok();
-    let rollout = gateway.rollout.lock().ok().and_then(|r| r.as_ref().map(|r| r.document().metadata.name.clone()));
+    let rollout = gateway
+        .rollout
+        .lock()
+        .ok()
+        .and_then(|r| r.as_ref().map(|r| r.document().metadata.name.clone()));
     report.rollout = rollout.map(|name| Ref::named(mlspec_spec::Kind::Rollout, name));
-    let name = report_name(&monitoring.policy, &window.route, report.window_end);
-    let reference = name.as_ref().map(|n| Ref::named(mlspec_spec::Kind::MonitoringReport, n.clone()));
+    let reference = report_name(&monitoring.policy, &window.route, report.window_end)
+        .map(|n| Ref::named(mlspec_spec::Kind::MonitoringReport, n));
     if window.route == "canary" && !window.breached.is_empty() {
         let reason = format!("the canary breached {}", window.breached.join(", "));
         let evidence = names(&window.breached);
-        if let Some(status) = control::decide(gateway, Decision::Abort(mlspec_spec::kinds::Decider::Monitoring, reference.clone().into_iter().collect(), reason.clone())) {
+        if let Some(status) = control::decide(
+            gateway,
+            Decision::Abort(
+                mlspec_spec::kinds::Decider::Monitoring,
+                reference.clone().into_iter().collect(),
+                reason.clone(),
+            ),
+        ) {
             let target = routes.primary.package.parse().ok();
-            report.actions.push(action(ActionType::Rollback, target, evidence, ActionResult::Done, &format!("{reason}: rollout {} rolled back", status["name"].as_str().unwrap_or("?"))));
+            report.actions.push(action(
+                ActionType::Rollback,
+                target,
+                evidence,
+                ActionResult::Done,
+                &format!(
+                    "{reason}: rollout {} rolled back",
+                    status["name"].as_str().unwrap_or("?")
+                ),
+            ));
         }
     }
     if window.rollback_due
         && let Some(plan) = &monitoring.rollback
     {
-        report.actions.push(roll_back(gateway, &routes, plan, &window.breached, runtime));
+        report
+            .actions
+            .push(roll_back(gateway, &routes, plan, &window.breached, runtime));
     }
     remember(gateway, &window.route, &report);
-    if let Some(name) = name {
-        gateway.record(Document {
-            api_version: ApiVersion::V1,
-            metadata: Metadata::named(name),
-            spec: Spec::MonitoringReport(report),
-        });
+    if let Some(document) = report_document(&monitoring.policy, &window.route, report) {
+        gateway.record(document);
     }
+}
+
+/// A window's report as a document named `POLICY-ROUTE-YYYYMMDD-HHMMSS[-mmm]`, labelled for
+/// queries (`--label breached=true`, `--where 'labels.action = "rollback"'`): `policy`,
+/// `route`, `breached` (`true`/`false`) and, when one was taken, `action`.
+pub fn report_document(policy: &Name, route: &str, report: MonitoringReportSpec) -> Option<Document> {
+    let mut metadata = Metadata::named(report_name(policy, route, report.window_end)?);
+    let breached = report.signals.iter().any(|s| s.breached);
+    let action = report.actions.last().map(|a| match a.action_type {
+        ActionType::Alert => "alert",
+        ActionType::Rollback => "rollback",
+        ActionType::Retrain => "retrain",
+    });
+    let labels = [
+        ("policy", Some(policy.as_str())),
+        ("route", Some(route)),
+        ("breached", Some(if breached { "true" } else { "false" })),
+        ("action", action),
+    ];
+    metadata.labels = labels
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.parse().ok()?, value?.parse().ok()?)))
+        .collect();
+    Some(Document {
+        api_version: ApiVersion::V1,
+        metadata,
+        spec: Spec::MonitoringReport(report),
+    })
 }
 
 /// `POLICY-ROUTE-YYYYMMDD-HHMMSS[-mmm]`.
@@ -191,7 +243,13 @@ fn names(signals: &[String]) -> Vec<Name> {
     signals.iter().filter_map(|s| Name::new(s.as_str()).ok()).collect()
 }
 
-fn action(kind: ActionType, target: Option<Ref>, evidence: Vec<Name>, result: ActionResult, detail: &str) -> MonitoringAction {
+fn action(
+    kind: ActionType,
+    target: Option<Ref>,
+    evidence: Vec<Name>,
+    result: ActionResult,
+    detail: &str,
+) -> MonitoringAction {
     MonitoringAction {
         action_type: kind,
         at: Utc::now(),
@@ -204,12 +262,21 @@ fn action(kind: ActionType, target: Option<Ref>, evidence: Vec<Name>, result: Ac
 
 /// The rollback the trigger calls for: carried out (automatic, target verified), refused
 /// (target not verified), or advised (not automatic).
-fn roll_back(gateway: &Gateway, routes: &Routes, plan: &RollbackPlan, breached: &[String], runtime: &tokio::runtime::Handle) -> MonitoringAction {
+fn roll_back(
+    gateway: &Gateway,
+    routes: &Routes,
+    plan: &RollbackPlan,
+    breached: &[String],
+    runtime: &tokio::runtime::Handle,
+) -> MonitoringAction {
     let target: Option<Ref> = plan.target.parse().ok();
     let evidence = names(breached);
     let why = format!("breached: {}", breached.join(", "));
     if !plan.automatic {
-        let detail = format!("{why}; rolling back to {} is advised (the policy's rollback is not automatic)", plan.target);
+        let detail = format!(
+            "{why}; rolling back to {} is advised (the policy's rollback is not automatic)",
+            plan.target
+        );
         return action(ActionType::Alert, target, evidence, ActionResult::Done, &detail);
     }
     if routes.primary.package == plan.target {
@@ -218,7 +285,10 @@ fn roll_back(gateway: &Gateway, routes: &Routes, plan: &RollbackPlan, breached: 
     }
     match (plan.prepare)() {
         Err(reason) => {
-            let detail = format!("{why}; the rollback target {} does not verify, so traffic did not move: {reason}", plan.target);
+            let detail = format!(
+                "{why}; the rollback target {} does not verify, so traffic did not move: {reason}",
+                plan.target
+            );
             control::log_event(gateway, "rollback-refused", &routes.primary, &routes.primary, &detail);
             action(ActionType::Alert, target, evidence, ActionResult::Refused, &detail)
         }
@@ -227,12 +297,23 @@ fn roll_back(gateway: &Gateway, routes: &Routes, plan: &RollbackPlan, breached: 
             if let Ok(mut rollout) = gateway.rollout.lock()
                 && let Some(rollout) = rollout.as_mut()
             {
-                rollout.abort(mlspec_spec::kinds::Decider::Monitoring, control::counts(gateway), Vec::new(), &why);
+                rollout.abort(
+                    mlspec_spec::kinds::Decider::Monitoring,
+                    control::counts(gateway),
+                    Vec::new(),
+                    &why,
+                );
                 gateway.record(rollout.document());
             }
-            gateway.routes.set(Routes { primary: arm.clone(), canary: None });
+            gateway.routes.set(Routes {
+                primary: arm.clone(),
+                canary: None,
+            });
             control::log_event(gateway, "rollback", &routes.primary, &arm, &why);
-            let detail = format!("{why}; all traffic moved from {} to {}", routes.primary.binding.model, arm.binding.model);
+            let detail = format!(
+                "{why}; all traffic moved from {} to {}",
+                routes.primary.binding.model, arm.binding.model
+            );
             action(ActionType::Rollback, target, evidence, ActionResult::Done, &detail)
         }
     }
@@ -241,7 +322,10 @@ fn roll_back(gateway: &Gateway, routes: &Routes, plan: &RollbackPlan, breached: 
 /// The arm of a verified rollback target: bound in the log, its health polled.
 fn switch_to(gateway: &Gateway, package: Package, runtime: &tokio::runtime::Handle) -> Arm {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let bound = gateway.log.blocking_send(crate::logger::Item::Bind(package.binding.clone(), reply)).is_ok();
+    let bound = gateway
+        .log
+        .blocking_send(crate::logger::Item::Bind(package.binding.clone(), reply))
+        .is_ok();
     let binding_id = match bound {
         true => answer.blocking_recv().unwrap_or(mlspec_attest::log::BindingId::FIRST),
         false => mlspec_attest::log::BindingId::FIRST,
@@ -269,7 +353,10 @@ fn remember(gateway: &Gateway, route: &str, report: &MonitoringReportSpec) {
     latest.reports.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if let Ok(mut signals) = latest.signals.lock() {
         for observed in &report.signals {
-            signals.insert((route.to_owned(), observed.name.to_string()), (observed.value, observed.breached));
+            signals.insert(
+                (route.to_owned(), observed.name.to_string()),
+                (observed.value, observed.breached),
+            );
         }
     }
     if let Ok(mut actions) = latest.actions.lock() {

@@ -37,7 +37,13 @@ pub fn post(addr: &str, path: &str, body: &[u8], timeout: Duration) -> io::Resul
 }
 
 /// [`post`] with more headers.
-pub fn post_with(addr: &str, path: &str, body: &[u8], headers: &[(&str, &str)], timeout: Duration) -> io::Result<Response> {
+pub fn post_with(
+    addr: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> io::Result<Response> {
     let mut all = vec![("Content-Type", "application/json")];
     all.extend_from_slice(headers);
     request(addr, "POST", path, &all, body, timeout)

@@ -37,7 +37,10 @@ pub async fn load(path: &Path, baseline: Option<&Path>, store: &mut LazyStore<'_
         bail!("{shown} is {}, not a MonitoringPolicy", document.spec.kind());
     };
     let profile = match (baseline, &spec.baseline) {
-        (Some(file), _) => Some(profile_of(read_one(&file.display().to_string())?.0, &file.display().to_string())?),
+        (Some(file), _) => Some(profile_of(
+            read_one(&file.display().to_string())?.0,
+            &file.display().to_string(),
+        )?),
         (None, Some(reference)) => {
             let store = store
                 .get()
@@ -53,7 +56,12 @@ pub async fn load(path: &Path, baseline: Option<&Path>, store: &mut LazyStore<'_
 
 impl Policy {
     /// Compiles a policy's signals against its baseline; `shown` names it in errors.
-    pub fn compile(name: Name, spec: MonitoringPolicySpec, baseline: Option<&DataProfileSpec>, shown: &str) -> anyhow::Result<Policy> {
+    pub fn compile(
+        name: Name,
+        spec: MonitoringPolicySpec,
+        baseline: Option<&DataProfileSpec>,
+        shown: &str,
+    ) -> anyhow::Result<Policy> {
         let watch = Watch::new(name.as_str(), &spec, baseline).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(|p| format!("{shown}: {p}")).collect();
             anyhow::anyhow!("the policy cannot be watched:\n  {}", lines.join("\n  "))
@@ -74,7 +82,11 @@ fn profile_of(document: Document, shown: &str) -> anyhow::Result<DataProfileSpec
 /// per line).
 pub fn read_labels(path: &Path) -> anyhow::Result<HashMap<String, Scalar>> {
     let shown = path.display().to_string();
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let pairs = match extension.as_str() {
         "json" => {
             let text = crate::inputs::read_text(path, 256 << 20)?;
@@ -103,13 +115,22 @@ fn table_labels(path: &Path) -> anyhow::Result<Vec<(String, Scalar)>> {
     let mut columns = read_columns(path)?;
     let position = |names: &[&str]| columns.iter().position(|(name, _)| names.contains(&name.as_str()));
     let (Some(ids), Some(labels)) = (position(&["rid", "request_id"]), position(&["label"])) else {
-        bail!("{shown} has no `rid` (or `request_id`) and `label` columns; it has: {}", columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "{shown} has no `rid` (or `request_id`) and `label` columns; it has: {}",
+            columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        );
     };
     let label_column = std::mem::replace(&mut columns[labels].1, Column::Texts(Vec::new()));
     let id_texts = texts(&columns[ids].1);
     let values: Vec<Scalar> = match label_column {
-        Column::Numbers(numbers) => numbers.into_iter().map(|n| n.map_or(Scalar::Missing, Scalar::Number)).collect(),
-        Column::Texts(texts) => texts.into_iter().map(|t| t.map_or(Scalar::Missing, Scalar::Text)).collect(),
+        Column::Numbers(numbers) => numbers
+            .into_iter()
+            .map(|n| n.map_or(Scalar::Missing, Scalar::Number))
+            .collect(),
+        Column::Texts(texts) => texts
+            .into_iter()
+            .map(|t| t.map_or(Scalar::Missing, Scalar::Text))
+            .collect(),
     };
     Ok(id_texts
         .into_iter()
@@ -124,7 +145,15 @@ fn texts(column: &Column) -> Vec<Option<String>> {
         Column::Texts(texts) => texts.clone(),
         Column::Numbers(numbers) => numbers
             .iter()
-            .map(|n| n.map(|n| if n.fract() == 0.0 { format!("{}", n as i64) } else { n.to_string() }))
+            .map(|n| {
+                n.map(|n| {
+                    if n.fract() == 0.0 {
+                        format!("{}", n as i64)
+                    } else {
+                        n.to_string()
+                    }
+                })
+            })
             .collect(),
     }
 }

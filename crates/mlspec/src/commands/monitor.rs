@@ -11,13 +11,14 @@ use anyhow::{Context as _, bail};
 use mlspec_gateway::monitor::WindowReport;
 use mlspec_gateway::protocol::Scalar;
 use mlspec_gateway::replay::{Replay, replay};
+use mlspec_spec::Document;
 use mlspec_spec::kinds::{Comparison, MonitoringPolicySpec, Signal, SignalType, Threshold};
 use mlspec_spec::newtypes::{DurationText, Key, Name, ShortText};
-use mlspec_spec::{ApiVersion, Document, Metadata, Spec};
 
-use crate::documents::{Encoding, document_text};
+use crate::documents::document_text;
 use crate::monitoring::{Policy, load, read_labels};
 use crate::store::{LazyStore, StoreChoice, block_on, record};
+use mlspec_spec::validate::Encoding;
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -138,7 +139,10 @@ async fn offline(log: &Path, source: Source, common: &Common, choice: &StoreChoi
     let documents = documents(&policy.name, log, &replayed);
     print_reports(&replayed.reports);
     if let Some(out) = &common.out {
-        let texts: Vec<String> = documents.iter().map(|d| document_text(d, Encoding::Yaml)).collect::<Result<_, _>>()?;
+        let texts: Vec<String> = documents
+            .iter()
+            .map(|d| document_text(d, Encoding::Yaml))
+            .collect::<Result<_, _>>()?;
         crate::files::write_whole(out, texts.join("---\n").as_bytes(), None)?;
     }
     if !common.no_record && !documents.is_empty() {
@@ -160,7 +164,10 @@ fn say_what_was_read(log: &Path, replayed: &Replay, common: &Common) {
         }
     );
     if replayed.mismatched > 0 {
-        errln!("warning: {} captured bodies are not the ones the log's digests name; they were not used", replayed.mismatched);
+        errln!(
+            "warning: {} captured bodies are not the ones the log's digests name; they were not used",
+            replayed.mismatched
+        );
     }
     if replayed.unreadable_count > 0 {
         errln!("warning: {} lines could not be read:", replayed.unreadable_count);
@@ -170,34 +177,35 @@ fn say_what_was_read(log: &Path, replayed: &Replay, common: &Common) {
     }
     if common.labels.is_some() {
         let (count, examples) = &replayed.labels_unmatched;
-        errln!("labels: {} joined to a request, {count} matched no request{}", replayed.labels_matched, match examples.is_empty() {
-            true => String::new(),
-            false => format!(" (e.g. {})", examples.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
-        });
+        errln!(
+            "labels: {} joined to a request, {count} matched no request{}",
+            replayed.labels_matched,
+            match examples.is_empty() {
+                true => String::new(),
+                false => format!(
+                    " (e.g. {})",
+                    examples.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                ),
+            }
+        );
     }
 }
 
 /// The reports as documents, named `POLICY-ROUTE-END`, their source the log's lines.
 fn documents(policy: &Name, log: &Path, replayed: &Replay) -> Vec<Document> {
-    let source = format!("{}:1-{}", log.file_name().map_or_else(|| log.display().to_string(), |n| n.to_string_lossy().into_owned()), replayed.lines);
+    let source = format!(
+        "{}:1-{}",
+        log.file_name()
+            .map_or_else(|| log.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        replayed.lines
+    );
     replayed
         .reports
         .iter()
         .filter_map(|window| {
             let mut report = window.report.clone();
             report.source = ShortText::new(source.as_str()).ok();
-            let end = report.window_end;
-            let millis = end.timestamp_subsec_millis();
-            let time = match millis {
-                0 => end.format("%Y%m%d-%H%M%S").to_string(),
-                _ => format!("{}-{millis:03}", end.format("%Y%m%d-%H%M%S")),
-            };
-            let name = Name::new(format!("{policy}-{}-{time}", window.route).as_str()).ok()?;
-            Some(Document {
-                api_version: ApiVersion::V1,
-                metadata: Metadata::named(name),
-                spec: Spec::MonitoringReport(report),
-            })
+            mlspec_gateway::watcher::report_document(policy, &window.route, report)
         })
         .collect()
 }
@@ -212,16 +220,50 @@ fn print_reports(reports: &[WindowReport]) {
                 window.route.clone(),
                 signal.name.to_string(),
                 format!("{:.4}", signal.value),
-                format!("{} {}", serde_json::to_value(signal.threshold.op).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), signal.threshold.value),
+                format!(
+                    "{} {}",
+                    serde_json::to_value(signal.threshold.op)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    signal.threshold.value
+                ),
                 signal.samples.map_or_else(String::new, |n| n.to_string()),
-                if signal.breached { "BREACHED".into() } else { "ok".into() },
+                if signal.breached {
+                    "BREACHED".into()
+                } else {
+                    "ok".into()
+                },
             ]);
         }
         for skipped in &window.report.skipped {
-            rows.push(vec![end.clone(), window.route.clone(), skipped.name.to_string(), "-".into(), "-".into(), "-".into(), format!("skipped: {}", skipped.reason)]);
+            rows.push(vec![
+                end.clone(),
+                window.route.clone(),
+                skipped.name.to_string(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                format!("skipped: {}", skipped.reason),
+            ]);
         }
     }
-    outln!("{}", crate::table::render(&["WINDOW END", "ROUTE", "SIGNAL", "VALUE", "BREACHED IF", "SAMPLES", "RESULT"], &rows).trim_end());
+    outln!(
+        "{}",
+        crate::table::render(
+            &[
+                "WINDOW END",
+                "ROUTE",
+                "SIGNAL",
+                "VALUE",
+                "BREACHED IF",
+                "SAMPLES",
+                "RESULT"
+            ],
+            &rows
+        )
+        .trim_end()
+    );
 }
 
 fn feedback_run(args: FeedbackArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -237,7 +279,10 @@ fn feedback_run(args: FeedbackArgs, choice: &StoreChoice) -> anyhow::Result<Exit
         no_record: args.no_record,
     };
     if args.capture.is_none() {
-        bail!("{}: the predictions are in the capture file the gateway kept; give it with --capture FILE", args.target);
+        bail!(
+            "{}: the predictions are in the capture file the gateway kept; give it with --capture FILE",
+            args.target
+        );
     }
     let source = match args.policy {
         Some(policy) => Source::Policy(policy),
@@ -252,17 +297,36 @@ fn send(addr: &str, labels: &HashMap<String, Scalar>) -> anyhow::Result<ExitCode
     let body = serde_json::json!({
         "labels": labels.iter().map(|(rid, label)| serde_json::json!({ "rid": rid, "label": label_json(label) })).collect::<Vec<_>>()
     });
-    let response = mlspec_server::probe::post(addr, "/_mlspec/feedback", body.to_string().as_bytes(), Duration::from_secs(60))
-        .with_context(|| format!("cannot reach the gateway at {addr}: is `mlspec serve` running there?"))?;
-    let answer: serde_json::Value = serde_json::from_str(&response.body)
-        .with_context(|| format!("{addr} answered {} with something other than JSON: is it a gateway?", response.status))?;
+    let response = mlspec_server::probe::post(
+        addr,
+        "/_mlspec/feedback",
+        body.to_string().as_bytes(),
+        Duration::from_secs(60),
+    )
+    .with_context(|| format!("cannot reach the gateway at {addr}: is `mlspec serve` running there?"))?;
+    let answer: serde_json::Value = serde_json::from_str(&response.body).with_context(|| {
+        format!(
+            "{addr} answered {} with something other than JSON: is it a gateway?",
+            response.status
+        )
+    })?;
     if response.status != 200 {
-        bail!("{addr} refused the labels: {} (HTTP {})", answer["error"].as_str().unwrap_or("no reason given"), response.status);
+        bail!(
+            "{addr} refused the labels: {} (HTTP {})",
+            answer["error"].as_str().unwrap_or("no reason given"),
+            response.status
+        );
     }
     let matched = answer["matched"].as_u64().unwrap_or(0);
     let unmatched = labels.len() as u64 - matched;
     outln!("{matched} labels joined to a request, {unmatched} matched no request the gateway keeps");
-    let examples: Vec<&str> = answer["unmatchedExamples"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).take(5).collect();
+    let examples: Vec<&str> = answer["unmatchedExamples"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .take(5)
+        .collect();
     if !examples.is_empty() {
         outln!("  e.g. {}", examples.join(", "));
     }
@@ -281,14 +345,21 @@ fn label_json(label: &Scalar) -> serde_json::Value {
 /// A policy that only reports performance: classification metrics for categorical (or
 /// whole-number) labels, regression metrics otherwise; never breached.
 fn performance_policy(labels: &HashMap<String, Scalar>, window: &str) -> anyhow::Result<MonitoringPolicySpec> {
-    let numeric = labels.values().any(|l| matches!(l, Scalar::Number(n) if n.fract() != 0.0));
+    let numeric = labels
+        .values()
+        .any(|l| matches!(l, Scalar::Number(n) if n.fract() != 0.0));
     let never = |op: Comparison| Threshold {
         op,
         value: if op == Comparison::Gt { f64::MAX } else { f64::MIN },
     };
     let metrics: &[(&str, Comparison)] = match numeric {
         true => &[("mae", Comparison::Gt), ("rmse", Comparison::Gt)],
-        false => &[("accuracy", Comparison::Lt), ("precision", Comparison::Lt), ("recall", Comparison::Lt), ("f1", Comparison::Lt)],
+        false => &[
+            ("accuracy", Comparison::Lt),
+            ("precision", Comparison::Lt),
+            ("recall", Comparison::Lt),
+            ("f1", Comparison::Lt),
+        ],
     };
     let window = DurationText::new(window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
     let signals = metrics

@@ -148,7 +148,10 @@ async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let monitoring = match &args.policy {
-        Some(path) => Some(monitoring(&args, path, &primary, &public, &choice).await?),
+        Some(path) => {
+            let served = [Some(&primary), canary.as_ref().map(|(package, _, _)| package)];
+            Some(monitoring(&args, path, &served, &public, &choice).await?)
+        }
         None => None,
     };
     let (sink, recorder) = recorder(choice);
@@ -298,18 +301,17 @@ fn recorder(choice: StoreChoice) -> (tokio::sync::mpsc::Sender<Document>, tokio:
 async fn monitoring(
     args: &Args,
     path: &Path,
-    primary: &Package,
+    served: &[Option<&Package>],
     public: &mlspec_attest::keys::PublicKey,
     choice: &StoreChoice,
 ) -> anyhow::Result<Monitoring> {
     let mut store = LazyStore::new(choice);
     let policy = crate::monitoring::load(path, args.baseline.as_deref(), &mut store).await?;
-    if policy.spec.target.to_string() != primary.reference {
+    let target = policy.spec.target.to_string();
+    if !served.iter().flatten().any(|package| package.reference == target) {
         errln!(
-            "warning: {} watches {}, but the gateway serves {}",
-            path.display(),
-            policy.spec.target,
-            primary.reference
+            "warning: {} watches {target}, which the gateway does not serve",
+            path.display()
         );
     }
     let rollback = match (&policy.spec.rollback, &args.rollback_to) {
@@ -327,7 +329,10 @@ async fn monitoring(
             let (document, _) = read_package(&package_dir(Path::new(dir)))?;
             let reference = format!("ModelPackage/{}", document.metadata.name);
             if reference != rollback.target.to_string() {
-                bail!("--rollback-to {dir} is {reference}, but the policy rolls back to {}", rollback.target);
+                bail!(
+                    "--rollback-to {dir} is {reference}, but the policy rolls back to {}",
+                    rollback.target
+                );
             }
             Address::parse(url)?;
             let (dir, url, public) = (PathBuf::from(dir), url.to_owned(), public.clone());

@@ -721,3 +721,364 @@ fn a_killed_gateway_leaves_a_log_that_says_what_is_unsigned_and_a_restart_needs_
     let verified = verify_log(dir);
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
 }
+
+/// A baseline profile of features `a` and `b` (500 rows), as `data profile` writes it.
+fn baseline(dir: &Path) {
+    let mut csv = String::from("a,b\n");
+    for i in 0..500 {
+        csv.push_str(&format!("{},{}\n", feature(i, 37), feature(i, 53)));
+    }
+    std::fs::write(dir.join("base.csv"), csv).unwrap();
+    let profile = mlspec(
+        dir,
+        &["data", "profile", "base.csv", "--out", "base.profile.yaml", "--quiet"],
+    );
+    assert_eq!(profile.code, 0, "{}", profile.stderr);
+}
+
+/// A deterministic spread of values in [-5, 5).
+fn feature(i: usize, stride: usize) -> f64 {
+    ((i * stride) % 100) as f64 / 10.0 - 5.0
+}
+
+const WATCH: &str = "apiVersion: mlspec/v1
+kind: MonitoringPolicy
+metadata:
+  name: watch
+spec:
+  target: ModelPackage/churn
+  columns: [a, b]
+  signals:
+    - {name: a-drift, type: drift, feature: a, threshold: {op: '>', value: 0.3}, window: 1s, minRequests: 10}
+    - {name: errors, type: errorRate, threshold: {op: '>', value: 0.5}, window: 1s}
+    - {name: accuracy, type: performance, feature: predict, threshold: {op: '<', value: 0.1}, window: 1s}
+  rollback:
+    target: ModelPackage/churn-stable
+    automatic: true
+    trigger: {signals: [a-drift], when: any, consecutive: 1}
+";
+
+/// Sends `n` requests with ids `PREFIX-i`, feature `a` shifted by `shift`.
+fn send_rows(addr: &str, prefix: &str, n: usize, shift: f64) {
+    for i in 0..n {
+        let body = infer_body(&format!("{prefix}-{i}"), [feature(i, 37) + shift, feature(i, 53)]);
+        let answer = post(addr, INFER, &[("x-request-id", &format!("{prefix}-{i}"))], &body);
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+}
+
+/// The store, the packages `model` (churn 1.0.0) and `stable` (churn-stable 0.9.0), their
+/// stubs, the baseline and the policy (applied).
+fn watched(dir: &Path) -> (Process, String, Process, String) {
+    signed_package(dir, "model", "churn", "1.0.0", true);
+    signed_package(dir, "stable", "churn-stable", "0.9.0", true);
+    assert_eq!(mlspec(dir, &["init"]).code, 0);
+    for name in ["churn", "churn-stable"] {
+        let recorded = dir.join(format!("recorded-{name}"));
+        std::fs::create_dir_all(&recorded).unwrap();
+        std::fs::write(recorded.join("w"), name).unwrap();
+        let build = mlspec(
+            dir,
+            &[
+                "package",
+                "build",
+                recorded.to_str().unwrap(),
+                "--name",
+                name,
+                "--version",
+                "1.0.0",
+            ],
+        );
+        assert_eq!(build.code, 0, "{}", build.stderr);
+    }
+    baseline(dir);
+    std::fs::write(dir.join("policy.yaml"), WATCH).unwrap();
+    let applied = mlspec(dir, &["apply", "policy.yaml"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let (first, upstream) = stub(dir, "stub");
+    let (second, upstream2) = stub(dir, "stub2");
+    (first, upstream, second, upstream2)
+}
+
+fn watching_gateway(dir: &Path, upstream: &str, upstream2: &str) -> Gateway {
+    let rollback_to = format!("stable=http://{upstream2}");
+    let args = [
+        "--policy",
+        "policy.yaml",
+        "--baseline",
+        "base.profile.yaml",
+        "--rollback-to",
+        &rollback_to,
+        "--capture",
+        "capture.jsonl",
+    ];
+    let gateway = serve(dir, "model", upstream, &args);
+    gateway.wait_ready(200);
+    gateway
+}
+
+/// Polls /varz until the monitoring section has an action; it.
+fn wait_for_action(gateway: &Gateway) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let varz: serde_json::Value =
+            serde_json::from_str(&probe::get(&gateway.addr, "/varz", Duration::from_secs(5)).unwrap().body).unwrap();
+        if let Some(action) = varz["monitoring"]["actions"].as_array().and_then(|a| a.first()) {
+            return action.clone();
+        }
+        assert!(Instant::now() < deadline, "no action within 15 s: {varz}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn drift_breaches_a_window_and_the_rollback_moves_traffic_to_the_verified_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_a, upstream, _b, upstream2) = watched(dir);
+    let gateway = watching_gateway(dir, &upstream, &upstream2);
+    send_rows(&gateway.addr, "normal", 30, 0.0);
+    std::thread::sleep(Duration::from_millis(1100));
+    send_rows(&gateway.addr, "drifted", 40, 20.0);
+    let action = wait_for_action(&gateway);
+    assert_eq!(action["type"], "rollback", "{action}");
+    assert_eq!(action["result"], "done", "{action}");
+    assert_eq!(action["target"], "ModelPackage/churn-stable");
+    assert_eq!(action["evidence"], serde_json::json!(["a-drift"]));
+    send_rows(&gateway.addr, "after", 5, 0.0);
+    let metrics = probe::get(&gateway.addr, "/metrics", Duration::from_secs(5))
+        .unwrap()
+        .body;
+    assert!(
+        metrics.contains("mlspec_gateway_signal_breached{route=\"primary\",signal=\"a-drift\"}"),
+        "{metrics}"
+    );
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+
+    let routes = models_by_rid(dir);
+    assert_eq!(routes["normal-0"].0, "churn@1.0.0");
+    assert!(
+        (0..5).all(|i| routes[&format!("after-{i}")].0 == "churn-stable@0.9.0"),
+        "{routes:?}"
+    );
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(
+        log.contains("event=rollback from=churn@1.0.0") && log.contains("to=churn-stable@0.9.0"),
+        "{log}"
+    );
+    assert_eq!(verify_log(dir).code, 0);
+    let breached = mlspec(dir, &["list", "MonitoringReport", "--label", "breached=true"]);
+    assert_eq!(breached.code, 0, "{}", breached.stderr);
+    let name = breached
+        .stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap();
+    let report = &stored(dir, &format!("MonitoringReport/{name}"))["spec"];
+    assert_eq!(report["policy"], "MonitoringPolicy/watch");
+    assert_eq!(report["package"], "ModelPackage/churn");
+    let drift = report["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "a-drift")
+        .unwrap();
+    assert!(
+        drift["value"].as_f64().unwrap() > 0.3 && drift["breached"] == true,
+        "{drift}"
+    );
+    assert!(drift["examples"][0].as_str().unwrap().starts_with("mean "), "{drift}");
+    assert_eq!(report["actions"][0]["type"], "rollback");
+
+    // The same signals offline, from the log and the bodies it captured.
+    let offline = mlspec(
+        dir,
+        &[
+            "monitor",
+            "serve.log",
+            "--policy",
+            "policy.yaml",
+            "--baseline",
+            "base.profile.yaml",
+            "--capture",
+            "capture.jsonl",
+            "--no-record",
+        ],
+    );
+    assert_eq!(
+        offline.code, 1,
+        "a breach is a violation: {}{}",
+        offline.stdout, offline.stderr
+    );
+    assert!(
+        offline.stdout.contains("a-drift") && offline.stdout.contains("BREACHED"),
+        "{}",
+        offline.stdout
+    );
+    assert!(
+        offline
+            .stderr
+            .contains("76 requests replayed, 75 with their captured bodies")
+            || offline.stderr.contains("with their captured bodies"),
+        "{}",
+        offline.stderr
+    );
+    let blind = mlspec(
+        dir,
+        &[
+            "monitor",
+            "serve.log",
+            "--policy",
+            "policy.yaml",
+            "--baseline",
+            "base.profile.yaml",
+            "--no-record",
+        ],
+    );
+    assert_eq!(blind.code, 0, "{}{}", blind.stdout, blind.stderr);
+    assert!(
+        blind
+            .stderr
+            .contains("no --capture: drift, prediction drift and performance cannot be computed"),
+        "{}",
+        blind.stderr
+    );
+    assert!(blind.stdout.contains("skipped"), "{}", blind.stdout);
+}
+
+#[test]
+fn a_rollback_target_that_does_not_verify_is_refused_and_traffic_stays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_a, upstream, _b, upstream2) = watched(dir);
+    let gateway = watching_gateway(dir, &upstream, &upstream2);
+    std::fs::write(dir.join("stable/weights.bin"), "tampered after signing").unwrap();
+    send_rows(&gateway.addr, "drifted", 40, 20.0);
+    let action = wait_for_action(&gateway);
+    assert_eq!(action["type"], "alert", "{action}");
+    assert_eq!(action["result"], "refused", "{action}");
+    assert!(
+        action["detail"].as_str().unwrap().contains("does not verify"),
+        "{action}"
+    );
+    send_rows(&gateway.addr, "after", 3, 0.0);
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    let routes = models_by_rid(dir);
+    assert!(
+        (0..3).all(|i| routes[&format!("after-{i}")].0 == "churn@1.0.0"),
+        "{routes:?}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("serve.log"))
+            .unwrap()
+            .contains("event=rollback-refused")
+    );
+}
+
+#[test]
+fn a_policy_the_baseline_cannot_support_is_refused_at_start_with_its_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    signed_package(dir, "model", "churn", "1.0.0", true);
+    baseline(dir);
+    let policy = WATCH
+        .replace("feature: a,", "feature: agee,")
+        .replace("type: errorRate,", "type: errorRate, metric: p42,");
+    std::fs::write(dir.join("bad.yaml"), policy).unwrap();
+    let out = mlspec(
+        dir,
+        &[
+            "serve",
+            "model",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--key",
+            "keys/private.pem",
+            "--listen",
+            "127.0.0.1:0",
+            "--policy",
+            "bad.yaml",
+            "--baseline",
+            "base.profile.yaml",
+            "--rollback-to",
+            "model=http://127.0.0.1:9",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("bad.yaml: /spec/signals/0/feature"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("agee"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("bad.yaml: /spec/signals/1/metric"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("serve.log").exists());
+}
+
+#[test]
+fn labels_join_logged_requests_live_and_offline_and_unmatched_ids_are_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_a, upstream, _b, upstream2) = watched(dir);
+    let gateway = watching_gateway(dir, &upstream, &upstream2);
+    for i in 0..20 {
+        let body = infer_body(&format!("l-{i}"), [i as f64 - 10.0, 0.0]);
+        assert_eq!(
+            post(&gateway.addr, INFER, &[("x-request-id", &format!("l-{i}"))], &body).status,
+            200
+        );
+    }
+    let mut labels = String::from("rid,label\n");
+    for i in 0..20 {
+        labels.push_str(&format!("l-{i},1\n"));
+    }
+    labels.push_str("nobody-1,0\nnobody-2,1\nnobody-3,1\n");
+    std::fs::write(dir.join("labels.csv"), labels).unwrap();
+    let live = mlspec(dir, &["monitor", "feedback", &gateway.addr, "--labels", "labels.csv"]);
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    assert!(
+        live.stdout
+            .contains("20 labels joined to a request, 3 matched no request"),
+        "{}",
+        live.stdout
+    );
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    let offline = mlspec(
+        dir,
+        &[
+            "monitor",
+            "feedback",
+            "serve.log",
+            "--labels",
+            "labels.csv",
+            "--capture",
+            "capture.jsonl",
+            "--window",
+            "1d",
+            "--no-record",
+        ],
+    );
+    assert_eq!(offline.code, 0, "{}{}", offline.stdout, offline.stderr);
+    assert!(
+        offline
+            .stderr
+            .contains("labels: 20 joined to a request, 3 matched no request"),
+        "{}",
+        offline.stderr
+    );
+    // Rows i - 10 > 0 are predicted 1: 9 of the 20, all labelled 1.
+    let accuracy: Vec<&str> = offline.stdout.lines().filter(|l| l.contains(" accuracy ")).collect();
+    assert!(
+        accuracy.iter().any(|l| l.contains("0.4500")) || accuracy.len() == 2,
+        "{}",
+        offline.stdout
+    );
+}

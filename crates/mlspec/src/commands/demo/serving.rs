@@ -51,7 +51,11 @@ pub fn model_server(args: &ModelServerArgs) -> anyhow::Result<std::process::Exit
     let model = std::sync::Arc::new(Model::load(&args.model)?);
     crate::store::block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        crate::files::write_whole(&args.addr_file, listener.local_addr()?.to_string().as_bytes(), Some(&crate::files::ADDRESS))?;
+        crate::files::write_whole(
+            &args.addr_file,
+            listener.local_addr()?.to_string().as_bytes(),
+            Some(&crate::files::ADDRESS),
+        )?;
         let infer = move |body: Bytes| {
             let model = model.clone();
             async move { infer(&model, &body) }
@@ -67,7 +71,13 @@ pub fn model_server(args: &ModelServerArgs) -> anyhow::Result<std::process::Exit
 
 /// Scores each row of an OIP request (read as the gateway reads it).
 fn infer(model: &Model, body: &[u8]) -> Response {
-    let bad = |why: String| (axum::http::StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({ "error": why }))).into_response();
+    let bad = |why: String| {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({ "error": why })),
+        )
+            .into_response()
+    };
     let columns = ["age", "income", "tenure"].map(str::to_owned);
     let table = match protocol::inputs(Protocol::Oip, &protocol::Body::new(body), &columns) {
         Ok(table) => table,
@@ -91,7 +101,9 @@ fn infer(model: &Model, body: &[u8]) -> Response {
         }
     }
     let predict: Vec<u8> = scores.iter().map(|s| u8::from(*s > 0.5)).collect();
-    let id = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v.get("id").cloned());
+    let id = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("id").cloned());
     axum::Json(serde_json::json!({
         "model_name": "churn",
         "id": id,
@@ -154,8 +166,17 @@ fn send(gateway: &str, rows: &[[f64; 3]], age_shift: f64, prefix: &str) -> anyho
             "id": format!("{prefix}-{i}"),
             "inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [row[0] + age_shift, row[1], row[2]]}],
         });
-        let answer = probe::post_with(gateway, "/v2/models/churn/infer", body.to_string().as_bytes(), &[("x-request-id", &format!("{prefix}-{i}")), ("x-mlspec-route", &format!("session-{i}"))], Duration::from_secs(10))
-            .with_context(|| format!("cannot reach the gateway at {gateway}"))?;
+        let answer = probe::post_with(
+            gateway,
+            "/v2/models/churn/infer",
+            body.to_string().as_bytes(),
+            &[
+                ("x-request-id", &format!("{prefix}-{i}")),
+                ("x-mlspec-route", &format!("session-{i}")),
+            ],
+            Duration::from_secs(10),
+        )
+        .with_context(|| format!("cannot reach the gateway at {gateway}"))?;
         statuses.push(answer.status);
     }
     Ok(statuses)
@@ -175,37 +196,102 @@ pub fn stages(demo: &Demo) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(dir.join("model-stable/mlspec-package.intoto.jsonl"));
     demo.stage(
         "11 stable package",
-        &["package", "build", "model-stable", "--name", "churn-stable", "--version", "0.9.0", "--format", "smartcore-logistic-json", "--test-report", "TestReport/churn-test-read-1"],
+        &[
+            "package",
+            "build",
+            "model-stable",
+            "--name",
+            "churn-stable",
+            "--version",
+            "0.9.0",
+            "--format",
+            "smartcore-logistic-json",
+            "--test-report",
+            "TestReport/churn-test-read-1",
+        ],
     )?;
-    demo.stage("11 sign", &["package", "sign", "model-stable", "--key", "keys/private.pem"])?;
+    demo.stage(
+        "11 sign",
+        &["package", "sign", "model-stable", "--key", "keys/private.pem"],
+    )?;
     demo.stage(
         "12 baseline",
-        &["data", "profile", "parts/train.parquet", "--dataset", "Dataset/customers-train-transformed@1", "--name", "churn-train-features", "--out", "train-features.profile.yaml", "--quiet"],
+        &[
+            "data",
+            "profile",
+            "parts/train.parquet",
+            "--dataset",
+            "Dataset/customers-train-transformed@1",
+            "--name",
+            "churn-train-features",
+            "--out",
+            "train-features.profile.yaml",
+            "--quiet",
+        ],
     )?;
     std::fs::write(dir.join("policy.yaml"), POLICY)?;
     demo.stage("12 policy", &["apply", "policy.yaml"])?;
-    let (_stable_server, stable) = demo.background(&["demo", "model-server", "model-stable", "--addr-file", "stable.addr"], "stable.addr")?;
-    let (_new_server, new) = demo.background(&["demo", "model-server", "model", "--addr-file", "new.addr"], "new.addr")?;
+    let (_stable_server, stable) = demo.background(
+        &["demo", "model-server", "model-stable", "--addr-file", "stable.addr"],
+        "stable.addr",
+    )?;
+    let (_new_server, new) = demo.background(
+        &["demo", "model-server", "model", "--addr-file", "new.addr"],
+        "new.addr",
+    )?;
     outln!("── 11 model servers: churn-stable@0.9.0 at http://{stable}, churn@1.0.0 at http://{new}\n");
     let stable_url = format!("http://{stable}");
     let canary = format!("model=http://{new}");
     let rollback_to = format!("model-stable=http://{stable}");
     let serve_args = [
-        "serve", "model-stable", "--upstream", &stable_url, "--canary", &canary, "--canary-percent", "25",
-        "--policy", "policy.yaml", "--rollback-to", &rollback_to, "--capture", "capture.jsonl",
-        "--key", "keys/private.pem", "--listen", "127.0.0.1:0", "--addr-file", "gateway.addr", "--health-interval", "0.25",
+        "serve",
+        "model-stable",
+        "--upstream",
+        &stable_url,
+        "--canary",
+        &canary,
+        "--canary-percent",
+        "25",
+        "--policy",
+        "policy.yaml",
+        "--rollback-to",
+        &rollback_to,
+        "--capture",
+        "capture.jsonl",
+        "--key",
+        "keys/private.pem",
+        "--listen",
+        "127.0.0.1:0",
+        "--addr-file",
+        "gateway.addr",
+        "--health-interval",
+        "0.25",
     ];
     outln!("── 11 serve: mlspec {}", serve_args.join(" "));
     let (mut gateway_process, gateway) = demo.background(&serve_args, "gateway.addr")?;
-    wait_for(&gateway, "the gateway to be ready", |_| probe::get(&gateway, "/readyz", Duration::from_secs(2)).is_ok_and(|r| r.status == 200))?;
+    wait_for(&gateway, "the gateway to be ready", |_| {
+        probe::get(&gateway, "/readyz", Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
+    })?;
     outln!("   gateway at http://{gateway}: churn-stable@0.9.0 answers, churn@1.0.0 is the canary at 25%\n");
-    let rows: Vec<[f64; 3]> = read_rows(&dir.join("parts/holdback.parquet"))?.into_iter().map(|r| r.0).collect();
+    let rows: Vec<[f64; 3]> = read_rows(&dir.join("parts/holdback.parquet"))?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
     let normal = &rows[..rows.len().min(80)];
     let statuses = send(&gateway, normal, 0.0, "req")?;
     let answered = varz(&gateway)?;
-    outln!("── 11 canary: {} requests, {} answered 200", statuses.len(), statuses.iter().filter(|s| **s == 200).count());
+    outln!(
+        "── 11 canary: {} requests, {} answered 200",
+        statuses.len(),
+        statuses.iter().filter(|s| **s == 200).count()
+    );
     for entry in answered["responses"].as_array().into_iter().flatten() {
-        outln!("   route {}: {} answered {}", entry["route"].as_str().unwrap_or("?"), entry["count"], entry["status"]);
+        outln!(
+            "   route {}: {} answered {}",
+            entry["route"].as_str().unwrap_or("?"),
+            entry["count"],
+            entry["status"]
+        );
     }
     outln!();
     demo.stage("11 promote", &["rollout", "promote", &gateway])?;
@@ -213,19 +299,44 @@ pub fn stages(demo: &Demo) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(2100));
     let drifted = &rows[..rows.len().min(60)];
     send(&gateway, drifted, 3.0, "drifted")?;
-    outln!("── 12 drift: {} requests with age shifted by +3 standard deviations", drifted.len());
+    outln!(
+        "── 12 drift: {} requests with age shifted by +3 standard deviations",
+        drifted.len()
+    );
     let page = wait_for(&gateway, "the monitoring window to close", |v| {
         v["monitoring"]["actions"].as_array().is_some_and(|a| !a.is_empty())
     })?;
     for action in page["monitoring"]["actions"].as_array().into_iter().flatten() {
-        outln!("   action {}: {} ({})", action["type"].as_str().unwrap_or("?"), action["detail"].as_str().unwrap_or(""), action["result"].as_str().unwrap_or(""));
+        outln!(
+            "   action {}: {} ({})",
+            action["type"].as_str().unwrap_or("?"),
+            action["detail"].as_str().unwrap_or(""),
+            action["result"].as_str().unwrap_or("")
+        );
     }
-    outln!("   now answering: {}\n", page["packages"][0]["model"].as_str().unwrap_or("?"));
-    demo.stage("12 reports", &["list", "MonitoringReport", "--where", "spec.signals.breached = true"])?;
+    outln!(
+        "   now answering: {}\n",
+        page["packages"][0]["model"].as_str().unwrap_or("?")
+    );
+    demo.stage("12 reports", &["list", "MonitoringReport", "--label", "breached=true"])?;
     stop(&mut gateway_process)?;
-    demo.stage("13 log verify", &["log", "verify", "serve.log", "--pubkey", "keys/public.pem"])?;
+    demo.stage(
+        "13 log verify",
+        &["log", "verify", "serve.log", "--pubkey", "keys/public.pem"],
+    )?;
     let line = first_line(&dir.join("serve.log"), "route=canary")?;
-    demo.stage("audit", &["log", "audit", &format!("serve.log:{line}"), "--package", "model", "--pubkey", "keys/public.pem"])?;
+    demo.stage(
+        "audit",
+        &[
+            "log",
+            "audit",
+            &format!("serve.log:{line}"),
+            "--package",
+            "model",
+            "--pubkey",
+            "keys/public.pem",
+        ],
+    )?;
     Ok(())
 }
 
