@@ -192,11 +192,7 @@ fn a_link_out_of_the_model_directory_is_refused() {
 
 /// The OpenSSF model-signing tool that scripts/interop-setup installs beside the interop venv.
 fn model_signing() -> PathBuf {
-    let python = PathBuf::from(python());
-    let venv = python.parent().and_then(Path::parent).unwrap();
-    let mut name = venv.file_name().unwrap().to_os_string();
-    name.push("-model-signing");
-    venv.with_file_name(name).join("bin/model_signing")
+    super::interop::beside_interop_venv("-model-signing", "model_signing")
 }
 
 #[test]

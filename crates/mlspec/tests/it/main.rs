@@ -17,6 +17,7 @@ mod pipeline;
 mod roundtrip;
 mod runtime;
 mod serve;
+mod serve_interop;
 mod server;
 mod split;
 mod step;

@@ -207,7 +207,7 @@ fn sha256(text: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
-fn verify_log(dir: &Path) -> super::store::Out {
+pub fn verify_log(dir: &Path) -> super::store::Out {
     mlspec(dir, &["log", "verify", "serve.log", "--pubkey", "keys/public.pem"])
 }
 
@@ -416,7 +416,7 @@ fn faults_are_answered_with_reasons_and_each_is_logged() {
 }
 
 /// Two signed packages (churn 1.0.0 in `model`, 2.0.0 in `model2`), a store, and a stub for each.
-fn two_packages(dir: &Path) -> (Process, String, Process, String) {
+pub fn two_packages(dir: &Path) -> (Process, String, Process, String) {
     signed_package(dir, "model", "churn", "1.0.0", true);
     signed_package(dir, "model2", "churn", "2.0.0", true);
     // The store knows the package (the Rollout refers to it), without the test chain behind it.
