@@ -111,14 +111,14 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
 /// Where the signals come from: a policy file, or (feedback without one) performance only.
 enum Source {
     Policy(PathBuf),
-    Performance(MonitoringPolicySpec),
+    Performance(Box<MonitoringPolicySpec>),
 }
 
 async fn offline(log: &Path, source: Source, common: &Common, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let mut store = LazyStore::new(choice);
     let mut policy = match source {
         Source::Policy(path) => load(&path, common.baseline.as_deref(), &mut store).await?,
-        Source::Performance(spec) => Policy::compile(Name::new("feedback")?, spec, None, "the feedback policy")?,
+        Source::Performance(spec) => Policy::compile(Name::new("feedback")?, *spec, None, "the feedback policy")?,
     };
     let capture = match &common.capture {
         Some(path) => {
@@ -286,7 +286,7 @@ fn feedback_run(args: FeedbackArgs, choice: &StoreChoice) -> anyhow::Result<Exit
     }
     let source = match args.policy {
         Some(policy) => Source::Policy(policy),
-        None => Source::Performance(performance_policy(&labels, &args.window)?),
+        None => Source::Performance(Box::new(performance_policy(&labels, &args.window)?)),
     };
     block_on(offline(Path::new(&args.target), source, &common, choice))
 }

@@ -21,7 +21,13 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
         "── 9 test",
         "── 10 package",
         "── 10 sign",
-        "── 13 inference log",
+        "── 11 serve: mlspec serve model-stable",
+        "── 11 canary",
+        "── 11 promote",
+        "── 12 drift",
+        "── 12 reports",
+        "── 13 stop the gateway",
+        "── 13 log verify",
         "── audit",
     ] {
         assert!(out.stdout.contains(stage), "{stage} is missing:\n{}", out.stdout);
@@ -61,6 +67,31 @@ fn the_demo_runs_the_whole_chain_and_ends_with_an_audit() {
     }
     assert!(out.stdout.contains("5 of 5 output(s) the same"), "{}", out.stdout);
     assert!(out.stdout.contains("holdback reads: 1 of 3"), "{}", out.stdout);
+    // Stages 11-12: the canary promoted, then drifted requests roll traffic back.
+    assert!(out.stdout.contains("route canary: "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("2. 100% for 0s: succeeded (operator)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "action rollback: breached: age-drift; all traffic moved from churn@1.0.0 to churn-stable@0.9.0 (done)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("now answering: churn-stable@0.9.0"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("churn-watch-primary-"),
+        "the breached report is listed: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("lines, all signed"), "{}", out.stdout);
     let audit = out.stdout.rsplit("── audit").next().unwrap();
     assert!(
         audit.contains("chain      verified from line 1 to this line"),
