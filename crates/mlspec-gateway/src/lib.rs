@@ -390,6 +390,7 @@ fn varz_json(gateway: &Gateway) -> serde_json::Value {
         },
         "packages": packages,
         "traffic": { "canaryPercent": routes.canary_percent(), "canaryMode": mode },
+        "requestsPerSecond": gateway.metrics.rate.per_second(metrics::now_second()),
         "responses": responses,
         "gatewayErrors": gateway.metrics.gateway_errors(),
         "inFlight": gateway.metrics.in_flight.load(Ordering::Relaxed),

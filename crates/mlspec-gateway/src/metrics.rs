@@ -53,6 +53,35 @@ impl Histogram {
     }
 }
 
+/// Requests answered per second over the last seconds: a ring of per-second counts.
+#[derive(Default)]
+pub struct Rate {
+    /// (second since the epoch, requests in it), by second modulo the ring's length.
+    seconds: [(AtomicU64, AtomicU64); 16],
+}
+
+impl Rate {
+    /// Counts one request answered at `second`.
+    pub fn tick(&self, second: u64) {
+        let (at, count) = &self.seconds[(second % 16) as usize];
+        if at.swap(second, Ordering::Relaxed) != second {
+            count.store(0, Ordering::Relaxed);
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests per second over the 10 whole seconds before `now`.
+    pub fn per_second(&self, now: u64) -> f64 {
+        let counted: u64 = (now.saturating_sub(10)..now)
+            .filter_map(|second| {
+                let (at, count) = &self.seconds[(second % 16) as usize];
+                (at.load(Ordering::Relaxed) == second).then(|| count.load(Ordering::Relaxed))
+            })
+            .sum();
+        counted as f64 / 10.0
+    }
+}
+
 /// Every counter of the gateway.
 #[derive(Default)]
 pub struct Metrics {
@@ -66,6 +95,8 @@ pub struct Metrics {
     pub in_flight: AtomicI64,
     /// Monitoring samples dropped because the monitor was behind.
     pub samples_dropped: AtomicU64,
+    /// Requests answered per second, lately.
+    pub rate: Rate,
 }
 
 impl Metrics {
@@ -75,6 +106,7 @@ impl Metrics {
             *responses.entry((route, status)).or_default() += 1;
         }
         self.latency[route as usize].observe(seconds);
+        self.rate.tick(now_second());
     }
 
     /// Counts an answer the gateway made itself.
@@ -95,9 +127,29 @@ impl Metrics {
     }
 }
 
+/// Seconds since the Unix epoch.
+pub fn now_second() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_counts_the_last_ten_whole_seconds_and_forgets_older_ones() {
+        let rate = Rate::default();
+        for second in [100, 100, 101, 105, 109, 110] {
+            rate.tick(second);
+        }
+        assert_eq!(rate.per_second(110), 0.5, "100..110: 5 requests");
+        assert_eq!(rate.per_second(111), 0.4, "101..111");
+        // Second 116 reuses 100's slot: the old count is gone.
+        rate.tick(116);
+        assert_eq!(rate.per_second(117), 0.3, "107..117: 109, 110, 116");
+    }
 
     #[test]
     fn a_histogram_is_cumulative_and_counts_what_exceeds_every_bound() {

@@ -178,6 +178,78 @@ fn line_time(text: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor::tests::{signal, watch};
+    use proptest::strategy::Strategy as _;
+    use serde_json::json;
+
+    /// A Combined line of a request, as the gateway writes them (without a chain).
+    fn line(second: u32, status: u16, latency: f64, rid: &str, route: &str) -> String {
+        format!(
+            "127.0.0.1 - - [06/Dec/2026:07:41:{:02} +0000] \"POST /v2/models/m/infer HTTP/1.1\" {status} 10 \"-\" \"-\" rid={rid} model=m@1 latency_ms={latency:.3} route={route}",
+            second % 60
+        )
+    }
+
+    #[test]
+    fn a_log_replays_into_the_windows_its_lines_fell_in_and_event_lines_are_not_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.log");
+        let mut text: Vec<String> = (0..10)
+            .map(|i| line(1, if i < 3 { 500 } else { 200 }, 2.0, &format!("r{i}"), "primary"))
+            .collect();
+        text.push("127.0.0.1 - - [06/Dec/2026:07:41:01 +0000] \"POST /_mlspec/events/rollback HTTP/1.1\" 200 0 \"-\" \"-\" rid=e event=rollback".into());
+        text.push("not a log line".into());
+        text.extend((0..4).map(|i| line(3, 200, 1.0, &format!("s{i}"), "canary")));
+        std::fs::write(&path, text.join("\n") + "\n").unwrap();
+        let mut watch = watch(json!([signal("errors", "errorRate", json!({"window": "1s"}))]));
+        let replayed = replay(&path, None, &HashMap::new(), &mut watch).unwrap();
+        assert_eq!(
+            (replayed.lines, replayed.requests, replayed.unreadable_count),
+            (16, 14, 1)
+        );
+        assert!(
+            replayed.unreadable[0].ends_with(":12: no time"),
+            "{:?}",
+            replayed.unreadable
+        );
+        let errors: Vec<(String, f64)> = replayed
+            .reports
+            .iter()
+            .filter_map(|r| Some((r.route.clone(), r.report.signals.first()?.value)))
+            .collect();
+        assert_eq!(errors, [("primary".to_owned(), 0.3), ("canary".to_owned(), 0.0)]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        #[test]
+        fn any_log_text_replays_without_panicking(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Strategy::boxed("(?s).{0,120}"),
+                    proptest::strategy::Strategy::prop_map(
+                        (0u32..60, 100u16..600, 0.0f64..1e4, "[a-z0-9-]{1,8}", "primary|canary|shadow|x"),
+                        |(s, status, latency, rid, route): (u32, u16, f64, String, String)| line(s, status, latency, &rid, &route),
+                    )
+                    .boxed(),
+                ],
+                0..40,
+            ),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("serve.log");
+            std::fs::write(&path, lines.join("\n")).unwrap();
+            let mut watch = watch(json!([
+                signal("errors", "errorRate", json!({"window": "1s"})),
+                signal("slow", "latency", json!({"window": "2s", "interval": "1s"})),
+            ]));
+            let replayed = replay(&path, None, &HashMap::new(), &mut watch).unwrap();
+            proptest::prop_assert!(replayed.requests <= replayed.lines);
+            for report in &replayed.reports {
+                proptest::prop_assert!(report.report.signals.iter().all(|s| s.value.is_finite()));
+            }
+        }
+    }
 
     #[test]
     fn both_layouts_times_are_read() {

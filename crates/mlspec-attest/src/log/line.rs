@@ -603,6 +603,7 @@ mod tests {
             rid in "(?s).+", input in proptest::option::of("-|(?s).*"), out in proptest::option::of("(?s).*"),
             model in "-|(?s).*", package in "(?s).*", pipeline in "(?s).*", data in "(?s).*",
             latency_ms in 0.0f64..1e6,
+            extra in proptest::collection::btree_map("x_[a-z0-9_]{0,8}", "(?s).*", 0..3),
         ) {
             let request = Request {
                 client: client.clone(),
@@ -617,8 +618,10 @@ mod tests {
                 latency_ms,
                 input_digest: input.clone(),
                 output_digest: out.clone(),
+                extra: extra.clone(),
                 ..Request::default()
             };
+            proptest::prop_assert!(request.check().is_ok());
             let binding = super::super::RenderedBinding::new(super::super::Binding {
                 model: model.clone(),
                 package: package.clone(),
@@ -641,10 +644,11 @@ mod tests {
                     ("latency_ms", Some(latency)),
                     ("in", input.clone()),
                     ("out", out.clone()),
-                    ("chain", chain.map(str::to_owned)),
                 ]
                 .into_iter()
                 .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+                .chain(extra.iter().map(|(k, v)| (k.clone(), v.clone())))
+                .chain(chain.map(|c| ("chain".to_owned(), c.to_owned())))
                 .collect()
             };
             proptest::prop_assert_eq!(&entry.fields, &fields(format!("{latency_ms:.3}"), None));

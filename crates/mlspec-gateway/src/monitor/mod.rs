@@ -98,7 +98,7 @@ mod store;
 mod trigger;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;

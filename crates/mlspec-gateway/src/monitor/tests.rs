@@ -33,7 +33,7 @@ fn policy(signals: Value, rollback: Option<Value>) -> MonitoringPolicySpec {
     serde_json::from_value(policy).unwrap()
 }
 
-fn signal(name: &str, kind: &str, extra: Value) -> Value {
+pub(crate) fn signal(name: &str, kind: &str, extra: Value) -> Value {
     let mut signal = json!({
         "name": name,
         "type": kind,
@@ -69,7 +69,7 @@ fn baseline() -> DataProfileSpec {
     profiler.spec(OutlierRules::default())
 }
 
-fn watch(signals: Value) -> Watch {
+pub(crate) fn watch(signals: Value) -> Watch {
     Watch::new("churn-watch", &policy(signals, None), Some(&baseline())).unwrap()
 }
 

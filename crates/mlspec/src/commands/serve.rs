@@ -17,7 +17,6 @@ use mlspec_server::serve::ServeLimits;
 use mlspec_spec::Document;
 use mlspec_spec::kinds::RolloutStrategy;
 use mlspec_spec::newtypes::{Name, ShortText};
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::commands::log::{binding, fsync};
 use crate::model_package::{package_dir, read_package, verify_signed_package};
@@ -192,13 +191,7 @@ async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
             grace: seconds(args.grace, "--grace")?,
         },
     };
-    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}: is the address in use? choose another with --listen",
-            args.listen
-        )
-    })?;
+    let (listener, signalled) = crate::commands::server::listen_until_signalled(args.listen).await?;
     let addr = listener.local_addr()?;
     if let Some(file) = &args.addr_file {
         crate::files::write_whole(file, addr.to_string().as_bytes(), Some(&crate::files::ADDRESS))?;
@@ -210,11 +203,8 @@ async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
         args.log.display()
     );
     let shutdown = async {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-        errln!("mlspec serve: stopping: finishing the requests in progress");
+        let signal = signalled.await;
+        errln!("mlspec serve: {signal} received: finishing the requests in progress");
     };
     let stopped = mlspec_gateway::run(listener, config, shutdown).await?;
     // Every document the gateway made is recorded before the command ends.

@@ -261,14 +261,7 @@ async fn serve(args: ServeArgs, choice: &StoreChoice, token_file: &Path, explici
         auth: auth.clone(),
     };
     config.check(&args.listen).map_err(anyhow::Error::msg)?;
-    // Listening for the signals before the address is known, so that none sent after is lost.
-    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}: is the address in use? choose another with --listen",
-            args.listen
-        )
-    })?;
+    let (listener, signalled) = listen_until_signalled(args.listen).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(StepState::new(server_info(
         &addr,
@@ -277,13 +270,27 @@ async fn serve(args: ServeArgs, choice: &StoreChoice, token_file: &Path, explici
     )));
     errln!("{}", describe_auth(auth.as_ref(), token_file));
     errln!("mlspec server: serving http://{addr}/api/v1 (the store at {location}); stop with Ctrl-C");
-    let shutdown = async {
-        tokio::select! {
-            _ = interrupt.recv() => "SIGINT received".to_owned(),
-            _ = terminate.recv() => "SIGTERM received".to_owned(),
-        }
-    };
+    let shutdown = async { format!("{} received", signalled.await) };
     mlspec_server::server::run(listener, config, state, shutdown).await;
     errln!("mlspec server: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds `addr` for a long-running server, having first started listening for SIGINT and
+/// SIGTERM, so that none sent once the address is known is lost; the listener, and a future
+/// that completes with the name of the signal that came.
+pub(crate) async fn listen_until_signalled(
+    addr: SocketAddr,
+) -> anyhow::Result<(tokio::net::TcpListener, impl Future<Output = &'static str>)> {
+    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}: is the address in use? choose another with --listen"))?;
+    let signalled = async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    };
+    Ok((listener, signalled))
 }
