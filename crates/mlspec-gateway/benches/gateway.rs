@@ -90,6 +90,9 @@ gateway bench: direct, nginx and `mlspec serve` side by side against one stub mo
                         {listen} (IP:PORT) and {dir} (a fresh directory per run) are filled in;
                         the arm is skipped without it
   --json FILE           also write the results as JSON to FILE
+  --scratch DIR         where the proxies' configuration and logs go, a fresh directory per arm
+                        and round (default: the system's temporary directory; /dev/shm takes the
+                        disk out of the logging)
   --no-pin              do not pin the generator to CPU 0 and the proxy to CPU 1";
 
 /// The path of the inference endpoint on the stub (the model is named `m`).
@@ -149,6 +152,7 @@ struct Options {
     nginx: String,
     mlspec_cmd: Option<String>,
     json: Option<PathBuf>,
+    scratch: PathBuf,
     pin: bool,
 }
 
@@ -166,6 +170,7 @@ impl Default for Options {
             nginx: "nginx".into(),
             mlspec_cmd: None,
             json: None,
+            scratch: std::env::temp_dir(),
             pin: true,
         }
     }
@@ -205,6 +210,7 @@ impl Options {
             "--nginx" => self.nginx = value,
             "--mlspec-cmd" => self.mlspec_cmd = Some(value),
             "--json" => self.json = Some(value.into()),
+            "--scratch" => self.scratch = value.into(),
             _ => return Err(format!("unknown option {flag}\n\n{USAGE}").into()),
         }
         Ok(())
@@ -838,9 +844,9 @@ impl Drop for ProxyProcess {
 struct Scratch(PathBuf);
 
 impl Scratch {
-    fn create() -> BenchResult<Self> {
-        let path = std::env::temp_dir().join(format!("mlspec-bench-gateway-{}", std::process::id()));
-        std::fs::create_dir_all(&path)?;
+    fn create(parent: &Path) -> BenchResult<Self> {
+        let path = parent.join(format!("mlspec-bench-gateway-{}", std::process::id()));
+        std::fs::create_dir_all(&path).map_err(|error| format!("cannot create {}: {error}", path.display()))?;
         Ok(Self(path))
     }
 
@@ -1038,7 +1044,7 @@ async fn bench(options: &Options, pinning: &Pinning) -> BenchResult<()> {
         options,
         pinning,
         upstream: start_stub_upstream(options.service).await?,
-        scratch: Scratch::create()?,
+        scratch: Scratch::create(&options.scratch)?,
         ticks_per_second: clock_ticks_per_second()?,
     };
     let mut rounds: BTreeMap<Arm, Vec<Statistics>> = BTreeMap::new();
@@ -1127,7 +1133,8 @@ fn markdown(options: &Options, rounds: &BTreeMap<Arm, Vec<Statistics>>, machine:
     let _ = writeln!(
         out,
         "\nOpen loop: {} req/s for {} s after {} s of warm-up, {} connections; max throughput: {} \
-         connections for {} s; median of {} rounds. nproc {}, load average {} before, {} after; {}.\n",
+         connections for {} s; median of {} rounds; the proxies' logs under {}. nproc {}, load average {} before, \
+         {} after; {}.\n",
         options.rate,
         options.seconds,
         options.warmup,
@@ -1135,6 +1142,7 @@ fn markdown(options: &Options, rounds: &BTreeMap<Arm, Vec<Statistics>>, machine:
         options.max_connections,
         options.max_seconds,
         options.rounds,
+        options.scratch.display(),
         machine["nproc"],
         machine["load_average_before"].as_str().unwrap_or("?"),
         machine["load_average_after"].as_str().unwrap_or("?"),
@@ -1212,6 +1220,7 @@ fn json_report(options: &Options, rounds: &BTreeMap<Arm, Vec<Statistics>>, machi
             "rounds": options.rounds,
             "service_us": options.service.as_micros(),
             "mlspec_cmd": options.mlspec_cmd,
+            "scratch": options.scratch,
         },
         "machine": machine,
         "arms": arms,
