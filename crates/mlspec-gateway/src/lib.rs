@@ -258,7 +258,6 @@ pub async fn run(
         )?;
     }
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(logger::tick(log_sender.clone()));
     background.spawn(control::drive(gateway.clone()));
     for arm in arms(&gateway.routes.get()) {
         background.spawn(upstream::poll(

@@ -172,6 +172,14 @@ fn upstream_request(
 
 /// Copies the end-to-end headers (not hop-by-hop ones, nor those the Connection header names).
 fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+    if !from.contains_key(header::CONNECTION) {
+        for (name, value) in from {
+            if !HOP_BY_HOP.contains(&name.as_str()) && name != header::HOST {
+                to.append(name.clone(), value.clone());
+            }
+        }
+        return;
+    }
     let named: Vec<String> = from
         .get_all(header::CONNECTION)
         .iter()
@@ -278,7 +286,7 @@ impl Pending {
             time: Some(Utc::now()),
             method: parts.method.to_string(),
             path: truncated(path, PATH_LIMIT),
-            protocol: Some(format!("{:?}", parts.version)),
+            protocol: Some(protocol_name(parts.version).to_owned()),
             referer: header(header::REFERER),
             user_agent: header(header::USER_AGENT),
             request_id,
@@ -310,7 +318,7 @@ impl Pending {
     /// The request's body arrived.
     fn input(&mut self, body: &Bytes) {
         if !body.is_empty() {
-            self.record.input_digest = Some(format!("sha256:{}", hex::encode(Sha256::digest(body))));
+            self.record.input_digest = Some(digest_text(Sha256::digest(body).into()));
         }
         self.input = Some(body.clone());
     }
@@ -427,7 +435,7 @@ impl Tap {
                 .extra
                 .insert("error".into(), truncated(&reason, HEADER_LIMIT));
         }
-        let digest = format!("sha256:{}", hex::encode(std::mem::take(&mut self.hasher).finalize()));
+        let digest = digest_text(std::mem::take(&mut self.hasher).finalize().into());
         let output = Bytes::from(std::mem::take(&mut self.prefix));
         let truncated = self.bytes > output.len() as u64;
         pending.finish(self.bytes, Some(digest), Some(output), truncated);
@@ -480,6 +488,26 @@ impl Drop for Tap {
             self.end(None);
         }
     }
+}
+
+/// The request line's protocol.
+fn protocol_name(version: axum::http::Version) -> &'static str {
+    match version {
+        axum::http::Version::HTTP_09 => "HTTP/0.9",
+        axum::http::Version::HTTP_10 => "HTTP/1.0",
+        axum::http::Version::HTTP_2 => "HTTP/2.0",
+        axum::http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// `sha256:` and the hex of a SHA-256 (written into a buffer: `hex::encode`'s char iterator
+/// showed in the request path's profile).
+fn digest_text(digest: [u8; 32]) -> String {
+    let mut text = [0u8; 7 + 64];
+    text[..7].copy_from_slice(b"sha256:");
+    let _ = hex::encode_to_slice(digest, &mut text[7..]);
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// `text` cut to at most `limit` bytes at a character boundary.

@@ -11,8 +11,10 @@
 //!   verify, traffic stays, and the action is an `alert` with result `refused` and the reason.
 //!   Without automatic mode the action is an `alert` advising the rollback.
 //!
-//! It runs on its own OS thread: evaluating a window (profiling features, comparing sketches)
-//! never runs on the threads that answer requests.
+//! It runs on its own OS thread under Linux's `SCHED_IDLE` policy — it gets a core only when
+//! the threads answering requests leave it idle — polling its inputs every 20 ms (a request
+//! never wakes it): evaluating a window (profiling features, comparing sketches) never runs on,
+//! nor ahead of, the threads that answer requests.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -97,30 +99,25 @@ fn run(
     receiver: &std::sync::mpsc::Receiver<Input>,
     runtime: &tokio::runtime::Handle,
 ) {
+    // Only when the threads that answer requests leave the core idle (SCHED_IDLE; best effort:
+    // an unprivileged process may always lower its own thread's policy).
+    let _ = thread_priority::unix::set_thread_priority_and_policy(
+        thread_priority::unix::thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        thread_priority::unix::ThreadSchedulePolicy::Normal(thread_priority::unix::NormalThreadSchedulePolicy::Idle),
+    );
     let mut health_checked = Utc::now();
     loop {
-        let due = monitoring.watch.next_due();
-        let wait = (due - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .min(Duration::from_millis(250));
-        match receiver.recv_timeout(wait) {
-            Ok(Input::Sample(sample)) => monitoring.watch.add(&sample),
-            Ok(Input::Labels(labels, reply)) => {
-                let now = Utc::now();
-                let mut unmatched = Vec::new();
-                let mut matched = 0;
-                for (rid, label) in labels {
-                    if monitoring.watch.label(&rid, label, now) {
-                        matched += 1;
-                    } else if unmatched.len() < 20 {
-                        unmatched.push(rid);
-                    }
+        // Polled, not waited on: a request handing over its sample never wakes this thread.
+        loop {
+            match receiver.try_recv() {
+                Ok(Input::Sample(sample)) => monitoring.watch.add(&sample),
+                Ok(Input::Labels(labels, reply)) => {
+                    let _ = reply.send(join_labels(&mut monitoring.watch, labels));
                 }
-                let _ = reply.send((matched, unmatched));
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         }
         let Some(gateway) = gateway.upgrade() else {
             return;
@@ -135,7 +132,30 @@ fn run(
                 act_on(&gateway, &mut monitoring, report, runtime);
             }
         }
+        drop(gateway);
+        let due = (monitoring.watch.next_due() - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        std::thread::sleep(due.clamp(Duration::from_millis(1), POLL));
     }
+}
+
+/// How long the thread sleeps between looks at its inputs.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Joins labels to the kept predictions: how many matched, and up to 20 ids that did not.
+fn join_labels(watch: &mut Watch, labels: Vec<(String, Scalar)>) -> (usize, Vec<String>) {
+    let now = Utc::now();
+    let mut unmatched = Vec::new();
+    let mut matched = 0;
+    for (rid, label) in labels {
+        if watch.label(&rid, label, now) {
+            matched += 1;
+        } else if unmatched.len() < 20 {
+            unmatched.push(rid);
+        }
+    }
+    (matched, unmatched)
 }
 
 fn record_health(gateway: &Gateway, watch: &mut Watch, now: DateTime<Utc>) {
