@@ -3,6 +3,9 @@
 //! `--format` values themselves are [`crate::output::Format`].
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use mlspec_attest::log::Fsync;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use mlspec_data::{CsvOptions, DEFAULT_NULL_VALUES, Limits, ReadOptions};
@@ -108,4 +111,23 @@ fn column_type(text: &str) -> Result<(String, DataType), String> {
         }
     };
     Ok((column.to_owned(), data_type))
+}
+
+/// An `--fsync` value: `never`, `line`, every N lines, or at most every T milliseconds (`Tms`).
+pub fn fsync(text: &str) -> Result<Fsync, String> {
+    match text {
+        "never" => Ok(Fsync::Never),
+        "line" => Ok(Fsync::EveryLine),
+        _ => {
+            if let Some(ms) = text.strip_suffix("ms") {
+                let ms: u64 = ms.parse().map_err(|_| format!("`{text}` is not Tms"))?;
+                Ok(Fsync::Every(Duration::from_millis(ms)))
+            } else {
+                let n: u64 = text
+                    .parse()
+                    .map_err(|_| format!("`{text}` is not never, line, N or Tms"))?;
+                Ok(Fsync::EveryLines(n.max(1)))
+            }
+        }
+    }
 }

@@ -24,6 +24,7 @@ mod evaluation;
 mod examples;
 mod files;
 mod inputs;
+mod listen;
 mod model_package;
 mod monitoring;
 mod openlineage;

@@ -6,12 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use mlspec_attest::digest::Manifest;
+use mlspec_attest::digest::{Manifest, file};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
 use mlspec_attest::keys::PublicKey;
+use mlspec_attest::log::Binding;
 use mlspec_attest::predicate::{self, VERDICT_V1};
 use mlspec_attest::statement::Statement;
 use mlspec_spec::kinds::{ModelPackageSpec, Outcome};
+use mlspec_spec::newtypes::Digest;
 use mlspec_spec::{Document, Spec};
 
 use crate::documents::read_one;
@@ -119,4 +121,31 @@ fn objectives_not_met(statements: &[Statement]) -> Option<String> {
         )),
         Ok(_) => None,
     }
+}
+
+/// What the lines of a package's log are bound to: `name@version`; the attestation file's
+/// digest; the pipeline (the training reference's pinned digest, else the package document's);
+/// the training data (SHA-256 of the sorted dataset references, each with its pinned digest).
+pub fn binding(dir: &Path) -> anyhow::Result<Binding> {
+    let (document, spec) = read_package(dir)?;
+    let name = document.metadata.name.to_string();
+    let envelopes = dir.join(ENVELOPES_FILE);
+    if !envelopes.exists() {
+        bail!(
+            "{} is not signed (no {ENVELOPES_FILE}); run `mlspec package sign` first",
+            dir.display()
+        );
+    }
+    let pipeline = match spec.training.as_ref().and_then(|t| t.digest.clone()) {
+        Some(digest) => digest.to_string(),
+        None => file(&dir.join(PACKAGE_FILE))?.prefixed()?.to_string(),
+    };
+    let mut datasets: Vec<String> = spec.datasets.iter().map(ToString::to_string).collect();
+    datasets.sort();
+    Ok(Binding {
+        model: format!("{name}@{}", spec.version),
+        package: file(&envelopes)?.prefixed()?.to_string(),
+        pipeline,
+        data: Digest::sha256_of(datasets.join("\n")).to_string(),
+    })
 }

@@ -6,16 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use mlspec_attest::digest::file;
 use mlspec_attest::keys::SigningKey;
 use mlspec_attest::log::{
-    Binding, Entry, Fsync, Layout, Line, LogOptions, LogReport, LogWriter, MAX_LINE_BYTES, Problem, Request,
-    UnsignedTail, read_line, verify, verify_chain,
+    Entry, Fsync, Layout, Line, LogOptions, LogReport, LogWriter, MAX_LINE_BYTES, Problem, Request, UnsignedTail,
+    read_line, verify, verify_chain,
 };
 use mlspec_spec::Spec;
-use mlspec_spec::newtypes::Digest;
 
-use crate::model_package::{ENVELOPES_FILE, PACKAGE_FILE, package_dir, read_package};
+use crate::model_package::{ENVELOPES_FILE, binding, package_dir, read_package};
 use crate::store::{LazyStore, StoreChoice, block_on};
 use crate::trust::trusted_key;
 
@@ -58,7 +56,7 @@ struct AppendArgs {
     format: LayoutArg,
     /// When lines reach the disk: `never` (the OS decides; the default), `line`, `N` lines or
     /// `Tms` milliseconds.
-    #[arg(long, default_value = "never", value_parser = fsync)]
+    #[arg(long, default_value = "never", value_parser = crate::args::fsync)]
     fsync: Fsync,
     /// Sign a checkpoint every N lines (and at the end); 0: only at the end.
     #[arg(long, default_value_t = 100_000)]
@@ -93,24 +91,6 @@ impl LayoutArg {
         match self {
             LayoutArg::Combined => Layout::Combined,
             LayoutArg::Jsonl => Layout::JsonLines,
-        }
-    }
-}
-
-pub(crate) fn fsync(text: &str) -> Result<Fsync, String> {
-    match text {
-        "never" => Ok(Fsync::Never),
-        "line" => Ok(Fsync::EveryLine),
-        _ => {
-            if let Some(ms) = text.strip_suffix("ms") {
-                let ms: u64 = ms.parse().map_err(|_| format!("`{text}` is not Tms"))?;
-                Ok(Fsync::Every(Duration::from_millis(ms)))
-            } else {
-                let n: u64 = text
-                    .parse()
-                    .map_err(|_| format!("`{text}` is not never, line, N or Tms"))?;
-                Ok(Fsync::EveryLines(n.max(1)))
-            }
         }
     }
 }
@@ -164,33 +144,6 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify_log(args),
         Command::Audit(args) => block_on(audit(args, choice)),
     }
-}
-
-/// What the lines of a package's log are bound to: `name@version`; the attestation file's
-/// digest; the pipeline (the training reference's pinned digest, else the package document's);
-/// the training data (SHA-256 of the sorted dataset references, each with its pinned digest).
-pub(crate) fn binding(dir: &Path) -> anyhow::Result<Binding> {
-    let (document, spec) = read_package(dir)?;
-    let name = document.metadata.name.to_string();
-    let envelopes = dir.join(ENVELOPES_FILE);
-    if !envelopes.exists() {
-        bail!(
-            "{} is not signed (no {ENVELOPES_FILE}); run `mlspec package sign` first",
-            dir.display()
-        );
-    }
-    let pipeline = match spec.training.as_ref().and_then(|t| t.digest.clone()) {
-        Some(digest) => digest.to_string(),
-        None => file(&dir.join(PACKAGE_FILE))?.prefixed()?.to_string(),
-    };
-    let mut datasets: Vec<String> = spec.datasets.iter().map(ToString::to_string).collect();
-    datasets.sort();
-    Ok(Binding {
-        model: format!("{name}@{}", spec.version),
-        package: file(&envelopes)?.prefixed()?.to_string(),
-        pipeline,
-        data: Digest::sha256_of(datasets.join("\n")).to_string(),
-    })
 }
 
 fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {

@@ -18,8 +18,8 @@ use mlspec_spec::Document;
 use mlspec_spec::kinds::RolloutStrategy;
 use mlspec_spec::newtypes::{Name, ShortText};
 
-use crate::commands::log::{binding, fsync};
-use crate::model_package::{package_dir, read_package, verify_signed_package};
+use crate::args::fsync;
+use crate::model_package::{binding, package_dir, read_package, verify_signed_package};
 use crate::store::{LazyStore, StoreChoice, actor};
 use crate::trust::trusted_key;
 
@@ -191,7 +191,7 @@ async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
             grace: seconds(args.grace, "--grace")?,
         },
     };
-    let (listener, signalled) = crate::commands::server::listen_until_signalled(args.listen).await?;
+    let (listener, signalled) = crate::listen::listen_until_signalled(args.listen).await?;
     let addr = listener.local_addr()?;
     if let Some(file) = &args.addr_file {
         crate::files::write_whole(file, addr.to_string().as_bytes(), Some(&crate::files::ADDRESS))?;

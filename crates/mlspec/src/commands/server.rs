@@ -16,7 +16,6 @@ use mlspec_server::server::{DEFAULT_REQUEST_TIMEOUT, ServerConfig, server_info};
 use mlspec_server::{ServeLimits, StepState};
 use mlspec_store::Location;
 use nix::fcntl::{Flock, FlockArg};
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::files::{Owned, write_whole};
 use crate::store::StoreChoice;
@@ -261,7 +260,7 @@ async fn serve(args: ServeArgs, choice: &StoreChoice, token_file: &Path, explici
         auth: auth.clone(),
     };
     config.check(&args.listen).map_err(anyhow::Error::msg)?;
-    let (listener, signalled) = listen_until_signalled(args.listen).await?;
+    let (listener, signalled) = crate::listen::listen_until_signalled(args.listen).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(StepState::new(server_info(
         &addr,
@@ -274,23 +273,4 @@ async fn serve(args: ServeArgs, choice: &StoreChoice, token_file: &Path, explici
     mlspec_server::server::run(listener, config, state, shutdown).await;
     errln!("mlspec server: stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Binds `addr` for a long-running server, having first started listening for SIGINT and
-/// SIGTERM, so that none sent once the address is known is lost; the listener, and a future
-/// that completes with the name of the signal that came.
-pub(crate) async fn listen_until_signalled(
-    addr: SocketAddr,
-) -> anyhow::Result<(tokio::net::TcpListener, impl Future<Output = &'static str>)> {
-    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}: is the address in use? choose another with --listen"))?;
-    let signalled = async move {
-        tokio::select! {
-            _ = interrupt.recv() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-        }
-    };
-    Ok((listener, signalled))
 }

@@ -114,8 +114,8 @@ fn every_document_the_commands_write_validates_and_round_trips_through_the_store
     for file in &written {
         let file = file.to_str().unwrap();
         ok(mlspec(&run, &["validate", file]));
-        if file.ends_with("model/mlspec-package.yaml") {
-            continue; // a signed subject of its own envelope: only the store lists the signature
+        if file.ends_with("/mlspec-package.yaml") {
+            continue; // a signed subject of its own envelope: only the store lists the signature (model/, model-stable/)
         }
         let again = ok(mlspec(&run, &["apply", file]));
         assert!(
