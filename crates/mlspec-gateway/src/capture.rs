@@ -61,6 +61,12 @@ pub struct Record {
     /// Whether the answer was longer than what is kept.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub output_truncated: bool,
+    /// The request's `Inference-Header-Content-Length`, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_header_length: Option<usize>,
+    /// The answer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_header_length: Option<usize>,
 }
 
 impl Record {
@@ -81,6 +87,8 @@ impl Record {
             output,
             output_base64,
             output_truncated,
+            input_header_length: sample.input_header_length,
+            output_header_length: sample.output_header_length,
         }
     }
 
@@ -101,6 +109,8 @@ impl Record {
             content_type: self.content_type.clone(),
             input: bytes(self.input.as_deref(), self.input_base64.as_deref()),
             output: bytes(self.output.as_deref(), self.output_base64.as_deref()),
+            input_header_length: self.input_header_length,
+            output_header_length: self.output_header_length,
         }
     }
 
@@ -229,6 +239,8 @@ mod tests {
             content_type: Some("application/json".into()),
             input: Some(Bytes::copy_from_slice(input)),
             output: Some(Bytes::copy_from_slice(output)),
+            input_header_length: None,
+            output_header_length: None,
         }
     }
 

@@ -254,6 +254,8 @@ struct Pending {
     answering: bool,
     /// Whether the request is one whose bodies are captured (not a GET or HEAD).
     method_has_body: bool,
+    /// The request's and the answer's `Inference-Header-Content-Length`.
+    header_lengths: (Option<usize>, Option<usize>),
 }
 
 impl Pending {
@@ -312,6 +314,7 @@ impl Pending {
                 .map(str::to_owned),
             answering: false,
             method_has_body: !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD),
+            header_lengths: (inference_header_length(&parts.headers), None),
         }
     }
 
@@ -354,6 +357,7 @@ impl Pending {
         parts.headers = headers;
         self.record.status = parts.status.as_u16();
         self.answering = true;
+        self.header_lengths.1 = inference_header_length(&parts.headers);
         let tap = Tap {
             inner: body,
             hasher: Sha256::new(),
@@ -392,6 +396,8 @@ impl Pending {
             content_type: self.content_type.take(),
             input: self.input.take(),
             output,
+            input_header_length: self.header_lengths.0,
+            output_header_length: self.header_lengths.1,
         };
         let captured = (gateway.capturing && self.method_has_body).then(|| Box::new(Record::of(&sample, truncated)));
         gateway.sample(sample);
@@ -488,6 +494,18 @@ impl Drop for Tap {
             self.end(None);
         }
     }
+}
+
+/// The Open Inference Protocol's `Inference-Header-Content-Length`: how much of a body is JSON
+/// before its binary tensors.
+fn inference_header_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get("inference-header-content-length")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The request line's protocol.

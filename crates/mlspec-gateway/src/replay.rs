@@ -151,6 +151,8 @@ fn sample(entry: &Entry, capture: Option<&HashMap<String, Record>>, replay: &mut
         content_type: None,
         input: None,
         output: None,
+        input_header_length: None,
+        output_header_length: None,
     };
     if let Some(record) = capture.and_then(|c| c.get(&sample.request_id)) {
         if record.matches(entry.field("in"), entry.field("out")) {
@@ -160,6 +162,8 @@ fn sample(entry: &Entry, capture: Option<&HashMap<String, Record>>, replay: &mut
             sample.content_type = captured.content_type;
             sample.input = captured.input;
             sample.output = captured.output.or(Some(Bytes::new()));
+            sample.input_header_length = captured.input_header_length;
+            sample.output_header_length = captured.output_header_length;
         } else {
             replay.mismatched += 1;
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use mlspec_gateway::monitor::Watch;
-use mlspec_gateway::protocol::Scalar;
+use mlspec_gateway::protocol::{Protocol, Scalar};
 use mlspec_spec::kinds::{DataProfileSpec, MonitoringPolicySpec};
 use mlspec_spec::newtypes::Name;
 use mlspec_spec::{Document, Spec};
@@ -30,7 +30,12 @@ pub struct Policy {
 /// Reads the policy at `path`, its baseline (`baseline` when given, else the one the policy
 /// names, from the store), and compiles its signals; an error lists every problem located in
 /// the policy (`POLICY: /spec/signals/2/feature: …`).
-pub async fn load(path: &Path, baseline: Option<&Path>, store: &mut LazyStore<'_>) -> anyhow::Result<Policy> {
+pub async fn load(
+    path: &Path,
+    baseline: Option<&Path>,
+    protocol: Option<Protocol>,
+    store: &mut LazyStore<'_>,
+) -> anyhow::Result<Policy> {
     let shown = path.display().to_string();
     let (document, _) = read_one(&shown)?;
     let Spec::MonitoringPolicy(spec) = document.spec else {
@@ -51,7 +56,16 @@ pub async fn load(path: &Path, baseline: Option<&Path>, store: &mut LazyStore<'_
         }
         (None, None) => None,
     };
-    Policy::compile(document.metadata.name, spec, profile.as_ref(), &shown)
+    let mut policy = Policy::compile(document.metadata.name, spec, profile.as_ref(), &shown)?;
+    if let Some(protocol) = protocol {
+        policy.watch = policy.watch.with_protocol(protocol);
+    }
+    Ok(policy)
+}
+
+/// A `--protocol` value: `oip`, `tfserving`, `mlflow` or `json`.
+pub fn protocol(text: &str) -> Result<Protocol, String> {
+    Protocol::from_name(text).ok_or_else(|| format!("`{text}` is not oip, tfserving, mlflow or json"))
 }
 
 impl Policy {

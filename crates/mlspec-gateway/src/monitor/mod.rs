@@ -151,6 +151,11 @@ pub struct Sample {
     pub input: Option<Bytes>,
     /// The start of the answer (up to 256 KiB).
     pub output: Option<Bytes>,
+    /// The request's `Inference-Header-Content-Length` (the Open Inference Protocol's binary
+    /// tensors follow that much JSON).
+    pub input_header_length: Option<usize>,
+    /// The answer's.
+    pub output_header_length: Option<usize>,
 }
 
 /// One evaluated window of one route.

@@ -88,7 +88,7 @@ impl Reader {
                 let body = Body {
                     bytes,
                     content_type: sample.content_type.as_deref(),
-                    inference_header_length: None,
+                    inference_header_length: sample.input_header_length,
                 };
                 read(protocol::inputs(protocol, &body, &self.columns), &self.inputs)
             }
@@ -96,7 +96,11 @@ impl Reader {
         };
         let outputs = match body(&sample.output) {
             Some(bytes) if self.outputs.any() && sample.status < 300 => {
-                read(protocol::outputs(protocol, &Body::new(bytes)), &self.outputs)
+                let body = Body {
+                    inference_header_length: sample.output_header_length,
+                    ..Body::new(bytes)
+                };
+                read(protocol::outputs(protocol, &body), &self.outputs)
             }
             _ => Read::Absent,
         };

@@ -84,6 +84,8 @@ fn sample(ms: i64, route: Route, status: u16, latency_ms: f64, id: &str) -> Samp
         content_type: Some("application/json".into()),
         input: None,
         output: None,
+        input_header_length: None,
+        output_header_length: None,
     }
 }
 
@@ -676,6 +678,8 @@ fn arbitrary_sample() -> impl Strategy<Value = Sample> {
             content_type: None,
             input,
             output,
+            input_header_length: None,
+            output_header_length: None,
         })
 }
 
@@ -712,4 +716,38 @@ proptest! {
             assert_valid(report);
         }
     }
+}
+
+/// An OIP request of `[age, income]` rows as one binary FP64 tensor (the binary tensor
+/// extension), and the length of its JSON header.
+fn binary_rows(rows: &[(f64, f64)]) -> (Bytes, usize) {
+    let header = json!({"inputs": [{"name": "x", "shape": [rows.len(), 2], "datatype": "FP64", "parameters": {"binary_data_size": rows.len() * 16}}]});
+    let mut body = header.to_string().into_bytes();
+    let length = body.len();
+    for (age, income) in rows {
+        body.extend_from_slice(&age.to_le_bytes());
+        body.extend_from_slice(&income.to_le_bytes());
+    }
+    (Bytes::from(body), length)
+}
+
+#[test]
+fn binary_tensors_are_read_with_the_length_of_their_json_header() {
+    let mut with_header = drift_watch();
+    let mut without = drift_watch();
+    let (body, length) = binary_rows(&training_rows(100, 30.0));
+    let mut request = sample(1, Route::Primary, 200, 1.0, "b");
+    request.input = Some(body);
+    without.add(&request);
+    request.input_header_length = Some(length);
+    with_header.add(&request);
+    let read = with_header.evaluate(at(60_000));
+    assert!(observed(&read[0], "age").breached, "{:?}", read[0]);
+    assert_eq!(observed(&read[0], "age").samples, Some(100));
+    let unread = without.evaluate(at(60_000));
+    assert!(
+        skip_reason(&unread[0], "age").contains("1 could not be read"),
+        "{:?}",
+        unread[0]
+    );
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use mlspec_gateway::monitor::WindowReport;
-use mlspec_gateway::protocol::Scalar;
+use mlspec_gateway::protocol::{Protocol, Scalar};
 use mlspec_gateway::replay::{Replay, replay};
 use mlspec_spec::Document;
 use mlspec_spec::kinds::{Comparison, MonitoringPolicySpec, Signal, SignalType, Threshold};
@@ -63,6 +63,10 @@ struct Common {
     /// Lines), for performance signals.
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
+    /// How features and predictions are read from the captured bodies: oip, tfserving, mlflow
+    /// or json (default: by each request's path).
+    #[arg(long, value_name = "PROTOCOL", value_parser = crate::monitoring::protocol)]
+    protocol: Option<Protocol>,
     /// Also write the reports here (YAML documents).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -117,8 +121,17 @@ enum Source {
 async fn offline(log: &Path, source: Source, common: &Common, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
     let mut store = LazyStore::new(choice);
     let mut policy = match source {
-        Source::Policy(path) => load(&path, common.baseline.as_deref(), &mut store).await?,
-        Source::Performance(spec) => Policy::compile(Name::new("feedback")?, *spec, None, "the feedback policy")?,
+        Source::Policy(path) => load(&path, common.baseline.as_deref(), common.protocol, &mut store).await?,
+        Source::Performance(spec) => {
+            let policy = Policy::compile(Name::new("feedback")?, *spec, None, "the feedback policy")?;
+            match common.protocol {
+                Some(protocol) => Policy {
+                    watch: policy.watch.with_protocol(protocol),
+                    ..policy
+                },
+                None => policy,
+            }
+        }
     };
     let capture = match &common.capture {
         Some(path) => {
@@ -273,6 +286,7 @@ fn feedback_run(args: FeedbackArgs, choice: &StoreChoice) -> anyhow::Result<Exit
     }
     let common = Common {
         baseline: None,
+        protocol: None,
         capture: args.capture.clone(),
         labels: Some(args.labels.clone()),
         out: args.out.clone(),

@@ -80,6 +80,10 @@ pub struct Args {
     /// trigger fires; traffic moves only if it verifies).
     #[arg(long, value_name = "PACKAGE=URL", requires = "policy")]
     rollback_to: Option<String>,
+    /// How the monitor reads features and predictions from the bodies: oip, tfserving, mlflow
+    /// or json (default: by each request's path, plain JSON when the path names none).
+    #[arg(long, value_name = "PROTOCOL", value_parser = crate::monitoring::protocol, requires = "policy")]
+    protocol: Option<mlspec_gateway::protocol::Protocol>,
     /// The largest request body forwarded, in bytes (larger: 413).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_body: usize,
@@ -296,7 +300,7 @@ async fn monitoring(
     choice: &StoreChoice,
 ) -> anyhow::Result<Monitoring> {
     let mut store = LazyStore::new(choice);
-    let policy = crate::monitoring::load(path, args.baseline.as_deref(), &mut store).await?;
+    let policy = crate::monitoring::load(path, args.baseline.as_deref(), args.protocol, &mut store).await?;
     let target = policy.spec.target.to_string();
     if !served.iter().flatten().any(|package| package.reference == target) {
         errln!(

@@ -811,6 +811,8 @@ fn watching_gateway(dir: &Path, upstream: &str, upstream2: &str) -> Gateway {
         &rollback_to,
         "--capture",
         "capture.jsonl",
+        "--protocol",
+        "oip",
     ];
     let gateway = serve(dir, "model", upstream, &args);
     gateway.wait_ready(200);
@@ -1020,6 +1022,16 @@ fn a_policy_the_baseline_cannot_support_is_refused_at_start_with_its_place() {
         out.stderr
     );
     assert!(!dir.join("serve.log").exists());
+    let unknown = mlspec(
+        dir,
+        &["monitor", "serve.log", "--policy", "bad.yaml", "--protocol", "grpc"],
+    );
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("`grpc` is not oip, tfserving, mlflow or json"),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[test]
