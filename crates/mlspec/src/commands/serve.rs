@@ -308,40 +308,75 @@ async fn monitoring(
             path.display()
         );
     }
-    let rollback = match (&policy.spec.rollback, &args.rollback_to) {
-        (None, Some(_)) => bail!("--rollback-to is given but {} has no `rollback`", path.display()),
-        (Some(rollback), None) => bail!(
-            "{} rolls back to {}: say where it is served with --rollback-to PACKAGE=URL",
-            path.display(),
-            rollback.target
-        ),
-        (None, None) => None,
-        (Some(rollback), Some(text)) => {
-            let (dir, url) = text
-                .split_once('=')
-                .with_context(|| format!("--rollback-to `{text}` is not PACKAGE=URL"))?;
-            let (document, _) = read_package(&package_dir(Path::new(dir)))?;
-            let reference = format!("ModelPackage/{}", document.metadata.name);
-            if reference != rollback.target.to_string() {
-                bail!(
-                    "--rollback-to {dir} is {reference}, but the policy rolls back to {}",
-                    rollback.target
-                );
-            }
-            Address::parse(url)?;
-            let (dir, url, public) = (PathBuf::from(dir), url.to_owned(), public.clone());
-            let prepare = Box::new(move || trusted_package(&dir, &url, &public, false).map_err(|e| format!("{e:#}")));
-            Some(RollbackPlan {
-                target: reference,
-                automatic: rollback.automatic,
-                prepare,
-            })
-        }
+    let rollback = match &policy.spec.rollback {
+        None if args.rollback_to.is_some() => bail!("--rollback-to is given but {} has no `rollback`", path.display()),
+        None => None,
+        Some(rollback) => Some(rollback_plan(
+            args,
+            path,
+            &rollback.target.to_string(),
+            rollback.automatic,
+            public,
+        )?),
     };
     Ok(Monitoring {
         policy: policy.name,
         watch: policy.watch,
         rollback,
+    })
+}
+
+/// How the policy's rollback target is reached: the package of `--rollback-to`, or the served
+/// one (primary or canary) that is the target. With neither, the gateway still starts — a
+/// trigger then records a refused alert saying why.
+fn rollback_plan(
+    args: &Args,
+    policy: &Path,
+    target: &str,
+    automatic: bool,
+    public: &mlspec_attest::keys::PublicKey,
+) -> anyhow::Result<RollbackPlan> {
+    let mut candidates = vec![(args.package.clone(), args.upstream.clone())];
+    for text in args.canary.iter().chain(&args.rollback_to) {
+        let (dir, url) = text
+            .split_once('=')
+            .with_context(|| format!("`{text}` is not PACKAGE=URL"))?;
+        candidates.push((PathBuf::from(dir), url.to_owned()));
+    }
+    let mut found = None;
+    for (dir, url) in candidates {
+        let (document, _) = read_package(&package_dir(&dir))?;
+        if format!("ModelPackage/{}", document.metadata.name) == target {
+            Address::parse(&url)?;
+            found = Some((dir, url));
+        }
+    }
+    if let (Some(rollback_to), None) = (&args.rollback_to, &found) {
+        bail!(
+            "--rollback-to {rollback_to} is not {target}, the package {} rolls back to",
+            policy.display()
+        );
+    }
+    let public = public.clone();
+    let prepare: mlspec_gateway::watcher::Prepare = match found {
+        Some((dir, url)) => Box::new(move || trusted_package(&dir, &url, &public, false).map_err(|e| format!("{e:#}"))),
+        None => {
+            errln!(
+                "warning: {} rolls back to {target}, which is not served here: give its server with --rollback-to PACKAGE=URL, or a trigger is only an alert",
+                policy.display()
+            );
+            let target = target.to_owned();
+            Box::new(move || {
+                Err(format!(
+                    "no server for {target} was given (start the gateway with --rollback-to PACKAGE=URL)"
+                ))
+            })
+        }
+    };
+    Ok(RollbackPlan {
+        target: target.to_owned(),
+        automatic,
+        prepare,
     })
 }
 

@@ -978,6 +978,29 @@ fn a_rollback_target_that_does_not_verify_is_refused_and_traffic_stays() {
             .unwrap()
             .contains("event=rollback-refused")
     );
+    // Without a server for the target, the gateway still serves; a trigger is a refused alert.
+    std::fs::remove_file(dir.join("serve.log")).unwrap();
+    std::fs::remove_file(dir.join("serve.log.checkpoints")).unwrap();
+    let args = ["--policy", "policy.yaml", "--baseline", "base.profile.yaml"];
+    let gateway = serve(dir, "model", &upstream, &args);
+    gateway.wait_ready(200);
+    send_rows(&gateway.addr, "drifted", 40, 20.0);
+    let action = wait_for_action(&gateway);
+    assert_eq!(
+        (action["type"].as_str(), action["result"].as_str()),
+        (Some("alert"), Some("refused")),
+        "{action}"
+    );
+    assert!(
+        action["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no server for ModelPackage/churn-stable was given"),
+        "{action}"
+    );
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("which is not served here"), "{stderr}");
 }
 
 #[test]
