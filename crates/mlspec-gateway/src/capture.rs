@@ -92,6 +92,15 @@ impl Record {
         }
     }
 
+    /// The bytes of the bodies it holds (what it costs while it waits in a queue).
+    pub fn body_bytes(&self) -> u64 {
+        [&self.input, &self.input_base64, &self.output, &self.output_base64]
+            .into_iter()
+            .flatten()
+            .map(|text| text.len() as u64)
+            .sum()
+    }
+
     /// The sample it records (an unknown route is the primary's).
     pub fn sample(&self) -> Sample {
         let route = match self.route.as_str() {

@@ -63,6 +63,9 @@ use upstream::{Address, HealthCheck, HttpClient};
 /// Mirrored requests in flight at once, at most.
 const SHADOW_SLOTS: usize = 64;
 
+/// The most body bytes waiting for the monitor, and for the capture file, each.
+pub const QUEUED_BODY_BYTES: u64 = 64 << 20;
+
 /// How the gateway behaves.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -139,6 +142,10 @@ pub struct Gateway {
     documents_dropped: AtomicU64,
     /// Whether bodies go to the capture file.
     capturing: bool,
+    /// Body bytes waiting for the monitor thread.
+    monitor_bytes: Arc<metrics::ByteBudget>,
+    /// Body bytes waiting for the capture file.
+    capture_bytes: Arc<metrics::ByteBudget>,
 }
 
 impl Gateway {
@@ -152,11 +159,19 @@ impl Gateway {
         format!("{}-{}", self.nonce, self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Hands a sample to the monitor, if one runs (dropped and counted when it is behind).
+    /// Hands a sample to the monitor, if one runs (dropped and counted when it is behind: its
+    /// queue full, or the bodies waiting in it over [`QUEUED_BODY_BYTES`]).
     fn sample(&self, sample: Sample) {
-        if let Some(monitor) = &self.monitor
-            && monitor.try_send(watcher::Input::Sample(Box::new(sample))).is_err()
-        {
+        let Some(monitor) = &self.monitor else {
+            return;
+        };
+        let bytes = sample.body_bytes();
+        if !self.monitor_bytes.take(bytes) {
+            self.metrics.samples_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if monitor.try_send(watcher::Input::Sample(Box::new(sample))).is_err() {
+            self.monitor_bytes.give_back(bytes);
             self.metrics.samples_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -224,6 +239,11 @@ pub async fn run(
         mode,
     });
     let log_status = Arc::new(LogStatus::default());
+    let (monitor_bytes, capture_bytes) = (
+        Arc::new(metrics::ByteBudget::new(QUEUED_BODY_BYTES)),
+        Arc::new(metrics::ByteBudget::new(QUEUED_BODY_BYTES)),
+    );
+    let capture = capture.map(|writer| (writer, capture_bytes.clone()));
     let (log_sender, log_thread) = logger::start(writer, capture, log_status.clone());
     let gateway = Arc::new(Gateway {
         routes: route::Table::new(Routes {
@@ -247,13 +267,19 @@ pub async fn run(
         sink,
         documents_dropped: AtomicU64::new(0),
         capturing,
+        monitor_bytes: monitor_bytes.clone(),
+        capture_bytes: capture_bytes.clone(),
     });
     start_rollout(&gateway);
     if let (Some(monitoring), Some(inputs)) = (monitoring, monitor_inputs) {
+        let queue = watcher::Queue {
+            inputs,
+            bytes: monitor_bytes,
+        };
         watcher::start(
             Arc::downgrade(&gateway),
             monitoring,
-            inputs,
+            queue,
             tokio::runtime::Handle::current(),
         )?;
     }
@@ -424,6 +450,7 @@ fn monitoring_json(gateway: &Gateway) -> serde_json::Value {
         "signals": signals,
         "actions": actions,
         "samplesDropped": gateway.metrics.samples_dropped.load(Ordering::Relaxed),
+        "capturesDropped": gateway.metrics.captures_dropped.load(Ordering::Relaxed),
     })
 }
 
@@ -534,6 +561,14 @@ fn render_metrics(gateway: &Gateway, format: Format) -> String {
         &[(
             String::new(),
             gateway.metrics.samples_dropped.load(Ordering::Relaxed) as f64,
+        )],
+    );
+    page.counter(
+        "mlspec_gateway_captures_dropped",
+        "Requests whose bodies were not captured because the capture file was behind.",
+        &[(
+            String::new(),
+            gateway.metrics.captures_dropped.load(Ordering::Relaxed) as f64,
         )],
     );
     page.finish()

@@ -48,7 +48,7 @@ impl LogStatus {
 /// the log's line count.
 pub fn start(
     writer: LogWriter,
-    capture: Option<crate::capture::Writer>,
+    capture: Option<(crate::capture::Writer, Arc<crate::metrics::ByteBudget>)>,
     status: Arc<LogStatus>,
 ) -> (
     mpsc::Sender<Item>,
@@ -72,10 +72,10 @@ pub fn start(
     (sender, thread)
 }
 
-/// What the thread writes.
+/// What the thread writes (the capture with the budget of the bytes waiting for it).
 struct Files {
     log: LogWriter,
-    capture: Option<crate::capture::Writer>,
+    capture: Option<(crate::capture::Writer, Arc<crate::metrics::ByteBudget>)>,
 }
 
 impl Files {
@@ -84,7 +84,10 @@ impl Files {
             Item::Line(request, binding, captured) => {
                 self.log.append_as(&request, binding)?;
                 match (&mut self.capture, captured) {
-                    (Some(capture), Some(record)) => capture.write(&record).map_err(capture_error),
+                    (Some((capture, budget)), Some(record)) => {
+                        budget.give_back(record.body_bytes());
+                        capture.write(&record).map_err(capture_error)
+                    }
                     _ => Ok(()),
                 }
             }
@@ -98,7 +101,7 @@ impl Files {
 
     /// Hands the batch to the OS, and lets the fsync policy and checkpoint timer run.
     fn flush(&mut self) -> Result<(), mlspec_attest::AttestError> {
-        if let Some(capture) = &mut self.capture {
+        if let Some((capture, _)) = &mut self.capture {
             capture.flush().map_err(capture_error)?;
         }
         self.log.flush()?;

@@ -82,6 +82,38 @@ impl Rate {
     }
 }
 
+/// Bytes that may wait in a queue at once: bodies handed to the monitor or the capture wait
+/// there, and a slow consumer must not make the gateway hold them without bound.
+pub struct ByteBudget {
+    used: AtomicU64,
+    limit: u64,
+}
+
+impl ByteBudget {
+    /// A budget of `limit` bytes.
+    pub const fn new(limit: u64) -> ByteBudget {
+        ByteBudget {
+            used: AtomicU64::new(0),
+            limit,
+        }
+    }
+
+    /// Takes `bytes` from the budget; false (and nothing taken) when they do not fit.
+    pub fn take(&self, bytes: u64) -> bool {
+        let taken = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if taken > self.limit {
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Gives `bytes` back once they left the queue.
+    pub fn give_back(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
 /// Every counter of the gateway.
 #[derive(Default)]
 pub struct Metrics {
@@ -95,6 +127,8 @@ pub struct Metrics {
     pub in_flight: AtomicI64,
     /// Monitoring samples dropped because the monitor was behind.
     pub samples_dropped: AtomicU64,
+    /// Bodies not captured because the capture's queue was full.
+    pub captures_dropped: AtomicU64,
     /// Requests answered per second, lately.
     pub rate: Rate,
 }
@@ -137,6 +171,17 @@ pub fn now_second() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_refuses_what_does_not_fit_and_takes_again_what_was_given_back() {
+        let budget = ByteBudget::new(100);
+        assert!(budget.take(60));
+        assert!(!budget.take(41), "61 + 41 > 100");
+        assert!(budget.take(40));
+        budget.give_back(60);
+        assert!(budget.take(55));
+        assert!(!budget.take(6));
+    }
 
     #[test]
     fn the_rate_counts_the_last_ten_whole_seconds_and_forgets_older_ones() {

@@ -399,7 +399,18 @@ impl Pending {
             input_header_length: self.header_lengths.0,
             output_header_length: self.header_lengths.1,
         };
-        let captured = (gateway.capturing && self.method_has_body).then(|| Box::new(Record::of(&sample, truncated)));
+        let captured = (gateway.capturing && self.method_has_body)
+            .then(|| Box::new(Record::of(&sample, truncated)))
+            .filter(|record| {
+                let fits = gateway.capture_bytes.take(record.body_bytes());
+                if !fits {
+                    gateway
+                        .metrics
+                        .captures_dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                fits
+            });
         gateway.sample(sample);
         let record = std::mem::take(&mut self.record);
         permit.send(Item::Line(Box::new(record), self.binding, captured));

@@ -80,23 +80,31 @@ pub struct Latest {
     pub reports: std::sync::atomic::AtomicU64,
 }
 
+/// The monitor's inputs, and the budget of the body bytes waiting in them.
+pub struct Queue {
+    /// Samples and labels.
+    pub inputs: std::sync::mpsc::Receiver<Input>,
+    /// Given back as samples are taken.
+    pub bytes: Arc<crate::metrics::ByteBudget>,
+}
+
 /// Starts the monitor thread; it ends when the gateway drops its sender.
 pub fn start(
     gateway: std::sync::Weak<Gateway>,
     monitoring: Monitoring,
-    receiver: std::sync::mpsc::Receiver<Input>,
+    queue: Queue,
     runtime: tokio::runtime::Handle,
 ) -> Result<std::thread::JoinHandle<()>, crate::GatewayError> {
     std::thread::Builder::new()
         .name("mlspec-monitor".into())
-        .spawn(move || run(&gateway, monitoring, &receiver, &runtime))
+        .spawn(move || run(&gateway, monitoring, &queue, &runtime))
         .map_err(|e| crate::GatewayError::Io(format!("cannot start the monitor thread: {e}")))
 }
 
 fn run(
     gateway: &std::sync::Weak<Gateway>,
     mut monitoring: Monitoring,
-    receiver: &std::sync::mpsc::Receiver<Input>,
+    queue: &Queue,
     runtime: &tokio::runtime::Handle,
 ) {
     // Only when the threads that answer requests leave the core idle (SCHED_IDLE; best effort:
@@ -110,8 +118,11 @@ fn run(
     loop {
         // Polled, not waited on: a request handing over its sample never wakes this thread.
         loop {
-            match receiver.try_recv() {
-                Ok(Input::Sample(sample)) => monitoring.watch.add(&sample),
+            match queue.inputs.try_recv() {
+                Ok(Input::Sample(sample)) => {
+                    monitoring.watch.add(&sample);
+                    queue.bytes.give_back(sample.body_bytes());
+                }
                 Ok(Input::Labels(labels, reply)) => {
                     let _ = reply.send(join_labels(&mut monitoring.watch, labels));
                 }

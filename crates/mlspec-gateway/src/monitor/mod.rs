@@ -158,6 +158,14 @@ pub struct Sample {
     pub output_header_length: Option<usize>,
 }
 
+impl Sample {
+    /// The bytes of the bodies it holds (what it costs while it waits in a queue).
+    pub fn body_bytes(&self) -> u64 {
+        let length = |body: &Option<Bytes>| body.as_ref().map_or(0, |b| b.len() as u64);
+        length(&self.input) + length(&self.output)
+    }
+}
+
 /// One evaluated window of one route.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowReport {
