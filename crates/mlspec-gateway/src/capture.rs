@@ -223,6 +223,9 @@ pub fn read(path: &Path) -> Result<(std::collections::HashMap<String, Record>, V
             let _ = reader.read_until(b'\n', &mut rest);
             continue;
         }
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
         match serde_json::from_slice::<Record>(line.trim_ascii_end()) {
             Ok(record) => {
                 records.insert(record.rid.clone(), record);
@@ -282,5 +285,27 @@ mod tests {
         assert!(record.matches(Some(&digest(br#"{"inputs":[]}"#)), Some(&digest(br#"{"outputs":[]}"#))));
         assert!(!record.matches(Some(&digest(b"other")), Some(&digest(br#"{"outputs":[]}"#))));
         assert!(!record.matches(None, None));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_file_is_read_without_panicking_and_every_record_it_keeps_round_trips(
+            lines in proptest::collection::vec(proptest::prelude::any::<Vec<u8>>(), 0..12),
+            input in proptest::prelude::any::<Vec<u8>>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("capture.jsonl");
+            let record = Record::of(&sample(&input, b"{}"), false);
+            let mut bytes = lines.join(&b'\n');
+            bytes.push(b'\n');
+            bytes.extend(serde_json::to_vec(&record).unwrap());
+            let segments = bytes.split(|b| *b == b'\n').count();
+            std::fs::write(&path, bytes).unwrap();
+            let (records, problems) = read(&path).unwrap();
+            proptest::prop_assert!(problems.len() < segments);
+            let back = records.get("r-1").map(Record::sample).and_then(|s| s.input);
+            proptest::prop_assert_eq!(back.as_deref(), Some(&input[..]).filter(|i| !i.is_empty()));
+        }
     }
 }
