@@ -173,6 +173,16 @@ pub fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> pro
     probe::parse(&raw).unwrap()
 }
 
+/// A client that sends a request's head and part of its body, then hangs up.
+pub fn leave_mid_body(addr: &str, rid: &str) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {INFER} HTTP/1.1\r\nHost: x\r\nx-request-id: {rid}\r\nContent-Length: 1000\r\n\r\n{{\"inp"
+    )
+    .unwrap();
+}
+
 /// An OIP request of one row.
 pub fn infer_body(id: &str, row: [f64; 2]) -> String {
     format!(
@@ -373,13 +383,7 @@ fn faults_are_answered_with_reasons_and_each_is_logged() {
     assert_eq!(large.status, 413);
     assert!(large.body.contains("over 2000 bytes (--max-body)"), "{}", large.body);
     // A client that leaves mid-body.
-    let mut stream = TcpStream::connect(&gateway.addr).unwrap();
-    write!(
-        stream,
-        "POST {INFER} HTTP/1.1\r\nHost: x\r\nx-request-id: gone\r\nContent-Length: 1000\r\n\r\n{{\"inp"
-    )
-    .unwrap();
-    drop(stream);
+    leave_mid_body(&gateway.addr, "gone");
     // The upstream goes away.
     drop(stub_process);
     gateway.wait_ready(503);
@@ -819,6 +823,22 @@ fn watching_gateway(dir: &Path, upstream: &str, upstream2: &str) -> Gateway {
     gateway
 }
 
+/// `mlspec monitor serve.log --policy policy.yaml --baseline base.profile.yaml --no-record`
+/// with `extra` arguments.
+fn monitor_log(dir: &Path, extra: &[&str]) -> super::store::Out {
+    let mut args = vec![
+        "monitor",
+        "serve.log",
+        "--policy",
+        "policy.yaml",
+        "--baseline",
+        "base.profile.yaml",
+        "--no-record",
+    ];
+    args.extend(extra);
+    mlspec(dir, &args)
+}
+
 /// Polls /varz until the monitoring section has an action; it.
 fn wait_for_action(gateway: &Gateway) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -895,20 +915,7 @@ fn drift_breaches_a_window_and_the_rollback_moves_traffic_to_the_verified_target
     assert_eq!(report["actions"][0]["type"], "rollback");
 
     // The same signals offline, from the log and the bodies it captured.
-    let offline = mlspec(
-        dir,
-        &[
-            "monitor",
-            "serve.log",
-            "--policy",
-            "policy.yaml",
-            "--baseline",
-            "base.profile.yaml",
-            "--capture",
-            "capture.jsonl",
-            "--no-record",
-        ],
-    );
+    let offline = monitor_log(dir, &["--capture", "capture.jsonl"]);
     assert_eq!(
         offline.code, 1,
         "a breach is a violation: {}{}",
@@ -927,18 +934,7 @@ fn drift_breaches_a_window_and_the_rollback_moves_traffic_to_the_verified_target
         "{}",
         offline.stderr
     );
-    let blind = mlspec(
-        dir,
-        &[
-            "monitor",
-            "serve.log",
-            "--policy",
-            "policy.yaml",
-            "--baseline",
-            "base.profile.yaml",
-            "--no-record",
-        ],
-    );
+    let blind = monitor_log(dir, &[]);
     assert_eq!(blind.code, 0, "{}{}", blind.stdout, blind.stderr);
     assert!(
         blind

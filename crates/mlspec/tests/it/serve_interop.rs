@@ -7,8 +7,7 @@
 //! prometheus and goaccess. interop/mlserver holds the model's recipe and the tritonclient check.
 
 use std::fs::File;
-use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,7 +17,8 @@ use nix::sys::signal::Signal;
 
 use super::interop::{Prometheus, beside_interop_venv, check_metrics_pages, poll, python};
 use super::serve::{
-    INFER, Process, field, infer_body, log_fields, post, serve, signed_package, stub, two_packages, verify_log,
+    INFER, Process, field, infer_body, leave_mid_body, log_fields, post, serve, signed_package, stub, two_packages,
+    verify_log,
 };
 use super::store::mlspec;
 
@@ -189,13 +189,7 @@ fn goaccess_and_apachelogs_read_every_line_the_gateway_wrote_faults_and_events_i
     let large = post(&gateway.addr, INFER, &[("x-request-id", "large")], &"x".repeat(3000));
     assert_eq!(large.status, 413, "{large:?}");
     // A client that leaves mid-body.
-    let mut stream = TcpStream::connect(&gateway.addr).unwrap();
-    write!(
-        stream,
-        "POST {INFER} HTTP/1.1\r\nHost: x\r\nx-request-id: gone\r\nContent-Length: 1000\r\n\r\n{{\"inp"
-    )
-    .unwrap();
-    drop(stream);
+    leave_mid_body(&gateway.addr, "gone");
     let promote = mlspec(dir, &["rollout", "promote", &gateway.addr]);
     assert_eq!(promote.code, 0, "{}", promote.stderr);
     // Both model servers go away.
