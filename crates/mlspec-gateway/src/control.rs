@@ -29,11 +29,12 @@ pub enum Decision {
     Abort(Decider, Vec<Ref>, String),
 }
 
-/// Applies a decision: the rollout's record, the routes, a log line, the store.
+/// Applies a decision: the rollout's record, the routes, a log line, the store. None when
+/// there is no rollout in progress (none, or over: nothing changes).
 pub fn decide(gateway: &Gateway, decision: Decision) -> Option<serde_json::Value> {
     let counts = counts(gateway);
     let mut slot = gateway.rollout.lock().ok()?;
-    let rollout = slot.as_mut()?;
+    let rollout = slot.as_mut().filter(|r| !r.is_over())?;
     let next = match decision {
         Decision::Promote(by) => rollout.advance(by, counts),
         Decision::Abort(by, reports, reason) => rollout.abort(by, counts, reports, &reason),

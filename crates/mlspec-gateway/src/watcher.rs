@@ -195,8 +195,9 @@ fn act_on(gateway: &Gateway, monitoring: &mut Monitoring, window: WindowReport, 
     report.rollout = rollout.map(|name| Ref::named(mlspec_spec::Kind::Rollout, name));
     let reference = report_name(&monitoring.policy, &window.route, report.window_end)
         .map(|n| Ref::named(mlspec_spec::Kind::MonitoringReport, n));
-    if window.route == "canary" && !window.breached.is_empty() {
-        let reason = format!("the canary breached {}", window.breached.join(", "));
+    let new_package = matches!(window.route.as_str(), "canary" | "shadow");
+    if new_package && !window.breached.is_empty() {
+        let reason = format!("the {} breached {}", window.route, window.breached.join(", "));
         let evidence = names(&window.breached);
         if let Some(status) = control::decide(
             gateway,

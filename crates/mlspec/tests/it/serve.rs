@@ -1113,3 +1113,63 @@ fn labels_join_logged_requests_live_and_offline_and_unmatched_ids_are_counted() 
         offline.stdout
     );
 }
+
+#[test]
+fn a_canary_whose_traffic_breaches_is_rolled_back_and_the_rollout_names_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_a, upstream, _b, upstream2) = watched(dir);
+    let canary = format!("stable=http://{upstream2}");
+    let args = [
+        "--canary",
+        &canary,
+        "--canary-percent",
+        "50",
+        "--policy",
+        "policy.yaml",
+        "--baseline",
+        "base.profile.yaml",
+    ];
+    let gateway = serve(dir, "model", &upstream, &args);
+    gateway.wait_ready(200);
+    for i in 0..40 {
+        let body = infer_body(&format!("c-{i}"), [feature(i, 37) + 20.0, feature(i, 53)]);
+        let answer = post(
+            &gateway.addr,
+            INFER,
+            &[("x-mlspec-route", "canary"), ("x-request-id", &format!("c-{i}"))],
+            &body,
+        );
+        assert_eq!(answer.status, 200);
+    }
+    let action = wait_for_action(&gateway);
+    assert_eq!(action["type"], "rollback", "{action}");
+    assert!(
+        action["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the canary breached a-drift"),
+        "{action}"
+    );
+    post(
+        &gateway.addr,
+        INFER,
+        &[("x-mlspec-route", "canary"), ("x-request-id", "after")],
+        &infer_body("after", [0.0, 0.0]),
+    );
+    let (code, stderr) = gateway.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, 0, "{stderr}");
+    let routes = models_by_rid(dir);
+    assert_eq!(routes["c-0"], ("churn-stable@0.9.0".to_owned(), "canary".to_owned()));
+    assert_eq!(
+        routes["after"],
+        ("churn@1.0.0".to_owned(), "primary".to_owned()),
+        "rolled back: no canary"
+    );
+    let spec = &stored(dir, "Rollout/churn-stable-rollout")["spec"];
+    assert_eq!(spec["outcome"], "rolledBack");
+    assert_eq!(spec["steps"][0]["decidedBy"], "monitoring");
+    let report = spec["steps"][0]["reports"][0].as_str().unwrap();
+    assert!(report.starts_with("MonitoringReport/watch-canary-"), "{spec}");
+    assert_eq!(stored(dir, report)["spec"]["actions"][0]["type"], "rollback");
+}
