@@ -1119,6 +1119,15 @@ fn a_canary_whose_traffic_breaches_is_rolled_back_and_the_rollout_names_the_repo
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (_a, upstream, _b, upstream2) = watched(dir);
+    // The same signals without a rollback: drifted requests the primary answers once the canary
+    // is gone move nothing more.
+    let policy = WATCH
+        .split("  rollback:")
+        .next()
+        .unwrap()
+        .replace("name: watch", "name: canary-watch");
+    std::fs::write(dir.join("canary-policy.yaml"), policy).unwrap();
+    assert_eq!(mlspec(dir, &["apply", "canary-policy.yaml"]).code, 0);
     let canary = format!("stable=http://{upstream2}");
     let args = [
         "--canary",
@@ -1126,7 +1135,7 @@ fn a_canary_whose_traffic_breaches_is_rolled_back_and_the_rollout_names_the_repo
         "--canary-percent",
         "50",
         "--policy",
-        "policy.yaml",
+        "canary-policy.yaml",
         "--baseline",
         "base.profile.yaml",
     ];
@@ -1170,6 +1179,6 @@ fn a_canary_whose_traffic_breaches_is_rolled_back_and_the_rollout_names_the_repo
     assert_eq!(spec["outcome"], "rolledBack");
     assert_eq!(spec["steps"][0]["decidedBy"], "monitoring");
     let report = spec["steps"][0]["reports"][0].as_str().unwrap();
-    assert!(report.starts_with("MonitoringReport/watch-canary-"), "{spec}");
+    assert!(report.starts_with("MonitoringReport/canary-watch-canary-"), "{spec}");
     assert_eq!(stored(dir, report)["spec"]["actions"][0]["type"], "rollback");
 }
