@@ -24,6 +24,13 @@ use crate::GatewayError;
 use crate::monitor::Sample;
 use crate::route::Route;
 
+/// Where a log's bodies are kept unless said otherwise: `LOG.capture.jsonl`.
+pub fn default_path(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".capture.jsonl");
+    PathBuf::from(name)
+}
+
 /// The longest capture line read back.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 

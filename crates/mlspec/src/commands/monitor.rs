@@ -133,8 +133,9 @@ async fn offline(log: &Path, source: Source, common: &Common, choice: &StoreChoi
             }
         }
     };
-    let capture = match &common.capture {
+    let capture = match capture_path(log, common.capture.as_deref()) {
         Some(path) => {
+            let path = &path;
             let (records, problems) = mlspec_gateway::capture::read(path)?;
             for problem in problems.iter().take(5) {
                 errln!("warning: {problem}");
@@ -165,13 +166,21 @@ async fn offline(log: &Path, source: Source, common: &Common, choice: &StoreChoi
     Ok(if breached { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// The capture file: the one given, else `LOG.capture.jsonl` when it exists.
+fn capture_path(log: &Path, given: Option<&Path>) -> Option<PathBuf> {
+    match given {
+        Some(path) => Some(path.to_owned()),
+        None => Some(mlspec_gateway::capture::default_path(log)).filter(|p| p.is_file()),
+    }
+}
+
 fn say_what_was_read(log: &Path, replayed: &Replay, common: &Common) {
     errln!(
         "{}: {} lines, {} requests replayed{}",
         log.display(),
         replayed.lines,
         replayed.requests,
-        match &common.capture {
+        match capture_path(log, common.capture.as_deref()) {
             Some(_) => format!(", {} with their captured bodies", replayed.captured),
             None => " (no --capture: drift, prediction drift and performance cannot be computed)".into(),
         }
@@ -292,9 +301,9 @@ fn feedback_run(args: FeedbackArgs, choice: &StoreChoice) -> anyhow::Result<Exit
         out: args.out.clone(),
         no_record: args.no_record,
     };
-    if args.capture.is_none() {
+    if capture_path(Path::new(&args.target), args.capture.as_deref()).is_none() {
         bail!(
-            "{}: the predictions are in the capture file the gateway kept; give it with --capture FILE",
+            "{}: the predictions are in the capture file the gateway kept (`serve --capture`); give it with --capture FILE",
             args.target
         );
     }

@@ -36,11 +36,11 @@ pub struct Args {
     /// The inference log it appends to.
     #[arg(long, value_name = "FILE", default_value = "serve.log")]
     log: PathBuf,
-    /// Also keep every request's and answer's body here (JSON Lines, checked against the log's
-    /// digests), so that `mlspec monitor LOG --capture FILE` can compute drift and performance
-    /// again offline.
-    #[arg(long, value_name = "FILE")]
-    capture: Option<PathBuf>,
+    /// Also keep every request's and answer's body (JSON Lines, checked against the log's
+    /// digests) here — by default, with the flag alone, in LOG.capture.jsonl, where `mlspec
+    /// monitor LOG` finds it — so that drift and performance can be computed again offline.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    capture: Option<Option<PathBuf>>,
     /// The private key that signs the log's checkpoints.
     #[arg(long, value_name = "KEY")]
     key: PathBuf,
@@ -169,7 +169,10 @@ async fn serve(args: Args, choice: StoreChoice) -> anyhow::Result<ExitCode> {
         sink: Some(sink),
         monitoring,
         log: args.log.clone(),
-        capture: args.capture.clone(),
+        capture: args.capture.as_ref().map(|path| match path {
+            Some(path) => path.clone(),
+            None => mlspec_gateway::capture::default_path(&args.log),
+        }),
         key,
         log_options: LogOptions {
             fsync: args.fsync,

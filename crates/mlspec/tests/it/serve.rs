@@ -814,7 +814,6 @@ fn watching_gateway(dir: &Path, upstream: &str, upstream2: &str) -> Gateway {
         "--rollback-to",
         &rollback_to,
         "--capture",
-        "capture.jsonl",
         "--protocol",
         "oip",
     ];
@@ -915,7 +914,8 @@ fn drift_breaches_a_window_and_the_rollback_moves_traffic_to_the_verified_target
     assert_eq!(report["actions"][0]["type"], "rollback");
 
     // The same signals offline, from the log and the bodies it captured.
-    let offline = monitor_log(dir, &["--capture", "capture.jsonl"]);
+    // The bodies are found beside the log (serve.log.capture.jsonl, `serve --capture`'s default).
+    let offline = monitor_log(dir, &[]);
     assert_eq!(
         offline.code, 1,
         "a breach is a violation: {}{}",
@@ -934,7 +934,19 @@ fn drift_breaches_a_window_and_the_rollback_moves_traffic_to_the_verified_target
         "{}",
         offline.stderr
     );
-    let blind = monitor_log(dir, &[]);
+    std::fs::copy(dir.join("serve.log"), dir.join("copied.log")).unwrap();
+    let blind = mlspec(
+        dir,
+        &[
+            "monitor",
+            "copied.log",
+            "--policy",
+            "policy.yaml",
+            "--baseline",
+            "base.profile.yaml",
+            "--no-record",
+        ],
+    );
     assert_eq!(blind.code, 0, "{}{}", blind.stdout, blind.stderr);
     assert!(
         blind
@@ -1090,8 +1102,6 @@ fn labels_join_logged_requests_live_and_offline_and_unmatched_ids_are_counted() 
             "serve.log",
             "--labels",
             "labels.csv",
-            "--capture",
-            "capture.jsonl",
             "--window",
             "1d",
             "--no-record",
