@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::Gateway;
 use crate::logger::Item;
+use crate::proxy::gateway_answer as refuse;
 use crate::rollout::{Counts, Next};
 use crate::route::{Arm, Canary, Route, Routes};
 
@@ -162,12 +163,18 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Response {
     let status = gateway.rollout.lock().ok().and_then(|r| r.as_ref().map(|r| r.status()));
     match status {
         Some(status) => axum::Json(status).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({ "error": "no rollout: the gateway serves one package" })),
-        )
-            .into_response(),
+        None => refuse(StatusCode::NOT_FOUND, NO_ROLLOUT),
     }
+}
+
+const NO_ROLLOUT: &str = "no rollout: the gateway serves one package";
+
+/// Whether the request came from the gateway's own host.
+fn from_loopback(request: &axum::extract::Request) -> bool {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback())
 }
 
 /// `POST /_mlspec/rollout/promote`.
@@ -182,32 +189,20 @@ pub async fn abort(State(gateway): State<Arc<Gateway>>, request: axum::extract::
 }
 
 fn operator(gateway: &Gateway, request: &axum::extract::Request, decision: Decision) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    if !peer.is_some_and(|ip| ip.is_loopback()) {
+    if !from_loopback(request) {
         let reason = "rollout control is only accepted from the gateway's own host (loopback)";
-        return (StatusCode::FORBIDDEN, axum::Json(json!({ "error": reason }))).into_response();
+        return refuse(StatusCode::FORBIDDEN, reason);
     }
     let over = gateway
         .rollout
         .lock()
         .is_ok_and(|r| r.as_ref().is_some_and(|r| r.is_over()));
     if over {
-        return (
-            StatusCode::CONFLICT,
-            axum::Json(json!({ "error": "the rollout is over" })),
-        )
-            .into_response();
+        return refuse(StatusCode::CONFLICT, "the rollout is over");
     }
     match decide(gateway, decision) {
         Some(status) => axum::Json(status).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({ "error": "no rollout: the gateway serves one package" })),
-        )
-            .into_response(),
+        None => refuse(StatusCode::NOT_FOUND, NO_ROLLOUT),
     }
 }
 
@@ -231,45 +226,40 @@ const MAX_FEEDBACK_BYTES: usize = 64 << 20;
 /// …}]}`, joined by request id to the predictions the monitor keeps. Answers how many matched
 /// and up to 20 ids that matched none.
 pub async fn feedback(State(gateway): State<Arc<Gateway>>, request: axum::extract::Request) -> Response {
-    let refuse = |status: StatusCode, reason: String| (status, axum::Json(json!({ "error": reason }))).into_response();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    if !peer.is_some_and(|ip| ip.is_loopback()) {
+    if !from_loopback(&request) {
         return refuse(
             StatusCode::FORBIDDEN,
-            "feedback is only accepted from the gateway's own host (loopback)".into(),
+            "feedback is only accepted from the gateway's own host (loopback)",
         );
     }
     let Some(monitor) = gateway.monitor.clone() else {
         return refuse(
             StatusCode::NOT_FOUND,
-            "the gateway watches no policy (serve it with --policy)".into(),
+            "the gateway watches no policy (serve it with --policy)",
         );
     };
     let (parts, body) = request.into_parts();
     let body =
         match mlspec_server::read_body(&parts.headers, body, MAX_FEEDBACK_BYTES, gateway.settings.body_timeout).await {
             Ok(body) => body,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("cannot read the labels: {e:?}")),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, &format!("cannot read the labels: {e:?}")),
         };
     let labels = match parse_labels(&body) {
         Ok(labels) => labels,
-        Err(reason) => return refuse(StatusCode::BAD_REQUEST, reason),
+        Err(reason) => return refuse(StatusCode::BAD_REQUEST, &reason),
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
     if monitor.try_send(crate::watcher::Input::Labels(labels, reply)).is_err() {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the monitor is busy; send the labels again".into(),
+            "the monitor is busy; send the labels again",
         );
     }
     match answer.await {
         Ok((matched, unmatched)) => {
             axum::Json(json!({ "matched": matched, "unmatchedExamples": unmatched })).into_response()
         }
-        Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the monitor stopped".into()),
+        Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the monitor stopped"),
     }
 }
 

@@ -95,6 +95,7 @@ impl Files {
                 let _ = reply.send(self.log.add_binding(binding));
                 Ok(())
             }
+            // Taken by the loop, which closes the log.
             Item::Close => Ok(()),
         }
     }
@@ -119,40 +120,40 @@ fn capture_error(e: crate::GatewayError) -> mlspec_attest::AttestError {
 const POLL: Duration = Duration::from_millis(2);
 
 fn run(
-    mut files: Files,
+    files: Files,
     mut receiver: mpsc::Receiver<Item>,
     status: &LogStatus,
 ) -> Result<u64, mlspec_attest::AttestError> {
-    let fail = |e: &mlspec_attest::AttestError| {
+    let written = write_until_closed(files, &mut receiver, status);
+    if let Err(e) = &written {
         if let Ok(mut failed) = status.failed.lock() {
             failed.get_or_insert_with(|| e.to_string());
         }
-    };
+        drain(&mut receiver);
+    }
+    written
+}
+
+/// Writes what comes until the gateway closes the log; its line count.
+fn write_until_closed(
+    mut files: Files,
+    receiver: &mut mpsc::Receiver<Item>,
+    status: &LogStatus,
+) -> Result<u64, mlspec_attest::AttestError> {
     loop {
         let mut taken = 0;
         let closed = loop {
             match receiver.try_recv() {
-                Ok(Item::Close) => {
-                    files.flush()?;
-                    return files.log.close();
-                }
+                Ok(Item::Close) => break true,
                 Ok(item) => {
                     taken += 1;
-                    if let Err(e) = files.handle(item) {
-                        fail(&e);
-                        drain(&mut receiver);
-                        return Err(e);
-                    }
+                    files.handle(item)?;
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break false,
                 Err(mpsc::error::TryRecvError::Disconnected) => break true,
             }
         };
-        if let Err(e) = files.flush() {
-            fail(&e);
-            drain(&mut receiver);
-            return Err(e);
-        }
+        files.flush()?;
         status
             .lines
             .store(files.log.lines(), std::sync::atomic::Ordering::Relaxed);

@@ -233,7 +233,7 @@ fn mirror(
 }
 
 /// A JSON error answer made by the gateway.
-fn gateway_answer(status: StatusCode, reason: &str) -> Response {
+pub(crate) fn gateway_answer(status: StatusCode, reason: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": reason }))).into_response()
 }
 
