@@ -9,23 +9,24 @@ pub enum ErrorKind {
     /// A file cannot be read, written, listed, created or locked, or is not a regular file.
     Io,
     /// Text is not what it should be: a DSSE envelope, a PEM key, a model-signing bundle, an
-    /// in-toto statement, an `Expires:` time, an mlspec log or lock file.
+    /// in-toto statement, an `Expires:` time, an mlspec log or lock file, a package document.
     Malformed,
     /// What would be written exists already: a key, or the checkpoints of a log that is not
     /// there.
     AlreadyExists,
     /// Another writer holds the log.
     Busy,
-    /// A log does not verify, or ends in unsigned lines: appending would sign over them.
+    /// A log does not verify, or ends in unsigned lines: appending would sign over them. A
+    /// package is not signed.
     Unverified,
     /// A model directory holds what is not digested: a symbolic link, a special file.
     Unsupported,
     /// A file changed while it was hashed.
     Changed,
     /// A request or an option is wrong: a log request missing a field, a key of the wrong
-    /// algorithm for the format.
+    /// algorithm for the format, a line number a log does not have.
     InvalidArgument,
-    /// A file is larger than such a file can be (a key file).
+    /// A file is larger than such a file can be (a key file, a package document).
     LimitExceeded,
     /// A bug, or the system failed (its random source, an encoder).
     Internal,

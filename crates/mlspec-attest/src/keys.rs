@@ -342,31 +342,11 @@ const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 /// A key file's name and text; a FIFO, device or directory, or a file over
 /// [`MAX_KEY_FILE_BYTES`], is refused before it is read.
 fn read_key_text(path: &Path) -> Result<(String, String), AttestError> {
-    use std::io::Read as _;
-    let name = path.display().to_string();
-    let cannot = |e: std::io::Error| AttestError::new(ErrorKind::Io, &name, format!("cannot read: {e}"));
-    let metadata = std::fs::metadata(path).map_err(cannot)?;
-    if !metadata.is_file() {
-        return Err(
-            AttestError::new(ErrorKind::Io, &name, "is not a regular file").with_hint("give the key file itself")
-        );
-    }
-    if metadata.len() > MAX_KEY_FILE_BYTES {
-        return Err(AttestError::new(
-            ErrorKind::LimitExceeded,
-            &name,
-            format!(
-                "is {} bytes; a key file is at most {MAX_KEY_FILE_BYTES}",
-                metadata.len()
-            ),
-        )
-        .with_hint("give the PEM key file that `mlspec keygen` wrote"));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(cannot)?
-        .take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(cannot)?;
-    Ok((name, text))
+    let text = crate::files::read_text(
+        path,
+        MAX_KEY_FILE_BYTES,
+        "a key file",
+        "give the PEM key file that `mlspec keygen` wrote",
+    )?;
+    Ok((path.display().to_string(), text))
 }

@@ -11,6 +11,12 @@
 //! - [`log`]: hash-chained NCSA Combined (or JSON Lines) inference logs with signed
 //!   checkpoints, and their verification.
 //! - [`model_signing`]: the OpenSSF model-signing v1.0 format (key mode), both ways.
+//! - [`package`]: a model package directory — the package document that pins every file by
+//!   digest and the signed attestations beside it — read, verified against a key (signatures,
+//!   files re-hashed, signed verdict), and the binding its inference logs carry.
+//! - [`audit`]: from one logged request (named by its line, or pasted and found in the log by
+//!   its request id) to what made its answer: the line's chain, its package, the training, the
+//!   data, the test report and the verdict, each link marked as holding or not.
 //! - [`statement`]: in-toto Statement v1, the payload that names the signed subjects by digest
 //!   and carries a typed predicate.
 //! - [`predicate`]: the predicates as types — SLSA Provenance v1, mlspec's verdict, a dataset's
@@ -20,12 +26,15 @@
 //! file with its SHA-256, so verifying it re-hashes the files and reports each one that was
 //! modified, removed or added.
 
+pub mod audit;
 pub mod digest;
 pub mod dsse;
 pub mod error;
+mod files;
 pub mod keys;
 pub mod log;
 pub mod model_signing;
+pub mod package;
 pub mod predicate;
 pub mod statement;
 

@@ -25,7 +25,6 @@ mod examples;
 mod files;
 mod inputs;
 mod listen;
-mod model_package;
 mod monitoring;
 mod openlineage;
 mod pipeline;

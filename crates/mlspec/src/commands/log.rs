@@ -1,19 +1,20 @@
 //! `mlspec log append|verify|audit`: hash-chained inference logs bound to a signed package.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use mlspec_attest::audit::{Audit, AuditedPackage, ChainStatus, LoggedLine, PackageSource, Signatures};
 use mlspec_attest::keys::SigningKey;
 use mlspec_attest::log::{
-    Entry, Fsync, Layout, Line, LogOptions, LogReport, LogWriter, MAX_LINE_BYTES, Problem, Request, UnsignedTail,
-    read_line, verify, verify_chain,
+    Fsync, Layout, Line, LogOptions, LogWriter, Problem, Request, UnsignedTail, read_line, verify,
 };
+use mlspec_attest::package::{ENVELOPES_FILE, binding, package_dir};
 use mlspec_spec::Spec;
+use mlspec_spec::kinds::ModelPackageSpec;
 
-use crate::model_package::{ENVELOPES_FILE, binding, package_dir, read_package};
 use crate::store::{LazyStore, StoreChoice, block_on};
 use crate::trust::trusted_key;
 
@@ -248,77 +249,12 @@ fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-/// The `LINE`th line of a log, bounded, and its layout.
-fn nth_line(path: &Path, number: u64) -> anyhow::Result<(Entry, Layout)> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut reader = std::io::BufReader::new(file);
-    let mut line = Vec::new();
-    for current in 1..=number {
-        let ended = read_line(&mut reader, &mut line, MAX_LINE_BYTES as u64)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        match ended {
-            Line::End => bail!("{} has no line {number}", path.display()),
-            Line::TooLong if current == number => bail!(
-                "{}:{number} is longer than {} MiB: not a log line",
-                path.display(),
-                MAX_LINE_BYTES >> 20
-            ),
-            _ => {}
-        }
-    }
-    let layout = Layout::of(&line);
-    let text = String::from_utf8_lossy(&line);
-    let entry = mlspec_attest::log::parse(&text, layout)
-        .map_err(|e| anyhow::anyhow!("{}:{number} is not a log line: {e}", path.display()))?;
-    Ok((entry, layout))
-}
-
 /// A logged value on one line of output: newlines and tabs it carries are shown as `\n`, `\t`
 /// (the output layer makes every other control character visible).
 fn one_line(text: &str) -> Cow<'_, str> {
     match text.contains(['\n', '\t']) {
         true => Cow::Owned(text.replace('\n', "\\n").replace('\t', "\\t")),
         false => Cow::Borrowed(text),
-    }
-}
-
-/// What the chain and checkpoints say of one line: how to show it, and what does not hold.
-fn line_status(report: &LogReport, line: u64, keyed: bool, allow_unsigned_tail: bool) -> (String, Option<String>) {
-    if keyed && line <= report.covered {
-        return (
-            format!(
-                "verified from line 1 to this line, signed (checkpoint at line {})",
-                report.covered
-            ),
-            None,
-        );
-    }
-    let broken = report
-        .findings
-        .iter()
-        .filter(|f| f.problem != Problem::UnsignedTail)
-        .any(|f| f.line.is_none_or(|l| l <= line));
-    if broken {
-        let problem = format!("the log's chain or checkpoints are broken at or before line {line}");
-        return ("BROKEN (see `mlspec log verify`)".into(), Some(problem));
-    }
-    if !keyed {
-        return (
-            "intact from line 1 to this line, but NOT verified: an unkeyed chain can be recomputed; pass --pubkey"
-                .into(),
-            None,
-        );
-    }
-    let unsigned = format!(
-        "line {line} comes after the last signed checkpoint (line {}): anyone who can write the file could have written it",
-        report.covered
-    );
-    match allow_unsigned_tail {
-        true => (
-            format!("intact but NOT signed: {unsigned} (accepted with --allow-unsigned-tail)"),
-            None,
-        ),
-        false => ("NOT signed".into(), Some(unsigned)),
     }
 }
 
@@ -332,16 +268,98 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         Some(path) => Some(trusted_key(path)?),
         None => None,
     };
-    let (entry, layout) = nth_line(&path, line)?;
-    let field = |k: &str| one_line(entry.field(k).unwrap_or("?"));
-    let mut broken = Vec::new();
-    let checked = verify_chain(&path, key.as_ref(), layout, unsigned_tail(args.allow_unsigned_tail))?;
-    let (chain, problem) = line_status(&checked, line, key.is_some(), args.allow_unsigned_tail);
-    broken.extend(problem);
+    let logged = LoggedLine::read(&path, line)?;
     let mut lazy = LazyStore::new(choice);
     let store = lazy.for_recording().await?;
-    let mut out = format!("request {} — {}:{line}\n", field("rid"), path.display());
-    out.push_str(&format!("  chain      {chain}\n"));
+    let dir = args.package.as_deref().map(package_dir);
+    let stored;
+    let source = match &dir {
+        Some(dir) => PackageSource::Directory(dir),
+        None => {
+            stored = stored_package(store, &logged).await?;
+            PackageSource::Stored {
+                reference: &stored.0,
+                spec: &stored.1,
+            }
+        }
+    };
+    let tail = unsigned_tail(args.allow_unsigned_tail);
+    let audited = mlspec_attest::audit::audit(logged, source, key.as_ref(), tail)?;
+    let mut out = request_text(&audited);
+    for (what, reference) in audited
+        .links
+        .training
+        .iter()
+        .map(|r| ("training  ", r))
+        .chain(audited.links.datasets.iter().map(|r| ("data      ", r)))
+    {
+        let detail = match store {
+            Some(store) => stored_detail(store, reference).await,
+            None => String::new(),
+        };
+        out.push_str(&format!("  {what} {reference}{detail}\n"));
+    }
+    let field = |k: &str| one_line(audited.line.entry.field(k).unwrap_or("?")).into_owned();
+    out.push_str(&format!("  data ids   {} (the line's binding)\n", field("data")));
+    if let Some(report) = &audited.links.test_report {
+        let detail = match store {
+            Some(store) => stored_detail(store, report).await,
+            None => String::new(),
+        };
+        out.push_str(&format!("  test       {report}{detail}\n"));
+    }
+    match &audited.links.verdict {
+        Some(verdict) => out.push_str(&format!(
+            "  objectives {} {}\n",
+            verdict.objectives,
+            if verdict.result == mlspec_spec::kinds::Outcome::Passed {
+                "met"
+            } else {
+                "NOT met"
+            }
+        )),
+        None => out.push_str("  objectives (no verdict in the package)\n"),
+    }
+    out!("{out}");
+    if audited.problems.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &audited.problems {
+        outln!("not verified: {}", one_line(problem));
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// The ModelPackage the store holds under the line's model name, and its reference.
+async fn stored_package(
+    store: Option<&dyn mlspec_store::Store>,
+    line: &LoggedLine,
+) -> anyhow::Result<(mlspec_spec::Ref, ModelPackageSpec)> {
+    let Some(store) = store else {
+        bail!("name the package with --package DIR (there is no store to find it in)");
+    };
+    let name = line.package_name().unwrap_or("?");
+    let reference: mlspec_spec::Ref = format!("ModelPackage/{}", one_line(name)).parse().map_err(|e| {
+        anyhow::anyhow!(
+            "the line's model `{}` names no package: {e}",
+            one_line(line.model().unwrap_or("?"))
+        )
+    })?;
+    let stored = store.get(&mlspec_store::Selector::from(&reference)).await?;
+    let Spec::ModelPackage(spec) = stored.document.spec else {
+        bail!("{reference} is not a ModelPackage");
+    };
+    Ok((reference, spec))
+}
+
+/// The audit's first lines: the request, its chain, its client and agent, its model and
+/// package.
+fn request_text(audited: &Audit) -> String {
+    let line = &audited.line;
+    let entry = &line.entry;
+    let field = |k: &str| one_line(entry.field(k).unwrap_or("?"));
+    let mut out = format!("request {} — {}:{}\n", field("rid"), line.log.display(), line.number);
+    out.push_str(&format!("  chain      {}\n", chain_text(audited.chain, line.number)));
     out.push_str(&format!(
         "  request    {} {} {} → {} ({} bytes, {} ms)\n",
         one_line(&entry.method),
@@ -368,110 +386,51 @@ async fn audit(args: AuditArgs, choice: &StoreChoice) -> anyhow::Result<ExitCode
         out.push_str(&format!("  referer    {}\n", one_line(referer)));
     }
     out.push_str(&format!("  model      {}\n", field("model")));
-    let spec = match &args.package {
-        Some(dir) => {
-            let dir = &package_dir(dir);
-            let bound = binding(dir)?;
-            if bound.package != field("package") {
-                broken.push(format!(
-                    "the line names package {}, but {} is {}",
-                    field("package"),
-                    dir.display(),
-                    bound.package
-                ));
-            }
-            let (document, spec) = read_package(dir)?;
-            let name = document.metadata.name.to_string();
-            let signatures = match &key {
-                Some(key) => {
-                    let envelopes = std::fs::read_to_string(dir.join(ENVELOPES_FILE))?;
-                    let signed = envelopes.lines().filter(|l| !l.trim().is_empty()).all(|l| {
-                        mlspec_attest::dsse::Envelope::parse(l, "envelope")
-                            .and_then(|e| e.verify(std::slice::from_ref(key)))
-                            .is_ok_and(|v| !v.verified.is_empty())
-                    });
-                    if !signed {
-                        broken.push(format!(
-                            "the package's attestations do not verify with key {}",
-                            key.key_id()
-                        ));
-                    }
-                    format!(
-                        "signed by {}, {}",
-                        key.key_id(),
-                        if signed { "verified" } else { "NOT verified" }
-                    )
-                }
-                None => "signatures not checked: pass --pubkey".into(),
-            };
-            out.push_str(&format!(
-                "  package    {name}@{} {} ({ENVELOPES_FILE}, {signatures})\n",
-                spec.version,
-                field("package")
-            ));
-            spec
-        }
-        None => {
-            let Some(store) = store else {
-                bail!("name the package with --package DIR (there is no store to find it in)");
-            };
-            let model = field("model");
-            let name = model.split('@').next().unwrap_or_default();
-            let reference: mlspec_spec::Ref = format!("ModelPackage/{name}")
-                .parse()
-                .map_err(|e| anyhow::anyhow!("the line's model `{}` names no package: {e}", field("model")))?;
-            let stored = store.get(&mlspec_store::Selector::from(&reference)).await?;
-            let Spec::ModelPackage(spec) = stored.document.spec else {
-                bail!("{reference} is not a ModelPackage");
-            };
-            out.push_str(&format!(
-                "  package    {reference}@{} {} (from the store; its attestation not re-checked: pass --package DIR)\n",
-                spec.version,
-                field("package")
-            ));
-            spec
-        }
+    let package = match &audited.package {
+        AuditedPackage::Directory {
+            name,
+            version,
+            signatures,
+            ..
+        } => format!(
+            "{name}@{version} {} ({ENVELOPES_FILE}, {})",
+            field("package"),
+            signatures_text(signatures)
+        ),
+        AuditedPackage::Stored { reference, version } => format!(
+            "{reference}@{version} {} (from the store; its attestation not re-checked: pass --package DIR)",
+            field("package")
+        ),
     };
-    for (what, reference) in spec
-        .training
-        .iter()
-        .map(|r| ("training  ", r))
-        .chain(spec.datasets.iter().map(|r| ("data      ", r)))
-    {
-        let detail = match store {
-            Some(store) => stored_detail(store, reference).await,
-            None => String::new(),
-        };
-        out.push_str(&format!("  {what} {reference}{detail}\n"));
-    }
-    out.push_str(&format!("  data ids   {} (the line's binding)\n", field("data")));
-    if let Some(report) = &spec.test_report {
-        let detail = match store {
-            Some(store) => stored_detail(store, report).await,
-            None => String::new(),
-        };
-        out.push_str(&format!("  test       {report}{detail}\n"));
-    }
-    match &spec.verdict {
-        Some(verdict) => out.push_str(&format!(
-            "  objectives {} {}\n",
-            verdict.objectives,
-            if verdict.result == mlspec_spec::kinds::Outcome::Passed {
-                "met"
-            } else {
-                "NOT met"
-            }
-        )),
-        None => out.push_str("  objectives (no verdict in the package)\n"),
-    }
-    out!("{out}");
-    if broken.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for problem in &broken {
-            outln!("not verified: {problem}");
+    out.push_str(&format!("  package    {package}\n"));
+    out
+}
+
+/// What the chain and checkpoints say of the audited line.
+fn chain_text(chain: ChainStatus, line: u64) -> String {
+    match chain {
+        ChainStatus::Signed { checkpoint } => {
+            format!("verified from line 1 to this line, signed (checkpoint at line {checkpoint})")
         }
-        Ok(ExitCode::from(1))
+        ChainStatus::Broken => "BROKEN (see `mlspec log verify`)".into(),
+        ChainStatus::Unkeyed => {
+            "intact from line 1 to this line, but NOT verified: an unkeyed chain can be recomputed; pass --pubkey"
+                .into()
+        }
+        ChainStatus::Unsigned { accepted: true, .. } => format!(
+            "intact but NOT signed: {} (accepted with --allow-unsigned-tail)",
+            chain.reason(line).unwrap_or_default()
+        ),
+        ChainStatus::Unsigned { accepted: false, .. } => "NOT signed".into(),
+    }
+}
+
+/// What was checked of the package's signatures.
+fn signatures_text(signatures: &Signatures) -> String {
+    match signatures {
+        Signatures::Verified { key_id } => format!("signed by {key_id}, verified"),
+        Signatures::NotVerified { key_id, .. } => format!("signed by {key_id}, NOT verified"),
+        Signatures::NotChecked => "signatures not checked: pass --pubkey".into(),
     }
 }
 

@@ -8,6 +8,9 @@ use anyhow::bail;
 use mlspec_attest::digest::{Manifest, file};
 use mlspec_attest::dsse::{Envelope, IN_TOTO};
 use mlspec_attest::keys::{Algorithm, SigningKey, write_key_pair};
+use mlspec_attest::package::{
+    ENVELOPES_FILE, PACKAGE_FILE, VerifiedPackage, package_dir, read_package, verify_signed_package,
+};
 use mlspec_attest::predicate::{
     self, BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails,
 };
@@ -18,9 +21,6 @@ use mlspec_spec::validate::Encoding;
 use mlspec_spec::{ApiVersion, Document, Kind, Metadata, Name, Ref, Spec, Version};
 
 use crate::documents::{document_text, load_document};
-use crate::model_package::{
-    ENVELOPES_FILE, PACKAGE_FILE, VerifiedPackage, package_dir, read_package, verify_signed_package,
-};
 use crate::store::{LazyStore, StoreChoice, block_on, record};
 use crate::trust::{report, trusted_key};
 

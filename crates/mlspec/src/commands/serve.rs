@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use mlspec_attest::keys::SigningKey;
 use mlspec_attest::log::{Fsync, LogOptions, UnsignedTail};
+use mlspec_attest::package::{binding, package_dir, read_package, verify_signed_package};
 use mlspec_gateway::rollout::Rollout;
 use mlspec_gateway::route::CanaryMode;
 use mlspec_gateway::upstream::{Address, HealthCheck};
@@ -19,7 +20,6 @@ use mlspec_spec::kinds::RolloutStrategy;
 use mlspec_spec::newtypes::{Name, ShortText};
 
 use crate::args::fsync;
-use crate::model_package::{binding, package_dir, read_package, verify_signed_package};
 use crate::store::{LazyStore, StoreChoice, actor};
 use crate::trust::trusted_key;
 
