@@ -5,9 +5,12 @@
 //! and a graceful shutdown: on SIGINT or SIGTERM readiness turns 503, the listener closes, and
 //! the requests in progress are finished and answered before the process exits.
 //!
-//! With a token file, the API and `/varz` are behind the token check ([`crate::auth`]); the
-//! other probes stay open. Without one, whoever reaches the server may read and write, so it
-//! listens on loopback only.
+//! With a token file, the API, the web UI and `/varz` are behind the token check
+//! ([`crate::auth`]); the other probes stay open. Without one, whoever reaches the server may
+//! read and write, so it listens on loopback only — and answers only requests addressed to a
+//! loopback name (`Host: 127.0.0.1:PORT`, `localhost:PORT`, `[::1]:PORT`): a web page the user
+//! visits could otherwise point a DNS name of its own at 127.0.0.1 ("DNS rebinding") and read
+//! the open store through the user's browser.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +45,9 @@ pub struct ServerConfig {
     /// Routes served beside the API over the same store: the MLflow tracking API, checked as
     /// MLflow's routes ([`Policy::MLFLOW`]) when there are tokens.
     pub extra: Router,
+    /// The web UI (`mlspec_ui::router`), checked as pages ([`Policy::UI`]); it owns the
+    /// fallback, so an unknown address is its 404 page.
+    pub ui: Router,
     /// The token check (`--token-file`, or the default file when it exists); `None`: no
     /// tokens, everything open, loopback only.
     pub auth: Option<Arc<Auth>>,
@@ -79,14 +85,60 @@ pub fn server_info(listen: &SocketAddr, store: &str, command: Vec<String>) -> St
     }
 }
 
-/// The server's routes: the probes over `state`, the API over the store and the extra routes,
-/// each behind the token check when there is one.
+/// The server's routes: the probes over `state`, the API over the store, the
+/// extra routes and the UI, each behind the token check when there is one, else behind the
+/// loopback `Host` check.
 pub fn app(config: &ServerConfig, state: Arc<StepState>) -> Router {
     let auth = config.auth.as_ref();
     let api = crate::api::router(config.store.clone(), config.request_timeout);
-    protect(api, auth, Policy::API)
+    let routes = protect(api, auth, Policy::API)
         .merge(protect(config.extra.clone(), auth, Policy::MLFLOW))
-        .merge(protect(crate::probes(state), auth, Policy::PROBES))
+        .merge(protect(config.ui.clone(), auth, Policy::UI))
+        .merge(protect(crate::probes(state), auth, Policy::PROBES));
+    match auth {
+        Some(_) => routes,
+        None => routes.layer(axum::middleware::from_fn(only_loopback_hosts)),
+    }
+}
+
+/// Whether a `Host` header names this machine's loopback: `127.0.0.1`, `localhost` or
+/// `[::1]`, with any port or none (a rebinding page comes with a DNS name of its own).
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.is_empty() && !port.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host.as_str(),
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// Refuses (421, Misdirected Request) a request whose `Host` is not a loopback name, or that
+/// has none.
+async fn only_loopback_hosts(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|h| h.to_str().unwrap_or("?"));
+    if host.is_some_and(is_loopback_host) {
+        return next.run(request).await;
+    }
+    let message = format!(
+        "this server has no tokens, so it answers only requests addressed to 127.0.0.1, localhost or [::1] (this one: {}); create a token (`mlspec server token create`) to serve other names",
+        host.map_or_else(
+            || "no Host header".to_owned(),
+            |h| format!("`{}`", h.chars().take(100).collect::<String>())
+        )
+    );
+    let error = mlspec_store::StoreError::new(mlspec_store::ErrorKind::PermissionDenied, message);
+    let mut response = crate::api::error::ApiError::from(error).into_response();
+    *response.status_mut() = axum::http::StatusCode::MISDIRECTED_REQUEST;
+    response
 }
 
 /// Serves until `shutdown` completes, then shuts down gracefully (see the module docs).
@@ -148,6 +200,7 @@ mod tests {
             limits: ServeLimits::default(),
             artifacts: PathBuf::from("artifacts"),
             extra: Router::new(),
+            ui: Router::new(),
             auth,
         }
     }
@@ -167,5 +220,29 @@ mod tests {
         std::fs::write(&file, crate::auth::TokenFile::default().to_bytes()).unwrap();
         let auth = Arc::new(Auth::open(file, false).unwrap());
         assert!(config(Some(auth), store).check(&public).is_ok());
+    }
+
+    #[test]
+    fn only_loopback_names_pass_the_host_check() {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost:80",
+            "LOCALHOST",
+            "[::1]:5000",
+            "[::1]",
+            "127.0.0.1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example:5000",
+            "127.0.0.1.evil.example",
+            "localhost.evil:1",
+            "",
+            "[::2]:1",
+            ":5000",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 }

@@ -139,7 +139,7 @@ async fn hostile_shapes_get_the_right_refusals() {
         (Request::get("/api/v1/Run?status=Gone").body(Body::empty()).unwrap(), StatusCode::BAD_REQUEST),
         (Request::post("/api/v1/Run/r/explode").body(Body::empty()).unwrap(), StatusCode::NOT_FOUND),
         (Request::post("/api/v1/Run/r/rename").header("content-type", "application/json").body(Body::from("{\"name\": \"a/b\"}")).unwrap(), StatusCode::BAD_REQUEST),
-        (Request::get("/nowhere").body(Body::empty()).unwrap(), StatusCode::NOT_FOUND),
+        (Request::get("/api/v1/ids/x/lineage/deeper/still").body(Body::empty()).unwrap(), StatusCode::NOT_FOUND),
     ];
     for (request, expected) in cases {
         let what = format!("{} {}", request.method(), request.uri());

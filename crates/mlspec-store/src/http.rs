@@ -15,7 +15,7 @@
 //! [`ErrorKind::Unauthenticated`] and [`ErrorKind::PermissionDenied`].
 
 use async_trait::async_trait;
-use mlspec_spec::{Document, Name, Status, Version};
+use mlspec_spec::{Document, Kind, Name, Status, Version};
 use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,7 +25,7 @@ use crate::error::{ErrorKind, Result, StoreError};
 use crate::location::Location;
 use crate::model::*;
 use crate::sql::Timeouts;
-use crate::wire::{self, API_PREFIX, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest};
+use crate::wire::{self, API_PREFIX, FieldKeys, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest};
 
 /// The environment variable holding the token sent to a server with tokens (`mlspec server
 /// token create` prints one).
@@ -265,6 +265,11 @@ impl Store for HttpStore {
             }
         }
         Ok(items)
+    }
+
+    async fn field_keys(&self, kind: Kind) -> Result<Vec<String>> {
+        let answer: FieldKeys = self.get_json(self.url(&["fields", kind.as_str()])?).await?;
+        Ok(answer.keys)
     }
 
     async fn explain_list(&self, query: &ListQuery) -> Result<Vec<String>> {

@@ -51,6 +51,7 @@ mod admin;
 mod apply;
 mod body;
 pub mod chain;
+mod columns;
 mod current;
 mod error;
 mod fields;
@@ -71,7 +72,7 @@ mod write;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mlspec_spec::{Document, Name, ObjectId, Status, Version};
+use mlspec_spec::{Document, Kind, Name, ObjectId, Status, Version};
 use sqlx::AnyConnection;
 
 pub use current::display as object_label;
@@ -116,8 +117,15 @@ pub trait Store: Send + Sync {
         Ok(objects)
     }
 
-    /// The objects of a kind (Active only unless statuses are given), in name order.
+    /// The objects of a kind (Active only unless statuses are given), in name order; each with
+    /// the current values of the query's columns ([`ListQuery::columns`]), read for the listed
+    /// objects only.
     async fn list(&self, query: &ListQuery) -> Result<Vec<ObjectSummary>>;
+
+    /// The field keys (`metrics.KEY`, `params.KEY`, `spec.FIELD`) that Active objects of a kind
+    /// hold a value for — the columns [`Store::list`] can show — in key order, at most
+    /// [`MAX_FIELD_KEYS`].
+    async fn field_keys(&self, kind: Kind) -> Result<Vec<String>>;
 
     /// The database's plan for [`Store::list`], one line per step (to see the indexes it reads).
     async fn explain_list(&self, query: &ListQuery) -> Result<Vec<String>>;
@@ -240,6 +248,10 @@ impl Store for SqlStore {
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
         with_connection!(self, |conn| read::list(conn, query))
+    }
+
+    async fn field_keys(&self, kind: Kind) -> Result<Vec<String>> {
+        with_connection!(self, |conn| columns::field_keys(conn, kind))
     }
 
     async fn explain_list(&self, query: &ListQuery) -> Result<Vec<String>> {

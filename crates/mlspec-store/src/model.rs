@@ -1,5 +1,7 @@
 //! The values the store hands out and takes in.
 
+use std::collections::BTreeMap;
+
 use mlspec_spec::expr::query::{Filter, OrderBy};
 use mlspec_spec::{Document, Kind, Name, ObjectId, Ref, RefTarget, Status, Version};
 use serde::{Deserialize, Serialize};
@@ -96,6 +98,12 @@ pub struct ObjectSummary {
     pub updated_seq: i64,
     /// When it last changed (RFC 3339, UTC).
     pub updated_at: String,
+    /// The current values of the fields the query's [`ListQuery::columns`] asked for, by key
+    /// (`metrics.accuracy`: a number, `params.solver`: a number or text); a field the object
+    /// does not have is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// What `list` selects.
@@ -116,7 +124,19 @@ pub struct ListQuery {
     pub limit: Option<u32>,
     /// Skip this many first (paging).
     pub offset: u32,
+    /// Field keys (`metrics.accuracy`, `params.lr`, `spec.status`, as [`Store::field_keys`]
+    /// lists them) whose current values each listed object carries in
+    /// [`ObjectSummary::fields`]; at most [`MAX_COLUMNS`].
+    ///
+    /// [`Store::field_keys`]: crate::Store::field_keys
+    pub columns: Vec<String>,
 }
+
+/// The most [`ListQuery::columns`] one listing takes.
+pub const MAX_COLUMNS: usize = 64;
+
+/// The most keys [`Store::field_keys`](crate::Store::field_keys) returns.
+pub const MAX_FIELD_KEYS: usize = 1000;
 
 impl ListQuery {
     /// The Active objects of `kind`, in name order.
@@ -129,6 +149,7 @@ impl ListQuery {
             order: None,
             limit: None,
             offset: 0,
+            columns: Vec::new(),
         }
     }
 }
@@ -338,6 +359,7 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_seq: 2,
             updated_at: "2026-01-02T00:00:00Z".into(),
+            fields: BTreeMap::new(),
         }
     }
 
@@ -351,6 +373,13 @@ mod tests {
         round_trip(summary());
         round_trip(ObjectSummary {
             scope: String::new(),
+            ..summary()
+        });
+        round_trip(ObjectSummary {
+            fields: BTreeMap::from([
+                ("metrics.accuracy".to_owned(), serde_json::json!(0.9)),
+                ("params.solver".to_owned(), serde_json::json!("adam")),
+            ]),
             ..summary()
         });
         round_trip(ApplyReport {

@@ -66,7 +66,16 @@ pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<
 /// only, walking them in order and probing the filter's indexes at each ([`Window`]); when a
 /// dense filter fills the page there, no key set is read. Otherwise, the filter's key sets
 /// drive the listing ([`Sql::keys`]), whose cost follows the matching rows.
+///
+/// Each listed object then gets the values of the query's columns ([`crate::columns`]).
 pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
+    crate::columns::check_columns(&query.columns)?;
+    let mut summaries = list_summaries(conn, query).await?;
+    crate::columns::fill(conn, query.kind, &query.columns, &mut summaries).await?;
+    Ok(summaries)
+}
+
+async fn list_summaries(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
     let persistent = Backend::of(conn).keeps_plans();
     if let Some(window) = Window::for_query(query) {
         let edge = window.edge(conn).await?;

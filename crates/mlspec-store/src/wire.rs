@@ -88,6 +88,14 @@ pub struct Plan {
     pub plan: Vec<String>,
 }
 
+/// The field keys a kind's objects have: `GET /api/v1/fields/{kind}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldKeys {
+    /// `metrics.KEY`, `params.KEY`, `spec.FIELD`, in order.
+    pub keys: Vec<String>,
+}
+
 /// A new name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -142,6 +150,9 @@ pub struct SearchRequest {
     /// Where the previous page ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_token: Option<String>,
+    /// Field keys whose current values each listed object carries in its `fields`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
 }
 
 impl SearchRequest {
@@ -157,6 +168,7 @@ impl SearchRequest {
             order: query.order.as_ref().map(OrderTree::from),
             limit,
             page_token: (offset > 0).then(|| page_token(offset)),
+            columns: query.columns.clone(),
         }
     }
 }

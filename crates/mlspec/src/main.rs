@@ -32,6 +32,7 @@ mod progress;
 mod report;
 mod step;
 mod store;
+mod store_server;
 mod table;
 mod trust;
 mod tune;
@@ -86,6 +87,7 @@ enum Command {
     Store(commands::store::Args),
     Db(commands::store::DbArgs),
     Server(commands::server::Args),
+    Ui(commands::ui::Args),
     /// Serve a signed model package through the gateway: every request forwarded to its model
     /// server and logged, traffic split for rollouts, signals monitored.
     Serve(Box<commands::serve::Args>),
@@ -134,6 +136,7 @@ fn main() -> ExitCode {
         Command::Store(args) => commands::store::run(args, &choice),
         Command::Db(args) => commands::store::upgrade(args, &choice),
         Command::Server(args) => commands::server::run(args, &choice),
+        Command::Ui(args) => commands::ui::run(args, &choice),
         Command::Serve(args) => commands::serve::run(*args, &choice),
         Command::Rollout(args) => commands::rollout::run(args),
         Command::Monitor(args) => commands::monitor::run(*args, &choice),

@@ -6,7 +6,8 @@
 //! | route | store method |
 //! |---|---|
 //! | `POST /api/v1/apply` (JSON document or array, or YAML documents) | [`Store::apply`] |
-//! | `GET /api/v1/{kind}?where&order_by&limit&page_token&status&label` | [`Store::list`], paged |
+//! | `GET /api/v1/{kind}?where&order_by&limit&page_token&status&label&columns` | [`Store::list`], paged |
+//! | `GET /api/v1/fields/{kind}` | [`Store::field_keys`] |
 //! | `POST /api/v1/search`, `POST /api/v1/explain` (a [`SearchRequest`]) | [`Store::list`], [`Store::explain_list`] |
 //! | `GET /api/v1/ids/{id}`, `GET /api/v1/{kind}/{name}` (`name@version`; `?by=name`) | [`Store::get`] |
 //! | `…/history` | [`Store::history`] |
@@ -34,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use mlspec_spec::{Name, Status, Version};
-use mlspec_store::wire::{ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest, page_token};
+use mlspec_store::wire::{FieldKeys, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest, page_token};
 use mlspec_store::{
     ApplyReport, Change, Direction, Event, LineageGraph, Selector, Store, StoreInfo, StoredObject, VerifyReport,
 };
@@ -56,23 +57,30 @@ pub struct ApiState {
 /// answered 503.
 pub fn router(store: Arc<dyn Store>, timeout: Duration) -> Router {
     Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/store", get(info))
-        .route("/api/v1/store/verify", get(verify))
-        .route("/api/v1/apply", post(apply))
-        .route("/api/v1/search", post(search))
-        .route("/api/v1/explain", post(explain))
-        .route("/api/v1/ids/{id}", get(get_by_id))
-        .route("/api/v1/ids/{id}/history", get(history_by_id))
-        .route("/api/v1/ids/{id}/lineage", get(lineage_by_id))
-        .route("/api/v1/ids/{id}/{action}", post(act_by_id))
-        .route("/api/v1/{kind}", get(list))
-        .route("/api/v1/{kind}/{name}", get(get_by_name))
-        .route("/api/v1/{kind}/{name}/history", get(history_by_name))
-        .route("/api/v1/{kind}/{name}/lineage", get(lineage_by_name))
-        .route("/api/v1/{kind}/{name}/{action}", post(act_by_name))
-        .fallback(unknown_route)
-        .method_not_allowed_fallback(wrong_method)
+        .nest(
+            "/api/v1",
+            Router::new()
+                .route("/openapi.json", get(openapi))
+                .route("/store", get(info))
+                .route("/store/verify", get(verify))
+                .route("/apply", post(apply))
+                .route("/search", post(search))
+                .route("/explain", post(explain))
+                .route("/fields/{kind}", get(field_keys))
+                .route("/ids/{id}", get(get_by_id))
+                .route("/ids/{id}/history", get(history_by_id))
+                .route("/ids/{id}/lineage", get(lineage_by_id))
+                .route("/ids/{id}/{action}", post(act_by_id))
+                .route("/{kind}", get(list))
+                .route("/{kind}/{name}", get(get_by_name))
+                .route("/{kind}/{name}/history", get(history_by_name))
+                .route("/{kind}/{name}/lineage", get(lineage_by_name))
+                .route("/{kind}/{name}/{action}", post(act_by_name))
+                // Nested, so that this fallback answers under /api/v1 only: the web UI owns the
+                // server's fallback (its 404 page), and axum merges routers with one at most.
+                .fallback(unknown_route)
+                .method_not_allowed_fallback(wrong_method),
+        )
         .layer(axum::middleware::from_fn_with_state(timeout, within))
         .with_state(ApiState { store })
 }
@@ -110,6 +118,7 @@ async fn within(
         apply,
         search,
         explain,
+        field_keys,
         list,
         get_by_id,
         history_by_id,
@@ -282,6 +291,21 @@ async fn list(
     let kind = request::kind(&path(kind)?)?;
     let search = query(params)?.into_search(kind)?;
     page(&state, search).await
+}
+
+/// The field keys (`metrics.KEY`, `params.KEY`, `spec.FIELD`) Active objects of a kind hold a
+/// value for: the columns a list can show (`columns`), in order, at most 1000.
+#[utoipa::path(get, path = "/api/v1/fields/{kind}", tag = "objects",
+    params(("kind" = String, Path, description = "A kind: Run, Dataset, …")),
+    responses(
+        (status = 200, description = "Done", body = FieldKeys),
+        (status = 404, description = "No such kind", body = ErrorAnswer),
+        (status = 503, description = "The store is unavailable", body = ErrorAnswer)))]
+async fn field_keys(State(state): State<ApiState>, kind: Result<Path<String>, PathRejection>) -> Answer<FieldKeys> {
+    let kind = request::kind(&path(kind)?)?;
+    Ok(Json(FieldKeys {
+        keys: state.store.field_keys(kind).await?,
+    }))
 }
 
 /// Lists objects with a query given as JSON (a filter as text or as a tree).

@@ -125,8 +125,14 @@ impl Refusal {
         }
     }
 
-    /// The `WWW-Authenticate` challenge (RFC 6750) of a 401 or 403.
-    fn challenge(&self) -> Option<String> {
+    /// The `WWW-Authenticate` challenge (RFC 6750) of a 401 or 403. Pages ask for HTTP Basic
+    /// credentials instead (RFC 7617), the one scheme a browser prompts for: the token is the
+    /// password, and the browser then sends it with every page, asset and fetch.
+    fn challenge(&self, shape: Shape) -> Option<String> {
+        if shape == Shape::Html {
+            return matches!(self, Refusal::NoToken | Refusal::BadToken(_))
+                .then(|| "Basic realm=\"mlspec\", charset=\"UTF-8\"".to_owned());
+        }
         match self {
             Refusal::NoToken => Some("Bearer realm=\"mlspec\"".to_owned()),
             Refusal::BadToken(_) => Some("Bearer realm=\"mlspec\", error=\"invalid_token\"".to_owned()),
@@ -143,8 +149,9 @@ impl Refusal {
         let mut response = match shape {
             Shape::Mlspec => ApiError::from(error).into_response(),
             Shape::Mlflow => mlflow_error(error),
+            Shape::Html => html_error(error),
         };
-        if let Some(challenge) = self.challenge().and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(challenge) = self.challenge(shape).and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
@@ -167,6 +174,31 @@ fn mlflow_error(error: StoreError) -> Response {
         axum::Json(serde_json::json!({"error_code": code, "message": message})),
     )
         .into_response()
+}
+
+/// A refusal as a small page for a browser: what is wrong and what to do, nothing else (the
+/// pages themselves are behind the check).
+fn html_error(error: StoreError) -> Response {
+    let status = StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let hint = match error.kind {
+        ErrorKind::Unauthenticated => {
+            "Sign in with any user name and a token as the password: `mlspec server token create --name NAME --scope read` makes one.".to_owned()
+        }
+        _ => error.hint.unwrap_or_default(),
+    };
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>mlspec: {}</title></head><body><main><h1>{}</h1><p>{}</p></main></body></html>",
+        status.as_u16(),
+        escape(&error.message),
+        escape(&hint)
+    );
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
 /// The token a request presents: `Authorization: Bearer TOKEN`, or `Basic` with the token as
@@ -312,6 +344,8 @@ pub enum Shape {
     Mlspec,
     /// MLflow's, `{"error_code", "message"}`.
     Mlflow,
+    /// A page, for a browser (with a Basic challenge, which browsers prompt for).
+    Html,
 }
 
 /// Which scope each request to a router needs, and how a refusal is written.
@@ -334,6 +368,13 @@ impl Policy {
     pub const PROBES: Policy = Policy {
         scope_of: probe_scope,
         shape: Shape::Mlspec,
+    };
+
+    /// The web UI's pages and assets: every one is a read, whatever the path (an unknown one
+    /// too: the 404 page is behind the check as well).
+    pub const UI: Policy = Policy {
+        scope_of: |_, _| Some(Scope::Read),
+        shape: Shape::Html,
     };
 
     /// MLflow's tracking, registry and artifact routes: see [`mlflow_scope`].

@@ -429,6 +429,47 @@ conformance! {
         assert_eq!(found(&store, "params.i < 2 or params.i > 1197", Some("created desc"), Some(4), 0).await, names(&[1199, 1198, 1, 0]));
     }
 
+    async fn lists_carry_the_columns_asked_for(store) {
+        store.apply_yaml(&scored_runs()).await.unwrap();
+        let columns = ["metrics.accuracy", "params.opt", "spec.status", "metrics.nope"].map(String::from).to_vec();
+        let query = ListQuery {
+            filter: Some(parse_filter("params.lr > 0").unwrap()),
+            order: Some(parse_order("metrics.accuracy desc").unwrap()),
+            limit: Some(3),
+            columns,
+            ..ListQuery::new(Kind::Run)
+        };
+        let listed = store.list(&query).await.unwrap();
+        let rows: Vec<(&str, String)> = listed.iter().map(|o| (o.name.as_str(), serde_json::to_string(&o.fields).unwrap())).collect();
+        assert_eq!(rows, [
+            ("a", r#"{"metrics.accuracy":0.95,"params.opt":"adam","spec.status":"Finished"}"#.to_owned()),
+            // c's latest step: 0.91; c has no `opt`.
+            ("c", r#"{"metrics.accuracy":0.91,"spec.status":"Finished"}"#.to_owned()),
+            ("b", r#"{"metrics.accuracy":0.85,"params.opt":"sgd","spec.status":"Finished"}"#.to_owned()),
+        ]);
+        // A dropped field is no column value; without columns, no fields.
+        store.apply_yaml(&run_with("a", "params: {lr: 0.01}")).await.unwrap();
+        let listed = store.list(&ListQuery { columns: vec!["params.opt".into()], ..ListQuery::new(Kind::Run) }).await.unwrap();
+        let opts: Vec<(&str, Option<&serde_json::Value>)> = listed.iter().map(|o| (o.name.as_str(), o.fields.get("params.opt"))).collect();
+        assert_eq!(opts, [("a", None), ("b", Some(&serde_json::json!("sgd"))), ("c", None), ("d", None), ("e", None)]);
+        assert!(store.list(&ListQuery::new(Kind::Run)).await.unwrap().iter().all(|o| o.fields.is_empty()));
+        let too_many = ListQuery { columns: (0..65).map(|i| format!("params.p{i}")).collect(), ..ListQuery::new(Kind::Run) };
+        assert_kind(store.list(&too_many).await, ErrorKind::InvalidArgument);
+    }
+
+    async fn field_keys_name_what_active_objects_hold(store) {
+        store.apply_yaml(&scored_runs()).await.unwrap();
+        store.apply_yaml(&run_with("x", "params: {only_x: 1}")).await.unwrap();
+        let keys = store.field_keys(Kind::Run).await.unwrap();
+        assert!(keys.iter().any(|k| k == "params.only_x"), "{keys:?}");
+        let expected = ["metrics.accuracy", "metrics.latency_ms", "params.lr", "params.only_x", "params.opt", "spec.endTime", "spec.startTime", "spec.status"];
+        assert_eq!(keys, expected);
+        // Archived objects' keys, and other kinds' keys, are not listed.
+        store.set_status(&named(Kind::Run, "x"), Status::Archived, "tester").await.unwrap();
+        assert!(!store.field_keys(Kind::Run).await.unwrap().iter().any(|k| k == "params.only_x"));
+        assert!(store.field_keys(Kind::Dataset).await.unwrap().is_empty());
+    }
+
     async fn where_sees_updates_and_dropped_fields(store) {
         store.apply_yaml(&scored_runs()).await.unwrap();
         store.apply_yaml(&run_with("a", "metrics: [{key: accuracy, value: 0.5}]")).await.unwrap();

@@ -32,6 +32,7 @@ pub mod store;
 pub mod test;
 pub mod training;
 pub mod tune;
+pub mod ui;
 pub mod validate;
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod test_stage;
 mod training;
 mod transform;
 mod tune;
+mod ui;
 
 use std::path::{Path, PathBuf};
 

@@ -20,9 +20,9 @@ use serde_json::Value;
 use super::store::{mlspec, mlspec_with, quickstart, test_stores};
 
 /// A running `mlspec server`, killed (by PID) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for Server {
@@ -41,7 +41,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts `mlspec server` in `dir` (on its project store, or `store`) and waits for `/ok`.
-fn start(dir: &Path, store: Option<&str>) -> Server {
+pub(crate) fn start(dir: &Path, store: Option<&str>) -> Server {
     start_with(dir, store, &[])
 }
 
@@ -51,7 +51,7 @@ fn start_with(dir: &Path, store: Option<&str>, env: &[(&str, &str)]) -> Server {
 }
 
 /// [`start_with`] with more arguments for `mlspec server`.
-fn launch(dir: &Path, store: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Server {
+pub(crate) fn launch(dir: &Path, store: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Server {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut command = Command::new(cargo_bin("mlspec"));
     command
@@ -79,7 +79,13 @@ fn launch(dir: &Path, store: Option<&str>, env: &[(&str, &str)], args: &[&str]) 
 
 /// One HTTP/1.1 request on a fresh connection: the status and the body; `None` when the
 /// server cannot be reached.
-fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<(u16, String)> {
+pub(crate) fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String)> {
     let answer = exchange(addr, method, path, headers, body)?;
     let status = answer.split(' ').nth(1)?.parse().ok()?;
     let body = answer
@@ -90,7 +96,7 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
 }
 
 /// One HTTP/1.1 request on a fresh connection: the whole answer, head and body.
-fn exchange(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<String> {
+pub(crate) fn exchange(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<String> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -543,7 +549,7 @@ impl Server {
 }
 
 /// `mlspec server token create` in `dir`: the token it prints, checked to be printed once.
-fn create_token(dir: &Path, name: &str, scope: &str) -> String {
+pub(crate) fn create_token(dir: &Path, name: &str, scope: &str) -> String {
     let out = mlspec(dir, &["server", "token", "create", "--name", name, "--scope", scope]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let token = out.stdout.trim().to_owned();
@@ -560,7 +566,7 @@ fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
 
-fn basic(user: &str, token: &str) -> (&'static str, String) {
+pub(crate) fn basic(user: &str, token: &str) -> (&'static str, String) {
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"));
     ("Authorization", format!("Basic {encoded}"))

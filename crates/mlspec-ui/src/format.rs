@@ -1,0 +1,108 @@
+//! How values are shown and how addresses are built: every address is made from an id (which
+//! the store's id rules keep to `[A-Za-z0-9._-]`) or from percent-encoded text, so no user text
+//! can become a `javascript:` address or break out of an attribute.
+
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use mlspec_spec::{Kind, Status};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+use crate::UiError;
+
+/// The page of one object.
+pub fn object_href(id: &str) -> String {
+    format!("/ui/objects/{}", encode(id))
+}
+
+/// The list of one kind.
+pub fn kind_href(kind: Kind) -> String {
+    format!("/ui/kinds/{}", kind.as_str())
+}
+
+/// `text` percent-encoded for a path segment or a query value.
+pub fn encode(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+/// A query string from (name, value) pairs, empty values left out.
+pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let parts: Vec<String> = pairs
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!("?{}", parts.join("&")),
+    }
+}
+
+/// A field value as a table shows it: numbers with up to 6 significant digits.
+pub fn value(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), number),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A number with up to 6 significant digits, without trailing zeros.
+pub fn number(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return x.to_string();
+    }
+    let magnitude = x.abs().log10().floor();
+    if !(-4.0..15.0).contains(&magnitude) {
+        return format!("{x:.5e}");
+    }
+    let decimals = (5.0 - magnitude).max(0.0) as usize;
+    let text = format!("{x:.decimals$}");
+    match text.contains('.') {
+        true => text.trim_end_matches('0').trim_end_matches('.').to_owned(),
+        false => text,
+    }
+}
+
+/// A lifecycle status as written in documents.
+pub fn status(status: Status) -> &'static str {
+    match status {
+        Status::Active => "Active",
+        Status::Deprecated => "Deprecated",
+        Status::Archived => "Archived",
+    }
+}
+
+/// An RFC 3339 time as `2026-12-06 10:45:12` (UTC).
+pub fn time(rfc3339: &str) -> String {
+    let text = rfc3339.replacen('T', " ", 1);
+    text.split('.').next().unwrap_or(&text).trim_end_matches('Z').to_owned()
+}
+
+/// A query's parameters, or a 400 page that says which one is wrong.
+pub fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, UiError> {
+    parsed
+        .map(|Query(q)| q)
+        .map_err(|e| UiError::bad_request(format!("the address's query is not understood: {}", e.body_text())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_six_significant_digits() {
+        assert_eq!(number(0.912345678), "0.912346");
+        assert_eq!(number(1234.5), "1234.5");
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(-0.00012), "-0.00012");
+        assert_eq!(number(1e20), "1.00000e20");
+    }
+
+    #[test]
+    fn addresses_never_carry_raw_text() {
+        assert_eq!(object_href("a b\"<"), "/ui/objects/a%20b%22%3C");
+        assert_eq!(query_string([("where", "x > 1"), ("page", "")]), "?where=x%20%3E%201");
+    }
+}

@@ -1,0 +1,94 @@
+//! # The web UI
+//!
+//! Server-rendered HTML pages over one store, served by `mlspec server` at `/` (and by
+//! `mlspec ui`, which starts that server on loopback for the project's store). Each page is a
+//! handler that reads the store and returns HTML built with [maud]'s `html!`, which escapes
+//! every interpolated value: user text (names, descriptions, labels, parameter values, log
+//! fields) can never become markup. The pages work without JavaScript — filters, sorting and
+//! paging are plain GET forms and links, so every view has an address to share — and the few
+//! things that need a script are in one small file of ours ([`assets`]: metric charts drawn
+//! with the vendored uPlot, the theme switch, lineage pan and zoom).
+//!
+//! What makes it stay fast at the sizes that freeze other tools' UIs:
+//! - lists are paged in the store (`limit + 1` rows, never a count), with the chosen columns
+//!   read from the store's field index for the page's rows only ([`runs`]);
+//! - metric curves are downsampled on the server to a few points per pixel (first, min, max
+//!   and last of each bucket), from the store's metric series (`charts`);
+//! - lineage graphs are laid out here, in Rust, and sent as SVG ([`layout`]).
+//!
+//! Safety: every page and asset is behind the server's token check (a browser gets a Basic
+//! challenge; the token is the password); the answers carry a Content-Security-Policy that
+//! allows no inline script ([`guard`]); a server without tokens (loopback only) refuses `Host`
+//! headers other than loopback names, so a web page cannot read the store through a rebound
+//! DNS name (`mlspec_server::server`). Every route is a GET that reads; the UI changes nothing.
+
+pub mod assets;
+mod error;
+mod format;
+pub mod guard;
+mod home;
+pub mod layout;
+mod lineage;
+mod objects;
+mod page;
+pub mod runs;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use mlspec_store::Store;
+
+pub use error::UiError;
+
+/// What the UI serves, and how.
+#[derive(Clone)]
+pub struct UiConfig {
+    /// The store shown.
+    pub store: Arc<dyn Store>,
+    /// The longest one page may take before it is answered 503.
+    pub request_timeout: Duration,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub(crate) struct Ui {
+    pub store: Arc<dyn Store>,
+}
+
+/// Every page's route, as documented in docs/ui.md (a test checks that each is there).
+pub const ROUTES: &[&str] = &[
+    "/",
+    "/ui/runs",
+    "/ui/kinds/{kind}",
+    "/ui/objects/{id}",
+    "/ui/objects/{id}/raw",
+    "/ui/objects/{id}/history",
+    "/ui/lineage/{id}",
+    "/ui/assets/{name}",
+];
+
+/// The UI's routes over the store; it owns the server's fallback (an HTML 404 page).
+pub fn router(config: UiConfig) -> Router {
+    let state = Ui {
+        store: config.store.clone(),
+    };
+    Router::new()
+        .route("/", get(home::page))
+        .route("/ui/runs", get(runs::page))
+        .route("/ui/kinds/{kind}", get(runs::kind_page))
+        .route("/ui/objects/{id}", get(objects::page))
+        .route("/ui/objects/{id}/raw", get(objects::raw))
+        .route("/ui/objects/{id}/history", get(objects::history))
+        .route("/ui/lineage/{id}", get(lineage::page))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .fallback(error::not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            config.request_timeout,
+            guard::within,
+        ))
+        .layer(axum::middleware::from_fn(guard::security_headers))
+}
