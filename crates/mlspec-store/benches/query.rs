@@ -56,31 +56,47 @@ fn runs(count: usize) -> Vec<Document> {
         .collect()
 }
 
-const QUERIES: &[(&str, Option<&str>, Option<u32>)] = &[
-    ("metrics.accuracy > 0.999", None, None),
-    ("metrics.accuracy > 0.99", None, None),
-    ("metrics.accuracy > 0.99 and labels.team = \"risk\"", None, None),
+/// The columns of a runs table (the web UI's runs page shows five).
+const COLUMNS: &[&str] = &[
+    "metrics.accuracy",
+    "metrics.loss",
+    "params.lr",
+    "params.depth",
+    "params.solver",
+];
+
+/// (filter, order, limit, with the [`COLUMNS`]).
+const QUERIES: &[(&str, Option<&str>, Option<u32>, bool)] = &[
+    ("metrics.accuracy > 0.999", None, None, false),
+    ("metrics.accuracy > 0.99", None, None, false),
+    ("metrics.accuracy > 0.99 and labels.team = \"risk\"", None, None, false),
     (
         "metrics.accuracy > 0.9 and (labels.team = \"risk\" or params.lr < 0.1)",
         None,
         None,
+        false,
     ),
     (
         "params.solver = \"adam\" and metrics.loss < 0.01 and not (params.depth > 5)",
         None,
         None,
+        false,
     ),
-    ("metrics.accuracy > 0.9", Some("metrics.accuracy desc"), Some(20)),
-    ("metrics.accuracy > 0.5", None, Some(100)),
-    ("metrics.accuracy > 0.5", None, None),
+    ("metrics.accuracy > 0.9", Some("metrics.accuracy desc"), Some(20), false),
+    ("metrics.accuracy > 0.9", Some("metrics.accuracy desc"), Some(50), true),
+    ("labels.team = \"risk\"", Some("metrics.loss"), Some(50), true),
+    ("metrics.accuracy > 0.5", None, Some(100), false),
+    ("metrics.accuracy > 0.5", None, None, false),
 ];
 
 async fn time_queries(store: &dyn Store, backend: &str, repeat: usize) {
-    for (filter, order, limit) in QUERIES {
+    for (filter, order, limit, with_columns) in QUERIES {
+        let columns = if *with_columns { COLUMNS } else { &[] };
         let query = ListQuery {
             filter: Some(parse_filter(filter).unwrap()),
             order: order.map(|o| parse_order(o).unwrap()),
             limit: *limit,
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
             ..ListQuery::new(Kind::Run)
         };
         let plan = store.explain_list(&query).await.unwrap();
@@ -98,6 +114,9 @@ async fn time_queries(store: &dyn Store, backend: &str, repeat: usize) {
         }
         if let Some(limit) = limit {
             shown.push_str(&format!(" --limit {limit}"));
+        }
+        if *with_columns {
+            shown.push_str(&format!(" + {} columns", COLUMNS.len()));
         }
         println!(
             "{backend}: {shown}: {rows} rows, median {:.1} ms, p95 {:.1} ms",

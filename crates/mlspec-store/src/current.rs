@@ -31,6 +31,7 @@ pub(crate) fn summary_from_row(row: &AnyRow) -> Result<ObjectSummary> {
         created_seq: row.try_get(6)?,
         updated_at: rfc3339(row.try_get(7)?),
         created_at: rfc3339(row.try_get(8)?),
+        fields: Default::default(),
     })
 }
 
@@ -95,6 +96,7 @@ impl Current {
             created_at: rfc3339(self.created_us),
             updated_seq: self.head_seq,
             updated_at: rfc3339(self.updated_us),
+            fields: Default::default(),
         }
     }
 

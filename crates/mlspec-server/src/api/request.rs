@@ -88,6 +88,8 @@ pub fn actor(headers: &HeaderMap) -> Result<String, ApiError> {
 /// The largest body of documents accepted, in bytes: what `mlspec validate` reads
 /// ([`Limits::default`]), so that any document a store accepts can be sent.
 pub const MAX_DOCUMENTS_BYTES: usize = 64 << 20;
+/// The largest body of metric points, in bytes: 10,000 points with long keys.
+pub const MAX_SERIES_BODY_BYTES: usize = 4 << 20;
 /// The largest other request body (a query, a new name), in bytes.
 pub const MAX_SMALL_BODY_BYTES: usize = 64 << 10;
 
@@ -244,6 +246,9 @@ pub struct ListParams {
     pub status: Option<String>,
     /// Labels every object must carry, comma-separated `key=value` pairs.
     pub label: Option<String>,
+    /// Field keys whose current values each object carries in `fields`, comma-separated
+    /// (`metrics.accuracy,params.lr`); `GET /api/v1/fields/{kind}` lists them.
+    pub columns: Option<String>,
 }
 
 impl ListParams {
@@ -259,17 +264,21 @@ impl ListParams {
             order: None,
             limit: self.limit,
             page_token: self.page_token,
+            columns: comma_separated(self.columns.as_deref()).map(str::to_owned).collect(),
         })
     }
 }
 
-fn statuses(text: Option<&str>) -> Result<Vec<Status>, ApiError> {
-    let words = text
-        .unwrap_or_default()
+/// The non-empty, trimmed items of a comma-separated list.
+fn comma_separated(text: Option<&str>) -> impl Iterator<Item = &str> {
+    text.unwrap_or_default()
         .split(',')
         .map(str::trim)
-        .filter(|w| !w.is_empty());
-    words
+        .filter(|item| !item.is_empty())
+}
+
+fn statuses(text: Option<&str>) -> Result<Vec<Status>, ApiError> {
+    comma_separated(text)
         .map(|word| {
             serde_json::from_value(serde_json::Value::String(word.to_owned())).map_err(|_| {
                 ApiError::invalid(format!("`{}` is not a status", excerpt(word)))
@@ -280,12 +289,7 @@ fn statuses(text: Option<&str>) -> Result<Vec<Status>, ApiError> {
 }
 
 fn labels(text: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs = text
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty());
-    pairs
+    comma_separated(text)
         .map(|pair| {
             pair.split_once('=')
                 .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -324,6 +328,7 @@ pub fn list_query(search: SearchRequest) -> Result<(ListQuery, u32), ApiError> {
         order,
         limit: Some(page),
         offset,
+        columns: search.columns,
     };
     Ok((query, page))
 }
