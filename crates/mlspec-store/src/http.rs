@@ -25,7 +25,10 @@ use crate::error::{ErrorKind, Result, StoreError};
 use crate::location::Location;
 use crate::model::*;
 use crate::sql::Timeouts;
-use crate::wire::{self, API_PREFIX, FieldKeys, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest};
+use crate::wire::{
+    self, API_PREFIX, AppendRequest, FieldKeys, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest,
+    SeriesParams,
+};
 
 /// The environment variable holding the token sent to a server with tokens (`mlspec server
 /// token create` prints one).
@@ -178,6 +181,18 @@ impl HttpStore {
         ))
     }
 
+    /// The URL of a run's series route (`series`, `series/points`): series are reached by id, so
+    /// a run named otherwise is looked up first.
+    async fn series_url(&self, run: &Selector, tail: &[&str]) -> Result<Url> {
+        let id = match run {
+            Selector::Id(id) => id.as_str().to_owned(),
+            other => self.get(other).await?.summary.id,
+        };
+        let mut segments = vec!["ids", id.as_str()];
+        segments.extend_from_slice(tail);
+        self.url(&segments)
+    }
+
     /// One page of a list, from `offset`.
     async fn page(&self, query: &ListQuery, offset: u32, limit: Option<u32>) -> Result<ListPage> {
         let request = SearchRequest::from_query(query, offset, limit);
@@ -324,6 +339,37 @@ impl Store for HttpStore {
         url.query_pairs_mut()
             .append_pair("direction", direction)
             .append_pair("depth", &depth.to_string());
+        self.get_json(url).await
+    }
+
+    async fn append_metrics(&self, run: &Selector, points: &[SeriesPoint]) -> Result<AppendReport> {
+        // Refused here as the store would refuse them (JSON cannot carry NaN, say).
+        crate::series::check_points(points)?;
+        let request = AppendRequest {
+            points: points.to_vec(),
+        };
+        let url = self.series_url(run, &["series"]).await?;
+        self.post_json(url, &request, None).await
+    }
+
+    async fn metric_keys(&self, run: &Selector) -> Result<Vec<SeriesSummary>> {
+        self.get_json(self.series_url(run, &["series"]).await?).await
+    }
+
+    async fn metric_series(&self, run: &Selector, key: &str, query: &SeriesQuery) -> Result<Series> {
+        let mut url = self.series_url(run, &["series", "points"]).await?;
+        let params = serde_json::to_value(SeriesParams::from_query(key, query))
+            .map_err(|e| StoreError::new(ErrorKind::Internal, format!("cannot encode the query: {e}")))?;
+        if let serde_json::Value::Object(params) = params {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in params {
+                let text = match value {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                pairs.append_pair(&name, &text);
+            }
+        }
         self.get_json(url).await
     }
 

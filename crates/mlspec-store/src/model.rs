@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use mlspec_spec::expr::query::{Filter, OrderBy};
+use mlspec_spec::newtypes::Key;
 use mlspec_spec::{Document, Kind, Name, ObjectId, Ref, RefTarget, Status, Version};
 use serde::{Deserialize, Serialize};
 
@@ -308,6 +309,130 @@ pub struct LineageEdge {
     pub target: String,
     /// How: input, output, parent, uses, derived.
     pub relation: String,
+}
+
+/// One point of a metric series, as [`Store::append_metrics`](crate::Store::append_metrics)
+/// takes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeriesPoint {
+    /// The metric's key, e.g. `val/loss`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "val/loss"))]
+    pub key: Key,
+    /// The value: a finite number.
+    pub value: f64,
+    /// The training step (0 when the writer has none).
+    #[serde(default)]
+    pub step: u64,
+    /// When it was recorded, in microseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_us: Option<i64>,
+}
+
+/// What [`Store::append_metrics`](crate::Store::append_metrics) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AppendReport {
+    /// Points appended.
+    pub appended: u64,
+    /// The keys whose series this append began, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<String>,
+}
+
+/// One metric series of a run, summarized.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesSummary {
+    /// The metric's key.
+    pub key: String,
+    /// Points recorded.
+    pub points: u64,
+    /// The lowest step.
+    pub min_step: u64,
+    /// The highest step.
+    pub max_step: u64,
+    /// The earliest time (microseconds since the Unix epoch), when points have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_us: Option<i64>,
+    /// The latest time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_us: Option<i64>,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+    /// The last value logged.
+    pub last: f64,
+    /// True when the points are the run document's own (a run whose writer kept no series).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_document: bool,
+}
+
+/// The x axis of a series read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Axis {
+    /// The training step.
+    #[default]
+    Step,
+    /// The time recorded, in microseconds since the Unix epoch (points without one are left out).
+    Time,
+}
+
+/// What [`Store::metric_series`](crate::Store::metric_series) reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SeriesQuery {
+    /// The x axis.
+    pub axis: Axis,
+    /// Only points with `from <= x <= to` on the axis; the whole series when absent.
+    pub range: Option<(f64, f64)>,
+    /// At most this many points come back (4 to [`MAX_SERIES_POINTS`]): past it, the series is
+    /// downsampled to the first, smallest, largest and last value of `max_points / 4` buckets.
+    pub max_points: u32,
+}
+
+impl Default for SeriesQuery {
+    fn default() -> Self {
+        SeriesQuery {
+            axis: Axis::Step,
+            range: None,
+            max_points: 2000,
+        }
+    }
+}
+
+/// The most points one series read returns.
+pub const MAX_SERIES_POINTS: u32 = 8192;
+
+/// The most points one [`Store::append_metrics`](crate::Store::append_metrics) takes.
+pub const MAX_APPEND_POINTS: usize = 10_000;
+
+/// A metric's curve: its points, or a downsampled envelope of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Series {
+    /// The metric's key.
+    pub key: String,
+    /// The axis of `x`.
+    pub axis: Axis,
+    /// Points in the series (in the whole series, not only the range).
+    pub total_points: u64,
+    /// False: `x`/`y` are the points themselves, in logged order. True: per bucket, the first,
+    /// smallest, largest and last value, in x order.
+    pub downsampled: bool,
+    /// True when the points are the run document's own (a run whose writer kept no series).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_document: bool,
+    /// The x of each point: a step, or microseconds since the Unix epoch.
+    pub x: Vec<f64>,
+    /// The value of each point.
+    pub y: Vec<f64>,
 }
 
 /// What `store verify` found.

@@ -1,6 +1,6 @@
 //! Reading: one object, lists, and an object's history with what each event changed.
 
-use mlspec_spec::{ObjectId, Status};
+use mlspec_spec::{Kind, ObjectId, Status};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
@@ -62,8 +62,9 @@ pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<
 
 /// The objects of a kind, filtered by status, labels and the query's filter, in its order.
 ///
-/// A filtered page in creation order is first looked for among the newest (or oldest) objects
-/// only, walking them in order and probing the filter's indexes at each ([`Window`]); when a
+/// A filtered page in creation order, or sorted by a numeric field, is first looked for among
+/// the first objects of that order only (the newest, or the highest values in the field's
+/// index), walking them in order and probing the filter's indexes at each ([`Window`]); when a
 /// dense filter fills the page there, no key set is read. Otherwise, the filter's key sets
 /// drive the listing ([`Sql::keys`]), whose cost follows the matching rows.
 ///
@@ -78,10 +79,10 @@ pub(crate) async fn list(conn: &mut AnyConnection, query: &ListQuery) -> Result<
 async fn list_summaries(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<ObjectSummary>> {
     let persistent = Backend::of(conn).keeps_plans();
     if let Some(window) = Window::for_query(query) {
-        let edge = window.edge(conn).await?;
+        let edge = window.edge(conn, query.kind).await?;
         let (text, params) = window.statement(query, edge, Backend::of(conn));
         let rows = bound(&text, params, persistent).fetch_all(&mut *conn).await?;
-        if edge.is_none() || Some(rows.len()) == query.limit.map(|l| l as usize) {
+        if window.answers(edge, rows.len(), query) {
             return rows.iter().map(summary_from_row).collect();
         }
     }
@@ -96,7 +97,7 @@ async fn list_summaries(conn: &mut AnyConnection, query: &ListQuery) -> Result<V
 pub(crate) async fn explain_list(conn: &mut AnyConnection, query: &ListQuery) -> Result<Vec<String>> {
     let mut statements = Vec::new();
     if let Some(window) = Window::for_query(query) {
-        let edge = window.edge(conn).await?;
+        let edge = window.edge(conn, query.kind).await?;
         statements.push(window.statement(query, edge, Backend::of(conn)));
     }
     statements.push(list_statement(query));
@@ -114,66 +115,147 @@ pub(crate) async fn explain_list(conn: &mut AnyConnection, query: &ListQuery) ->
     Ok(plan)
 }
 
-/// The newest (or oldest) objects of the store, walked in creation order to find a filtered
-/// page among them: enough objects to fill the page at one match in twenty, within bounds, so
-/// a sparse filter wastes little before the key sets answer it.
+/// The first objects of the listing's order — the newest (or oldest), or those with the
+/// highest (or lowest) value of the numeric field it sorts by — walked in that order to find a
+/// filtered page among them: enough objects to fill the page at one match in twenty, within
+/// bounds, so a sparse filter wastes little before the key sets answer it.
 struct Window {
+    walk: Walk,
     descending: bool,
     objects: u32,
+}
+
+/// What a [`Window`] walks.
+enum Walk {
+    /// The objects, in creation order.
+    Created,
+    /// The numbers of one field (`metrics.accuracy`) in the `fields_by_number` index.
+    Field(String),
+}
+
+/// Where a window ends: its last object's key, or its last value of the field.
+#[derive(Clone, Copy)]
+enum Edge {
+    Key(i64),
+    Num(f64),
 }
 
 impl Window {
     const FEWEST: u32 = 1_000;
     const MOST: u32 = 20_000;
 
-    /// A window for a filtered, limited listing in creation order; none for any other.
+    /// A window for a filtered, limited listing in creation order or by a metric, parameter or
+    /// spec field; none for any other.
     fn for_query(query: &ListQuery) -> Option<Window> {
         let order = query.order.as_ref()?;
         let limit = query.limit?;
         let filtered = query.filter.is_some() || !query.labels.is_empty();
-        if order.key != OrderKey::Created || !filtered {
+        let walk = match &order.key {
+            OrderKey::Created => Walk::Created,
+            OrderKey::Field(field @ (Field::Metric(_) | Field::Param(_) | Field::Spec(_))) => {
+                Walk::Field(field.index_key()?)
+            }
+            _ => return None,
+        };
+        if !filtered {
             return None;
         }
         let page_end = limit.saturating_add(query.offset);
         Some(Window {
+            walk,
             descending: order.descending,
             objects: page_end.saturating_mul(20).clamp(Self::FEWEST, Self::MOST),
         })
     }
 
-    /// The key of the window's last object, or none when the store holds fewer objects (then
-    /// the window is the whole store and its answer is final).
-    async fn edge(&self, conn: &mut AnyConnection) -> Result<Option<i64>> {
-        let direction = if self.descending { "DESC" } else { "ASC" };
-        let text = format!(
-            "SELECT created_seq FROM objects ORDER BY created_seq {direction} LIMIT 1 OFFSET {}",
-            self.objects
-        );
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(text))
-            .fetch_optional(conn)
-            .await?)
+    fn direction(&self) -> &'static str {
+        if self.descending { "DESC" } else { "ASC" }
+    }
+
+    /// The key (or value) of the window's last object, or none when there are fewer objects
+    /// (then the window holds them all).
+    async fn edge(&self, conn: &mut AnyConnection, kind: Kind) -> Result<Option<Edge>> {
+        let direction = self.direction();
+        let offset = self.objects;
+        Ok(match &self.walk {
+            Walk::Created => {
+                let text =
+                    format!("SELECT created_seq FROM objects ORDER BY created_seq {direction} LIMIT 1 OFFSET {offset}");
+                sqlx::query_scalar(sqlx::AssertSqlSafe(text))
+                    .fetch_optional(conn)
+                    .await?
+                    .map(Edge::Key)
+            }
+            Walk::Field(key) => {
+                let text = format!(
+                    "SELECT num FROM fields WHERE key_id = (SELECT id FROM field_keys WHERE kind = $1 AND key = $2) \
+                     AND num IS NOT NULL ORDER BY num {direction} LIMIT 1 OFFSET {offset}"
+                );
+                sqlx::query_scalar(sqlx::AssertSqlSafe(text))
+                    .bind(kind.as_str())
+                    .bind(key.as_str())
+                    .fetch_optional(conn)
+                    .await?
+                    .map(Edge::Num)
+            }
+        })
     }
 
     /// The page among the window's objects (among all objects when `edge` is none). SQLite is
     /// told to walk the table itself (`NOT INDEXED`): by the index on kind and status, it would
-    /// read every object of the kind and sort them.
-    fn statement(&self, query: &ListQuery, edge: Option<i64>, backend: Backend) -> (String, Vec<Bind>) {
+    /// read every object of the kind and sort them. A field's window holds every object whose
+    /// value lies strictly before the edge, ties included, so a full page from it is the page.
+    fn statement(&self, query: &ListQuery, edge: Option<Edge>, backend: Backend) -> (String, Vec<Bind>) {
         let mut sql = Sql::default();
         let (mut conditions, parts) = scope(query, &mut sql);
-        if let Some(edge) = edge {
-            let side = if self.descending { ">" } else { "<" };
-            let edge = sql.bind(Bind::Key(edge));
-            conditions.push(format!("o.created_seq {side} {edge}"));
+        let side = if self.descending { ">" } else { "<" };
+        let direction = self.direction();
+        let (source, order) = match &self.walk {
+            Walk::Created => {
+                let not_indexed = if backend == Backend::Sqlite { " NOT INDEXED" } else { "" };
+                (format!("objects o{not_indexed}"), format!("o.created_seq {direction}"))
+            }
+            Walk::Field(key) => {
+                let kind = sql.bind(Bind::Text(query.kind.as_str().to_owned()));
+                let key = sql.bind(Bind::Text(key.clone()));
+                conditions.push(format!(
+                    "w.key_id = (SELECT id FROM field_keys WHERE kind = {kind} AND key = {key}) AND w.num IS NOT NULL"
+                ));
+                (
+                    "fields w CROSS JOIN objects o".to_owned(),
+                    format!("w.num {direction}, o.name_key, o.scope, o.id"),
+                )
+            }
+        };
+        match (&self.walk, edge) {
+            (Walk::Created, Some(Edge::Key(key))) => {
+                let edge = sql.bind(Bind::Key(key));
+                conditions.push(format!("o.created_seq {side} {edge}"));
+            }
+            (Walk::Field(_), Some(Edge::Num(num))) => {
+                let edge = sql.bind(Bind::Num(num));
+                conditions.push(format!("w.num {side} {edge}"));
+            }
+            _ => {}
+        }
+        if matches!(self.walk, Walk::Field(_)) {
+            conditions.push("o.created_seq = w.object_key".to_owned());
         }
         conditions.push(sql.holds(&Filter::All(parts), query.kind));
-        let direction = if self.descending { "DESC" } else { "ASC" };
         let text = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM objects o{} WHERE {} ORDER BY o.created_seq {direction}{}",
-            if backend == Backend::Sqlite { " NOT INDEXED" } else { "" },
+            "SELECT {SUMMARY_COLUMNS} FROM {source} WHERE {} ORDER BY {order}{}",
             conditions.join(" AND "),
             page(query)
         );
         (text, sql.params)
+    }
+
+    /// Whether the window's page is the listing's page: the window held every object, or the
+    /// page is full. (A field's window never holds the objects without a number, which sort
+    /// after; so it answers only when full.)
+    fn answers(&self, edge: Option<Edge>, rows: usize, query: &ListQuery) -> bool {
+        let full = Some(rows) == query.limit.map(|l| l as usize);
+        full || (edge.is_none() && matches!(self.walk, Walk::Created))
     }
 }
 

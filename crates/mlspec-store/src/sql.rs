@@ -15,7 +15,7 @@ use crate::error::{ErrorKind, Result, StoreError};
 use crate::location::Location;
 
 /// The schema version this build of mlspec reads and writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The DDL of each schema version, per dialect: entry 0 creates version 1 (`init`), entry `i`
 /// upgrades version `i` to `i + 1` (`db upgrade`, then [`crate::upgrade::fill`] moves the data
@@ -24,11 +24,13 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_fields.sql"),
     include_str!("../migrations/sqlite/0003_compact.sql"),
+    include_str!("../migrations/sqlite/0004_metric_series.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_fields.sql"),
     include_str!("../migrations/postgres/0003_compact.sql"),
+    include_str!("../migrations/postgres/0004_metric_series.sql"),
 ];
 
 /// The tables a store consists of.
@@ -41,6 +43,8 @@ pub(crate) const TABLES: &[&str] = &[
     "fields",
     "field_keys",
     "edges",
+    "metric_series",
+    "metric_chunks",
 ];
 
 /// Which database a store runs on.

@@ -1,6 +1,6 @@
 //! `store verify`: recompute the hash chain and check that every derived table agrees with the
 //! event log, so that any row edited, deleted, inserted or reordered directly in the database is
-//! reported.
+//! reported; then recompute every metric series from its chunks ([`crate::series::verify`]).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -31,10 +31,11 @@ struct Replayed {
 /// Reports stop listing individual problems past this many.
 const MAX_PROBLEMS: usize = 100;
 
-struct Problems(Vec<String>);
+/// The problems found, the first [`MAX_PROBLEMS`] of them listed.
+pub(crate) struct Problems(Vec<String>);
 
 impl Problems {
-    fn add(&mut self, problem: String) {
+    pub(crate) fn add(&mut self, problem: String) {
         if self.0.len() < MAX_PROBLEMS {
             self.0.push(problem);
         } else if self.0.len() == MAX_PROBLEMS {
@@ -50,6 +51,7 @@ pub(crate) async fn verify(conn: &mut AnyConnection) -> Result<VerifyReport> {
     check_objects(conn, &objects, &mut problems).await?;
     check_edges(conn, &objects, &mut problems).await?;
     check_indexes(conn, &mut problems).await?;
+    crate::series::verify(conn, &mut problems).await?;
     Ok(VerifyReport {
         events,
         objects: objects.len() as u64,

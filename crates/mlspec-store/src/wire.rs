@@ -13,7 +13,9 @@
 //! | kind and name only ([`Selector::Name`]) | `/api/v1/{Kind}/{name}[@version]?by=name` |
 //!
 //! followed by nothing (the object), `/history`, `/lineage`, or an action (`/deprecate`,
-//! `/archive`, `/reactivate`, `/rename`, `/promote`).
+//! `/archive`, `/reactivate`, `/rename`, `/promote`). A run's metric series are reached by id
+//! only: `/api/v1/ids/{id}/series` (its keys; POST appends an [`AppendRequest`]) and
+//! `/api/v1/ids/{id}/series/points?key=…` ([`SeriesParams`]).
 //!
 //! # Queries
 //!
@@ -34,7 +36,7 @@ use mlspec_spec::{Kind, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Result, StoreError};
-use crate::model::{ListQuery, ObjectSummary, Selector};
+use crate::model::{Axis, ListQuery, ObjectSummary, Selector, SeriesPoint, SeriesQuery};
 
 /// The prefix of every API path.
 pub const API_PREFIX: &str = "/api/v1";
@@ -94,6 +96,68 @@ pub struct Plan {
 pub struct FieldKeys {
     /// `metrics.KEY`, `params.KEY`, `spec.FIELD`, in order.
     pub keys: Vec<String>,
+}
+
+/// Points to append to a run's metric series: `POST /api/v1/ids/{id}/series`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AppendRequest {
+    /// The points, at most [`MAX_APPEND_POINTS`](crate::MAX_APPEND_POINTS).
+    pub points: Vec<SeriesPoint>,
+}
+
+/// The query string of `GET /api/v1/ids/{id}/series/points`: which metric, on which axis,
+/// within which range, in how many points at most.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct SeriesParams {
+    /// The metric's key (keys may hold `/`, so it is a parameter, not a path segment).
+    pub key: String,
+    /// `step` (the default) or `time` (microseconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axis: Option<Axis>,
+    /// The range's start on the axis; with `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<f64>,
+    /// The range's end on the axis; with `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<f64>,
+    /// At most this many points (4 to 8192; 2000 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_points: Option<u32>,
+}
+
+impl SeriesParams {
+    /// The parameters of a read of `key`.
+    pub fn from_query(key: &str, query: &SeriesQuery) -> SeriesParams {
+        SeriesParams {
+            key: key.to_owned(),
+            axis: Some(query.axis),
+            from: query.range.map(|r| r.0),
+            to: query.range.map(|r| r.1),
+            max_points: Some(query.max_points),
+        }
+    }
+
+    /// The read they ask for; `from` without `to` (or the reverse) is invalid.
+    pub fn query(&self) -> Result<SeriesQuery> {
+        let range = match (self.from, self.to) {
+            (Some(from), Some(to)) => Some((from, to)),
+            (None, None) => None,
+            _ => {
+                return Err(StoreError::invalid("give both `from` and `to`, or neither")
+                    .with_hint("a range is from=X&to=Y on the axis"));
+            }
+        };
+        let defaults = SeriesQuery::default();
+        Ok(SeriesQuery {
+            axis: self.axis.unwrap_or(defaults.axis),
+            range,
+            max_points: self.max_points.unwrap_or(defaults.max_points),
+        })
+    }
 }
 
 /// A new name.

@@ -13,6 +13,9 @@
 //! | `…/history` | [`Store::history`] |
 //! | `…/lineage?direction&depth&format` (json, dot, mermaid) | [`Store::lineage`] |
 //! | `POST …/deprecate`, `…/archive`, `…/reactivate` | [`Store::set_status`] |
+//! | `POST /api/v1/ids/{id}/series` (`{"points": […]}`, at most 10,000) | [`Store::append_metrics`] |
+//! | `GET /api/v1/ids/{id}/series` | [`Store::metric_keys`] |
+//! | `GET /api/v1/ids/{id}/series/points?key&axis&from&to&max_points` | [`Store::metric_series`] |
 //! | `POST …/rename` `{"name"}`, `POST …/promote` `{"dataset", "version"?}` | [`Store::rename`], [`Store::promote`] |
 //! | `GET /api/v1/store`, `GET /api/v1/store/verify` | [`Store::info`], [`Store::verify`] |
 //! | `GET /api/v1/openapi.json` | this API's OpenAPI 3.1 document, generated from the code ([`ApiDoc`]) |
@@ -35,16 +38,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use mlspec_spec::{Name, Status, Version};
-use mlspec_store::wire::{FieldKeys, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest, page_token};
+use mlspec_store::wire::{
+    AppendRequest, FieldKeys, ListPage, Plan, PromoteRequest, RenameRequest, SearchRequest, SeriesParams, page_token,
+};
 use mlspec_store::{
-    ApplyReport, Change, Direction, Event, LineageGraph, Selector, Store, StoreInfo, StoredObject, VerifyReport,
+    AppendReport, ApplyReport, Change, Direction, Event, LineageGraph, Selector, Series, SeriesSummary, Store,
+    StoreInfo, StoredObject, VerifyReport,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
 
 use crate::BodyTimeout;
 use error::{ApiError, ErrorAnswer};
-use request::{ByParam, ByWhat, ListParams, MAX_DOCUMENTS_BYTES, MAX_SMALL_BODY_BYTES};
+use request::{ByParam, ByWhat, ListParams, MAX_DOCUMENTS_BYTES, MAX_SERIES_BODY_BYTES, MAX_SMALL_BODY_BYTES};
 
 /// What the API's handlers share.
 #[derive(Clone)]
@@ -60,24 +66,26 @@ pub fn router(store: Arc<dyn Store>, timeout: Duration) -> Router {
         .nest(
             "/api/v1",
             Router::new()
-                .route("/openapi.json", get(openapi))
-                .route("/store", get(info))
-                .route("/store/verify", get(verify))
-                .route("/apply", post(apply))
-                .route("/search", post(search))
-                .route("/explain", post(explain))
-                .route("/fields/{kind}", get(field_keys))
-                .route("/ids/{id}", get(get_by_id))
-                .route("/ids/{id}/history", get(history_by_id))
-                .route("/ids/{id}/lineage", get(lineage_by_id))
-                .route("/ids/{id}/{action}", post(act_by_id))
-                .route("/{kind}", get(list))
-                .route("/{kind}/{name}", get(get_by_name))
-                .route("/{kind}/{name}/history", get(history_by_name))
-                .route("/{kind}/{name}/lineage", get(lineage_by_name))
-                .route("/{kind}/{name}/{action}", post(act_by_name))
-                // Nested, so that this fallback answers under /api/v1 only: the web UI owns the
-                // server's fallback (its 404 page), and axum merges routers with one at most.
+        .route("/openapi.json", get(openapi))
+        .route("/store", get(info))
+        .route("/store/verify", get(verify))
+        .route("/apply", post(apply))
+        .route("/search", post(search))
+        .route("/explain", post(explain))
+        .route("/fields/{kind}", get(field_keys))
+        .route("/ids/{id}", get(get_by_id))
+        .route("/ids/{id}/history", get(history_by_id))
+        .route("/ids/{id}/lineage", get(lineage_by_id))
+        .route("/ids/{id}/series", get(series_keys).post(append_series))
+        .route("/ids/{id}/series/points", get(series_points))
+        .route("/ids/{id}/{action}", post(act_by_id))
+        .route("/{kind}", get(list))
+        .route("/{kind}/{name}", get(get_by_name))
+        .route("/{kind}/{name}/history", get(history_by_name))
+        .route("/{kind}/{name}/lineage", get(lineage_by_name))
+        .route("/{kind}/{name}/{action}", post(act_by_name))
+                // Nested, so that this fallback answers under /api/v1 only: the web UI owns
+                // the server's fallback (its 404 page), and axum merges routers with one at most.
                 .fallback(unknown_route)
                 .method_not_allowed_fallback(wrong_method),
         )
@@ -110,7 +118,7 @@ async fn within(
 #[openapi(
     info(
         title = "mlspec",
-        description = "The mlspec metadata store over HTTP: apply, get, list, lifecycle, history, lineage, verify."
+        description = "The mlspec metadata store over HTTP: apply, get, list, lifecycle, history, lineage, metric series, verify."
     ),
     paths(
         info,
@@ -123,6 +131,9 @@ async fn within(
         get_by_id,
         history_by_id,
         lineage_by_id,
+        append_series,
+        series_keys,
+        series_points,
         act_by_id,
         get_by_name,
         history_by_name,
@@ -508,6 +519,62 @@ async fn lineage_by_name(
     let params = query(params)?;
     let selector = request::by_kind(&kind, &name, params.by == Some(ByWhat::Name))?;
     lineage(&state, &selector, &params).await
+}
+
+/// Appends points to the run's metric series (one series per key), in one transaction.
+#[utoipa::path(post, path = "/api/v1/ids/{id}/series", tag = "series",
+    params(("id" = String, Path, description = "The Run's system id")),
+    request_body = AppendRequest,
+    responses(
+        (status = 200, description = "Done", body = AppendReport),
+        (status = 400, description = "Over 10,000 points, a value that is not a finite number, or not a Run", body = ErrorAnswer),
+        (status = 404, description = "No such object", body = ErrorAnswer),
+        (status = 409, description = "The run is archived", body = ErrorAnswer),
+        (status = 413, description = "The body is over 4 MiB", body = ErrorAnswer),
+        (status = 415, description = "Not JSON", body = ErrorAnswer),
+        (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
+async fn append_series(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+    timeout: Option<Extension<BodyTimeout>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer<AppendReport> {
+    let selector = request::by_id(&path(id)?)?;
+    request::format(&headers, false)?;
+    let bytes = request::body(&headers, body, MAX_SERIES_BODY_BYTES, body_time(timeout)).await?;
+    let AppendRequest { points } = request::json(&bytes)?;
+    Ok(Json(state.store.append_metrics(&selector, &points).await?))
+}
+
+/// The run's metric keys with their summaries: its series, and its document's scalar metrics
+/// that have none.
+#[utoipa::path(get, path = "/api/v1/ids/{id}/series", tag = "series",
+    params(("id" = String, Path, description = "The Run's system id")),
+    responses((status = 200, description = "Done", body = Vec<SeriesSummary>), (status = 400, description = "Bad input: what is wrong and where", body = ErrorAnswer), (status = 404, description = "No such object", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
+async fn series_keys(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Answer<Vec<SeriesSummary>> {
+    let selector = request::by_id(&path(id)?)?;
+    Ok(Json(state.store.metric_keys(&selector).await?))
+}
+
+/// One metric's curve: its points, or their min/max envelope in `max_points / 4` buckets.
+#[utoipa::path(get, path = "/api/v1/ids/{id}/series/points", tag = "series",
+    params(("id" = String, Path, description = "The Run's system id"), SeriesParams),
+    responses((status = 200, description = "Done", body = Series), (status = 400, description = "A bad axis, range or max_points", body = ErrorAnswer), (status = 404, description = "No such object or metric", body = ErrorAnswer), (status = 503, description = "The store is unavailable (retry)", body = ErrorAnswer)))]
+async fn series_points(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+    params: Result<Query<SeriesParams>, QueryRejection>,
+) -> Answer<Series> {
+    let selector = request::by_id(&path(id)?)?;
+    let params = query(params)?;
+    let series_query = params.query()?;
+    Ok(Json(
+        state.store.metric_series(&selector, &params.key, &series_query).await?,
+    ))
 }
 
 /// A lifecycle action.

@@ -88,6 +88,8 @@ pub fn actor(headers: &HeaderMap) -> Result<String, ApiError> {
 /// The largest body of documents accepted, in bytes: what `mlspec validate` reads
 /// ([`Limits::default`]), so that any document a store accepts can be sent.
 pub const MAX_DOCUMENTS_BYTES: usize = 64 << 20;
+/// The largest body of metric points, in bytes: 10,000 points with long keys.
+pub const MAX_SERIES_BODY_BYTES: usize = 4 << 20;
 /// The largest other request body (a query, a new name), in bytes.
 pub const MAX_SMALL_BODY_BYTES: usize = 64 << 10;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use mlspec_spec::expr::query::parse_filter;
 use mlspec_spec::{Kind, ObjectId};
-use mlspec_store::{Direction, ErrorKind, ListQuery, Location, Selector, SqlStore, Store};
+use mlspec_store::{Direction, ErrorKind, ListQuery, Location, Selector, SeriesPoint, SeriesQuery, SqlStore, Store};
 use sqlx::Connection;
 
 use crate::support::*;
@@ -241,6 +241,39 @@ async fn old_stores_upgrade_in_place(location: Location, version: i64) {
     let found: Vec<String> = store.list(&query).await.unwrap().into_iter().map(|o| o.name).collect();
     assert_eq!(found, ["train-1"]);
     assert_eq!(recorded_head(&location).await, head);
+    upgraded_runs_keep_their_metrics_and_take_series(&store).await;
+}
+
+/// A run of an upgraded store has no series: its document's metrics answer, until a writer
+/// appends (schema 4).
+async fn upgraded_runs_keep_their_metrics_and_take_series(store: &SqlStore) {
+    let train = named(Kind::Run, "train-1");
+    let keys = store.metric_keys(&train).await.unwrap();
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.key.as_str(), k.from_document))
+            .collect::<Vec<_>>(),
+        [("accuracy", true)]
+    );
+    let points: Vec<SeriesPoint> = (0..1_500)
+        .map(|step| SeriesPoint {
+            key: "loss".parse().unwrap(),
+            value: 1.0 / (1.0 + step as f64),
+            step,
+            timestamp_us: None,
+        })
+        .collect();
+    store.append_metrics(&train, &points).await.unwrap();
+    let loss = store
+        .metric_series(&train, "loss", &SeriesQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (loss.total_points, loss.downsampled, loss.from_document),
+        (1_500, false, false)
+    );
+    let report = store.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use mlspec_spec::expr::query::{parse_filter, parse_order};
 use mlspec_spec::{Kind, Name, ObjectId, Spec, Status, Version};
-use mlspec_store::{ApplyAction, Direction, ErrorKind, ListQuery, Selector};
+use mlspec_store::{ApplyAction, Axis, Direction, ErrorKind, ListQuery, Selector, SeriesPoint, SeriesQuery};
 
 use crate::support::*;
 
@@ -87,6 +87,25 @@ fn scored_runs() -> String {
         scored("d", "ops", "params: {lr: 0.5}"),
         run("e"),
     ])
+}
+
+/// Points of metric `key` at steps `steps`, value `f(step)`, a millisecond apart.
+fn series_points(key: &str, steps: std::ops::Range<u64>, f: impl Fn(u64) -> f64) -> Vec<SeriesPoint> {
+    steps
+        .map(|step| SeriesPoint {
+            key: key.parse().unwrap(),
+            value: f(step),
+            step,
+            timestamp_us: Some(1_700_000_000_000_000 + step as i64 * 1000),
+        })
+        .collect()
+}
+
+/// Appends `points` in appends of at most 10,000.
+async fn append_all(store: &Fixture, run: &Selector, points: &[SeriesPoint]) {
+    for batch in points.chunks(10_000) {
+        store.append_metrics(run, batch).await.unwrap();
+    }
 }
 
 async fn assert_intact(store: &Fixture) {
@@ -468,6 +487,149 @@ conformance! {
         store.set_status(&named(Kind::Run, "x"), Status::Archived, "tester").await.unwrap();
         assert!(!store.field_keys(Kind::Run).await.unwrap().iter().any(|k| k == "params.only_x"));
         assert!(store.field_keys(Kind::Dataset).await.unwrap().is_empty());
+    }
+
+    async fn pages_by_a_field_past_its_highest_values(store) {
+        // Values tie in pairs; one run has a text value, one none (they sort last).
+        let mut runs: Vec<String> = (0..1_200).map(|i| run_with(&format!("r{i:04}"), &format!("params: {{i: {}, g: {}}}", i / 2, i % 3))).collect();
+        runs.push(run_with("text", "params: {i: x, g: 0}"));
+        runs.push(run_with("none", "params: {g: 0}"));
+        store.apply_yaml(&join(&runs)).await.unwrap();
+        let numbered = |keep: &dyn Fn(usize) -> bool, descending: bool| {
+            let mut rows: Vec<(usize, String)> = (0..1_200).filter(|i| keep(*i)).map(|i| (i / 2, format!("r{i:04}"))).collect();
+            rows.sort_by(|a, b| if descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) }.then(a.1.cmp(&b.1)));
+            rows.into_iter().map(|(_, name)| name).collect::<Vec<_>>()
+        };
+        let g0 = numbered(&|i| i % 3 == 0, true);
+        // Dense: the page is among the highest values.
+        assert_eq!(found(&store, "params.g = 0", Some("params.i desc"), Some(3), 1).await, g0[1..4]);
+        // Sparse: only the lowest values match, past the highest ones walked first.
+        assert_eq!(found(&store, "params.i < 3", Some("params.i desc"), Some(4), 0).await, numbered(&|i| i < 6, true)[..4]);
+        // Past the numbers: the text value, then the run without one.
+        let mut ascending = numbered(&|i| i % 3 == 0, false);
+        ascending.extend(["text".to_owned(), "none".to_owned()]);
+        assert_eq!(found(&store, "params.g = 0", Some("params.i"), Some(10), 395).await, ascending[395..]);
+        assert_eq!(found(&store, "params.g = 0", Some("params.i"), Some(5), 0).await, ascending[..5]);
+    }
+
+    async fn metric_series_append_and_read_back(store) {
+        store.apply_yaml(&run("train")).await.unwrap();
+        let train = named(Kind::Run, "train");
+        // 2,500 points in uneven appends: chunks fill, seal and stay open across appends.
+        let loss = series_points("val/loss", 0..2_500, |s| 1.0 / (1.0 + s as f64));
+        for part in [&loss[..1], &loss[1..1_000], &loss[1_000..1_030], &loss[1_030..]] {
+            store.append_metrics(&train, part).await.unwrap();
+        }
+        let report = store.append_metrics(&train, &series_points("acc", 0..3, |s| s as f64 / 4.0)).await.unwrap();
+        assert_eq!((report.appended, report.created.as_slice()), (3, ["acc".to_owned()].as_slice()));
+        let keys = store.metric_keys(&train).await.unwrap();
+        let summary: Vec<(&str, u64, u64, u64, f64, f64)> = keys.iter().map(|k| (k.key.as_str(), k.points, k.min_step, k.max_step, k.min, k.last)).collect();
+        assert_eq!(summary, [("acc", 3, 0, 2, 0.0, 0.5), ("val/loss", 2_500, 0, 2_499, 1.0 / 2_500.0, 1.0 / 2_500.0)]);
+        // Few enough points: all of them, exactly, in logged order.
+        let all = store.metric_series(&train, "val/loss", &SeriesQuery { max_points: 4_000, ..SeriesQuery::default() }).await.unwrap();
+        assert!(!all.downsampled && all.total_points == 2_500);
+        assert_eq!(all.x, (0..2_500).map(|s| s as f64).collect::<Vec<_>>());
+        assert_eq!(all.y, loss.iter().map(|p| p.value).collect::<Vec<_>>());
+        // A range on the step axis, then on the time axis.
+        let range = SeriesQuery { range: Some((1_020.0, 1_030.0)), ..SeriesQuery::default() };
+        assert_eq!(store.metric_series(&train, "val/loss", &range).await.unwrap().x, (1_020..=1_030).map(|s| s as f64).collect::<Vec<_>>());
+        let t0 = 1_700_000_000_000_000.0;
+        let timed = SeriesQuery { axis: Axis::Time, range: Some((t0 + 5_000.0, t0 + 7_000.0)), ..SeriesQuery::default() };
+        assert_eq!(store.metric_series(&train, "val/loss", &timed).await.unwrap().y, loss[5..=7].iter().map(|p| p.value).collect::<Vec<_>>());
+        // Downsampled: at most max_points, the first and last value kept.
+        let small = store.metric_series(&train, "val/loss", &SeriesQuery { max_points: 40, ..SeriesQuery::default() }).await.unwrap();
+        assert!(small.downsampled && small.x.len() <= 40 && small.x.len() >= 20, "{}", small.x.len());
+        assert_eq!((small.y[0], *small.y.last().unwrap()), (1.0, 1.0 / 2_500.0));
+        assert_intact(&store).await;
+    }
+
+    async fn a_million_point_series_is_drawn_from_its_envelopes(store) {
+        store.apply_yaml(&run("long")).await.unwrap();
+        let long = named(Kind::Run, "long");
+        // A spike at step 123,457 must survive downsampling to 2,000 points.
+        let points = series_points("loss", 0..200_000, |s| if s == 123_457 { 50.0 } else { (s as f64 * 0.001).sin() });
+        append_all(&store, &long, &points).await;
+        let curve = store.metric_series(&long, "loss", &SeriesQuery::default()).await.unwrap();
+        assert!(curve.downsampled && curve.x.len() <= 2_000 && curve.total_points == 200_000);
+        assert!(curve.y.contains(&50.0));
+        assert!(curve.x.windows(2).all(|w| w[0] <= w[1]));
+        // Zoomed in: exact points.
+        let zoom = SeriesQuery { range: Some((123_400.0, 123_500.0)), ..SeriesQuery::default() };
+        let near = store.metric_series(&long, "loss", &zoom).await.unwrap();
+        assert!(!near.downsampled && near.x.len() == 101 && near.y[57] == 50.0);
+        assert_intact(&store).await;
+    }
+
+    async fn metric_series_keep_duplicate_steps_and_refuse_what_is_not_a_number(store) {
+        store.apply_yaml(&join(&[run("r"), dataset("d", &[("1", "Active")])])).await.unwrap();
+        let r = named(Kind::Run, "r");
+        let twice = [series_points("m", 5..6, |_| 1.0), series_points("m", 5..6, |_| 2.0)].concat();
+        store.append_metrics(&r, &twice).await.unwrap();
+        let read = store.metric_series(&r, "m", &SeriesQuery::default()).await.unwrap();
+        assert_eq!((read.x, read.y), (vec![5.0, 5.0], vec![1.0, 2.0]));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut points = series_points("m", 6..8, |_| 0.5);
+            points[1].value = bad;
+            let error = assert_kind(store.append_metrics(&r, &points).await, ErrorKind::InvalidArgument);
+            assert!(error.message.contains("point 2 (metric `m`)") && error.message.contains("not a finite number"), "{error}");
+        }
+        assert_eq!(store.metric_keys(&r).await.unwrap()[0].points, 2, "nothing of a refused append is kept");
+        let too_many = series_points("m", 0..10_001, |_| 0.0);
+        assert_kind(store.append_metrics(&r, &too_many).await, ErrorKind::InvalidArgument);
+        assert_kind(store.append_metrics(&named(Kind::Dataset, "d"), &twice).await, ErrorKind::InvalidArgument);
+        assert_kind(store.metric_series(&r, "nope", &SeriesQuery::default()).await, ErrorKind::NotFound);
+        for max_points in [0, 3, 8_193] {
+            assert_kind(store.metric_series(&r, "m", &SeriesQuery { max_points, ..SeriesQuery::default() }).await, ErrorKind::InvalidArgument);
+        }
+        assert_kind(store.metric_series(&r, "m", &SeriesQuery { range: Some((2.0, 1.0)), ..SeriesQuery::default() }).await, ErrorKind::InvalidArgument);
+        store.set_status(&r, Status::Archived, "tester").await.unwrap();
+        let id = store.get(&Selector::KindText { kind: Kind::Run, text: "r".into() }).await;
+        assert!(id.is_err(), "archived runs are found by id only");
+        let runs = store.list(&ListQuery { statuses: vec![Status::Archived], ..ListQuery::new(Kind::Run) }).await.unwrap();
+        let by_id = Selector::Id(ObjectId::new(runs[0].id.as_str()).unwrap());
+        assert_kind(store.append_metrics(&by_id, &twice).await, ErrorKind::FailedPrecondition);
+        assert_eq!(store.metric_keys(&by_id).await.unwrap()[0].points, 2, "an archived run's series stay readable");
+    }
+
+    async fn runs_without_series_are_read_from_their_documents(store) {
+        let metrics = "metrics: [{key: acc, value: 0.5, step: 1}, {key: acc, value: 0.7, step: 2}, {key: loss, value: 3, step: 1}, {key: cm, value: [1, 2]}]";
+        store.apply_yaml(&run_with("old", metrics)).await.unwrap();
+        let old = named(Kind::Run, "old");
+        let keys = store.metric_keys(&old).await.unwrap();
+        let summary: Vec<(&str, u64, bool)> = keys.iter().map(|k| (k.key.as_str(), k.points, k.from_document)).collect();
+        assert_eq!(summary, [("acc", 2, true), ("loss", 1, true)], "array metrics are not series");
+        let acc = store.metric_series(&old, "acc", &SeriesQuery::default()).await.unwrap();
+        assert!(acc.from_document && !acc.downsampled);
+        assert_eq!((acc.x, acc.y), (vec![1.0, 2.0], vec![0.5, 0.7]));
+        // Once a writer appends a key, the series answers for it; the others still come from the document.
+        store.append_metrics(&old, &series_points("acc", 1..4, |s| s as f64)).await.unwrap();
+        let keys = store.metric_keys(&old).await.unwrap();
+        let summary: Vec<(&str, u64, bool)> = keys.iter().map(|k| (k.key.as_str(), k.points, k.from_document)).collect();
+        assert_eq!(summary, [("acc", 3, false), ("loss", 1, true)]);
+    }
+
+    async fn verify_detects_edited_metric_chunks(store) {
+        store.apply_yaml(&run("t")).await.unwrap();
+        let t = named(Kind::Run, "t");
+        append_all(&store, &t, &series_points("loss", 0..3_000, |s| s as f64)).await;
+        assert_intact(&store).await;
+        let mut conn = store.raw().await;
+        for sql in ["UPDATE metric_chunks SET points = 5 WHERE chunk_no = 0", "DELETE FROM metric_chunks", "DELETE FROM metric_series"] {
+            assert!(sqlx::query(sql).execute(&mut conn).await.is_err(), "{sql} must be refused");
+        }
+        drop(conn);
+        if store.is_sqlite() {
+            store.exec("DROP TRIGGER metric_chunks_sealed").await;
+        } else {
+            store.exec("DROP TRIGGER metric_chunks_sealed ON metric_chunks").await;
+        }
+        // Chunk 1 made to hold chunk 0's body: a valid body, not the chained one.
+        store.exec("UPDATE metric_chunks SET body = (SELECT body FROM metric_chunks WHERE chunk_no = 0), envelope = (SELECT envelope FROM metric_chunks WHERE chunk_no = 0), min_step = 0, max_step = 1023 WHERE chunk_no = 1").await;
+        store.exec("UPDATE metric_series SET max_value = 1e9").await;
+        let problems = store.verify().await.unwrap().problems;
+        for expected in ["chunk 1: its points do not match its hash", "its summary (3000 points) disagrees with its chunks"] {
+            assert!(problems.iter().any(|p| p.contains(expected) && p.contains("metric `loss` of run")), "{expected}: {problems:#?}");
+        }
     }
 
     async fn where_sees_updates_and_dropped_fields(store) {
