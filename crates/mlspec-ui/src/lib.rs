@@ -23,6 +23,7 @@
 //! DNS name (`mlspec_server::server`). Every route is a GET that reads; the UI changes nothing.
 
 pub mod assets;
+mod charts;
 mod error;
 mod format;
 pub mod guard;
@@ -62,6 +63,8 @@ pub(crate) struct Ui {
 pub const ROUTES: &[&str] = &[
     "/",
     "/ui/runs",
+    "/ui/runs/compare",
+    "/ui/series",
     "/ui/kinds/{kind}",
     "/ui/objects/{id}",
     "/ui/objects/{id}/raw",
@@ -78,6 +81,8 @@ pub fn router(config: UiConfig) -> Router {
     Router::new()
         .route("/", get(home::page))
         .route("/ui/runs", get(runs::page))
+        .route("/ui/runs/compare", get(charts::compare))
+        .route("/ui/series", get(charts::series))
         .route("/ui/kinds/{kind}", get(runs::kind_page))
         .route("/ui/objects/{id}", get(objects::page))
         .route("/ui/objects/{id}/raw", get(objects::raw))

@@ -128,7 +128,7 @@ pub fn graph_svg(graph: &LineageGraph) -> Markup {
                 button type="button" data-zoom="out" aria-label="Zoom out" { "−" }
                 button type="button" data-zoom="reset" { "Fit" }
             }
-            svg.lineage xmlns="http://www.w3.org/2000/svg" role="img"
+            svg.lineage xmlns="http://www.w3.org/2000/svg" role="group"
                 aria-label=(format!("Lineage graph: {} objects, {} links", graph.nodes.len(), edges.len()))
                 viewBox=(format!("-8 -8 {width:.0} {height:.0}")) width=(format!("{width:.0}")) height=(format!("{height:.0}"))
                 data-nodes=(graph.nodes.len()) {

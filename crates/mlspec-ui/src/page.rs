@@ -2,7 +2,8 @@
 //! meta), a header with the navigation and the theme switch, a skip link for keyboards, and
 //! the page's own content in `<main>`.
 
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Serialize;
 
 use crate::assets;
 
@@ -68,9 +69,34 @@ pub fn shell(title: &str, section: Section, body: Markup) -> Markup {
     }
 }
 
+/// Data for the page's script, as a JSON island: `<script type="application/json">`, which
+/// browsers never run. `<`, `>` and `&` are written as `\u003c` and so on, so no value can
+/// close the element; the script reads it with `JSON.parse(element.textContent)`.
+pub fn json_island(id: &str, value: &impl Serialize) -> Markup {
+    let json = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
+    let safe = json
+        .replace('&', "\\u0026")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e");
+    html! { script type="application/json" id=(id) { (PreEscaped(safe)) } }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_island_cannot_close_its_element() {
+        let island = json_island("d", &serde_json::json!({"name": "</script><script>alert(1)</script>&"}));
+        let text = island.into_string();
+        assert_eq!(text.matches("</script>").count(), 1, "{text}");
+        assert!(text.contains("\\u003c/script\\u003e"), "{text}");
+        let inner = text
+            .trim_start_matches(r#"<script type="application/json" id="d">"#)
+            .trim_end_matches("</script>");
+        let back: serde_json::Value = serde_json::from_str(inner).unwrap();
+        assert_eq!(back["name"], "</script><script>alert(1)</script>&");
+    }
 
     #[test]
     fn the_current_section_is_marked_for_assistive_technology() {

@@ -3,10 +3,14 @@
 //! shown in place (200, the wrong part marked), unknown addresses and ids a 404 page, the
 //! security headers on every answer, the token check on every page and asset (a Basic
 //! challenge, so browsers ask), and the loopback `Host` check of a server without tokens.
+//! Then every page in a real browser (ui_browser.py: Playwright driving Debian's chromium, from
+//! the venv scripts/interop-setup makes; axe-core for accessibility), screenshots kept in
+//! `$CARGO_TARGET_DIR/ui-artifacts/`.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::interop::beside_interop_venv;
 use super::server::{basic, create_token, exchange, launch, request, start};
 use super::store::mlspec;
 
@@ -37,6 +41,35 @@ fn seed(dir: &Path, runs: usize) {
     let update = "apiVersion: mlspec/v1\nkind: Run\nmetadata: {name: run-001}\nspec: {experiment: Experiment/churn, status: Failed, startTime: 2026-12-01T10:00:00Z, endTime: 2026-12-01T11:00:00Z, exitCode: 1, params: {lr: 0.1}}\n";
     std::fs::write(dir.join("update.yaml"), update).unwrap();
     assert_eq!(mlspec(dir, &["apply", "update.yaml"]).code, 0);
+}
+
+/// Appends `points` points of `loss` and `acc` to a run's series through the API, 5,000 steps
+/// (10,000 points) a post (`loss` falls from 1 with a spike at the middle step; `acc` rises), one second apart.
+fn append_series(addr: &str, run: &str, points: u64, auth: &[(&str, &str)]) {
+    let mut start = 0;
+    while start < points {
+        let end = (start + 5_000).min(points);
+        let mut batch = Vec::with_capacity(2 * (end - start) as usize);
+        for step in start..end {
+            let spike = if step == points / 2 { 5.0 } else { 0.0 };
+            let time = 1_764_000_000_000_000 + step as i64 * 1_000_000;
+            batch.push(serde_json::json!({"key": "loss", "value": 1.0 / (1.0 + step as f64) + spike, "step": step, "timestampUs": time}));
+            batch.push(serde_json::json!({"key": "acc", "value": step as f64 / points as f64, "step": step, "timestampUs": time}));
+        }
+        let body = serde_json::json!({"points": batch}).to_string();
+        let mut headers = vec![("Content-Type", "application/json")];
+        headers.extend_from_slice(auth);
+        let (status, answer) = request(
+            addr,
+            "POST",
+            &format!("/api/v1/ids/{run}/series"),
+            &headers,
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{answer}");
+        start = end;
+    }
 }
 
 /// The id of the `kind` named `name`.
@@ -136,6 +169,62 @@ fn the_runs_table_pages_sorts_shows_columns_and_explains_a_bad_filter() {
     assert!(bad.contains("aria-invalid=\"true\""));
     let (_, bad_order) = page(addr, "/ui/runs?order=metrics.acc%20sideways");
     assert!(bad_order.contains("is not a direction"), "{bad_order}");
+}
+
+#[test]
+fn a_long_curve_reaches_the_chart_downsampled_with_its_spike() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), 3);
+    let server = start(dir.path(), None);
+    let addr = &server.addr;
+    let (a, b) = (id_of(dir.path(), "Run", "run-000"), id_of(dir.path(), "Run", "run-002"));
+    append_series(addr, &a, 100_000, &[]);
+    append_series(addr, &b, 1_000, &[]);
+    let (status, html) = page(addr, &format!("/ui/runs/compare?run={a}&run={b}"));
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(html.matches("data-chart=").count(), 2, "acc and loss: {html}");
+    assert!(html.contains("<tr class=\"differs\">"), "{html}");
+
+    let (status, json) = page(addr, &format!("/ui/series?key=loss&run={a}&run={b}&width=500"));
+    assert_eq!(status, 200, "{json}");
+    let curves: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let long = &curves["runs"][0];
+    assert_eq!(
+        (long["total"].as_u64(), long["downsampled"].as_bool()),
+        (Some(100_000), Some(true))
+    );
+    let ys: Vec<f64> = serde_json::from_value(long["y"].clone()).unwrap();
+    assert!(ys.len() <= 1000, "{}", ys.len());
+    let peak = ys.iter().cloned().fold(f64::MIN, f64::max);
+    assert!(
+        (peak - (5.0 + 1.0 / 50_001.0)).abs() < 1e-9,
+        "the spike survives downsampling: {peak}"
+    );
+    let short = &curves["runs"][1];
+    assert_eq!(
+        (short["total"].as_u64(), short["downsampled"].as_bool()),
+        (Some(1000), Some(false))
+    );
+
+    // Zoomed in on the time axis (seconds), at full detail.
+    let from = 1_764_000_000.0 + 50_000.0;
+    let (_, zoomed) = page(
+        addr,
+        &format!(
+            "/ui/series?key=loss&run={a}&axis=time&from={from}&to={}&width=500",
+            from + 100.0
+        ),
+    );
+    let zoomed: serde_json::Value = serde_json::from_str(&zoomed).unwrap();
+    let xs: Vec<f64> = serde_json::from_value(zoomed["runs"][0]["x"].clone()).unwrap();
+    assert_eq!(xs.len(), 101, "{zoomed}");
+    assert_eq!(zoomed["runs"][0]["downsampled"], false);
+    assert_eq!(xs[0], from);
+
+    for bad in ["key=loss", "run=x&key=loss", &format!("run={a}&key=loss&axis=sideways")] {
+        let (status, _) = page(addr, &format!("/ui/series?{bad}"));
+        assert!(status == 400 || status == 404, "{bad}: {status}");
+    }
 }
 
 #[test]
@@ -244,4 +333,81 @@ fn raw_with_host(addr: &str, path: &str, host: &str) -> String {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer
+}
+
+/// Where the browser test keeps its screenshots (CI keeps them as artifacts).
+fn artifacts() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("ui-artifacts")
+}
+
+#[test]
+fn every_page_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), 120);
+    let token = create_token(dir.path(), "browser", "read");
+    let writer = create_token(dir.path(), "writer", "write");
+    let server = launch(dir.path(), None, &[], &[]);
+    let (name, value) = basic("seed", &writer);
+    let curves: Vec<String> = ["run-119", "run-118", "run-117"]
+        .iter()
+        .map(|r| id_of(dir.path(), "Run", r))
+        .collect();
+    for run in &curves {
+        append_series(&server.addr, run, 100_000, &[(name, &value)]);
+    }
+    let compare = format!(
+        "/ui/runs/compare?{}",
+        curves.iter().map(|r| format!("run={r}")).collect::<Vec<_>>().join("&")
+    );
+    let run = id_of(dir.path(), "Run", "run-002");
+    let experiment = id_of(dir.path(), "Experiment", "churn");
+    let plan = serde_json::json!({
+        "pages": [
+            {"name": "start", "path": "/", "texts": ["Experiments", "churn", "Latest runs"]},
+            {"name": "runs", "path": "/ui/runs?columns=metrics.acc,params.lr,params.note&order=metrics.acc%20desc",
+             "texts": ["run-119", "0.119", INJECTED], "counts": {"table.list tbody tr": 50}},
+            {"name": "runs-bad-filter", "path": "/ui/runs?where=metrics.acc%20%3E", "texts": ["Where: "],
+             "counts": {"[role=alert] mark": 1}},
+            {"name": "experiments", "path": "/ui/kinds/Experiment", "texts": ["churn"]},
+            {"name": "run", "path": format!("/ui/objects/{run}"), "texts": ["run-002", "acc", "0.002", INJECTED]},
+            {"name": "history", "path": format!("/ui/objects/{}/history", id_of(dir.path(), "Run", "run-001")),
+             "texts": ["/spec/status", "Failed"]},
+            {"name": "experiment", "path": format!("/ui/objects/{experiment}"), "texts": [INJECTED]},
+            {"name": "lineage", "path": format!("/ui/lineage/{experiment}?depth=1"),
+             "counts": {"svg.lineage g.nodes > a": 121}},
+            {"name": "compare", "path": compare, "texts": ["Compare 3 runs", "Parameters", "run-119"],
+             "charts": {"keys": 2, "series": 3, "total": 100_000}},
+            {"name": "not-found", "path": "/ui/objects/no-such-object", "status": 404, "statuses": [404],
+             "texts": ["Not found"]},
+        ],
+        "flows": {
+            "filter": "metrics.acc < 0.005", "filter_rows": 4, "highest": "run-119", "compare": 3,
+            "lineage": format!("/ui/lineage/{experiment}?depth=1"), "lineage_nodes": 121,
+        },
+    });
+    let plan_file = dir.path().join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ui_browser.py");
+    let axe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/vendor/axe-core-4.14.1/axe.min.js");
+    let out = std::process::Command::new(beside_interop_venv("-playwright", "python"))
+        .arg(script)
+        .args(["--base", &format!("http://{}", server.addr), "--token", &token])
+        .args(["--chromium", "/usr/bin/chromium", "--axe"])
+        .arg(axe)
+        .arg("--out")
+        .arg(artifacts())
+        .arg("--plan")
+        .arg(&plan_file)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser found problems:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("ui: screenshots in {}", artifacts().display());
 }
