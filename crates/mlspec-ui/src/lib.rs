@@ -32,6 +32,7 @@ pub mod layout;
 mod lineage;
 mod objects;
 mod page;
+mod pipelines;
 pub mod runs;
 mod views;
 

@@ -2,7 +2,8 @@
 //! a link to its curves), an evaluation's or test's metrics with their confidence intervals,
 //! its slices with the worst value of each metric marked, its fairness summaries and its
 //! verdict; the objectives' criteria and each check's result with the values it observed.
-//! Kinds without a view of their own show the document only.
+//! A pipeline and a pipeline run ([`crate::pipelines`]) show their steps as a graph. Kinds
+//! without a view of their own show the document only.
 
 use std::collections::BTreeMap;
 
@@ -16,10 +17,13 @@ use mlspec_spec::values::{Metric, MetricValue};
 use mlspec_store::StoredObject;
 
 use crate::format::{encode, number};
+use crate::{Ui, UiError};
 
 /// The kind's own view of `object`.
-pub fn of(object: &StoredObject) -> Markup {
-    match &object.document.spec {
+pub(crate) async fn of(ui: &Ui, object: &StoredObject) -> Result<Markup, UiError> {
+    Ok(match &object.document.spec {
+        Spec::WorkflowRecord(record) => crate::pipelines::record_view(ui, record).await?,
+        Spec::Pipeline(pipeline) => crate::pipelines::pipeline_view(pipeline),
         Spec::Run(run) => results(&object.summary.id, &run.metrics, true),
         Spec::Training(training) => results(&object.summary.id, &training.metrics, false),
         Spec::Evaluation(evaluation) => evaluation_view(evaluation),
@@ -30,7 +34,7 @@ pub fn of(object: &StoredObject) -> Markup {
         },
         Spec::Objectives(objectives) => objectives_view(objectives),
         _ => html! {},
-    }
+    })
 }
 
 fn outcome(result: Outcome) -> Markup {
