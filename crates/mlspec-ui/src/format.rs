@@ -5,7 +5,7 @@
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use mlspec_spec::{Kind, Status};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use crate::UiError;
@@ -20,9 +20,12 @@ pub fn kind_href(kind: Kind) -> String {
     format!("/ui/kinds/{}", kind.as_str())
 }
 
-/// `text` percent-encoded for a path segment or a query value.
+/// Every byte but RFC 3986's unreserved characters (letters, digits, `-._~`).
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// `text` percent-encoded for a path segment or a query value (ids come out unchanged).
 pub fn encode(text: &str) -> String {
-    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(text, RESERVED).to_string()
 }
 
 /// A query string from (name, value) pairs, empty values left out.
@@ -74,10 +77,20 @@ pub fn status(status: Status) -> &'static str {
     }
 }
 
-/// An RFC 3339 time as `2026-12-06 10:45:12` (UTC).
-pub fn time(rfc3339: &str) -> String {
-    let text = rfc3339.replacen('T', " ", 1);
-    text.split('.').next().unwrap_or(&text).trim_end_matches('Z').to_owned()
+/// A time as `2026-12-06 10:45:12`: from RFC 3339 (`2026-12-06T10:45:12.5Z`) or a
+/// timestamp's display (`2026-12-06 10:45:12 UTC`), fractions of a second and the UTC mark
+/// dropped.
+pub fn time(text: &str) -> String {
+    let mut shown = text.to_owned();
+    if shown.as_bytes().get(10) == Some(&b'T') {
+        shown.replace_range(10..11, " ");
+    }
+    let whole_seconds = shown.split('.').next().unwrap_or_default();
+    whole_seconds
+        .trim_end_matches(" UTC")
+        .trim_end_matches('Z')
+        .trim_end_matches("+00:00")
+        .to_owned()
 }
 
 /// A query's parameters, or a 400 page that says which one is wrong.
@@ -101,8 +114,22 @@ mod tests {
     }
 
     #[test]
+    fn times_are_shown_to_the_second_in_utc() {
+        for text in [
+            "2026-11-30T09:58:00Z",
+            "2026-11-30T09:58:00.123456Z",
+            "2026-11-30 09:58:00 UTC",
+            "2026-11-30T09:58:00+00:00",
+        ] {
+            assert_eq!(time(text), "2026-11-30 09:58:00", "{text}");
+        }
+    }
+
+    #[test]
     fn addresses_never_carry_raw_text() {
         assert_eq!(object_href("a b\"<"), "/ui/objects/a%20b%22%3C");
+        assert_eq!(object_href("01a24afa-aa07.x_y"), "/ui/objects/01a24afa-aa07.x_y");
+        assert_eq!(object_href("../x"), "/ui/objects/..%2Fx");
         assert_eq!(query_string([("where", "x > 1"), ("page", "")]), "?where=x%20%3E%201");
     }
 }

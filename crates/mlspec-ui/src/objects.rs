@@ -51,7 +51,7 @@ pub(crate) fn heading(object: &StoredObject) -> Markup {
     let id = &summary.id;
     html! {
         p.breadcrumb { a href=(kind_href(summary.kind)) { (summary.kind.as_str()) } }
-        h1 { (summary.name) " " span.badge class=(format!("status-{}", status(summary.status))) { (status(summary.status)) } }
+        h1 { (summary.name) " " span class=(format!("badge status-{}", status(summary.status))) { (status(summary.status)) } }
         p.meta {
             "id " code { (id) } " · created " (time(&summary.created_at)) " · changed " (time(&summary.updated_at))
         }
