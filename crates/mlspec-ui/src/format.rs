@@ -4,7 +4,7 @@
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use mlspec_spec::{Kind, Status};
+use mlspec_spec::{Kind, Ref, RefTarget, Status};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
@@ -18,6 +18,23 @@ pub fn object_href(id: &str) -> String {
 /// The list of one kind.
 pub fn kind_href(kind: Kind) -> String {
     format!("/ui/kinds/{}", kind.as_str())
+}
+
+/// Where a reference leads: the object's page for an id, the list of its kind filtered to its
+/// name for `Kind/name[@version]` (which version is current is the store's to resolve).
+pub fn ref_href(reference: &Ref) -> String {
+    match &reference.target {
+        RefTarget::Id(id) => object_href(id.as_str()),
+        RefTarget::Named { kind, name, .. } => {
+            let filter = format!("name = {}", quoted(name.as_str()));
+            format!("{}{}", kind_href(*kind), query_string([("where", filter.as_str())]))
+        }
+    }
+}
+
+/// `text` as a string literal of the store's query language.
+pub fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// `text` percent-encoded for a path segment or a query value.
@@ -104,5 +121,8 @@ mod tests {
     fn addresses_never_carry_raw_text() {
         assert_eq!(object_href("a b\"<"), "/ui/objects/a%20b%22%3C");
         assert_eq!(query_string([("where", "x > 1"), ("page", "")]), "?where=x%20%3E%201");
+        assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        let named: Ref = "Dataset/a@2".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ref_href(&named), "/ui/kinds/Dataset?where=name%20%3D%20%22a%22");
     }
 }
