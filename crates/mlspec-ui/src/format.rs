@@ -4,7 +4,7 @@
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use mlspec_spec::{Kind, Status};
+use mlspec_spec::{Kind, Ref, RefTarget, Status};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
@@ -22,6 +22,23 @@ pub fn kind_href(kind: Kind) -> String {
 
 /// Every byte but RFC 3986's unreserved characters (letters, digits, `-._~`).
 const RESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Where a reference leads: the object's page for an id, the list of its kind filtered to its
+/// name for `Kind/name[@version]` (which version is current is the store's to resolve).
+pub fn ref_href(reference: &Ref) -> String {
+    match &reference.target {
+        RefTarget::Id(id) => object_href(id.as_str()),
+        RefTarget::Named { kind, name, .. } => {
+            let filter = format!("name = {}", quoted(name.as_str()));
+            format!("{}{}", kind_href(*kind), query_string([("where", filter.as_str())]))
+        }
+    }
+}
+
+/// `text` as a string literal of the store's query language.
+pub fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
 
 /// `text` percent-encoded for a path segment or a query value (ids come out unchanged).
 pub fn encode(text: &str) -> String {
@@ -131,5 +148,8 @@ mod tests {
         assert_eq!(object_href("01a24afa-aa07.x_y"), "/ui/objects/01a24afa-aa07.x_y");
         assert_eq!(object_href("../x"), "/ui/objects/..%2Fx");
         assert_eq!(query_string([("where", "x > 1"), ("page", "")]), "?where=x%20%3E%201");
+        assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        let named: Ref = "Dataset/a@2".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ref_href(&named), "/ui/kinds/Dataset?where=name%20%3D%20%22a%22");
     }
 }

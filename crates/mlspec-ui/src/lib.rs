@@ -15,6 +15,9 @@
 //! - metric curves are downsampled on the server to a few points per pixel (first, min, max
 //!   and last of each bucket), from the store's metric series (`charts`);
 //! - lineage graphs are laid out here, in Rust, and sent as SVG ([`layout`]).
+//! - a data profile's histograms are a few SVG bars drawn here (`bars`), its slices each on a
+//!   page of their own; drift between two profiles is `mlspec data drift`'s own computation
+//!   (`mlspec_data::drift::compare`) over the profiles' sketches (`drift`).
 //!
 //! Safety: every page and asset is behind the server's token check (a browser gets a Basic
 //! challenge; the token is the password); the answers carry a Content-Security-Policy that
@@ -23,7 +26,10 @@
 //! DNS name (`mlspec_server::server`). Every route is a GET that reads; the UI changes nothing.
 
 pub mod assets;
+mod bars;
 mod charts;
+mod data;
+mod drift;
 mod error;
 mod format;
 pub mod guard;
@@ -34,6 +40,8 @@ mod objects;
 mod page;
 mod pipelines;
 pub mod runs;
+#[cfg(test)]
+mod testing;
 mod views;
 
 use std::sync::Arc;
@@ -70,6 +78,8 @@ pub const ROUTES: &[&str] = &[
     "/ui/objects/{id}",
     "/ui/objects/{id}/raw",
     "/ui/objects/{id}/history",
+    "/ui/objects/{id}/slices/{slice}",
+    "/ui/profiles/compare",
     "/ui/lineage/{id}",
     "/ui/assets/{name}",
 ];
@@ -88,6 +98,8 @@ pub fn router(config: UiConfig) -> Router {
         .route("/ui/objects/{id}", get(objects::page))
         .route("/ui/objects/{id}/raw", get(objects::raw))
         .route("/ui/objects/{id}/history", get(objects::history))
+        .route("/ui/objects/{id}/slices/{slice}", get(data::slice_page))
+        .route("/ui/profiles/compare", get(drift::page))
         .route("/ui/lineage/{id}", get(lineage::page))
         .route("/ui/assets/{name}", get(assets::serve))
         .fallback(error::not_found)

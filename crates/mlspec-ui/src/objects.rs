@@ -37,9 +37,9 @@ pub(crate) async fn page(State(ui): State<Ui>, Path(id): Path<String>) -> Result
         (heading(&object))
         (about(document))
         (view)
-        section {
-            h2 { "Document" }
-            pre.document { code { (yaml) } }
+        details.document {
+            summary { h2 { "Document" } }
+            pre { code { (yaml) } }
         }
     };
     Ok(shell(&title, Section::Objects, body))

@@ -18,7 +18,7 @@ use mlspec_spec::expr::query::{Filter, OrderBy, parse_filter, parse_order};
 use mlspec_store::{ListQuery, ObjectSummary};
 use serde::Deserialize;
 
-use crate::format::{kind_href, object_href, query, query_string, status, time, value};
+use crate::format::{kind_href, object_href, query, query_string, quoted, status, time, value};
 use crate::page::{Section, shell};
 use crate::{Ui, UiError};
 
@@ -102,8 +102,7 @@ fn list_query(kind: Kind, params: &ListParams) -> Result<ListQuery, QueryProblem
         parts.push(parse_filter(params.filter.trim()).map_err(QueryProblem::Filter)?);
     }
     if !params.experiment.trim().is_empty() {
-        let experiment = params.experiment.trim().replace('\\', "\\\\").replace('"', "\\\"");
-        let clause = format!("spec.experiment = \"{experiment}\"");
+        let clause = format!("spec.experiment = {}", quoted(params.experiment.trim()));
         parts.push(parse_filter(&clause).map_err(QueryProblem::Filter)?);
     }
     let filter = match parts.len() {

@@ -2,8 +2,9 @@
 //! a link to its curves), an evaluation's or test's metrics with their confidence intervals,
 //! its slices with the worst value of each metric marked, its fairness summaries and its
 //! verdict; the objectives' criteria and each check's result with the values it observed.
-//! A pipeline and a pipeline run ([`crate::pipelines`]) show their steps as a graph. Kinds
-//! without a view of their own show the document only.
+//! A pipeline and a pipeline run ([`crate::pipelines`]) show their steps as a graph; the data
+//! kinds' views (profiles, validation reports, splits) are in [`crate::data`]. Kinds without a
+//! view of their own show the document only.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use mlspec_spec::kinds::{
 use mlspec_spec::values::{Metric, MetricValue};
 use mlspec_store::StoredObject;
 
+use crate::data;
 use crate::format::{encode, number};
 use crate::{Ui, UiError};
 
@@ -33,11 +35,15 @@ pub(crate) async fn of(ui: &Ui, object: &StoredObject) -> Result<Markup, UiError
             (criteria(&check.criteria))
         },
         Spec::Objectives(objectives) => objectives_view(objectives),
+        Spec::DataProfile(profile) => data::profile_view(&object.summary.id, profile),
+        Spec::ValidationReport(report) => data::validation_view(report),
+        Spec::Split(split) => data::split_view(split),
         _ => html! {},
     })
 }
 
-fn outcome(result: Outcome) -> Markup {
+/// A verdict, coloured.
+pub(crate) fn outcome(result: Outcome) -> Markup {
     match result {
         Outcome::Passed => html! { span.pass { "passed" } },
         Outcome::Failed => html! { span.fail { "failed" } },

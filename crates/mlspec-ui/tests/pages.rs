@@ -1,6 +1,8 @@
 //! Pages rendered by the UI's router over a real store (SQLite in a temporary directory),
 //! checked for the values they must show.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
