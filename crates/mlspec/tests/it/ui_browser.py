@@ -15,6 +15,7 @@ failed, so the Rust test names the page and the check.
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -54,12 +55,20 @@ def watch(page, name, expected_statuses):
     page.on("response", on_response)
 
 
+def wait_until(page, expression, seconds=30):
+    """Polls `expression` in the page until it is true (Playwright's wait_for_function evaluates
+    text with eval, which our Content-Security-Policy refuses, as it should)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{expression} did not hold within {seconds} s")
+        time.sleep(0.01)
+
+
 def settle(page, entry):
     page.wait_for_load_state("networkidle")
     if entry.get("charts"):
-        page.wait_for_function(
-            "performance.getEntriesByName('mlspec:charts-drawn').length > 0", timeout=30_000
-        )
+        wait_until(page, "performance.getEntriesByName('mlspec:charts-drawn').length > 0")
 
 
 def check_content(page, name, entry):
@@ -175,7 +184,7 @@ def flows(browser, args, plan, out):
     if page.locator("table.compare tr.differs").count() == 0:
         fail("flows", "compare differences", "no row is marked as differing")
     if page.locator("[data-chart]").count() > 0:
-        page.wait_for_function("performance.getEntriesByName('mlspec:charts-drawn').length > 0", timeout=30_000)
+        wait_until(page, "performance.getEntriesByName('mlspec:charts-drawn').length > 0")
         charts = page.evaluate("window.__mlspecCharts")
         if any(chart["series"] != flow["compare"] for chart in charts):
             fail("flows", "compare charts", charts)
