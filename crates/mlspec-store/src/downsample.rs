@@ -9,7 +9,7 @@
 //! envelopes of 64 consecutive points that chunks keep ([`crate::chunk`]). A cell goes to the
 //! bucket its lowest x falls in. From points the result is exact; from envelopes a bucket's
 //! edges are rounded to a 64-point sub-bucket, which [`crate::series`] allows only when a
-//! bucket holds at least four of them.
+//! bucket holds at least two of them.
 
 use crate::chunk::{Envelope, Point};
 

@@ -17,7 +17,7 @@
 //!
 //! [`read`] answers a chart: with no more points in the range than asked for, the points
 //! themselves; else the min/max envelope of `max_points / 4` buckets ([`crate::downsample`]),
-//! from the chunks' envelopes alone when a bucket holds at least four of them (256 points),
+//! from the chunks' envelopes alone when a bucket holds at least two of them (128 points),
 //! else from the decoded points. A run whose writer kept no series (an older store, or a
 //! document applied whole) is read from its document's `metrics` instead.
 //!
@@ -49,8 +49,9 @@ use crate::verify::Problems;
 use crate::write::lock_head;
 
 /// Points of a bucket below which downsampling decodes the points rather than combine
-/// envelopes (four sub-buckets: a bucket's edges are then off by at most a quarter of it).
-const ENVELOPE_BUCKET_POINTS: u64 = 256;
+/// envelopes: two sub-buckets, so that a bucket's edges move by at most half of it — a bucket
+/// being a pixel column, by under a pixel.
+const ENVELOPE_BUCKET_POINTS: u64 = 2 * crate::chunk::SUB_POINTS as u64;
 
 /// A series row: its id, how many points it has, their envelope and the last sealed hash.
 struct SeriesRow {

@@ -41,6 +41,8 @@ CREATE TABLE metric_chunks (
     hash BYTEA,
     PRIMARY KEY (series_id, chunk_no)
 );
+-- The body is compressed already: kept out of line as it is, not compressed again.
+ALTER TABLE metric_chunks ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE INDEX metric_chunks_by_step ON metric_chunks (series_id, min_step, max_step);
 CREATE FUNCTION mlspec_refuse_sealed_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

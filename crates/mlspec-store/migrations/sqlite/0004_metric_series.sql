@@ -5,6 +5,9 @@
 -- full it is sealed, chained by hash to the series' previous sealed chunk, and never changes.
 -- Nothing is deleted. Stores upgraded from version 3 start with no series: runs are read from
 -- their documents' metrics until a writer appends.
+-- metric_chunks keeps its rowid: a chunk row is about 12 KB, and in a WITHOUT ROWID table
+-- (an index b-tree) only its first kilobyte would stay on its page, so reading the envelopes
+-- (which come before the body) would follow an overflow page for every chunk.
 
 CREATE TABLE metric_series (
     series_id INTEGER PRIMARY KEY NOT NULL,
@@ -38,7 +41,7 @@ CREATE TABLE metric_chunks (
     body BLOB NOT NULL,
     hash BLOB,
     PRIMARY KEY (series_id, chunk_no)
-) WITHOUT ROWID;
+);
 CREATE INDEX metric_chunks_by_step ON metric_chunks (series_id, min_step, max_step);
 CREATE TRIGGER metric_chunks_sealed BEFORE UPDATE ON metric_chunks WHEN OLD.sealed = 1
 BEGIN SELECT RAISE(ABORT, 'mlspec: sealed metric chunks are append-only'); END;

@@ -63,7 +63,7 @@ CREATE TABLE metric_chunks (
     body BLOB NOT NULL,
     hash BLOB,
     PRIMARY KEY (series_id, chunk_no)
-) WITHOUT ROWID;
+);
 CREATE TABLE metric_series (
     series_id INTEGER PRIMARY KEY NOT NULL,
     run_key BIGINT NOT NULL,
