@@ -20,6 +20,7 @@ use mlspec_spec::expr::record::Scalar;
 use mlspec_store::{Axis, Selector, SeriesQuery, StoredObject};
 use serde::Serialize;
 
+use crate::align::{Points, align};
 use crate::format::{number, object_href};
 use crate::objects::object_id;
 use crate::page::{Section, json_island, shell};
@@ -203,17 +204,19 @@ pub struct Curve {
     name: String,
     /// Points recorded in the whole run.
     total: u64,
-    /// Whether `x`/`y` are fewer than the points in the range.
+    /// Whether `y` holds fewer values than the points in the range.
     downsampled: bool,
-    x: Vec<f64>,
-    y: Vec<f64>,
+    /// The values at each x of the chart's axis; `null` is a gap. Single precision: a chart
+    /// has no use for more, and the answer is half as long.
+    y: Vec<Option<f32>>,
 }
 
-/// A chart's data.
+/// A chart's data: one x axis shared by every run (see [`crate::align`]).
 #[derive(Serialize)]
 pub struct Curves {
     key: String,
     axis: &'static str,
+    x: Vec<f64>,
     runs: Vec<Curve>,
 }
 
@@ -295,25 +298,34 @@ pub(crate) async fn series(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Res
         }
     });
     let read = futures_util::future::join_all(reads).await;
-    let mut curves = Vec::with_capacity(objects.len());
-    for (object, series) in objects.iter().zip(read) {
-        let series = series?;
-        curves.push(Curve {
+    let mut series = Vec::with_capacity(read.len());
+    for one in read {
+        let mut one = one?;
+        one.x.iter_mut().for_each(|x| *x /= scale);
+        series.push(one);
+    }
+    let points: Vec<Points<'_>> = series.iter().map(|s| Points { x: &s.x, y: &s.y }).collect();
+    let aligned = align(&points, (params.width / 2) as usize);
+    let runs = objects
+        .iter()
+        .zip(&series)
+        .zip(aligned.y)
+        .map(|((object, one), values)| Curve {
             id: object.summary.id.clone(),
             name: object.summary.name.clone(),
-            total: series.total_points,
-            downsampled: series.downsampled,
-            x: series.x.into_iter().map(|x| x / scale).collect(),
-            y: series.y,
-        });
-    }
+            total: one.total_points,
+            downsampled: one.downsampled || values.iter().flatten().count() < one.x.len(),
+            y: values.into_iter().map(|v| v.map(|v| v as f32)).collect(),
+        })
+        .collect();
     Ok(Json(Curves {
         key: params.key,
         axis: match params.axis {
             Axis::Step => "step",
             Axis::Time => "time",
         },
-        runs: curves,
+        x: aligned.x,
+        runs,
     }))
 }
 

@@ -25,6 +25,7 @@
 //! headers other than loopback names, so a web page cannot read the store through a rebound
 //! DNS name (`mlspec_server::server`). Every route is a GET that reads; the UI changes nothing.
 
+mod align;
 pub mod assets;
 mod bars;
 mod charts;
