@@ -21,6 +21,9 @@
 //! allows no inline script ([`guard`]); a server without tokens (loopback only) refuses `Host`
 //! headers other than loopback names, so a web page cannot read the store through a rebound
 //! DNS name (`mlspec_server::server`). Every route is a GET that reads; the UI changes nothing.
+//! The package and audit pages (`trust`) verify signatures on the server, reading only the
+//! directories and keys the server was started with ([`Trust`]): a request names a log or a
+//! package by name, never by path.
 
 pub mod assets;
 mod error;
@@ -32,6 +35,7 @@ mod lineage;
 mod objects;
 mod page;
 pub mod runs;
+mod trust;
 mod views;
 
 use std::sync::Arc;
@@ -42,6 +46,7 @@ use axum::routing::get;
 use mlspec_store::Store;
 
 pub use error::UiError;
+pub use trust::{MAX_PASTE, Trust};
 
 /// What the UI serves, and how.
 #[derive(Clone)]
@@ -50,12 +55,15 @@ pub struct UiConfig {
     pub store: Arc<dyn Store>,
     /// The longest one page may take before it is answered 503.
     pub request_timeout: Duration,
+    /// What the trust pages may read: the audit logs, the signed packages, the trusted keys.
+    pub trust: Trust,
 }
 
 /// What the handlers share.
 #[derive(Clone)]
 pub(crate) struct Ui {
     pub store: Arc<dyn Store>,
+    pub checks: trust::Checks,
 }
 
 /// Every page's route, as documented in docs/ui.md (a test checks that each is there).
@@ -67,6 +75,7 @@ pub const ROUTES: &[&str] = &[
     "/ui/objects/{id}/raw",
     "/ui/objects/{id}/history",
     "/ui/lineage/{id}",
+    "/ui/audit",
     "/ui/assets/{name}",
 ];
 
@@ -74,6 +83,7 @@ pub const ROUTES: &[&str] = &[
 pub fn router(config: UiConfig) -> Router {
     let state = Ui {
         store: config.store.clone(),
+        checks: trust::Checks::new(config.trust),
     };
     Router::new()
         .route("/", get(home::page))
@@ -83,6 +93,7 @@ pub fn router(config: UiConfig) -> Router {
         .route("/ui/objects/{id}/raw", get(objects::raw))
         .route("/ui/objects/{id}/history", get(objects::history))
         .route("/ui/lineage/{id}", get(lineage::page))
+        .route("/ui/audit", get(trust::audit_page))
         .route("/ui/assets/{name}", get(assets::serve))
         .fallback(error::not_found)
         .with_state(state)

@@ -32,10 +32,11 @@ pub(crate) async fn page(State(ui): State<Ui>, Path(id): Path<String>) -> Result
     let document = &object.document;
     let yaml = serde_saphyr::to_string(document).unwrap_or_default();
     let title = format!("{} {}", document.kind().as_str(), object.summary.name);
+    let view = crate::views::of(&ui, &object).await;
     let body = html! {
         (heading(&object))
         (about(document))
-        (crate::views::of(&object))
+        (view)
         section {
             h2 { "Document" }
             pre.document { code { (yaml) } }

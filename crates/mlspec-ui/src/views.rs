@@ -15,10 +15,11 @@ use mlspec_spec::kinds::{
 use mlspec_spec::values::{Metric, MetricValue};
 use mlspec_store::StoredObject;
 
+use crate::Ui;
 use crate::format::{encode, number};
 
 /// The kind's own view of `object`.
-pub fn of(object: &StoredObject) -> Markup {
+pub(crate) async fn of(ui: &Ui, object: &StoredObject) -> Markup {
     match &object.document.spec {
         Spec::Run(run) => results(&object.summary.id, &run.metrics, true),
         Spec::Training(training) => results(&object.summary.id, &training.metrics, false),
@@ -29,6 +30,7 @@ pub fn of(object: &StoredObject) -> Markup {
             (criteria(&check.criteria))
         },
         Spec::Objectives(objectives) => objectives_view(objectives),
+        Spec::ModelPackage(package) => crate::trust::package::view(ui, object, package).await,
         _ => html! {},
     }
 }
@@ -200,7 +202,8 @@ fn fairness(summaries: &[Fairness]) -> Markup {
     }
 }
 
-fn verdict(verdict: Option<&Verdict>) -> Markup {
+/// The verdict against the objectives, with every criterion.
+pub(crate) fn verdict(verdict: Option<&Verdict>) -> Markup {
     html! {
         @if let Some(verdict) = verdict {
             h2 { "Verdict against " (verdict.objectives.to_string()) ": " (outcome(verdict.result)) }
