@@ -24,6 +24,9 @@
 //! allows no inline script ([`guard`]); a server without tokens (loopback only) refuses `Host`
 //! headers other than loopback names, so a web page cannot read the store through a rebound
 //! DNS name (`mlspec_server::server`). Every route is a GET that reads; the UI changes nothing.
+//! The package and audit pages (`trust`) verify signatures on the server, reading only the
+//! directories and keys the server was started with ([`Trust`]): a request names a log or a
+//! package by name, never by path.
 
 mod align;
 pub mod assets;
@@ -43,6 +46,7 @@ mod pipelines;
 pub mod runs;
 #[cfg(test)]
 mod testing;
+mod trust;
 mod views;
 
 use std::sync::Arc;
@@ -53,6 +57,7 @@ use axum::routing::get;
 use mlspec_store::Store;
 
 pub use error::UiError;
+pub use trust::{MAX_PASTE, Trust};
 
 /// What the UI serves, and how.
 #[derive(Clone)]
@@ -61,12 +66,15 @@ pub struct UiConfig {
     pub store: Arc<dyn Store>,
     /// The longest one page may take before it is answered 503.
     pub request_timeout: Duration,
+    /// What the trust pages may read: the audit logs, the signed packages, the trusted keys.
+    pub trust: Trust,
 }
 
 /// What the handlers share.
 #[derive(Clone)]
 pub(crate) struct Ui {
     pub store: Arc<dyn Store>,
+    pub checks: trust::Checks,
 }
 
 /// Every page's route, as documented in docs/ui.md (a test checks that each is there).
@@ -82,6 +90,7 @@ pub const ROUTES: &[&str] = &[
     "/ui/objects/{id}/slices/{slice}",
     "/ui/profiles/compare",
     "/ui/lineage/{id}",
+    "/ui/audit",
     "/ui/assets/{name}",
 ];
 
@@ -89,6 +98,7 @@ pub const ROUTES: &[&str] = &[
 pub fn router(config: UiConfig) -> Router {
     let state = Ui {
         store: config.store.clone(),
+        checks: trust::Checks::new(config.trust),
     };
     Router::new()
         .route("/", get(home::page))
@@ -102,6 +112,7 @@ pub fn router(config: UiConfig) -> Router {
         .route("/ui/objects/{id}/slices/{slice}", get(data::slice_page))
         .route("/ui/profiles/compare", get(drift::page))
         .route("/ui/lineage/{id}", get(lineage::page))
+        .route("/ui/audit", get(trust::audit_page))
         .route("/ui/assets/{name}", get(assets::serve))
         .fallback(error::not_found)
         .with_state(state)

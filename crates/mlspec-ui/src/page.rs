@@ -20,12 +20,15 @@ pub enum Section {
     Objects,
     /// Lineage.
     Lineage,
+    /// The audit of a logged request.
+    Audit,
 }
 
 const NAV: &[(Section, &str, &str)] = &[
     (Section::Home, "/", "Start"),
     (Section::Runs, "/ui/runs", "Runs"),
     (Section::Objects, "/ui/kinds/Experiment", "Objects"),
+    (Section::Audit, "/ui/audit", "Audit"),
 ];
 
 /// A whole page: `body` inside the shared frame, titled `title`.

@@ -45,6 +45,7 @@ impl Fixture {
         let router = crate::router(UiConfig {
             store: store.clone(),
             request_timeout: Duration::from_secs(30),
+            trust: Default::default(),
         });
         Fixture { store, router, dir }
     }

@@ -38,6 +38,7 @@ pub(crate) async fn of(ui: &Ui, object: &StoredObject) -> Result<Markup, UiError
         Spec::DataProfile(profile) => data::profile_view(&object.summary.id, profile),
         Spec::ValidationReport(report) => data::validation_view(report),
         Spec::Split(split) => data::split_view(split),
+        Spec::ModelPackage(package) => crate::trust::package::view(ui, object, package).await,
         _ => html! {},
     })
 }
@@ -210,7 +211,8 @@ fn fairness(summaries: &[Fairness]) -> Markup {
     }
 }
 
-fn verdict(verdict: Option<&Verdict>) -> Markup {
+/// The verdict against the objectives, with every criterion.
+pub(crate) fn verdict(verdict: Option<&Verdict>) -> Markup {
     html! {
         @if let Some(verdict) = verdict {
             h2 { "Verdict against " (verdict.objectives.to_string()) ": " (outcome(verdict.result)) }

@@ -25,6 +25,7 @@ async fn ui_over(documents: &[&str]) -> (axum::Router, Arc<dyn Store>, tempfile:
     let router = mlspec_ui::router(mlspec_ui::UiConfig {
         store: store.clone(),
         request_timeout: Duration::from_secs(30),
+        trust: Default::default(),
     });
     (router, store, dir)
 }

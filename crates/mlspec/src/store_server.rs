@@ -33,6 +33,51 @@ pub struct Options {
     pub explicit_token_file: bool,
     /// Open the web UI in the user's browser once listening.
     pub open_browser: bool,
+    /// What the UI's package and audit pages may read to verify signatures.
+    pub trust: mlspec_ui::Trust,
+}
+
+/// What the UI's trust pages may read: options of `mlspec server` and `mlspec ui`. A page
+/// never takes a path from a request, only a name within these directories.
+#[derive(clap::Args)]
+pub struct TrustArgs {
+    /// The inference logs the UI's audit page may open: the files directly in DIR, chosen by
+    /// name from a list.
+    #[arg(long, value_name = "DIR")]
+    audit_logs: Option<PathBuf>,
+    /// The signed model package directories the UI verifies: DIR/NAME holds the package NAME.
+    #[arg(long, value_name = "DIR")]
+    packages: Option<PathBuf>,
+    /// A public key trusted to have signed packages and log checkpoints (repeatable).
+    #[arg(long = "pubkey", value_name = "KEY")]
+    pubkeys: Vec<PathBuf>,
+}
+
+impl TrustArgs {
+    /// The settings, each directory checked to be one and each key read (an expired one
+    /// refused).
+    pub fn trust(self) -> anyhow::Result<mlspec_ui::Trust> {
+        for (option, dir) in [("--audit-logs", &self.audit_logs), ("--packages", &self.packages)] {
+            if let Some(dir) = dir
+                && !dir.is_dir()
+            {
+                bail!(
+                    "{option} {}: not a directory (name an existing directory)",
+                    dir.display()
+                );
+            }
+        }
+        let keys = self
+            .pubkeys
+            .iter()
+            .map(|path| crate::trust::trusted_key(path))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(mlspec_ui::Trust {
+            audit_logs: self.audit_logs,
+            packages: self.packages,
+            keys,
+        })
+    }
 }
 
 /// Serves until signalled.
@@ -121,6 +166,7 @@ async fn serve(options: Options, choice: &StoreChoice) -> anyhow::Result<ExitCod
         ui: mlspec_ui::router(mlspec_ui::UiConfig {
             store,
             request_timeout: options.request_timeout,
+            trust: options.trust,
         }),
         artifacts,
         auth: auth.clone(),

@@ -53,6 +53,8 @@ struct ServeArgs {
     /// state directory, `.mlspec/`).
     #[arg(long, value_name = "DIR")]
     artifacts: Option<PathBuf>,
+    #[command(flatten)]
+    trust: store_server::TrustArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -100,6 +102,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
         token_file,
         explicit_token_file: explicit,
         open_browser: false,
+        trust: serve.trust.trust()?,
     };
     store_server::run(options, choice)
 }

@@ -26,6 +26,8 @@ pub struct Args {
     /// used when it exists: then the browser asks for a token).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    #[command(flatten)]
+    trust: store_server::TrustArgs,
 }
 
 pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
@@ -40,6 +42,7 @@ pub fn run(args: Args, choice: &StoreChoice) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| store_server::default_token_file(choice)),
         explicit_token_file: explicit,
         open_browser: args.open,
+        trust: args.trust.trust()?,
     };
     store_server::run(options, choice)
 }

@@ -414,3 +414,81 @@ fn every_page_in_a_real_browser() {
     );
     eprintln!("ui: screenshots in {}", artifacts().display());
 }
+
+/// A package signed with `keys/`, built in `packages/churn`, and `logs/serve.log` holding two
+/// requests it answered (the second one's user agent carrying [`INJECTED`]), made by the CLI.
+fn signed_package_and_log(dir: &Path) {
+    std::fs::create_dir_all(dir.join("packages/churn")).unwrap();
+    std::fs::create_dir(dir.join("logs")).unwrap();
+    std::fs::write(dir.join("packages/churn/weights.bin"), b"weights").unwrap();
+    let steps: [&[&str]; 3] = [
+        &["keygen", "--out", "keys"],
+        &[
+            "package",
+            "build",
+            "packages/churn",
+            "--name",
+            "churn",
+            "--version",
+            "1.0.0",
+            "--no-record",
+        ],
+        &["package", "sign", "packages/churn", "--key", "keys/private.pem"],
+    ];
+    for step in steps {
+        let out = mlspec(dir, step);
+        assert_eq!(out.code, 0, "{step:?}: {}", out.stderr);
+    }
+    let agent = serde_json::to_string(INJECTED).unwrap();
+    let records = format!(
+        "{{\"client\":\"10.0.0.1\",\"method\":\"POST\",\"path\":\"/v2/models/churn/infer\",\"status\":200,\"request_id\":\"req-1\",\"latency_ms\":2}}\n{{\"client\":\"10.0.0.2\",\"method\":\"POST\",\"path\":\"/v2/models/churn/infer\",\"status\":200,\"user_agent\":{agent},\"request_id\":\"req-2\",\"latency_ms\":3}}\n"
+    );
+    let out = assert_cmd::Command::cargo_bin("mlspec")
+        .unwrap()
+        .current_dir(dir)
+        .args([
+            "log",
+            "append",
+            "logs/serve.log",
+            "--key",
+            "keys/private.pem",
+            "--package",
+            "packages/churn",
+        ])
+        .write_stdin(records)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_audit_page_walks_a_logged_request_with_the_servers_logs_packages_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), 1);
+    signed_package_and_log(dir.path());
+    let options = [
+        "--audit-logs",
+        "logs",
+        "--packages",
+        "packages",
+        "--pubkey",
+        "keys/public.pem",
+    ];
+    let server = launch(dir.path(), None, &[], &options);
+    let addr = &server.addr;
+    let (status, html) = page(addr, "/ui/audit?log=serve.log&line=2");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<code>req-2</code>"), "{html}");
+    assert!(
+        html.contains("Chain: <span class=\"pass\">verified</span> — signed"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"pass\">verified</span> — the line names its attestations"),
+        "{html}"
+    );
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert_eq!(html.matches("<script").count(), 2, "{html}");
+    let (status, _) = page(addr, "/ui/audit?log=..%2Fkeys%2Fprivate.pem&line=1");
+    assert_eq!(status, 400);
+}
