@@ -85,6 +85,7 @@ const QUERIES: &[(&str, Option<&str>, Option<u32>, bool)] = &[
     ("metrics.accuracy > 0.9", Some("metrics.accuracy desc"), Some(20), false),
     ("metrics.accuracy > 0.9", Some("metrics.accuracy desc"), Some(50), true),
     ("labels.team = \"risk\"", Some("metrics.loss"), Some(50), true),
+    ("", Some("metrics.accuracy desc"), Some(50), true),
     ("metrics.accuracy > 0.5", None, Some(100), false),
     ("metrics.accuracy > 0.5", None, None, false),
 ];
@@ -93,7 +94,7 @@ async fn time_queries(store: &dyn Store, backend: &str, repeat: usize) {
     for (filter, order, limit, with_columns) in QUERIES {
         let columns = if *with_columns { COLUMNS } else { &[] };
         let query = ListQuery {
-            filter: Some(parse_filter(filter).unwrap()),
+            filter: (!filter.is_empty()).then(|| parse_filter(filter).unwrap()),
             order: order.map(|o| parse_order(o).unwrap()),
             limit: *limit,
             columns: columns.iter().map(|c| (*c).to_owned()).collect(),
@@ -108,7 +109,11 @@ async fn time_queries(store: &dyn Store, backend: &str, repeat: usize) {
             times.push(started.elapsed());
         }
         times.sort();
-        let mut shown = format!("--where '{filter}'");
+        let mut shown = if filter.is_empty() {
+            String::from("(no filter)")
+        } else {
+            format!("--where '{filter}'")
+        };
         if let Some(order) = order {
             shown.push_str(&format!(" --order-by '{order}'"));
         }

@@ -22,6 +22,10 @@ pub(crate) enum Bind {
 #[derive(Default)]
 pub(crate) struct Sql {
     pub params: Vec<Bind>,
+    /// Appended to each probe of [`Sql::holds`]: `OFFSET 0` keeps PostgreSQL from turning the
+    /// probes into a join that reads every matching row first (it does not flatten an EXISTS
+    /// with an OFFSET), so that a walk in order can stop at its page.
+    pub probe_tail: &'static str,
 }
 
 impl Sql {
@@ -76,8 +80,8 @@ impl Sql {
             Filter::Compare { field, op, value } => {
                 let test = self.comparison(field, *op, value, kind);
                 format!(
-                    "EXISTS (SELECT 1 FROM {} WHERE {} = o.created_seq AND {})",
-                    test.rows, test.key, test.condition
+                    "EXISTS (SELECT 1 FROM {} WHERE {} = o.created_seq AND {}{})",
+                    test.rows, test.key, test.condition, self.probe_tail
                 )
             }
         }

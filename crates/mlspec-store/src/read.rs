@@ -62,7 +62,7 @@ pub(crate) async fn current_by_id(conn: &mut AnyConnection, id: &str) -> Result<
 
 /// The objects of a kind, filtered by status, labels and the query's filter, in its order.
 ///
-/// A filtered page in creation order, or sorted by a numeric field, is first looked for among
+/// A filtered page in creation order, or any page sorted by a numeric field, is first looked for among
 /// the first objects of that order only (the newest, or the highest values in the field's
 /// index), walking them in order and probing the filter's indexes at each ([`Window`]); when a
 /// dense filter fills the page there, no key set is read. Otherwise, the filter's key sets
@@ -144,8 +144,8 @@ impl Window {
     const FEWEST: u32 = 1_000;
     const MOST: u32 = 20_000;
 
-    /// A window for a filtered, limited listing in creation order or by a metric, parameter or
-    /// spec field; none for any other.
+    /// A window for a limited listing by a metric, parameter or spec field, or a filtered one in
+    /// creation order; none for any other.
     fn for_query(query: &ListQuery) -> Option<Window> {
         let order = query.order.as_ref()?;
         let limit = query.limit?;
@@ -157,7 +157,8 @@ impl Window {
             }
             _ => return None,
         };
-        if !filtered {
+        // Unfiltered, creation order walks the objects' own key anyway.
+        if !filtered && matches!(walk, Walk::Created) {
             return None;
         }
         let page_end = limit.saturating_add(query.offset);
@@ -206,7 +207,10 @@ impl Window {
     /// read every object of the kind and sort them. A field's window holds every object whose
     /// value lies strictly before the edge, ties included, so a full page from it is the page.
     fn statement(&self, query: &ListQuery, edge: Option<Edge>, backend: Backend) -> (String, Vec<Bind>) {
-        let mut sql = Sql::default();
+        let mut sql = Sql {
+            probe_tail: if backend == Backend::Postgres { " OFFSET 0" } else { "" },
+            ..Sql::default()
+        };
         let (mut conditions, parts) = scope(query, &mut sql);
         let side = if self.descending { ">" } else { "<" };
         let direction = self.direction();

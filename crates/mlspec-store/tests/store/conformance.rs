@@ -510,6 +510,11 @@ conformance! {
         ascending.extend(["text".to_owned(), "none".to_owned()]);
         assert_eq!(found(&store, "params.g = 0", Some("params.i"), Some(10), 395).await, ascending[395..]);
         assert_eq!(found(&store, "params.g = 0", Some("params.i"), Some(5), 0).await, ascending[..5]);
+        // Unfiltered: the highest values, and past the numbers the rest.
+        let unfiltered = |limit: u32, offset: u32| ListQuery { order: Some(parse_order("params.i desc").unwrap()), limit: Some(limit), offset, ..ListQuery::new(Kind::Run) };
+        let names = |listed: Vec<mlspec_store::ObjectSummary>| listed.into_iter().map(|o| o.name).collect::<Vec<_>>();
+        assert_eq!(names(store.list(&unfiltered(3, 0)).await.unwrap()), ["r1198", "r1199", "r1196"]);
+        assert_eq!(names(store.list(&unfiltered(5, 1_199)).await.unwrap()), ["r0001", "text", "none"]);
     }
 
     async fn metric_series_append_and_read_back(store) {
