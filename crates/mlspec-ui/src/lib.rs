@@ -122,3 +122,15 @@ pub fn router(config: UiConfig) -> Router {
         ))
         .layer(axum::middleware::from_fn(guard::security_headers))
 }
+
+#[cfg(test)]
+mod tests {
+    /// docs/ui.md lists every page: a route added without its line there fails here.
+    #[test]
+    fn every_route_is_documented() {
+        let docs = include_str!("../../../docs/ui.md");
+        for route in super::ROUTES {
+            assert!(docs.contains(&format!("`{route}")), "docs/ui.md does not list {route}");
+        }
+    }
+}

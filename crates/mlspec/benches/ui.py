@@ -17,9 +17,8 @@ Timings (each the median of --reps, the first, cold, reported too):
 - compare, in the browser: navigation start → every chart drawn (`mlspec:charts-drawn`), for
   20 runs × 10 keys and for the 1,000,000-point curve;
 - lineage, in the browser: navigation start → the graph ready (`mlspec:graph-drawn`);
-- MLflow: its runs table (`/#/experiments/ID`, until the grid shows rows) and its metric page
-  for the same 20 runs and 10 keys (`/#/metric/KEY?runs=…&plot_metric_keys=…`, until Plotly has
-  drawn one trace per run and key); "did not load" after 60 s.
+- MLflow: its runs table (`/#/experiments/ID/runs`, until the grid shows rows); "did not load"
+  after 60 s. (Its charts of the same 20 runs are not timed yet: see docs/benchmarks.md.)
 
     python ui.py --mlspec BIN --mlflow-venv DIR --chromium PATH [--runs N] [--points N] [--json F]
 """
@@ -117,7 +116,7 @@ def poll(page, expression):
 
 
 def browser_mark(browser, url, mark, reps):
-    """Milliseconds from navigation start to `mark`, per fresh page; (first, median)."""
+    """Milliseconds from navigation start to `mark`, per fresh page: first, median, all."""
     times = []
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     for _ in range(reps):
@@ -127,7 +126,12 @@ def browser_mark(browser, url, mark, reps):
         times.append(page.evaluate(f"performance.getEntriesByName('{mark}')[0].startTime"))
         page.close()
     context.close()
-    return {"first_ms": round(times[0], 1), "median_ms": round(statistics.median(times), 1)}
+    return timings(times)
+
+
+def timings(times):
+    return {"first_ms": round(times[0], 1), "median_ms": round(statistics.median(times), 1),
+            "all_ms": [round(t) for t in times]}
 
 
 def browser_until(browser, url, ready, reps):
@@ -147,7 +151,7 @@ def browser_until(browser, url, ready, reps):
             return {"did_not_load": str(error).splitlines()[0][:200]}
         page.close()
     context.close()
-    return {"first_ms": round(times[0], 1), "median_ms": round(statistics.median(times), 1)}
+    return timings(times)
 
 
 def measure_mlspec(args, browser, work):
@@ -214,6 +218,13 @@ def fill_mlflow_history(db, runs, points):
     conn.close()
 
 
+def mlflow_runs_table(browser, base, experiment, reps):
+    """MLflow's runs table (its "Model training" view of the experiment) until its grid shows
+    rows."""
+    return browser_until(browser, f"{base}/#/experiments/{experiment}/runs",
+                         "document.querySelectorAll('.ag-row').length > 0", reps)
+
+
 def measure_mlflow(args, browser, work):
     port = bench.free_port()
     with open(os.path.join(work, "mlflow.log"), "w") as log:
@@ -236,15 +247,7 @@ def measure_mlflow(args, browser, work):
         try:
             bench.wait_ready(port, proc, launched, 120)
             base = f"http://127.0.0.1:{port}"
-            result["runs_table"] = browser_until(
-                browser, f"{base}/#/experiments/{experiment}", "document.querySelectorAll('.ag-row').length > 0", args.reps)
-            runs = urllib.parse.quote(json.dumps(compared))
-            keys = urllib.parse.quote(json.dumps(KEYS))
-            url = (f"{base}/#/metric/{KEYS[0]}?runs={runs}&experiments={urllib.parse.quote(json.dumps([experiment]))}"
-                   f"&plot_metric_keys={keys}")
-            result["metric_page_20x10"] = browser_until(
-                browser, url, f"document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length >= {COMPARED * len(KEYS)}",
-                args.reps)
+            result["runs_table"] = mlflow_runs_table(browser, base, experiment, args.reps)
             return result
         finally:
             bench.stop(proc)
