@@ -9,31 +9,33 @@ use super::store::mlspec;
 
 /// A signed package and a log of `n` requests in `dir`.
 fn logged(dir: &Path, n: usize, format: &str) {
-    std::fs::create_dir_all(dir.join("model")).unwrap();
-    std::fs::write(dir.join("model/weights.bin"), b"weights").unwrap();
-    assert_eq!(mlspec(dir, &["keygen", "--out", "keys"]).code, 0);
-    assert_eq!(
-        mlspec(
-            dir,
-            &[
-                "package",
-                "build",
-                "model",
-                "--name",
-                "churn",
-                "--version",
-                "1.0.0",
-                "--no-record"
-            ]
-        )
-        .code,
-        0
-    );
-    assert_eq!(
-        mlspec(dir, &["package", "sign", "model", "--key", "keys/private.pem"]).code,
-        0
-    );
+    signed_package(dir, "model");
     append(dir, 0..n, format);
+}
+
+/// Keys in `dir/keys` and a package `churn` 1.0.0 of one file built in `dir/package` and signed
+/// with them, through the CLI.
+pub(crate) fn signed_package(dir: &Path, package: &str) {
+    std::fs::create_dir_all(dir.join(package)).unwrap();
+    std::fs::write(dir.join(package).join("weights.bin"), b"weights").unwrap();
+    let steps: [&[&str]; 3] = [
+        &["keygen", "--out", "keys"],
+        &[
+            "package",
+            "build",
+            package,
+            "--name",
+            "churn",
+            "--version",
+            "1.0.0",
+            "--no-record",
+        ],
+        &["package", "sign", package, "--key", "keys/private.pem"],
+    ];
+    for step in steps {
+        let out = mlspec(dir, step);
+        assert_eq!(out.code, 0, "{step:?}: {}", out.stderr);
+    }
 }
 
 fn append(dir: &Path, range: std::ops::Range<usize>, format: &str) -> super::store::Out {

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::interop::beside_interop_venv;
+use super::log::signed_package;
 use super::server::{basic, create_token, exchange, launch, request, start};
 use super::store::mlspec;
 
@@ -418,27 +419,8 @@ fn every_page_in_a_real_browser() {
 /// A package signed with `keys/`, built in `packages/churn`, and `logs/serve.log` holding two
 /// requests it answered (the second one's user agent carrying [`INJECTED`]), made by the CLI.
 fn signed_package_and_log(dir: &Path) {
-    std::fs::create_dir_all(dir.join("packages/churn")).unwrap();
+    signed_package(dir, "packages/churn");
     std::fs::create_dir(dir.join("logs")).unwrap();
-    std::fs::write(dir.join("packages/churn/weights.bin"), b"weights").unwrap();
-    let steps: [&[&str]; 3] = [
-        &["keygen", "--out", "keys"],
-        &[
-            "package",
-            "build",
-            "packages/churn",
-            "--name",
-            "churn",
-            "--version",
-            "1.0.0",
-            "--no-record",
-        ],
-        &["package", "sign", "packages/churn", "--key", "keys/private.pem"],
-    ];
-    for step in steps {
-        let out = mlspec(dir, step);
-        assert_eq!(out.code, 0, "{step:?}: {}", out.stderr);
-    }
     let agent = serde_json::to_string(INJECTED).unwrap();
     let records = format!(
         "{{\"client\":\"10.0.0.1\",\"method\":\"POST\",\"path\":\"/v2/models/churn/infer\",\"status\":200,\"request_id\":\"req-1\",\"latency_ms\":2}}\n{{\"client\":\"10.0.0.2\",\"method\":\"POST\",\"path\":\"/v2/models/churn/infer\",\"status\":200,\"user_agent\":{agent},\"request_id\":\"req-2\",\"latency_ms\":3}}\n"
