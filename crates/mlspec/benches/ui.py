@@ -17,8 +17,9 @@ Timings (each the median of --reps, the first, cold, reported too):
 - compare, in the browser: navigation start → every chart drawn (`mlspec:charts-drawn`), for
   20 runs × 10 keys and for the 1,000,000-point curve;
 - lineage, in the browser: navigation start → the graph ready (`mlspec:graph-drawn`);
-- MLflow: its runs table (`/#/experiments/ID/runs`, until the grid shows rows); "did not load"
-  after 60 s. (Its charts of the same 20 runs are not timed yet: see docs/benchmarks.md.)
+- MLflow: its runs table (`/#/experiments/ID/runs`, until the grid shows rows) and its metric
+  page (`/#/metric?runs=…&metric=…`: one metric's history across the 20 runs, until Plotly has
+  drawn a trace per run); "did not load" after 60 s.
 
     python ui.py --mlspec BIN --mlflow-venv DIR --chromium PATH [--runs N] [--points N] [--json F]
 """
@@ -225,6 +226,17 @@ def mlflow_runs_table(browser, base, experiment, reps):
                          "document.querySelectorAll('.ag-row').length > 0", reps)
 
 
+def mlflow_metric_page(browser, base, experiment, runs, reps):
+    """MLflow's metric page (its chart of one metric's history across runs, the page its
+    compare view links to) for the 20 runs and the first key, until Plotly has drawn a trace
+    per run. Its address as MLflow's router parses it: `runs`, `metric` and `experiments` as
+    JSON in the query."""
+    query = urllib.parse.urlencode({"runs": json.dumps(runs), "metric": json.dumps(KEYS[0]),
+                                    "experiments": json.dumps([experiment])})
+    return browser_until(browser, f"{base}/#/metric?{query}",
+                         f"document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length >= {len(runs)}", reps)
+
+
 def measure_mlflow(args, browser, work):
     port = bench.free_port()
     with open(os.path.join(work, "mlflow.log"), "w") as log:
@@ -248,6 +260,7 @@ def measure_mlflow(args, browser, work):
             bench.wait_ready(port, proc, launched, 120)
             base = f"http://127.0.0.1:{port}"
             result["runs_table"] = mlflow_runs_table(browser, base, experiment, args.reps)
+            result["metric_page_20_runs"] = mlflow_metric_page(browser, base, experiment, compared, args.reps)
             return result
         finally:
             bench.stop(proc)
