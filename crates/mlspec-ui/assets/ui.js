@@ -4,7 +4,6 @@
 // - metric charts: each [data-chart] element is filled with a uPlot chart of the series the
 //   server downsampled for its width (/ui/series), with a log-scale and a step/time switch,
 //   and drag-to-zoom that fetches the zoomed range at full detail;
-// - pipeline pages: step states refreshed every 2 s from /ui/pipelines/{id}/state.
 // Page data comes from JSON islands (<script type="application/json">); there is no inline
 // script anywhere, as the Content-Security-Policy requires.
 "use strict";
@@ -181,27 +180,6 @@
     });
   }
 
-  // ---- pipeline state ----------------------------------------------------------------------
-  function setupPipeline() {
-    const island = document.getElementById("pipeline-data");
-    if (!island) return;
-    const page = JSON.parse(island.textContent);
-    if (!page.live) return;
-    function refresh() {
-      fetch(page.state, { credentials: "same-origin" })
-        .then(function (response) { return response.ok ? response.json() : null; })
-        .then(function (states) {
-          if (!states) return;
-          Object.keys(states).forEach(function (step) {
-            const cell = document.querySelector('[data-step-state="' + CSS.escape(step) + '"]');
-            if (cell) cell.textContent = states[step];
-          });
-        })
-        .catch(function () { /* the next tick tries again */ });
-    }
-    setInterval(refresh, 2000);
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
     const button = document.getElementById("theme");
     if (button) {
@@ -214,6 +192,5 @@
     }
     document.querySelectorAll("[data-graph]").forEach(setupGraph);
     setupCharts();
-    setupPipeline();
   });
 })();
