@@ -32,6 +32,7 @@
 //! ```
 
 pub mod argo;
+pub mod live;
 mod plan;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A response: status code and body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +20,8 @@ pub struct Response {
 /// The largest response read.
 const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
 
-/// GETs `path` from `addr` (`HOST:PORT`), giving up after `timeout` for connecting and for each
-/// read.
+/// GETs `path` from `addr` (`HOST:PORT`), giving up after `timeout` for connecting and again
+/// for the whole answer (a server that trickles its answer is cut off, not waited for).
 pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
     get_with(addr, path, "*/*", timeout)
 }
@@ -74,9 +74,29 @@ fn request(
     }
     write!(stream, "\r\n")?;
     stream.write_all(body)?;
+    parse(&read_within(&mut stream, timeout)?)
+}
+
+/// The whole answer, read within `timeout` and [`MAX_RESPONSE`] bytes.
+fn read_within(stream: &mut TcpStream, timeout: Duration) -> io::Result<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
     let mut raw = Vec::new();
-    stream.take(MAX_RESPONSE).read_to_end(&mut raw)?;
-    parse(&raw)
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the answer took too long"));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(raw);
+        }
+        if raw.len() as u64 + read as u64 > MAX_RESPONSE {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "the answer is too large"));
+        }
+        raw.extend_from_slice(&buffer[..read]);
+    }
 }
 
 fn bad(why: &str) -> io::Error {

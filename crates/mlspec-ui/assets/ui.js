@@ -4,6 +4,8 @@
 // - metric charts: each [data-chart] element is filled with a uPlot chart of the series the
 //   server downsampled for its width (/ui/series), with a log-scale and a step/time switch,
 //   and drag-to-zoom that fetches the zoomed range at full detail;
+// - a running pipeline's page: each step's state asked again every 2 s
+//   (/ui/pipelines/{id}/state), the page reloaded when the pipeline ends.
 // Page data comes from JSON islands (<script type="application/json">); there is no inline
 // script anywhere, as the Content-Security-Policy requires.
 "use strict";
@@ -180,6 +182,52 @@
     });
   }
 
+  // ---- a running pipeline ---------------------------------------------------------------
+  function showStep(step) {
+    const name = CSS.escape(step.name);
+    const state = document.querySelector('[data-step-state="' + name + '"]');
+    if (state) { state.textContent = step.state; state.className = step.tone; }
+    const detail = document.querySelector('[data-step-detail="' + name + '"]');
+    if (detail) detail.textContent = step.detail;
+    const run = document.querySelector('[data-step-run="' + name + '"]');
+    if (run && step.href && !run.querySelector("a")) {
+      const link = document.createElement("a");
+      link.href = step.href;
+      link.textContent = "Run";
+      run.appendChild(link);
+    }
+    const node = document.querySelector('svg.lineage a[href="#step-' + name + '"]');
+    if (node) {
+      node.setAttribute("class", node.getAttribute("class").replace(/\bstate-[a-z]+/, "state-" + step.state));
+      const kind = node.querySelector("text.kind");
+      if (kind) kind.textContent = step.state;
+      const title = node.querySelector("title");
+      if (title) title.textContent = "step " + step.name + ": " + step.state;
+    }
+  }
+
+  function setupPipeline() {
+    const island = document.getElementById("pipeline-data");
+    if (!island) return;
+    const page = JSON.parse(island.textContent);
+    const note = document.getElementById("live-note");
+    const timer = setInterval(function () {
+      fetch(page.state, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (answer) {
+          if (!answer) return;
+          answer.steps.forEach(showStep);
+          window.__mlspecPipeline = answer;
+          if (!answer.running) {
+            clearInterval(timer);
+            if (note) note.textContent = "The pipeline has ended: loading its record.";
+            window.location.reload();
+          }
+        })
+        .catch(function () { /* the next tick asks again */ });
+    }, 2000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const button = document.getElementById("theme");
     if (button) {
@@ -192,5 +240,6 @@
     }
     document.querySelectorAll("[data-graph]").forEach(setupGraph);
     setupCharts();
+    setupPipeline();
   });
 })();

@@ -110,6 +110,24 @@ pub fn time(text: &str) -> String {
         .to_owned()
 }
 
+/// Seconds as people read them: `40 ms`, `4.2 s`, `3 min 5 s`, `2 h 10 min`.
+pub fn duration(seconds: f64) -> String {
+    let seconds = seconds.max(0.0);
+    let whole = seconds as u64;
+    match whole {
+        0 => format!("{:.0} ms", seconds * 1000.0),
+        1..60 => format!("{seconds:.1} s"),
+        60..3600 => format!("{} min {} s", whole / 60, whole % 60),
+        _ => format!("{} h {} min", whole / 3600, (whole % 3600) / 60),
+    }
+}
+
+/// How long a run took, when it has both ends.
+pub fn run_duration(run: &mlspec_spec::kinds::RunSpec) -> Option<String> {
+    let (start, end) = (run.start_time?, run.end_time?);
+    Some(duration((end - start).num_milliseconds() as f64 / 1000.0))
+}
+
 /// A query's parameters, or a 400 page that says which one is wrong.
 pub fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, UiError> {
     parsed
@@ -128,6 +146,15 @@ mod tests {
         assert_eq!(number(3.0), "3");
         assert_eq!(number(-0.00012), "-0.00012");
         assert_eq!(number(1e20), "1.00000e20");
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(0.04), "40 ms");
+        assert_eq!(duration(4.25), "4.2 s");
+        assert_eq!(duration(185.0), "3 min 5 s");
+        assert_eq!(duration(7800.0), "2 h 10 min");
+        assert_eq!(duration(-1.0), "0 ms");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! fields) can never become markup. The pages work without JavaScript — filters, sorting and
 //! paging are plain GET forms and links, so every view has an address to share — and the few
 //! things that need a script are in one small file of ours ([`assets`]: metric charts drawn
-//! with the vendored uPlot, the theme switch, lineage pan and zoom).
+//! with the vendored uPlot, the theme switch, lineage pan and zoom, a running pipeline's
+//! refresh). A running pipeline's page (`live`) reads each step's state from the store, or
+//! from the step's own endpoints, which the pipeline's Run names while it runs.
 //!
 //! What makes it stay fast at the sizes that freeze other tools' UIs:
 //! - lists are paged in the store (`limit + 1` rows, never a count), with the chosen columns
@@ -40,6 +42,7 @@ pub mod guard;
 mod home;
 pub mod layout;
 mod lineage;
+mod live;
 mod objects;
 mod page;
 mod pipelines;
@@ -90,6 +93,7 @@ pub const ROUTES: &[&str] = &[
     "/ui/objects/{id}/slices/{slice}",
     "/ui/profiles/compare",
     "/ui/lineage/{id}",
+    "/ui/pipelines/{id}/state",
     "/ui/audit",
     "/ui/assets/{name}",
 ];
@@ -112,6 +116,7 @@ pub fn router(config: UiConfig) -> Router {
         .route("/ui/objects/{id}/slices/{slice}", get(data::slice_page))
         .route("/ui/profiles/compare", get(drift::page))
         .route("/ui/lineage/{id}", get(lineage::page))
+        .route("/ui/pipelines/{id}/state", get(live::state))
         .route("/ui/audit", get(trust::audit_page))
         .route("/ui/assets/{name}", get(assets::serve))
         .fallback(error::not_found)

@@ -6,8 +6,8 @@
 
 use maud::{Markup, html};
 use mlspec_spec::kinds::{PipelineSpec, StepRecord, StepStatus, WorkflowRecordSpec};
-use mlspec_spec::{Ref, Spec};
-use mlspec_store::Selector;
+use mlspec_spec::{Kind, ObjectId, Ref, Spec};
+use mlspec_store::{Direction, Selector};
 
 use crate::format::{object_href, time};
 use crate::lineage::{GraphNode, draw};
@@ -18,6 +18,22 @@ pub(crate) async fn reference(ui: &Ui, reference: &Ref) -> Markup {
     match ui.store.get(&Selector::from(reference)).await {
         Ok(found) => html! { a href=(object_href(&found.summary.id)) { (reference.to_string()) } },
         Err(_) => html! { span { (reference.to_string()) } " " span.meta { "(not in the store)" } },
+    }
+}
+
+/// A link to the WorkflowRecord of an ended pipeline Run (found among the objects that name it),
+/// whose page shows what each step did.
+pub(crate) async fn record_link(ui: &Ui, run_id: &str) -> Markup {
+    let Ok(id) = ObjectId::new(run_id) else { return html! {} };
+    let near = ui.store.lineage(&Selector::Id(id), Direction::Both, 1).await;
+    let record = near
+        .ok()
+        .and_then(|graph| graph.nodes.into_iter().find(|n| n.kind == Kind::WorkflowRecord));
+    html! {
+        @match record {
+            Some(node) => p { "What each step did: " a href=(object_href(&node.id)) { "WorkflowRecord/" (node.name) } },
+            None => p.hint { "No WorkflowRecord names this run: its pipeline did not end (the runner was stopped at once)." },
+        }
     }
 }
 
@@ -81,7 +97,10 @@ pub(crate) async fn record_view(ui: &Ui, spec: &WorkflowRecordSpec) -> Result<Ma
         Err(_) => None,
     };
     let edges = match &pipeline {
-        Some(pipeline) => record_edges(pipeline, &spec.steps),
+        Some(pipeline) => edges_between(
+            pipeline,
+            &spec.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ),
         None => Vec::new(),
     };
     let nodes: Vec<GraphNode> = spec
@@ -129,9 +148,10 @@ pub(crate) async fn record_view(ui: &Ui, spec: &WorkflowRecordSpec) -> Result<Ma
     })
 }
 
-/// The record's steps joined as the pipeline orders them (steps matched by name).
-fn record_edges(pipeline: &PipelineSpec, steps: &[StepRecord]) -> Vec<(usize, usize, &'static str)> {
-    let position = |name: &str| steps.iter().position(|s| s.name.as_str() == name);
+/// The pipeline's step order as edges between the steps `names` (matched by name): a record's
+/// or a running pipeline's, which may lack some of the pipeline's steps.
+pub(crate) fn edges_between(pipeline: &PipelineSpec, names: &[&str]) -> Vec<(usize, usize, &'static str)> {
+    let position = |name: &str| names.iter().position(|n| *n == name);
     dependency_edges(pipeline)
         .into_iter()
         .filter_map(|(dep, step, relation)| {

@@ -1,5 +1,5 @@
-//! The part of an object's page that depends on its kind: a run's parameters and metrics (with
-//! a link to its curves), an evaluation's or test's metrics with their confidence intervals,
+//! The part of an object's page that depends on its kind: a run's state and metrics (with a
+//! link to its curves; a running pipeline's steps live, an ended one's WorkflowRecord), an evaluation's or test's metrics with their confidence intervals,
 //! its slices with the worst value of each metric marked, its fairness summaries and its
 //! verdict; the objectives' criteria and each check's result with the values it observed.
 //! A pipeline and a pipeline run ([`crate::pipelines`]) show their steps as a graph; the data
@@ -11,14 +11,14 @@ use std::collections::BTreeMap;
 use maud::{Markup, html};
 use mlspec_spec::Spec;
 use mlspec_spec::kinds::{
-    CriterionResult, CriterionStatus, EvaluationSpec, Fairness, Gate, ObjectivesSpec, Outcome, SliceMetrics,
-    TestReportSpec, Verdict,
+    CriterionResult, CriterionStatus, EvaluationSpec, Fairness, Gate, ObjectivesSpec, Outcome, RunSpec, RunStatus,
+    SliceMetrics, TestReportSpec, Verdict,
 };
 use mlspec_spec::values::{Metric, MetricValue};
 use mlspec_store::StoredObject;
 
 use crate::data;
-use crate::format::{encode, number};
+use crate::format::{encode, number, run_duration, time};
 use crate::{Ui, UiError};
 
 /// The kind's own view of `object`.
@@ -26,7 +26,12 @@ pub(crate) async fn of(ui: &Ui, object: &StoredObject) -> Result<Markup, UiError
     Ok(match &object.document.spec {
         Spec::WorkflowRecord(record) => crate::pipelines::record_view(ui, record).await?,
         Spec::Pipeline(pipeline) => crate::pipelines::pipeline_view(pipeline),
-        Spec::Run(run) => results(&object.summary.id, &run.metrics, true),
+        Spec::Run(run) => html! {
+            (run_state(run))
+            @if crate::live::is_live(run) { (crate::live::view(ui, &object.summary.id, run).await) }
+            @else if run.pipeline.is_some() { (crate::pipelines::record_link(ui, &object.summary.id).await) }
+            (results(&object.summary.id, &run.metrics, true))
+        },
         Spec::Training(training) => results(&object.summary.id, &training.metrics, false),
         Spec::Evaluation(evaluation) => evaluation_view(evaluation),
         Spec::TestReport(report) => test_view(report),
@@ -41,6 +46,27 @@ pub(crate) async fn of(ui: &Ui, object: &StoredObject) -> Result<Markup, UiError
         Spec::ModelPackage(package) => crate::trust::package::view(ui, object, package).await,
         _ => html! {},
     })
+}
+
+/// A run's state, times, and how it ended.
+fn run_state(run: &RunSpec) -> Markup {
+    let (word, tone) = match run.status {
+        RunStatus::Scheduled => ("scheduled", "busy"),
+        RunStatus::Running => ("running", "busy"),
+        RunStatus::Finished => ("finished", "pass"),
+        RunStatus::Failed => ("failed", "fail"),
+        RunStatus::Killed => ("killed", "fail"),
+        RunStatus::Unknown => ("unknown", ""),
+    };
+    html! {
+        p.run-state {
+            "State: " span class=(tone) { (word) }
+            @if let Some(start) = &run.start_time { " · started " (time(&start.to_string())) }
+            @if let Some(took) = run_duration(run) { " · took " (took) }
+            @if let Some(code) = run.exit_code { " · exit code " (code) }
+            @if let Some(signal) = &run.signal { " · " (signal.as_str()) }
+        }
+    }
 }
 
 /// A verdict, coloured.

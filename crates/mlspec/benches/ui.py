@@ -229,11 +229,15 @@ def mlflow_runs_table(browser, base, experiment, reps):
 def mlflow_metric_page(browser, base, experiment, runs, reps):
     """MLflow's metric page (its chart of one metric's history across runs, the page its
     compare view links to) for the 20 runs and the first key, until Plotly has drawn a trace
-    per run. Its address as MLflow's router parses it: `runs`, `metric` and `experiments` as
-    JSON in the query."""
-    query = urllib.parse.urlencode({"runs": json.dumps(runs), "metric": json.dumps(KEYS[0]),
-                                    "experiments": json.dumps([experiment])})
-    return browser_until(browser, f"{base}/#/metric?{query}",
+    per run. Its address as MLflow's own getMetricPageRoute writes it: `runs` and
+    `experiments` as raw JSON, `metric` and `plot_metric_keys` as URI-encoded JSON (fully
+    URL-encoding the raw ones makes its router read `undefined`)."""
+    quoted = lambda value: urllib.parse.quote(json.dumps(value, separators=(",", ":")), safe="")
+    raw = lambda value: json.dumps(value, separators=(",", ":"))
+    query = (f"runs={raw(runs)}&metric={quoted(KEYS[0])}&experiments={raw([experiment])}"
+             f"&plot_metric_keys={quoted([KEYS[0]])}&plot_layout={{}}&x_axis=step&y_axis_scale=linear"
+             "&line_smoothness=1&show_point=false&deselected_curves=[]&last_linear_y_axis_range=[]")
+    return browser_until(browser, f"{base}/#/metric/?{query}",
                          f"document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length >= {len(runs)}", reps)
 
 

@@ -73,8 +73,16 @@ pub struct Ran {
     pub outputs: Vec<WrittenOutput>,
 }
 
-/// Runs `job`, passing on any signal sent through `signals` to its command.
-pub async fn execute(job: Job, signals: watch::Receiver<Option<Signal>>) -> anyhow::Result<Ran> {
+/// A step whose endpoints listen: where to watch it is known before its command starts.
+pub struct Bound {
+    job: Job,
+    plan: step::Plan,
+    setting: step::Setting,
+    serving: step::Serving,
+}
+
+/// Binds `job`'s endpoints (a loopback address the system picks).
+pub async fn bind(job: Job) -> anyhow::Result<Bound> {
     let plan = step_plan(&job);
     let setting = step::Setting {
         dir: job.dir.clone(),
@@ -83,8 +91,25 @@ pub async fn execute(job: Job, signals: watch::Receiver<Option<Signal>>) -> anyh
         pass_through: false,
     };
     let serving = step::Serving::bind(&plan, &setting).await?;
-    let executed = serving.execute(&plan, &setting, signals).await?;
-    Ok(conclude(&job, executed.documents, &executed.stderr_tail))
+    Ok(Bound {
+        job,
+        plan,
+        setting,
+        serving,
+    })
+}
+
+impl Bound {
+    /// The step's endpoints, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.serving.addr)
+    }
+
+    /// Runs the step, passing on any signal sent through `signals` to its command.
+    pub async fn execute(self, signals: watch::Receiver<Option<Signal>>) -> anyhow::Result<Ran> {
+        let executed = self.serving.execute(&self.plan, &self.setting, signals).await?;
+        Ok(conclude(&self.job, executed.documents, &executed.stderr_tail))
+    }
 }
 
 /// The step as the runtime runs it: its Run's id, module, parent and cache key given, its

@@ -8,6 +8,7 @@ mod cache;
 mod execute;
 pub mod files;
 mod lineage;
+mod live;
 pub mod load;
 mod progress;
 pub mod record;
@@ -121,7 +122,15 @@ pub async fn execute(
     if let Some(lineage) = lineage.as_mut() {
         lineage.pipeline(EventType::Start, None).await;
     }
-    let mut outcome = run::run(plan, &inputs, store, options, run_id, lineage.as_mut()).await?;
+    let mut outcome = run::run(
+        plan,
+        &inputs,
+        store,
+        options,
+        (run_id, started.clone()),
+        lineage.as_mut(),
+    )
+    .await?;
     if let Some(mut lineage) = lineage {
         let (kind, error) = match outcome.status {
             mlspec_spec::kinds::RunStatus::Finished => (EventType::Complete, None),

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use super::cache::{self, Lookup};
 use super::execute::{self, Job, OutputSlot, Ran, WrittenOutput};
 use super::lineage::{Lineage, StepEvent};
+use super::live::Live;
 use super::progress::Progress;
 use crate::openlineage::EventType;
 use crate::step::record::run_document;
@@ -134,15 +135,18 @@ struct Scheduler<'a> {
     lineage: Option<&'a mut Lineage>,
     /// Runs answered from the cache (see [`Outcome::cached_runs`]).
     cached_runs: Vec<Document>,
+    /// The pipeline Run, told where each begun step can be watched.
+    live: Live,
 }
 
-/// Runs `plan` as the pipeline Run `run_id` (already recorded as Running when recording).
+/// Runs `plan` as the pipeline Run `run_id`, already recorded as `started` (Running); each time
+/// steps begin, a new version of it says where they can be watched.
 pub async fn run(
     plan: &Plan,
     inputs: &Inputs,
     store: &dyn Store,
     options: &Options,
-    run_id: ObjectId,
+    (run_id, started): (ObjectId, Document),
     lineage: Option<&mut Lineage>,
 ) -> anyhow::Result<Outcome> {
     let mut scheduler = Scheduler {
@@ -159,6 +163,7 @@ pub async fn run(
         progress: Progress::new(plan.steps.len()),
         lineage,
         cached_runs: Vec::new(),
+        live: Live::new(started),
     };
     let signal = scheduler.drive().await?;
     scheduler.progress.finish();
@@ -193,6 +198,9 @@ impl Scheduler<'_> {
             self.skip_blocked();
             if self.stopped.is_none() {
                 self.start_ready().await?;
+                if let Some(warning) = self.live.write(self.store).await {
+                    self.progress.line(&warning);
+                }
             }
             if self.running.is_empty() {
                 break;
@@ -287,10 +295,23 @@ impl Scheduler<'_> {
         self.tell(step, &job, EventType::Start, &[], None).await;
         let signals = self.signals.subscribe();
         let started = Utc::now();
-        self.running.spawn(async move {
-            let ran = execute::execute(job.clone(), signals).await;
-            (step, job, started, ran)
-        });
+        match execute::bind(job.clone()).await {
+            Ok(bound) => {
+                let endpoint = bound.endpoint();
+                self.live.began(
+                    &job.step,
+                    mlspec_pipeline::live::Progress::Started {
+                        run: job.run_id.clone(),
+                        endpoint,
+                    },
+                );
+                self.running
+                    .spawn(async move { (step, job, started, bound.execute(signals).await) });
+            }
+            Err(error) => {
+                self.running.spawn(async move { (step, job, started, Err(error)) });
+            }
+        }
         Ok(())
     }
 
@@ -425,6 +446,10 @@ impl Scheduler<'_> {
             ..RunSpec::with_status(RunStatus::Finished)
         };
         self.cached_runs.push(run_document(job.step.as_str(), &run_id, run)?);
+        self.live.began(
+            &job.step,
+            mlspec_pipeline::live::Progress::Cached { run: run_id.clone() },
+        );
         self.progress
             .step(job.step.as_str(), &format!("cached (outputs of run {})", hit.original));
         let cached_job = Job {

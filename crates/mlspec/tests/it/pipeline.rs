@@ -77,13 +77,13 @@ spec:
 "#;
 
 /// A project with the modules, two input files and a pipeline.
-struct Project {
+pub(super) struct Project {
     dir: tempfile::TempDir,
     store: Option<String>,
 }
 
 impl Project {
-    fn new(pipeline: &str) -> Project {
+    pub(super) fn new(pipeline: &str) -> Project {
         Project::on(None, pipeline)
     }
 
@@ -104,7 +104,7 @@ impl Project {
         project
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         self.dir.path()
     }
 
@@ -154,7 +154,7 @@ impl Project {
     }
 }
 
-const INPUTS: &str = "  inputs: [{name: x, type: artifact}, {name: y, type: artifact}]\n";
+pub(super) const INPUTS: &str = "  inputs: [{name: x, type: artifact}, {name: y, type: artifact}]\n";
 
 /// (step, status) of every step of a record.
 fn statuses(record: &Value) -> Vec<(String, String)> {
@@ -590,7 +590,7 @@ fn runner(project: &Project) -> Command {
 
 /// A runner started in its own process group (so that the steps it leaves behind can be
 /// killed with it), its standard error collected in a file.
-fn spawn_runner(project: &Project, flag: &Path) -> (std::process::Child, PathBuf) {
+pub(super) fn spawn_runner(project: &Project, flag: &Path) -> (std::process::Child, PathBuf) {
     use std::os::unix::process::CommandExt as _;
     let log = project.path().join("runner.log");
     let child = runner(project)
@@ -604,7 +604,7 @@ fn spawn_runner(project: &Project, flag: &Path) -> (std::process::Child, PathBuf
     (child, log)
 }
 
-fn wait_for_line(log: &Path, text: &str) {
+pub(super) fn wait_for_line(log: &Path, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(log).unwrap_or_default().contains(text) {
         assert!(
@@ -616,7 +616,7 @@ fn wait_for_line(log: &Path, text: &str) {
     }
 }
 
-const WAITING: &str = r#"  params: {flag: none}
+pub(super) const WAITING: &str = r#"  params: {flag: none}
   steps:
     - {name: quick, module: Module/upper@1, inputs: {text: inputs.x}}
     - {name: waiting, module: Module/wait@1, params: {flag: "{params.flag}"}, dependsOn: [quick]}

@@ -394,19 +394,7 @@ fn every_page_in_a_real_browser() {
     });
     let plan_file = dir.path().join("plan.json");
     std::fs::write(&plan_file, plan.to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ui_browser.py");
-    let axe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/vendor/axe-core-4.14.1/axe.min.js");
-    let out = std::process::Command::new(beside_interop_venv("-playwright", "python"))
-        .arg(script)
-        .args(["--base", &format!("http://{}", server.addr), "--token", &token])
-        .args(["--chromium", "/usr/bin/chromium", "--axe"])
-        .arg(axe)
-        .arg("--out")
-        .arg(artifacts())
-        .arg("--plan")
-        .arg(&plan_file)
-        .output()
-        .unwrap();
+    let out = browser(&server.addr, &token, &plan_file);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -414,6 +402,23 @@ fn every_page_in_a_real_browser() {
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("ui: screenshots in {}", artifacts().display());
+}
+
+/// ui_browser.py through the `plan` (JSON), against the server at `addr`.
+fn browser(addr: &str, token: &str, plan: &Path) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ui_browser.py");
+    let axe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/vendor/axe-core-4.14.1/axe.min.js");
+    std::process::Command::new(beside_interop_venv("-playwright", "python"))
+        .arg(script)
+        .args(["--base", &format!("http://{addr}"), "--token", token])
+        .args(["--chromium", "/usr/bin/chromium", "--axe"])
+        .arg(axe)
+        .arg("--out")
+        .arg(artifacts())
+        .arg("--plan")
+        .arg(plan)
+        .output()
+        .unwrap()
 }
 
 /// A package signed with `keys/`, built in `packages/churn`, and `logs/serve.log` holding two
@@ -473,4 +478,59 @@ fn the_audit_page_walks_a_logged_request_with_the_servers_logs_packages_and_key(
     assert_eq!(html.matches("<script").count(), 2, "{html}");
     let (status, _) = page(addr, "/ui/audit?log=..%2Fkeys%2Fprivate.pem&line=1");
     assert_eq!(status, 400);
+}
+
+/// A pipeline whose second step waits for a file: its Run's page in a real browser shows the
+/// step running (from the step's own endpoints), then, once the file is there and the pipeline
+/// ends, reloads into the ended Run.
+#[test]
+fn a_running_pipeline_is_watched_live_in_a_real_browser() {
+    use super::pipeline::{INPUTS, Project, WAITING, spawn_runner, wait_for_line};
+    let project = Project::new(&format!("{INPUTS}{WAITING}"));
+    let token = create_token(project.path(), "browser", "read");
+    let server = launch(project.path(), None, &[], &[]);
+    let flag = project.path().join("flag");
+    let (child, log) = spawn_runner(&project, &flag);
+    wait_for_line(&log, "waiting: started");
+    let runs = mlspec(project.path(), &["list", "Run", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
+    let run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().starts_with("p-"))
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .expect("the pipeline's Run is recorded before its steps start");
+    let (name, value) = basic("ui", &token);
+    let state = format!("/ui/pipelines/{run}/state");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let running = loop {
+        let (status, body) = request(&server.addr, "GET", &state, &[(name, &value)], b"").unwrap();
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if answer["steps"][1]["state"] == "running" || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(running["steps"][0]["state"], "finished", "{running}");
+    assert_eq!(running["steps"][1]["state"], "running", "{running}");
+
+    let plan = serde_json::json!({
+        "pages": [{"name": "pipeline-live", "path": format!("/ui/objects/{run}"),
+                   "texts": ["Steps, live", "quick", "finished", "waiting", "running"]}],
+        "live": {"path": format!("/ui/objects/{run}"), "step": "waiting", "flag": flag,
+                 "ended_texts": ["State: finished", "What each step did: WorkflowRecord/"]},
+    });
+    let plan_file = project.path().join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).unwrap();
+    let out = browser(&server.addr, &token, &plan_file);
+    let ended = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the browser found problems:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ended.status.success(), "{}", std::fs::read_to_string(&log).unwrap());
 }

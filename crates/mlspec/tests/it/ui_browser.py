@@ -6,7 +6,9 @@ answer >= 400 but the ones expected, the expected texts present, no injected scr
 (`window.__pwned`), a full-page screenshot; then axe-core (vendored, injected in a context that
 bypasses our CSP) must report no serious or critical violation. Then the flows: filter (good
 and bad), sort, select and compare with the charts drawn, a lineage node clicked through, a 404,
-keyboard focus on the skip link, and the pages on a phone's viewport.
+keyboard focus on the skip link, and the pages on a phone's viewport. A plan with `live` (a
+running pipeline's page, and the file its waiting step waits for) then ends the pipeline and
+checks the page follows it to its end.
 
 Prints one JSON report on stdout: {"failures": [...], "checked": N}; exits 1 when anything
 failed, so the Rust test names the page and the check.
@@ -18,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 CHROMIUM_FLAGS = [
@@ -59,10 +62,17 @@ def wait_until(page, expression, seconds=30):
     """Polls `expression` in the page until it is true (Playwright's wait_for_function evaluates
     text with eval, which our Content-Security-Policy refuses, as it should)."""
     deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
+    while not holds(page, expression):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{expression} did not hold within {seconds} s")
         time.sleep(0.01)
+
+
+def holds(page, expression):
+    try:
+        return page.evaluate(expression)
+    except PlaywrightError:
+        return False  # the page is being (re)loaded
 
 
 def settle(page, entry):
@@ -137,6 +147,38 @@ def axe_pages(browser, args, plan):
                     fail(f"{entry['name']} ({scheme})", f"axe {violation['id']}", f"{violation['help']}: {targets}")
             page.close()
         context.close()
+
+
+def live(browser, args, plan, out):
+    """A running pipeline's page: its waiting step shown running; then the file it waits for
+    appears, the pipeline ends, and the page's refresh reloads it into the ended Run."""
+    entry = plan["live"]
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        http_credentials={"username": "ui", "password": args.token},
+    )
+    page = context.new_page()
+    watch(page, "live", [])
+    page.goto(args.base + entry["path"])
+    cell = f'[data-step-state="{entry["step"]}"]'
+    if page.inner_text(cell) != "running":
+        fail("live", "step state", page.inner_text(cell))
+    Path(entry["flag"]).write_text("")
+    try:
+        wait_until(page, "document.getElementById('pipeline-data') === null", 60)
+        page.wait_for_load_state("networkidle")
+        body = page.inner_text("body")
+        if "Steps, live" in body:
+            fail("live", "ended page", "the ended Run still shows its live steps")
+        for text in entry.get("ended_texts", []):
+            if text not in body:
+                fail("live", "ended page: text missing", text)
+        if page.locator("svg.lineage .state-running").count() != 0:
+            fail("live", "ended page", "a step is still drawn running")
+    except TimeoutError as error:
+        fail("live", "pipeline end", error)
+    page.screenshot(path=str(out / "pipeline-ended.png"), full_page=True)
+    context.close()
 
 
 def flows(browser, args, plan, out):
@@ -245,7 +287,10 @@ def main():
         browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
         visit_pages(browser, args, plan, out)
         axe_pages(browser, args, plan)
-        flows(browser, args, plan, out)
+        if "flows" in plan:
+            flows(browser, args, plan, out)
+        if "live" in plan:
+            live(browser, args, plan, out)
         browser.close()
     print(json.dumps({"failures": failures, "checked": len(plan["pages"])}, indent=1))
     sys.exit(1 if failures else 0)
