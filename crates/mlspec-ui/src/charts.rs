@@ -179,7 +179,7 @@ fn side_by_side(names: &[&str], rows: &[(String, Vec<String>)]) -> Markup {
     html! {
         @if rows.is_empty() { p.empty { "None." } }
         @else {
-            div.table-scroll {
+            div.table-scroll role="region" tabindex="0" aria-label="Compared values" {
                 table.compare {
                     thead { tr { th scope="col" { "Key" } @for name in names { th scope="col" { (name) } } } }
                     tbody {

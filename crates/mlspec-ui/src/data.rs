@@ -260,7 +260,7 @@ pub fn validation_view(spec: &ValidationReportSpec) -> Markup {
         h2 { "Result: " (outcome(spec.result)) }
         p { (errors) " error(s), " (spec.anomalies.len() - errors) " warning(s)." }
         @if !anomalies.is_empty() {
-            div.table-scroll {
+            div.table-scroll role="region" tabindex="0" aria-label="Anomalies" {
                 table.anomalies {
                     thead { tr {
                         th scope="col" { "Severity" } th scope="col" { "Feature" } th scope="col" { "Kind" }
@@ -306,7 +306,7 @@ pub fn split_view(spec: &SplitSpec) -> Markup {
             @if let Some(rows) = spec.rows { " · " (rows) " rows" }
         }
         h2 { "Parts" }
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label="Parts" {
             table.splits {
                 thead { tr {
                     th scope="col" { "Role" } th scope="col" { "Requested" } th scope="col" { "Rows" }

@@ -174,7 +174,7 @@ fn drift_page(baseline: &StoredObject, current: &StoredObject) -> Result<Markup,
 fn summary_table(drifts: &[FeatureDrift]) -> Markup {
     let cell = |value: Option<f64>| value.map(number).unwrap_or_default();
     html! {
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label="Drift by feature" {
             table.drift {
                 thead { tr {
                     th scope="col" { "Feature" } th scope="col" { "Statistic" } th scope="col" { "Distance" }

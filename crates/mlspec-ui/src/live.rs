@@ -103,7 +103,7 @@ pub(crate) async fn view(ui: &Ui, id: &str, run: &RunSpec) -> Markup {
             "This pipeline is running: each step's state is read from the store or its own endpoints, again every 2 s."
         }
         (draw(&nodes, &edges, "Running pipeline"))
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label="Steps" {
             table.steps {
                 thead { tr { th scope="col" { "Step" } th scope="col" { "State" } th scope="col" { "Details" } th scope="col" { "Run" } } }
                 tbody {

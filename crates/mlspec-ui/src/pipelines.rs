@@ -127,7 +127,7 @@ pub(crate) async fn record_view(ui: &Ui, spec: &WorkflowRecordSpec) -> Result<Ma
         @if pipeline.is_none() { p.notice { "The pipeline is not in the store: the steps are drawn without their order." } }
         h2 { "Steps" }
         (draw(&nodes, &edges, "Pipeline run"))
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label="Steps" {
             table.steps {
                 thead { tr {
                     th scope="col" { "Step" } th scope="col" { "Outcome" } th scope="col" { "Run" } th scope="col" { "Started" }

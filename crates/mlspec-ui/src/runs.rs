@@ -264,7 +264,7 @@ fn table(rows: &[ObjectSummary], columns: &[String], params: &ListParams, base: 
         @if rows.is_empty() {
             p.empty { "Nothing matches." }
         } @else {
-            div.table-scroll {
+            div.table-scroll role="region" tabindex="0" aria-label="Runs" {
                 table.list {
                     thead { tr {
                         @if runs { th scope="col" { span.visually-hidden { "Select" } } }

@@ -189,7 +189,7 @@ fn slices(slices: &[SliceMetrics]) -> Markup {
     html! {
         h2 { "Slices" }
         p.hint { "The worst slice of each metric is marked." }
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label="Metrics by slice" {
             table.slices {
                 thead { tr { th scope="col" { "Slice" } th scope="col" { "Rows" } @for key in &keys { th scope="col" { (key) } } } }
                 tbody {

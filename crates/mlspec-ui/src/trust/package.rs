@@ -91,7 +91,7 @@ async fn made_from(ui: &Ui, spec: &ModelPackageSpec) -> Markup {
 fn files(spec: &ModelPackageSpec) -> Markup {
     html! {
         h2 { "Files" }
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label="Files" {
             table.files {
                 thead { tr { th scope="col" { "Path" } th scope="col" { "Bytes" } th scope="col" { "Digest" } } }
                 tbody {

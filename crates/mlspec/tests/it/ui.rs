@@ -534,3 +534,102 @@ fn a_running_pipeline_is_watched_live_in_a_real_browser() {
     );
     assert!(ended.status.success(), "{}", std::fs::read_to_string(&log).unwrap());
 }
+
+/// Copies the files of `from` (and its directories') into a new `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Every stage `mlspec demo` records, in a real browser: objectives, a profile and one of its
+/// slices, drift between two profiles, the split with its leakage check, a validation report,
+/// the pipeline, its record and its Run, the evaluation, the test report, the signed package
+/// verified on the server, its lineage, the audit of a logged request (by line, then pasted),
+/// and a raw document — each with the values and verdicts that matter, in both themes, with
+/// axe-core.
+#[test]
+fn every_stage_of_the_demo_in_a_real_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = mlspec(tmp.path(), &["demo", "--dir", "run"]);
+    assert_eq!(demo.code, 0, "{}{}", demo.stdout, demo.stderr);
+    let run = tmp.path().join("run");
+    let (logs, packages) = (tmp.path().join("logs"), tmp.path().join("packages"));
+    std::fs::create_dir(&logs).unwrap();
+    for file in ["serve.log", "serve.log.checkpoints"] {
+        std::fs::copy(run.join(file), logs.join(file)).unwrap();
+    }
+    copy_dir(&run.join("model"), &packages.join("churn"));
+    copy_dir(&run.join("model-stable"), &packages.join("churn-stable"));
+    let token = create_token(&run, "browser", "read");
+    let [logs, packages, key] = [logs, packages, run.join("keys/public.pem")].map(|p| p.display().to_string());
+    let server = launch(
+        &run,
+        None,
+        &[],
+        &["--audit-logs", &logs, "--packages", &packages, "--pubkey", &key],
+    );
+
+    let id = |kind: &str, name: &str| id_of(&run, kind, name);
+    let records = mlspec(&run, &["list", "WorkflowRecord", "--format", "json"]);
+    let records: serde_json::Value = serde_json::from_str(&records.stdout).unwrap();
+    let record = records[0]["id"].as_str().unwrap().to_owned();
+    let shown = mlspec(&run, &["get", &record, "-o", "json"]);
+    let pipeline_run = serde_json::from_str::<serde_json::Value>(&shown.stdout).unwrap()["spec"]["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (profile, package, objectives) = (
+        id("DataProfile", "shard-00000-profile"),
+        id("ModelPackage", "churn"),
+        id("Objectives", "churn"),
+    );
+    let logged = std::fs::read_to_string(run.join("serve.log")).unwrap();
+    let line = logged.lines().nth(1).unwrap();
+    let object = |name: &str, id: &str, texts: &[&str]| serde_json::json!({"name": name, "path": format!("/ui/objects/{id}"), "texts": texts});
+    let plan = serde_json::json!({
+        "pages": [
+            object("objectives", &objectives, &["Launch criteria", "accuracy >= 0.7", "fair-by-gender"]),
+            object("profile", &profile, &["6000 rows profiled", "row_id", "Quantiles within", "outlier(s) by iqr"]),
+            {"name": "profile-slice", "path": format!("/ui/objects/{profile}/slices/country%3DDE"),
+             "texts": ["Slice country=DE", "2006 rows"]},
+            {"name": "drift", "path": format!("/ui/profiles/compare?a={profile}&b={}", id("DataProfile", "shard-00000-holdback-profile")),
+             "texts": ["features drifted", "jensenShannon", "lInfinity"]},
+            object("split", &id("Split", "shard-00000-split"), &["no row and no key is in more than one split", "holdback"]),
+            object("validation", &id("ValidationReport", "shard-00000-validation"), &["Result: passed", "0 error(s)"]),
+            {"name": "pipeline", "path": format!("/ui/objects/{}", id("Pipeline", "churn-training")),
+             "texts": ["predict-test"], "counts": {"svg.lineage g.nodes > a": 5}},
+            {"name": "workflow-record", "path": format!("/ui/objects/{record}"),
+             "texts": ["predictions", "finished"], "counts": {"svg.lineage g.nodes > a": 5}},
+            object("pipeline-run", &pipeline_run, &["State: finished", "What each step did"]),
+            object("evaluation", &id("Evaluation", "churn-eval"), &["roc_auc", "The worst slice of each metric is marked"]),
+            object("test-report", &id("TestReport", "churn-test-read-1"), &["Holdback read 1 of 3", "accuracy"]),
+            object("package", &package, &["every attestation signed, every file as signed", "Signed verdict: verified"]),
+            {"name": "package-lineage", "path": format!("/ui/lineage/{package}?direction=upstream&depth=4"),
+             "texts": ["TestReport"], "counts": {"svg.lineage g.nodes > a": 18}},
+            {"name": "audit", "path": "/ui/audit?log=serve.log&line=2",
+             "texts": ["Chain: verified", "the signed verdict names this test report"]},
+            object("training", &id("Training", "churn-search"), &["val_accuracy"]),
+            {"name": "raw", "path": format!("/ui/objects/{objectives}/raw?format=yaml"),
+             "texts": ["kind: Objectives"], "axe": false},
+        ],
+        "audit_flow": {"log": "serve.log", "paste": line,
+                       "texts": ["Pasted line: verified", "Chain: verified", "says they were met"]},
+    });
+    let plan_file = tmp.path().join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).unwrap();
+    let out = browser(&server.addr, &token, &plan_file);
+    assert!(
+        out.status.success(),
+        "the browser found problems:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

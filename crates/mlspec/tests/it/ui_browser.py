@@ -6,7 +6,8 @@ answer >= 400 but the ones expected, the expected texts present, no injected scr
 (`window.__pwned`), a full-page screenshot; then axe-core (vendored, injected in a context that
 bypasses our CSP) must report no serious or critical violation. Then the flows: filter (good
 and bad), sort, select and compare with the charts drawn, a lineage node clicked through, a 404,
-keyboard focus on the skip link, and the pages on a phone's viewport. A plan with `live` (a
+keyboard focus on the skip link, and the pages on a phone's viewport; with `audit_flow`, a
+logged line pasted into the audit form. A plan with `live` (a
 running pipeline's page, and the file its waiting step waits for) then ends the pipeline and
 checks the page follows it to its end.
 
@@ -136,6 +137,8 @@ def axe_pages(browser, args, plan):
             http_credentials={"username": "ui", "password": args.token},
         )
         for entry in plan["pages"]:
+            if not entry.get("axe", True):
+                continue  # not HTML (a raw document)
             page = context.new_page()
             page.goto(args.base + entry["path"])
             settle(page, entry)
@@ -178,6 +181,28 @@ def live(browser, args, plan, out):
     except TimeoutError as error:
         fail("live", "pipeline end", error)
     page.screenshot(path=str(out / "pipeline-ended.png"), full_page=True)
+    context.close()
+
+
+def audit_flow(browser, args, plan, out):
+    """The audit form: a log chosen, a line pasted, the audit shown."""
+    entry = plan["audit_flow"]
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        http_credentials={"username": "ui", "password": args.token},
+    )
+    page = context.new_page()
+    watch(page, "audit flow", [])
+    page.goto(args.base + "/ui/audit")
+    page.select_option("select[name=log]", entry["log"])
+    page.fill("textarea[name=paste]", entry["paste"])
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    body = page.inner_text("body")
+    for text in entry["texts"]:
+        if text not in body:
+            fail("audit flow", "text missing", text)
+    page.screenshot(path=str(out / "audit-flow.png"), full_page=True)
     context.close()
 
 
@@ -291,6 +316,8 @@ def main():
             flows(browser, args, plan, out)
         if "live" in plan:
             live(browser, args, plan, out)
+        if "audit_flow" in plan:
+            audit_flow(browser, args, plan, out)
         browser.close()
     print(json.dumps({"failures": failures, "checked": len(plan["pages"])}, indent=1))
     sys.exit(1 if failures else 0)
