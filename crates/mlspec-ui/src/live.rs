@@ -35,6 +35,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The most endpoints one request probes (a Run's tags are anyone's to write).
 const MAX_PROBES: usize = 16;
 
+/// The most steps shown when the pipeline is not in the store and the Run's tags name them.
+const MAX_STEPS: usize = 1000;
+
 /// One step of a running pipeline, as the page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct StepState {
@@ -135,7 +138,7 @@ async fn steps(ui: &Ui, run: &RunSpec, pipeline: Option<&PipelineSpec>) -> Vec<S
     let progress = progress_of(run.tags.0.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let names: Vec<String> = match pipeline {
         Some(pipeline) => pipeline.steps.iter().map(|s| s.name.as_str().to_owned()).collect(),
-        None => progress.keys().cloned().collect(),
+        None => progress.keys().take(MAX_STEPS).cloned().collect(),
     };
     let mut probes = 0;
     let mut looks = Vec::with_capacity(names.len());

@@ -19,6 +19,7 @@ use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
 
 use super::cache::{self, Lookup};
 use super::execute::{self, Job, OutputSlot, Ran, WrittenOutput};
@@ -198,14 +199,16 @@ impl Scheduler<'_> {
             self.skip_blocked();
             if self.stopped.is_none() {
                 self.start_ready().await?;
-                if let Some(warning) = self.live.write(self.store).await {
-                    self.progress.line(&warning);
-                }
             }
             if self.running.is_empty() {
                 break;
             }
+            if self.live.due().is_some_and(|due| due <= Instant::now()) {
+                self.write_live().await;
+            }
+            let due = self.live.due();
             tokio::select! {
+                () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => self.write_live().await,
                 joined = self.running.join_next() => {
                     if let Some(joined) = joined {
                         let (step, job, started, ran) = joined.context("a step's task failed")?;
@@ -217,6 +220,13 @@ impl Scheduler<'_> {
             }
         }
         Ok(received)
+    }
+
+    /// Records the pipeline Run with where its begun steps can be watched.
+    async fn write_live(&mut self) {
+        if let Some(warning) = self.live.write(self.store).await {
+            self.progress.line(&warning);
+        }
     }
 
     fn stop(&mut self, signal: Signal) -> Signal {
