@@ -45,10 +45,14 @@ impl Live {
             .then(|| self.written_at.map_or_else(Instant::now, |at| at + EVERY))
     }
 
-    /// `step` began as `progress`.
+    /// `step` began as `progress`. Only a started command calls for a new version of the Run: a
+    /// step answered from the cache is done at once, and is told with the next one that starts
+    /// (so a run answered whole from the cache writes no version at all).
     pub fn began(&mut self, step: &Name, progress: Progress) {
+        if matches!(progress, Progress::Started { .. }) {
+            self.unwritten = true;
+        }
         self.steps.insert(step.clone(), progress);
-        self.unwritten = true;
     }
 
     /// Records the Run with every begun step's tag, when a step began since the last time.
@@ -104,6 +108,14 @@ mod tests {
     }
 
     fn started(live: &mut Live, step: &str) {
+        let progress = Progress::Started {
+            run: ObjectId::generate(),
+            endpoint: "http://127.0.0.1:9".to_owned(),
+        };
+        live.began(&Name::new(step).unwrap(), progress);
+    }
+
+    fn cached(live: &mut Live, step: &str) {
         let progress = Progress::Cached {
             run: ObjectId::generate(),
         };
@@ -114,6 +126,8 @@ mod tests {
     fn the_run_is_written_at_once_then_at_most_once_a_second() {
         let mut live = live();
         assert_eq!(live.due(), None, "nothing began: nothing to write");
+        cached(&mut live, "cached");
+        assert_eq!(live.due(), None, "a cached step waits for one that starts");
         started(&mut live, "a");
         assert!(
             live.due().unwrap() <= Instant::now(),
@@ -135,7 +149,7 @@ mod tests {
     #[test]
     fn every_begun_step_is_a_tag_of_the_run() {
         let mut live = live();
-        started(&mut live, "a");
+        cached(&mut live, "a");
         started(&mut live, "b");
         let Spec::Run(run) = live.document().unwrap().spec else {
             panic!("a Run")

@@ -480,6 +480,19 @@ fn the_audit_page_walks_a_logged_request_with_the_servers_logs_packages_and_key(
     assert_eq!(status, 400);
 }
 
+/// A pipeline runner, killed with its steps (its process group) if the test ends first.
+struct Runner(Option<std::process::Child>);
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let group = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A pipeline whose second step waits for a file: its Run's page in a real browser shows the
 /// step running (from the step's own endpoints), then, once the file is there and the pipeline
 /// ends, reloads into the ended Run.
@@ -491,6 +504,7 @@ fn a_running_pipeline_is_watched_live_in_a_real_browser() {
     let server = launch(project.path(), None, &[], &[]);
     let flag = project.path().join("flag");
     let (child, log) = spawn_runner(&project, &flag);
+    let mut runner = Runner(Some(child));
     wait_for_line(&log, "waiting: started");
     let runs = mlspec(project.path(), &["list", "Run", "--format", "json"]);
     let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
@@ -525,7 +539,7 @@ fn a_running_pipeline_is_watched_live_in_a_real_browser() {
     let plan_file = project.path().join("plan.json");
     std::fs::write(&plan_file, plan.to_string()).unwrap();
     let out = browser(&server.addr, &token, &plan_file);
-    let ended = child.wait_with_output().unwrap();
+    let ended = runner.0.take().unwrap().wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "the browser found problems:\n{}\n{}",
