@@ -152,16 +152,22 @@ def axe_pages(browser, args, plan):
         context.close()
 
 
-def live(browser, args, plan, out):
-    """A running pipeline's page: its waiting step shown running; then the file it waits for
-    appears, the pipeline ends, and the page's refresh reloads it into the ended Run."""
-    entry = plan["live"]
+def watched_page(browser, args, name):
+    """A new desktop-sized page with the token, watched for errors."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 800},
         http_credentials={"username": "ui", "password": args.token},
     )
     page = context.new_page()
-    watch(page, "live", [])
+    watch(page, name, [])
+    return context, page
+
+
+def live(browser, args, plan, out):
+    """A running pipeline's page: its waiting step shown running; then the file it waits for
+    appears, the pipeline ends, and the page's refresh reloads it into the ended Run."""
+    entry = plan["live"]
+    context, page = watched_page(browser, args, "live")
     page.goto(args.base + entry["path"])
     cell = f'[data-step-state="{entry["step"]}"]'
     if page.inner_text(cell) != "running":
@@ -187,12 +193,7 @@ def live(browser, args, plan, out):
 def audit_flow(browser, args, plan, out):
     """The audit form: a log chosen, a line pasted, the audit shown."""
     entry = plan["audit_flow"]
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800},
-        http_credentials={"username": "ui", "password": args.token},
-    )
-    page = context.new_page()
-    watch(page, "audit flow", [])
+    context, page = watched_page(browser, args, "audit flow")
     page.goto(args.base + "/ui/audit")
     page.select_option("select[name=log]", entry["log"])
     page.fill("textarea[name=paste]", entry["paste"])
