@@ -43,6 +43,7 @@ mod home;
 pub mod layout;
 mod lineage;
 mod live;
+mod monitoring;
 mod objects;
 mod page;
 mod pipelines;

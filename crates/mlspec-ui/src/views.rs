@@ -3,7 +3,8 @@
 //! its slices with the worst value of each metric marked, its fairness summaries and its
 //! verdict; the objectives' criteria and each check's result with the values it observed.
 //! A pipeline and a pipeline run ([`crate::pipelines`]) show their steps as a graph; the data
-//! kinds' views (profiles, validation reports, splits) are in [`crate::data`]. Kinds without a
+//! kinds' views (profiles, validation reports, splits) are in [`crate::data`], a monitoring
+//! window's in [`crate::monitoring`]. Kinds without a
 //! view of their own show the document only.
 
 use std::collections::BTreeMap;
@@ -44,6 +45,7 @@ pub(crate) async fn of(ui: &Ui, object: &StoredObject) -> Result<Markup, UiError
         Spec::ValidationReport(report) => data::validation_view(report),
         Spec::Split(split) => data::split_view(split),
         Spec::ModelPackage(package) => crate::trust::package::view(ui, object, package).await,
+        Spec::MonitoringReport(report) => crate::monitoring::view(ui, report).await,
         _ => html! {},
     })
 }

@@ -566,8 +566,8 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Every stage `mlspec demo` records, in a real browser: objectives, a profile and one of its
 /// slices, drift between two profiles, the split with its leakage check, a validation report,
 /// the pipeline, its record and its Run, the evaluation, the test report, the signed package
-/// verified on the server, its lineage, the audit of a logged request (by line, then pasted),
-/// and a raw document — each with the values and verdicts that matter, in both themes, with
+/// verified on the server, its lineage, the monitoring window that rolled traffic back, the
+/// audit of a logged request (by line, then pasted), and a raw document — each with the values and verdicts that matter, in both themes, with
 /// axe-core.
 #[test]
 fn every_stage_of_the_demo_in_a_real_browser() {
@@ -605,6 +605,19 @@ fn every_stage_of_the_demo_in_a_real_browser() {
         id("ModelPackage", "churn"),
         id("Objectives", "churn"),
     );
+    let reports = mlspec(&run, &["list", "MonitoringReport", "--format", "json"]);
+    let reports: serde_json::Value = serde_json::from_str(&reports.stdout).unwrap();
+    let rolled_back = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .find(|id| {
+            let shown = mlspec(&run, &["get", id, "-o", "json"]);
+            let report: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+            report["spec"]["actions"].is_array()
+        })
+        .expect("the demo's breached window rolled traffic back");
     let logged = std::fs::read_to_string(run.join("serve.log")).unwrap();
     let line = logged.lines().nth(1).unwrap();
     let object = |name: &str, id: &str, texts: &[&str]| serde_json::json!({"name": name, "path": format!("/ui/objects/{id}"), "texts": texts});
@@ -631,6 +644,7 @@ fn every_stage_of_the_demo_in_a_real_browser() {
             {"name": "audit", "path": "/ui/audit?log=serve.log&line=2",
              "texts": ["Chain: verified", "the signed verdict names this test report"]},
             object("training", &id("Training", "churn-search"), &["val_accuracy"]),
+            object("monitoring", &rolled_back, &["1 of 4 signal(s) breached", "age-drift", "rollback", "done", "churn-stable"]),
             {"name": "raw", "path": format!("/ui/objects/{objectives}/raw?format=yaml"),
              "texts": ["kind: Objectives"], "axe": false},
         ],
