@@ -123,18 +123,20 @@ mod tests {
         Bucket { low, high, count }
     }
 
+    /// The histogram of one unnamed series.
+    fn one(buckets: &[Bucket]) -> String {
+        let series = Series {
+            name: "",
+            buckets,
+            class: "a",
+        };
+        histogram("h", &[series]).into_string()
+    }
+
     #[test]
     fn one_rect_per_bucket_with_its_range_and_count() {
         let buckets = [bucket(0.0, 1.0, 3), bucket(1.0, 2.0, 1)];
-        let text = histogram(
-            "h",
-            &[Series {
-                name: "",
-                buckets: &buckets,
-                class: "a",
-            }],
-        )
-        .into_string();
+        let text = one(&buckets);
         assert_eq!(text.matches("<rect").count(), 2, "{text}");
         assert!(text.contains("<title>[0, 1): 3 (75.0%)</title>"), "{text}");
         assert!(text.contains("<title>[1, 2]: 1 (25.0%)</title>"), "{text}");
@@ -177,29 +179,13 @@ mod tests {
     #[test]
     fn a_constant_feature_is_drawn_by_place() {
         let buckets = [bucket(5.0, 5.0, 4)];
-        let text = histogram(
-            "h",
-            &[Series {
-                name: "",
-                buckets: &buckets,
-                class: "a",
-            }],
-        )
-        .into_string();
+        let text = one(&buckets);
         assert!(text.contains(r#"x="0.0" y="0.0" width="239.0""#), "{text}");
     }
 
     #[test]
     fn no_buckets_no_chart() {
-        let text = histogram(
-            "h",
-            &[Series {
-                name: "",
-                buckets: &[],
-                class: "a",
-            }],
-        )
-        .into_string();
+        let text = one(&[]);
         assert!(!text.contains("<svg"), "{text}");
     }
 }

@@ -17,8 +17,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use maud::{Markup, html};
 use mlspec_pipeline::live::{Progress, progress_of};
-use mlspec_spec::Spec;
 use mlspec_spec::kinds::{PipelineSpec, RunSpec, RunStatus};
+use mlspec_spec::{ObjectId, Spec};
 use mlspec_store::Selector;
 use serde::Serialize;
 use serde_json::Value;
@@ -152,7 +152,7 @@ async fn steps(ui: &Ui, run: &RunSpec, pipeline: Option<&PipelineSpec>) -> Vec<S
     futures_util::future::join_all(looks.into_iter().map(|look| async move {
         match look {
             Look::Known(state) => state,
-            Look::Probe(name, begun) => probe(&begun).await.with_name(name),
+            Look::Probe(asked) => probe(asked).await,
         }
     }))
     .await
@@ -161,7 +161,15 @@ async fn steps(ui: &Ui, run: &RunSpec, pipeline: Option<&PipelineSpec>) -> Vec<S
 /// A step's state as the store tells it, or the endpoints still to ask.
 enum Look {
     Known(StepState),
-    Probe(String, Progress),
+    Probe(Asked),
+}
+
+/// A running step whose loopback endpoints are to be asked.
+struct Asked {
+    name: String,
+    run: ObjectId,
+    endpoint: String,
+    addr: SocketAddr,
 }
 
 fn waiting(name: String) -> StepState {
@@ -193,11 +201,18 @@ async fn begun_step(ui: &Ui, name: String, begun: &Progress, probes: &mut usize)
             detail: "answered from the cache; its Run is recorded when the pipeline ends".to_owned(),
             href: None,
         },
-        (_, Progress::Started { .. }) if *probes < MAX_PROBES && begun.loopback_endpoint().is_some() => {
-            *probes += 1;
-            return Look::Probe(name, begun.clone());
-        }
-        (_, Progress::Started { endpoint, .. }) => unreachable(name, endpoint),
+        (_, Progress::Started { run, endpoint }) => match begun.loopback_endpoint() {
+            Some(addr) if *probes < MAX_PROBES => {
+                *probes += 1;
+                return Look::Probe(Asked {
+                    name,
+                    run: run.clone(),
+                    endpoint: endpoint.clone(),
+                    addr,
+                });
+            }
+            _ => unreachable(name, endpoint),
+        },
     })
 }
 
@@ -240,18 +255,18 @@ fn unreachable(name: String, endpoint: &str) -> StepState {
     }
 }
 
-/// Asks a begun step's `/varz` how it is doing (its name is filled in by the caller).
-async fn probe(begun: &Progress) -> StepState {
-    let Some(addr) = begun.loopback_endpoint() else {
-        return unreachable(String::new(), "");
-    };
-    let Progress::Started { endpoint, run } = begun else {
-        return unreachable(String::new(), "");
-    };
+/// Asks a running step's `/varz` how it is doing.
+async fn probe(asked: Asked) -> StepState {
+    let Asked {
+        name,
+        run,
+        endpoint,
+        addr,
+    } = asked;
     let answer = tokio::task::spawn_blocking(move || varz(addr)).await.ok().flatten();
     match answer {
-        Some(varz) if varz["runId"].as_str() == Some(run.as_str()) => from_varz(&varz, endpoint),
-        _ => unreachable(String::new(), endpoint),
+        Some(varz) if varz["runId"].as_str() == Some(run.as_str()) => from_varz(name, &varz, &endpoint),
+        _ => unreachable(name, &endpoint),
     }
 }
 
@@ -263,7 +278,7 @@ fn varz(addr: SocketAddr) -> Option<Value> {
 }
 
 /// The state a step's `/varz` reports.
-fn from_varz(varz: &Value, endpoint: &str) -> StepState {
+fn from_varz(name: String, varz: &Value, endpoint: &str) -> StepState {
     let uptime = varz["uptimeSeconds"].as_f64().unwrap_or(0.0);
     let reason = varz["state"]["reason"].as_str().unwrap_or_default();
     let (state, tone, detail) = match varz["state"]["state"].as_str() {
@@ -279,17 +294,11 @@ fn from_varz(varz: &Value, endpoint: &str) -> StepState {
         _ => ("unreachable", "fail", format!("{endpoint} answered, but not as a step")),
     };
     StepState {
-        name: String::new(),
+        name,
         state,
         tone,
         detail,
         href: None,
-    }
-}
-
-impl StepState {
-    fn with_name(self, name: String) -> StepState {
-        StepState { name, ..self }
     }
 }
 
@@ -302,7 +311,7 @@ mod tests {
     #[test]
     fn each_phase_a_step_reports_has_its_state() {
         let at = "http://127.0.0.1:1";
-        let phase = |state: Value| from_varz(&json!({ "state": state, "uptimeSeconds": 12.0 }), at);
+        let phase = |state: Value| from_varz("s".to_owned(), &json!({ "state": state, "uptimeSeconds": 12.0 }), at);
         assert_eq!(phase(json!({"state": "running"})).state, "running");
         assert_eq!(
             phase(json!({"state": "running"})).detail,
